@@ -1,0 +1,221 @@
+"""``kequn ingest``: one nightly extract in, one dated snapshot out, nothing lost."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from kequn.contract import TABLES, load_order
+from kequn.core.clock import today
+from kequn.core.errors import InputError, KequnError
+from kequn.ingest.mapping import Mapping, load_mapping
+from kequn.ingest.sources import SourceFile, open_source, table_files
+from kequn.ingest.sql import literal
+from kequn.ingest.stage import stage_table
+from kequn.ingest.store import publish
+from kequn.ingest.validate import check_table
+
+Progress = Callable[[str, int, int], None]
+EXTRACT_FILE = "extract.json"
+NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "README.md"}
+
+
+@dataclass
+class FileCount:
+    file: str
+    encoding: str
+    read: int
+    accepted: int
+    quarantined: int
+
+
+@dataclass
+class TableCount:
+    table: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    files: list[FileCount] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    snapshot_id: str
+    as_of: str
+    store: str
+    source: str
+    digest: str
+    seconds: float
+    tables: list[TableCount]
+    ignored_files: list[str] = field(default_factory=list)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tables)
+
+
+def resolve_as_of(folder: Path, stated: date | None) -> date:
+    if stated:
+        return stated
+    meta = folder / EXTRACT_FILE
+    if meta.is_file():
+        try:
+            return date.fromisoformat(json.loads(meta.read_text(encoding="utf-8"))["as_of"])
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise InputError(meta, f"has no readable as_of date ({exc})") from None
+    return today()
+
+
+def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]],
+                                                     dict[str, list[str]]]:
+    found: dict[str, list[SourceFile]] = {}
+    ignored: dict[str, list[str]] = {}
+    for name in load_order():
+        table = TABLES[name]
+        tm = mapping.for_table(name)
+        paths = table_files(folder, name, tm.files)
+        if not paths:
+            if table.optional:
+                continue
+            raise InputError(folder / f"{name}.csv", f"missing: table {name} needs {name}.csv, "
+                             f"{name}.parquet or a folder {name}/ of parts")
+        sources = [open_source(p, tm.encoding or mapping.encoding, tm.delimiter or
+                               mapping.delimiter) for p in paths]
+        for src in sources:
+            header = set(src.header)
+            missing = [c for c in table.required_columns if c not in tm.constants
+                       and tm.columns.get(c, c) not in header]
+            if missing:
+                wanted = ", ".join(f"{c} (as {tm.columns[c]!r})" if c in tm.columns else c
+                                   for c in missing)
+                raise InputError(src.path, f"header lacks required column(s) {wanted} of "
+                                 f"table {name}; header is: {', '.join(src.header)}")
+            used = {tm.columns.get(c, c) for c in table.column_names}
+            extra = sorted(header - used)
+            if extra:
+                ignored[src.name] = extra
+        found[name] = sources
+    return found, ignored
+
+
+def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Path | None = None,
+           progress: Progress | None = None, memory_limit: str = "4GB") -> IngestReport:
+    started = time.monotonic()
+    folder = Path(folder)
+    into = Path(into)
+    if not folder.is_dir():
+        raise InputError(folder, "is not a folder of extract files")
+    mapping = load_mapping(mapping_file) if mapping_file else Mapping(version=1)
+    as_of = resolve_as_of(folder, as_of)
+    report_progress = progress or (lambda stage, done, total: None)
+    sources, ignored_columns = _sources(folder, mapping)
+    used = {s.path.resolve() for files in sources.values() for s in files}
+    ignored_files = sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*")
+        if p.is_file() and p.resolve() not in used and p.name not in NOT_DATA
+        and not p.name.startswith("."))
+    digest = hashlib.sha256("".join(s.digest for files in sources.values()
+                                    for s in files).encode()).hexdigest()
+
+    into.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(into) + ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KequnError(f"{into}: another ingest is writing to this store") from None
+        for stale in into.parent.glob(into.name + ".stage-*"):
+            stale.unlink(missing_ok=True)  # left by a killed ingest
+        stage = into.with_name(f"{into.name}.stage-{uuid.uuid4().hex[:8]}")
+        scratch = Path(str(stage) + ".files")
+        scratch.mkdir()
+        try:
+            tables = _validate(stage, scratch, sources, mapping, as_of, memory_limit,
+                               report_progress)
+            report = IngestReport(
+                snapshot_id=as_of.isoformat(), as_of=as_of.isoformat(), store=str(into),
+                source=str(folder.resolve()), digest=digest, seconds=0.0, tables=tables,
+                ignored_files=ignored_files, ignored_columns=ignored_columns)
+            report_progress("publish", 0, 1)
+            report.seconds = round(time.monotonic() - started, 2)
+            publish(into, stage, as_of, report.source, digest, report.to_dict())
+            report_progress("publish", 1, 1)
+            return report
+        finally:
+            for leftover in (stage, Path(str(stage) + ".wal")):
+                leftover.unlink(missing_ok=True)
+            for f in scratch.glob("*"):
+                f.unlink()
+            scratch.rmdir()
+
+
+def _validate(stage: Path, scratch: Path, sources: dict[str, list[SourceFile]],
+              mapping: Mapping, as_of: date, memory_limit: str,
+              progress: Progress) -> list[TableCount]:
+    con = duckdb.connect(str(stage))
+    try:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        con.execute(f"SET temp_directory = {literal(str(scratch))}")
+        con.execute(f"SET threads = {max(1, min(4, os.cpu_count() or 1))}")
+        con.execute("CREATE TABLE files (table_name VARCHAR, idx INTEGER, file VARCHAR)")
+        order = load_order()
+        present = set(sources)
+        counts: list[TableCount] = []
+        for i, name in enumerate(order):
+            progress(f"check {name}", i, len(order))
+            table = TABLES[name]
+            staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
+            for s in staged:
+                con.execute("INSERT INTO files VALUES (?, ?, ?)", [name, s.index, s.source.name])
+            check_table(con, table, as_of, present)
+            counts.append(_count(con, name, staged))
+        progress("check", len(order), len(order))
+        union = " UNION ALL ".join(
+            f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
+            f"q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
+            f"AND f.idx = q._file" for n in order)
+        con.execute(f"CREATE TABLE quarantine AS {union}")
+        con.execute("CHECKPOINT")
+        return counts
+    finally:
+        con.close()
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str, staged: list) -> TableCount:  # type: ignore[type-arg]
+    accepted = dict(con.execute(f"SELECT _file, count(*) FROM accepted_{name} GROUP BY 1"
+                                ).fetchall())
+    quarantined = dict(con.execute(f"SELECT _file, count(*) FROM quarantine_{name} GROUP BY 1"
+                                   ).fetchall())
+    tc = TableCount(table=name)
+    for s in staged:
+        fc = FileCount(file=s.source.name, encoding=s.source.encoding,
+                       read=s.rows + s.malformed, accepted=accepted.get(s.index, 0),
+                       quarantined=quarantined.get(s.index, 0))
+        if fc.read != fc.accepted + fc.quarantined:
+            raise KequnError(f"{s.source.path}: {fc.read} rows read but {fc.accepted} accepted "
+                             f"and {fc.quarantined} quarantined; refusing to publish")
+        tc.files.append(fc)
+        tc.read += fc.read
+        tc.accepted += fc.accepted
+        tc.quarantined += fc.quarantined
+    tc.reasons = dict(sorted(con.execute(
+        f"SELECT reason, count(*) FROM quarantine_{name} GROUP BY 1").fetchall()))
+    return tc
