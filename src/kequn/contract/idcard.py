@@ -23,12 +23,12 @@ PROVINCE_CODES = frozenset(
     }
 )
 
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII digits only, unlike \d
 
 
 def check_digit(first17: str) -> str:
     """The check character for the first 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("need exactly 17 digits")
     total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]
@@ -36,7 +36,7 @@ def check_digit(first17: str) -> str:
 
 def problem(id_number: str) -> str | None:
     """``None`` for a valid number, else the quarantine reason code."""
-    if not _SHAPE.match(id_number) or id_number[:2] not in PROVINCE_CODES:
+    if not _SHAPE.fullmatch(id_number) or id_number[:2] not in PROVINCE_CODES:
         return "bad_id_format"
     try:
         date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))

@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from kequn.ingest.validate import check_table
 
 Progress = Callable[[str, int, int], None]
 EXTRACT_FILE = "extract.json"
-NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "README.md"}
+NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "mapping.toml", "README.md"}
 
 
 @dataclass
@@ -142,7 +143,11 @@ def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Pa
         except BlockingIOError:
             raise KequnError(f"{into}: another ingest is writing to this store") from None
         for stale in into.parent.glob(into.name + ".stage-*"):
-            stale.unlink(missing_ok=True)  # left by a killed ingest
+            # left by a killed ingest
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         stage = into.with_name(f"{into.name}.stage-{uuid.uuid4().hex[:8]}")
         scratch = Path(str(stage) + ".files")
         scratch.mkdir()
@@ -161,9 +166,7 @@ def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Pa
         finally:
             for leftover in (stage, Path(str(stage) + ".wal")):
                 leftover.unlink(missing_ok=True)
-            for f in scratch.glob("*"):
-                f.unlink()
-            scratch.rmdir()
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _validate(stage: Path, scratch: Path, sources: dict[str, list[SourceFile]],

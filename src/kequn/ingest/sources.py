@@ -30,6 +30,11 @@ class SourceFile:
     header: tuple[str, ...]
     digest: str
     delimiter: str = ","
+    #: physical lines that are empty: the CSV reader skips them, and line
+    #: numbers after them must count them
+    blank_lines: tuple[int, ...] = ()
+    #: physical lines in all, the header included
+    lines: int = 0
 
     @property
     def name(self) -> str:
@@ -93,6 +98,33 @@ def _decodes(path: Path, encoding: str) -> str | None:
     return sha.hexdigest()
 
 
+def line_facts(path: Path) -> tuple[tuple[int, ...], int]:
+    """1-based numbers of the empty lines of a text file (LF or CRLF endings),
+    and the number of lines."""
+    found: set[int] = set()
+    newlines = 0  # in the file before the current chunk
+    tail = b""  # the last bytes before the chunk, so patterns across chunks are seen
+    with open(path, "rb") as fh:
+        first = fh.read(2)
+        if first.startswith((b"\n", b"\r\n")):
+            found.add(1)
+        fh.seek(0)
+        while chunk := fh.read(CHUNK):
+            data = tail + chunk
+            before = newlines - tail.count(b"\n")
+            for pattern in (b"\n\n", b"\n\r\n"):
+                start = 0
+                while (pos := data.find(pattern, start)) != -1:
+                    # the empty line starts right after the newline at data[pos]
+                    found.add(before + data.count(b"\n", 0, pos + 1) + 1)
+                    start = pos + 1
+            newlines += chunk.count(b"\n")
+            tail = data[-2:]
+    # a final newline ends the last line; nothing comes after it
+    lines = newlines + (1 if tail and not tail.endswith(b"\n") else 0)
+    return tuple(sorted(n for n in found if n <= newlines)), lines
+
+
 def file_digest(path: Path) -> str:
     sha = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -136,8 +168,9 @@ def open_source(path: Path, stated_encoding: str | None, delimiter: str) -> Sour
             raise InputError(path, f"is not a readable Parquet file ({exc})") from None
         return SourceFile(path, "parquet", "utf-8", tuple(schema.names), file_digest(path))
     encoding, digest = detect_encoding(path, stated_encoding)
+    blanks, lines = line_facts(path)
     return SourceFile(path, "csv", encoding, read_header(path, encoding, delimiter), digest,
-                      delimiter)
+                      delimiter, blanks, lines)
 
 
 def transcode_to_utf8(src: SourceFile, dest: Path) -> Path:

@@ -8,6 +8,7 @@ leaves no trace; re-ingesting the same as-of date replaces that snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -81,10 +82,8 @@ def publish(store: Path, stage: Path, as_of: date, source: str, digest: str,
         con.execute("DETACH stage")
         con.execute("CHECKPOINT")
     except BaseException:
-        try:
+        with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
         raise
     finally:
         con.close()

@@ -95,7 +95,7 @@ def build_shelf(seed: int) -> list[Product]:
                                                       0.05, 0.15),
              ("新能源主题", 5, "equity", "T1", 0.09, 0.32))
     for i in range(110):
-        label, risk, cls, liq, ret, vol = kinds[i % len(kinds)]
+        label, risk, cls, liq, _, vol = kinds[i % len(kinds)]
         house = FUND_HOUSES[i % len(FUND_HOUSES)]
         add("fund", "FD", name=f"{house[:-2]}{label}{'A' if i % 2 == 0 else 'C'}",
             risk_level=f"R{risk}", asset_class=cls, liquidity=liq, lockup_days=None,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up everything Kequn needs on a fresh Debian machine with Python 3.11+:
+# a virtual environment with the package and its test tools, and the local
+# services and system packages the tests use. Safe to run again; it only
+# does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.kequn-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/pip install --quiet --upgrade pip
+    .venv/bin/pip install --quiet -e '.[dev,spark]'
+    echo "$want" > "$stamp"
+fi
+
+# PostgreSQL for the operational-store tests: start the local cluster if it is down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    fi
+fi

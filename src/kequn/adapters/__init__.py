@@ -1,0 +1,1 @@
+"""Adapters from real public bank datasets into the contract (``kequn adapt``)."""

@@ -1,0 +1,1 @@
+"""The ``kequn`` command line (top layer)."""

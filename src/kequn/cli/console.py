@@ -1,0 +1,63 @@
+"""Terminal output: one Rich console, progress bars, and clean error exits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from kequn.core.errors import KequnError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def progress_bars(description: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A callback ``(stage, done, total)`` that draws one bar per stage."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            # "check customers" and "check holdings" share the bar "check"
+            key = stage.split()[0]
+            if key not in tasks:
+                tasks[key] = bars.add_task(f"{description}: {stage}", total=total)
+            bars.update(tasks[key], completed=done, total=total,
+                        description=f"{description}: {stage}")
+
+        yield update
+
+
+def friendly_errors(func: F) -> F:
+    """Turns a KequnError into its message and exit code 2, no traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KequnError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]

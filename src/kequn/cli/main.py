@@ -1,0 +1,34 @@
+"""The ``kequn`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from kequn import __version__
+from kequn.cli import data
+
+app = typer.Typer(
+    name="kequn",
+    help="Kequn (客群): customer operations for retail banks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("synth")(data.synth_command)
+app.command("ingest")(data.ingest_command)
+app.command("snapshots")(data.snapshots_command)
+app.command("demo")(data.demo_command)
+adapt = typer.Typer(help="Map a real public bank dataset onto the contract.",
+                    no_args_is_help=True)
+adapt.command("berka")(data.adapt_berka_command)
+app.add_typer(adapt, name="adapt")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Kequn's version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

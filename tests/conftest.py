@@ -1,0 +1,56 @@
+"""Shared fixtures: small synthetic banks, generated once per test session."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from kequn.contract import TABLES
+from kequn.ingest import ingest
+from kequn.synth import SynthOptions, synthesize
+
+AS_OF = date(2026, 11, 20)
+SMALL = 2_000
+
+
+def make_bank(root: Path, name: str, **kw: object) -> Path:
+    opts = {"customers": SMALL, "seed": 7, "out": root / name, "as_of": AS_OF, **kw}
+    synthesize(SynthOptions(**opts))  # type: ignore[arg-type]
+    return root / name
+
+
+def snapshot_tables(store: Path, schema: str = "main") -> dict[str, pa.Table]:
+    """Every contract table of a snapshot, sorted by key, for comparison."""
+    con = duckdb.connect(str(store), read_only=True)
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    try:
+        return {
+            name: con.sql(f"SELECT * FROM {schema}.{name} ORDER BY "
+                              f"{', '.join(t.primary_key)}").to_arrow_table()
+            for name, t in TABLES.items()
+        }
+    finally:
+        con.close()
+
+
+def assert_same_snapshot(a: Path, b: Path) -> None:
+    left, right = snapshot_tables(a), snapshot_tables(b)
+    for name in TABLES:
+        assert left[name].num_rows == right[name].num_rows, name
+        assert left[name].equals(right[name]), f"table {name} differs"
+
+
+@pytest.fixture(scope="session")
+def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bank(tmp_path_factory.mktemp("banks"), "bank")
+
+
+@pytest.fixture(scope="session")
+def bank_store(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("stores") / "bank.duckdb"
+    ingest(bank_dir, store)
+    return store
