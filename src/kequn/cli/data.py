@@ -7,7 +7,7 @@ import shutil
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -142,9 +142,9 @@ def snapshots_command(
     for col in ("snapshot", "schema", "ingested at", "rows", "quarantined", "source"):
         table.add_column(col)
     for s in found:
-        tables = s.report.get("tables", [])
-        rows = sum(t["accepted"] for t in tables)  # type: ignore[union-attr,index]
-        quarantined = sum(t["quarantined"] for t in tables)  # type: ignore[union-attr,index]
+        tables: list[dict[str, Any]] = s.report.get("tables", [])  # type: ignore[assignment]
+        rows = sum(t["accepted"] for t in tables)
+        quarantined = sum(t["quarantined"] for t in tables)
         table.add_row(s.snapshot_id, s.schema, f"{s.ingested_at:%Y-%m-%d %H:%M}", f"{rows:,}",
                       f"{quarantined:,}", s.source)
     console.print(table)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from kequn.contract import TABLES, Table
 from kequn.core.errors import ConfigError
@@ -131,8 +132,8 @@ def parse_mapping(data: dict[str, object], lines: KeyLines, source: str) -> Mapp
     return mapping
 
 
-def _pydantic_reason(err: dict[str, object]) -> str:
-    loc = ".".join(str(p) for p in err["loc"])  # type: ignore[union-attr]
+def _pydantic_reason(err: ErrorDetails) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return f"unknown key {loc!r}"

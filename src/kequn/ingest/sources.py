@@ -35,6 +35,8 @@ class SourceFile:
     blank_lines: tuple[int, ...] = ()
     #: physical lines in all, the header included
     lines: int = 0
+    #: both CRLF and LF line endings: the fast reader miscounts lines then
+    mixed_endings: bool = False
 
     @property
     def name(self) -> str:
@@ -98,11 +100,12 @@ def _decodes(path: Path, encoding: str) -> str | None:
     return sha.hexdigest()
 
 
-def line_facts(path: Path) -> tuple[tuple[int, ...], int]:
+def line_facts(path: Path) -> tuple[tuple[int, ...], int, bool]:
     """1-based numbers of the empty lines of a text file (LF or CRLF endings),
-    and the number of lines."""
+    the number of lines, and whether CRLF and LF endings are mixed."""
     found: set[int] = set()
     newlines = 0  # in the file before the current chunk
+    crlf = 0
     tail = b""  # the last bytes before the chunk, so patterns across chunks are seen
     with open(path, "rb") as fh:
         first = fh.read(2)
@@ -119,10 +122,12 @@ def line_facts(path: Path) -> tuple[tuple[int, ...], int]:
                     found.add(before + data.count(b"\n", 0, pos + 1) + 1)
                     start = pos + 1
             newlines += chunk.count(b"\n")
+            crlf += data.count(b"\r\n") - tail.count(b"\r\n")
             tail = data[-2:]
     # a final newline ends the last line; nothing comes after it
     lines = newlines + (1 if tail and not tail.endswith(b"\n") else 0)
-    return tuple(sorted(n for n in found if n <= newlines)), lines
+    mixed = 0 < crlf < newlines
+    return tuple(sorted(n for n in found if n <= newlines)), lines, mixed
 
 
 def file_digest(path: Path) -> str:
@@ -168,9 +173,9 @@ def open_source(path: Path, stated_encoding: str | None, delimiter: str) -> Sour
             raise InputError(path, f"is not a readable Parquet file ({exc})") from None
         return SourceFile(path, "parquet", "utf-8", tuple(schema.names), file_digest(path))
     encoding, digest = detect_encoding(path, stated_encoding)
-    blanks, lines = line_facts(path)
+    blanks, lines, mixed = line_facts(path)
     return SourceFile(path, "csv", encoding, read_header(path, encoding, delimiter), digest,
-                      delimiter, blanks, lines)
+                      delimiter, blanks, lines, mixed)
 
 
 def transcode_to_utf8(src: SourceFile, dest: Path) -> Path:

@@ -76,6 +76,8 @@ def _fast_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
               src: SourceFile, path: Path, exprs: str) -> int:
     """DuckDB's strict reader; bad lines go to its rejects table. Returns how
     many lines were rejected."""
+    if src.mixed_endings:
+        raise _LinesDisagree
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in src.header) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
     con.execute(f"""
@@ -92,7 +94,8 @@ def _fast_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
         FROM _rejects GROUP BY line""")
     bad = con.execute("SELECT line, value FROM _bad_lines").fetchall()
     rows = con.execute("SELECT count(*) FROM _read").fetchone()[0]  # type: ignore[index]
-    if rows + len(bad) + len(src.blank_lines) != src.lines - 1:
+    if rows + len(bad) + len(src.blank_lines) != src.lines - 1 or any(
+            "\n" in (value or "").rstrip("\r\n") for _, value in bad):
         raise _LinesDisagree
     malformed = len(bad)
     con.execute(f"""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -82,7 +83,7 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
     defects: list[Defect] = []
     report = progress or (lambda stage, done, total: None)
 
-    def emit(name: str, columns: dict[str, object], rng_key: int, chunk: int,
+    def emit(name: str, columns: Mapping[str, Any], rng_key: int, chunk: int,
              deposit_rows: np.ndarray | None = None) -> None:
         table = TABLES[name]
         writer = writers[name]

@@ -118,7 +118,7 @@ def inject(rng: np.random.Generator, table: Table, batch: pa.Table, rate: float,
         if i in duplicate_after:
             copies.add(len(order))
             order.append(i)
-    line_of = {}
+    line_of: dict[int, int] = {}
     for pos, src in enumerate(order):
         if pos not in copies:
             line_of.setdefault(src, first_line + pos)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,10 +31,10 @@ def arrow_type(kind: str, *, for_csv: bool) -> pa.DataType:
     }[kind]
 
 
-def to_arrow(table: Table, columns: dict[str, object], *, for_csv: bool) -> pa.Table:
+def to_arrow(table: Table, columns: Mapping[str, Any], *, for_csv: bool) -> pa.Table:
     """Typed Arrow columns in contract order; missing columns become nulls."""
     arrays = []
-    n = len(next(iter(columns.values())))  # type: ignore[arg-type]
+    n = len(next(iter(columns.values())))
     for col in table.columns:
         typ = arrow_type(col.kind, for_csv=for_csv)
         values = columns.get(col.name)
