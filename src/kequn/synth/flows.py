@@ -216,6 +216,26 @@ def make_transactions(rng: np.random.Generator, c: CustomerChunk, h: HoldingChun
     parts.add(cust, ts, -np.maximum(cost[keep], 1), "purchase",
               _choice(rng, {"mobile_app": 0.6, "counter": 0.4}, len(cust)))
 
+    # other income (family, rent, business, other banks) so that most customers'
+    # money roughly balances; a few save hard and grow, the outflow ones decline
+    cols = parts.stack()
+    external = cols["type"] != "purchase"  # buying a product moves money, not out of the bank
+    flows = np.bincount(cols["cust"][external].astype(np.int64),
+                        weights=cols["amount"][external].astype(float), minlength=n)
+    ratio = np.where(rng.random(n) < 0.12, rng.uniform(1.3, 2.5, n), rng.uniform(0.9, 1.1, n))
+    top_up = np.where(active & ~c.declining & (flows < 0), -flows * ratio, 0.0)
+    earners = np.flatnonzero(top_up >= 1)
+    pieces = np.maximum(1, np.minimum(len(months), 3))
+    cust = np.repeat(earners, pieces)
+    amount = np.repeat(top_up[earners] / pieces, pieces)
+    cash = c.age[cust] >= 60
+    parts.add(cust[~cash], at(rng.integers(0, days, (~cash).sum()), 9, 20), amount[~cash],
+              "transfer_in", _choice(rng, {"mobile_app": 0.7, "online": 0.2, "counter": 0.1},
+                                     int((~cash).sum())),
+              bank=np.array(OTHER_BANKS)[rng.integers(0, len(OTHER_BANKS), int((~cash).sum()))],
+              same_name=rng.random(int((~cash).sum())) < 0.3)
+    parts.add(cust[cash], at(rng.integers(0, days, cash.sum()), 9, 16), amount[cash],
+              "cash_deposit", "counter")
     cols = parts.stack()
     order = np.lexsort((cols["ts"], cols["cust"]))
     cols = {k: v[order] for k, v in cols.items()}

@@ -1,0 +1,87 @@
+"""The whole profile: features → classification → health → recommendations,
+plus the carbon ledger. Engine-neutral: each step is an Ibis expression, and
+the engine decides where intermediate results are kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+
+from kequn.pipeline.classify import classify
+from kequn.pipeline.features import features
+from kequn.pipeline.health import findings, scores, with_targets
+from kequn.pipeline.inputs import Inputs, fround
+from kequn.pipeline.recommend import recommendations
+from kequn.playbook import LoadedPlaybook
+from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
+
+Materialize = Callable[[str, ir.Table], ir.Table]
+MONEY = ("aum", "aum_month_end", "aum_avg_daily", "deposits", "liabilities", "liquid_assets",
+         "fund_balance", "wealth_balance", "pension_balance", "salary_monthly", "spend_monthly",
+         "same_name_out", "net_flow", "next_tier_gap",
+         *(f"{c}_amount" for c in ASSET_CLASSES), *(f"gap_{c}" for c in ASSET_CLASSES))
+
+
+def profile_columns(pb: LoadedPlaybook) -> list[str]:
+    seg = [f"seg_{s.name}" for s in pb.playbook.segments]
+    comps = [f"health_{c}" for c in HEALTH_COMPONENTS]
+    texts = [f"{kind}_{c}" for c in HEALTH_COMPONENTS for kind in ("band", "finding", "action")]
+    return [
+        "customer_id", "home_branch_id", "owner_manager_id", "tier", "prev_tier", "tier_move",
+        "near_threshold", "next_tier_gap", "aum", "aum_month_end", "aum_avg_daily", "deposits",
+        "liabilities", *(f"{c}_amount" for c in ASSET_CLASSES), "liquid_assets", "fund_balance",
+        "wealth_balance", "pension_balance", "segments", *seg, "lifecycle", "life_stage",
+        "kyc_tags", "age", "gender", "occupation", "industry", "hukou_local", "dependants",
+        "tenure_days", "risk_level", "risk_assessed_on", "risk_valid", "risk_expires_in_days",
+        "risk_expiring", "dual_recording_r3", "first_time_investor", "salary_months",
+        "salary_monthly", "pension_months", "spend_monthly", "same_name_out",
+        "same_name_out_count", "txn_count", "days_since_last_txn", "net_flow", "aum_growth",
+        "liquid_reserve_months", "above_risk_share", "n_products", "fund_return", "value_return",
+        "green_points", "carbon_grams", "health_score", *comps, *texts, "gap_class",
+        "allocation_distance", *(f"target_{c}" for c in ASSET_CLASSES),
+        *(f"gap_{c}" for c in ASSET_CLASSES),
+    ]
+
+
+def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
+    """Rounds, types and orders the published columns."""
+    s = pb.playbook.suitability
+    p = p.mutate(
+        risk_expiring=(p.risk_valid & (p.risk_expires_in_days <= s.expiring_within_days))
+        .fill_null(False),
+        dual_recording_r3=p.age >= s.dual_recording_age,
+        kyc_tags=ibis.array(["tier:" + p.tier, "stage:" + p.life_stage,
+                             "lifecycle:" + p.lifecycle,
+                             "risk:" + p.risk_level.fill_null("none")]).concat(p.segments),
+    )
+    rounded = {c: p[f"{c}_x"].round(2).cast("decimal(18, 2)") for c in MONEY}
+    ratios = {c: fround(p[c], 6) for c in ("aum_growth", "liquid_reserve_months",
+                                            "above_risk_share", "fund_return", "value_return",
+                                            "allocation_distance")}
+    p = p.mutate(**rounded, **ratios, carbon_grams=fround(p.carbon_grams, 1))
+    return p.select(*profile_columns(pb))
+
+
+def carbon_ledger(f: ir.Table, pb: LoadedPlaybook) -> ir.Table:
+    parts = []
+    for b in pb.playbook.carbon.behaviours:
+        n = f[f"carbon_{b.name}"]
+        parts.append(f.filter(n > 0).select(
+            customer_id=f.customer_id, behaviour=ibis.literal(b.name),
+            behaviour_zh=ibis.literal(b.zh), times=n.cast("int64"),
+            grams=fround(n * b.grams, 1), points=(n * b.points).cast("int64")))
+    return ibis.union(*parts)
+
+
+def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir.Table]:
+    f = keep("features", features(inputs, pb))
+    p = classify(f, pb)
+    assert inputs.portfolio_targets is not None
+    p = with_targets(p, inputs.portfolio_targets)
+    p = scores(p, pb)
+    p = keep("scored", findings(p, pb))
+    recs = recommendations(p, inputs, pb)
+    return {"profiles": finish(p, pb), "recommendations": recs,
+            "carbon_ledger": carbon_ledger(f, pb)}

@@ -1,0 +1,114 @@
+"""``kequn run``: a snapshot and a playbook in, a published run of profiles out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from kequn.core.clock import now
+from kequn.core.errors import KequnError
+from kequn.ingest.store import SnapshotInfo, connect, snapshots
+from kequn.pipeline.engines import DuckDBEngine, spark_engine
+from kequn.pipeline.health import portfolio_rows
+from kequn.pipeline.profile import build
+from kequn.pipeline.runs import RunInfo, next_run_id, previous_run, publish_run
+from kequn.playbook import LoadedPlaybook, load_playbook
+
+Progress = Callable[[str, int, int], None]
+EngineName = Literal["duckdb", "spark"]
+
+
+def pick_snapshot(store: Path, as_of: date | None) -> SnapshotInfo:
+    found = snapshots(store)
+    if not found:
+        raise KequnError(f"{store}: no snapshot to run on (run `kequn ingest` first)")
+    if as_of is None:
+        return found[-1]
+    for s in found:
+        if s.as_of == as_of:
+            return s
+    raise KequnError(f"{store}: no snapshot as of {as_of}; there are "
+                     f"{', '.join(s.snapshot_id for s in found)}")
+
+
+def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str],
+              pb: LoadedPlaybook) -> dict[str, Any]:
+    prof = source["profiles"]
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return con.execute(sql).fetchall()
+
+    total = rows(f"SELECT count(*) FROM {prof}")[0][0]
+    tiers = dict(rows(f"SELECT tier, count(*) FROM {prof} GROUP BY 1"))
+    ladder = [t.name for t in pb.playbook.tiers.ladder]
+    segments = {s.name: rows(f"SELECT count(*) FROM {prof} WHERE seg_{s.name}")[0][0]
+                for s in pb.playbook.segments}
+    health = rows(f"""
+        SELECT round(avg(health_score), 1), round(quantile_cont(health_score, 0.1), 1),
+               round(median(health_score), 1), round(quantile_cont(health_score, 0.9), 1)
+        FROM {prof}""")[0]
+    bands = dict(rows(f"SELECT (floor(health_score / 10) * 10)::INT, count(*) FROM {prof} "
+                      "GROUP BY 1 ORDER BY 1"))
+    comps = rows("SELECT " + ", ".join(f"round(avg(health_{c}), 1)" for c in
+                                        ("allocation", "growth", "liquidity", "risk_match",
+                                         "diversification", "protection", "maturity"))
+                 + f" FROM {prof}")[0]
+    return {
+        "customers": total,
+        "tiers": {t: tiers.get(t, 0) for t in ladder},
+        "tier_moves": dict(rows(f"SELECT tier_move, count(*) FROM {prof} GROUP BY 1 ORDER BY 1")),
+        "segments": segments,
+        "lifecycle": dict(rows(f"SELECT lifecycle, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
+        "life_stages": dict(rows(f"SELECT life_stage, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
+        "health": {"mean": health[0], "p10": health[1], "median": health[2], "p90": health[3],
+                   "by_decile": {str(k): v for k, v in bands.items()},
+                   "components": dict(zip(("allocation", "growth", "liquidity", "risk_match",
+                                           "diversification", "protection", "maturity"), comps,
+                                          strict=True))},
+        "recommendations": rows(f"SELECT count(*) FROM {source['recommendations']}")[0][0],
+        "customers_with_recommendations": rows(
+            f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}")[0][0],
+        "carbon_points": rows(f"SELECT coalesce(sum(points), 0) FROM {source['carbon_ledger']}")[0][0],
+    }
+
+
+def run_pipeline(store: Path, playbook: Path | None = None, engine: EngineName = "duckdb",
+                 as_of: date | None = None, progress: Progress | None = None,
+                 memory_limit: str = "5GB") -> RunInfo:
+    report = progress or (lambda stage, done, total: None)
+    pb = load_playbook(playbook)  # refused here, before any data is touched
+    snapshot = pick_snapshot(store, as_of)
+    started = now()
+    con = connect(store)
+    try:
+        previous = previous_run(con, snapshot.as_of)
+        steps = ["features", "scored", "outputs", "publish"]
+        context = spark_engine(con) if engine == "spark" else nullcontext(
+            DuckDBEngine(con, memory_limit))
+        with context as eng:
+
+            def keep(name: str, expr: Any) -> Any:
+                report(name, steps.index(name), len(steps))
+                return eng.keep(name, expr)
+
+            inputs = eng.inputs(snapshot, previous, portfolio_rows(pb))
+            results = build(inputs, pb, keep)
+            report("outputs", 2, len(steps))
+            sources = eng.outputs(results)
+            report("publish", 3, len(steps))
+            summary = summarise(con, sources, pb)
+            summary["previous_run"] = previous.run_id if previous else None
+            info = publish_run(
+                con, next_run_id(con, snapshot.as_of), sources, snapshot.snapshot_id,
+                snapshot.as_of, eng.name,
+                {"name": pb.playbook.playbook.name, "version": pb.version, "digest": pb.digest,
+                 "source": pb.source}, started, summary)
+            report("publish", 4, len(steps))
+            return info
+    finally:
+        con.close()

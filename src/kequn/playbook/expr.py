@@ -1,0 +1,92 @@
+"""The playbook's safe expression language: one SQL boolean or value expression,
+over known columns, with a short list of operators and functions.
+
+A predicate is parsed with sqlglot and walked node by node; anything not on
+the lists below — a subquery, an unknown column, a table function such as
+``read_csv``, a second statement — is refused with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from kequn.playbook.columns import ColumnDoc
+
+#: node types allowed anywhere in an expression
+ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Tuple,
+    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Is,
+    exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Mod,
+    exp.Case, exp.If, exp.Like, exp.Coalesce, exp.Abs, exp.Least, exp.Greatest, exp.Lower,
+    exp.Upper, exp.Length, exp.Round, exp.Floor, exp.Ceil, exp.Contains, exp.ArrayContains,
+    exp.StartsWith,
+)
+#: functions sqlglot does not know by type, allowed by name (none so far)
+ALLOWED_FUNCTIONS: set[str] = set()
+FUNCTION_NAMES = ("coalesce, abs, least, greatest, lower, upper, length, round, floor, ceil, "
+                  "contains(list_or_text, value), list_contains(list, value), "
+                  "starts_with(text, prefix)")
+
+
+class ExpressionError(ValueError):
+    """The reason an expression is refused."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A checked expression: its text, its parsed tree and the columns it reads."""
+
+    text: str
+    tree: exp.Expression
+    columns: frozenset[str]
+
+
+def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
+    """Parses and checks ``text``; raises ExpressionError with the reason."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("an expression is needed here")
+    try:
+        trees = sqlglot.parse(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        detail = exc.errors[0]["description"] if exc.errors else str(exc)
+        raise ExpressionError(f"cannot parse {text!r}: {detail}") from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise ExpressionError(f"{text!r} is {len(trees)} statements; write one expression")
+    tree = trees[0]
+    if isinstance(tree, exp.Block) or isinstance(tree, (exp.Select, exp.Query, exp.Command)):
+        raise ExpressionError(f"{text!r} is a statement, not an expression")
+    used: set[str] = set()
+    for node in tree.walk():
+        if isinstance(node, (exp.Subquery, exp.Select, exp.Query)):
+            raise ExpressionError(f"subqueries are not allowed ({node.sql()!r})")
+        if isinstance(node, exp.Star):
+            raise ExpressionError("* is not allowed; name the columns")
+        if isinstance(node, (exp.AggFunc, exp.Window)):
+            raise ExpressionError(f"{node.sql()!r}: aggregates and windows are not allowed in a "
+                                  "row expression")
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+            if name not in ALLOWED_FUNCTIONS:
+                raise ExpressionError(f"function {node.name}() is not allowed; allowed: "
+                                      f"{FUNCTION_NAMES}")
+            continue
+        if isinstance(node, exp.Func) and not isinstance(node, ALLOWED_NODES):
+            raise ExpressionError(f"function {node.sql()!r} is not allowed; allowed: "
+                                  f"{FUNCTION_NAMES}")
+        if not isinstance(node, ALLOWED_NODES):
+            raise ExpressionError(f"{node.sql()!r} ({type(node).__name__}) is not allowed in a "
+                                  "playbook expression")
+        if isinstance(node, exp.Column):
+            if node.table:
+                raise ExpressionError(f"{node.sql()!r}: name columns without a table")
+            name = node.name
+            if name not in columns:
+                near = ", ".join(sorted(c for c in columns if c[:3] == name[:3])[:5])
+                hint = f" (did you mean {near}?)" if near else ""
+                raise ExpressionError(f"unknown column {name!r}{hint}")
+            used.add(name)
+    return Expression(text=text, tree=tree, columns=frozenset(used))

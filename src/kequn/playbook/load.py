@@ -1,0 +1,196 @@
+"""Loading a playbook: TOML in, a checked and immutable playbook out, or every
+problem at once with its file, line and reason."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kequn.contract.tables import PRODUCT_TYPES
+from kequn.core.errors import ConfigError
+from kequn.core.tomlfile import KeyLines, load_toml
+from kequn.playbook.columns import SCOPES
+from kequn.playbook.expr import Expression, ExpressionError, parse
+from kequn.playbook.model import (
+    ASSET_CLASSES,
+    BANDS,
+    HEALTH_COMPONENTS,
+    RECOMMENDATION_FACTORS,
+    RISK_LEVELS,
+    Playbook,
+)
+
+TEXT_VALUES = {"score", "stage", "risk_level", "gap_class", "gap_pct", "growth_pct",
+               "reserve_months", "above_risk_pct", "n_products", "protection_wan",
+               "maturity_peak_pct"}
+TOLERANCE = 1e-6
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    """A checked playbook with the parsed form of each of its expressions."""
+
+    playbook: Playbook
+    source: str
+    digest: str
+    #: ("segments", name), ("life_stages", name), ("lifecycle", name),
+    #: ("carbon", name) -> parsed expression
+    expressions: dict[tuple[str, str], Expression] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.playbook.playbook.version
+
+    def expression(self, section: str, name: str) -> Expression:
+        return self.expressions[(section, name)]
+
+
+def default_playbook_path() -> Path:
+    return Path(str(resources.files("kequn.playbook").joinpath("default.toml")))
+
+
+def load_playbook(path: Path | None = None) -> LoadedPlaybook:
+    path = Path(path) if path else default_playbook_path()
+    data, lines = load_toml(path)
+    text = path.read_bytes()
+    return check_playbook(data, lines, str(path), hashlib.sha256(text).hexdigest())
+
+
+def _reason(err: dict[str, object]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])  # type: ignore[attr-defined]
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    if err["type"] == "missing":
+        return f"missing key {loc!r}"
+    return f"{loc}: {str(err['msg']).removeprefix('Value error, ')}"
+
+
+def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
+                   digest: str) -> LoadedPlaybook:
+    try:
+        pb = Playbook.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([(source, lines.line(tuple(e["loc"])), _reason(e))  # type: ignore[arg-type]
+                           for e in exc.errors()]) from None
+    problems: list[tuple[Path_, str]] = []
+    expressions: dict[tuple[str, str], Expression] = {}
+
+    def expr(section: str, name: str, text: str, scope: str, where: Path_) -> None:
+        try:
+            expressions[(section, name)] = parse(text, SCOPES[scope])
+        except ExpressionError as exc:
+            problems.append((where, f"{section} {name!r}: {exc}"))
+
+    def unique(names: list[str], where: Path_, what: str) -> None:
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append(((*where, i), f"{what} {name!r} is defined twice"))
+            seen.add(name)
+
+    def sums_to_one(weights: dict[str, float], where: Path_, what: str) -> None:
+        total = sum(weights.values())
+        if abs(total - 1) > TOLERANCE:
+            problems.append((where, f"{what} sum to {total:g}, not 1"))
+        for key, w in weights.items():
+            if not 0 <= w <= 1:
+                problems.append(((*where, key), f"{what}: {key} = {w:g} is outside 0..1"))
+
+    if pb.fx.get("CNY") != 1.0:
+        problems.append((("fx",), "fx must give CNY = 1.0"))
+    for cur, rate in pb.fx.items():
+        if rate <= 0 or not re.fullmatch(r"[A-Z]{3}", cur):
+            problems.append((("fx", cur), f"fx {cur} = {rate:g}: a positive rate for an ISO "
+                             "currency code is needed"))
+
+    ladder = pb.tiers.ladder
+    unique([t.name for t in ladder], ("tiers", "ladder"), "tier")
+    for i in range(1, len(ladder)):
+        if ladder[i].min_aum >= ladder[i - 1].min_aum:
+            problems.append((("tiers", "ladder", i, "min_aum"),
+                             f"tier {ladder[i].name!r}: lines must fall from the top tier down "
+                             f"({ladder[i].min_aum:,.0f} is not below {ladder[i - 1].min_aum:,.0f})"))
+    if ladder[-1].min_aum != 0:
+        problems.append((("tiers", "ladder", len(ladder) - 1, "min_aum"),
+                         "the lowest tier must start at 0 so that every customer has a tier"))
+
+    stage_names: dict[str, list[str]] = {}
+    for section in ("life_stages", "lifecycle"):
+        stages = getattr(pb, section)
+        names = [r.name for r in stages.rules]
+        unique([*names, stages.default], (section, "rules"), section.replace("_", " "))
+        stage_names[section] = [*names, stages.default]
+        for i, rule in enumerate(stages.rules):
+            expr(section, rule.name, rule.when, "features", (section, "rules", i, "when"))
+
+    unique([s.name for s in pb.segments], ("segments",), "segment")
+    for i, seg in enumerate(pb.segments):
+        expr("segments", seg.name, seg.when, "classified", ("segments", i, "when"))
+
+    life = stage_names["life_stages"]
+    targets = pb.portfolios.targets
+    for risk in RISK_LEVELS:
+        if risk not in targets:
+            problems.append((("portfolios", "targets"), f"no model portfolios for risk level {risk}"))
+    for risk, by_stage in targets.items():
+        if risk not in RISK_LEVELS:
+            problems.append((("portfolios", "targets", risk), f"unknown risk level {risk!r}"))
+            continue
+        for stage in life:
+            if stage not in by_stage:
+                problems.append((("portfolios", "targets", risk),
+                                 f"{risk} has no model portfolio for life stage {stage!r}"))
+        for stage, weights in by_stage.items():
+            where: Path_ = ("portfolios", "targets", risk, stage)
+            if stage not in life:
+                problems.append((where, f"{risk}.{stage}: unknown life stage"))
+            missing = set(ASSET_CLASSES) - set(weights)
+            extra = set(weights) - set(ASSET_CLASSES)
+            if missing or extra:
+                problems.append((where, f"{risk}.{stage}: asset classes must be exactly "
+                                 f"{', '.join(ASSET_CLASSES)}"))
+            sums_to_one(weights, where, f"model portfolio {risk}.{stage} weights")
+
+    health = pb.health
+    if set(health.weights) != set(HEALTH_COMPONENTS):
+        problems.append((("health", "weights"), "health weights must name exactly "
+                         f"{', '.join(HEALTH_COMPONENTS)}"))
+    sums_to_one(health.weights, ("health", "weights"), "health weights")
+    if health.poor_below >= health.good_from:
+        problems.append((("health", "poor_below"), "poor_below must be below good_from"))
+    for comp in HEALTH_COMPONENTS:
+        for band in BANDS:
+            texts = health.texts.get(comp, {}).get(band)
+            where = ("health", "texts", comp, band)
+            if texts is None:
+                problems.append((("health", "texts", comp), f"no {band} texts for {comp}"))
+                continue
+            for part in (texts.finding, texts.action):
+                for name in re.findall(r"\{([^}]*)\}", part):
+                    if name not in TEXT_VALUES:
+                        problems.append((where, f"{comp}.{band}: unknown placeholder {{{name}}}"
+                                         f"; known: {', '.join(sorted(TEXT_VALUES))}"))
+
+    for i, kind in enumerate(pb.suitability.risk_product_types):
+        if kind not in PRODUCT_TYPES:
+            problems.append((("suitability", "risk_product_types"),
+                             f"risk_product_types[{i}]: unknown product type {kind!r}"))
+    if set(pb.recommendations.weights) != set(RECOMMENDATION_FACTORS):
+        problems.append((("recommendations", "weights"), "recommendation weights must name "
+                         f"exactly {', '.join(RECOMMENDATION_FACTORS)}"))
+    sums_to_one(pb.recommendations.weights, ("recommendations", "weights"),
+                "recommendation weights")
+
+    unique([b.name for b in pb.carbon.behaviours], ("carbon", "behaviours"), "behaviour")
+    for i, b in enumerate(pb.carbon.behaviours):
+        expr("carbon", b.name, b.when, "transaction", ("carbon", "behaviours", i, "when"))
+
+    if problems:
+        raise ConfigError([(source, lines.line(where), reason) for where, reason in problems])
+    return LoadedPlaybook(pb, source, digest, expressions)

@@ -1,0 +1,142 @@
+"""The playbook's shape: every bank-specific choice of DOMAIN.md, as immutable types."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kequn.contract.tables import MANAGER_ROLES, PRODUCT_TYPES
+
+ASSET_CLASSES = ("cash", "fixed_income", "equity", "alternative", "protection")
+RISK_LEVELS = ("C1", "C2", "C3", "C4", "C5")
+HEALTH_COMPONENTS = ("allocation", "growth", "liquidity", "risk_match", "diversification",
+                     "protection", "maturity")
+BANDS = ("poor", "fair", "good")
+RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Meta(Frozen):
+    name: str
+    version: str
+    description: str = ""
+
+
+class Tier(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str
+    min_aum: float = Field(ge=0)
+    owner_role: Literal[MANAGER_ROLES]  # type: ignore[valid-type]
+    diagnoses_per_year: int = Field(default=0, ge=0, le=12)
+    service: str = ""
+
+
+class Tiers(Frozen):
+    basis: Literal["avg_daily", "month_end"] = "avg_daily"
+    #: a customer leaves a tier downwards only below line x (1 - hysteresis)
+    hysteresis: float = Field(ge=0, le=0.5)
+    #: within this share below the next line: near threshold (资产升级)
+    near_threshold: float = Field(ge=0, le=0.5)
+    ladder: list[Tier] = Field(min_length=2)
+
+
+class Rule(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str
+    when: str
+    doc: str = ""
+
+
+class Stages(Frozen):
+    """Ordered rules: the first that holds names the stage, else ``default``."""
+
+    default: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    default_zh: str
+    rules: list[Rule]
+
+
+class Portfolios(Frozen):
+    #: risk level -> life stage -> asset class -> target weight
+    targets: dict[str, dict[str, dict[str, float]]]
+
+
+class Texts(Frozen):
+    finding: str
+    action: str
+
+
+class Health(Frozen):
+    weights: dict[str, float]
+    #: sub-scores below ``poor_below`` are poor, from ``good_from`` on good
+    poor_below: float = Field(default=40, ge=0, le=100)
+    good_from: float = Field(default=70, ge=0, le=100)
+    #: AUM growth that scores 100 (and its negative scores 0)
+    growth_full_at: float = Field(default=0.2, gt=0)
+    #: months of own spending that liquid assets should cover
+    liquidity_months: float = Field(default=6, gt=0)
+    #: sub-score points lost per percentage point of AUM above the risk level
+    risk_mismatch_penalty: float = Field(default=2.5, gt=0)
+    #: number of products at which diversification scores 100
+    diversification_target: int = Field(default=4, ge=2)
+    #: protection amount that scores 100, per dependant plus one for the customer
+    protection_per_person: float = Field(default=100_000, gt=0)
+    #: above this age, missing protection is no longer held against the score
+    protection_until_age: int = Field(default=65, ge=18)
+    texts: dict[str, dict[str, Texts]]
+
+
+class Suitability(Frozen):
+    assessment_valid_days: int = Field(default=365, ge=1)
+    expiring_within_days: int = Field(default=30, ge=0)
+    dual_recording_age: int = Field(default=65, ge=18)
+    dual_recording_min_risk: int = Field(default=3, ge=1, le=5)
+    closed_min_reserve_months: float = Field(default=6, ge=0)
+    pension_min_term_days: int = Field(default=1825, ge=0)
+    pension_min_age: int = Field(default=40, ge=18)
+    #: product types that count as risk products: never offered on an expired or
+    #: missing assessment
+    risk_product_types: list[str]
+
+
+class Recommendations(Frozen):
+    per_customer: int = Field(default=3, ge=1, le=10)
+    candidates_per_bucket: int = Field(default=12, ge=1, le=100)
+    min_gap_share: float = Field(default=0.05, ge=0, le=1)
+    min_gap_amount: float = Field(default=1000, ge=0)
+    weights: dict[str, float]
+
+
+class Behaviour(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str
+    when: str
+    grams: float = Field(ge=0)
+    points: int = Field(ge=0)
+
+
+class Carbon(Frozen):
+    note: str
+    behaviours: list[Behaviour] = Field(min_length=1)
+
+
+class Playbook(Frozen):
+    playbook: Meta
+    #: CNY per unit of each currency
+    fx: dict[str, float]
+    #: product types counted in AUM
+    aum_product_types: list[Literal[PRODUCT_TYPES]]  # type: ignore[valid-type]
+    #: transactions in this window count for flows and behaviour
+    window_months: int = Field(default=3, ge=1, le=24)
+    tiers: Tiers
+    life_stages: Stages
+    lifecycle: Stages
+    segments: list[Rule]
+    portfolios: Portfolios
+    health: Health
+    suitability: Suitability
+    recommendations: Recommendations
+    carbon: Carbon
