@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -54,3 +55,23 @@ def bank_store(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     store = tmp_path_factory.mktemp("stores") / "bank.duckdb"
     ingest(bank_dir, store)
     return store
+
+
+@pytest.fixture(scope="session")
+def run_store(bank_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small bank's store with one pipeline run on DuckDB."""
+    from kequn.pipeline import run_pipeline
+
+    store = tmp_path_factory.mktemp("runs") / "bank.duckdb"
+    shutil.copy(bank_store, store)
+    run_pipeline(store)
+    return store
+
+
+def read(store: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(store), read_only=True)
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kequn import __version__
-from kequn.cli import data
+from kequn.cli import data, pipeline
 
 app = typer.Typer(
     name="kequn",
@@ -18,6 +18,11 @@ app.command("synth")(data.synth_command)
 app.command("ingest")(data.ingest_command)
 app.command("snapshots")(data.snapshots_command)
 app.command("demo")(data.demo_command)
+app.command("run")(pipeline.run_command)
+app.command("runs")(pipeline.runs_command)
+playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
+playbook_app.command("check")(pipeline.playbook_check_command)
+app.add_typer(playbook_app, name="playbook")
 adapt = typer.Typer(help="Map a real public bank dataset onto the contract.",
                     no_args_is_help=True)
 adapt.command("berka")(data.adapt_berka_command)

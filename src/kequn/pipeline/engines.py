@@ -20,7 +20,7 @@ import pandas as pd
 
 from kequn.ingest.store import SnapshotInfo
 from kequn.pipeline.inputs import Inputs
-from kequn.pipeline.runs import RunInfo
+from kequn.pipeline.catalog import RunInfo
 
 TABLES = ("customers", "products", "holdings", "transactions", "employers")
 
@@ -129,8 +129,10 @@ def spark_session() -> Any:
         _SPARK = (SparkSession.builder.master(os.environ.get("KEQUN_SPARK_MASTER", "local[2]"))
                   .appName("kequn")
                   .config("spark.ui.enabled", "false")
+                  .config("spark.ui.showConsoleProgress", "false")
                   .config("spark.sql.session.timeZone", "Asia/Shanghai")
-                  .config("spark.sql.shuffle.partitions", "8")
+                  .config("spark.sql.shuffle.partitions",
+                          os.environ.get("KEQUN_SPARK_PARTITIONS", "8"))
                   .config("spark.driver.memory", "4g")
                   .getOrCreate())
         _SPARK.sparkContext.setLogLevel("ERROR")

@@ -16,7 +16,7 @@ from kequn.ingest.store import SnapshotInfo, connect, snapshots
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.profile import build
-from kequn.pipeline.runs import RunInfo, next_run_id, previous_run, publish_run
+from kequn.pipeline.catalog import RunInfo, next_run_id, previous_run, publish_run
 from kequn.playbook import LoadedPlaybook, load_playbook
 
 Progress = Callable[[str, int, int], None]

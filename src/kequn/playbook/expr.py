@@ -57,7 +57,7 @@ def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
     if len(trees) != 1:
         raise ExpressionError(f"{text!r} is {len(trees)} statements; write one expression")
     tree = trees[0]
-    if isinstance(tree, exp.Block) or isinstance(tree, (exp.Select, exp.Query, exp.Command)):
+    if isinstance(tree, (exp.Block, exp.Select, exp.Query, exp.Command)):
         raise ExpressionError(f"{text!r} is a statement, not an expression")
     used: set[str] = set()
     for node in tree.walk():

@@ -1,0 +1,113 @@
+"""A broken playbook is refused with its line and reason, before any data is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kequn.core.errors import ConfigError
+from kequn.playbook import default_playbook_path, load_playbook
+
+DEFAULT = default_playbook_path().read_text(encoding="utf-8")
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in the playbook")
+
+
+def _refused(tmp_path: Path, old: str, new: str) -> tuple[str, str]:
+    assert old in DEFAULT, old
+    text = DEFAULT.replace(old, new, 1)
+    path = tmp_path / "playbook.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_playbook(path)
+    return str(err.value), text
+
+
+def test_the_default_playbook_is_valid() -> None:
+    pb = load_playbook()
+    p = pb.playbook
+    assert [t.name for t in p.tiers.ladder] == ["private_central", "private", "wealth",
+                                                 "affluent", "mass_affluent", "mass"]
+    assert [t.min_aum for t in p.tiers.ladder] == [20_000_000, 6_000_000, 1_000_000, 200_000,
+                                                    50_000, 0]
+    assert len(p.carbon.behaviours) == 15
+    assert sum(len(v) for v in p.portfolios.targets.values()) == 25
+    assert len(pb.digest) == 64
+
+
+@pytest.mark.parametrize(("old", "new", "reason"), [
+    ('when = "age >= 60 OR pension_months > 0"', 'when = "age >= 60 OR pension_mnths > 0"',
+     "unknown column 'pension_mnths'"),
+    ('when = "salary_months >= 2"',
+     'when = "salary_months >= (SELECT count(*) FROM transactions)"', "subqueries are not allowed"),
+    ('when = "gender = \'F\'"', 'when = "read_csv(\'/etc/passwd\') IS NOT NULL"', "is not allowed"),
+    ('when = "gender = \'F\'"', 'when = "system(\'rm -rf /\')"', "function system() is not allowed"),
+    ('when = "fund_balance > 0"', 'when = "fund_balance > 0; DROP TABLE customers"',
+     "2 statements"),
+    ('when = "fund_balance > 0"', 'when = "sum(fund_balance) > 0"', "aggregates and windows"),
+    ('when = "near_threshold"', 'when = "near_threshold AND"', "cannot parse"),
+])
+def test_bad_predicates_are_refused_with_line_and_reason(tmp_path: Path, old: str, new: str,
+                                                         reason: str) -> None:
+    message, text = _refused(tmp_path, old, new)
+    line = _line_of(text, new.split(" = ", 1)[1][:30])
+    assert f"playbook.toml:{line}:" in message
+    assert reason in message
+
+
+def test_health_weights_must_sum_to_one(tmp_path: Path) -> None:
+    message, text = _refused(tmp_path, "allocation = 0.25, growth", "allocation = 0.35, growth")
+    assert f"playbook.toml:{_line_of(text, 'allocation = 0.35')}: health weights sum to 1.1" \
+        in message
+
+
+def test_model_portfolio_weights_must_sum_to_one(tmp_path: Path) -> None:
+    old = "young_single = { cash = 0.1, fixed_income = 0.7, equity = 0.04"
+    message, text = _refused(tmp_path, old, old.replace("0.7", "0.6"))
+    line = _line_of(text, "young_single = { cash = 0.1, fixed_income = 0.6")
+    assert f"playbook.toml:{line}: model portfolio C1.young_single weights sum to 0.9" in message
+
+
+def test_a_missing_model_portfolio_is_named(tmp_path: Path) -> None:
+    old = "retired = { cash = 0.15, fixed_income = 0.7, equity = 0, alternative = 0, protection = 0.15 }\n"
+    message, _ = _refused(tmp_path, old, "")
+    assert "C1 has no model portfolio for life stage 'retired'" in message
+
+
+def test_tier_lines_must_fall(tmp_path: Path) -> None:
+    message, text = _refused(tmp_path, "min_aum = 6_000_000", "min_aum = 60_000_000")
+    assert "tier 'private': lines must fall" in message
+    assert f"playbook.toml:{_line_of(text, 'min_aum = 60_000_000')}:" in message
+
+
+def test_unknown_keys_and_wrong_types_are_named(tmp_path: Path) -> None:
+    message, text = _refused(tmp_path, "hysteresis = 0.05", "hysteresis = 0.05\nhysterisis = 0.1")
+    assert f"playbook.toml:{_line_of(text, 'hysterisis')}: unknown key" in message
+    message, text = _refused(tmp_path, "per_customer = 3", 'per_customer = "three"')
+    assert f"playbook.toml:{_line_of(text, 'per_customer')}:" in message
+
+
+def test_unknown_text_placeholders_are_named(tmp_path: Path) -> None:
+    message, _ = _refused(tmp_path, "分散度良好", "分散度良好{customer_name}")
+    assert "unknown placeholder {customer_name}" in message
+
+
+def test_not_toml_at_all(tmp_path: Path) -> None:
+    message, _ = _refused(tmp_path, "[tiers]", "[tiers")
+    assert "not valid TOML" in message and "playbook.toml:" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = DEFAULT.replace('when = "gender = \'F\'"', 'when = "gendr = \'F\'"').replace(
+        "allocation = 0.25, growth", "allocation = 0.30, growth")
+    path = tmp_path / "playbook.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_playbook(path)
+    assert len(err.value.problems) == 2
