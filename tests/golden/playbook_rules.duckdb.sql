@@ -1,0 +1,393 @@
+-- life_stages.retired: age >= 60 OR occupation = 'retired' OR pension_months > 0
+SELECT
+  COALESCE(
+    (
+      "t0"."age" >= 60
+    )
+    OR (
+      "t0"."occupation" = 'retired'
+    )
+    OR (
+      "t0"."pension_months" > 0
+    ),
+    FALSE
+  ) AS "hit"
+FROM "features" AS "t0";
+
+-- life_stages.pre_retirement: age >= 50
+SELECT
+  COALESCE("t0"."age" >= 50, FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- life_stages.young_single: age < 30 AND coalesce(dependants, 0) = 0
+SELECT
+  COALESCE((
+    "t0"."age" < 30
+  ) AND (
+    COALESCE("t0"."dependants", 0) = 0
+  ), FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- life_stages.family_building: age < 40 OR (age < 45 AND coalesce(dependants, 0) > 0)
+SELECT
+  COALESCE(
+    (
+      "t0"."age" < 40
+    )
+    OR (
+      (
+        "t0"."age" < 45
+      ) AND (
+        COALESCE("t0"."dependants", 0) > 0
+      )
+    ),
+    FALSE
+  ) AS "hit"
+FROM "features" AS "t0";
+
+-- lifecycle.onboarding: tenure_days <= 90
+SELECT
+  COALESCE("t0"."tenure_days" <= 90, FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- lifecycle.dormant: days_since_last_txn >= 180 OR (txn_count = 0 AND tenure_days > 180)
+SELECT
+  COALESCE(
+    (
+      "t0"."days_since_last_txn" >= 180
+    )
+    OR (
+      (
+        "t0"."txn_count" = 0
+      ) AND (
+        "t0"."tenure_days" > 180
+      )
+    ),
+    FALSE
+  ) AS "hit"
+FROM "features" AS "t0";
+
+-- lifecycle.won_back: prev_dormant AND txn_count > 0
+SELECT
+  COALESCE("t0"."prev_dormant" AND (
+    "t0"."txn_count" > 0
+  ), FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- lifecycle.declining: aum_growth <= -0.3
+SELECT
+  COALESCE("t0"."aum_growth" <= -(
+    0.3
+  ), FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- lifecycle.growing: aum_growth >= 0.1
+SELECT
+  COALESCE("t0"."aum_growth" >= 0.1, FALSE) AS "hit"
+FROM "features" AS "t0";
+
+-- segments.silver: age >= 60 OR pension_months > 0
+SELECT
+  COALESCE((
+    "t0"."age" >= 60
+  ) OR (
+    "t0"."pension_months" > 0
+  ), FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.social_security: list_contains(tags, '社保卡') OR pension_months > 0
+SELECT
+  COALESCE(
+    COALESCE(ARRAY_CONTAINS("t0"."tags", '社保卡'), FALSE)
+    OR (
+      "t0"."pension_months" > 0
+    ),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.payroll: salary_months >= 2
+SELECT
+  COALESCE("t0"."salary_months" >= 2, FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.oil_trade: industry = 'oil_trade'
+SELECT
+  COALESCE("t0"."industry" = 'oil_trade', FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.civil_service: industry IN ('government', 'public_institution') OR occupation = 'civil_servant'
+SELECT
+  COALESCE(
+    "t0"."industry" IN ('government', 'public_institution')
+    OR (
+      "t0"."occupation" = 'civil_servant'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.merchant: occupation IN ('merchant', 'self_employed') OR industry = 'trade'
+SELECT
+  COALESCE(
+    "t0"."occupation" IN ('merchant', 'self_employed')
+    OR (
+      "t0"."industry" = 'trade'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.teacher: occupation = 'teacher' OR industry = 'education'
+SELECT
+  COALESCE((
+    "t0"."occupation" = 'teacher'
+  ) OR (
+    "t0"."industry" = 'education'
+  ), FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.talent: talent_employer OR occupation IN ('doctor', 'researcher', 'executive')
+SELECT
+  COALESCE(
+    "t0"."talent_employer"
+    OR "t0"."occupation" IN ('doctor', 'researcher', 'executive'),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.new_citizen: hukou_local = FALSE
+SELECT
+  COALESCE("t0"."hukou_local" = FALSE, FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.young: age BETWEEN 18 AND 30
+SELECT
+  COALESCE("t0"."age" BETWEEN 18 AND 30, FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.women: gender = 'F'
+SELECT
+  COALESCE("t0"."gender" = 'F', FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.fund_holder: fund_balance > 0
+SELECT
+  COALESCE("t0"."fund_balance" > 0, FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.vip_wealth: tier IN ('wealth', 'private', 'private_central') AND wealth_balance > 0
+SELECT
+  COALESCE(
+    "t0"."tier" IN ('wealth', 'private', 'private_central')
+    AND (
+      "t0"."wealth_balance" > 0
+    ),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.asset_upgrade: near_threshold
+SELECT
+  COALESCE("t0"."near_threshold", FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.outside_money: same_name_out >= 50000 OR same_name_out > aum
+SELECT
+  COALESCE(
+    (
+      "t0"."same_name_out" >= 50000
+    ) OR (
+      "t0"."same_name_out" > "t0"."aum"
+    ),
+    FALSE
+  ) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.low_carbon: green_points >= 50
+SELECT
+  COALESCE("t0"."green_points" >= 50, FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.dormant: lifecycle = 'dormant'
+SELECT
+  COALESCE("t0"."lifecycle" = 'dormant', FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- segments.family_trust_prospect: tier IN ('private', 'private_central')
+SELECT
+  COALESCE("t0"."tier" IN ('private', 'private_central'), FALSE) AS "hit"
+FROM "classified" AS "t0";
+
+-- carbon.bus: type = 'card_spend' AND merchant_category = '4131'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '4131'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.metro: type = 'card_spend' AND merchant_category = '4111'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '4111'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.high_speed_rail: type = 'card_spend' AND merchant_category = '4112'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '4112'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.shared_bike: type = 'card_spend' AND merchant_category = '4789'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '4789'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.ev_charging: type = 'card_spend' AND merchant_category = '5552'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '5552'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.etc_toll: type = 'card_spend' AND merchant_category = '4784'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '4784'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.second_hand: type = 'card_spend' AND merchant_category = '5931'
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_spend'
+    ) AND (
+      "t0"."merchant_category" = '5931'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.online_shopping: type = 'card_spend' AND channel = 'online'
+SELECT
+  COALESCE((
+    "t0"."type" = 'card_spend'
+  ) AND (
+    "t0"."channel" = 'online'
+  ), FALSE) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.qr_payment: type = 'card_spend' AND channel = 'unionpay_qr'
+SELECT
+  COALESCE((
+    "t0"."type" = 'card_spend'
+  ) AND (
+    "t0"."channel" = 'unionpay_qr'
+  ), FALSE) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.utility_online: type = 'bill_payment' AND merchant_category = '4900' AND channel IN ('mobile_app', 'online')
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'bill_payment'
+    )
+    AND (
+      "t0"."merchant_category" = '4900'
+    )
+    AND "t0"."channel" IN ('mobile_app', 'online'),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.telecom_online: type = 'bill_payment' AND merchant_category = '4814' AND channel IN ('mobile_app', 'online')
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'bill_payment'
+    )
+    AND (
+      "t0"."merchant_category" = '4814'
+    )
+    AND "t0"."channel" IN ('mobile_app', 'online'),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.government_online: type = 'bill_payment' AND merchant_category IN ('9311', '9399') AND channel IN ('mobile_app', 'online')
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'bill_payment'
+    )
+    AND "t0"."merchant_category" IN ('9311', '9399')
+    AND "t0"."channel" IN ('mobile_app', 'online'),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.card_repayment_online: type = 'card_repayment' AND channel IN ('mobile_app', 'online')
+SELECT
+  COALESCE(
+    (
+      "t0"."type" = 'card_repayment'
+    )
+    AND "t0"."channel" IN ('mobile_app', 'online'),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.mobile_transfer: type IN ('transfer_out', 'transfer_in') AND channel = 'mobile_app'
+SELECT
+  COALESCE(
+    "t0"."type" IN ('transfer_out', 'transfer_in')
+    AND (
+      "t0"."channel" = 'mobile_app'
+    ),
+    FALSE
+  ) AS "hit"
+FROM "transaction" AS "t0";
+
+-- carbon.mobile_purchase: type = 'purchase' AND channel = 'mobile_app'
+SELECT
+  COALESCE((
+    "t0"."type" = 'purchase'
+  ) AND (
+    "t0"."channel" = 'mobile_app'
+  ), FALSE) AS "hit"
+FROM "transaction" AS "t0";
