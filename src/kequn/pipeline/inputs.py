@@ -28,7 +28,7 @@ class Inputs:
     previous: ir.Table | None = None
 
 
-RATE = "decimal(18, 8)"
+RATE = "decimal(28, 8)"  # the same precision as amounts: Ibis types the product then
 
 
 def fx_rate(currency: ir.StringValue, playbook: LoadedPlaybook) -> ir.DecimalValue:
@@ -42,7 +42,8 @@ def fx_rate(currency: ir.StringValue, playbook: LoadedPlaybook) -> ir.DecimalVal
 
 def cny(amount: ir.NumericValue, currency: ir.StringValue,
         playbook: LoadedPlaybook) -> ir.DecimalValue:
-    return amount.cast("decimal(18, 2)") * fx_rate(currency, playbook)
+    # wide enough that a hundred-million balance times an 8-decimal rate cannot overflow
+    return amount.cast("decimal(28, 2)") * fx_rate(currency, playbook)
 
 
 def as_float(value: ir.Value) -> ir.FloatingValue:

@@ -1,0 +1,94 @@
+"""`kequn run` at scale, against its floor and a plain pandas implementation.
+
+Prints, side by side from one run: Kequn's wall time and peak memory on the
+whole store; the floor (DuckDB alone scanning and aggregating the same input
+columns); and pandas computing the same profile on a 100,000-customer slice,
+scaled to the whole bank. Each is measured in its own process.
+
+    .venv/bin/python benchmarks/bench_synth_ingest.py --customers 1000000 --workdir /tmp/b
+    .venv/bin/python benchmarks/bench_run.py --store /tmp/b/bank.duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from kequn.ingest.store import latest  # noqa: E402
+from kequn.pipeline.features import window_start  # noqa: E402
+from kequn.pipeline.health import portfolio_rows  # noqa: E402
+from kequn.playbook import load_playbook  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(script: str, *args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, str(HERE / script), *args], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def slice_for_pandas(store: Path, schema: str, n: int, folder: Path) -> None:
+    """The first n customers and everything that belongs to them, as Parquet."""
+    con = duckdb.connect(str(store), read_only=True)
+    ids = f"(SELECT customer_id FROM {schema}.customers ORDER BY customer_id LIMIT {n})"
+    for table in ("customers", "holdings", "transactions"):
+        con.execute(f"COPY (SELECT * FROM {schema}.{table} WHERE customer_id IN {ids}) "
+                    f"TO '{folder / table}.parquet' (FORMAT parquet)")
+    for table in ("products", "employers"):
+        con.execute(f"COPY {schema}.{table} TO '{folder / table}.parquet' (FORMAT parquet)")
+    con.close()
+    pd.DataFrame(portfolio_rows(load_playbook())).to_parquet(folder / "targets.parquet")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--pandas-customers", type=int, default=100_000)
+    args = parser.parse_args()
+    snap = latest(args.store)
+    con = duckdb.connect(str(args.store), read_only=True)
+    customers = con.execute(f"SELECT count(*) FROM {snap.schema}.customers").fetchone()[0]
+    holdings = con.execute(f"SELECT count(*) FROM {snap.schema}.holdings").fetchone()[0]
+    txns = con.execute(f"SELECT count(*) FROM {snap.schema}.transactions").fetchone()[0]
+    con.close()
+    kequn = measure("_measure.py", "run", "--snapshot", str(args.store))
+    start = window_start(snap.as_of, load_playbook().playbook.window_months)
+    floor = measure("_floor.py", str(args.store), snap.schema, start.isoformat())
+    work = Path(tempfile.mkdtemp(prefix="kequn-pandas-"))
+    try:
+        slice_for_pandas(args.store, snap.schema, args.pandas_customers, work)
+        pandas = measure("_pandas.py", str(work), snap.as_of.isoformat())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    scale = customers / pandas["customers"]
+    print(f"{customers:,} customers, {holdings:,} holdings, {txns:,} transactions "
+          f"(snapshot {snap.snapshot_id})")
+    print(f"{'':<34}{'seconds':>10}{'peak MiB':>10}{'us/customer':>13}")
+    rows = [("kequn run (duckdb)", kequn["seconds"], kequn["peak_mib"], customers),
+            ("floor: DuckDB scan + aggregate", floor["seconds"], floor["peak_mib"], customers),
+            (f"pandas on {pandas['customers']:,}", pandas["seconds"], pandas["peak_mib"],
+             pandas["customers"]),
+            ("pandas scaled to the whole bank", pandas["seconds"] * scale, None, customers)]
+    for name, seconds, peak, n in rows:
+        peak_text = f"{peak:,}" if peak is not None else "-"
+        print(f"{name:<34}{seconds:>10.1f}{peak_text:>10}{1e6 * seconds / n:>13.1f}")
+    print(f"kequn / floor: {kequn['seconds'] / floor['seconds']:.2f}x (target <= 3x)")
+    per_kequn = kequn["seconds"] / customers
+    per_pandas = pandas["seconds"] / pandas["customers"]
+    print(f"pandas / kequn per customer: {per_pandas / per_kequn:.1f}x (target >= 10x)")
+    print(f"kequn: {kequn['seconds']:.1f} s (target <= 60 s), {kequn['peak_mib']:,} MiB "
+          "(target <= 6,144 MiB)")
+
+
+if __name__ == "__main__":
+    main()

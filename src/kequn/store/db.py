@@ -1,0 +1,84 @@
+"""Connecting to the operational store and bringing its schema up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kequn.core.errors import KequnError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def default_url(snapshot_store: Path) -> str:
+    """SQLite beside the analytical store: bank.duckdb -> bank.ops.sqlite."""
+    path = Path(snapshot_store)
+    return f"sqlite:///{path.with_name(path.stem + '.ops.sqlite')}"
+
+
+def _sqlite_pragmas(dbapi_con: object, _record: object) -> None:
+    cur = dbapi_con.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.close()
+
+
+@dataclass
+class Store:
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self.sessions.begin() as s:
+            yield s
+
+    def upgrade(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url)
+        with self.engine.begin() as con:
+            cfg.attributes["connection"] = con
+            command.upgrade(cfg, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, upgrade: bool = True, pool_size: int = 10) -> Store:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise KequnError(f"not a database URL: {url!r} ({exc})") from None
+    if parsed.drivername.startswith("sqlite"):
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                               pool_pre_ping=True)
+    store = Store(str(parsed.render_as_string(hide_password=False)), engine,
+                  sessionmaker(engine, expire_on_commit=False))
+    if upgrade:
+        store.upgrade()
+    return store

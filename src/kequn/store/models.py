@@ -1,0 +1,226 @@
+"""The operational store's tables: the organisation, the customers' working
+cards, ownership, consent, tasks and their outcomes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(18, 2)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def tz() -> DateTime:
+    return DateTime(timezone=True)
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+
+    branch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    city: Mapped[str | None] = mapped_column(String(50))
+    #: "/B00/B01/B0101/": a branch head's subtree is every path under theirs
+    path: Mapped[str] = mapped_column(String(400), index=True)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    manager_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    branch_id: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(24))
+    capacity_phone: Mapped[int] = mapped_column(Integer, default=0)
+    capacity_visit: Mapped[int] = mapped_column(Integer, default=0)
+    capacity_wechat: Mapped[int] = mapped_column(Integer, default=0)
+    capacity_sms: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: who inherits the book when this manager leaves
+    successor_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class Customer(Base):
+    """A customer's working card: what managers and real-time decisions need,
+    refreshed from the latest run."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    home_branch_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner_manager_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    phone: Mapped[str | None] = mapped_column(String(11))
+    gender: Mapped[str | None] = mapped_column(String(1))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    occupation: Mapped[str | None] = mapped_column(String(24))
+    tier: Mapped[str] = mapped_column(String(24), index=True)
+    prev_tier: Mapped[str | None] = mapped_column(String(24))
+    aum: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    health_score: Mapped[float] = mapped_column(Float, default=0.0)
+    risk_level: Mapped[str | None] = mapped_column(String(2))
+    lifecycle: Mapped[str | None] = mapped_column(String(24))
+    life_stage: Mapped[str | None] = mapped_column(String(24))
+    segments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: every profile column the trigger rules read, as of the last run
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    snapshot_id: Mapped[str | None] = mapped_column(String(10))
+    run_id: Mapped[str | None] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(tz())
+
+
+class Claim(Base):
+    """认领: a manager asks for an unowned customer of their branch."""
+
+    __tablename__ = "claims"
+
+    claim_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    manager_id: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime] = mapped_column(tz())
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class OwnershipChange(Base):
+    __tablename__ = "ownership_log"
+
+    change_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    from_manager_id: Mapped[str | None] = mapped_column(String(32))
+    to_manager_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(tz())
+    decision_run_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Consent(Base):
+    """The consent registry: every grant and withdrawal, with its source."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("customer_id", "purpose", "ts", name="uq_consent_event"),
+                      Index("ix_consents_customer_purpose", "customer_id", "purpose"))
+
+    consent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    ts: Mapped[datetime] = mapped_column(tz())
+    source: Mapped[str | None] = mapped_column(String(24))
+    recorded_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class ContactPreference(Base):
+    __tablename__ = "contact_prefs"
+
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    personalised_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(tz())
+    source: Mapped[str | None] = mapped_column(String(32))
+
+
+class DecisionRun(Base):
+    __tablename__ = "decision_runs"
+
+    run_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, index=True)
+    snapshot_id: Mapped[str] = mapped_column(String(10))
+    pipeline_run_id: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(tz())
+    finished_at: Mapped[datetime | None] = mapped_column(tz())
+    status: Mapped[str] = mapped_column(String(12))
+    model_version: Mapped[str | None] = mapped_column(String(40))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_manager_day", "manager_id", "as_of", "status"),
+                      Index("ix_tasks_customer", "customer_id", "as_of"))
+
+    #: "2026-11-20:C000000013:maturity_renewal": the same day never holds a pair twice
+    task_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    as_of: Mapped[date] = mapped_column(Date)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    manager_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(12))
+    scheduled_at: Mapped[datetime | None] = mapped_column(tz())
+    window: Mapped[str | None] = mapped_column(String(24))
+    priority: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)
+    propensity: Mapped[float] = mapped_column(Float)
+    urgency: Mapped[float] = mapped_column(Float)
+    product_id: Mapped[str | None] = mapped_column(String(32))
+    talk_track: Mapped[str] = mapped_column(Text)
+    visit_material: Mapped[str | None] = mapped_column(Text)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    source: Mapped[str] = mapped_column(String(12), default="batch")
+    campaign_id: Mapped[str | None] = mapped_column(String(40))
+    #: optimistic locking: concurrent edits of one task cannot both win
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(tz())
+    updated_at: Mapped[datetime] = mapped_column(tz())
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Outcome(Base):
+    __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_customer_at", "customer_id", "at"),)
+
+    outcome_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: a double click or a retry sends the same key: it is recorded once
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    task_id: Mapped[str | None] = mapped_column(String(96), ForeignKey("tasks.task_id"),
+                                                index=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    manager_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str | None] = mapped_column(String(12))
+    outcome: Mapped[str] = mapped_column(String(16))
+    product_id: Mapped[str | None] = mapped_column(String(32))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    note: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(tz())
+
+
+class PropensityModel(Base):
+    __tablename__ = "propensity_models"
+
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trained_at: Mapped[datetime] = mapped_column(tz())
+    algorithm: Mapped[str] = mapped_column(String(60))
+    outcomes_used: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    artifact: Mapped[str] = mapped_column(String(400))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
