@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pandas_profile import profile  # noqa: E402
+from pandas_profile import profile
 
 if __name__ == "__main__":
     folder, as_of = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])

@@ -23,10 +23,10 @@ import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from kequn.ingest.store import latest  # noqa: E402
-from kequn.pipeline.features import window_start  # noqa: E402
-from kequn.pipeline.health import portfolio_rows  # noqa: E402
-from kequn.playbook import load_playbook  # noqa: E402
+from kequn.ingest.store import latest
+from kequn.pipeline.features import window_start
+from kequn.pipeline.health import portfolio_rows
+from kequn.playbook import load_playbook
 
 HERE = Path(__file__).resolve().parent
 

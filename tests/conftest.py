@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import duckdb

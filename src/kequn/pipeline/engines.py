@@ -19,8 +19,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kequn.ingest.store import SnapshotInfo
-from kequn.pipeline.inputs import Inputs
 from kequn.pipeline.catalog import RunInfo
+from kequn.pipeline.inputs import Inputs
 
 TABLES = ("customers", "products", "holdings", "transactions", "employers")
 

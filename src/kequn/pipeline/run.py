@@ -13,10 +13,10 @@ import duckdb
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.ingest.store import SnapshotInfo, connect, snapshots
+from kequn.pipeline.catalog import RunInfo, next_run_id, previous_run, publish_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.profile import build
-from kequn.pipeline.catalog import RunInfo, next_run_id, previous_run, publish_run
 from kequn.playbook import LoadedPlaybook, load_playbook
 
 Progress = Callable[[str, int, int], None]
