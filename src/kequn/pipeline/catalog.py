@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -82,17 +83,20 @@ def next_run_id(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
 
 def publish_run(con: duckdb.DuckDBPyConnection, run_id: str, sources: dict[str, str],
                 snapshot_id: str, as_of: date, engine: str, playbook: dict[str, str],
-                started_at: datetime, summary: dict[str, object]) -> RunInfo:
-    """Copies each output (``sources``: output name -> relation to read) into the
-    run's schema and points the views at the latest run, in one transaction."""
+                started_at: datetime,
+                summarise: Callable[[dict[str, str]], dict[str, object]]) -> RunInfo:
+    """Writes each output (``sources``: output name -> relation or query to read)
+    into the run's schema, summarises it there, and points the views at the
+    latest run, in one transaction."""
     schema = f"run_{run_id}"
-    finished = now()
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_catalog(con)
         con.execute(f"CREATE SCHEMA {schema}")
         for name in OUTPUTS:
             con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}")
+        summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
+        finished = now()
         con.execute(f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             run_id, schema, snapshot_id, as_of, engine, playbook["name"], playbook["version"],
             playbook["digest"], playbook["source"], started_at, finished,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import ibis
 import ibis.expr.types as ir
 
+from kequn.pipeline.inputs import UNITS
 from kequn.pipeline.predicates import compile_predicate
 from kequn.playbook import LoadedPlaybook
 
@@ -36,9 +35,8 @@ def tiers(f: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     name = ibis.cases(*((f.tier_index == i, t.name) for i, t in enumerate(ladder)))
     next_line = ibis.cases(*((f.tier_index == i, ladder[i - 1].min_aum)
                              for i in range(1, len(ladder))), else_=ibis.null("float64"))
-    next_line_x = ibis.cases(*((f.tier_index == i, ibis.literal(
-        Decimal(str(ladder[i - 1].min_aum)), type="decimal(18, 2)")) for i in range(1, len(ladder))),
-        else_=ibis.null("decimal(18, 2)"))
+    next_line_x = ibis.cases(*((f.tier_index == i, round(ladder[i - 1].min_aum * UNITS))
+                               for i in range(1, len(ladder))), else_=ibis.null("int64"))
     return f.mutate(
         tier=name,
         tier_move=ibis.cases((f.prev_tier_index.isnull(), "new"),

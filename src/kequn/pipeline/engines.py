@@ -63,11 +63,8 @@ class DuckDBEngine:
         return self.con.create_table(f"_kequn_{name}", expr, temp=True, overwrite=True)
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:
-        names = {}
-        for name, expr in results.items():
-            self.keep(f"out_{name}", expr)
-            names[name] = f"temp.main._kequn_out_{name}"
-        return names
+        # computed straight into the run's tables when it is published
+        return {name: f"({self.con.compile(expr)})" for name, expr in results.items()}
 
 
 class SparkEngine:

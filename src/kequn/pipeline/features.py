@@ -7,13 +7,14 @@ into CNY floats here, for scoring; the published AUM is rounded to the fen.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import ibis
 import ibis.expr.types as ir
 
 from kequn.contract.tables import DEPOSIT_TYPES, LIABILITY_TYPES
-from kequn.pipeline.inputs import Inputs, as_float, as_of_literal, cny, days_between
+from kequn.core.clock import SHANGHAI
+from kequn.pipeline.inputs import UNITS, Inputs, as_float, as_of_literal, days_between, money_units
 from kequn.pipeline.predicates import compile_predicate
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
@@ -87,9 +88,9 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     cu = customers.select("customer_id", "risk_level_num", "risk_valid")
     h = h.join(cu, "customer_id")
     asof = as_of_literal(inputs)
-    bal = cny(h.balance, h.currency, pb)
-    adb = cny(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb)
-    cost = cny(h.cost.fill_null(h.balance), h.currency, pb)
+    bal = money_units(h.balance, h.currency, pb)
+    adb = money_units(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb)
+    cost = money_units(h.cost.fill_null(h.balance), h.currency, pb)
     aum_types = list(pb.playbook.aum_product_types)
     risk_types = list(pb.playbook.suitability.risk_product_types)
     is_asset = h.type.isin(aum_types)
@@ -100,28 +101,30 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
                  bucket=ibis.least((days_left / MATURITY_BUCKET_DAYS).floor().cast("int64"),
                                    MATURITY_BUCKETS))
 
-    def exact(cond: ir.BooleanValue) -> ir.DecimalValue:
-        return h.bal.sum(where=cond)
+    def exact(cond: ir.BooleanValue) -> ir.IntegerValue:
+        return h.bal.sum(where=cond).fill_null(0)
 
     def amount(cond: ir.BooleanValue) -> ir.FloatingValue:
-        return as_float(h.bal.sum(where=cond)).fill_null(0.0)
+        return (as_float(h.bal.sum(where=cond)) / UNITS).fill_null(0.0)
 
-    # published money is summed exactly (the "_x" columns); scores use floats
+    # published money is summed exactly (the "_x" columns, integer millionths of
+    # a yuan); scores use floats
     aggs = {
         "aum_month_end_x": exact(h.is_asset),
-        "aum_avg_daily_x": h.adb.sum(where=h.is_asset),
+        "aum_avg_daily_x": h.adb.sum(where=h.is_asset).fill_null(0),
         "deposits_x": exact(h.type.isin(list(DEPOSIT_TYPES))),
         "liabilities_x": exact(h.type.isin(list(LIABILITY_TYPES))),
         "liquid_assets_x": exact(h.is_asset & h.liquidity.isin(["T0", "T1"])
                                  & (h.asset_class != "protection")),
         "fund_balance_x": exact(h.type == "fund"),
-        "fund_cost": as_float(h.cost_cny.sum(where=h.type == "fund")).fill_null(0.0),
+        "fund_cost": (as_float(h.cost_cny.sum(where=h.type == "fund")) / UNITS).fill_null(0.0),
         "wealth_balance_x": exact(h.type == "wealth_product"),
         "pension_balance_x": exact(h.type.isin(["pension", "individual_pension"])),
         "above_risk_amount": amount(h.above),
         "investment_balance": amount(h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])),
-        "investment_cost": as_float(h.cost_cny.sum(
-            where=h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]))).fill_null(0.0),
+        "investment_cost": (as_float(h.cost_cny.sum(
+            where=h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]))) / UNITS
+                            ).fill_null(0.0),
         "investments_held": h.type.isin(list(INVESTMENT_TYPES)).sum().fill_null(0),
     }
     for cls in ASSET_CLASSES:
@@ -130,13 +133,13 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
 
     # concentration over products, and over maturity quarters
     by_product = (h.filter(h.is_asset & (h.bal > 0)).group_by(["customer_id", "product_id"])
-                  .aggregate(b=as_float(h.bal.sum())))
+                  .aggregate(b=as_float(h.bal.sum()) / UNITS))
     products = by_product.group_by("customer_id").aggregate(
         n_products=by_product.product_id.count(),
         product_hhi=(by_product.b * by_product.b).sum() / (by_product.b.sum() * by_product.b.sum()),
     )
     terms = h.filter(h.is_asset & h.maturity_date.notnull() & (h.bal > 0))
-    by_bucket = terms.group_by(["customer_id", "bucket"]).aggregate(b=as_float(terms.bal.sum()),
+    by_bucket = terms.group_by(["customer_id", "bucket"]).aggregate(b=as_float(terms.bal.sum()) / UNITS,
                                                                    n=terms.count())
     maturity = by_bucket.group_by("customer_id").aggregate(
         term_positions=by_bucket.n.sum(),
@@ -147,31 +150,40 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
 
 
 def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
-    """Flows over the window, and counts of each low-carbon behaviour, in one pass."""
+    """Flows over the window, and counts of each low-carbon behaviour, in one pass.
+
+    Timestamps are compared as timestamps: turning 30 million of them into
+    Beijing dates would cost more than the whole aggregation."""
     start = window_start(inputs.as_of, pb.playbook.window_months)
+    since = ibis.literal(datetime(start.year, start.month, start.day, tzinfo=SHANGHAI),
+                         type="timestamp('Asia/Shanghai')")
     t = inputs.transactions
-    t = t.filter(t.ts.date() >= ibis.date(start.year, start.month, start.day))
-    amount = cny(t.amount, t.currency, pb)
+    t = t.filter(t.ts >= since)
+    amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
-    month = t.ts.date().year() * 100 + t.ts.date().month()
-    t = t.mutate(amt=amount, initiated=initiated, month=month)
+    t = t.mutate(amt=amount, initiated=initiated)
     aggs = {
-        "salary_months": t.month.nunique(where=t.type == "salary"),
         "salary_total_x": t.amt.sum(where=t.type == "salary"),
-        "pension_months": t.month.nunique(where=t.type == "pension"),
         "spend_total_x": -t.amt.sum(where=t.type.isin(list(SPENDING_TYPES))),
         "same_name_out_x": -t.amt.sum(where=(t.type == "transfer_out")
                                       & t.same_name.fill_null(False)),
         "same_name_out_count": ((t.type == "transfer_out") & t.same_name.fill_null(False))
         .sum().fill_null(0),
         "txn_count": t.initiated.sum().fill_null(0),
-        "last_txn_on": t.ts.date().max(where=t.initiated),
+        "last_txn_at": t.ts.max(where=t.initiated),
         "net_flow_x": t.amt.sum(where=~t.type.isin(list(INTERNAL_TYPES))),
     }
     for b in pb.playbook.carbon.behaviours:
         cond = compile_predicate(pb.expression("carbon", b.name), t)
         aggs[f"carbon_{b.name}"] = cond.sum().fill_null(0)
-    return t.group_by("customer_id").aggregate(**aggs)
+    flows = t.group_by("customer_id").aggregate(**aggs)
+    # months with a payroll or pension credit: a few rows, so dates are cheap here
+    credits = t.filter(t.type.isin(["salary", "pension"]))
+    credits = credits.mutate(month=credits.ts.date().year() * 100 + credits.ts.date().month())
+    months = credits.group_by("customer_id").aggregate(
+        salary_months=credits.month.nunique(where=credits.type == "salary"),
+        pension_months=credits.month.nunique(where=credits.type == "pension"))
+    return flows.left_join(months, "customer_id").drop("customer_id_right")
 
 
 def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -193,7 +205,7 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
             zero[c] = 0.0 if typ.is_floating() else 0
     f = f.mutate(**{c: f[c].fill_null(v) for c, v in zero.items()})
     # the float twin of every exact money column, for scoring
-    f = f.mutate(**{c[:-2]: as_float(f[c]) for c in f.columns if c.endswith("_x")})
+    f = f.mutate(**{c[:-2]: as_float(f[c]) / UNITS for c in f.columns if c.endswith("_x")})
     f = f.mutate(salary_monthly_x=f.salary_total_x / months,
                  spend_monthly_x=f.spend_total_x / months,
                  aum_x=f.aum_avg_daily_x if pb.playbook.tiers.basis == "avg_daily"
@@ -227,7 +239,8 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         first_time_investor=f.investments_held == 0,
         salary_monthly=f.salary_total / months,
         spend_monthly=spend_monthly,
-        days_since_last_txn=ibis.coalesce(days_between(asof, f.last_txn_on), window_days + 1),
+        days_since_last_txn=ibis.coalesce(days_between(asof, f.last_txn_at.date()),
+                                          window_days + 1),
         aum_growth=ibis.ifelse(aum_before > 0, f.aum_month_end / aum_before - 1,
                                ibis.null("float64")),
         liquid_reserve_months=ibis.ifelse(spend_monthly > 0, f.liquid_assets / spend_monthly,

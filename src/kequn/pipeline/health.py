@@ -6,7 +6,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from kequn.pipeline.inputs import fround
+from kequn.pipeline.inputs import UNITS, fround, units_to_fen
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, render
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
@@ -31,11 +31,12 @@ def with_targets(p: ir.Table, targets: ir.Table) -> ir.Table:
     p = p.left_join(t, (p.pf_risk == t.pf_risk) & (p.life_stage == t.pf_stage)).drop(
         "pf_risk_right", "pf_stage")
     aum = p.aum_month_end
-    # the gaps in money, exactly (they are published and recommended against)
-    gaps = {f"gap_{c}_x": p[f"target_{c}"].cast("decimal(10, 6)") * p.aum_month_end_x
-            - p[f"{c}_amount_x"] for c in ASSET_CLASSES}
+    # the gaps in money, exactly: weights of 4 decimals times fen, in integers
+    aum_fen = units_to_fen(p.aum_month_end_x)
+    gaps = {f"gap_{c}_x": (p[f"target_{c}"] * 10_000).round(0).cast("int64") * aum_fen * 100
+            - units_to_fen(p[f"{c}_amount_x"]) * 10_000 for c in ASSET_CLASSES}
     p = p.mutate(**gaps)
-    p = p.mutate(**{f"gap_{c}": p[f"gap_{c}_x"].cast("float64") for c in ASSET_CLASSES})
+    p = p.mutate(**{f"gap_{c}": p[f"gap_{c}_x"].cast("float64") / UNITS for c in ASSET_CLASSES})
     weights = {c: ibis.ifelse(aum > 0, p[f"{c}_amount"] / aum, 0.0) for c in ASSET_CLASSES}
     distance = sum(((weights[c] - p[f"target_{c}"]).abs() for c in ASSET_CLASSES),
                    ibis.literal(0.0)) / 2

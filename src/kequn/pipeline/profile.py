@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 from kequn.pipeline.classify import classify
 from kequn.pipeline.features import features
 from kequn.pipeline.health import findings, scores, with_targets
-from kequn.pipeline.inputs import Inputs, fround
+from kequn.pipeline.inputs import Inputs, fround, units_to_money
 from kequn.pipeline.recommend import recommendations
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
@@ -56,7 +56,7 @@ def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
                              "lifecycle:" + p.lifecycle,
                              "risk:" + p.risk_level.fill_null("none")]).concat(p.segments),
     )
-    rounded = {c: p[f"{c}_x"].round(2).cast("decimal(18, 2)") for c in MONEY}
+    rounded = {c: units_to_money(p[f"{c}_x"]) for c in MONEY}
     ratios = {c: fround(p[c], 6) for c in ("aum_growth", "liquid_reserve_months",
                                             "above_risk_share", "fund_return", "value_return",
                                             "allocation_distance")}
@@ -80,8 +80,7 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     p = classify(f, pb)
     assert inputs.portfolio_targets is not None
     p = with_targets(p, inputs.portfolio_targets)
-    p = scores(p, pb)
-    p = keep("scored", findings(p, pb))
+    p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb)
-    return {"profiles": finish(p, pb), "recommendations": recs,
+    return {"profiles": finish(findings(p, pb), pb), "recommendations": recs,
             "carbon_ledger": carbon_ledger(f, pb)}

@@ -13,14 +13,17 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from kequn.pipeline.inputs import Inputs, fround, fx_rate
+from kequn.pipeline.inputs import Inputs, fround, fx_rate, units_to_money
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.playbook.suitability import INVESTMENT_TYPES
 
 BUCKET = ["tier", "risk_cell", "life_stage", "asset_class", "eff_risk", "liquid_ok",
-          "pension_ok", "low_carbon"]
+          "pension_ok", "low_carbon", "gap_floor"]
+#: gaps are banded by these lines (yuan), so that a bucket's candidates are all
+#: affordable to every customer in it
+GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
 
 
 def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -39,8 +42,7 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         is_risk=p.type.isin(list(s.risk_product_types)) | (p_risk >= 2),
         closed=p.liquidity == "closed", is_pension=is_pension,
         is_green=p.is_green.fill_null(False),
-        min_amount=p.min_amount.fill_null(0).cast("decimal(18, 2)").cast("float64")
-        * fx_rate(p.currency, pb).cast("float64"),
+        min_amount=p.min_amount.fill_null(0).cast("float64") * fx_rate(p.currency, pb),
         expected_return=ibis.ifelse(is_pension, ibis.null("float64"),
                                     p.expected_return.cast("float64")),
     )
@@ -50,11 +52,10 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     return p.mutate(return_factor=rank.cast("float64"))
 
 
-def _popularity(profiles: ir.Table, inputs: Inputs) -> ir.Table:
+def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
     """Share of similar customers (same tier, risk level, life stage) holding each product."""
     cells = profiles.select("customer_id", "tier", "risk_cell", "life_stage")
     size = cells.group_by(["tier", "risk_cell", "life_stage"]).aggregate(cell_n=cells.count())
-    held = inputs.holdings.select("customer_id", "product_id").distinct()
     counts = (held.join(cells, "customer_id")
               .group_by(["tier", "risk_cell", "life_stage", "product_id"])
               .aggregate(k=ibis._.count()))
@@ -80,21 +81,25 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
             "pension_ok", "low_carbon", "age", "first_time_investor", "risk_level"]
     gaps = ibis.union(*(p.filter(p[f"gap_{c}"] >= need).select(
         *keep, asset_class=ibis.literal(c), gap=p[f"gap_{c}"],
-        gap_x=p[f"gap_{c}_x"].round(2).cast("decimal(18, 2)")) for c in ASSET_CLASSES))
+        gap_x=units_to_money(p[f"gap_{c}_x"])) for c in ASSET_CLASSES))
     gaps = gaps.mutate(gap_rank=ibis.row_number().over(
         group_by=gaps.customer_id, order_by=[ibis.desc(gaps.gap), gaps.asset_class]))
     gaps = gaps.filter(gaps.gap_rank < 2)
-    gaps = gaps.mutate(gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5))
+    gaps = gaps.mutate(gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
+                       gap_floor=ibis.cases(*((gaps.gap >= line, float(line))
+                                              for line in reversed(GAP_FLOORS)), else_=0.0))
 
     products = _products(inputs, pb)
     buckets = gaps.select(*BUCKET).distinct()
     cand = buckets.join(products, "asset_class")
     cand = cand.filter(
-        (cand.p_risk <= ibis.greatest(cand.eff_risk, 1))
+        (cand.min_amount <= ibis.greatest(cand.gap_floor, 1000.0))
+        & (cand.p_risk <= ibis.greatest(cand.eff_risk, 1))
         & ((cand.eff_risk >= 1) | ~cand.is_risk)
         & (cand.liquid_ok | ~cand.closed)
         & (cand.pension_ok | ~cand.is_pension))
-    pop = _popularity(p, inputs)
+    held = inputs.holdings.select("customer_id", "product_id").distinct()
+    pop = _popularity(p, held)
     cand = cand.left_join(pop, ["tier", "risk_cell", "life_stage", "product_id"])
     cand = cand.drop(*(c for c in cand.columns if c.endswith("_right")))
     cand = cand.mutate(popularity=cand.popularity.fill_null(0.0))
@@ -106,7 +111,6 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
         order_by=[ibis.desc(cand.base_score), cand.product_id]))
     cand = cand.filter(cand.bucket_rank < r.candidates_per_bucket)
 
-    held = inputs.holdings.select("customer_id", "product_id").distinct()
     recs = gaps.join(cand, BUCKET)
     recs = recs.filter(recs.min_amount <= recs.gap)
     recs = recs.anti_join(held, ["customer_id", "product_id"])

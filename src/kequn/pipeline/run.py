@@ -101,8 +101,12 @@ def run_pipeline(store: Path, playbook: Path | None = None, engine: EngineName =
             report("outputs", 2, len(steps))
             sources = eng.outputs(results)
             report("publish", 3, len(steps))
-            summary = summarise(con, sources, pb)
-            summary["previous_run"] = previous.run_id if previous else None
+
+            def summary(tables: dict[str, str]) -> dict[str, Any]:
+                out = summarise(con, tables, pb)
+                out["previous_run"] = previous.run_id if previous else None
+                return out
+
             info = publish_run(
                 con, next_run_id(con, snapshot.as_of), sources, snapshot.snapshot_id,
                 snapshot.as_of, eng.name,

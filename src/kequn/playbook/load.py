@@ -156,6 +156,10 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
                 problems.append((where, f"{risk}.{stage}: asset classes must be exactly "
                                  f"{', '.join(ASSET_CLASSES)}"))
             sums_to_one(weights, where, f"model portfolio {risk}.{stage} weights")
+            for cls, w in weights.items():
+                if abs(w * 10_000 - round(w * 10_000)) > 1e-6:
+                    problems.append(((*where, cls), f"{risk}.{stage}.{cls} = {w}: weights have "
+                                     "at most 4 decimals"))
 
     health = pb.health
     if set(health.weights) != set(HEALTH_COMPONENTS):
