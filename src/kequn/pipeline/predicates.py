@@ -36,8 +36,9 @@ _BINARY: dict[type[exp.Expression], Callable[[Value, Value], Value]] = {
     exp.Add: lambda a, b: a + b,
     exp.Sub: lambda a, b: a - b,
     exp.Mul: lambda a, b: a * b,
-    exp.Div: lambda a, b: a / b,
-    exp.Mod: lambda a, b: a % b,
+    # x / 0 is NULL everywhere (DuckDB alone would give infinity for floats)
+    exp.Div: lambda a, b: ibis.ifelse(b == 0, ibis.null(), a / b),
+    exp.Mod: lambda a, b: ibis.ifelse(b == 0, ibis.null(), a % b),
     exp.And: lambda a, b: a & b,
     exp.Or: lambda a, b: a | b,
 }
