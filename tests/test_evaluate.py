@@ -17,7 +17,7 @@ from kequn.playbook.evaluate import evaluate, holds
 from kequn.playbook.expr import parse
 
 PB = load_playbook()
-SCOPE = SCOPES["classified"]
+SCOPE = SCOPES["trigger"]
 ARROW = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_(),
          "date": pa.date32(), "list": pa.list_(pa.string())}
 WORDS = ["teacher", "retired", "oil_trade", "government", "F", "M", "C3", "mass", "dormant",
@@ -52,6 +52,8 @@ def _predicates() -> list[tuple[str, Any]]:
             for r in PB.playbook.life_stages.rules]
     out += [(f"lifecycle {r.name}", PB.expression("lifecycle", r.name))
             for r in PB.playbook.lifecycle.rules]
+    out += [(f"trigger {t.name}", PB.expression("triggers", t.name)) for t in PB.playbook.triggers]
+    out += [(f"value {a.name}", PB.expression("actions", a.name)) for a in PB.playbook.actions]
     out += [(text, parse(text, SCOPE)) for text in EDGE_CASES]
     return out
 
@@ -66,11 +68,17 @@ def test_python_and_sql_agree(rows: list[dict[str, Any]]) -> None:
     con = ibis.duckdb.connect()
     table = con.create_table("rows", pa.Table.from_pylist(rows, schema=schema))
     for name, expr in PREDICATES:
-        as_bool = con.execute(table.select(v=compile_predicate(expr, table)))["v"].tolist()
+        is_value = name.startswith("value ")
         raw = con.execute(table.select(v=compile_node(expr.tree, table)))["v"].tolist()
+        as_bool = raw if is_value else con.execute(
+            table.select(v=compile_predicate(expr, table)))["v"].tolist()
         for r, sql_bool, sql_raw in zip(rows, as_bool, raw, strict=True):
-            assert holds(expr, r) == bool(sql_bool), (name, r)
+            if not is_value:
+                assert holds(expr, r) == bool(sql_bool), (name, r)
             py = evaluate(expr, r)
+            sql_value = None if sql_raw is None or sql_raw != sql_raw else sql_raw
             if isinstance(py, bool) or py is None:
-                assert py == (None if sql_raw is None or sql_raw != sql_raw else bool(sql_raw)), (
+                assert py == (None if sql_value is None else bool(sql_value)), (name, r, py)
+            else:  # a value (an action's worth): the same number
+                assert sql_value is not None and abs(py - sql_value) <= 1e-9 * max(1, abs(py)), (
                     name, r, py, sql_raw)

@@ -28,7 +28,8 @@ def _render(dialect: str) -> str:
             ("life_stages", "features", pb.playbook.life_stages.rules),
             ("lifecycle", "features", pb.playbook.lifecycle.rules),
             ("segments", "classified", pb.playbook.segments),
-            ("carbon", "transaction", pb.playbook.carbon.behaviours)):
+            ("carbon", "transaction", pb.playbook.carbon.behaviours),
+            ("triggers", "trigger", pb.playbook.triggers)):
         table = ibis.table({k: TYPES[v.type] for k, v in SCOPES[scope].items()}, name=scope)
         for rule in rules:
             expr = table.select(hit=compile_predicate(pb.expression(section, rule.name), table))

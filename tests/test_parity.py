@@ -12,7 +12,7 @@ import pytest
 from kequn.pipeline import run_pipeline
 
 KEYS = {"profiles": ["customer_id"], "recommendations": ["customer_id", "rank"],
-        "carbon_ledger": ["customer_id", "behaviour"]}
+        "carbon_ledger": ["customer_id", "behaviour"], "triggers": ["customer_id", "trigger"]}
 
 
 @pytest.mark.spark

@@ -391,3 +391,147 @@ SELECT
     "t0"."channel" = 'mobile_app'
   ), FALSE) AS "hit"
 FROM "transaction" AS "t0";
+
+-- triggers.maturity_7d: maturing_7d_amount > 0
+SELECT
+  COALESCE("t0"."maturing_7d_amount" > 0, FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.same_name_outflow: same_name_out_7d >= 50000 OR same_name_out >= 200000
+SELECT
+  COALESCE(
+    (
+      "t0"."same_name_out_7d" >= 50000
+    ) OR (
+      "t0"."same_name_out" >= 200000
+    ),
+    FALSE
+  ) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.payday_ahead: days_to_payday BETWEEN 0 AND 3 AND salary_months >= 2
+SELECT
+  COALESCE("t0"."days_to_payday" BETWEEN 0 AND 3 AND (
+    "t0"."salary_months" >= 2
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.bonus_day_ahead: days_to_bonus BETWEEN 0 AND 2 AND salary_months >= 1
+SELECT
+  COALESCE("t0"."days_to_bonus" BETWEEN 0 AND 2 AND (
+    "t0"."salary_months" >= 1
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.birthday: birthday_this_month AND days_to_birthday BETWEEN 0 AND 7
+SELECT
+  COALESCE("t0"."birthday_this_month" AND "t0"."days_to_birthday" BETWEEN 0 AND 7, FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.visit_booked: event_type = 'visit_booked'
+SELECT
+  COALESCE("t0"."event_type" = 'visit_booked', FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.tier_up: tier_move = 'up'
+SELECT
+  COALESCE("t0"."tier_move" = 'up', FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.tier_down: tier_move = 'down'
+SELECT
+  COALESCE("t0"."tier_move" = 'down', FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.near_threshold: near_threshold AND tier_move <> 'down'
+SELECT
+  COALESCE("t0"."near_threshold" AND (
+    "t0"."tier_move" <> 'down'
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.aum_decline: aum_growth <= -0.3 AND aum_month_end >= 10000
+SELECT
+  COALESCE(
+    (
+      "t0"."aum_growth" <= -(
+        0.3
+      )
+    ) AND (
+      "t0"."aum_month_end" >= 10000
+    ),
+    FALSE
+  ) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.market_drawdown: fund_return <= -0.1
+SELECT
+  COALESCE("t0"."fund_return" <= -(
+    0.1
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.risk_expiring: risk_expires_in_days BETWEEN 0 AND 30
+SELECT
+  COALESCE("t0"."risk_expires_in_days" BETWEEN 0 AND 30, FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.risk_expired_with_holdings: risk_level IS NOT NULL AND NOT risk_valid AND fund_balance + wealth_balance + pension_balance > 0
+SELECT
+  COALESCE(
+    (
+      "t0"."risk_level" IS NOT NULL
+    )
+    AND NOT (
+      "t0"."risk_valid"
+    )
+    AND (
+      (
+        "t0"."fund_balance" + "t0"."wealth_balance" + "t0"."pension_balance"
+      ) > 0
+    ),
+    FALSE
+  ) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.dormant: lifecycle = 'dormant' AND aum_month_end >= 1000
+SELECT
+  COALESCE((
+    "t0"."lifecycle" = 'dormant'
+  ) AND (
+    "t0"."aum_month_end" >= 1000
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.repeated_views: event_type = 'product_view' AND event_views_7d >= 3
+SELECT
+  COALESCE(
+    (
+      "t0"."event_type" = 'product_view'
+    ) AND (
+      "t0"."event_views_7d" >= 3
+    ),
+    FALSE
+  ) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.health_drop: health_change <= -10
+SELECT
+  COALESCE("t0"."health_change" <= -(
+    10
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.silver_large_transfer: age >= 60 AND large_transfer_7d >= 20000
+SELECT
+  COALESCE((
+    "t0"."age" >= 60
+  ) AND (
+    "t0"."large_transfer_7d" >= 20000
+  ), FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
+-- triggers.complaint: event_type = 'complaint'
+SELECT
+  COALESCE("t0"."event_type" = 'complaint', FALSE) AS "hit"
+FROM "trigger" AS "t0";

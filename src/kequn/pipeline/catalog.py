@@ -18,7 +18,7 @@ from kequn.core.clock import now
 from kequn.ingest.store import connect
 
 CATALOG = "kequn_runs"
-OUTPUTS = ("profiles", "recommendations", "carbon_ledger")
+OUTPUTS = ("profiles", "recommendations", "carbon_ledger", "triggers")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ into CNY floats here, for scoring; the published AUM is rounded to the fen.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import calendar
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -35,6 +36,28 @@ def window_start(as_of: date, months: int) -> date:
     return date(y, m, min(as_of.day, 28))
 
 
+def days_to_next(as_of: date, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.IntegerValue:
+    """Days from ``as_of`` to the next month/day (29 February counts as the 28th)."""
+    day = ibis.ifelse((month == 2) & (day == 29), 28, day)
+    asof = ibis.date(as_of.year, as_of.month, as_of.day)
+    this_year = ibis.date(ibis.literal(as_of.year), month, day)
+    next_year = ibis.date(ibis.literal(as_of.year + 1), month, day)
+    return ibis.ifelse(this_year >= asof, days_between(this_year, asof),
+                       days_between(next_year, asof))
+
+
+def days_to_payday(as_of: date, payday: ir.IntegerValue) -> ir.IntegerValue:
+    """Days to the next payday (a payday past the month's end is its last day)."""
+    this_month = calendar.monthrange(as_of.year, as_of.month)[1]
+    ny, nm = (as_of.year + 1, 1) if as_of.month == 12 else (as_of.year, as_of.month + 1)
+    next_month = calendar.monthrange(ny, nm)[1]
+    # LEAST skips NULLs, so a customer without an employer is kept NULL by hand
+    here = ibis.least(payday, this_month)
+    days = ibis.ifelse(here >= as_of.day, here - as_of.day,
+                       this_month - as_of.day + ibis.least(payday, next_month))
+    return ibis.ifelse(payday.isnull(), ibis.null("int64"), days).cast("int64")
+
+
 def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     c = inputs.customers
     asof = as_of_literal(inputs)
@@ -42,6 +65,9 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         employer_id=inputs.employers.employer_id,
         industry=inputs.employers.industry,
         talent_employer=inputs.employers.talent_employer.fill_null(False),
+        payday=inputs.employers.payday,
+        bonus_month=inputs.employers.bonus_date.substr(0, 2).cast("int64"),
+        bonus_day=inputs.employers.bonus_date.substr(3, 2).cast("int64"),
     )
     c = c.left_join(e, c.employer_id == e.employer_id).drop("employer_id_right")
     s = pb.playbook.suitability
@@ -74,6 +100,10 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
                                          ibis.null("int64")).cast("int64"),
         tags=tags,
         owned=c.owner_manager_id.notnull(),
+        birthday_this_month=c.birth_date.month() == inputs.as_of.month,
+        days_to_birthday=days_to_next(inputs.as_of, c.birth_date.month(), c.birth_date.day()),
+        days_to_payday=days_to_payday(inputs.as_of, c.payday),
+        days_to_bonus=days_to_next(inputs.as_of, c.bonus_month, c.bonus_day),
     )
 
 
@@ -98,6 +128,7 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
                         | (~h.risk_valid & h.type.isin(risk_types)))
     days_left = days_between(h.maturity_date, asof)
     h = h.mutate(bal=bal, adb=adb, cost_cny=cost, is_asset=is_asset, above=above,
+                 days_left=days_left,
                  bucket=ibis.least((days_left / MATURITY_BUCKET_DAYS).floor().cast("int64"),
                                    MATURITY_BUCKETS))
 
@@ -129,6 +160,9 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     }
     for cls in ASSET_CLASSES:
         aggs[f"{cls}_amount_x"] = exact(h.is_asset & (h.asset_class == cls))
+    soon = h.is_asset & h.maturity_date.notnull() & (h.days_left >= 0)
+    aggs["maturing_7d_amount_x"] = exact(soon & (h.days_left <= 7))
+    aggs["next_maturity_days"] = h.days_left.min(where=soon)
     per_customer = h.group_by("customer_id").aggregate(**aggs)
 
     # concentration over products, and over maturity quarters
@@ -162,6 +196,9 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
+    week = inputs.as_of - timedelta(days=6)
+    last_week = t.ts >= ibis.literal(datetime(week.year, week.month, week.day, tzinfo=SHANGHAI),
+                                     type="timestamp('Asia/Shanghai')")
     aggs = {
         "salary_total_x": t.amt.sum(where=t.type == "salary"),
         "spend_total_x": -t.amt.sum(where=t.type.isin(list(SPENDING_TYPES))),
@@ -172,6 +209,9 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         "txn_count": t.initiated.sum().fill_null(0),
         "last_txn_at": t.ts.max(where=t.initiated),
         "net_flow_x": t.amt.sum(where=~t.type.isin(list(INTERNAL_TYPES))),
+        "same_name_out_7d_x": -t.amt.sum(where=(t.type == "transfer_out") & last_week
+                                         & t.same_name.fill_null(False)),
+        "large_transfer_7d_x": -t.amt.min(where=(t.type == "transfer_out") & last_week),
     }
     for b in pb.playbook.carbon.behaviours:
         cond = compile_predicate(pb.expression("carbon", b.name), t)
@@ -214,11 +254,13 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         prev = inputs.previous.select(
             customer_id=inputs.previous.customer_id, prev_tier=inputs.previous.tier,
             prev_aum_month_end=as_float(inputs.previous.aum_month_end),
-            prev_dormant=inputs.previous.lifecycle == "dormant")
+            prev_dormant=inputs.previous.lifecycle == "dormant",
+            prev_health_score=inputs.previous.health_score.cast("float64"))
         f = f.left_join(prev, "customer_id").drop("customer_id_right")
     else:
         f = f.mutate(prev_tier=ibis.null("string"), prev_aum_month_end=ibis.null("float64"),
-                     prev_dormant=ibis.literal(False))
+                     prev_dormant=ibis.literal(False),
+                     prev_health_score=ibis.null("float64"))
     basis = f.aum_avg_daily if pb.playbook.tiers.basis == "avg_daily" else f.aum_month_end
     # AUM before the window: the previous run's, else today's less the window's flows
     aum_before = ibis.coalesce(f.prev_aum_month_end, f.aum_month_end - f.net_flow)

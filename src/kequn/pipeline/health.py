@@ -73,7 +73,8 @@ def scores(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     }
     p = p.mutate(**{f"health_{k}": fround(v, 1) for k, v in sub.items()})
     total = sum((p[f"health_{k}"] * h.weights[k] for k in HEALTH_COMPONENTS), ibis.literal(0.0))
-    return p.mutate(health_score=fround(total, 1))
+    p = p.mutate(health_score=fround(total, 1))
+    return p.mutate(health_change=fround(p.health_score - p.prev_health_score, 1))
 
 
 def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:

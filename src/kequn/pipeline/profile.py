@@ -13,6 +13,7 @@ from kequn.pipeline.classify import classify
 from kequn.pipeline.features import features
 from kequn.pipeline.health import findings, scores, with_targets
 from kequn.pipeline.inputs import Inputs, fround, units_to_money
+from kequn.pipeline.predicates import compile_predicate
 from kequn.pipeline.recommend import recommendations
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
@@ -20,7 +21,8 @@ from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 Materialize = Callable[[str, ir.Table], ir.Table]
 MONEY = ("aum", "aum_month_end", "aum_avg_daily", "deposits", "liabilities", "liquid_assets",
          "fund_balance", "wealth_balance", "pension_balance", "salary_monthly", "spend_monthly",
-         "same_name_out", "net_flow", "next_tier_gap",
+         "same_name_out", "net_flow", "next_tier_gap", "maturing_7d_amount", "same_name_out_7d",
+         "large_transfer_7d",
          *(f"{c}_amount" for c in ASSET_CLASSES), *(f"gap_{c}" for c in ASSET_CLASSES))
 
 
@@ -39,7 +41,10 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
         "salary_monthly", "pension_months", "spend_monthly", "same_name_out",
         "same_name_out_count", "txn_count", "days_since_last_txn", "net_flow", "aum_growth",
         "liquid_reserve_months", "above_risk_share", "n_products", "fund_return", "value_return",
-        "green_points", "carbon_grams", "health_score", *comps, *texts, "gap_class",
+        "green_points", "carbon_grams", "maturing_7d_amount", "next_maturity_days",
+        "birthday_this_month", "days_to_birthday", "days_to_payday", "days_to_bonus",
+        "same_name_out_7d", "large_transfer_7d", "prev_health_score", "health_change",
+        "health_score", *comps, *texts, "gap_class",
         "allocation_distance", *(f"target_{c}" for c in ASSET_CLASSES),
         *(f"gap_{c}" for c in ASSET_CLASSES),
     ]
@@ -75,6 +80,17 @@ def carbon_ledger(f: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     return ibis.union(*parts)
 
 
+def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
+    """Every trigger that holds for a customer tonight. Event fields are NULL in
+    the batch, so event-only triggers fire only in real time."""
+    p = p.mutate(event_type=ibis.null("string"), event_product_id=ibis.null("string"),
+                 event_views_7d=ibis.null("int64"), event_amount=ibis.null("float64"))
+    parts = [p.filter(compile_predicate(pb.expression("triggers", t.name), p)).select(
+        customer_id=p.customer_id, trigger=ibis.literal(t.name),
+        urgency=ibis.literal(t.urgency, type="float64")) for t in pb.playbook.triggers]
+    return ibis.union(*parts)
+
+
 def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir.Table]:
     f = keep("features", features(inputs, pb))
     p = classify(f, pb)
@@ -83,4 +99,4 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb)
     return {"profiles": finish(findings(p, pb), pb), "recommendations": recs,
-            "carbon_ledger": carbon_ledger(f, pb)}
+            "carbon_ledger": carbon_ledger(f, pb), "triggers": trigger_hits(p, pb)}

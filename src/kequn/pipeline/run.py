@@ -74,6 +74,8 @@ def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str],
         "customers_with_recommendations": rows(
             f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}")[0][0],
         "carbon_points": rows(f"SELECT coalesce(sum(points), 0) FROM {source['carbon_ledger']}")[0][0],
+        "triggers": dict(rows(f"SELECT trigger, count(*) FROM {source['triggers']} GROUP BY 1 "
+                              "ORDER BY 2 DESC")),
     }
 
 

@@ -96,6 +96,29 @@ PROFILE: dict[str, ColumnDoc] = {
     "home_branch_id": ColumnDoc("str", "the customer's unit"),
 }
 
+#: facts that only triggers read (computed by the pipeline, kept in the profile)
+TRIGGER_FEATURES: dict[str, ColumnDoc] = {
+    "maturing_7d_amount": ColumnDoc("float", "term products maturing within 7 days, CNY"),
+    "next_maturity_days": ColumnDoc("int", "days to the next maturity (NULL: none)"),
+    "birthday_this_month": ColumnDoc("bool", "the birthday falls in the as-of month"),
+    "days_to_birthday": ColumnDoc("int", "days to the next birthday"),
+    "days_to_payday": ColumnDoc("int", "days to the employer's next payday (NULL: no employer)"),
+    "days_to_bonus": ColumnDoc("int", "days to the employer's next bonus day"),
+    "same_name_out_7d": ColumnDoc("float", "same-name transfers to other banks, last 7 days, CNY"),
+    "large_transfer_7d": ColumnDoc("float", "the largest transfer out in the last 7 days, CNY"),
+    "prev_health_score": ColumnDoc("float", "health score at the previous run"),
+    "health_change": ColumnDoc("float", "health score change since the previous run"),
+}
+
+#: fields of a real-time event; NULL in the nightly batch
+EVENT: dict[str, ColumnDoc] = {
+    "event_type": ColumnDoc("str", "product_view, visit_booked, check_in, complaint, "
+                            "transfer_out, …"),
+    "event_product_id": ColumnDoc("str", "the product the event is about"),
+    "event_views_7d": ColumnDoc("int", "views of that product in the last 7 days"),
+    "event_amount": ColumnDoc("float", "the event's amount, CNY"),
+}
+
 #: transaction columns, for carbon behaviours
 TRANSACTION: dict[str, ColumnDoc] = {
     "type": ColumnDoc("str", "transaction type"),
@@ -111,4 +134,5 @@ SCOPES: dict[str, dict[str, ColumnDoc]] = {
     "classified": {**FEATURES, **CLASSIFICATIONS},
     "profile": {**FEATURES, **CLASSIFICATIONS, **PROFILE},
     "transaction": TRANSACTION,
+    "trigger": {**FEATURES, **CLASSIFICATIONS, **PROFILE, **TRIGGER_FEATURES, **EVENT},
 }

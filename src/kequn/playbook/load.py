@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from kequn.contract.tables import PRODUCT_TYPES
+from kequn.contract.tables import CONSENT_PURPOSES, PRODUCT_TYPES
 from kequn.core.errors import ConfigError
 from kequn.core.tomlfile import KeyLines, load_toml
 from kequn.playbook.columns import SCOPES
@@ -19,6 +20,7 @@ from kequn.playbook.expr import Expression, ExpressionError, parse
 from kequn.playbook.model import (
     ASSET_CLASSES,
     BANDS,
+    CHANNELS,
     HEALTH_COMPONENTS,
     RECOMMENDATION_FACTORS,
     RISK_LEVELS,
@@ -195,6 +197,73 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
     for i, b in enumerate(pb.carbon.behaviours):
         expr("carbon", b.name, b.when, "transaction", ("carbon", "behaviours", i, "when"))
 
+    _check_decisions(pb, expr, unique, problems)
     if problems:
         raise ConfigError([(source, lines.line(where), reason) for where, reason in problems])
     return LoadedPlaybook(pb, source, digest, expressions)
+
+
+TALK_VALUES = {"name", "manager", "tier_zh", "next_tier_zh", "next_tier_gap_wan", "aum_wan",
+               "maturing_wan", "maturity_days", "outflow_wan", "product_name", "product_return",
+               "product_term", "gap_class", "days_to_payday", "fund_return_pct", "expires_in",
+               "health_drop", "health_score"}
+NEVER_CALL = ((8 * 60 + 30, 10 * 60), (11 * 60 + 30, 14 * 60))  # seed 000
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """"10:00-11:00" -> minutes (600, 660); raises ValueError."""
+    m = _WINDOW.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+    start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+    if end <= start:
+        raise ValueError(f"{text!r} ends before it starts")
+    return start, end
+
+
+def _check_decisions(pb: Playbook, expr: Callable[..., None],
+                     unique: Callable[[list[str], Path_, str], None],
+                     problems: list[tuple[Path_, str]]) -> None:
+    actions = {a.name for a in pb.actions}
+    unique([a.name for a in pb.actions], ("actions",), "action")
+    unique([t.name for t in pb.triggers], ("triggers",), "trigger")
+    for i, t in enumerate(pb.triggers):
+        expr("triggers", t.name, t.when, "trigger", ("triggers", i, "when"))
+        for name in t.actions:
+            if name not in actions:
+                problems.append((("triggers", i, "actions"),
+                                 f"trigger {t.name!r}: unknown action {name!r}"))
+    for i, a in enumerate(pb.actions):
+        expr("actions", a.name, a.value, "trigger", ("actions", i, "value"))
+        for part in (a.talk_track, a.visit_material):
+            for name in re.findall(r"\{([^}]*)\}", part):
+                if name not in TALK_VALUES:
+                    problems.append((("actions", i, "talk_track"),
+                                     f"action {a.name!r}: unknown placeholder {{{name}}}; "
+                                     f"known: {', '.join(sorted(TALK_VALUES))}"))
+    c = pb.contact
+    for channel, purpose in c.channel_consent.items():
+        if channel not in CHANNELS:
+            problems.append((("contact", "channel_consent"), f"unknown channel {channel!r}"))
+        if purpose not in CONSENT_PURPOSES:
+            problems.append((("contact", "channel_consent"),
+                             f"{channel}: unknown consent purpose {purpose!r}"))
+    for channel in CHANNELS:
+        if channel not in c.windows:
+            problems.append((("contact", "windows"), f"no contact windows for {channel}"))
+        if channel not in c.minutes:
+            problems.append((("contact", "minutes"), f"no minutes per contact for {channel}"))
+    for channel, windows in [*c.windows.items(), *c.visit_windows.items()]:
+        for w in windows:
+            if w == "weekend":
+                continue
+            try:
+                start, end = parse_window(w)
+            except ValueError as exc:
+                problems.append((("contact", "windows"), f"{channel}: {exc}"))
+                continue
+            if channel == "phone" and any(start < hi and end > lo for lo, hi in NEVER_CALL):
+                problems.append((("contact", "windows"),
+                                 f"phone window {w} overlaps 08:30-10:00 or 11:30-14:00, when "
+                                 "customers are not to be called"))

@@ -123,6 +123,60 @@ class Carbon(Frozen):
     behaviours: list[Behaviour] = Field(min_length=1)
 
 
+CHANNELS = ("phone", "visit", "wechat", "sms", "app")
+
+
+class Action(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str
+    #: marketing is capped and needs marketing consent for its channel; service
+    #: and compliance are not marketing, but go only through channels allowed
+    kind: Literal["marketing", "service", "compliance"]
+    #: uses the customer's profile to target them: off for those who opted out
+    personalised: bool = False
+    channels: list[Literal[CHANNELS]] = Field(min_length=1)  # type: ignore[valid-type]
+    #: offer the customer's best suitable product, from this asset class or any
+    product: Literal["none", "any", "cash", "fixed_income", "equity", "alternative",
+                     "protection"] = "none"
+    #: value in CNY of doing it, an expression over the trigger columns
+    value: str
+    #: chance of success before there are outcomes to learn from
+    prior: float = Field(ge=0, le=1)
+    talk_track: str
+    visit_material: str = ""
+
+
+class Trigger(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    zh: str
+    when: str
+    urgency: float = Field(ge=0, le=1)
+    actions: list[str] = Field(min_length=1)
+    doc: str = ""
+
+
+class ContactPolicy(Frozen):
+    #: at most ``marketing_cap`` marketing contacts per customer per ``cap_days``
+    marketing_cap: int = Field(default=1, ge=0)
+    cap_days: int = Field(default=7, ge=1)
+    #: an action ignored or declined ``suppress_after`` times in ``suppress_window_days``
+    #: is paused for ``suppress_days``
+    suppress_after: int = Field(default=2, ge=1)
+    suppress_window_days: int = Field(default=30, ge=1)
+    suppress_days: int = Field(default=60, ge=1)
+    #: "maybe later" snoozes the action this long instead of counting against it
+    snooze_days: int = Field(default=14, ge=1)
+    #: the consent purpose each channel needs for marketing
+    channel_consent: dict[str, str]
+    #: contact windows by channel, "HH:MM-HH:MM"
+    windows: dict[str, list[str]]
+    #: branch-visit windows by occupation (seed 000); "weekend" for civil servants
+    visit_windows: dict[str, list[str]]
+    #: minutes a contact takes, for laying tasks into windows
+    minutes: dict[str, int]
+    tasks_per_customer_per_day: int = Field(default=1, ge=1)
+
+
 class Playbook(Frozen):
     playbook: Meta
     #: CNY per unit of each currency
@@ -140,3 +194,6 @@ class Playbook(Frozen):
     suitability: Suitability
     recommendations: Recommendations
     carbon: Carbon
+    triggers: list[Trigger]
+    actions: list[Action]
+    contact: ContactPolicy
