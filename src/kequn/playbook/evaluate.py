@@ -75,7 +75,7 @@ def _round_half_away(x: float, digits: int) -> float:
     return math.copysign(math.floor(abs(x) * scale + 0.5) / scale, x)
 
 
-def _eval(node: exp.Expression, row: Row) -> Any:  # noqa: PLR0911, PLR0912
+def _eval(node: exp.Expression, row: Row) -> Any:
     if isinstance(node, exp.Paren):
         return _eval(node.this, row)
     if isinstance(node, exp.Column):
