@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kequn import __version__
-from kequn.cli import data, pipeline
+from kequn.cli import data, decisions, pipeline
 
 app = typer.Typer(
     name="kequn",
@@ -20,6 +20,15 @@ app.command("snapshots")(data.snapshots_command)
 app.command("demo")(data.demo_command)
 app.command("run")(pipeline.run_command)
 app.command("runs")(pipeline.runs_command)
+app.command("decide")(decisions.decide_command)
+app.command("why")(decisions.why_command)
+app.command("event")(decisions.event_command)
+app.command("train")(decisions.train_command)
+app.command("simulate")(decisions.simulate_command)
+export_app = typer.Typer(help="Exports for the bank's other systems.", no_args_is_help=True)
+export_app.command("calls")(decisions.export_calls_command)
+export_app.command("wechat-groups")(decisions.export_wechat_command)
+app.add_typer(export_app, name="export")
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 playbook_app.command("check")(pipeline.playbook_check_command)
 app.add_typer(playbook_app, name="playbook")

@@ -254,6 +254,8 @@ def _check_decisions(pb: Playbook, expr: Callable[..., None],
             problems.append((("contact", "windows"), f"no contact windows for {channel}"))
         if channel not in c.minutes:
             problems.append((("contact", "minutes"), f"no minutes per contact for {channel}"))
+        if channel not in c.channel_weight:
+            problems.append((("contact", "channel_weight"), f"no weight for {channel}"))
     for channel, windows in [*c.windows.items(), *c.visit_windows.items()]:
         for w in windows:
             if w == "weekend":

@@ -174,6 +174,9 @@ class ContactPolicy(Frozen):
     visit_windows: dict[str, list[str]]
     #: minutes a contact takes, for laying tasks into windows
     minutes: dict[str, int]
+    #: how much of an action's value a contact on each channel realises, for
+    #: choosing channels when capacity is short
+    channel_weight: dict[str, float]
     tasks_per_customer_per_day: int = Field(default=1, ge=1)
 
 

@@ -3,7 +3,7 @@ cards, ownership, consent, tasks and their outcomes."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -21,17 +21,63 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-Money = Numeric(18, 2)
+from kequn.core.clock import SHANGHAI
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact money: NUMERIC(18,2) where the database has it; text in SQLite,
+    which would otherwise turn every amount into a float."""
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(24))
+        return dialect.type_descriptor(Numeric(18, 2))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+        return str(amount) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
 
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-def tz() -> DateTime:
-    return DateTime(timezone=True)
+class Instant(TypeDecorator[datetime]):
+    """A moment in time, always timezone-aware in Python (Asia/Shanghai when read).
+    PostgreSQL keeps TIMESTAMPTZ; SQLite, which has no time zones, keeps UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Kequn stores only aware times")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(SHANGHAI)
+
+
+def tz() -> Instant:
+    return Instant()
 
 
 class Branch(Base):
@@ -79,7 +125,7 @@ class Customer(Base):
     occupation: Mapped[str | None] = mapped_column(String(24))
     tier: Mapped[str] = mapped_column(String(24), index=True)
     prev_tier: Mapped[str | None] = mapped_column(String(24))
-    aum: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    aum: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     health_score: Mapped[float] = mapped_column(Float, default=0.0)
     risk_level: Mapped[str | None] = mapped_column(String(2))
     lifecycle: Mapped[str | None] = mapped_column(String(24))
@@ -209,7 +255,7 @@ class Outcome(Base):
     channel: Mapped[str | None] = mapped_column(String(12))
     outcome: Mapped[str] = mapped_column(String(16))
     product_id: Mapped[str | None] = mapped_column(String(32))
-    amount: Mapped[Decimal | None] = mapped_column(Money)
+    amount: Mapped[Decimal | None] = mapped_column(Money())
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(tz())
 

@@ -1,14 +1,16 @@
-"""operational store: organisation, customers, consent, tasks, outcomes
+"""operational store: organisation, customers, ownership, consent, tasks, outcomes
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 16:57:52.955910
+Create Date: 2026-11-23 17:24:37.039843
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from kequn.store.models import Instant, Money
 
 revision = '0001'
 down_revision = None
@@ -33,7 +35,7 @@ def upgrade() -> None:
     sa.Column('claim_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('customer_id', sa.String(length=32), nullable=False),
     sa.Column('manager_id', sa.String(length=32), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', Instant(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('note', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('claim_id')
@@ -46,7 +48,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.String(length=32), nullable=False),
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('granted', sa.Boolean(), nullable=False),
-    sa.Column('ts', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ts', Instant(), nullable=False),
     sa.Column('source', sa.String(length=24), nullable=True),
     sa.Column('recorded_by', sa.String(length=32), nullable=True),
     sa.PrimaryKeyConstraint('consent_id'),
@@ -59,7 +61,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.String(length=32), nullable=False),
     sa.Column('do_not_contact', sa.Boolean(), nullable=False),
     sa.Column('personalised_opt_out', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', Instant(), nullable=False),
     sa.Column('source', sa.String(length=32), nullable=True),
     sa.PrimaryKeyConstraint('customer_id')
     )
@@ -75,7 +77,7 @@ def upgrade() -> None:
     sa.Column('occupation', sa.String(length=24), nullable=True),
     sa.Column('tier', sa.String(length=24), nullable=False),
     sa.Column('prev_tier', sa.String(length=24), nullable=True),
-    sa.Column('aum', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('aum', Money(), nullable=False),
     sa.Column('health_score', sa.Float(), nullable=False),
     sa.Column('risk_level', sa.String(length=2), nullable=True),
     sa.Column('lifecycle', sa.String(length=24), nullable=True),
@@ -84,7 +86,7 @@ def upgrade() -> None:
     sa.Column('facts', sa.JSON(), nullable=False),
     sa.Column('snapshot_id', sa.String(length=10), nullable=True),
     sa.Column('run_id', sa.String(length=20), nullable=True),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', Instant(), nullable=False),
     sa.PrimaryKeyConstraint('customer_id')
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
@@ -97,8 +99,8 @@ def upgrade() -> None:
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('snapshot_id', sa.String(length=10), nullable=False),
     sa.Column('pipeline_run_id', sa.String(length=20), nullable=False),
-    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('started_at', Instant(), nullable=False),
+    sa.Column('finished_at', Instant(), nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('model_version', sa.String(length=40), nullable=True),
     sa.Column('counts', sa.JSON(), nullable=False),
@@ -113,7 +115,7 @@ def upgrade() -> None:
     sa.Column('from_manager_id', sa.String(length=32), nullable=True),
     sa.Column('to_manager_id', sa.String(length=32), nullable=False),
     sa.Column('reason', sa.String(length=24), nullable=False),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('at', Instant(), nullable=False),
     sa.Column('decision_run_id', sa.String(length=40), nullable=True),
     sa.PrimaryKeyConstraint('change_id')
     )
@@ -122,7 +124,7 @@ def upgrade() -> None:
 
     op.create_table('propensity_models',
     sa.Column('version', sa.String(length=40), nullable=False),
-    sa.Column('trained_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('trained_at', Instant(), nullable=False),
     sa.Column('algorithm', sa.String(length=60), nullable=False),
     sa.Column('outcomes_used', sa.Integer(), nullable=False),
     sa.Column('metrics', sa.JSON(), nullable=False),
@@ -156,7 +158,7 @@ def upgrade() -> None:
     sa.Column('trigger', sa.String(length=40), nullable=False),
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('channel', sa.String(length=12), nullable=False),
-    sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('scheduled_at', Instant(), nullable=True),
     sa.Column('window', sa.String(length=24), nullable=True),
     sa.Column('priority', sa.Float(), nullable=False),
     sa.Column('value', sa.Float(), nullable=False),
@@ -170,8 +172,8 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=12), nullable=False),
     sa.Column('campaign_id', sa.String(length=40), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', Instant(), nullable=False),
+    sa.Column('updated_at', Instant(), nullable=False),
     sa.PrimaryKeyConstraint('task_id')
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
@@ -189,9 +191,9 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=12), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('product_id', sa.String(length=32), nullable=True),
-    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=True),
+    sa.Column('amount', Money(), nullable=True),
     sa.Column('note', sa.String(length=500), nullable=True),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('at', Instant(), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.task_id'], ),
     sa.PrimaryKeyConstraint('outcome_id'),
     sa.UniqueConstraint('idempotency_key')

@@ -1,0 +1,1 @@
+"""Decisions: from profiles and triggers to the day's tasks for each manager."""

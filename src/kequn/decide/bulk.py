@@ -1,0 +1,99 @@
+"""Moving many rows into the operational store fast: PostgreSQL's COPY, SQLite's
+executemany, both inside the caller's transaction."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+
+def _copy_value(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, (dict, list)):
+        v = json.dumps(v, ensure_ascii=False, default=str)
+    elif isinstance(v, (datetime, date)):
+        v = v.isoformat()
+    elif isinstance(v, Decimal):
+        v = format(v, "f")
+    s = str(v)
+    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def sqlite_value(v: Any) -> Any:
+    """A value as the store's SQLite types keep it (see store.models: Money as
+    text, Instant as naive UTC, JSON as text)."""
+    if isinstance(v, Decimal):
+        return str(v.quantize(Decimal("0.01")))
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            raise ValueError(f"naive datetime {v!r}")
+        return v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return v
+
+
+def load_rows(con: Connection, table: str, columns: Sequence[str],
+              rows: Sequence[Sequence[Any]], upsert_key: Sequence[str] | None = None,
+              update: Sequence[str] | None = None) -> int:
+    """Inserts ``rows`` (or upserts on ``upsert_key``, updating ``update``)."""
+    if not rows:
+        return 0
+    cols = ", ".join(columns)
+    conflict = ""
+    if upsert_key:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in (update or []))
+        conflict = (f" ON CONFLICT ({', '.join(upsert_key)}) DO "
+                    + (f"UPDATE SET {sets}" if sets else "NOTHING"))
+    if con.dialect.name == "postgresql":
+        raw = con.connection.driver_connection  # psycopg connection, same transaction
+        staging = f"_load_{table}"
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                        f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+            cur.execute(f"TRUNCATE {staging}")
+            buf = io.StringIO()
+            for r in rows:
+                buf.write("\t".join(_copy_value(v) for v in r))
+                buf.write("\n")
+            with cur.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+                copy.write(buf.getvalue())
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging}{conflict}")
+        return len(rows)
+    params = ", ".join(f":{c}" for c in columns)
+    payload = [{c: sqlite_value(v) for c, v in zip(columns, r, strict=True)} for r in rows]
+    con.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({params}){conflict}"), payload)
+    return len(rows)
+
+
+def update_column(con: Connection, table: str, key: str, column: str,
+                  rows: Sequence[tuple[Any, Any]]) -> int:
+    """Sets ``column`` to each row's value where ``key`` matches: (key, value) pairs."""
+    if not rows:
+        return 0
+    if con.dialect.name == "postgresql":
+        raw = con.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS _upd_{table} (k text, v text) "
+                        "ON COMMIT DROP")
+            cur.execute(f"TRUNCATE _upd_{table}")
+            with cur.copy(f"COPY _upd_{table} (k, v) FROM STDIN") as copy:
+                for k, v in rows:
+                    copy.write_row((k, v))
+            cur.execute(f"UPDATE {table} t SET {column} = u.v FROM _upd_{table} u "
+                        f"WHERE t.{key} = u.k")
+        return len(rows)
+    con.execute(text(f"UPDATE {table} SET {column} = :v WHERE {key} = :k"),
+                [{"k": k, "v": sqlite_value(v)} for k, v in rows])
+    return len(rows)

@@ -1,0 +1,121 @@
+"""Exports for the bank's other systems: the outbound-call list for a smart-call
+or RPA system, and tag groups for enterprise-WeChat mass messages. Both check
+consent again at export time: a consent withdrawn after the decision is kept."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from kequn.decide.policy import ContactState, allowed_channels, opted_out
+from kequn.playbook import LoadedPlaybook
+from kequn.store import Store
+from kequn.store.models import Consent, ContactPreference, Customer, Task
+
+CALL_COLUMNS = ["task_id", "scheduled_at", "customer_id", "name", "phone", "manager_id",
+                "action", "talk_track"]
+
+
+def _state(s: Any, card: Customer) -> ContactState:
+    consents = dict((card.facts or {}).get("consent") or {})
+    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)
+                        .order_by(Consent.ts)):
+        consents[ev.purpose] = ev.granted
+    prefs = s.get(ContactPreference, card.customer_id)
+    return ContactState(consents, bool(prefs and prefs.do_not_contact),
+                        bool(prefs and prefs.personalised_opt_out))
+
+
+def mask_name(name: str | None) -> str:
+    return "" if not name else name[0] + "*" * (len(name) - 1)
+
+
+@dataclass
+class Export:
+    path: Path
+    rows: int
+    held_back: int
+
+
+def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
+    """The day's open phone tasks, best first: the dialler needs the number; the
+    name is masked (minimum necessary)."""
+    actions = {a.name: a for a in pb.playbook.actions}
+    rows, held = [], 0
+    with ops.session() as s:
+        tasks = s.scalars(select(Task).where(Task.as_of == day, Task.status == "open",
+                                             Task.channel == "phone")
+                          .order_by(Task.scheduled_at, Task.priority.desc())).all()
+        for t in tasks:
+            card = s.get(Customer, t.customer_id)
+            if card is None or not card.phone:
+                held += 1
+                continue
+            state = _state(s, card)
+            a = actions.get(t.action)
+            if a is None or "phone" not in allowed_channels(a, state, pb.playbook.contact) or (
+                    state.do_not_contact and a.kind != "compliance") or (
+                    opted_out(state) and (a.kind == "marketing" or a.personalised)):
+                held += 1
+                continue
+            rows.append([t.task_id, t.scheduled_at.isoformat() if t.scheduled_at else "",
+                         t.customer_id, mask_name(card.name), card.phone, t.manager_id, t.action,
+                         t.talk_track])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".xlsx":
+        wb = Workbook()
+        ws = wb.active
+        ws.title = f"外呼名单 {day}"
+        ws.append(CALL_COLUMNS)
+        for r in rows:
+            ws.append(r)
+        wb.save(out)
+    else:
+        with open(out, "w", newline="", encoding="utf-8-sig") as fh:
+            w = csv.writer(fh)
+            w.writerow(CALL_COLUMNS)
+            w.writerows(rows)
+    return Export(out, len(rows), held)
+
+
+def wechat_groups(ops: Store, pb: LoadedPlaybook, groups: list[str], out: Path) -> Export:
+    """One row per customer and tag for segment-based WeChat groups, only for
+    customers who consented to WeChat marketing and did not refuse targeting."""
+    zh = {seg.name: seg.zh for seg in pb.playbook.segments}
+    unknown = [g for g in groups if g not in zh]
+    if unknown:
+        raise ValueError(f"unknown segments {unknown}; segments: {', '.join(zh)}")
+    rows, held = [], 0
+    with ops.session() as s:
+        prefs = {p.customer_id: p for p in s.scalars(select(ContactPreference))}
+        changes: dict[str, dict[str, bool]] = {}
+        for ev in s.scalars(select(Consent).order_by(Consent.ts)):
+            changes.setdefault(ev.customer_id, {})[ev.purpose] = ev.granted
+        for card in s.scalars(select(Customer).order_by(Customer.customer_id)):
+            segs = set(card.segments if isinstance(card.segments, list)
+                       else json.loads(card.segments or "[]"))
+            mine = [g for g in groups if g in segs]
+            if not mine:
+                continue
+            consents = {**((card.facts or {}).get("consent") or {}),
+                        **changes.get(card.customer_id, {})}
+            p = prefs.get(card.customer_id)
+            if consents.get("marketing_wechat") is not True or (p and (
+                    p.do_not_contact or p.personalised_opt_out)) or consents.get(
+                    "personalised_recommendation") is False:
+                held += len(mine)
+                continue
+            rows.extend([g, zh[g], card.customer_id, card.owner_manager_id or ""] for g in mine)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(["tag", "tag_zh", "customer_id", "owner_manager_id"])
+        w.writerows(rows)
+    return Export(out, len(rows), held)

@@ -1,0 +1,151 @@
+"""全量客户全管户: after every decision run each customer has an owner.
+
+In order: a departing manager's book passes whole to one successor; pending
+claims (认领) of unowned customers are honoured; a customer whose tier moved
+goes to a manager of the new tier's role (with a handover task); whoever is
+still unowned is assigned within their branch to the tier's role, always to
+the manager with the lightest book."""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+RM_ROLES = ("service_manager", "remote_manager", "wealth_manager", "private_banker")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    changes: pd.DataFrame  # customer_id, from_manager_id, to_manager_id, reason
+    refused_claims: pd.DataFrame  # claim_id, reason
+    unowned: int  # customers no manager could take (no staff of any role up the tree)
+
+
+def _ancestors(branches: pd.DataFrame) -> dict[str, list[str]]:
+    parent = dict(zip(branches.branch_id, branches.parent_id, strict=True))
+    out: dict[str, list[str]] = {}
+    for b in parent:
+        chain, cur, seen = [], b, set()
+        while cur is not None and cur == cur and cur not in seen:  # cur == cur: not NaN
+            chain.append(cur)
+            seen.add(cur)
+            cur = parent.get(cur)
+        out[b] = chain
+    return out
+
+
+def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFrame,
+                  claims: pd.DataFrame, tier_roles: dict[str, str]) -> Assignment:
+    """``cards``: customer_id, home_branch_id, owner_manager_id, tier, tier_move.
+    ``staff``: manager_id, branch_id, role, active, successor_id.
+    ``claims``: claim_id, customer_id, manager_id (pending, oldest first)."""
+    ancestors = _ancestors(branches)
+    active = staff[staff.active.astype(bool)]
+    by_unit_role: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for m in active.itertuples():
+        by_unit_role[(m.branch_id, m.role)].append(m.manager_id)
+    role_of = dict(zip(staff.manager_id, staff.role, strict=True))
+    branch_of = dict(zip(staff.manager_id, staff.branch_id, strict=True))
+    is_active = dict(zip(staff.manager_id, staff.active.astype(bool), strict=True))
+    owner: dict[str, str | None] = {
+        c: (None if pd.isna(m) else m)
+        for c, m in zip(cards.customer_id, cards.owner_manager_id, strict=True)}
+    load: dict[str, int] = defaultdict(int)
+    for m in owner.values():
+        if m is not None:
+            load[m] += 1
+    changes: list[tuple[str, str | None, str, str]] = []
+
+    def move(customer: str, to: str, reason: str) -> None:
+        before = owner.get(customer)
+        if before is not None:
+            load[before] -= 1
+        owner[customer] = to
+        load[to] += 1
+        changes.append((customer, before, to, reason))
+
+    def candidates(branch: str, role: str) -> list[str]:
+        for unit in ancestors.get(branch, [branch]):
+            found = by_unit_role.get((unit, role))
+            if found:
+                return found
+        return []
+
+    # 1. departures: the whole book to one successor
+    books: dict[str, list[str]] = defaultdict(list)
+    for customer, m in owner.items():
+        if m is not None and not is_active.get(m, False):
+            books[m].append(customer)
+    successors = dict(zip(staff.manager_id, staff.successor_id, strict=True))
+    for leaver, book in sorted(books.items()):
+        chosen = successors.get(leaver)
+        if not (isinstance(chosen, str) and is_active.get(chosen, False)):
+            pool = candidates(branch_of.get(leaver, ""), role_of.get(leaver, ""))
+            chosen = min(pool, key=lambda m: (load[m], m)) if pool else None
+        if chosen is None:
+            for customer in book:  # nobody to inherit: back to the pool
+                owner[customer] = None
+            continue
+        for customer in sorted(book):
+            move(customer, chosen, "departure")
+
+    # 2. claims of unowned customers, by managers of the customer's branch tree
+    home = dict(zip(cards.customer_id, cards.home_branch_id, strict=True))
+    refused = []
+    for c in claims.itertuples():
+        if c.customer_id not in owner:
+            refused.append((c.claim_id, "unknown customer"))
+        elif owner[c.customer_id] is not None:
+            refused.append((c.claim_id, "already owned"))
+        elif not is_active.get(c.manager_id, False):
+            refused.append((c.claim_id, "manager not active"))
+        elif branch_of.get(c.manager_id) not in ancestors.get(home[c.customer_id], []):
+            refused.append((c.claim_id, "customer outside the manager's branch"))
+        else:
+            move(c.customer_id, c.manager_id, "claim")
+
+    # 3. a tier move takes the customer to the new tier's role
+    moved = cards[cards.tier_move.isin(["up", "down"])]
+    for r in moved.itertuples():
+        current = owner.get(r.customer_id)
+        want = tier_roles.get(r.tier)
+        if current is None or want is None or role_of.get(current) == want:
+            continue
+        pool = candidates(r.home_branch_id, want)
+        if pool:
+            move(r.customer_id, min(pool, key=lambda m: (load[m], m)), "tier_move")
+
+    # 4. everyone still unowned, to the lightest book of the right role
+    unowned = 0
+    heaps: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for r in cards.sort_values("customer_id").itertuples():
+        if owner.get(r.customer_id) is not None:
+            continue
+        roles = [tier_roles.get(r.tier, "service_manager"), *RM_ROLES]
+        pool: list[str] = []
+        for role in roles:
+            pool = candidates(r.home_branch_id, role)
+            if pool:
+                break
+        if not pool:
+            unowned += 1
+            continue
+        key = tuple(pool)
+        heap = heaps.get(key)
+        if heap is None:
+            heap = [(load[m], m) for m in pool]
+            heapq.heapify(heap)
+            heaps[key] = heap
+        while True:  # loads may have moved since the entry was pushed
+            n, m = heapq.heappop(heap)
+            if n == load[m]:
+                break
+            heapq.heappush(heap, (load[m], m))
+        move(r.customer_id, m, "assigned")
+        heapq.heappush(heap, (load[m], m))
+    frame = pd.DataFrame(changes, columns=["customer_id", "from_manager_id", "to_manager_id",
+                                           "reason"])
+    return Assignment(frame, pd.DataFrame(refused, columns=["claim_id", "reason"]), unowned)

@@ -1,0 +1,79 @@
+"""Talk tracks (话术) and visit material, filled from the customer's profile, the
+product offered and the manager. Pension products are never presented with an
+expected return: their {product_return} is always empty."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kequn.playbook import LoadedPlaybook
+
+CLASS_ZH = {"cash": "现金类", "fixed_income": "固收类", "equity": "权益类",
+            "alternative": "另类", "protection": "保障类"}
+_FIELD = re.compile(r"\{([a-z_0-9]+)\}")
+
+
+def _wan(x: Any) -> str:
+    return "—" if x is None else f"{float(x) / 10_000:.1f}"
+
+
+def _term(days: Any) -> str:
+    if not days:
+        return "灵活申赎"
+    days = int(days)
+    if days % 365 == 0 or days in (1095, 1825, 3650):
+        return f"{round(days / 365)}年"
+    if days >= 28:
+        return f"{round(days / 30)}个月"
+    return f"{days}天"
+
+
+def honorific(name: str | None, gender: str | None) -> str:
+    if not name:
+        return "您"
+    return name[0] + ("先生" if gender == "M" else "女士")
+
+
+def values(facts: Mapping[str, Any], customer_name: str | None, gender: str | None,
+           manager: str | None, product: Mapping[str, Any] | None,
+           pb: LoadedPlaybook) -> dict[str, str]:
+    ladder = [t for t in pb.playbook.tiers.ladder]
+    tier_zh = {t.name: t.zh for t in ladder}
+    names = [t.name for t in ladder]
+    tier = facts.get("tier")
+    above = names[names.index(tier) - 1] if tier in names and names.index(tier) > 0 else None
+    expires = facts.get("risk_expires_in_days")
+    product = product or {}
+    pension = bool(product.get("is_pension"))
+    ret = product.get("expected_return")
+    fund_return = facts.get("fund_return")
+    health_change = facts.get("health_change")
+    return {
+        "name": honorific(customer_name, gender),
+        "manager": manager or "您的客户经理",
+        "tier_zh": tier_zh.get(tier, tier or ""),
+        "next_tier_zh": tier_zh.get(above, "") if above else "",
+        "next_tier_gap_wan": _wan(facts.get("next_tier_gap")),
+        "aum_wan": _wan(facts.get("aum_month_end")),
+        "maturing_wan": _wan(facts.get("maturing_7d_amount")),
+        "maturity_days": str(facts.get("next_maturity_days") or "—"),
+        "outflow_wan": _wan(max(float(facts.get("same_name_out") or 0),
+                                float(facts.get("same_name_out_7d") or 0))),
+        "product_name": product.get("product_name") or "适合您的产品",
+        # pension products never carry an expected return in what a manager says
+        "product_return": "" if pension or ret is None else f"(业绩比较基准{float(ret) * 100:.2f}%)",
+        "product_term": _term(product.get("term_days")),
+        "gap_class": CLASS_ZH.get(facts.get("gap_class") or "", "—"),
+        "days_to_payday": str(facts.get("days_to_payday") if facts.get("days_to_payday")
+                              is not None else "—"),
+        "fund_return_pct": "—" if fund_return is None else f"{float(fund_return) * 100:.1f}",
+        "expires_in": ("已过期" if expires is None or expires < 0 else f"将于{expires}天后到期"),
+        "health_drop": "—" if health_change is None else f"{abs(float(health_change)):.1f}",
+        "health_score": f"{float(facts.get('health_score') or 0):.1f}",
+    }
+
+
+def render(template: str, vals: Mapping[str, str]) -> str:
+    return _FIELD.sub(lambda m: vals.get(m.group(1), ""), template)
