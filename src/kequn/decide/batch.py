@@ -290,7 +290,7 @@ def _withdrawals(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: s
     if open_tasks.empty:
         return []
     _register(duck, "k_open_tasks", open_tasks)
-    personalised = [a.name for a in pb.playbook.actions if a.personalised]
+    personalised = ", ".join(f"'{a.name}'" for a in pb.playbook.actions if a.personalised) or "''"
     rows = duck.execute(f"""
         WITH events AS (
             SELECT customer_id, purpose, granted, ts FROM {snapshot_schema}.consents
@@ -308,7 +308,7 @@ def _withdrawals(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: s
            OR (t.kind <> 'marketing' AND g.granted = FALSE)
            OR (coalesce(pr.do_not_contact, FALSE) AND t.kind <> 'compliance')
            OR ((coalesce(pr.personalised_opt_out, FALSE) OR pz.granted = FALSE)
-               AND (t.kind = 'marketing' OR t.action IN ({", ".join(f"'{a}'" for a in personalised) or "''"})))
+               AND (t.kind = 'marketing' OR t.action IN ({personalised})))
         """).fetchall()
     return [r[0] for r in rows]
 
