@@ -122,3 +122,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         con.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
     yield base
+
+
+def decided(run_store: Path, tmp_path: Path, store_url: str, history: bool = True) -> tuple[
+        Path, str, object]:
+    """A copy of the small bank with a run, 60 days of simulated contacts and one
+    decision, against the given operational store."""
+    from kequn.decide.batch import decide
+    from kequn.decide.simulate import simulate_history
+    from kequn.playbook import load_playbook
+    from kequn.store import open_store
+
+    store = tmp_path / "bank.duckdb"
+    shutil.copy(run_store, store)
+    first = decide(store, store_url)  # fills the store's cards, so history can refer to them
+    if history:
+        ops = open_store(store_url)
+        simulate_history(ops, load_playbook(), AS_OF, days=40, contacts_per_day=60)
+        ops.dispose()
+        first = decide(store, store_url)
+    return store, store_url, first

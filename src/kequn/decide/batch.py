@@ -331,7 +331,7 @@ def _publish(duck: duckdb.DuckDBPyConnection, ops: Store, pairs: pd.DataFrame,
 
     schema = f"decision_{decision_id}"
     keep = ["customer_id", "trigger", "action", "kind", "manager_id", "stage", "reason",
-            "value", "propensity", "priority", "channel", "product_id"]
+            "value", "propensity", "priority", "channel", "product_id", "dual_recording"]
     frame = pairs[[c for c in keep if c in pairs.columns]].copy()
     duck.register("k_funnel_df", frame)
     duck.execute("BEGIN TRANSACTION")
@@ -342,7 +342,7 @@ def _publish(duck: duckdb.DuckDBPyConnection, ops: Store, pairs: pd.DataFrame,
 
     stamp = clock_now()
     columns = ["task_id", "run_id", "as_of", "customer_id", "manager_id", "action", "trigger",
-               "kind", "channel", "scheduled_at", "window", "priority", "value", "propensity",
+               "kind", "channel", "scheduled_at", "contact_window", "priority", "value", "propensity",
                "urgency", "product_id", "talk_track", "visit_material", "explanation", "status",
                "source", "campaign_id", "version", "created_at", "updated_at"]
     rows = [(t.task_id, t.run_id, day, t.customer_id, t.manager_id, t.action, t.trigger, t.kind,

@@ -144,8 +144,11 @@ def build_pairs(duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schem
                p.age, p.aum_month_end, p.health_score, p.risk_valid, p.segments, p.occupation,
                rec.product_id, rec.product_name, rec.expected_return, rec.is_pension,
                rec.term_days, coalesce(rec.dual_recording, FALSE) AS dual_recording,
-               CASE WHEN coalesce(rec.dual_recording, FALSE) AND len(al.channels) > 0
-                    THEN ['visit'] ELSE coalesce(al.channels, []) END AS channels,
+               CASE WHEN coalesce(rec.dual_recording, FALSE)
+                    THEN (CASE WHEN CASE WHEN a.kind = 'marketing' THEN coalesce(vg.granted, FALSE)
+                                         ELSE coalesce(vg.granted, TRUE) END
+                               THEN ['visit'] ELSE [] END)
+                    ELSE coalesce(al.channels, []) END AS channels,
                CASE
                  WHEN o.manager_id IS NULL THEN 'applicable:unowned'
                  WHEN (coalesce(pr.personalised_opt_out, FALSE) OR coalesce(cs.refused, FALSE))
@@ -156,7 +159,12 @@ def build_pairs(duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schem
                  WHEN coalesce(pr.do_not_contact, FALSE) AND a.kind <> 'compliance'
                    THEN 'within_contact_policy:do_not_contact'
                  WHEN op.action IS NOT NULL THEN 'within_contact_policy:already_open'
-                 WHEN len(coalesce(al.channels, [])) = 0
+                 WHEN len(CASE WHEN coalesce(rec.dual_recording, FALSE)
+                               THEN (CASE WHEN CASE WHEN a.kind = 'marketing'
+                                                    THEN coalesce(vg.granted, FALSE)
+                                                    ELSE coalesce(vg.granted, TRUE) END
+                                          THEN ['visit'] ELSE [] END)
+                               ELSE coalesce(al.channels, []) END) = 0
                    THEN 'within_contact_policy:no_consent_for_channel'
                  WHEN a.kind = 'marketing' AND coalesce(rc.n, 0) >= {c.marketing_cap}
                    THEN 'within_contact_policy:marketing_cap'
@@ -181,4 +189,6 @@ def build_pairs(duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schem
             SELECT * FROM recs r JOIN k_actions x ON x.product <> 'none'
                  AND (x.product = 'any' OR x.product = r.asset_class)
             QUALIFY row_number() OVER (PARTITION BY r.customer_id, x.action ORDER BY r.rank) = 1
-        ) rec ON rec.customer_id = h.customer_id AND rec.action = h.action""")
+        ) rec ON rec.customer_id = h.customer_id AND rec.action = h.action
+        LEFT JOIN k_consent vg ON vg.customer_id = h.customer_id AND vg.purpose = (
+            SELECT purpose FROM k_channel_consent WHERE channel = 'visit')""")

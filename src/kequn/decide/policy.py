@@ -90,10 +90,12 @@ def contact_policy(action: Action, state: ContactState, policy: ContactPolicy, n
         return Verdict(False, stage, "do_not_contact")
     if action.name in state.open_actions:
         return Verdict(False, stage, "already_open")
-    channels = allowed_channels(action, state, policy)
     if forced_channel is not None:
-        # dual recording: the sale happens in the branch, invited through an allowed channel
-        channels = [forced_channel] if channels else []
+        # dual recording: the sale happens in the branch, with the branch channel's consent
+        channels = allowed_channels(action.model_copy(update={"channels": [forced_channel]}),
+                                    state, policy)
+    else:
+        channels = allowed_channels(action, state, policy)
     if not channels:
         return Verdict(False, stage, "no_consent_for_channel")
     if action.kind == "marketing":

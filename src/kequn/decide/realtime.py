@@ -211,7 +211,7 @@ def _store(s: Session, card: Customer, staff: Staff | None, a: Action, pv: PairV
         task_id=task_id, run_id=None, as_of=now.date(), customer_id=card.customer_id,
         manager_id=card.owner_manager_id, action=a.name, trigger=pv.trigger, kind=a.kind,
         channel=channel, scheduled_at=_next_slot(s, card.owner_manager_id or "", channel, now, pb),
-        window="now", priority=pv.priority, value=value, propensity=prob, urgency=urgency,
+        contact_window="now", priority=pv.priority, value=value, propensity=prob, urgency=urgency,
         product_id=product.get("product_id") if product else None,
         talk_track=render(a.talk_track, vals),
         visit_material=render(a.visit_material, vals) if a.visit_material else None,

@@ -219,7 +219,7 @@ class Task(Base):
     kind: Mapped[str] = mapped_column(String(12))
     channel: Mapped[str] = mapped_column(String(12))
     scheduled_at: Mapped[datetime | None] = mapped_column(tz())
-    window: Mapped[str | None] = mapped_column(String(24))
+    contact_window: Mapped[str | None] = mapped_column(String(24))
     priority: Mapped[float] = mapped_column(Float)
     value: Mapped[float] = mapped_column(Float)
     propensity: Mapped[float] = mapped_column(Float)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 17:24:37.039843
+Create Date: 2026-11-23 17:28:36.639179
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('channel', sa.String(length=12), nullable=False),
     sa.Column('scheduled_at', Instant(), nullable=True),
-    sa.Column('window', sa.String(length=24), nullable=True),
+    sa.Column('contact_window', sa.String(length=24), nullable=True),
     sa.Column('priority', sa.Float(), nullable=False),
     sa.Column('value', sa.Float(), nullable=False),
     sa.Column('propensity', sa.Float(), nullable=False),

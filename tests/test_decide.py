@@ -1,0 +1,216 @@
+"""Decisions on the small bank, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from sqlalchemy import select, text
+
+from kequn.core.clock import SHANGHAI
+from kequn.decide.batch import decide
+from kequn.decide.policy import ContactState, PastContact, applicable, contact_policy
+from kequn.decide.realtime import handle_event, triggered
+from kequn.playbook import load_playbook
+from kequn.playbook.load import NEVER_CALL, parse_window
+from kequn.store import open_store
+from kequn.store.models import Consent, Customer, Staff, Task
+
+from .conftest import AS_OF, decided
+
+DAY = AS_OF + timedelta(days=1)
+PB = load_playbook()
+
+
+@pytest.fixture
+def bank(run_store: Path, tmp_path: Path, store_url: str):  # type: ignore[no-untyped-def]
+    return decided(run_store, tmp_path, store_url)
+
+
+def _tasks(url: str) -> pd.DataFrame:
+    ops = open_store(url)
+    with ops.engine.connect() as con:
+        frame = pd.read_sql(text("SELECT * FROM tasks WHERE as_of = :d AND status = 'open'"),
+                            con, params={"d": DAY})
+    ops.dispose()
+    return frame
+
+
+def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None:  # type: ignore[no-untyped-def]
+    _, url, report = bank
+    ops = open_store(url)
+    with ops.session() as s:
+        assert s.scalar(select(Customer).where(Customer.owner_manager_id.is_(None))) is None
+        staff = {m.manager_id: m for m in s.scalars(select(Staff))}
+        owners_active = s.execute(text(
+            "SELECT count(*) FROM customers c JOIN staff m ON m.manager_id = c.owner_manager_id "
+            "WHERE NOT m.active")).scalar_one()
+    ops.dispose()
+    assert owners_active == 0, "a departed manager still owns customers"
+    tasks = _tasks(url)
+    assert len(tasks) > 100
+    for (manager, channel), n in Counter(zip(tasks.manager_id, tasks.channel,
+                                             strict=True)).items():
+        if channel != "app":
+            assert n <= getattr(staff[manager], f"capacity_{channel}"), (manager, channel)
+    assert report.unowned == 0
+
+
+def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    tasks = _tasks(url)
+    con = duckdb.connect(str(store), read_only=True)
+    latest = dict(((c, p), g) for c, p, g in con.execute(
+        "SELECT customer_id, purpose, arg_max(granted, ts) FROM consents GROUP BY ALL"
+    ).fetchall())
+    actions = {a.name: a for a in PB.playbook.actions}
+    for t in tasks.itertuples():
+        a = actions[t.action]
+        purpose = PB.playbook.contact.channel_consent[t.channel]
+        given = latest.get((t.customer_id, purpose))
+        if a.kind == "marketing":
+            assert given is True, (t.task_id, t.channel)
+        else:
+            assert given is not False, (t.task_id, t.channel)
+        if a.kind == "marketing" or a.personalised:
+            assert latest.get((t.customer_id, "personalised_recommendation")) is not False
+        at = pd.to_datetime(t.scheduled_at, utc=True).tz_convert("Asia/Shanghai")
+        minute = at.hour * 60 + at.minute
+        if t.channel == "phone":
+            assert any(s <= minute < e for s, e in map(parse_window,
+                                                       PB.playbook.contact.windows["phone"]))
+            assert not any(lo <= minute < hi for lo, hi in NEVER_CALL)
+        explanation = t.explanation if isinstance(t.explanation, dict) else json.loads(
+            t.explanation)
+        assert explanation["trigger"] == t.trigger and explanation["rules_passed"]
+
+
+def test_same_input_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    before = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track",
+                                                "scheduled_at"]]
+    decide(store, url)
+    after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track",
+                                               "scheduled_at"]]
+    assert before.sort_index().equals(after.sort_index())
+
+
+def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, report = bank
+    counts = list(report.funnel.values())
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1] > 0
+    con = duckdb.connect(str(store), read_only=True)
+    pairs = con.execute(f"SELECT stage, reason FROM decision_{report.run_id}.pairs").df()
+    assert len(pairs) == report.funnel["eligible"]
+    assert (pairs.stage == "task").sum() == report.funnel["within_capacity"] == len(_tasks(url))
+    assert set(pairs.reason[pairs.stage == "within_contact_policy"]) >= {
+        "marketing_cap", "no_consent_for_channel"}
+
+
+def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None:  # type: ignore[no-untyped-def]
+    """Every pair the batch judged, judged again by decide.policy: same verdict."""
+    store, url, report = bank
+    con = duckdb.connect(str(store), read_only=True)
+    pairs = con.execute(f"SELECT customer_id, action, stage, reason, dual_recording FROM "
+                        f"decision_{report.run_id}.pairs").df()
+    latest = {}
+    for c, p, g in con.execute("SELECT customer_id, purpose, arg_max(granted, ts) FROM consents "
+                               "GROUP BY ALL").fetchall():
+        latest.setdefault(c, {})[p] = g
+    ops = open_store(url)
+    with ops.engine.connect() as c2:
+        history = pd.read_sql(text("SELECT customer_id, action, kind, outcome, at FROM outcomes"),
+                              c2)
+        open_before = pd.read_sql(text("SELECT customer_id, action FROM tasks WHERE status = "
+                                       "'open' AND as_of < :d"), c2, params={"d": DAY})
+    ops.dispose()
+    history["at"] = pd.to_datetime(history["at"], utc=True)
+    by_customer = {k: tuple(PastContact(r.action, r.kind, r.outcome, r.at.to_pydatetime())
+                            for r in g.itertuples()) for k, g in history.groupby("customer_id")}
+    opened = open_before.groupby("customer_id")["action"].apply(frozenset).to_dict()
+    actions = {a.name: a for a in PB.playbook.actions}
+    now = datetime.combine(DAY, time(0), SHANGHAI)
+    checked = 0
+    for p in pairs.itertuples():
+        if p.stage not in ("applicable", "within_contact_policy", "arbitrated",
+                           "within_capacity", "task") or p.reason in ("unowned",
+                                                                      "no_suitable_product"):
+            continue
+        state = ContactState(latest.get(p.customer_id, {}), False, False,
+                             by_customer.get(p.customer_id, ()),
+                             opened.get(p.customer_id, frozenset()))
+        verdict = applicable(actions[p.action], state)
+        if verdict.ok:
+            verdict = contact_policy(actions[p.action], state, PB.playbook.contact, now,
+                                     "visit" if p.dual_recording else None)
+        batch_ok = p.stage not in ("applicable", "within_contact_policy")
+        assert verdict.ok == batch_ok, (p, verdict)
+        if not batch_ok:
+            assert verdict.reason == p.reason, (p, verdict)
+        checked += 1
+    assert checked > 300
+
+
+def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    con = duckdb.connect(str(store), read_only=True)
+    batch = con.execute("SELECT customer_id, list(trigger ORDER BY trigger) FROM triggers "
+                        "GROUP BY 1 ORDER BY 1 LIMIT 150").fetchall()
+    ops = open_store(url)
+    with ops.session() as s:
+        for customer, triggers in batch:
+            card = s.get(Customer, customer)
+            got = sorted({t for t, _, _ in triggered(card.facts, {}, PB)})
+            assert got == sorted(triggers), customer
+    ops.dispose()
+
+
+def test_withdrawn_consent_removes_scheduled_tasks(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    tasks = _tasks(url)
+    phone = tasks[(tasks.channel == "phone") & (tasks.kind == "marketing")].iloc[0]
+    ops = open_store(url)
+    with ops.session() as s:
+        s.add(Consent(customer_id=phone.customer_id, purpose="marketing_phone", granted=False,
+                      ts=datetime.now(SHANGHAI), source="phone", recorded_by="test"))
+    ops.dispose()
+    report = decide(store, url, day=DAY + timedelta(days=1))
+    assert report.withdrawn >= 1
+    ops = open_store(url)
+    with ops.session() as s:
+        assert s.get(Task, phone.task_id).status == "withdrawn"
+        later = s.scalars(select(Task).where(Task.customer_id == phone.customer_id,
+                                             Task.status == "open", Task.channel == "phone",
+                                             Task.kind == "marketing")).all()
+    ops.dispose()
+    assert later == []
+
+
+def test_an_event_makes_one_task_with_the_batch_rules(bank) -> None:  # type: ignore[no-untyped-def]
+    _, url, _ = bank
+    ops = open_store(url)
+    with ops.session() as s:
+        quiet = s.scalars(select(Customer).where(Customer.owner_manager_id.is_not(None))).all()
+    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    made = refused = 0
+    for card in quiet[:60]:
+        event = {"customer_id": card.customer_id, "event_type": "complaint"}
+        first = handle_event(ops, event, PB, None, now)
+        again = handle_event(ops, event, PB, None, now)
+        assert first.triggers == ["complaint"] or "complaint" in first.triggers
+        if first.task is not None:
+            made += 1
+            assert again.task is None or again.task.task_id == first.task.task_id
+            assert first.task.channel == "phone" and first.task.kind == "service"
+        else:
+            refused += 1
+    with ops.session() as s:
+        n = s.scalar(select(text("count(*)")).select_from(Task).where(
+            Task.source == "event", Task.action == "complaint_follow_up"))
+    ops.dispose()
+    assert made > 0 and n == made
