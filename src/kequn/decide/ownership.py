@@ -57,7 +57,8 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
     for m in owner.values():
         if m is not None:
             load[m] += 1
-    changes: list[tuple[str, str | None, str, str]] = []
+    original = dict(owner)
+    changes: list[tuple[str, str | None, str | None, str]] = []
 
     def move(customer: str, to: str, reason: str) -> None:
         before = owner.get(customer)
@@ -65,7 +66,7 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
             load[before] -= 1
         owner[customer] = to
         load[to] += 1
-        changes.append((customer, before, to, reason))
+        changes.append((customer, original.get(customer), to, reason))
 
     def candidates(branch: str, role: str) -> list[str]:
         for unit in ancestors.get(branch, [branch]):
@@ -88,6 +89,7 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
         if chosen is None:
             for customer in book:  # nobody to inherit: back to the pool
                 owner[customer] = None
+                load[leaver] -= 1
             continue
         for customer in sorted(book):
             move(customer, chosen, "departure")
@@ -146,6 +148,11 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
             heapq.heappush(heap, (load[m], m))
         move(r.customer_id, m, "assigned")
         heapq.heappush(heap, (load[m], m))
+    # a leaver's customers nobody could take are unowned now, not theirs
+    assigned = {c for c, *_ in changes}
+    for customer, before in original.items():
+        if before is not None and owner.get(customer) is None and customer not in assigned:
+            changes.append((customer, before, None, "departed_unassigned"))
     frame = pd.DataFrame(changes, columns=["customer_id", "from_manager_id", "to_manager_id",
                                            "reason"])
     return Assignment(frame, pd.DataFrame(refused, columns=["claim_id", "reason"]), unowned)

@@ -157,7 +157,7 @@ class OwnershipChange(Base):
     change_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(32), index=True)
     from_manager_id: Mapped[str | None] = mapped_column(String(32))
-    to_manager_id: Mapped[str] = mapped_column(String(32))
+    to_manager_id: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(24))
     at: Mapped[datetime] = mapped_column(tz())
     decision_run_id: Mapped[str | None] = mapped_column(String(40))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 17:28:36.639179
+Create Date: 2026-11-23 17:32:16.957282
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def upgrade() -> None:
     sa.Column('change_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('customer_id', sa.String(length=32), nullable=False),
     sa.Column('from_manager_id', sa.String(length=32), nullable=True),
-    sa.Column('to_manager_id', sa.String(length=32), nullable=False),
+    sa.Column('to_manager_id', sa.String(length=32), nullable=True),
     sa.Column('reason', sa.String(length=24), nullable=False),
     sa.Column('at', Instant(), nullable=False),
     sa.Column('decision_run_id', sa.String(length=40), nullable=True),

@@ -1,0 +1,133 @@
+"""Properties of the optimiser and the ownership rules, on random inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kequn.decide.capacity import fit
+from kequn.decide.ownership import RM_ROLES, assign_owners
+
+WEIGHTS = {"visit": 1.2, "phone": 1.0, "wechat": 0.6, "sms": 0.3, "app": 0.2}
+CH = ["phone", "visit", "wechat", "sms"]
+
+pair = st.fixed_dictionaries({
+    "manager_id": st.sampled_from(["M1", "M2", "M3"]),
+    "channels": st.lists(st.sampled_from(CH), min_size=1, max_size=3, unique=True),
+    "priority": st.floats(0.01, 1000),
+})
+caps = st.dictionaries(st.tuples(st.sampled_from(["M1", "M2", "M3"]), st.sampled_from(CH)),
+                       st.integers(0, 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(pair, max_size=25), caps)
+def test_capacity_is_never_exceeded(pairs: list[dict], capacity: dict) -> None:
+    frame = pd.DataFrame(pairs, columns=["manager_id", "channels", "priority"])
+    got = fit(frame, capacity, WEIGHTS)
+    used: dict[tuple[str, str], int] = {}
+    for (m, allowed), ch in zip(zip(frame.manager_id, frame.channels, strict=True), got,
+                                strict=True):
+        if ch is not None:
+            assert ch in allowed
+            used[(m, ch)] = used.get((m, ch), 0) + 1
+    for key, n in used.items():
+        assert n <= capacity.get(key, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(pair, max_size=6), caps)
+def test_the_assignment_is_optimal(pairs: list[dict], capacity: dict) -> None:
+    """Against every possible assignment of a small instance."""
+    frame = pd.DataFrame(pairs, columns=["manager_id", "channels", "priority"])
+    got = fit(frame, capacity, WEIGHTS)
+
+    def worth(choice: tuple[str | None, ...]) -> float:
+        used: dict[tuple[str, str], int] = {}
+        total = 0.0
+        for (m, pr), ch in zip(zip(frame.manager_id, frame.priority, strict=True), choice,
+                               strict=True):
+            if ch is None:
+                continue
+            used[(m, ch)] = used.get((m, ch), 0) + 1
+            if used[(m, ch)] > capacity.get((m, ch), 0):
+                return -1.0
+            total += pr * WEIGHTS[ch]
+        return total
+
+    options = [[None, *c] for c in frame.channels]
+    best = max((worth(c) for c in itertools.product(*options)), default=0.0)
+    assert worth(tuple(got)) >= best - 1e-6 * max(1.0, best)
+
+
+roles = st.sampled_from([*RM_ROLES, "teller"])
+
+
+@st.composite
+def book(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    branches = pd.DataFrame({"branch_id": ["B0", "B1", "B2", "B11"],
+                             "parent_id": [None, "B0", "B0", "B1"]})
+    n_staff = draw(st.integers(1, 8))
+    staff = pd.DataFrame({
+        "manager_id": [f"M{i}" for i in range(n_staff)],
+        "branch_id": [draw(st.sampled_from(["B0", "B1", "B2", "B11"])) for _ in range(n_staff)],
+        "role": [draw(roles) for _ in range(n_staff)],
+        "active": [draw(st.booleans()) for _ in range(n_staff)],
+        "successor_id": [None] * n_staff,
+    })
+    n = draw(st.integers(0, 30))
+    owners = [None, *staff.manager_id]
+    cards = pd.DataFrame({
+        "customer_id": [f"C{i:03d}" for i in range(n)],
+        "home_branch_id": [draw(st.sampled_from(["B1", "B2", "B11"])) for _ in range(n)],
+        "owner_manager_id": [draw(st.sampled_from(owners)) for _ in range(n)],
+        "tier": [draw(st.sampled_from(["mass", "affluent", "private"])) for _ in range(n)],
+        "tier_move": [draw(st.sampled_from(["new", "up", "down", "same"])) for _ in range(n)],
+    })
+    claims = pd.DataFrame({"claim_id": range(min(n, 5)),
+                           "customer_id": cards.customer_id[:5].tolist(),
+                           "manager_id": [draw(st.sampled_from(list(staff.manager_id)))
+                                          for _ in range(min(n, 5))]})
+    return cards, staff, branches, claims
+
+
+TIER_ROLES = {"mass": "service_manager", "affluent": "wealth_manager",
+              "private": "private_banker"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(book())
+def test_everyone_is_owned_by_an_active_manager_when_one_can_be(data) -> None:  # type: ignore[no-untyped-def]
+    cards, staff, branches, claims = data
+    result = assign_owners(cards, staff, branches, claims, TIER_ROLES)
+    owner = dict(zip(cards.customer_id, cards.owner_manager_id, strict=True))
+    for c in result.changes.itertuples():
+        owner[c.customer_id] = c.to_manager_id
+    active = staff[staff.active]
+    rm_active = active[active.role.isin(RM_ROLES)]
+    parents = dict(zip(branches.branch_id, branches.parent_id, strict=True))
+
+    def ancestors(b: str | None) -> list[str]:
+        out = []
+        while b:
+            out.append(b)
+            b = parents.get(b)
+        return out
+
+    unowned = 0
+    for c in cards.itertuples():
+        m = owner[c.customer_id]
+        reachable = rm_active[rm_active.branch_id.isin(ancestors(c.home_branch_id))]
+        if m is None or m != m:
+            unowned += 1
+            assert reachable.empty, f"{c.customer_id} left unowned though {list(reachable.manager_id)} could own"
+        else:
+            assert bool(staff.set_index("manager_id").active[m]), f"{c.customer_id} owned by a leaver"
+    assert unowned == result.unowned
+    # a departing manager's book goes whole to one successor
+    moved = result.changes[result.changes.reason == "departure"]
+    for _, group in moved.groupby("from_manager_id"):
+        assert group.to_manager_id.nunique() == 1
