@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
@@ -221,46 +220,49 @@ def _talk_tracks(tasks: pd.DataFrame, duck: duckdb.DuckDBPyConnection, snapshot_
     if tasks.empty:
         return tasks
     actions = {a.name: a for a in pb.playbook.actions}
+    features_used = {t.name: sorted(pb.expression("triggers", t.name).columns)
+                     for t in pb.playbook.triggers}
+    features_used["handover"] = ["tier_move"]
     ids = tasks["customer_id"].unique().tolist()
     _register(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
-    people = duck.execute(f"""
+    people = {r["customer_id"]: r for r in duck.execute(f"""
         SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
-        SEMI JOIN k_task_customers USING (customer_id)""").df().set_index("customer_id")
-    facts = duck.execute(f"""
+        SEMI JOIN k_task_customers USING (customer_id)""").df().to_dict("records")}
+    facts = {r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v)
+                                for k, v in r.items()} for r in duck.execute(f"""
         SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
                next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
                fund_return, risk_expires_in_days, health_change, health_score
-        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""").df()
-    facts = facts.set_index("customer_id")
-    managers = _frame(ops, "SELECT manager_id, name FROM staff").set_index("manager_id")["name"]
+        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)"""
+    ).df().to_dict("records")}
+    managers = dict(_frame(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
     talk, material, explanation, task_id = [], [], [], []
-    for t in tasks.itertuples():
-        a = actions[t.action]
-        f = facts.loc[t.customer_id].to_dict() if t.customer_id in facts.index else {}
-        f = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in f.items()}
-        person = people.loc[t.customer_id] if t.customer_id in people.index else None
-        product = None if pd.isna(t.product_id) else {
-            "product_name": t.product_name, "expected_return": None if pd.isna(
-                t.expected_return) else t.expected_return, "is_pension": bool(t.is_pension),
-            "term_days": None if pd.isna(t.term_days) else t.term_days}
-        vals = values(f, None if person is None else person["name"],
-                      None if person is None else person["gender"], managers.get(t.manager_id),
-                      product, pb)
+    for t in tasks.to_dict("records"):
+        a = actions[t["action"]]
+        f = facts.get(t["customer_id"], {})
+        person = people.get(t["customer_id"], {})
+        product = None if pd.isna(t["product_id"]) else {
+            "product_name": t["product_name"],
+            "expected_return": None if pd.isna(t["expected_return"]) else t["expected_return"],
+            "is_pension": bool(t["is_pension"]),
+            "term_days": None if pd.isna(t["term_days"]) else t["term_days"]}
+        vals = values(f, person.get("name"), person.get("gender"),
+                      managers.get(t["manager_id"]), product, pb)
         talk.append(render(a.talk_track, vals))
         material.append(render(a.visit_material, vals) if a.visit_material else None)
+        trigger = t["trigger"]
         explanation.append({
-            "trigger": t.trigger, "action": t.action, "kind": a.kind,
+            "trigger": trigger, "action": t["action"], "kind": a.kind,
             "rules_passed": ["eligible", "applicable", "suitable", "within_contact_policy",
                              "arbitrated", "within_capacity"],
-            "product": None if product is None else t.product_id,
-            "dual_recording": bool(t.dual_recording),
-            "score": {"value": round(float(t.value), 2), "propensity": round(float(
-                t.propensity), 4), "urgency": float(t.urgency),
-                "priority": round(float(t.priority), 4)},
-            "features_used": sorted(pb.expression("triggers", t.trigger).columns
-                                    if t.trigger != "handover" else ["tier_move"]),
+            "product": None if product is None else t["product_id"],
+            "dual_recording": bool(t["dual_recording"]),
+            "score": {"value": round(float(t["value"]), 2),
+                      "propensity": round(float(t["propensity"]), 4),
+                      "urgency": float(t["urgency"]), "priority": round(float(t["priority"]), 4)},
+            "features_used": features_used[trigger],
         })
-        task_id.append(f"{day.isoformat()}:{t.customer_id}:{t.action}")
+        task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}")
     out = tasks.copy()
     out["talk_track"] = talk
     out["visit_material"] = material
