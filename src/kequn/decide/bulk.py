@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 
 def _copy_value(v: Any) -> str:
@@ -103,3 +103,58 @@ def update_column(con: Connection, table: str, key: str, column: str,
                     [(sqlite_value(v), k) for k, v in rows])
     cur.close()
     return len(rows)
+
+
+def copy_from_duckdb(duck: Any, query: str, con: Connection, table: str,
+                     columns: Sequence[str], replace: bool = False,
+                     upsert_key: Sequence[str] | None = None,
+                     update: Sequence[str] | None = None) -> int:
+    """Streams a DuckDB query's rows into an operational table (``replace``:
+    emptying it first; ``upsert_key``: updating ``update`` on a clash), without
+    holding them all in Python."""
+    if replace:
+        con.execute(text(f"DELETE FROM {table}"))
+    cols = ", ".join(columns)
+    conflict = ""
+    if upsert_key:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in (update or []))
+        conflict = (f" ON CONFLICT ({', '.join(upsert_key)}) DO "
+                    + (f"UPDATE SET {sets}" if sets else "NOTHING"))
+    n = 0
+    if con.dialect.name == "postgresql":
+        import os
+        import tempfile
+
+        fd, path = tempfile.mkstemp(suffix=".csv")
+        os.close(fd)
+        try:
+            duck.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false, "
+                         "NULLSTR '\\N')")
+            raw = con.connection.driver_connection
+            target = table
+            with raw.cursor() as cur, open(path, "rb") as fh:  # type: ignore[union-attr]
+                if upsert_key:
+                    target = f"_stream_{table}"
+                    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} "
+                                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+                    cur.execute(f"TRUNCATE {target}")
+                with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv, "
+                              "NULL '\\N')") as copy:
+                    while chunk := fh.read(1 << 22):
+                        copy.write(chunk)
+                n = cur.rowcount
+                if upsert_key:
+                    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}"
+                                f"{conflict}")
+        finally:
+            os.unlink(path)
+        return n
+    result = duck.execute(query)
+    cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    marks = ", ".join("?" for _ in columns)
+    while batch := result.fetchmany(50_000):
+        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
+                        [tuple(sqlite_value(v) for v in r) for r in batch])
+        n += len(batch)
+    cur.close()
+    return n

@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from kequn.decide.bulk import load_rows
-from kequn.ingest.sql import ident
+from kequn.decide.bulk import copy_from_duckdb, load_rows
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
@@ -68,10 +67,10 @@ def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run:
                coalesce(capacity_visit, 0), coalesce(capacity_wechat, 0),
                coalesce(capacity_sms, 0), coalesce(active, TRUE)
         FROM {snapshot_schema}.managers""").fetchall()
-    facts = fact_columns(pb)
+    segs = ", ".join(f"seg_{x.name}" for x in pb.playbook.segments)
     consent = ", ".join(
         f"'{p}': max(granted) FILTER (WHERE purpose = '{p}' AND rn = 1)" for p in PURPOSES)
-    cards = duck.execute(f"""
+    card_query = (f"""
         WITH latest AS (
             SELECT customer_id, purpose, granted,
                    row_number() OVER (PARTITION BY customer_id, purpose ORDER BY ts DESC) AS rn
@@ -83,19 +82,29 @@ def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run:
                     'product_name': r.product_name, 'asset_class': r.asset_class,
                     'rank': r.rank, 'expected_return': r.expected_return,
                     'is_pension': r.is_pension, 'dual_recording': r.dual_recording,
-                    'term_days': coalesce(d.term_days, d.lockup_days)}} ORDER BY r.rank) AS recs
+                    'term_days': coalesce(d.term_days, d.lockup_days), 'reasons': r.reasons,
+                    'rules_passed': r.rules_passed, 'gap_amount': r.gap_amount}}
+                    ORDER BY r.rank) AS recs
             FROM run_{run.run_id}.recommendations r
-            JOIN {snapshot_schema}.products d USING (product_id) GROUP BY 1)
+            JOIN {snapshot_schema}.products d USING (product_id) GROUP BY 1),
+        carbon AS (
+            SELECT customer_id, list({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
+                    'times': times, 'grams': grams, 'points': points}} ORDER BY points DESC)
+                    AS carbon
+            FROM run_{run.run_id}.carbon_ledger GROUP BY 1),
+        prof AS (SELECT * EXCLUDE ({segs}) FROM run_{run.run_id}.profiles)
         SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number,
                c.phone, c.gender, c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum,
                p.health_score, p.risk_level, p.lifecycle, p.life_stage, to_json(p.segments),
-               to_json(struct_pack({", ".join(f"{ident(f)} := p.{ident(f)}" for f in facts)},
-                                   consent := s.consent, recs := coalesce(rc.recs, [])))
-        FROM run_{run.run_id}.profiles p
+               json_merge_patch(to_json(p), to_json({{'consent': s.consent,
+                   'recs': coalesce(rc.recs, []), 'carbon': coalesce(cb.carbon, [])}})),
+               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{now.isoformat()}'
+        FROM prof p
         JOIN {snapshot_schema}.customers c USING (customer_id)
         LEFT JOIN state s USING (customer_id)
         LEFT JOIN recs rc USING (customer_id)
-        ORDER BY p.customer_id""").fetchall()
+        LEFT JOIN carbon cb USING (customer_id)
+        ORDER BY p.customer_id""")
     with ops.engine.begin() as con:
         counts["branches"] = load_rows(
             con, "branches", ["branch_id", "name", "parent_id", "level", "city", "path"],
@@ -111,12 +120,92 @@ def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run:
                    "phone", "gender", "birth_date", "occupation", "tier", "prev_tier", "aum",
                    "health_score", "risk_level", "lifecycle", "life_stage", "segments", "facts",
                    "snapshot_id", "run_id", "updated_at"]
-        rows: list[tuple[Any, ...]] = [(*r, run.snapshot_id, run.run_id, now) for r in cards]
         # the owner is Kequn's to manage once a customer is on file: not overwritten
-        counts["customers"] = load_rows(con, "customers", columns, rows, ["customer_id"],
-                                        [c for c in columns if c not in
-                                         ("customer_id", "owner_manager_id")])
+        counts["customers"] = copy_from_duckdb(
+            duck, card_query, con, "customers", columns, upsert_key=["customer_id"],
+            update=[c for c in columns if c not in ("customer_id", "owner_manager_id")])
+        counts["holdings"] = copy_from_duckdb(duck, f"""
+            SELECT h.customer_id, h.account_id, h.product_id, d.name, d.type, d.asset_class,
+                   d.risk_level, h.balance, coalesce(h.currency, 'CNY'), h.maturity_date
+            FROM {snapshot_schema}.holdings h JOIN {snapshot_schema}.products d USING (product_id)
+            ORDER BY h.customer_id, h.account_id""", con, "customer_holdings",
+            ["customer_id", "account_id", "product_id", "product_name", "product_type",
+             "asset_class", "risk_level", "balance", "currency", "maturity_date"], replace=True)
+        counts["timeline"] = copy_from_duckdb(duck, f"""
+            SELECT customer_id, ts, type, amount, channel,
+                   coalesce(counterparty_bank, merchant_category)
+            FROM {snapshot_schema}.transactions
+            WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)})
+              AND abs(amount) >= {TIMELINE_MIN}
+            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC)
+                    <= {TIMELINE_PER_CUSTOMER}""", con, "customer_timeline",
+            ["customer_id", "at", "kind", "amount", "channel", "note"], replace=True)
+        counts["branch_kpis"] = _branch_figures(duck, con, snapshot_schema, run, paths, pb)
     return counts
+
+
+TIMELINE_TYPES = ("salary", "pension", "transfer_in", "transfer_out", "purchase", "redemption",
+                  "cash_deposit", "cash_withdrawal", "loan_repayment")
+TIMELINE_MIN = 1000
+TIMELINE_PER_CUSTOMER = 30
+
+
+def _branch_figures(duck: duckdb.DuckDBPyConnection, con: Any, snapshot_schema: str,
+                    run: RunInfo, paths: dict[str, str], pb: LoadedPlaybook) -> int:
+    """Each unit's figures from the run, its subtree included: customers, tiers and
+    moves, AUM, deposits against the year's first snapshot (the appraisal base),
+    health, the share above 5万, diagnoses due, payroll money kept."""
+    base = duck.execute(
+        "SELECT schema_name FROM kequn_snapshots WHERE year(as_of) = ? ORDER BY as_of LIMIT 1",
+        [run.as_of.year]).fetchone()
+    base_schema = base[0] if base else snapshot_schema
+    due_tiers = [t.name for t in pb.playbook.tiers.ladder if t.diagnoses_per_year > 0]
+    units = duck.execute(f"""
+        WITH base AS (
+            SELECT c.home_branch_id, sum(h.balance) AS deposits
+            FROM {base_schema}.holdings h JOIN {base_schema}.products d USING (product_id)
+            JOIN {base_schema}.customers c USING (customer_id)
+            WHERE d.type IN ('demand_deposit', 'time_deposit', 'large_cd') GROUP BY 1),
+        now AS (
+            SELECT home_branch_id, count(*) AS customers, sum(aum) AS aum,
+                   sum(deposits) AS deposits, avg(health_score) AS health,
+                   count(*) FILTER (WHERE aum >= 50000) AS above_5wan,
+                   count(*) FILTER (WHERE tier_move = 'up') AS moved_up,
+                   count(*) FILTER (WHERE tier_move = 'down') AS moved_down,
+                   count(*) FILTER (WHERE tier IN ({", ".join(f"'{t}'" for t in due_tiers) or "''"}))
+                       AS diagnoses_due,
+                   sum(salary_monthly) * {pb.playbook.window_months} AS salary_in,
+                   sum(same_name_out) AS same_name_out,
+                   histogram(tier) AS tiers
+            FROM run_{run.run_id}.profiles GROUP BY 1)
+        SELECT n.*, coalesce(b.deposits, 0) AS deposits_base
+        FROM now n LEFT JOIN base b USING (home_branch_id)""").df()
+    totals: dict[str, dict[str, Any]] = {}
+    for row in units.to_dict("records"):
+        for unit in [u for u in paths.get(row["home_branch_id"], "").strip("/").split("/") if u]:
+            t = totals.setdefault(unit, {"customers": 0, "aum": 0.0, "deposits": 0.0,
+                                         "deposits_base": 0.0, "health_sum": 0.0,
+                                         "above_5wan": 0, "moved_up": 0, "moved_down": 0,
+                                         "diagnoses_due": 0, "salary_in": 0.0,
+                                         "same_name_out": 0.0, "tiers": {}})
+            n = int(row["customers"])
+            t["customers"] += n
+            for k in ("aum", "deposits", "deposits_base", "salary_in", "same_name_out"):
+                t[k] += float(row[k] or 0)
+            t["health_sum"] += float(row["health"] or 0) * n
+            for k in ("above_5wan", "moved_up", "moved_down", "diagnoses_due"):
+                t[k] += int(row[k])
+            for tier, count in (row["tiers"] or {}).items():
+                t["tiers"][tier] = t["tiers"].get(tier, 0) + int(count)
+    rows = []
+    for unit, t in totals.items():
+        t["health"] = round(t.pop("health_sum") / t["customers"], 1) if t["customers"] else 0
+        t["payroll_retained"] = (round(1 - t["same_name_out"] / t["salary_in"], 3)
+                                 if t["salary_in"] else None)
+        rows.append((unit, run.as_of, {k: (round(v, 2) if isinstance(v, float) else v)
+                                       for k, v in t.items()}))
+    con.execute(text("DELETE FROM branch_kpis WHERE as_of = :d"), {"d": run.as_of})
+    return load_rows(con, "branch_kpis", ["branch_id", "as_of", "figures"], rows)
 
 
 def staff_frame(ops: Store) -> list[Staff]:

@@ -257,7 +257,79 @@ class Outcome(Base):
     product_id: Mapped[str | None] = mapped_column(String(32))
     amount: Mapped[Decimal | None] = mapped_column(Money())
     note: Mapped[str | None] = mapped_column(String(500))
+    #: 0-10 for an NPS survey answer (outcome "survey")
+    score: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(tz())
+
+
+class CustomerHolding(Base):
+    """A customer's positions as of the last run, for the customer 360."""
+
+    __tablename__ = "customer_holdings"
+
+    holding_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    account_id: Mapped[str] = mapped_column(String(40))
+    product_id: Mapped[str] = mapped_column(String(32))
+    product_name: Mapped[str] = mapped_column(String(200))
+    product_type: Mapped[str] = mapped_column(String(24))
+    asset_class: Mapped[str] = mapped_column(String(16))
+    risk_level: Mapped[str] = mapped_column(String(2))
+    balance: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    maturity_date: Mapped[date | None] = mapped_column(Date)
+
+
+class TimelineEntry(Base):
+    """Notable transactions of the last months, for the customer's event timeline."""
+
+    __tablename__ = "customer_timeline"
+    __table_args__ = (Index("ix_timeline_customer_at", "customer_id", "at"),)
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(tz())
+    kind: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    channel: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class BranchKpi(Base):
+    """Per branch unit and day, the figures the dashboards show that come from
+    the nightly run (deposits, AUM, tiers, health); contact figures are live."""
+
+    __tablename__ = "branch_kpis"
+
+    branch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    manager_id: Mapped[str | None] = mapped_column(String(32))
+    branch_id: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(tz())
+    created_at: Mapped[datetime] = mapped_column(tz())
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.user_id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(tz())
+    expires_at: Mapped[datetime] = mapped_column(tz())
 
 
 class PropensityModel(Base):
