@@ -123,7 +123,7 @@ def test_everyone_is_owned_by_an_active_manager_when_one_can_be(data) -> None:  
         reachable = rm_active[rm_active.branch_id.isin(ancestors(c.home_branch_id))]
         if m is None or m != m:
             unowned += 1
-            assert reachable.empty, f"{c.customer_id} left unowned though {list(reachable.manager_id)} could own"
+            assert reachable.empty, (c.customer_id, list(reachable.manager_id))
         else:
             assert bool(staff.set_index("manager_id").active[m]), f"{c.customer_id} owned by a leaver"
     assert unowned == result.unowned
