@@ -32,8 +32,9 @@ def snapshot_tables(store: Path, schema: str = "main") -> dict[str, pa.Table]:
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     try:
         return {
-            name: con.sql(f"SELECT * FROM {schema}.{name} ORDER BY "
-                              f"{', '.join(t.primary_key)}").to_arrow_table()
+            name: con.sql(
+                f"SELECT * FROM {schema}.{name} ORDER BY {', '.join(t.primary_key)}"
+            ).to_arrow_table()
             for name, t in TABLES.items()
         }
     finally:
@@ -124,8 +125,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield base
 
 
-def decided(run_store: Path, tmp_path: Path, store_url: str, history: bool = True) -> tuple[
-        Path, str, object]:
+def decided(
+    run_store: Path, tmp_path: Path, store_url: str, history: bool = True
+) -> tuple[Path, str, object]:
     """A copy of the small bank with a run, 60 days of simulated contacts and one
     decision, against the given operational store."""
     from kequn.decide.batch import decide

@@ -14,13 +14,14 @@ from kequn.decide.ownership import RM_ROLES, assign_owners
 WEIGHTS = {"visit": 1.2, "phone": 1.0, "wechat": 0.6, "sms": 0.3, "app": 0.2}
 CH = ["phone", "visit", "wechat", "sms"]
 
-pair = st.fixed_dictionaries({
-    "manager_id": st.sampled_from(["M1", "M2", "M3"]),
-    "channels": st.lists(st.sampled_from(CH), min_size=1, max_size=3, unique=True),
-    "priority": st.floats(0.01, 1000),
-})
-caps = st.dictionaries(st.tuples(st.sampled_from(["M1", "M2", "M3"]), st.sampled_from(CH)),
-                       st.integers(0, 3))
+pair = st.fixed_dictionaries(
+    {
+        "manager_id": st.sampled_from(["M1", "M2", "M3"]),
+        "channels": st.lists(st.sampled_from(CH), min_size=1, max_size=3, unique=True),
+        "priority": st.floats(0.01, 1000),
+    }
+)
+caps = st.dictionaries(st.tuples(st.sampled_from(["M1", "M2", "M3"]), st.sampled_from(CH)), st.integers(0, 3))
 
 
 @settings(max_examples=200, deadline=None)
@@ -29,8 +30,7 @@ def test_capacity_is_never_exceeded(pairs: list[dict], capacity: dict) -> None:
     frame = pd.DataFrame(pairs, columns=["manager_id", "channels", "priority"])
     got = fit(frame, capacity, WEIGHTS)
     used: dict[tuple[str, str], int] = {}
-    for (m, allowed), ch in zip(zip(frame.manager_id, frame.channels, strict=True), got,
-                                strict=True):
+    for (m, allowed), ch in zip(zip(frame.manager_id, frame.channels, strict=True), got, strict=True):
         if ch is not None:
             assert ch in allowed
             used[(m, ch)] = used.get((m, ch), 0) + 1
@@ -48,8 +48,7 @@ def test_the_assignment_is_optimal(pairs: list[dict], capacity: dict) -> None:
     def worth(choice: tuple[str | None, ...]) -> float:
         used: dict[tuple[str, str], int] = {}
         total = 0.0
-        for (m, pr), ch in zip(zip(frame.manager_id, frame.priority, strict=True), choice,
-                               strict=True):
+        for (m, pr), ch in zip(zip(frame.manager_id, frame.priority, strict=True), choice, strict=True):
             if ch is None:
                 continue
             used[(m, ch)] = used.get((m, ch), 0) + 1
@@ -68,34 +67,39 @@ roles = st.sampled_from([*RM_ROLES, "teller"])
 
 @st.composite
 def book(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    branches = pd.DataFrame({"branch_id": ["B0", "B1", "B2", "B11"],
-                             "parent_id": [None, "B0", "B0", "B1"]})
+    branches = pd.DataFrame({"branch_id": ["B0", "B1", "B2", "B11"], "parent_id": [None, "B0", "B0", "B1"]})
     n_staff = draw(st.integers(1, 8))
-    staff = pd.DataFrame({
-        "manager_id": [f"M{i}" for i in range(n_staff)],
-        "branch_id": [draw(st.sampled_from(["B0", "B1", "B2", "B11"])) for _ in range(n_staff)],
-        "role": [draw(roles) for _ in range(n_staff)],
-        "active": [draw(st.booleans()) for _ in range(n_staff)],
-        "successor_id": [None] * n_staff,
-    })
+    staff = pd.DataFrame(
+        {
+            "manager_id": [f"M{i}" for i in range(n_staff)],
+            "branch_id": [draw(st.sampled_from(["B0", "B1", "B2", "B11"])) for _ in range(n_staff)],
+            "role": [draw(roles) for _ in range(n_staff)],
+            "active": [draw(st.booleans()) for _ in range(n_staff)],
+            "successor_id": [None] * n_staff,
+        }
+    )
     n = draw(st.integers(0, 30))
     owners = [None, *staff.manager_id]
-    cards = pd.DataFrame({
-        "customer_id": [f"C{i:03d}" for i in range(n)],
-        "home_branch_id": [draw(st.sampled_from(["B1", "B2", "B11"])) for _ in range(n)],
-        "owner_manager_id": [draw(st.sampled_from(owners)) for _ in range(n)],
-        "tier": [draw(st.sampled_from(["mass", "affluent", "private"])) for _ in range(n)],
-        "tier_move": [draw(st.sampled_from(["new", "up", "down", "same"])) for _ in range(n)],
-    })
-    claims = pd.DataFrame({"claim_id": range(min(n, 5)),
-                           "customer_id": cards.customer_id[:5].tolist(),
-                           "manager_id": [draw(st.sampled_from(list(staff.manager_id)))
-                                          for _ in range(min(n, 5))]})
+    cards = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:03d}" for i in range(n)],
+            "home_branch_id": [draw(st.sampled_from(["B1", "B2", "B11"])) for _ in range(n)],
+            "owner_manager_id": [draw(st.sampled_from(owners)) for _ in range(n)],
+            "tier": [draw(st.sampled_from(["mass", "affluent", "private"])) for _ in range(n)],
+            "tier_move": [draw(st.sampled_from(["new", "up", "down", "same"])) for _ in range(n)],
+        }
+    )
+    claims = pd.DataFrame(
+        {
+            "claim_id": range(min(n, 5)),
+            "customer_id": cards.customer_id[:5].tolist(),
+            "manager_id": [draw(st.sampled_from(list(staff.manager_id))) for _ in range(min(n, 5))],
+        }
+    )
     return cards, staff, branches, claims
 
 
-TIER_ROLES = {"mass": "service_manager", "affluent": "wealth_manager",
-              "private": "private_banker"}
+TIER_ROLES = {"mass": "service_manager", "affluent": "wealth_manager", "private": "private_banker"}
 
 
 @settings(max_examples=200, deadline=None)

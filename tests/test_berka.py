@@ -50,22 +50,32 @@ def test_ingest_accounts_for_every_row(berka: tuple[Path, Path, dict[str, object
     _, _, reports = berka
     result = reports["ingest"]
     files = {f.file: f for t in result.tables for f in t.files}  # type: ignore[attr-defined]
-    expected = {"customers.csv": 5369, "accounts.csv": 4500, "loans.csv": 682,
-                "cards.csv": 892, "part-1-trans_partial.csv": 49102,
-                "part-2-mostlyai_sample.csv": 49498, "branches.csv": 77 + 8 + 1}
+    expected = {
+        "customers.csv": 5369,
+        "accounts.csv": 4500,
+        "loans.csv": 682,
+        "cards.csv": 892,
+        "part-1-trans_partial.csv": 49102,
+        "part-2-mostlyai_sample.csv": 49498,
+        "branches.csv": 77 + 8 + 1,
+    }
     for name, rows in expected.items():
         f = files[name]
         assert f.read == rows == f.accepted + f.quarantined, name
 
 
 def test_what_is_quarantined_in_the_real_data_is_what_the_readme_says(
-        berka: tuple[Path, Path, dict[str, object]]) -> None:
+    berka: tuple[Path, Path, dict[str, object]],
+) -> None:
     store, _, _ = berka
     con = duckdb.connect(str(store), read_only=True)
-    reasons = dict(con.execute("SELECT file || ':' || reason, count(*) FROM quarantine "
-                               "GROUP BY 1").fetchall())
-    assert reasons == {"accounts.csv:negative_deposit_balance": 1,
-                       "part-2-mostlyai_sample.csv:duplicate_key": 12521}
+    reasons = dict(
+        con.execute("SELECT file || ':' || reason, count(*) FROM quarantine GROUP BY 1").fetchall()
+    )
+    assert reasons == {
+        "accounts.csv:negative_deposit_balance": 1,
+        "part-2-mostlyai_sample.csv:duplicate_key": 12521,
+    }
     # the sample's duplicates repeat rows of the partial file exactly
     differing = con.execute("""
         SELECT count(*) FROM quarantine q JOIN transactions t
@@ -81,14 +91,18 @@ def test_berka_facts_survive_the_mapping(berka: tuple[Path, Path, dict[str, obje
     con = duckdb.connect(str(store), read_only=True)
     genders = dict(con.execute("SELECT gender, count(*) FROM customers GROUP BY 1").fetchall())
     assert genders == {"F": 2645, "M": 2724}  # as the data's README counts them
-    assert con.execute("SELECT birth_date FROM customers WHERE customer_id = '1'").fetchone()[0] \
-        .isoformat() == "1970-12-13"  # birth_number "706213": a woman born 1970-12-13
+    assert (
+        con.execute("SELECT birth_date FROM customers WHERE customer_id = '1'").fetchone()[0].isoformat()
+        == "1970-12-13"
+    )  # birth_number "706213": a woman born 1970-12-13
     assert con.execute("SELECT DISTINCT currency FROM transactions").fetchall() == [("CZK",)]
     types = dict(con.execute("SELECT type, count(*) FROM transactions GROUP BY 1").fetchall())
     assert types["pension"] > 0 and types["interest"] > 0 and "other" not in types
     # debits are negative, credits positive
-    assert con.execute("SELECT count(*) FROM transactions WHERE (type IN ('cash_withdrawal', "
-                       "'transfer_out') AND amount >= 0) OR (type = 'cash_deposit' AND "
-                       "amount <= 0)").fetchone() == (0,)
+    assert con.execute(
+        "SELECT count(*) FROM transactions WHERE (type IN ('cash_withdrawal', "
+        "'transfer_out') AND amount >= 0) OR (type = 'cash_deposit' AND "
+        "amount <= 0)"
+    ).fetchone() == (0,)
     meta = json.loads((extract / "extract.json").read_text())
     assert meta["as_of"] == "1998-12-31"

@@ -17,7 +17,8 @@ runner = CliRunner()
 
 def test_cli_doc_is_in_sync_with_the_commands() -> None:
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == render(), (
-        "docs/cli.md is stale: run `make docs`")
+        "docs/cli.md is stale: run `make docs`"
+    )
 
 
 def test_help_lists_the_commands() -> None:
@@ -28,8 +29,7 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_bad_input_exits_2_naming_the_file(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nowhere"), "--into",
-                                 str(tmp_path / "x.duckdb")])
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nowhere"), "--into", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 2
     assert "nowhere" in result.output
     assert "Traceback" not in result.output
@@ -40,9 +40,14 @@ def test_the_issue_commands_work_as_written(tmp_path: Path) -> None:
     """`kequn synth --customers 20000 --seed 7 --out bank && kequn ingest bank --into
     bank.duckdb`, from a shell, in a fresh folder."""
     kequn = Path(sys.executable).with_name("kequn")
-    subprocess.run(f"{kequn} synth --customers 20000 --seed 7 --out bank && {kequn} ingest "
-                   "bank --into bank.duckdb --report report.json", shell=True, check=True,
-                   cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        f"{kequn} synth --customers 20000 --seed 7 --out bank && {kequn} ingest "
+        "bank --into bank.duckdb --report report.json",
+        shell=True,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert sum(t["quarantined"] for t in report["tables"]) == 0
     customers = next(t for t in report["tables"] if t["table"] == "customers")

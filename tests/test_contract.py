@@ -38,4 +38,5 @@ def test_keys_and_checks_name_known_columns() -> None:
 
 def test_contract_doc_is_in_sync_with_the_code() -> None:
     assert (ROOT / "docs" / "contract.md").read_text(encoding="utf-8") == render(), (
-        "docs/contract.md is stale: run `make docs`")
+        "docs/contract.md is stale: run `make docs`"
+    )

@@ -35,8 +35,9 @@ def bank(run_store: Path, tmp_path: Path, store_url: str):  # type: ignore[no-un
 def _tasks(url: str) -> pd.DataFrame:
     ops = open_store(url)
     with ops.engine.connect() as con:
-        frame = pd.read_sql(text("SELECT * FROM tasks WHERE as_of = :d AND status = 'open'"),
-                            con, params={"d": DAY})
+        frame = pd.read_sql(
+            text("SELECT * FROM tasks WHERE as_of = :d AND status = 'open'"), con, params={"d": DAY}
+        )
     ops.dispose()
     return frame
 
@@ -47,15 +48,17 @@ def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None: 
     with ops.session() as s:
         assert s.scalar(select(Customer).where(Customer.owner_manager_id.is_(None))) is None
         staff = {m.manager_id: m for m in s.scalars(select(Staff))}
-        owners_active = s.execute(text(
-            "SELECT count(*) FROM customers c JOIN staff m ON m.manager_id = c.owner_manager_id "
-            "WHERE NOT m.active")).scalar_one()
+        owners_active = s.execute(
+            text(
+                "SELECT count(*) FROM customers c JOIN staff m ON m.manager_id = c.owner_manager_id "
+                "WHERE NOT m.active"
+            )
+        ).scalar_one()
     ops.dispose()
     assert owners_active == 0, "a departed manager still owns customers"
     tasks = _tasks(url)
     assert len(tasks) > 100
-    for (manager, channel), n in Counter(zip(tasks.manager_id, tasks.channel,
-                                             strict=True)).items():
+    for (manager, channel), n in Counter(zip(tasks.manager_id, tasks.channel, strict=True)).items():
         if channel != "app":
             assert n <= getattr(staff[manager], f"capacity_{channel}"), (manager, channel)
     assert report.unowned == 0
@@ -65,9 +68,12 @@ def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: 
     store, url, _ = bank
     tasks = _tasks(url)
     con = duckdb.connect(str(store), read_only=True)
-    latest = dict(((c, p), g) for c, p, g in con.execute(
-        "SELECT customer_id, purpose, arg_max(granted, ts) FROM consents GROUP BY ALL"
-    ).fetchall())
+    latest = dict(
+        ((c, p), g)
+        for c, p, g in con.execute(
+            "SELECT customer_id, purpose, arg_max(granted, ts) FROM consents GROUP BY ALL"
+        ).fetchall()
+    )
     actions = {a.name: a for a in PB.playbook.actions}
     for t in tasks.itertuples():
         a = actions[t.action]
@@ -82,21 +88,17 @@ def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: 
         at = pd.to_datetime(t.scheduled_at, utc=True).tz_convert("Asia/Shanghai")
         minute = at.hour * 60 + at.minute
         if t.channel == "phone":
-            assert any(s <= minute < e for s, e in map(parse_window,
-                                                       PB.playbook.contact.windows["phone"]))
+            assert any(s <= minute < e for s, e in map(parse_window, PB.playbook.contact.windows["phone"]))
             assert not any(lo <= minute < hi for lo, hi in NEVER_CALL)
-        explanation = t.explanation if isinstance(t.explanation, dict) else json.loads(
-            t.explanation)
+        explanation = t.explanation if isinstance(t.explanation, dict) else json.loads(t.explanation)
         assert explanation["trigger"] == t.trigger and explanation["rules_passed"]
 
 
 def test_same_input_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
-    before = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track",
-                                                "scheduled_at"]]
+    before = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
     decide(store, url)
-    after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track",
-                                               "scheduled_at"]]
+    after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
     assert before.sort_index().equals(after.sort_index())
 
 
@@ -109,45 +111,62 @@ def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: i
     assert len(pairs) == report.funnel["eligible"]
     assert (pairs.stage == "task").sum() == report.funnel["within_capacity"] == len(_tasks(url))
     assert set(pairs.reason[pairs.stage == "within_contact_policy"]) >= {
-        "marketing_cap", "no_consent_for_channel"}
+        "marketing_cap",
+        "no_consent_for_channel",
+    }
 
 
 def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None:  # type: ignore[no-untyped-def]
     """Every pair the batch judged, judged again by decide.policy: same verdict."""
     store, url, report = bank
     con = duckdb.connect(str(store), read_only=True)
-    pairs = con.execute(f"SELECT customer_id, action, stage, reason, dual_recording FROM "
-                        f"decision_{report.run_id}.pairs").df()
+    pairs = con.execute(
+        f"SELECT customer_id, action, stage, reason, dual_recording FROM decision_{report.run_id}.pairs"
+    ).df()
     latest = {}
-    for c, p, g in con.execute("SELECT customer_id, purpose, arg_max(granted, ts) FROM consents "
-                               "GROUP BY ALL").fetchall():
+    for c, p, g in con.execute(
+        "SELECT customer_id, purpose, arg_max(granted, ts) FROM consents GROUP BY ALL"
+    ).fetchall():
         latest.setdefault(c, {})[p] = g
     ops = open_store(url)
     with ops.engine.connect() as c2:
-        history = pd.read_sql(text("SELECT customer_id, action, kind, outcome, at FROM outcomes"),
-                              c2)
-        open_before = pd.read_sql(text("SELECT customer_id, action FROM tasks WHERE status = "
-                                       "'open' AND as_of < :d"), c2, params={"d": DAY})
+        history = pd.read_sql(text("SELECT customer_id, action, kind, outcome, at FROM outcomes"), c2)
+        open_before = pd.read_sql(
+            text("SELECT customer_id, action FROM tasks WHERE status = 'open' AND as_of < :d"),
+            c2,
+            params={"d": DAY},
+        )
     ops.dispose()
     history["at"] = pd.to_datetime(history["at"], utc=True)
-    by_customer = {k: tuple(PastContact(r.action, r.kind, r.outcome, r.at.to_pydatetime())
-                            for r in g.itertuples()) for k, g in history.groupby("customer_id")}
+    by_customer = {
+        k: tuple(PastContact(r.action, r.kind, r.outcome, r.at.to_pydatetime()) for r in g.itertuples())
+        for k, g in history.groupby("customer_id")
+    }
     opened = open_before.groupby("customer_id")["action"].apply(frozenset).to_dict()
     actions = {a.name: a for a in PB.playbook.actions}
     now = datetime.combine(DAY, time(0), SHANGHAI)
     checked = 0
     for p in pairs.itertuples():
-        if p.stage not in ("applicable", "within_contact_policy", "arbitrated",
-                           "within_capacity", "task") or p.reason in ("unowned",
-                                                                      "no_suitable_product"):
+        if p.stage not in (
+            "applicable",
+            "within_contact_policy",
+            "arbitrated",
+            "within_capacity",
+            "task",
+        ) or p.reason in ("unowned", "no_suitable_product"):
             continue
-        state = ContactState(latest.get(p.customer_id, {}), False, False,
-                             by_customer.get(p.customer_id, ()),
-                             opened.get(p.customer_id, frozenset()))
+        state = ContactState(
+            latest.get(p.customer_id, {}),
+            False,
+            False,
+            by_customer.get(p.customer_id, ()),
+            opened.get(p.customer_id, frozenset()),
+        )
         verdict = applicable(actions[p.action], state)
         if verdict.ok:
-            verdict = contact_policy(actions[p.action], state, PB.playbook.contact, now,
-                                     "visit" if p.dual_recording else None)
+            verdict = contact_policy(
+                actions[p.action], state, PB.playbook.contact, now, "visit" if p.dual_recording else None
+            )
         batch_ok = p.stage not in ("applicable", "within_contact_policy")
         assert verdict.ok == batch_ok, (p, verdict)
         if not batch_ok:
@@ -159,8 +178,9 @@ def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None
 def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     con = duckdb.connect(str(store), read_only=True)
-    batch = con.execute("SELECT customer_id, list(trigger ORDER BY trigger) FROM triggers "
-                        "GROUP BY 1 ORDER BY 1 LIMIT 150").fetchall()
+    batch = con.execute(
+        "SELECT customer_id, list(trigger ORDER BY trigger) FROM triggers GROUP BY 1 ORDER BY 1 LIMIT 150"
+    ).fetchall()
     ops = open_store(url)
     with ops.session() as s:
         for customer, triggers in batch:
@@ -176,17 +196,30 @@ def test_withdrawn_consent_removes_scheduled_tasks(bank) -> None:  # type: ignor
     phone = tasks[(tasks.channel == "phone") & (tasks.kind == "marketing")].iloc[0]
     ops = open_store(url)
     with ops.session() as s:
-        s.add(Consent(customer_id=phone.customer_id, purpose="marketing_phone", granted=False,
-                      ts=datetime.now(SHANGHAI), source="phone", recorded_by="test"))
+        s.add(
+            Consent(
+                customer_id=phone.customer_id,
+                purpose="marketing_phone",
+                granted=False,
+                ts=datetime.now(SHANGHAI),
+                source="phone",
+                recorded_by="test",
+            )
+        )
     ops.dispose()
     report = decide(store, url, day=DAY + timedelta(days=1))
     assert report.withdrawn >= 1
     ops = open_store(url)
     with ops.session() as s:
         assert s.get(Task, phone.task_id).status == "withdrawn"
-        later = s.scalars(select(Task).where(Task.customer_id == phone.customer_id,
-                                             Task.status == "open", Task.channel == "phone",
-                                             Task.kind == "marketing")).all()
+        later = s.scalars(
+            select(Task).where(
+                Task.customer_id == phone.customer_id,
+                Task.status == "open",
+                Task.channel == "phone",
+                Task.kind == "marketing",
+            )
+        ).all()
     ops.dispose()
     assert later == []
 
@@ -210,7 +243,10 @@ def test_an_event_makes_one_task_with_the_batch_rules(bank) -> None:  # type: ig
         else:
             refused += 1
     with ops.session() as s:
-        n = s.scalar(select(text("count(*)")).select_from(Task).where(
-            Task.source == "event", Task.action == "complaint_follow_up"))
+        n = s.scalar(
+            select(text("count(*)"))
+            .select_from(Task)
+            .where(Task.source == "event", Task.action == "complaint_follow_up")
+        )
     ops.dispose()
     assert made > 0 and n == made

@@ -17,19 +17,26 @@ from kequn.playbook import load_playbook
 from kequn.playbook.columns import SCOPES
 
 GOLDEN = Path(__file__).parent / "golden"
-TYPES = {"int": "int64", "float": "float64", "str": "string", "bool": "boolean",
-         "date": "date", "list": "array<string>"}
+TYPES = {
+    "int": "int64",
+    "float": "float64",
+    "str": "string",
+    "bool": "boolean",
+    "date": "date",
+    "list": "array<string>",
+}
 
 
 def _render(dialect: str) -> str:
     pb = load_playbook()
     out = []
     for section, scope, rules in (
-            ("life_stages", "features", pb.playbook.life_stages.rules),
-            ("lifecycle", "features", pb.playbook.lifecycle.rules),
-            ("segments", "classified", pb.playbook.segments),
-            ("carbon", "transaction", pb.playbook.carbon.behaviours),
-            ("triggers", "trigger", pb.playbook.triggers)):
+        ("life_stages", "features", pb.playbook.life_stages.rules),
+        ("lifecycle", "features", pb.playbook.lifecycle.rules),
+        ("segments", "classified", pb.playbook.segments),
+        ("carbon", "transaction", pb.playbook.carbon.behaviours),
+        ("triggers", "trigger", pb.playbook.triggers),
+    ):
         table = ibis.table({k: TYPES[v.type] for k, v in SCOPES[scope].items()}, name=scope)
         for rule in rules:
             expr = table.select(hit=compile_predicate(pb.expression(section, rule.name), table))
@@ -45,4 +52,5 @@ def test_rules_compile_to_the_reviewed_sql(dialect: str) -> None:
     if os.environ.get("KEQUN_UPDATE_GOLDEN"):
         path.write_text(got, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == got, (
-        f"{path.name} differs; review and regenerate with KEQUN_UPDATE_GOLDEN=1")
+        f"{path.name} differs; review and regenerate with KEQUN_UPDATE_GOLDEN=1"
+    )

@@ -33,10 +33,12 @@ def test_generator_makes_valid_numbers_with_the_stated_birth_and_gender() -> Non
 
 id_like = st.one_of(
     st.text(alphabet="0123456789X", min_size=16, max_size=19),
-    st.builds(lambda p, b, s: p + b + s,
-              st.sampled_from(["140105", "110105", "990101", "410102"]),
-              st.dates(date(1900, 1, 1), date(2030, 12, 31)).map(lambda d: d.strftime("%Y%m%d")),
-              st.text(alphabet="0123456789", min_size=4, max_size=4)),
+    st.builds(
+        lambda p, b, s: p + b + s,
+        st.sampled_from(["140105", "110105", "990101", "410102"]),
+        st.dates(date(1900, 1, 1), date(2030, 12, 31)).map(lambda d: d.strftime("%Y%m%d")),
+        st.text(alphabet="0123456789", min_size=4, max_size=4),
+    ),
     st.text(max_size=20),
 )
 

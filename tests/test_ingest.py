@@ -36,20 +36,31 @@ def test_dirty_extract_quarantines_exactly_the_injected_defects(tmp_path: Path) 
         manifest = {(r["table"], r["file"], int(r["line"])): r for r in csv.DictReader(fh)}
     assert len(manifest) > 500
     assert {r["reason"] for r in manifest.values()} == {
-        "bad_id_check_digit", "missing_required", "future_date", "orphan_foreign_key",
-        "duplicate_key", "negative_deposit_balance", "unknown_product_code",
-        "unparseable_amount"}
+        "bad_id_check_digit",
+        "missing_required",
+        "future_date",
+        "orphan_foreign_key",
+        "duplicate_key",
+        "negative_deposit_balance",
+        "unknown_product_code",
+        "unparseable_amount",
+    }
     con = duckdb.connect(str(tmp_path / "dirty.duckdb"), read_only=True)
-    quarantined = {(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in con.execute(
-        "SELECT table_name, file, line, reason, problems, record FROM quarantine").fetchall()}
+    quarantined = {
+        (r[0], r[1], r[2]): (r[3], r[4], r[5])
+        for r in con.execute(
+            "SELECT table_name, file, line, reason, problems, record FROM quarantine"
+        ).fetchall()
+    }
     for key, defect in manifest.items():
         assert key in quarantined, f"injected {defect} was not quarantined"
         reason, problems, _ = quarantined[key]
         assert f"{defect['field']}:{defect['reason']}" in problems.split(";"), (defect, problems)
     # anything else quarantined is a clean row whose parent row was rejected
     keys = {name: TABLES[name].primary_key for name in TABLES}
-    rejected_parents = {(t, json.loads(rec)[keys[t][0]]) for (t, _, _), (_, _, rec)
-                        in quarantined.items() if rec}
+    rejected_parents = {
+        (t, json.loads(rec)[keys[t][0]]) for (t, _, _), (_, _, rec) in quarantined.items() if rec
+    }
     for key, (reason, problems, record) in quarantined.items():
         if key in manifest:
             continue
@@ -74,8 +85,9 @@ def test_parquet_ingests_to_the_same_snapshot(tmp_path: Path, bank_store: Path) 
     assert_same_snapshot(tmp_path / "pq.duckdb", bank_store)
 
 
-def test_core_system_export_ingests_through_its_mapping(tmp_path: Path, bank_dir: Path,
-                                                         bank_store: Path) -> None:
+def test_core_system_export_ingests_through_its_mapping(
+    tmp_path: Path, bank_dir: Path, bank_store: Path
+) -> None:
     core = export_core_style(bank_dir, tmp_path / "core")
     header = (core / "客户信息.csv").read_bytes().decode("gbk").splitlines()[0]
     assert header.startswith("客户号,客户姓名,证件号码")
@@ -84,8 +96,7 @@ def test_core_system_export_ingests_through_its_mapping(tmp_path: Path, bank_dir
     assert_same_snapshot(tmp_path / "core.duckdb", bank_store)
 
 
-def test_same_input_twice_gives_the_same_snapshot(tmp_path: Path, bank_dir: Path,
-                                                  bank_store: Path) -> None:
+def test_same_input_twice_gives_the_same_snapshot(tmp_path: Path, bank_dir: Path, bank_store: Path) -> None:
     store = tmp_path / "twice.duckdb"
     first = ingest(bank_dir, store)
     second = ingest(bank_dir, store)
@@ -94,8 +105,7 @@ def test_same_input_twice_gives_the_same_snapshot(tmp_path: Path, bank_dir: Path
     assert_same_snapshot(store, bank_store)
 
 
-def test_earlier_snapshots_are_kept_and_views_show_the_latest(tmp_path: Path,
-                                                              bank_dir: Path) -> None:
+def test_earlier_snapshots_are_kept_and_views_show_the_latest(tmp_path: Path, bank_dir: Path) -> None:
     store = tmp_path / "dated.duckdb"
     ingest(bank_dir, store, as_of=date(2026, 11, 20))
     later = make_bank(tmp_path, "later", customers=300, as_of=date(2026, 12, 20))
@@ -151,7 +161,9 @@ def _mapping(folder: Path, body: str) -> Path:
 
 
 def test_mapping_errors_name_line_and_reason(tmp_path: Path, bank_dir: Path) -> None:
-    path = _mapping(tmp_path, """
+    path = _mapping(
+        tmp_path,
+        """
 [tables.customers.columns]
 customer_id = "客户号"
 birthday = "出生日期"
@@ -161,7 +173,8 @@ birth_date = "YYYYMMDD"
 
 [tables.clients]
 files = ["x.csv"]
-""")
+""",
+    )
     with pytest.raises(ConfigError) as err:
         ingest(bank_dir, tmp_path / "x.duckdb", mapping_file=path)
     text = str(err.value)
@@ -170,8 +183,7 @@ files = ["x.csv"]
     assert f"{path}:10: unknown table 'clients'" in text
 
 
-def test_an_unmapped_required_column_stops_before_reading_rows(tmp_path: Path,
-                                                               bank_dir: Path) -> None:
+def test_an_unmapped_required_column_stops_before_reading_rows(tmp_path: Path, bank_dir: Path) -> None:
     path = _mapping(tmp_path, '[tables.customers.columns]\ncustomer_id = "客户号"\n')
     with pytest.raises(InputError) as err:
         ingest(bank_dir, tmp_path / "x.duckdb", mapping_file=path)
@@ -194,7 +206,6 @@ def test_malformed_lines_are_quarantined_with_their_line(tmp_path: Path, bank_di
     con = duckdb.connect(str(tmp_path / "ragged.duckdb"), read_only=True)
     got = con.execute("SELECT line, value, reason FROM quarantine ORDER BY line").fetchall()
     # the lines after a malformed one keep their true line numbers
-    assert [(g[0], g[2]) for g in got] == [(6, "malformed_row"), (10, "malformed_row"),
-                                           (12, "duplicate_key")]
+    assert [(g[0], g[2]) for g in got] == [(6, "malformed_row"), (10, "malformed_row"), (12, "duplicate_key")]
     assert "too few columns" in got[0][1]
     assert con.execute("SELECT count(*) FROM products").fetchone() == (len(lines) - 4,)

@@ -24,28 +24,34 @@ def _signature(path: Path) -> tuple[int, int]:
 
 
 def _start(extract: Path, store: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "kequn.cli.main", "ingest", str(extract),
-                             "--into", str(store)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kequn.cli.main", "ingest", str(extract), "--into", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.slow
-def test_killing_ingest_midway_leaves_the_earlier_snapshot(tmp_path: Path, bank_store: Path
-                                                           ) -> None:
+def test_killing_ingest_midway_leaves_the_earlier_snapshot(tmp_path: Path, bank_store: Path) -> None:
     store = tmp_path / "kill.duckdb"
     shutil.copy(bank_store, store)
     before = snapshot_tables(store)
     later = make_bank(tmp_path, "later", customers=20_000, as_of=date(2026, 12, 20))
     # while validating (after a delay), then while publishing: the store file is
     # written to only when the snapshot is published, so its first change marks it
-    for moment in (("run", 0.5), ("run", 2.0), ("publish", 0.0), ("publish", 0.05),
-                   ("publish", 0.15), ("publish", 0.3)):
+    for moment in (
+        ("run", 0.5),
+        ("run", 2.0),
+        ("publish", 0.0),
+        ("publish", 0.05),
+        ("publish", 0.15),
+        ("publish", 0.3),
+    ):
         untouched = _signature(store)
         proc = _start(later, store)
         if moment[0] == "publish":
             deadline = time.monotonic() + 120
-            while (_signature(store) == untouched and proc.poll() is None
-                   and time.monotonic() < deadline):
+            while _signature(store) == untouched and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.0005)
         time.sleep(moment[1])
         proc.send_signal(signal.SIGKILL)

@@ -11,8 +11,12 @@ import pytest
 
 from kequn.pipeline import run_pipeline
 
-KEYS = {"profiles": ["customer_id"], "recommendations": ["customer_id", "rank"],
-        "carbon_ledger": ["customer_id", "behaviour"], "triggers": ["customer_id", "trigger"]}
+KEYS = {
+    "profiles": ["customer_id"],
+    "recommendations": ["customer_id", "rank"],
+    "carbon_ledger": ["customer_id", "behaviour"],
+    "triggers": ["customer_id", "trigger"],
+}
 
 
 @pytest.mark.spark
@@ -37,5 +41,6 @@ def test_duckdb_and_spark_give_identical_results(run_store: Path, tmp_path: Path
         for column, *_ in schema_a:
             differing = con.execute(
                 f"SELECT count(*) FROM {a} x FULL JOIN {b} y ON {join} "
-                f"WHERE x.{column} IS DISTINCT FROM y.{column}").fetchone()
+                f"WHERE x.{column} IS DISTINCT FROM y.{column}"
+            ).fetchone()
             assert differing == (0,), f"{table}.{column} differs between DuckDB and Spark"

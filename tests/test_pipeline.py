@@ -23,23 +23,21 @@ from .conftest import SMALL, read
 
 
 def test_every_customer_has_one_profile(run_store: Path) -> None:
-    assert read(run_store, "SELECT count(*), count(DISTINCT customer_id) FROM profiles") == [
-        (SMALL, SMALL)]
+    assert read(run_store, "SELECT count(*), count(DISTINCT customer_id) FROM profiles") == [(SMALL, SMALL)]
 
 
-def test_every_customer_has_a_health_score_with_every_component_explained(run_store: Path
-                                                                          ) -> None:
+def test_every_customer_has_a_health_score_with_every_component_explained(run_store: Path) -> None:
     checks = " OR ".join(
         f"health_{c} IS NULL OR health_{c} NOT BETWEEN 0 AND 100 OR coalesce(finding_{c}, '') = "
         f"'' OR coalesce(action_{c}, '') = '' OR band_{c} NOT IN ('poor', 'fair', 'good') "
-        f"OR finding_{c} LIKE '%{{%'" for c in HEALTH_COMPONENTS)
-    assert read(run_store, f"SELECT count(*) FROM profiles WHERE health_score IS NULL OR {checks}"
-                ) == [(0,)]
+        f"OR finding_{c} LIKE '%{{%'"
+        for c in HEALTH_COMPONENTS
+    )
+    assert read(run_store, f"SELECT count(*) FROM profiles WHERE health_score IS NULL OR {checks}") == [(0,)]
     # the score is the weighted sum of its components
     pb = load_playbook()
     weighted = " + ".join(f"{w} * health_{c}" for c, w in pb.playbook.health.weights.items())
-    assert read(run_store, f"SELECT max(abs(health_score - ({weighted}))) FROM profiles")[0][0] \
-        <= 0.05 + 1e-9
+    assert read(run_store, f"SELECT max(abs(health_score - ({weighted}))) FROM profiles")[0][0] <= 0.05 + 1e-9
 
 
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:
@@ -66,11 +64,12 @@ def test_tiers_follow_the_ladder_on_the_first_run(run_store: Path) -> None:
     ladder = list(lines)
     for i, name in enumerate(ladder):
         upper = f"AND aum < {lines[ladder[i - 1]]}" if i else ""
-        bad = read(run_store, f"SELECT count(*) FROM profiles WHERE tier = '{name}' AND NOT "
-                              f"(aum >= {lines[name]} {upper})")
+        bad = read(
+            run_store,
+            f"SELECT count(*) FROM profiles WHERE tier = '{name}' AND NOT (aum >= {lines[name]} {upper})",
+        )
         assert bad == [(0,)], name
-    shares = dict(read(run_store, "SELECT tier, count(*) / sum(count(*)) OVER () FROM profiles "
-                                  "GROUP BY 1"))
+    shares = dict(read(run_store, "SELECT tier, count(*) / sum(count(*)) OVER () FROM profiles GROUP BY 1"))
     assert 0.6 < shares["mass"] < 0.85
     assert read(run_store, "SELECT DISTINCT tier_move FROM profiles") == [("new",)]
 
@@ -78,8 +77,9 @@ def test_tiers_follow_the_ladder_on_the_first_run(run_store: Path) -> None:
 def _tier(rows: list[dict[str, object]]) -> list[tuple[str, str, bool]]:
     pb = load_playbook()
     con = ibis.duckdb.connect()
-    t = con.create_table("t", ibis.memtable(rows, schema={"aum": "float64", "aum_x": "decimal(18,2)",
-                                                          "prev_tier": "string"}))
+    t = con.create_table(
+        "t", ibis.memtable(rows, schema={"aum": "float64", "aum_x": "decimal(18,2)", "prev_tier": "string"})
+    )
     out = con.execute(tiers(t, pb).select("tier", "tier_move", "near_threshold"))
     return list(out.itertuples(index=False, name=None))
 
@@ -92,32 +92,55 @@ def test_hysteresis_keeps_a_tier_until_five_percent_below_its_line() -> None:
         {"aum": 185_000.0, "aum_x": 185_000, "prev_tier": "mass_affluent"},
         {"aum": 150_000.0, "aum_x": 150_000, "prev_tier": None},
     ]
-    assert _tier(rows) == [("affluent", "same", False), ("mass_affluent", "down", True),
-                           ("wealth", "up", False), ("mass_affluent", "same", True),
-                           ("mass_affluent", "new", False)]
+    assert _tier(rows) == [
+        ("affluent", "same", False),
+        ("mass_affluent", "down", True),
+        ("wealth", "up", False),
+        ("mass_affluent", "same", True),
+        ("mass_affluent", "new", False),
+    ]
 
 
 def test_recommendations_keep_every_suitability_rule(run_store: Path) -> None:
     pb = load_playbook()
     s = pb.playbook.suitability
-    rows = read(run_store, """
+    rows = read(
+        run_store,
+        """
         SELECT p.age, p.risk_level, p.risk_valid, p.liquid_reserve_months, p.first_time_investor,
                d.type, d.risk_level, d.liquidity, d.is_pension, coalesce(d.term_days,
                d.lockup_days), coalesce(d.on_sale, true), r.dual_recording, r.channel,
                r.expected_return, r.product_id, r.customer_id
         FROM recommendations r JOIN profiles p USING (customer_id)
-        JOIN products d USING (product_id)""")
+        JOIN products d USING (product_id)""",
+    )
     assert len(rows) > 500
-    for (age, risk, valid, reserve, first, kind, prisk, liq, pension, term, on_sale, dual,
-         channel, expected, *_ ) in rows:
+    for (
+        age,
+        risk,
+        valid,
+        reserve,
+        first,
+        kind,
+        prisk,
+        liq,
+        pension,
+        term,
+        on_sale,
+        dual,
+        channel,
+        expected,
+        *_,
+    ) in rows:
         c = CustomerFacts(age, int(risk[1]) if risk else 0, valid, reserve, first)
         p = ProductFacts(kind, int(prisk[1]), liq, pension, term, on_sale)
         assert broken_rules(c, p, s) == [], (c, p)
         assert (channel == "branch") == bool(dual)
         if pension:
             assert expected is None
-    held = read(run_store, "SELECT count(*) FROM recommendations r JOIN holdings h "
-                           "USING (customer_id, product_id)")
+    held = read(
+        run_store, "SELECT count(*) FROM recommendations r JOIN holdings h USING (customer_id, product_id)"
+    )
     assert held == [(0,)]
 
 
@@ -129,8 +152,9 @@ def test_a_run_records_its_playbook_and_snapshot(run_store: Path) -> None:
     assert read(run_store, f"SELECT count(*) FROM run_{info.run_id}.profiles") == [(SMALL,)]
 
 
-def test_a_failed_publish_leaves_the_previous_run_in_place(run_store: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_publish_leaves_the_previous_run_in_place(
+    run_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = tmp_path / "bank.duckdb"
     shutil.copy(run_store, store)
     before = read(store, "SELECT count(*), sum(health_score) FROM profiles")
@@ -147,5 +171,6 @@ def test_a_failed_publish_leaves_the_previous_run_in_place(run_store: Path, tmp_
         run_pipeline(store)
     assert len(runs(store)) == 1
     assert read(store, "SELECT count(*), sum(health_score) FROM profiles") == before
-    assert read(store, "SELECT count(*) FROM information_schema.schemata WHERE schema_name "
-                       "LIKE 'run_%_02'") == [(0,)]
+    assert read(
+        store, "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'run_%_02'"
+    ) == [(0,)]

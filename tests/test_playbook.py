@@ -32,29 +32,43 @@ def _refused(tmp_path: Path, old: str, new: str) -> tuple[str, str]:
 def test_the_default_playbook_is_valid() -> None:
     pb = load_playbook()
     p = pb.playbook
-    assert [t.name for t in p.tiers.ladder] == ["private_central", "private", "wealth",
-                                                 "affluent", "mass_affluent", "mass"]
-    assert [t.min_aum for t in p.tiers.ladder] == [20_000_000, 6_000_000, 1_000_000, 200_000,
-                                                    50_000, 0]
+    assert [t.name for t in p.tiers.ladder] == [
+        "private_central",
+        "private",
+        "wealth",
+        "affluent",
+        "mass_affluent",
+        "mass",
+    ]
+    assert [t.min_aum for t in p.tiers.ladder] == [20_000_000, 6_000_000, 1_000_000, 200_000, 50_000, 0]
     assert len(p.carbon.behaviours) == 15
     assert sum(len(v) for v in p.portfolios.targets.values()) == 25
     assert len(pb.digest) == 64
 
 
-@pytest.mark.parametrize(("old", "new", "reason"), [
-    ('when = "age >= 60 OR pension_months > 0"', 'when = "age >= 60 OR pension_mnths > 0"',
-     "unknown column 'pension_mnths'"),
-    ('when = "salary_months >= 2"',
-     'when = "salary_months >= (SELECT count(*) FROM transactions)"', "subqueries are not allowed"),
-    ('when = "gender = \'F\'"', 'when = "read_csv(\'/etc/passwd\') IS NOT NULL"', "is not allowed"),
-    ('when = "gender = \'F\'"', 'when = "system(\'rm -rf /\')"', "function system() is not allowed"),
-    ('when = "fund_balance > 0"', 'when = "fund_balance > 0; DROP TABLE customers"',
-     "2 statements"),
-    ('when = "fund_balance > 0"', 'when = "sum(fund_balance) > 0"', "aggregates and windows"),
-    ('when = "near_threshold"', 'when = "near_threshold AND"', "cannot parse"),
-])
-def test_bad_predicates_are_refused_with_line_and_reason(tmp_path: Path, old: str, new: str,
-                                                         reason: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        (
+            'when = "age >= 60 OR pension_months > 0"',
+            'when = "age >= 60 OR pension_mnths > 0"',
+            "unknown column 'pension_mnths'",
+        ),
+        (
+            'when = "salary_months >= 2"',
+            'when = "salary_months >= (SELECT count(*) FROM transactions)"',
+            "subqueries are not allowed",
+        ),
+        ("when = \"gender = 'F'\"", "when = \"read_csv('/etc/passwd') IS NOT NULL\"", "is not allowed"),
+        ("when = \"gender = 'F'\"", "when = \"system('rm -rf /')\"", "function system() is not allowed"),
+        ('when = "fund_balance > 0"', 'when = "fund_balance > 0; DROP TABLE customers"', "2 statements"),
+        ('when = "fund_balance > 0"', 'when = "sum(fund_balance) > 0"', "aggregates and windows"),
+        ('when = "near_threshold"', 'when = "near_threshold AND"', "cannot parse"),
+    ],
+)
+def test_bad_predicates_are_refused_with_line_and_reason(
+    tmp_path: Path, old: str, new: str, reason: str
+) -> None:
     message, text = _refused(tmp_path, old, new)
     line = _line_of(text, new.split(" = ", 1)[1][:30])
     assert f"playbook.toml:{line}:" in message
@@ -63,8 +77,7 @@ def test_bad_predicates_are_refused_with_line_and_reason(tmp_path: Path, old: st
 
 def test_health_weights_must_sum_to_one(tmp_path: Path) -> None:
     message, text = _refused(tmp_path, "allocation = 0.25, growth", "allocation = 0.35, growth")
-    assert f"playbook.toml:{_line_of(text, 'allocation = 0.35')}: health weights sum to 1.1" \
-        in message
+    assert f"playbook.toml:{_line_of(text, 'allocation = 0.35')}: health weights sum to 1.1" in message
 
 
 def test_model_portfolio_weights_must_sum_to_one(tmp_path: Path) -> None:
@@ -104,8 +117,9 @@ def test_not_toml_at_all(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = DEFAULT.replace('when = "gender = \'F\'"', 'when = "gendr = \'F\'"').replace(
-        "allocation = 0.25, growth", "allocation = 0.30, growth")
+    text = DEFAULT.replace("when = \"gender = 'F'\"", "when = \"gendr = 'F'\"").replace(
+        "allocation = 0.25, growth", "allocation = 0.30, growth"
+    )
     path = tmp_path / "playbook.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:

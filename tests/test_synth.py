@@ -13,8 +13,7 @@ from .conftest import AS_OF, make_bank
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.glob("*.csv"))}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
 
 
 def test_same_seed_same_bank_other_seed_other_bank(tmp_path: Path, bank_dir: Path) -> None:
@@ -45,9 +44,12 @@ def test_customers_look_like_a_shanxi_bank(bank_dir: Path) -> None:
     assert all(("M" if int(r["id_number"][16]) % 2 else "F") == r["gender"] for r in rows)
     unowned = sum(not r["owner_manager_id"] for r in rows) / len(rows)
     assert 0.2 < unowned < 0.6
-    expired = [r for r in rows if r["risk_assessed_on"]
-               and (AS_OF - __import__("datetime").date.fromisoformat(r["risk_assessed_on"])).days
-               > 365]
+    expired = [
+        r
+        for r in rows
+        if r["risk_assessed_on"]
+        and (AS_OF - __import__("datetime").date.fromisoformat(r["risk_assessed_on"])).days > 365
+    ]
     assert 0.1 < len(expired) / len(rows) < 0.4
     assert {r["risk_level"] for r in rows} >= {"C1", "C2", "C3", "C4", "C5", ""}
 
@@ -73,15 +75,26 @@ def test_aum_is_heavy_tailed_like_a_real_bank(bank_store: Path) -> None:
 def test_transactions_cover_the_behaviours_triggers_need(bank_store: Path) -> None:
     con = duckdb.connect(str(bank_store), read_only=True)
     kinds = dict(con.execute("SELECT type, count(*) FROM transactions GROUP BY 1").fetchall())
-    for kind in ("salary", "pension", "card_spend", "bill_payment", "transfer_out",
-                 "cash_withdrawal", "interest", "card_repayment"):
+    for kind in (
+        "salary",
+        "pension",
+        "card_spend",
+        "bill_payment",
+        "transfer_out",
+        "cash_withdrawal",
+        "interest",
+        "card_repayment",
+    ):
         assert kinds.get(kind, 0) > 0, kind
-    same_name_out = con.execute("SELECT count(*) FROM transactions WHERE type = 'transfer_out' "
-                                "AND same_name AND counterparty_bank IS NOT NULL").fetchone()
+    same_name_out = con.execute(
+        "SELECT count(*) FROM transactions WHERE type = 'transfer_out' "
+        "AND same_name AND counterparty_bank IS NOT NULL"
+    ).fetchone()
     assert same_name_out and same_name_out[0] > 0
-    green = con.execute("SELECT count(DISTINCT merchant_category) FROM transactions WHERE "
-                        "merchant_category IN ('4131','4111','4112','4789','5552','4784')"
-                        ).fetchone()
+    green = con.execute(
+        "SELECT count(DISTINCT merchant_category) FROM transactions WHERE "
+        "merchant_category IN ('4131','4111','4112','4789','5552','4784')"
+    ).fetchone()
     assert green and green[0] == 6
     months = con.execute("SELECT min(ts)::DATE, max(ts)::DATE FROM transactions").fetchone()
     assert months and months[1] <= AS_OF and (AS_OF - months[0]).days >= 85

@@ -19,16 +19,24 @@ from kequn.ingest.stage import stage_table
 from kequn.ingest.validate import check_table
 
 GOOD = {
-    "product_id": ["P1", "P2", "P3"], "name": ["活期", "fund A"], "type": ["fund", "loan", "x"],
-    "risk_level": ["R1", "R5", "R9"], "asset_class": ["cash", "equity"], "liquidity": ["T0"],
-    "min_amount": ["0.00", "10", "1e5", "-3"], "lockup_days": ["7", "-1", "x"],
-    "customer_id": ["C1", "C2", "C1"], "id_number": ["11010519491231002X", "110105194912310021"],
-    "gender": ["M", "F", "1"], "birth_date": ["1980-01-02", "19800102", "2099-01-01"],
-    "home_branch_id": ["B1"], "open_date": ["2001-01-01", "2026-13-01"],
-    "phone": ["13812345678", "12345"], "hukou_local": ["true", "是", "0"],
+    "product_id": ["P1", "P2", "P3"],
+    "name": ["活期", "fund A"],
+    "type": ["fund", "loan", "x"],
+    "risk_level": ["R1", "R5", "R9"],
+    "asset_class": ["cash", "equity"],
+    "liquidity": ["T0"],
+    "min_amount": ["0.00", "10", "1e5", "-3"],
+    "lockup_days": ["7", "-1", "x"],
+    "customer_id": ["C1", "C2", "C1"],
+    "id_number": ["11010519491231002X", "110105194912310021"],
+    "gender": ["M", "F", "1"],
+    "birth_date": ["1980-01-02", "19800102", "2099-01-01"],
+    "home_branch_id": ["B1"],
+    "open_date": ["2001-01-01", "2026-13-01"],
+    "phone": ["13812345678", "12345"],
+    "hukou_local": ["true", "是", "0"],
 }
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
-               max_size=12)
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
 
 
 @st.composite
@@ -41,8 +49,9 @@ def extract(draw: st.DrawFn, table: str) -> tuple[str, list[str]]:
             lines.append("")
             continue
         width = len(cols) + {"short": -2, "long": 2}.get(kind, 0)
-        values = [draw(st.one_of(st.sampled_from(GOOD.get(c, [""])), text))
-                  for c in [*cols, "x", "y"][:width]]
+        values = [
+            draw(st.one_of(st.sampled_from(GOOD.get(c, [""])), text)) for c in [*cols, "x", "y"][:width]
+        ]
         if kind == "raw":
             line = ",".join(values)  # no quoting: commas and quotes break it
         elif kind == "quote":
@@ -52,17 +61,18 @@ def extract(draw: st.DrawFn, table: str) -> tuple[str, list[str]]:
             csv.writer(buf, lineterminator="").writerow(values)
             line = buf.getvalue()
         lines.append(line)
-    endings = draw(st.lists(st.sampled_from(["\n", "\r\n"]), min_size=len(lines),
-                            max_size=len(lines)))
+    endings = draw(st.lists(st.sampled_from(["\n", "\r\n"]), min_size=len(lines), max_size=len(lines)))
     body = "".join(line + end for line, end in zip(lines, endings, strict=True))
     return body, lines
 
 
-@settings(max_examples=80, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data(), table=st.sampled_from(["products", "customers"]))
-def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObject,
-                                               table: str) -> None:
+def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObject, table: str) -> None:
     body, lines = data.draw(extract(table))
     path = tmp_path / f"{table}.csv"
     path.write_text(body, encoding="utf-8", newline="")
@@ -73,8 +83,7 @@ def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObje
     check_table(con, TABLES[table], date(2026, 11, 20), {table})
 
     accepted = con.execute(f"SELECT count(*) FROM accepted_{table}").fetchone()[0]  # type: ignore[index]
-    quarantine = con.execute(f"SELECT line, reason, value, record FROM quarantine_{table}"
-                             ).fetchall()
+    quarantine = con.execute(f"SELECT line, reason, value, record FROM quarantine_{table}").fetchall()
     read = staged[0].rows + staged[0].malformed
     assert read == accepted + len(quarantine)
     assert all(reason in REASONS for _, reason, _, _ in quarantine)
@@ -83,7 +92,7 @@ def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObje
     # (an empty line may belong to one too, inside a quoted value)
     covered: list[int] = []
     for start, values in con.execute(
-            f"SELECT _line, [{', '.join(TABLES[table].column_names)}] FROM stage_{table}"
+        f"SELECT _line, [{', '.join(TABLES[table].column_names)}] FROM stage_{table}"
     ).fetchall():
         span = sum((v or "").count("\n") for v in values) + 1
         covered.extend(range(start, start + span))

@@ -31,14 +31,31 @@ from kequn.ingest.sql import literal
 AS_OF = date(1998, 12, 31)  # the last date in the data set
 MAPPING_FILE = "mapping.toml"
 REPORT_FILE = "adapt_report.json"
-SOURCES = ("account.asc", "client.asc", "disp.asc", "district.asc", "loan.asc", "card.asc",
-           "order.asc", "trans_partial_first_49102_rows.asc", "mostlyai_transaction_sample.csv")
+SOURCES = (
+    "account.asc",
+    "client.asc",
+    "disp.asc",
+    "district.asc",
+    "loan.asc",
+    "card.asc",
+    "order.asc",
+    "trans_partial_first_49102_rows.asc",
+    "mostlyai_transaction_sample.csv",
+)
 UNUSED = {
     "mostlyai_account.csv": "the same 4,500 accounts as account.asc, in another format",
     "mostlyai_client.csv": "the same 5,369 clients as client.asc, in another format",
 }
-REGIONS = ("Prague", "central Bohemia", "south Bohemia", "west Bohemia", "north Bohemia",
-           "east Bohemia", "south Moravia", "north Moravia")
+REGIONS = (
+    "Prague",
+    "central Bohemia",
+    "south Bohemia",
+    "west Bohemia",
+    "north Bohemia",
+    "east Bohemia",
+    "south Moravia",
+    "north Moravia",
+)
 
 
 @dataclass
@@ -82,8 +99,7 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    report = AdaptReport(source=str(src.resolve()), out=str(out.resolve()),
-                         as_of=AS_OF.isoformat())
+    report = AdaptReport(source=str(src.resolve()), out=str(out.resolve()), as_of=AS_OF.isoformat())
     con = duckdb.connect()
     try:
         counts = {
@@ -108,22 +124,39 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                        balance, k_symbol, bank, 2 FROM trans_b;
         """)
         region_rows = " UNION ALL ".join(
-            f"SELECT 'R{i + 1}', {literal(r)}, 'HQ', 'branch', {literal(r)}"
-            for i, r in enumerate(REGIONS))
-        n = _write(con, f"""
+            f"SELECT 'R{i + 1}', {literal(r)}, 'HQ', 'branch', {literal(r)}" for i, r in enumerate(REGIONS)
+        )
+        n = _write(
+            con,
+            f"""
             SELECT 'HQ' AS branch_id, 'Berka bank (PKDD''99), head office' AS name,
                    NULL AS parent_id, 'head_office' AS level, 'Prague' AS city
             UNION ALL {region_rows}
             UNION ALL
             SELECT d.A1, d.A2, 'R' || (list_position({list(REGIONS)}, d.A3)), 'outlet', d.A2
-            FROM district d""", out / "branches.csv")
-        report.sources.append(SourceUse("district.asc", counts["district"], "branches",
-                                        f"{n} branches: the 77 districts as outlets under "
-                                        "their 8 regions and a head office"))
-        _write(con, "SELECT * FROM (VALUES (NULL, NULL, NULL, NULL)) t(manager_id, name, "
-                    "branch_id, role) WHERE false", out / "managers.csv")
-        _write(con, "SELECT * FROM (VALUES (NULL, NULL, NULL, NULL)) t(customer_id, purpose, "
-                    "granted, ts) WHERE false", out / "consents.csv")
+            FROM district d""",
+            out / "branches.csv",
+        )
+        report.sources.append(
+            SourceUse(
+                "district.asc",
+                counts["district"],
+                "branches",
+                f"{n} branches: the 77 districts as outlets under their 8 regions and a head office",
+            )
+        )
+        _write(
+            con,
+            "SELECT * FROM (VALUES (NULL, NULL, NULL, NULL)) t(manager_id, name, "
+            "branch_id, role) WHERE false",
+            out / "managers.csv",
+        )
+        _write(
+            con,
+            "SELECT * FROM (VALUES (NULL, NULL, NULL, NULL)) t(customer_id, purpose, "
+            "granted, ts) WHERE false",
+            out / "consents.csv",
+        )
 
         con.execute("""
             CREATE TABLE tags AS
@@ -136,7 +169,9 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                 SELECT o.client_id, 'loan_status:' || l.status
                 FROM loan l JOIN owner o USING (account_id))
             GROUP BY client_id""")
-        _write(con, """
+        _write(
+            con,
+            """
             WITH parts AS (
                 SELECT client_id, district_id, CAST(substr(birth_number, 3, 2) AS INTEGER) AS mm,
                        birth_number FROM client)
@@ -151,18 +186,37 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                     WHERE d.client_id = c.client_id) AS open_date,
                    t.tags
             FROM parts c LEFT JOIN tags t USING (client_id)
-            ORDER BY CAST(c.client_id AS INTEGER)""", out / "customers.csv")
-        report.sources.append(SourceUse("client.asc", counts["client"], "customers",
-                                        "gender and birth date from birth_number; opened on "
-                                        "the first account's date"))
-        report.sources.append(SourceUse("disp.asc", counts["disp"], "(links)",
-                                        "OWNER rows give each account its customer; DISPONENT "
-                                        "rows become the tag 'disponent'"))
-        report.sources.append(SourceUse("order.asc", counts["orders"], "(customer tags)",
-                                        "standing orders become tags such as "
-                                        "'standing_order:SIPO' on the account owner"))
+            ORDER BY CAST(c.client_id AS INTEGER)""",
+            out / "customers.csv",
+        )
+        report.sources.append(
+            SourceUse(
+                "client.asc",
+                counts["client"],
+                "customers",
+                "gender and birth date from birth_number; opened on the first account's date",
+            )
+        )
+        report.sources.append(
+            SourceUse(
+                "disp.asc",
+                counts["disp"],
+                "(links)",
+                "OWNER rows give each account its customer; DISPONENT rows become the tag 'disponent'",
+            )
+        )
+        report.sources.append(
+            SourceUse(
+                "order.asc",
+                counts["orders"],
+                "(customer tags)",
+                "standing orders become tags such as 'standing_order:SIPO' on the account owner",
+            )
+        )
 
-        _write(con, """
+        _write(
+            con,
+            """
             SELECT * FROM (VALUES
               ('ACC-MONTHLY', 'Current account, monthly statement', 'demand_deposit', 'R1',
                'cash', 'T0', NULL),
@@ -179,9 +233,12 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
               ('CARD-classic', 'Classic card', 'credit_card', 'R1', 'liability', 'T0', NULL),
               ('CARD-gold', 'Gold card', 'credit_card', 'R1', 'liability', 'T0', NULL))
             t(product_id, name, type, risk_level, asset_class, liquidity, term_days)""",
-               out / "products.csv")
+            out / "products.csv",
+        )
 
-        _write(con, """
+        _write(
+            con,
+            """
             WITH last AS (
                 SELECT account_id, arg_max(balance, (CAST("date" AS INTEGER), src,
                                                      CAST(trans_id AS BIGINT))) AS balance
@@ -193,11 +250,20 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                         ELSE a.frequency END AS product_id,
                    l.balance, a."date" AS open_date, NULL AS maturity_date
             FROM account a LEFT JOIN owner o USING (account_id) LEFT JOIN last l USING (account_id)
-            ORDER BY CAST(a.account_id AS INTEGER)""", out / "holdings" / "accounts.csv")
-        report.sources.append(SourceUse("account.asc", counts["account"], "holdings/accounts.csv",
-                                        "a current account per row; balance from its latest "
-                                        "transaction in either transaction file"))
-        _write(con, f"""
+            ORDER BY CAST(a.account_id AS INTEGER)""",
+            out / "holdings" / "accounts.csv",
+        )
+        report.sources.append(
+            SourceUse(
+                "account.asc",
+                counts["account"],
+                "holdings/accounts.csv",
+                "a current account per row; balance from its latest transaction in either transaction file",
+            )
+        )
+        _write(
+            con,
+            f"""
             WITH l AS (
                 SELECT *, strptime("date", '%y%m%d')::DATE AS d,
                        CAST(duration AS INTEGER) AS months FROM loan)
@@ -209,22 +275,43 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                    l."date" AS open_date,
                    strftime(l.d + to_months(l.months), '%y%m%d') AS maturity_date
             FROM l LEFT JOIN owner o USING (account_id)
-            ORDER BY CAST(l.loan_id AS INTEGER)""", out / "holdings" / "loans.csv")
-        report.sources.append(SourceUse("loan.asc", counts["loan"], "holdings/loans.csv",
-                                        "outstanding = amount - monthly payment x months "
-                                        f"elapsed to {AS_OF}"))
-        _write(con, """
+            ORDER BY CAST(l.loan_id AS INTEGER)""",
+            out / "holdings" / "loans.csv",
+        )
+        report.sources.append(
+            SourceUse(
+                "loan.asc",
+                counts["loan"],
+                "holdings/loans.csv",
+                f"outstanding = amount - monthly payment x months elapsed to {AS_OF}",
+            )
+        )
+        _write(
+            con,
+            """
             SELECT 'K' || c.card_id AS account_id, d.client_id AS customer_id,
                    'CARD-' || c.type AS product_id, 0 AS balance,
                    substr(c.issued, 1, 6) AS open_date, NULL AS maturity_date
             FROM card c LEFT JOIN disp d USING (disp_id)
-            ORDER BY CAST(c.card_id AS INTEGER)""", out / "holdings" / "cards.csv")
-        report.sources.append(SourceUse("card.asc", counts["card"], "holdings/cards.csv",
-                                        "a card per row, held by the disposition's client"))
+            ORDER BY CAST(c.card_id AS INTEGER)""",
+            out / "holdings" / "cards.csv",
+        )
+        report.sources.append(
+            SourceUse(
+                "card.asc",
+                counts["card"],
+                "holdings/cards.csv",
+                "a card per row, held by the disposition's client",
+            )
+        )
 
-        for src_id, name, label in ((1, "part-1-trans_partial.csv", "trans_partial_first_49102_rows.asc"),
-                                    (2, "part-2-mostlyai_sample.csv", "mostlyai_transaction_sample.csv")):
-            _write(con, f"""
+        for src_id, name, label in (
+            (1, "part-1-trans_partial.csv", "trans_partial_first_49102_rows.asc"),
+            (2, "part-2-mostlyai_sample.csv", "mostlyai_transaction_sample.csv"),
+        ):
+            _write(
+                con,
+                f"""
                 SELECT t.trans_id, o.client_id AS customer_id, 'A' || t.account_id AS account_id,
                        t."date",
                        CASE WHEN t."type" = 'PRIJEM' THEN 1 ELSE -1 END
@@ -235,11 +322,17 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                             THEN t.operation END AS operation,
                        NULLIF(trim(t.bank), '') AS bank
                 FROM trans t LEFT JOIN owner o USING (account_id)
-                WHERE t.src = {src_id}""", out / "transactions" / name)
-            report.sources.append(SourceUse(label, counts["trans_a" if src_id == 1 else "trans_b"],
-                                            f"transactions/{name}",
-                                            "signed by type (PRIJEM credit; VYDAJ, VYBER debit); "
-                                            "type from k_symbol, else operation"))
+                WHERE t.src = {src_id}""",
+                out / "transactions" / name,
+            )
+            report.sources.append(
+                SourceUse(
+                    label,
+                    counts["trans_a" if src_id == 1 else "trans_b"],
+                    f"transactions/{name}",
+                    "signed by type (PRIJEM credit; VYDAJ, VYBER debit); type from k_symbol, else operation",
+                )
+            )
         for name, why in UNUSED.items():
             if (src / name).is_file():
                 with open(src / name, encoding="ascii") as fh:
@@ -247,12 +340,23 @@ def adapt_berka(src: Path, out: Path) -> AdaptReport:
                 report.sources.append(SourceUse(name, rows, "(not used)", why))
     finally:
         con.close()
-    mapping = resources.files("kequn.adapters").joinpath("berka_mapping.toml").read_text(
-        encoding="utf-8")
+    mapping = resources.files("kequn.adapters").joinpath("berka_mapping.toml").read_text(encoding="utf-8")
     (out / MAPPING_FILE).write_text(mapping, encoding="utf-8")
-    (out / "extract.json").write_text(json.dumps({
-        "bank": "Berka / PKDD'99", "as_of": AS_OF.isoformat(), "generator": "kequn adapt berka",
-        "currency": "CZK", "contract_tables": list(TABLES)}, indent=2) + "\n", encoding="utf-8")
-    (out / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False)
-                                   + "\n", encoding="utf-8")
+    (out / "extract.json").write_text(
+        json.dumps(
+            {
+                "bank": "Berka / PKDD'99",
+                "as_of": AS_OF.isoformat(),
+                "generator": "kequn adapt berka",
+                "currency": "CZK",
+                "contract_tables": list(TABLES),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    (out / REPORT_FILE).write_text(
+        json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return report

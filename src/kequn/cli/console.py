@@ -43,8 +43,7 @@ def progress_bars(description: str) -> Iterator[Callable[[str, int, int], None]]
             key = stage.split()[0]
             if key not in tasks:
                 tasks[key] = bars.add_task(f"{description}: {stage}", total=total)
-            bars.update(tasks[key], completed=done, total=total,
-                        description=f"{description}: {stage}")
+            bars.update(tasks[key], completed=done, total=total, description=f"{description}: {stage}")
 
         yield update
 

@@ -40,26 +40,42 @@ def synth_command(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bank.")] = 7,
     out: Annotated[Path, typer.Option(help="Folder to write the extract into.")] = Path("bank"),
     fmt: Annotated[FileFormat, typer.Option("--format", help="File format.")] = FileFormat.csv,
-    encoding: Annotated[TextEncoding, typer.Option(help="Text encoding of CSV files.")] =
-        TextEncoding.utf8,
+    encoding: Annotated[TextEncoding, typer.Option(help="Text encoding of CSV files.")] = TextEncoding.utf8,
     months: Annotated[int, typer.Option(help="Months of transactions.", min=1, max=24)] = 3,
-    dirty: Annotated[float, typer.Option(help="Share of rows given a defect, with a manifest "
-                                         "of each (0 for a clean extract).", min=0, max=0.5)] = 0,
-    as_of: Annotated[str | None, typer.Option(help="Extract date YYYY-MM-DD (default: today in "
-                                               "Beijing).")] = None,
-    style: Annotated[ExportStyle, typer.Option(help="contract: the contract's own names; core: "
-                                               "as a core banking system exports it (Chinese "
-                                               "names, codes, YYYYMMDD, fen, GBK), with the "
-                                               "mapping.toml that reads it.")] =
-        ExportStyle.contract,
+    dirty: Annotated[
+        float,
+        typer.Option(
+            help="Share of rows given a defect, with a manifest of each (0 for a clean extract).",
+            min=0,
+            max=0.5,
+        ),
+    ] = 0,
+    as_of: Annotated[
+        str | None, typer.Option(help="Extract date YYYY-MM-DD (default: today in Beijing).")
+    ] = None,
+    style: Annotated[
+        ExportStyle,
+        typer.Option(
+            help="contract: the contract's own names; core: "
+            "as a core banking system exports it (Chinese "
+            "names, codes, YYYYMMDD, fen, GBK), with the "
+            "mapping.toml that reads it."
+        ),
+    ] = ExportStyle.contract,
 ) -> None:
     """Generate a synthetic bank modelled on a Shanxi city commercial bank."""
     if style is ExportStyle.core and (fmt is not FileFormat.csv or dirty):
         raise typer.BadParameter("--style core writes clean CSV only")
-    opts = SynthOptions(customers=customers, seed=seed,
-                        out=out.with_name(out.name + ".contract") if style is ExportStyle.core
-                        else out, fmt=fmt.value, encoding=encoding.value, months=months,
-                        dirty=dirty, as_of=date.fromisoformat(as_of) if as_of else today())
+    opts = SynthOptions(
+        customers=customers,
+        seed=seed,
+        out=out.with_name(out.name + ".contract") if style is ExportStyle.core else out,
+        fmt=fmt.value,
+        encoding=encoding.value,
+        months=months,
+        dirty=dirty,
+        as_of=date.fromisoformat(as_of) if as_of else today(),
+    )
     with progress_bars("synth") as bar:
         result = synthesize(opts, bar)
         if style is ExportStyle.core:
@@ -80,12 +96,16 @@ def synth_command(
 def print_report(report: IngestReport) -> None:
     table = Table(title=f"snapshot {report.snapshot_id} in {report.store}")
     for col in ("table", "file", "read", "accepted", "quarantined"):
-        table.add_column(col, justify="right" if col in ("read", "accepted", "quarantined")
-                         else "left")
+        table.add_column(col, justify="right" if col in ("read", "accepted", "quarantined") else "left")
     for t in report.tables:
         for i, f in enumerate(t.files or []):
-            table.add_row(t.table if i == 0 else "", f"{f.file} ({f.encoding})", f"{f.read:,}",
-                          f"{f.accepted:,}", f"{f.quarantined:,}")
+            table.add_row(
+                t.table if i == 0 else "",
+                f"{f.file} ({f.encoding})",
+                f"{f.read:,}",
+                f"{f.accepted:,}",
+                f"{f.quarantined:,}",
+            )
         if not t.files:
             table.add_row(t.table, "(absent: optional)", "0", "0", "0")
     console.print(table)
@@ -107,20 +127,25 @@ def print_report(report: IngestReport) -> None:
 @friendly_errors
 def ingest_command(
     folder: Annotated[Path, typer.Argument(help="Folder holding the extract's files.")],
-    into: Annotated[Path, typer.Option(help="The DuckDB store to publish the snapshot into.")] =
-        Path("bank.duckdb"),
-    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the "
-                                               "extract's own, else today).")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Mapping of the bank's own file names, "
-                                                 "headers, codes and formats.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Also write the data-quality report as "
-                                                "JSON here.")] = None,
+    into: Annotated[Path, typer.Option(help="The DuckDB store to publish the snapshot into.")] = Path(
+        "bank.duckdb"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the extract's own, else today).")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Mapping of the bank's own file names, headers, codes and formats.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write the data-quality report as JSON here.")
+    ] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "4GB",
 ) -> None:
     """Validate an extract and publish it as a dated snapshot; bad rows go to quarantine."""
     with progress_bars("ingest") as bar:
-        result = ingest(folder, into, date.fromisoformat(as_of) if as_of else None, mapping,
-                        bar, memory_limit)
+        result = ingest(
+            folder, into, date.fromisoformat(as_of) if as_of else None, mapping, bar, memory_limit
+        )
     print_report(result)
     if report:
         report.write_text(result.to_json() + "\n", encoding="utf-8")
@@ -134,9 +159,20 @@ def snapshots_command(
     """List the snapshots in a store, oldest first."""
     found = snapshots(store)
     if as_json:
-        console.print_json(json.dumps([{"snapshot_id": s.snapshot_id, "schema": s.schema,
-                                        "ingested_at": s.ingested_at.isoformat(),
-                                        "source": s.source, "digest": s.digest} for s in found]))
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "snapshot_id": s.snapshot_id,
+                        "schema": s.schema,
+                        "ingested_at": s.ingested_at.isoformat(),
+                        "source": s.source,
+                        "digest": s.digest,
+                    }
+                    for s in found
+                ]
+            )
+        )
         return
     table = Table(title=str(store))
     for col in ("snapshot", "schema", "ingested at", "rows", "quarantined", "source"):
@@ -145,19 +181,24 @@ def snapshots_command(
         tables: list[dict[str, Any]] = s.report.get("tables", [])  # type: ignore[assignment]
         rows = sum(t["accepted"] for t in tables)
         quarantined = sum(t["quarantined"] for t in tables)
-        table.add_row(s.snapshot_id, s.schema, f"{s.ingested_at:%Y-%m-%d %H:%M}", f"{rows:,}",
-                      f"{quarantined:,}", s.source)
+        table.add_row(
+            s.snapshot_id,
+            s.schema,
+            f"{s.ingested_at:%Y-%m-%d %H:%M}",
+            f"{rows:,}",
+            f"{quarantined:,}",
+            s.source,
+        )
     console.print(table)
 
 
 @friendly_errors
 def adapt_berka_command(
-    src: Annotated[Path, typer.Argument(help="Folder with the Berka files (account.asc, "
-                                        "client.asc, ...).")],
-    out: Annotated[Path, typer.Option(help="Folder to write the contract-shaped extract into.")]
-        = Path("berka"),
-    into: Annotated[Path | None, typer.Option(help="Also ingest it into this DuckDB store.")] =
-        None,
+    src: Annotated[Path, typer.Argument(help="Folder with the Berka files (account.asc, client.asc, ...).")],
+    out: Annotated[Path, typer.Option(help="Folder to write the contract-shaped extract into.")] = Path(
+        "berka"
+    ),
+    into: Annotated[Path | None, typer.Option(help="Also ingest it into this DuckDB store.")] = None,
 ) -> None:
     """Map the PKDD'99 Czech bank data set (Berka) onto the contract."""
     report = adapt_berka(src, out)
@@ -171,21 +212,3 @@ def adapt_berka_command(
         with progress_bars("ingest") as bar:
             result = ingest(out, into, None, out / MAPPING_FILE, bar)
         print_report(result)
-
-
-@friendly_errors
-def demo_command(
-    customers: Annotated[int, typer.Option(help="Customers in the demo bank.", min=100)] = 20_000,
-    workdir: Annotated[Path, typer.Option(help="Folder for the demo bank and its stores.")] =
-        Path("demo"),
-    seed: Annotated[int, typer.Option(help="Random seed of the demo bank.")] = 7,
-) -> None:
-    """Generate a demo bank and ingest it (later: run, decide and serve the workbench)."""
-    extract, store = workdir / "bank", workdir / "bank.duckdb"
-    as_of = today()
-    opts = SynthOptions(customers=customers, seed=seed, out=extract, as_of=as_of)
-    with progress_bars("demo") as bar:
-        synthesize(opts, bar)
-        result = ingest(extract, store, as_of, None, bar)
-    print_report(result)
-    console.print(f"demo bank as of {as_of}: extract in {extract}, snapshot in {store}")

@@ -21,15 +21,18 @@ from kequn.ingest.store import connect
 from kequn.playbook import load_playbook
 from kequn.store import default_url, open_store
 
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Operational store URL "
-                                              "(SQLAlchemy; default: SQLite beside the "
-                                              "snapshot).")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Operational store URL (SQLAlchemy; default: SQLite beside the snapshot)."),
+]
 SnapshotOpt = Annotated[Path, typer.Option("--snapshot", help="The DuckDB analytical store.")]
 
 
 def print_decision(r: DecisionReport) -> None:
-    console.print(f"decision {r.run_id} for {r.day} on snapshot {r.snapshot_id} (run "
-                  f"{r.pipeline_run}); propensity: {r.model_version or 'playbook priors'}")
+    console.print(
+        f"decision {r.run_id} for {r.day} on snapshot {r.snapshot_id} (run "
+        f"{r.pipeline_run}); propensity: {r.model_version or 'playbook priors'}"
+    )
     funnel = Table(title="funnel: customer-action pairs")
     funnel.add_column("stage")
     funnel.add_column("pairs", justify="right")
@@ -42,8 +45,7 @@ def print_decision(r: DecisionReport) -> None:
     for reason, n in r.dropped.items():
         dropped.add_row(reason, f"{n:,}")
     console.print(dropped)
-    for title, counts in (("tasks by trigger", r.tasks_by_trigger),
-                          ("tasks by channel", r.tasks_by_channel)):
+    for title, counts in (("tasks by trigger", r.tasks_by_trigger), ("tasks by channel", r.tasks_by_channel)):
         t = Table(title=title)
         t.add_column(title.split()[-1])
         t.add_column("tasks", justify="right")
@@ -54,11 +56,17 @@ def print_decision(r: DecisionReport) -> None:
     for col in ("manager", "phone", "visit", "wechat", "sms", "app", "total"):
         per.add_column(col, justify="left" if col == "manager" else "right")
     for m, counts in sorted(r.tasks_by_manager.items()):
-        per.add_row(m, *(str(counts.get(c, 0)) for c in ("phone", "visit", "wechat", "sms",
-                                                          "app")), str(sum(counts.values())))
+        per.add_row(
+            m,
+            *(str(counts.get(c, 0)) for c in ("phone", "visit", "wechat", "sms", "app")),
+            str(sum(counts.values())),
+        )
     console.print(per)
-    console.print("ownership changes: " + (", ".join(f"{k} {v:,}" for k, v in r.ownership.items())
-                                           or "none") + f"; unowned after assignment: {r.unowned}")
+    console.print(
+        "ownership changes: "
+        + (", ".join(f"{k} {v:,}" for k, v in r.ownership.items()) or "none")
+        + f"; unowned after assignment: {r.unowned}"
+    )
     console.print(f"open tasks withdrawn (consent or opt-out changed): {r.withdrawn}")
     console.print("seconds: " + ", ".join(f"{k} {v}" for k, v in r.seconds.items()))
 
@@ -67,16 +75,22 @@ def print_decision(r: DecisionReport) -> None:
 def decide_command(
     snapshot: SnapshotOpt = Path("bank.duckdb"),
     store: StoreOpt = None,
-    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")]
-        = None,
-    day: Annotated[str | None, typer.Option(help="The day the tasks are for (default: the day "
-                                            "after the snapshot).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest).")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="The day the tasks are for (default: the day after the snapshot).")
+    ] = None,
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Turn the latest run's triggers into the day's tasks for every manager."""
     with progress_bars("decide") as bar:
-        report = decide(snapshot, store, playbook, date.fromisoformat(as_of) if as_of else None,
-                        date.fromisoformat(day) if day else None, bar)
+        report = decide(
+            snapshot,
+            store,
+            playbook,
+            date.fromisoformat(as_of) if as_of else None,
+            date.fromisoformat(day) if day else None,
+            bar,
+        )
     print_decision(report)
 
 
@@ -105,8 +119,7 @@ def why_command(
 @friendly_errors
 def event_command(
     customer: Annotated[str, typer.Option("--customer", help="Customer number.")],
-    kind: Annotated[str, typer.Option("--type", help="product_view, visit_booked, complaint, "
-                                      "check_in, …")],
+    kind: Annotated[str, typer.Option("--type", help="product_view, visit_booked, complaint, check_in, …")],
     product: Annotated[str | None, typer.Option(help="Product the event is about.")] = None,
     views: Annotated[int | None, typer.Option(help="Views of the product in 7 days.")] = None,
     amount: Annotated[float | None, typer.Option(help="Amount, CNY.")] = None,
@@ -118,9 +131,19 @@ def event_command(
     pb = load_playbook(playbook)
     ops = open_store(store or default_url(snapshot))
     try:
-        result = handle_event(ops, {"customer_id": customer, "event_type": kind,
-                                    "event_product_id": product, "event_views_7d": views,
-                                    "event_amount": amount}, pb, active_model(ops), now())
+        result = handle_event(
+            ops,
+            {
+                "customer_id": customer,
+                "event_type": kind,
+                "event_product_id": product,
+                "event_views_7d": views,
+                "event_amount": amount,
+            },
+            pb,
+            active_model(ops),
+            now(),
+        )
     finally:
         ops.dispose()
     console.print(f"triggers: {', '.join(result.triggers) or 'none'}")
@@ -128,16 +151,18 @@ def event_command(
         console.print(f"  {p.trigger} -> {p.action}: {p.stage} {p.reason}".rstrip())
     if result.task:
         t = result.task
-        console.print(f"task {t.task_id} for {t.manager_id} by {t.channel} at "
-                      f"{t.scheduled_at:%H:%M}: {t.talk_track}")
+        console.print(
+            f"task {t.task_id} for {t.manager_id} by {t.channel} at {t.scheduled_at:%H:%M}: {t.talk_track}"
+        )
 
 
 @friendly_errors
 def train_command(
     snapshot: SnapshotOpt = Path("bank.duckdb"),
     store: StoreOpt = None,
-    models: Annotated[Path | None, typer.Option(help="Folder for model files (default: "
-                                                "beside the snapshot).")] = None,
+    models: Annotated[
+        Path | None, typer.Option(help="Folder for model files (default: beside the snapshot).")
+    ] = None,
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Train the propensity model on logged outcomes; report its lift over the priors."""
@@ -147,11 +172,15 @@ def train_command(
         report = train(ops, pb, models or snapshot.parent / "models", now())
     finally:
         ops.dispose()
-    console.print(f"model {report['version']} on {report['outcomes']:,} outcomes "
-                  f"({report['positives']:,} successes, base rate {report['base_rate']:.1%})")
-    console.print(f"AUC: model {report['auc_model']:.3f} vs priors {report['auc_prior']:.3f}; "
-                  f"lift in the top 10%: model {report['lift10_model']:.2f}x vs priors "
-                  f"{report['lift10_prior']:.2f}x")
+    console.print(
+        f"model {report['version']} on {report['outcomes']:,} outcomes "
+        f"({report['positives']:,} successes, base rate {report['base_rate']:.1%})"
+    )
+    console.print(
+        f"AUC: model {report['auc_model']:.3f} vs priors {report['auc_prior']:.3f}; "
+        f"lift in the top 10%: model {report['lift10_model']:.2f}x vs priors "
+        f"{report['lift10_prior']:.2f}x"
+    )
     console.print(f"used for: {', '.join(report['actions'])}; saved to {report['artifact']}")
 
 
@@ -159,11 +188,9 @@ def train_command(
 def simulate_command(
     snapshot: SnapshotOpt = Path("bank.duckdb"),
     store: StoreOpt = None,
-    history_days: Annotated[int, typer.Option(help="Log this many days of past contacts "
-                                              "(0: none).")] = 0,
+    history_days: Annotated[int, typer.Option(help="Log this many days of past contacts (0: none).")] = 0,
     per_day: Annotated[int, typer.Option(help="Past contacts a day.")] = 200,
-    work: Annotated[str | None, typer.Option(help="Work the open tasks of this day "
-                                             "(YYYY-MM-DD).")] = None,
+    work: Annotated[str | None, typer.Option(help="Work the open tasks of this day (YYYY-MM-DD).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
@@ -199,14 +226,17 @@ def export_calls_command(
         e = call_list(ops, pb, date.fromisoformat(day), out)
     finally:
         ops.dispose()
-    console.print(f"{e.rows:,} calls written to {e.path}; {e.held_back:,} held back (consent "
-                  "withdrawn, do-not-contact or no phone)")
+    console.print(
+        f"{e.rows:,} calls written to {e.path}; {e.held_back:,} held back (consent "
+        "withdrawn, do-not-contact or no phone)"
+    )
 
 
 @friendly_errors
 def export_wechat_command(
-    groups: Annotated[str, typer.Option(help="Comma-separated segment names.")] =
-        "asset_upgrade,silver,payroll,new_citizen,low_carbon",
+    groups: Annotated[
+        str, typer.Option(help="Comma-separated segment names.")
+    ] = "asset_upgrade,silver,payroll,new_citizen,low_carbon",
     out: Annotated[Path, typer.Option(help="Output CSV.")] = Path("wechat_groups.csv"),
     snapshot: SnapshotOpt = Path("bank.duckdb"),
     store: StoreOpt = None,
@@ -221,5 +251,4 @@ def export_wechat_command(
         raise typer.BadParameter(str(exc)) from None
     finally:
         ops.dispose()
-    console.print(f"{e.rows:,} tag memberships written to {e.path}; {e.held_back:,} held back "
-                  "for consent")
+    console.print(f"{e.rows:,} tag memberships written to {e.path}; {e.held_back:,} held back for consent")

@@ -42,9 +42,13 @@ def _walk(cmd: Any, path: list[str], out: list[str]) -> None:
 
 def render() -> str:
     root = typer.main.get_command(app)
-    out = ["# Command line", "",
-           "Generated from the code by `python -m kequn.cli.docs`; a test fails when this file "
-           "and the commands differ. `kequn COMMAND --help` prints the same.", ""]
+    out = [
+        "# Command line",
+        "",
+        "Generated from the code by `python -m kequn.cli.docs`; a test fails when this file "
+        "and the commands differ. `kequn COMMAND --help` prints the same.",
+        "",
+    ]
     _walk(root, ["kequn"], out)
     return "\n".join(out) + "\n"
 

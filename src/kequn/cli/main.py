@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kequn import __version__
-from kequn.cli import data, decisions, pipeline
+from kequn.cli import data, decisions, pipeline, web
 
 app = typer.Typer(
     name="kequn",
@@ -17,7 +17,6 @@ app = typer.Typer(
 app.command("synth")(data.synth_command)
 app.command("ingest")(data.ingest_command)
 app.command("snapshots")(data.snapshots_command)
-app.command("demo")(data.demo_command)
 app.command("run")(pipeline.run_command)
 app.command("runs")(pipeline.runs_command)
 app.command("decide")(decisions.decide_command)
@@ -29,11 +28,13 @@ export_app = typer.Typer(help="Exports for the bank's other systems.", no_args_i
 export_app.command("calls")(decisions.export_calls_command)
 export_app.command("wechat-groups")(decisions.export_wechat_command)
 app.add_typer(export_app, name="export")
+app.command("serve")(web.serve_command)
+app.command("demo")(web.demo_command)
+app.add_typer(web.users_app, name="users")
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 playbook_app.command("check")(pipeline.playbook_check_command)
 app.add_typer(playbook_app, name="playbook")
-adapt = typer.Typer(help="Map a real public bank dataset onto the contract.",
-                    no_args_is_help=True)
+adapt = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
 adapt.command("berka")(data.adapt_berka_command)
 app.add_typer(adapt, name="adapt")
 

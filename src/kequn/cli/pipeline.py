@@ -27,8 +27,10 @@ def _share(n: int, total: int) -> str:
 def print_summary(info: RunInfo) -> None:
     s: dict[str, Any] = info.summary
     total = s["customers"]
-    console.print(f"run {info.run_id} on snapshot {info.snapshot_id} ({info.engine}), playbook "
-                  f"{info.playbook_version}: {total:,} customers")
+    console.print(
+        f"run {info.run_id} on snapshot {info.snapshot_id} ({info.engine}), playbook "
+        f"{info.playbook_version}: {total:,} customers"
+    )
     tiers = Table(title="tiers")
     for col in ("tier", "customers", "share"):
         tiers.add_column(col, justify="left" if col == "tier" else "right")
@@ -44,41 +46,45 @@ def print_summary(info: RunInfo) -> None:
         segs.add_row(name, f"{n:,}", _share(n, total))
     console.print(segs)
     h = s["health"]
-    console.print(f"health score: mean {h['mean']}, p10 {h['p10']}, median {h['median']}, "
-                  f"p90 {h['p90']}")
+    console.print(f"health score: mean {h['mean']}, p10 {h['p10']}, median {h['median']}, p90 {h['p90']}")
     dist = Table(title="health-score distribution")
     dist.add_column("score")
     dist.add_column("customers", justify="right")
     dist.add_column("", justify="left")
     top = max(h["by_decile"].values()) if h["by_decile"] else 1
     for low, n in h["by_decile"].items():
-        dist.add_row(f"{low}-{int(low) + 9 if int(low) < 100 else 100}", f"{n:,}",
-                     "█" * max(1, round(30 * n / top)))
+        dist.add_row(
+            f"{low}-{int(low) + 9 if int(low) < 100 else 100}", f"{n:,}", "█" * max(1, round(30 * n / top))
+        )
     console.print(dist)
     comps = ", ".join(f"{k} {v}" for k, v in h["components"].items())
     console.print(f"component means: {comps}")
     console.print("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in s["lifecycle"].items()))
     console.print("life stages: " + ", ".join(f"{k} {v:,}" for k, v in s["life_stages"].items()))
-    console.print(f"recommendations: {s['recommendations']:,} for "
-                  f"{s['customers_with_recommendations']:,} customers; green points "
-                  f"{s['carbon_points']:,}")
+    console.print(
+        f"recommendations: {s['recommendations']:,} for "
+        f"{s['customers_with_recommendations']:,} customers; green points "
+        f"{s['carbon_points']:,}"
+    )
 
 
 @friendly_errors
 def run_command(
-    snapshot: Annotated[Path, typer.Option(help="The DuckDB store holding the snapshots.")] =
-        Path("bank.duckdb"),
-    playbook: Annotated[Path | None, typer.Option(help="Playbook file (default: Kequn's own, "
-                                                  "implementing DOMAIN.md).")] = None,
+    snapshot: Annotated[Path, typer.Option(help="The DuckDB store holding the snapshots.")] = Path(
+        "bank.duckdb"
+    ),
+    playbook: Annotated[
+        Path | None, typer.Option(help="Playbook file (default: Kequn's own, implementing DOMAIN.md).")
+    ] = None,
     engine: Annotated[EngineChoice, typer.Option(help="Where to compute.")] = EngineChoice.duckdb,
-    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the "
-                                               "latest).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the latest).")] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "5GB",
 ) -> None:
     """Profile every customer of a snapshot: tiers, segments, health, recommendations."""
     with progress_bars("run") as bar:
-        info = run_pipeline(snapshot, playbook, engine.value,
-                            date.fromisoformat(as_of) if as_of else None, bar, memory_limit)
+        info = run_pipeline(
+            snapshot, playbook, engine.value, date.fromisoformat(as_of) if as_of else None, bar, memory_limit
+        )
     print_summary(info)
 
 
@@ -91,21 +97,28 @@ def runs_command(
     for col in ("run", "snapshot", "engine", "playbook", "customers", "finished"):
         table.add_column(col)
     for r in runs(store):
-        table.add_row(r.run_id, r.snapshot_id, r.engine, r.playbook_version,
-                      f"{r.summary.get('customers', 0):,}", f"{r.finished_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            r.run_id,
+            r.snapshot_id,
+            r.engine,
+            r.playbook_version,
+            f"{r.summary.get('customers', 0):,}",
+            f"{r.finished_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
 
 
 @friendly_errors
 def playbook_check_command(
-    path: Annotated[Path | None, typer.Argument(help="Playbook file (default: Kequn's own).")]
-        = None,
+    path: Annotated[Path | None, typer.Argument(help="Playbook file (default: Kequn's own).")] = None,
 ) -> None:
     """Check a playbook without touching any data; print what it defines."""
     pb = load_playbook(path)
     p = pb.playbook
     console.print(f"{pb.source}: {p.playbook.name} {pb.version} (sha256 {pb.digest[:12]}) is valid")
-    console.print(f"{len(p.tiers.ladder)} tiers, {len(p.segments)} segments, "
-                  f"{len(p.life_stages.rules) + 1} life stages, {len(p.lifecycle.rules) + 1} "
-                  f"lifecycle stages, {sum(len(v) for v in p.portfolios.targets.values())} model "
-                  f"portfolios, {len(p.carbon.behaviours)} carbon behaviours")
+    console.print(
+        f"{len(p.tiers.ladder)} tiers, {len(p.segments)} segments, "
+        f"{len(p.life_stages.rules) + 1} life stages, {len(p.lifecycle.rules) + 1} "
+        f"lifecycle stages, {sum(len(v) for v in p.portfolios.targets.values())} model "
+        f"portfolios, {len(p.carbon.behaviours)} carbon behaviours"
+    )

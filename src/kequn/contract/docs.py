@@ -7,10 +7,16 @@ from kequn.contract.tables import CONTRACT_VERSION, TABLES
 
 
 def _type(col: Column) -> str:
-    base = {"str": "text", "enum": "code", "int": "integer", "money": "amount (2 decimals)",
-            "rate": "decimal rate", "date": "date (YYYY-MM-DD)",
-            "timestamp": "timestamp (ISO 8601; no offset = Beijing time)",
-            "bool": "boolean"}[col.kind]
+    base = {
+        "str": "text",
+        "enum": "code",
+        "int": "integer",
+        "money": "amount (2 decimals)",
+        "rate": "decimal rate",
+        "date": "date (YYYY-MM-DD)",
+        "timestamp": "timestamp (ISO 8601; no offset = Beijing time)",
+        "bool": "boolean",
+    }[col.kind]
     notes = []
     if col.values:
         notes.append("one of " + ", ".join(f"`{v}`" for v in col.values))
@@ -23,9 +29,15 @@ def _type(col: Column) -> str:
     if col.not_future:
         notes.append("not after the as-of date")
     if col.check:
-        notes.append({"id_number": "valid resident ID (check digit)",
-                      "mobile": "mainland mobile number", "mcc": "4-digit MCC",
-                      "currency": "ISO 4217 code", "month_day": "MM-DD"}[col.check])
+        notes.append(
+            {
+                "id_number": "valid resident ID (check digit)",
+                "mobile": "mainland mobile number",
+                "mcc": "4-digit MCC",
+                "currency": "ISO 4217 code",
+                "month_day": "MM-DD",
+            }[col.check]
+        )
     if col.personal:
         notes.append("personal information")
     return base + ("; " + "; ".join(notes) if notes else "")
@@ -48,19 +60,22 @@ def render() -> str:
     ]
     for t in TABLES.values():
         out += [f"## {t.name} — {t.zh}", "", t.doc, ""]
-        out.append(f"Key: `{', '.join(t.primary_key)}`." + (" Optional table." if t.optional
-                                                            else ""))
+        out.append(f"Key: `{', '.join(t.primary_key)}`." + (" Optional table." if t.optional else ""))
         for fk in t.foreign_keys:
             note = " (checked when that table is present)" if fk.optional_target else ""
-            out.append(f"`{', '.join(fk.columns)}` references `{fk.ref_table}."
-                       f"{', '.join(fk.ref_columns)}`{note}; otherwise `{fk.reason}`.")
+            out.append(
+                f"`{', '.join(fk.columns)}` references `{fk.ref_table}."
+                f"{', '.join(fk.ref_columns)}`{note}; otherwise `{fk.reason}`."
+            )
         for ck in t.checks:
             out.append(f"Rule `{ck.reason}` on `{ck.field}`: {ck.doc}.")
-        out += ["", "| column | 中文 | required | type and rules | meaning |",
-                "| --- | --- | --- | --- | --- |"]
+        out += [
+            "",
+            "| column | 中文 | required | type and rules | meaning |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for c in t.columns:
-            out.append(f"| `{c.name}` | {c.zh} | {'yes' if c.required else ''} | {_type(c)} | "
-                       f"{c.doc} |")
+            out.append(f"| `{c.name}` | {c.zh} | {'yes' if c.required else ''} | {_type(c)} | {c.doc} |")
         out.append("")
     out += ["## Quarantine reasons", "", "| reason | meaning |", "| --- | --- |"]
     out += [f"| `{k}` | {v} |" for k, v in REASONS.items()]

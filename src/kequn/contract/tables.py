@@ -124,12 +124,11 @@ BRANCHES = Table(
     primary_key=("branch_id",),
     columns=(
         Column("branch_id", "str", "机构号", "Organisation code.", required=True, max_length=32),
-        Column("name", "str", "机构名称", "Name of the organisation unit.", required=True,
-               max_length=100),
-        Column("parent_id", "str", "上级机构号", "Parent unit; empty only for the head office.",
-               max_length=32),
-        Column("level", "enum", "机构层级", "Level in the tree.", required=True,
-               values=BRANCH_LEVELS),
+        Column("name", "str", "机构名称", "Name of the organisation unit.", required=True, max_length=100),
+        Column(
+            "parent_id", "str", "上级机构号", "Parent unit; empty only for the head office.", max_length=32
+        ),
+        Column("level", "enum", "机构层级", "Level in the tree.", required=True, values=BRANCH_LEVELS),
         Column("city", "str", "所在城市", "City of the unit.", max_length=50),
     ),
     foreign_keys=(ForeignKey(("parent_id",), "branches", ("branch_id",)),),
@@ -143,19 +142,29 @@ MANAGERS = Table(
     primary_key=("manager_id",),
     columns=(
         Column("manager_id", "str", "员工号", "Staff number.", required=True, max_length=32),
-        Column("name", "str", "姓名", "Staff member's name.", required=True, max_length=50,
-               personal=True),
+        Column("name", "str", "姓名", "Staff member's name.", required=True, max_length=50, personal=True),
         Column("branch_id", "str", "所属机构", "Unit the staff member works in.", required=True),
-        Column("role", "enum", "岗位", "Role; decides which customers and pages they reach.",
-               required=True, values=MANAGER_ROLES),
-        Column("capacity_phone", "int", "日电话产能", "Phone contacts a day.", minimum=0,
-               maximum=1000),
-        Column("capacity_visit", "int", "日面访产能", "Branch or outbound visits a day.",
-               minimum=0, maximum=100),
-        Column("capacity_wechat", "int", "日企微产能", "Enterprise-WeChat contacts a day.",
-               minimum=0, maximum=5000),
-        Column("capacity_sms", "int", "日短信产能", "SMS contacts a day.", minimum=0,
-               maximum=100000),
+        Column(
+            "role",
+            "enum",
+            "岗位",
+            "Role; decides which customers and pages they reach.",
+            required=True,
+            values=MANAGER_ROLES,
+        ),
+        Column("capacity_phone", "int", "日电话产能", "Phone contacts a day.", minimum=0, maximum=1000),
+        Column(
+            "capacity_visit", "int", "日面访产能", "Branch or outbound visits a day.", minimum=0, maximum=100
+        ),
+        Column(
+            "capacity_wechat",
+            "int",
+            "日企微产能",
+            "Enterprise-WeChat contacts a day.",
+            minimum=0,
+            maximum=5000,
+        ),
+        Column("capacity_sms", "int", "日短信产能", "SMS contacts a day.", minimum=0, maximum=100000),
         Column("active", "bool", "在岗", "False once the staff member has left."),
     ),
     foreign_keys=(ForeignKey(("branch_id",), "branches", ("branch_id",)),),
@@ -171,16 +180,24 @@ EMPLOYERS = Table(
     columns=(
         Column("employer_id", "str", "单位编号", "Employer code.", required=True, max_length=32),
         Column("name", "str", "单位名称", "Employer's name.", required=True, max_length=200),
-        Column("industry", "enum", "行业", "Industry; drives segments such as civil service "
-               "(行政事业单位), teachers (教师), talent (人才) and oil trade (油贸).",
-               required=True, values=INDUSTRIES),
-        Column("payday", "int", "发薪日", "Day of the month salaries are paid.", minimum=1,
-               maximum=31),
-        Column("bonus_date", "str", "奖金发放日", "Yearly bonus day as MM-DD.",
-               check="month_day"),
+        Column(
+            "industry",
+            "enum",
+            "行业",
+            "Industry; drives segments such as civil service "
+            "(行政事业单位), teachers (教师), talent (人才) and oil trade (油贸).",
+            required=True,
+            values=INDUSTRIES,
+        ),
+        Column("payday", "int", "发薪日", "Day of the month salaries are paid.", minimum=1, maximum=31),
+        Column("bonus_date", "str", "奖金发放日", "Yearly bonus day as MM-DD.", check="month_day"),
         Column("payroll_agreement", "bool", "代发协议", "Pays salaries through the bank."),
-        Column("talent_employer", "bool", "人才单位", "University, hospital, research institute, "
-               "large employer or 专精特新 enterprise."),
+        Column(
+            "talent_employer",
+            "bool",
+            "人才单位",
+            "University, hospital, research institute, large employer or 专精特新 enterprise.",
+        ),
         Column("home_branch_id", "str", "开户机构", "Unit that serves the employer."),
     ),
     foreign_keys=(ForeignKey(("home_branch_id",), "branches", ("branch_id",)),),
@@ -193,33 +210,48 @@ CUSTOMERS = Table(
     "present they must be valid.",
     primary_key=("customer_id",),
     columns=(
-        Column("customer_id", "str", "客户号", "Core-system customer number.", required=True,
-               max_length=32),
+        Column("customer_id", "str", "客户号", "Core-system customer number.", required=True, max_length=32),
         Column("name", "str", "姓名", "Customer's name.", max_length=50, personal=True),
-        Column("id_number", "str", "证件号码", "Resident ID number (居民身份证): 6-digit region, "
-               "8-digit birth date, 3-digit sequence (odd for men), check digit.",
-               check="id_number", personal=True),
-        Column("phone", "str", "手机号码", "Mainland mobile number.", check="mobile",
-               personal=True),
+        Column(
+            "id_number",
+            "str",
+            "证件号码",
+            "Resident ID number (居民身份证): 6-digit region, "
+            "8-digit birth date, 3-digit sequence (odd for men), check digit.",
+            check="id_number",
+            personal=True,
+        ),
+        Column("phone", "str", "手机号码", "Mainland mobile number.", check="mobile", personal=True),
         Column("gender", "enum", "性别", "M or F.", required=True, values=("M", "F")),
-        Column("birth_date", "date", "出生日期", "Date of birth.", required=True, not_future=True,
-               personal=True),
-        Column("occupation", "enum", "职业", "Occupation; decides visit windows.",
-               values=OCCUPATIONS),
+        Column(
+            "birth_date", "date", "出生日期", "Date of birth.", required=True, not_future=True, personal=True
+        ),
+        Column("occupation", "enum", "职业", "Occupation; decides visit windows.", values=OCCUPATIONS),
         Column("employer_id", "str", "工作单位", "Employer, if known."),
-        Column("home_branch_id", "str", "归属机构", "Unit the customer belongs to.",
-               required=True),
-        Column("open_date", "date", "开户日期", "First account opened.", required=True,
-               not_future=True),
-        Column("hukou_local", "bool", "本地户籍", "Local household registration; false marks "
-               "new citizens (新市民)."),
-        Column("risk_level", "enum", "风险承受能力等级", "Result of the last risk assessment.",
-               values=RISK_LEVELS),
-        Column("risk_assessed_on", "date", "风险评估日期", "Date of the last risk assessment; "
-               "valid 12 months.", not_future=True),
+        Column("home_branch_id", "str", "归属机构", "Unit the customer belongs to.", required=True),
+        Column("open_date", "date", "开户日期", "First account opened.", required=True, not_future=True),
+        Column(
+            "hukou_local",
+            "bool",
+            "本地户籍",
+            "Local household registration; false marks new citizens (新市民).",
+        ),
+        Column(
+            "risk_level",
+            "enum",
+            "风险承受能力等级",
+            "Result of the last risk assessment.",
+            values=RISK_LEVELS,
+        ),
+        Column(
+            "risk_assessed_on",
+            "date",
+            "风险评估日期",
+            "Date of the last risk assessment; valid 12 months.",
+            not_future=True,
+        ),
         Column("owner_manager_id", "str", "管户客户经理", "Owning manager; empty if unowned."),
-        Column("dependants", "int", "供养人数", "People the customer supports.", minimum=0,
-               maximum=20),
+        Column("dependants", "int", "供养人数", "People the customer supports.", minimum=0, maximum=20),
         Column("tags", "str", "客户标签", "Bank's own tags, separated by ';'.", max_length=1000),
     ),
     foreign_keys=(
@@ -228,8 +260,12 @@ CUSTOMERS = Table(
         ForeignKey(("employer_id",), "employers", ("employer_id",), optional_target=True),
     ),
     checks=(
-        RowCheck("date_order", "open_date", "open_date < birth_date",
-                 "an account cannot open before the customer's birth"),
+        RowCheck(
+            "date_order",
+            "open_date",
+            "open_date < birth_date",
+            "an account cannot open before the customer's birth",
+        ),
     ),
 )
 
@@ -242,26 +278,48 @@ PRODUCTS = Table(
         Column("product_id", "str", "产品代码", "Product code.", required=True, max_length=32),
         Column("name", "str", "产品名称", "Product name.", required=True, max_length=200),
         Column("type", "enum", "产品类型", "Product type.", required=True, values=PRODUCT_TYPES),
-        Column("risk_level", "enum", "产品风险等级", "Risk rating R1 (lowest) to R5.",
-               required=True, values=PRODUCT_RISK_LEVELS),
-        Column("asset_class", "enum", "资产类别", "Asset class for allocation.", required=True,
-               values=ASSET_CLASSES),
-        Column("liquidity", "enum", "流动性", "T0 same day, T1 next day, closed (封闭期).",
-               required=True, values=LIQUIDITY),
-        Column("lockup_days", "int", "封闭期天数", "Days a closed product locks money.",
-               minimum=0, maximum=36500),
-        Column("term_days", "int", "期限天数", "Term in days, for term products.", minimum=0,
-               maximum=36500),
+        Column(
+            "risk_level",
+            "enum",
+            "产品风险等级",
+            "Risk rating R1 (lowest) to R5.",
+            required=True,
+            values=PRODUCT_RISK_LEVELS,
+        ),
+        Column(
+            "asset_class",
+            "enum",
+            "资产类别",
+            "Asset class for allocation.",
+            required=True,
+            values=ASSET_CLASSES,
+        ),
+        Column(
+            "liquidity",
+            "enum",
+            "流动性",
+            "T0 same day, T1 next day, closed (封闭期).",
+            required=True,
+            values=LIQUIDITY,
+        ),
+        Column(
+            "lockup_days", "int", "封闭期天数", "Days a closed product locks money.", minimum=0, maximum=36500
+        ),
+        Column("term_days", "int", "期限天数", "Term in days, for term products.", minimum=0, maximum=36500),
         Column("min_amount", "money", "起购金额", "Minimum subscription.", minimum=0),
         Column("issuer", "str", "发行机构", "Issuer or manager.", max_length=200),
         Column("is_pension", "bool", "养老产品", "Qualifies to be named and sold as pension (养老)."),
         Column("is_green", "bool", "绿色产品", "Green product."),
-        Column("expected_return", "rate", "业绩比较基准", "Expected yearly return, where known "
-               "(never shown for pension products).", minimum=-1, maximum=1),
-        Column("volatility", "rate", "波动率", "Yearly volatility, where known.", minimum=0,
-               maximum=5),
-        Column("fee_rate", "rate", "费率", "Yearly fee rate, where known.", minimum=0,
-               maximum=1),
+        Column(
+            "expected_return",
+            "rate",
+            "业绩比较基准",
+            "Expected yearly return, where known (never shown for pension products).",
+            minimum=-1,
+            maximum=1,
+        ),
+        Column("volatility", "rate", "波动率", "Yearly volatility, where known.", minimum=0, maximum=5),
+        Column("fee_rate", "rate", "费率", "Yearly fee rate, where known.", minimum=0, maximum=1),
         Column("currency", "str", "币种", "ISO 4217 code, CNY by default.", check="currency"),
         Column("on_sale", "bool", "在售", "False for products no longer sold."),
     ),
@@ -274,17 +332,22 @@ HOLDINGS = Table(
     "cards) are positive outstanding amounts.",
     primary_key=("account_id",),
     columns=(
-        Column("account_id", "str", "账号", "Account or position number.", required=True,
-               max_length=40, personal=True),
+        Column(
+            "account_id",
+            "str",
+            "账号",
+            "Account or position number.",
+            required=True,
+            max_length=40,
+            personal=True,
+        ),
         Column("customer_id", "str", "客户号", "Holder.", required=True),
         Column("product_id", "str", "产品代码", "Product held.", required=True),
         Column("balance", "money", "月末余额", "Balance at month end.", required=True),
-        Column("avg_daily_balance_month", "money", "月日均余额", "Average daily balance over "
-               "the month."),
+        Column("avg_daily_balance_month", "money", "月日均余额", "Average daily balance over the month."),
         Column("cost", "money", "持仓成本", "Amount invested (for gain or loss)."),
         Column("currency", "str", "币种", "ISO 4217 code, CNY by default.", check="currency"),
-        Column("open_date", "date", "开户/购买日期", "Opened or bought on.", required=True,
-               not_future=True),
+        Column("open_date", "date", "开户/购买日期", "Opened or bought on.", required=True, not_future=True),
         Column("maturity_date", "date", "到期日", "Maturity, for term products."),
     ),
     foreign_keys=(
@@ -292,16 +355,26 @@ HOLDINGS = Table(
         ForeignKey(("product_id",), "products", ("product_id",), reason="unknown_product_code"),
     ),
     checks=(
-        RowCheck("negative_deposit_balance", "balance",
-                 f"balance < 0 AND ref.type IN ({_quoted(DEPOSIT_TYPES)})",
-                 "deposit balances cannot be negative",
-                 lookup=("products", ("product_id",), ("product_id",))),
-        RowCheck("negative_balance", "balance",
-                 f"balance < 0 AND ref.type NOT IN ({_quoted(DEPOSIT_TYPES)})",
-                 "balances are positive; liabilities are positive outstanding amounts",
-                 lookup=("products", ("product_id",), ("product_id",))),
-        RowCheck("date_order", "maturity_date", "maturity_date < open_date",
-                 "a position cannot mature before it opened"),
+        RowCheck(
+            "negative_deposit_balance",
+            "balance",
+            f"balance < 0 AND ref.type IN ({_quoted(DEPOSIT_TYPES)})",
+            "deposit balances cannot be negative",
+            lookup=("products", ("product_id",), ("product_id",)),
+        ),
+        RowCheck(
+            "negative_balance",
+            "balance",
+            f"balance < 0 AND ref.type NOT IN ({_quoted(DEPOSIT_TYPES)})",
+            "balances are positive; liabilities are positive outstanding amounts",
+            lookup=("products", ("product_id",), ("product_id",)),
+        ),
+        RowCheck(
+            "date_order",
+            "maturity_date",
+            "maturity_date < open_date",
+            "a position cannot mature before it opened",
+        ),
     ),
 )
 
@@ -314,27 +387,43 @@ TRANSACTIONS = Table(
         Column("txn_id", "str", "流水号", "Transaction number.", required=True, max_length=40),
         Column("customer_id", "str", "客户号", "Customer.", required=True),
         Column("account_id", "str", "账号", "Account, if known.", personal=True),
-        Column("ts", "timestamp", "交易时间", "When; a time without offset is Beijing time.",
-               required=True, not_future=True),
-        Column("amount", "money", "交易金额", "Signed amount: credit positive, debit negative.",
-               required=True),
+        Column(
+            "ts",
+            "timestamp",
+            "交易时间",
+            "When; a time without offset is Beijing time.",
+            required=True,
+            not_future=True,
+        ),
+        Column(
+            "amount", "money", "交易金额", "Signed amount: credit positive, debit negative.", required=True
+        ),
         Column("currency", "str", "币种", "ISO 4217 code, CNY by default.", check="currency"),
         Column("channel", "enum", "交易渠道", "Channel.", values=CHANNELS),
-        Column("type", "enum", "交易类型", "Salary 代发, pension, transfers, card spending, bill "
-               "payments, cash and so on.", required=True, values=TXN_TYPES),
+        Column(
+            "type",
+            "enum",
+            "交易类型",
+            "Salary 代发, pension, transfers, card spending, bill payments, cash and so on.",
+            required=True,
+            values=TXN_TYPES,
+        ),
         Column("counterparty_bank", "str", "对方行", "Other bank of a transfer.", max_length=100),
-        Column("same_name", "bool", "同名转账", "Transfer between the customer's own accounts "
-               "(同名)."),
-        Column("merchant_category", "str", "商户类别码", "ISO 18245 merchant category code (MCC).",
-               check="mcc"),
+        Column("same_name", "bool", "同名转账", "Transfer between the customer's own accounts (同名)."),
+        Column(
+            "merchant_category", "str", "商户类别码", "ISO 18245 merchant category code (MCC).", check="mcc"
+        ),
         Column("employer_id", "str", "代发单位", "Paying employer, for salary credits."),
     ),
     foreign_keys=(ForeignKey(("customer_id",), "customers", ("customer_id",)),),
     checks=(
-        RowCheck("sign_mismatch", "amount",
-                 f"(type IN ({_quoted(CREDIT_TYPES)}) AND amount <= 0) OR "
-                 f"(type IN ({_quoted(DEBIT_TYPES)}) AND amount >= 0)",
-                 "credits are positive and debits negative"),
+        RowCheck(
+            "sign_mismatch",
+            "amount",
+            f"(type IN ({_quoted(CREDIT_TYPES)}) AND amount <= 0) OR "
+            f"(type IN ({_quoted(DEBIT_TYPES)}) AND amount >= 0)",
+            "credits are positive and debits negative",
+        ),
     ),
 )
 
@@ -345,20 +434,27 @@ CONSENTS = Table(
     primary_key=("customer_id", "purpose", "ts"),
     columns=(
         Column("customer_id", "str", "客户号", "Customer.", required=True),
-        Column("purpose", "enum", "授权用途", "What the consent is for; marketing purposes name "
-               "their channel.", required=True, values=CONSENT_PURPOSES),
-        Column("granted", "bool", "是否同意", "Granted (true) or refused / withdrawn (false).",
-               required=True),
-        Column("ts", "timestamp", "授权时间", "When it was given or withdrawn.", required=True,
-               not_future=True),
+        Column(
+            "purpose",
+            "enum",
+            "授权用途",
+            "What the consent is for; marketing purposes name their channel.",
+            required=True,
+            values=CONSENT_PURPOSES,
+        ),
+        Column(
+            "granted", "bool", "是否同意", "Granted (true) or refused / withdrawn (false).", required=True
+        ),
+        Column(
+            "ts", "timestamp", "授权时间", "When it was given or withdrawn.", required=True, not_future=True
+        ),
         Column("source", "enum", "授权渠道", "Where it was collected.", values=CONSENT_SOURCES),
     ),
     foreign_keys=(ForeignKey(("customer_id",), "customers", ("customer_id",)),),
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (BRANCHES, MANAGERS, EMPLOYERS, CUSTOMERS, PRODUCTS, HOLDINGS, TRANSACTIONS, CONSENTS)
+    t.name: t for t in (BRANCHES, MANAGERS, EMPLOYERS, CUSTOMERS, PRODUCTS, HOLDINGS, TRANSACTIONS, CONSENTS)
 }
 
 

@@ -23,6 +23,7 @@ class ConfigError(KequnError):
 
     def __init__(self, problems: list[tuple[str, int | None, str]]) -> None:
         self.problems = problems
-        lines = [f"{path}:{line}: {reason}" if line else f"{path}: {reason}"
-                 for path, line, reason in problems]
+        lines = [
+            f"{path}:{line}: {reason}" if line else f"{path}: {reason}" for path, line, reason in problems
+        ]
         super().__init__("\n".join(lines))

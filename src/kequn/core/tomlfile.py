@@ -15,8 +15,10 @@ from typing import Any
 from kequn.core.errors import ConfigError
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*((?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:\"[^\"]*\"|'[^']*'|"
-                  r"[A-Za-z0-9_\-]+))*)\s*=")
+_KEY = re.compile(
+    r"^\s*((?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:\"[^\"]*\"|'[^']*'|"
+    r"[A-Za-z0-9_\-]+))*)\s*="
+)
 
 
 def _split_key(text: str) -> list[str]:
@@ -48,8 +50,7 @@ class KeyLines:
                 self.lines.setdefault((*current, *_split_key(key.group(1))), number)
 
     @staticmethod
-    def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> tuple[
-            str | int, ...]:
+    def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> tuple[str | int, ...]:
         # a sub-table of an array of tables belongs to the array's last element
         out: list[str | int] = []
         for i, name in enumerate(names):
@@ -79,6 +80,7 @@ def load_toml(path: Path) -> tuple[dict[str, Any], KeyLines]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError([(str(path), int(match.group(1)) if match else None,
-                            f"not valid TOML: {exc}")]) from None
+        raise ConfigError(
+            [(str(path), int(match.group(1)) if match else None, f"not valid TOML: {exc}")]
+        ) from None
     return data, KeyLines(text)

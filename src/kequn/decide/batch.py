@@ -71,9 +71,14 @@ def _register(duck: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -
     duck.unregister(f"{name}_df")
 
 
-def decide(store: Path, ops_url: str | None = None, playbook: Path | None = None,
-           as_of: date | None = None, day: date | None = None,
-           progress: Progress | None = None) -> DecisionReport:
+def decide(
+    store: Path,
+    ops_url: str | None = None,
+    playbook: Path | None = None,
+    as_of: date | None = None,
+    day: date | None = None,
+    progress: Progress | None = None,
+) -> DecisionReport:
     report_progress = progress or (lambda stage, done, total: None)
     pb = load_playbook(playbook)
     snapshot = pick_snapshot(store, as_of)
@@ -104,8 +109,21 @@ def decide(store: Path, ops_url: str | None = None, playbook: Path | None = None
         step("publish")
         decision_id = _next_decision_id(ops, duck, day)
         tasks = _talk_tracks(tasks, duck, snapshot.schema, run.schema, ops, pb, decision_id, day)
-        report = _publish(duck, ops, pairs, tasks, owners, decision_id, day, snapshot.snapshot_id,
-                          run.run_id, model.version if model else None, now, snapshot.schema, pb)
+        report = _publish(
+            duck,
+            ops,
+            pairs,
+            tasks,
+            owners,
+            decision_id,
+            day,
+            snapshot.snapshot_id,
+            run.run_id,
+            model.version if model else None,
+            now,
+            snapshot.schema,
+            pb,
+        )
         report.ownership = {**report.ownership, **{f"synced_{k}": v for k, v in synced.items()}}
         report_progress("publish", len(steps), len(steps))
         marks = [*timings.values(), clock_now().timestamp()]
@@ -125,50 +143,67 @@ class Owners:
     unowned: int
 
 
-def _ownership(duck: duckdb.DuckDBPyConnection, ops: Store, run: RunInfo,
-               pb: LoadedPlaybook) -> Owners:
-    cards = _frame(ops, "SELECT customer_id, home_branch_id, owner_manager_id, tier "
-                        "FROM customers")
+def _ownership(duck: duckdb.DuckDBPyConnection, ops: Store, run: RunInfo, pb: LoadedPlaybook) -> Owners:
+    cards = _frame(ops, "SELECT customer_id, home_branch_id, owner_manager_id, tier FROM customers")
     moves = duck.execute(f"SELECT customer_id, tier_move FROM {run.schema}.profiles").df()
     cards = cards.merge(moves, on="customer_id", how="left")
     staff = _frame(ops, "SELECT manager_id, branch_id, role, active, successor_id FROM staff")
     branches = _frame(ops, "SELECT branch_id, parent_id FROM branches")
-    claims = _frame(ops, "SELECT claim_id, customer_id, manager_id FROM claims "
-                         "WHERE status = 'pending' ORDER BY claimed_at, claim_id")
+    claims = _frame(
+        ops,
+        "SELECT claim_id, customer_id, manager_id FROM claims "
+        "WHERE status = 'pending' ORDER BY claimed_at, claim_id",
+    )
     roles = {t.name: t.owner_role for t in pb.playbook.tiers.ladder}
     result = assign_owners(cards, staff, branches, claims, roles)
     owner = cards.set_index("customer_id")["owner_manager_id"].copy()
     if len(result.changes):
         owner.loc[result.changes.customer_id.to_numpy()] = result.changes.to_manager_id.to_numpy()
     applied = [int(c) for c in claims.claim_id if c not in set(result.refused_claims.claim_id)]
-    return Owners(result.changes, owner.rename("manager_id").reset_index(),
-                  result.refused_claims, applied, result.unowned)
+    return Owners(
+        result.changes,
+        owner.rename("manager_id").reset_index(),
+        result.refused_claims,
+        applied,
+        result.unowned,
+    )
 
 
-def _load_ops_state(duck: duckdb.DuckDBPyConnection, ops: Store, owners: Owners,
-                    now: datetime, pb: LoadedPlaybook) -> None:
+def _load_ops_state(
+    duck: duckdb.DuckDBPyConnection, ops: Store, owners: Owners, now: datetime, pb: LoadedPlaybook
+) -> None:
     c = pb.playbook.contact
-    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days,
-                                       c.snooze_days))
+    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days, c.snooze_days))
     _register(duck, "k_owner", owners.owner)
     handover = owners.changes[owners.changes.reason == "tier_move"][["customer_id"]]
     _register(duck, "k_handover", handover.reset_index(drop=True))
-    _register(duck, "k_prefs", _frame(ops, "SELECT customer_id, do_not_contact, "
-                                           "personalised_opt_out FROM contact_prefs"))
+    _register(
+        duck,
+        "k_prefs",
+        _frame(ops, "SELECT customer_id, do_not_contact, personalised_opt_out FROM contact_prefs"),
+    )
     consents = _frame(ops, "SELECT customer_id, purpose, granted, ts FROM consents")
     consents["ts"] = pd.to_datetime(consents["ts"], utc=True)
     _register(duck, "k_consent_ops", consents)
-    history = _frame(ops, "SELECT customer_id, action, kind, outcome, at FROM outcomes "
-                          "WHERE at >= :since", since=horizon)
+    history = _frame(
+        ops, "SELECT customer_id, action, kind, outcome, at FROM outcomes WHERE at >= :since", since=horizon
+    )
     history["at"] = pd.to_datetime(history["at"], utc=True)
     _register(duck, "k_history", history)
-    _register(duck, "k_open", _frame(ops, "SELECT DISTINCT customer_id, action FROM tasks "
-                                          "WHERE status = 'open' AND as_of < :day",
-                                     day=now.date()))
+    _register(
+        duck,
+        "k_open",
+        _frame(
+            ops,
+            "SELECT DISTINCT customer_id, action FROM tasks WHERE status = 'open' AND as_of < :day",
+            day=now.date(),
+        ),
+    )
 
 
-def _arbitrate(duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, model: Any,
-               day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _arbitrate(
+    duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, model: Any, day: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     pairs = duck.execute("SELECT * FROM k_pairs").df()
     pairs["stage"] = pairs["dropped"].str.split(":").str[0]
     pairs["reason"] = pairs["dropped"].str.split(":").str[1]
@@ -177,16 +212,21 @@ def _arbitrate(duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, 
     live["channel"] = live["channels"].map(lambda c: c[0] if len(c) else None)
     live["propensity"] = propensity(live, pb, model)
     live["priority"] = live["value"].clip(lower=0) * live["propensity"] * live["urgency"]
-    live = live.sort_values(["customer_id", "priority", "action"],
-                            ascending=[True, False, True], kind="stable")
+    live = live.sort_values(
+        ["customer_id", "priority", "action"], ascending=[True, False, True], kind="stable"
+    )
     live["rank"] = live.groupby("customer_id").cumcount()
     keep = pb.playbook.contact.tasks_per_customer_per_day
     chosen = live[live["rank"] < keep].copy()
     outranked = live[live["rank"] >= keep]
-    staff = _frame(ops, "SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, "
-                        "capacity_sms FROM staff WHERE active")
-    capacity = {(m.manager_id, ch): int(getattr(m, f"capacity_{ch}"))
-                for m in staff.itertuples() for ch in CHANNELS}
+    staff = _frame(
+        ops,
+        "SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, "
+        "capacity_sms FROM staff WHERE active",
+    )
+    capacity = {
+        (m.manager_id, ch): int(getattr(m, f"capacity_{ch}")) for m in staff.itertuples() for ch in CHANNELS
+    }
     chosen["channel"] = fit(chosen, capacity, pb.playbook.contact.channel_weight)
     over = chosen[chosen["channel"].isna()]
     tasks = chosen[chosen["channel"].notna()].copy()
@@ -203,65 +243,101 @@ def _arbitrate(duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, 
 def _next_decision_id(ops: Store, duck: duckdb.DuckDBPyConnection, day: date) -> str:
     """The next free id of the day in both stores (either may have been reset)."""
     with ops.engine.connect() as con:
-        taken = set(con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"),
-                                {"d": day}).scalars())
-    taken |= {r[0].removeprefix("decision_") for r in duck.execute(
-        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
-        [f"decision_{day:%Y%m%d}_%"]).fetchall()}
+        taken = set(
+            con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"), {"d": day}).scalars()
+        )
+    taken |= {
+        r[0].removeprefix("decision_")
+        for r in duck.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+            [f"decision_{day:%Y%m%d}_%"],
+        ).fetchall()
+    }
     n = 1
     while f"{day:%Y%m%d}_{n:02d}" in taken:
         n += 1
     return f"{day:%Y%m%d}_{n:02d}"
 
 
-def _talk_tracks(tasks: pd.DataFrame, duck: duckdb.DuckDBPyConnection, snapshot_schema: str,
-                 run_schema: str, ops: Store, pb: LoadedPlaybook, decision_id: str,
-                 day: date) -> pd.DataFrame:
+def _talk_tracks(
+    tasks: pd.DataFrame,
+    duck: duckdb.DuckDBPyConnection,
+    snapshot_schema: str,
+    run_schema: str,
+    ops: Store,
+    pb: LoadedPlaybook,
+    decision_id: str,
+    day: date,
+) -> pd.DataFrame:
     if tasks.empty:
         return tasks
     actions = {a.name: a for a in pb.playbook.actions}
-    features_used = {t.name: sorted(pb.expression("triggers", t.name).columns)
-                     for t in pb.playbook.triggers}
+    features_used = {t.name: sorted(pb.expression("triggers", t.name).columns) for t in pb.playbook.triggers}
     features_used["handover"] = ["tier_move"]
     ids = tasks["customer_id"].unique().tolist()
     _register(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
-    people = {r["customer_id"]: r for r in duck.execute(f"""
+    people = {
+        r["customer_id"]: r
+        for r in duck.execute(f"""
         SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
-        SEMI JOIN k_task_customers USING (customer_id)""").df().to_dict("records")}
-    facts = {r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v)
-                                for k, v in r.items()} for r in duck.execute(f"""
+        SEMI JOIN k_task_customers USING (customer_id)""")
+        .df()
+        .to_dict("records")
+    }
+    facts = {
+        r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        for r in duck.execute(f"""
         SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
                next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
                fund_return, risk_expires_in_days, health_change, health_score
-        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)"""
-    ).df().to_dict("records")}
+        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""")
+        .df()
+        .to_dict("records")
+    }
     managers = dict(_frame(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
     talk, material, explanation, task_id = [], [], [], []
     for t in tasks.to_dict("records"):
         a = actions[t["action"]]
         f = facts.get(t["customer_id"], {})
         person = people.get(t["customer_id"], {})
-        product = None if pd.isna(t["product_id"]) else {
-            "product_name": t["product_name"],
-            "expected_return": None if pd.isna(t["expected_return"]) else t["expected_return"],
-            "is_pension": bool(t["is_pension"]),
-            "term_days": None if pd.isna(t["term_days"]) else t["term_days"]}
-        vals = values(f, person.get("name"), person.get("gender"),
-                      managers.get(t["manager_id"]), product, pb)
+        product = (
+            None
+            if pd.isna(t["product_id"])
+            else {
+                "product_name": t["product_name"],
+                "expected_return": None if pd.isna(t["expected_return"]) else t["expected_return"],
+                "is_pension": bool(t["is_pension"]),
+                "term_days": None if pd.isna(t["term_days"]) else t["term_days"],
+            }
+        )
+        vals = values(f, person.get("name"), person.get("gender"), managers.get(t["manager_id"]), product, pb)
         talk.append(render(a.talk_track, vals))
         material.append(render(a.visit_material, vals) if a.visit_material else None)
         trigger = t["trigger"]
-        explanation.append({
-            "trigger": trigger, "action": t["action"], "kind": a.kind,
-            "rules_passed": ["eligible", "applicable", "suitable", "within_contact_policy",
-                             "arbitrated", "within_capacity"],
-            "product": None if product is None else t["product_id"],
-            "dual_recording": bool(t["dual_recording"]),
-            "score": {"value": round(float(t["value"]), 2),
-                      "propensity": round(float(t["propensity"]), 4),
-                      "urgency": float(t["urgency"]), "priority": round(float(t["priority"]), 4)},
-            "features_used": features_used[trigger],
-        })
+        explanation.append(
+            {
+                "trigger": trigger,
+                "action": t["action"],
+                "kind": a.kind,
+                "rules_passed": [
+                    "eligible",
+                    "applicable",
+                    "suitable",
+                    "within_contact_policy",
+                    "arbitrated",
+                    "within_capacity",
+                ],
+                "product": None if product is None else t["product_id"],
+                "dual_recording": bool(t["dual_recording"]),
+                "score": {
+                    "value": round(float(t["value"]), 2),
+                    "propensity": round(float(t["propensity"]), 4),
+                    "urgency": float(t["urgency"]),
+                    "priority": round(float(t["priority"]), 4),
+                },
+                "features_used": features_used[trigger],
+            }
+        )
         task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}")
     out = tasks.copy()
     out["talk_track"] = talk
@@ -283,12 +359,14 @@ def _funnel_counts(pairs: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]
     return funnel, {k: int(v) for k, v in reasons.items()}
 
 
-def _withdrawals(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str,
-                 day: date, pb: LoadedPlaybook) -> list[str]:
+def _withdrawals(
+    duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, day: date, pb: LoadedPlaybook
+) -> list[str]:
     """Open tasks whose contact the customer no longer allows: a withdrawn consent
     stops contacts from the next decision on, scheduled ones included."""
-    open_tasks = _frame(ops, "SELECT task_id, customer_id, action, kind, channel FROM tasks "
-                             "WHERE status = 'open'")
+    open_tasks = _frame(
+        ops, "SELECT task_id, customer_id, action, kind, channel FROM tasks WHERE status = 'open'"
+    )
     if open_tasks.empty:
         return []
     _register(duck, "k_open_tasks", open_tasks)
@@ -315,25 +393,51 @@ def _withdrawals(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: s
     return [r[0] for r in rows]
 
 
-def _publish(duck: duckdb.DuckDBPyConnection, ops: Store, pairs: pd.DataFrame,
-             tasks: pd.DataFrame, owners: Owners, decision_id: str, day: date, snapshot_id: str,
-             pipeline_run: str, model_version: str | None, now: datetime,
-             snapshot_schema: str, pb: LoadedPlaybook) -> DecisionReport:
+def _publish(
+    duck: duckdb.DuckDBPyConnection,
+    ops: Store,
+    pairs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    owners: Owners,
+    decision_id: str,
+    day: date,
+    snapshot_id: str,
+    pipeline_run: str,
+    model_version: str | None,
+    now: datetime,
+    snapshot_schema: str,
+    pb: LoadedPlaybook,
+) -> DecisionReport:
     funnel, dropped = _funnel_counts(pairs)
-    report = DecisionReport(decision_id, day, snapshot_id, pipeline_run, model_version, funnel,
-                            dropped, unowned=owners.unowned)
+    report = DecisionReport(
+        decision_id, day, snapshot_id, pipeline_run, model_version, funnel, dropped, unowned=owners.unowned
+    )
     report.tasks_by_trigger = {k: int(v) for k, v in tasks["trigger"].value_counts().items()}
     report.tasks_by_channel = {k: int(v) for k, v in tasks["channel"].value_counts().items()}
     by_manager = tasks.groupby(["manager_id", "channel"]).size().unstack(fill_value=0)
-    report.tasks_by_manager = {m: {c: int(n) for c, n in row.items() if n}
-                               for m, row in by_manager.iterrows()}
+    report.tasks_by_manager = {
+        m: {c: int(n) for c, n in row.items() if n} for m, row in by_manager.iterrows()
+    }
     report.ownership = {k: int(v) for k, v in owners.changes["reason"].value_counts().items()}
     withdrawn = _withdrawals(duck, ops, snapshot_schema, day, pb)
     report.withdrawn = len(withdrawn)
 
     schema = f"decision_{decision_id}"
-    keep = ["customer_id", "trigger", "action", "kind", "manager_id", "stage", "reason",
-            "value", "propensity", "priority", "channel", "product_id", "dual_recording"]
+    keep = [
+        "customer_id",
+        "trigger",
+        "action",
+        "kind",
+        "manager_id",
+        "stage",
+        "reason",
+        "value",
+        "propensity",
+        "priority",
+        "channel",
+        "product_id",
+        "dual_recording",
+    ]
     frame = pairs[[c for c in keep if c in pairs.columns]].copy()
     duck.register("k_funnel_df", frame)
     duck.execute("BEGIN TRANSACTION")
@@ -343,45 +447,118 @@ def _publish(duck: duckdb.DuckDBPyConnection, ops: Store, pairs: pd.DataFrame,
     duck.unregister("k_funnel_df")
 
     stamp = clock_now()
-    columns = ["task_id", "run_id", "as_of", "customer_id", "manager_id", "action", "trigger",
-               "kind", "channel", "scheduled_at", "contact_window", "priority", "value", "propensity",
-               "urgency", "product_id", "talk_track", "visit_material", "explanation", "status",
-               "source", "campaign_id", "version", "created_at", "updated_at"]
-    rows = [(t.task_id, t.run_id, day, t.customer_id, t.manager_id, t.action, t.trigger, t.kind,
-             t.channel, t.scheduled_at.to_pydatetime(), t.window, float(t.priority),
-             float(t.value), float(t.propensity), float(t.urgency),
-             None if pd.isna(t.product_id) else t.product_id, t.talk_track, t.visit_material,
-             t.explanation, "open", "batch", None, 1, stamp, stamp)
-            for t in tasks.itertuples()]
+    columns = [
+        "task_id",
+        "run_id",
+        "as_of",
+        "customer_id",
+        "manager_id",
+        "action",
+        "trigger",
+        "kind",
+        "channel",
+        "scheduled_at",
+        "contact_window",
+        "priority",
+        "value",
+        "propensity",
+        "urgency",
+        "product_id",
+        "talk_track",
+        "visit_material",
+        "explanation",
+        "status",
+        "source",
+        "campaign_id",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
+    rows = [
+        (
+            t.task_id,
+            t.run_id,
+            day,
+            t.customer_id,
+            t.manager_id,
+            t.action,
+            t.trigger,
+            t.kind,
+            t.channel,
+            t.scheduled_at.to_pydatetime(),
+            t.window,
+            float(t.priority),
+            float(t.value),
+            float(t.propensity),
+            float(t.urgency),
+            None if pd.isna(t.product_id) else t.product_id,
+            t.talk_track,
+            t.visit_material,
+            t.explanation,
+            "open",
+            "batch",
+            None,
+            1,
+            stamp,
+            stamp,
+        )
+        for t in tasks.itertuples()
+    ]
     with ops.engine.begin() as con:
         changes = owners.changes
-        update_column(con, "customers", "customer_id", "owner_manager_id",
-                      list(zip(changes.customer_id, changes.to_manager_id, strict=True)))
-        load_rows(con, "ownership_log", ["customer_id", "from_manager_id", "to_manager_id",
-                                         "reason", "at", "decision_run_id"],
-                  [(c.customer_id, None if pd.isna(c.from_manager_id) else c.from_manager_id,
-                    c.to_manager_id, c.reason, stamp, decision_id)
-                   for c in changes.itertuples()])
+        update_column(
+            con,
+            "customers",
+            "customer_id",
+            "owner_manager_id",
+            list(zip(changes.customer_id, changes.to_manager_id, strict=True)),
+        )
+        load_rows(
+            con,
+            "ownership_log",
+            ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
+            [
+                (
+                    c.customer_id,
+                    None if pd.isna(c.from_manager_id) else c.from_manager_id,
+                    c.to_manager_id,
+                    c.reason,
+                    stamp,
+                    decision_id,
+                )
+                for c in changes.itertuples()
+            ],
+        )
         for claim_id in owners.applied_claims:
-            con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"),
-                        {"c": claim_id})
+            con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"), {"c": claim_id})
         for r in owners.refused_claims.itertuples():
-            con.execute(text("UPDATE claims SET status = 'refused', note = :n "
-                             "WHERE claim_id = :c"), {"c": int(r.claim_id), "n": r.reason})
+            con.execute(
+                text("UPDATE claims SET status = 'refused', note = :n WHERE claim_id = :c"),
+                {"c": int(r.claim_id), "n": r.reason},
+            )
         # re-running a day replaces its untouched batch tasks, never worked ones
-        con.execute(text("""
+        con.execute(
+            text("""
             DELETE FROM tasks WHERE as_of = :day AND source = 'batch' AND status = 'open'
             AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = tasks.task_id)"""),
-                    {"day": day})
+            {"day": day},
+        )
         load_rows(con, "tasks", columns, rows, ["task_id"], [])
-        update_column(con, "tasks", "task_id", "status",
-                      [(t, "withdrawn") for t in withdrawn])
-        con.execute(text("""
+        update_column(con, "tasks", "task_id", "status", [(t, "withdrawn") for t in withdrawn])
+        con.execute(
+            text("""
             INSERT INTO decision_runs (run_id, as_of, snapshot_id, pipeline_run_id, started_at,
                                        finished_at, status, model_version, counts)
             VALUES (:id, :day, :snap, :run, :start, :end, 'published', :model, :counts)"""),
-                    {"id": decision_id, "day": day, "snap": snapshot_id, "run": pipeline_run,
-                     "start": now, "end": stamp, "model": model_version,
-                     "counts": json.dumps({"funnel": funnel, "dropped": dropped,
-                                           "withdrawn": len(withdrawn)})})
+            {
+                "id": decision_id,
+                "day": day,
+                "snap": snapshot_id,
+                "run": pipeline_run,
+                "start": now,
+                "end": stamp,
+                "model": model_version,
+                "counts": json.dumps({"funnel": funnel, "dropped": dropped, "withdrawn": len(withdrawn)}),
+            },
+        )
     return report

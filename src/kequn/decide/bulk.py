@@ -44,9 +44,14 @@ def sqlite_value(v: Any) -> Any:
     return v
 
 
-def load_rows(con: Connection, table: str, columns: Sequence[str],
-              rows: Sequence[Sequence[Any]], upsert_key: Sequence[str] | None = None,
-              update: Sequence[str] | None = None) -> int:
+def load_rows(
+    con: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    upsert_key: Sequence[str] | None = None,
+    update: Sequence[str] | None = None,
+) -> int:
     """Inserts ``rows`` (or upserts on ``upsert_key``, updating ``update``)."""
     if not rows:
         return 0
@@ -54,14 +59,16 @@ def load_rows(con: Connection, table: str, columns: Sequence[str],
     conflict = ""
     if upsert_key:
         sets = ", ".join(f"{c} = excluded.{c}" for c in (update or []))
-        conflict = (f" ON CONFLICT ({', '.join(upsert_key)}) DO "
-                    + (f"UPDATE SET {sets}" if sets else "NOTHING"))
+        conflict = f" ON CONFLICT ({', '.join(upsert_key)}) DO " + (
+            f"UPDATE SET {sets}" if sets else "NOTHING"
+        )
     if con.dialect.name == "postgresql":
         raw = con.connection.driver_connection  # psycopg connection, same transaction
         staging = f"_load_{table}"
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                        f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
             cur.execute(f"TRUNCATE {staging}")
             buf = io.StringIO()
             for r in rows:
@@ -75,40 +82,46 @@ def load_rows(con: Connection, table: str, columns: Sequence[str],
     # more than SQLite itself at a million rows
     marks = ", ".join("?" for _ in columns)
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
-                    [tuple(sqlite_value(v) for v in r) for r in rows])
+    cur.executemany(
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
+        [tuple(sqlite_value(v) for v in r) for r in rows],
+    )
     cur.close()
     return len(rows)
 
 
-def update_column(con: Connection, table: str, key: str, column: str,
-                  rows: Sequence[tuple[Any, Any]]) -> int:
+def update_column(con: Connection, table: str, key: str, column: str, rows: Sequence[tuple[Any, Any]]) -> int:
     """Sets ``column`` to each row's value where ``key`` matches: (key, value) pairs."""
     if not rows:
         return 0
     if con.dialect.name == "postgresql":
         raw = con.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS _upd_{table} (k text, v text) "
-                        "ON COMMIT DROP")
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS _upd_{table} (k text, v text) ON COMMIT DROP")
             cur.execute(f"TRUNCATE _upd_{table}")
             with cur.copy(f"COPY _upd_{table} (k, v) FROM STDIN") as copy:
                 for k, v in rows:
                     copy.write_row((k, v))
-            cur.execute(f"UPDATE {table} t SET {column} = u.v FROM _upd_{table} u "
-                        f"WHERE t.{key} = u.k")
+            cur.execute(f"UPDATE {table} t SET {column} = u.v FROM _upd_{table} u WHERE t.{key} = u.k")
         return len(rows)
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cur.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
-                    [(sqlite_value(v), k) for k, v in rows])
+    cur.executemany(
+        f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(sqlite_value(v), k) for k, v in rows]
+    )
     cur.close()
     return len(rows)
 
 
-def copy_from_duckdb(duck: Any, query: str, con: Connection, table: str,
-                     columns: Sequence[str], replace: bool = False,
-                     upsert_key: Sequence[str] | None = None,
-                     update: Sequence[str] | None = None) -> int:
+def copy_from_duckdb(
+    duck: Any,
+    query: str,
+    con: Connection,
+    table: str,
+    columns: Sequence[str],
+    replace: bool = False,
+    upsert_key: Sequence[str] | None = None,
+    update: Sequence[str] | None = None,
+) -> int:
     """Streams a DuckDB query's rows into an operational table (``replace``:
     emptying it first; ``upsert_key``: updating ``update`` on a clash), without
     holding them all in Python."""
@@ -118,8 +131,9 @@ def copy_from_duckdb(duck: Any, query: str, con: Connection, table: str,
     conflict = ""
     if upsert_key:
         sets = ", ".join(f"{c} = excluded.{c}" for c in (update or []))
-        conflict = (f" ON CONFLICT ({', '.join(upsert_key)}) DO "
-                    + (f"UPDATE SET {sets}" if sets else "NOTHING"))
+        conflict = f" ON CONFLICT ({', '.join(upsert_key)}) DO " + (
+            f"UPDATE SET {sets}" if sets else "NOTHING"
+        )
     n = 0
     if con.dialect.name == "postgresql":
         import os
@@ -128,24 +142,23 @@ def copy_from_duckdb(duck: Any, query: str, con: Connection, table: str,
         fd, path = tempfile.mkstemp(suffix=".csv")
         os.close(fd)
         try:
-            duck.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false, "
-                         "NULLSTR '\\N')")
+            duck.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false, NULLSTR '\\N')")
             raw = con.connection.driver_connection
             target = table
             with raw.cursor() as cur, open(path, "rb") as fh:  # type: ignore[union-attr]
                 if upsert_key:
                     target = f"_stream_{table}"
-                    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} "
-                                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+                    cur.execute(
+                        f"CREATE TEMP TABLE IF NOT EXISTS {target} "
+                        f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    )
                     cur.execute(f"TRUNCATE {target}")
-                with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv, "
-                              "NULL '\\N')") as copy:
+                with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
                     while chunk := fh.read(1 << 22):
                         copy.write(chunk)
                 n = cur.rowcount
                 if upsert_key:
-                    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}"
-                                f"{conflict}")
+                    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}{conflict}")
         finally:
             os.unlink(path)
         return n
@@ -153,8 +166,10 @@ def copy_from_duckdb(duck: Any, query: str, con: Connection, table: str,
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     marks = ", ".join("?" for _ in columns)
     while batch := result.fetchmany(50_000):
-        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
-                        [tuple(sqlite_value(v) for v in r) for r in batch])
+        cur.executemany(
+            f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
+            [tuple(sqlite_value(v) for v in r) for r in batch],
+        )
         n += len(batch)
     cur.close()
     return n

@@ -31,8 +31,9 @@ class Slot:
     channel: str
 
 
-def fit(pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int],
-        weights: Mapping[str, float]) -> pd.Series:
+def fit(
+    pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int], weights: Mapping[str, float]
+) -> pd.Series:
     """``pairs``: manager_id, channels (allowed, in preference order), priority.
     Returns the channel each pair gets (None: over capacity), on pairs' index."""
     n = len(pairs)
@@ -42,8 +43,9 @@ def fit(pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int],
     starts, ends, caps, costs, arc_pair, arc_channel = [], [], [], [], [], []
     top = max(float(pairs["priority"].max()), 1e-12)
     first_slot = 2 + n
-    for i, (manager, channels, priority) in enumerate(zip(
-            pairs["manager_id"], pairs["channels"], pairs["priority"], strict=True)):
+    for i, (manager, channels, priority) in enumerate(
+        zip(pairs["manager_id"], pairs["channels"], pairs["priority"], strict=True)
+    ):
         for ch in channels:
             key = (manager, ch)
             if ch not in UNLIMITED and capacity.get(key, 0) <= 0:
@@ -59,13 +61,15 @@ def fit(pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int],
     # source -> each pair; each pair -> sink directly (left undone); each slot -> sink
     starts += [0] * n + list(range(2, 2 + n)) + list(slots.values())
     ends += list(range(2, 2 + n)) + [1] * n + [1] * len(slots)
-    caps += [1] * n + [1] * n + [n if k[1] in UNLIMITED else int(capacity.get(k, 0))
-                                 for k in slots]
+    caps += [1] * n + [1] * n + [n if k[1] in UNLIMITED else int(capacity.get(k, 0)) for k in slots]
     costs += [0] * (2 * n + len(slots))
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(
-        np.array(starts, dtype=np.int32), np.array(ends, dtype=np.int32),
-        np.array(caps, dtype=np.int64), np.array(costs, dtype=np.int64))
+        np.array(starts, dtype=np.int32),
+        np.array(ends, dtype=np.int32),
+        np.array(caps, dtype=np.int64),
+        np.array(costs, dtype=np.int64),
+    )
     flow.set_nodes_supplies(np.array([0, 1], dtype=np.int32), np.array([n, -n], dtype=np.int64))
     status = flow.solve()
     if status != flow.OPTIMAL:
@@ -88,8 +92,9 @@ def schedule(tasks: pd.DataFrame, day: date, policy: ContactPolicy) -> pd.DataFr
     occupation): each manager's contacts on a channel, best first, one after
     another through the channel's windows (visits by the customer's occupation)."""
     out = tasks.copy()
-    out["win_key"] = [tuple(_windows(ch, occ, policy)) for ch, occ in
-                      zip(out["channel"], out["occupation"], strict=True)]
+    out["win_key"] = [
+        tuple(_windows(ch, occ, policy)) for ch, occ in zip(out["channel"], out["occupation"], strict=True)
+    ]
     out = out.sort_values(["priority"], ascending=False, kind="stable")
     out["k"] = out.groupby(["manager_id", "channel", "win_key"], sort=False).cumcount()
     saturday = day + timedelta(days=(5 - day.weekday()) % 7)
@@ -110,8 +115,9 @@ def schedule(tasks: pd.DataFrame, day: date, policy: ContactPolicy) -> pd.DataFr
         which = np.minimum(np.searchsorted(np.cumsum(room), k, side="right"), len(spans) - 1)
         starts = np.array([s_ for s_, _ in spans])
         # beyond the windows' room the contacts queue at the last window's close
-        offset = np.minimum(starts[which] + (k - before[which]) * minutes,
-                            np.array([e for _, e in spans])[which] - minutes)
+        offset = np.minimum(
+            starts[which] + (k - before[which]) * minutes, np.array([e for _, e in spans])[which] - minutes
+        )
         base = pd.Timestamp(day, tz=SHANGHAI)
         at.loc[sub.index] = base + pd.to_timedelta(offset, unit="m")
         label.loc[sub.index] = [wins[i] for i in which]

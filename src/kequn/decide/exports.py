@@ -19,18 +19,26 @@ from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 from kequn.store.models import Consent, ContactPreference, Customer, Task
 
-CALL_COLUMNS = ["task_id", "scheduled_at", "customer_id", "name", "phone", "manager_id",
-                "action", "talk_track"]
+CALL_COLUMNS = [
+    "task_id",
+    "scheduled_at",
+    "customer_id",
+    "name",
+    "phone",
+    "manager_id",
+    "action",
+    "talk_track",
+]
 
 
 def _state(s: Any, card: Customer) -> ContactState:
     consents = dict((card.facts or {}).get("consent") or {})
-    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)
-                        .order_by(Consent.ts)):
+    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id).order_by(Consent.ts)):
         consents[ev.purpose] = ev.granted
     prefs = s.get(ContactPreference, card.customer_id)
-    return ContactState(consents, bool(prefs and prefs.do_not_contact),
-                        bool(prefs and prefs.personalised_opt_out))
+    return ContactState(
+        consents, bool(prefs and prefs.do_not_contact), bool(prefs and prefs.personalised_opt_out)
+    )
 
 
 def mask_name(name: str | None) -> str:
@@ -50,9 +58,11 @@ def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
     actions = {a.name: a for a in pb.playbook.actions}
     rows, held = [], 0
     with ops.session() as s:
-        tasks = s.scalars(select(Task).where(Task.as_of == day, Task.status == "open",
-                                             Task.channel == "phone")
-                          .order_by(Task.scheduled_at, Task.priority.desc())).all()
+        tasks = s.scalars(
+            select(Task)
+            .where(Task.as_of == day, Task.status == "open", Task.channel == "phone")
+            .order_by(Task.scheduled_at, Task.priority.desc())
+        ).all()
         for t in tasks:
             card = s.get(Customer, t.customer_id)
             if card is None or not card.phone:
@@ -60,14 +70,26 @@ def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
                 continue
             state = _state(s, card)
             a = actions.get(t.action)
-            if a is None or "phone" not in allowed_channels(a, state, pb.playbook.contact) or (
-                    state.do_not_contact and a.kind != "compliance") or (
-                    opted_out(state) and (a.kind == "marketing" or a.personalised)):
+            if (
+                a is None
+                or "phone" not in allowed_channels(a, state, pb.playbook.contact)
+                or (state.do_not_contact and a.kind != "compliance")
+                or (opted_out(state) and (a.kind == "marketing" or a.personalised))
+            ):
                 held += 1
                 continue
-            rows.append([t.task_id, t.scheduled_at.isoformat() if t.scheduled_at else "",
-                         t.customer_id, mask_name(card.name), card.phone, t.manager_id, t.action,
-                         t.talk_track])
+            rows.append(
+                [
+                    t.task_id,
+                    t.scheduled_at.isoformat() if t.scheduled_at else "",
+                    t.customer_id,
+                    mask_name(card.name),
+                    card.phone,
+                    t.manager_id,
+                    t.action,
+                    t.talk_track,
+                ]
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".xlsx":
         wb = Workbook()
@@ -99,17 +121,19 @@ def wechat_groups(ops: Store, pb: LoadedPlaybook, groups: list[str], out: Path) 
         for ev in s.scalars(select(Consent).order_by(Consent.ts)):
             changes.setdefault(ev.customer_id, {})[ev.purpose] = ev.granted
         for card in s.scalars(select(Customer).order_by(Customer.customer_id)):
-            segs = set(card.segments if isinstance(card.segments, list)
-                       else json.loads(card.segments or "[]"))
+            segs = set(
+                card.segments if isinstance(card.segments, list) else json.loads(card.segments or "[]")
+            )
             mine = [g for g in groups if g in segs]
             if not mine:
                 continue
-            consents = {**((card.facts or {}).get("consent") or {}),
-                        **changes.get(card.customer_id, {})}
+            consents = {**((card.facts or {}).get("consent") or {}), **changes.get(card.customer_id, {})}
             p = prefs.get(card.customer_id)
-            if consents.get("marketing_wechat") is not True or (p and (
-                    p.do_not_contact or p.personalised_opt_out)) or consents.get(
-                    "personalised_recommendation") is False:
+            if (
+                consents.get("marketing_wechat") is not True
+                or (p and (p.do_not_contact or p.personalised_opt_out))
+                or consents.get("personalised_recommendation") is False
+            ):
                 held += len(mine)
                 continue
             rows.extend([g, zh[g], card.customer_id, card.owner_manager_id or ""] for g in mine)

@@ -16,8 +16,7 @@ from kequn.ingest.sql import literal
 from kequn.pipeline.predicates import compile_node
 from kequn.playbook import LoadedPlaybook
 
-STAGES = ("eligible", "applicable", "suitable", "within_contact_policy", "arbitrated",
-          "within_capacity")
+STAGES = ("eligible", "applicable", "suitable", "within_contact_policy", "arbitrated", "within_capacity")
 
 
 def _in(values: frozenset[str] | tuple[str, ...]) -> str:
@@ -25,22 +24,40 @@ def _in(values: frozenset[str] | tuple[str, ...]) -> str:
 
 
 def register_playbook(duck: duckdb.DuckDBPyConnection, pb: LoadedPlaybook) -> None:
-    actions = pd.DataFrame([{
-        "action": a.name, "kind": a.kind, "personalised": a.personalised, "product": a.product,
-        "prior": a.prior, "channels": list(a.channels)} for a in pb.playbook.actions])
-    mapping = pd.DataFrame([{"trigger": t.name, "action": a, "urgency": t.urgency}
-                            for t in pb.playbook.triggers for a in t.actions])
-    consent = pd.DataFrame([{"channel": c, "purpose": p}
-                            for c, p in pb.playbook.contact.channel_consent.items()])
-    for name, frame in (("k_actions", actions), ("k_trigger_actions", mapping),
-                        ("k_channel_consent", consent)):
+    actions = pd.DataFrame(
+        [
+            {
+                "action": a.name,
+                "kind": a.kind,
+                "personalised": a.personalised,
+                "product": a.product,
+                "prior": a.prior,
+                "channels": list(a.channels),
+            }
+            for a in pb.playbook.actions
+        ]
+    )
+    mapping = pd.DataFrame(
+        [
+            {"trigger": t.name, "action": a, "urgency": t.urgency}
+            for t in pb.playbook.triggers
+            for a in t.actions
+        ]
+    )
+    consent = pd.DataFrame(
+        [{"channel": c, "purpose": p} for c, p in pb.playbook.contact.channel_consent.items()]
+    )
+    for name, frame in (
+        ("k_actions", actions),
+        ("k_trigger_actions", mapping),
+        ("k_channel_consent", consent),
+    ):
         duck.register(f"{name}_df", frame)
         duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
         duck.unregister(f"{name}_df")
 
 
-def action_values(duck: duckdb.DuckDBPyConnection, profiles: str,
-                  pb: LoadedPlaybook) -> None:
+def action_values(duck: duckdb.DuckDBPyConnection, profiles: str, pb: LoadedPlaybook) -> None:
     """k_values(customer_id, action, value): each action's worth for the customers
     it was proposed to, by the action's own expression."""
     con = ibis.duckdb.from_connection(duck)
@@ -51,14 +68,20 @@ def action_values(duck: duckdb.DuckDBPyConnection, profiles: str,
     for a in pb.playbook.actions:
         mine = p.semi_join(pairs.filter(pairs.action == a.name), "customer_id")
         value = compile_node(pb.expression("actions", a.name).tree, mine)
-        parts.append(mine.select(customer_id=mine.customer_id, action=ibis.literal(a.name),
-                                 value=ibis.coalesce(value.cast("float64"), 0.0)))
+        parts.append(
+            mine.select(
+                customer_id=mine.customer_id,
+                action=ibis.literal(a.name),
+                value=ibis.coalesce(value.cast("float64"), 0.0),
+            )
+        )
     sql = con.compile(ibis.union(*parts))
     duck.execute(f"CREATE OR REPLACE TEMP TABLE k_values AS {sql}")
 
 
-def build_pairs(duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schema: str,
-                pb: LoadedPlaybook, now: datetime) -> None:
+def build_pairs(
+    duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schema: str, pb: LoadedPlaybook, now: datetime
+) -> None:
     """Creates k_pairs: one row per customer and proposed action, with the stage it
     stopped at (NULL: passed the contact policy) and the channels allowed.
 

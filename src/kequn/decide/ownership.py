@@ -37,8 +37,13 @@ def _ancestors(branches: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
-def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFrame,
-                  claims: pd.DataFrame, tier_roles: dict[str, str]) -> Assignment:
+def assign_owners(
+    cards: pd.DataFrame,
+    staff: pd.DataFrame,
+    branches: pd.DataFrame,
+    claims: pd.DataFrame,
+    tier_roles: dict[str, str],
+) -> Assignment:
     """``cards``: customer_id, home_branch_id, owner_manager_id, tier, tier_move.
     ``staff``: manager_id, branch_id, role, active, successor_id.
     ``claims``: claim_id, customer_id, manager_id (pending, oldest first)."""
@@ -51,8 +56,8 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
     branch_of = dict(zip(staff.manager_id, staff.branch_id, strict=True))
     is_active = dict(zip(staff.manager_id, staff.active.astype(bool), strict=True))
     owner: dict[str, str | None] = {
-        c: (None if pd.isna(m) else m)
-        for c, m in zip(cards.customer_id, cards.owner_manager_id, strict=True)}
+        c: (None if pd.isna(m) else m) for c, m in zip(cards.customer_id, cards.owner_manager_id, strict=True)
+    }
     load: dict[str, int] = defaultdict(int)
     for m in owner.values():
         if m is not None:
@@ -153,6 +158,5 @@ def assign_owners(cards: pd.DataFrame, staff: pd.DataFrame, branches: pd.DataFra
     for customer, before in original.items():
         if before is not None and owner.get(customer) is None and customer not in assigned:
             changes.append((customer, before, None, "departed_unassigned"))
-    frame = pd.DataFrame(changes, columns=["customer_id", "from_manager_id", "to_manager_id",
-                                           "reason"])
+    frame = pd.DataFrame(changes, columns=["customer_id", "from_manager_id", "to_manager_id", "reason"])
     return Assignment(frame, pd.DataFrame(refused, columns=["claim_id", "reason"]), unowned)

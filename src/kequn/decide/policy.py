@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from kequn.playbook.model import Action, ContactPolicy
 
 #: outcomes that mean the customer was contacted (they count against the cap)
-CONTACTED = frozenset({"reached", "interested", "declined", "sold", "maybe_later", "complaint",
-                       "ignored", "do_not_contact"})
+CONTACTED = frozenset(
+    {"reached", "interested", "declined", "sold", "maybe_later", "complaint", "ignored", "do_not_contact"}
+)
 #: outcomes that count towards pausing an action
 REJECTED = frozenset({"ignored", "declined"})
 
@@ -68,8 +69,7 @@ def allowed_channels(action: Action, state: ContactState, policy: ContactPolicy)
     return out
 
 
-def suppressed_until(action: str, state: ContactState,
-                     policy: ContactPolicy) -> datetime | None:
+def suppressed_until(action: str, state: ContactState, policy: ContactPolicy) -> datetime | None:
     """The end of the latest pause: ``suppress_after`` rejections of the action
     within ``suppress_window_days`` pause it for ``suppress_days`` from the last."""
     rejected = sorted(c.at for c in state.history if c.action == action and c.outcome in REJECTED)
@@ -82,8 +82,13 @@ def suppressed_until(action: str, state: ContactState,
     return until
 
 
-def contact_policy(action: Action, state: ContactState, policy: ContactPolicy, now: datetime,
-                   forced_channel: str | None = None) -> Verdict:
+def contact_policy(
+    action: Action,
+    state: ContactState,
+    policy: ContactPolicy,
+    now: datetime,
+    forced_channel: str | None = None,
+) -> Verdict:
     """The first contact rule this customer-action pair breaks, or the channel to use."""
     stage = "within_contact_policy"
     if state.do_not_contact and action.kind != "compliance":
@@ -92,16 +97,16 @@ def contact_policy(action: Action, state: ContactState, policy: ContactPolicy, n
         return Verdict(False, stage, "already_open")
     if forced_channel is not None:
         # dual recording: the sale happens in the branch, with the branch channel's consent
-        channels = allowed_channels(action.model_copy(update={"channels": [forced_channel]}),
-                                    state, policy)
+        channels = allowed_channels(action.model_copy(update={"channels": [forced_channel]}), state, policy)
     else:
         channels = allowed_channels(action, state, policy)
     if not channels:
         return Verdict(False, stage, "no_consent_for_channel")
     if action.kind == "marketing":
         since = now - timedelta(days=policy.cap_days)
-        recent = sum(1 for c in state.history if c.kind == "marketing" and c.at >= since
-                     and c.outcome in CONTACTED)
+        recent = sum(
+            1 for c in state.history if c.kind == "marketing" and c.at >= since and c.outcome in CONTACTED
+        )
         if recent >= policy.marketing_cap:
             return Verdict(False, stage, "marketing_cap")
     until = suppressed_until(action.name, state, policy)

@@ -45,35 +45,45 @@ class Model:
 def feature_frame(pairs: pd.DataFrame, pb: LoadedPlaybook) -> pd.DataFrame:
     """Model inputs from pairs carrying action, kind, channel and profile facts."""
     priors = {a.name: a.prior for a in pb.playbook.actions}
-    out = pd.DataFrame({
-        "action": pairs["action"].astype(str),
-        "kind": pairs["kind"].astype(str),
-        "channel": pairs["channel"].fillna("none").astype(str),
-        "tier": pairs["tier"].fillna("none").astype(str),
-        "lifecycle": pairs["lifecycle"].fillna("none").astype(str),
-        "life_stage": pairs["life_stage"].fillna("none").astype(str),
-        "age": pd.to_numeric(pairs["age"], errors="coerce").fillna(40).astype(float),
-        "log_aum": np.log10(pd.to_numeric(pairs["aum_month_end"], errors="coerce")
-                            .fillna(0).astype(float).clip(lower=0) + 1),
-        "health_score": pd.to_numeric(pairs["health_score"], errors="coerce").fillna(50)
-        .astype(float),
-        "risk_valid": pairs["risk_valid"].fillna(False).astype(bool).astype(float),
-        "n_segments": pairs["segments"].map(lambda s: len(s) if isinstance(s, (list, tuple,
-                                                                                np.ndarray))
-                                            else 0).astype(float),
-    })
+    out = pd.DataFrame(
+        {
+            "action": pairs["action"].astype(str),
+            "kind": pairs["kind"].astype(str),
+            "channel": pairs["channel"].fillna("none").astype(str),
+            "tier": pairs["tier"].fillna("none").astype(str),
+            "lifecycle": pairs["lifecycle"].fillna("none").astype(str),
+            "life_stage": pairs["life_stage"].fillna("none").astype(str),
+            "age": pd.to_numeric(pairs["age"], errors="coerce").fillna(40).astype(float),
+            "log_aum": np.log10(
+                pd.to_numeric(pairs["aum_month_end"], errors="coerce").fillna(0).astype(float).clip(lower=0)
+                + 1
+            ),
+            "health_score": pd.to_numeric(pairs["health_score"], errors="coerce").fillna(50).astype(float),
+            "risk_valid": pairs["risk_valid"].fillna(False).astype(bool).astype(float),
+            "n_segments": pairs["segments"]
+            .map(lambda s: len(s) if isinstance(s, (list, tuple, np.ndarray)) else 0)
+            .astype(float),
+        }
+    )
     out["prior"] = out["action"].map(priors).fillna(0.1).astype(float)
     return out
 
 
 def _pipeline() -> Pipeline:
-    encode = ColumnTransformer([
-        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
-         CATEGORICAL),
-        ("num", "passthrough", NUMERIC)])
+    encode = ColumnTransformer(
+        [
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), CATEGORICAL),
+            ("num", "passthrough", NUMERIC),
+        ]
+    )
     model = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
-        categorical_features=list(range(len(CATEGORICAL))), random_state=7)
+        max_iter=200,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        l2_regularization=1.0,
+        categorical_features=list(range(len(CATEGORICAL))),
+        random_state=7,
+    )
     return Pipeline([("encode", encode), ("model", model)])
 
 
@@ -84,17 +94,20 @@ def _lift(y: np.ndarray, score: np.ndarray, top: float = 0.1) -> float:
     return float(y[order].mean() / base) if base > 0 else 0.0
 
 
-def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime,
-          seed: int = 7) -> dict[str, Any]:
+def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime, seed: int = 7) -> dict[str, Any]:
     """Trains on every logged outcome of a contact; returns the report."""
     with ops.engine.connect() as con:
         outcomes = pd.read_sql(
             "SELECT o.action, o.kind, o.channel, o.outcome, c.tier, c.lifecycle, c.life_stage, "
             "c.facts FROM outcomes o JOIN customers c ON c.customer_id = o.customer_id "
-            "WHERE o.outcome <> 'not_reached'", con)
+            "WHERE o.outcome <> 'not_reached'",
+            con,
+        )
     if len(outcomes) < MIN_OUTCOMES:
-        raise KequnError(f"only {len(outcomes)} outcomes logged; {MIN_OUTCOMES} are needed to "
-                         "train (until then decisions use the playbook's priors)")
+        raise KequnError(
+            f"only {len(outcomes)} outcomes logged; {MIN_OUTCOMES} are needed to "
+            "train (until then decisions use the playbook's priors)"
+        )
     facts = outcomes["facts"].map(lambda f: json.loads(f) if isinstance(f, str) else f)
     for col in ("age", "aum_month_end", "health_score", "risk_valid", "segments"):
         outcomes[col] = facts.map(lambda f, c=col: f.get(c))
@@ -102,15 +115,15 @@ def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime,
     if y.sum() < MIN_POSITIVES:
         raise KequnError(f"only {int(y.sum())} successful outcomes; {MIN_POSITIVES} are needed")
     x = feature_frame(outcomes, pb)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed,
-                                                        stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
     pipe = _pipeline().fit(x_train, y_train)
     scored = pipe.predict_proba(x_test)[:, 1]
     prior = x_test["prior"].to_numpy()
     counts = outcomes["action"].value_counts()
     trusted = sorted(counts[counts >= 50].index)
     report = {
-        "outcomes": len(outcomes), "positives": int(y.sum()),
+        "outcomes": len(outcomes),
+        "positives": int(y.sum()),
         "base_rate": round(float(y.mean()), 4),
         "auc_model": round(float(roc_auc_score(y_test, scored)), 4),
         "auc_prior": round(float(roc_auc_score(y_test, prior)), 4),
@@ -125,16 +138,25 @@ def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime,
     joblib.dump({"pipeline": pipe, "actions": trusted, "version": version}, artifact)
     with ops.session() as s:
         s.execute(update(PropensityModel).values(active=False))
-        s.add(PropensityModel(version=version, trained_at=now,
-                              algorithm="HistGradientBoostingClassifier", outcomes_used=len(x),
-                              metrics=report, artifact=str(artifact), active=True))
+        s.add(
+            PropensityModel(
+                version=version,
+                trained_at=now,
+                algorithm="HistGradientBoostingClassifier",
+                outcomes_used=len(x),
+                metrics=report,
+                artifact=str(artifact),
+                active=True,
+            )
+        )
     return {"version": version, "artifact": str(artifact), **report}
 
 
 def active_model(ops: Store) -> Model | None:
     with ops.session() as s:
-        row = s.scalars(select(PropensityModel).where(PropensityModel.active)
-                        .order_by(PropensityModel.trained_at.desc())).first()
+        row = s.scalars(
+            select(PropensityModel).where(PropensityModel.active).order_by(PropensityModel.trained_at.desc())
+        ).first()
     if row is None or not Path(row.artifact).exists():
         return None
     saved = joblib.load(row.artifact)

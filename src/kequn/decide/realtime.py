@@ -27,8 +27,12 @@ from kequn.store import Store
 from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
 
 EVENT_FIELDS = ("event_type", "event_product_id", "event_views_7d", "event_amount")
-CAPACITY = {"phone": "capacity_phone", "visit": "capacity_visit", "wechat": "capacity_wechat",
-            "sms": "capacity_sms"}
+CAPACITY = {
+    "phone": "capacity_phone",
+    "visit": "capacity_visit",
+    "wechat": "capacity_wechat",
+    "sms": "capacity_sms",
+}
 
 
 @dataclass
@@ -49,8 +53,9 @@ class EventResult:
     task: Task | None = None
 
 
-def triggered(facts: dict[str, Any], event: dict[str, Any], pb: LoadedPlaybook) -> list[
-        tuple[str, str, float]]:
+def triggered(
+    facts: dict[str, Any], event: dict[str, Any], pb: LoadedPlaybook
+) -> list[tuple[str, str, float]]:
     """(trigger, action, urgency) for every action proposed, the most urgent
     trigger kept for an action proposed twice — as the batch does."""
     row = {**facts, **{k: event.get(k) for k in EVENT_FIELDS}}
@@ -67,19 +72,30 @@ def triggered(facts: dict[str, Any], event: dict[str, Any], pb: LoadedPlaybook) 
 def contact_state(s: Session, card: Customer, now: datetime, pb: LoadedPlaybook) -> ContactState:
     c = pb.playbook.contact
     consents = dict(card.facts.get("consent") or {})
-    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)
-                        .order_by(Consent.ts)):
+    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id).order_by(Consent.ts)):
         consents[ev.purpose] = ev.granted
     prefs = s.get(ContactPreference, card.customer_id)
-    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days,
-                                       c.snooze_days))
-    history = tuple(PastContact(o.action, o.kind, o.outcome, o.at) for o in s.scalars(
-        select(Outcome).where(Outcome.customer_id == card.customer_id, Outcome.at >= horizon)))
-    open_actions = frozenset(s.scalars(select(Task.action).where(
-        Task.customer_id == card.customer_id, Task.status == "open",
-        Task.as_of <= now.date())))
-    return ContactState(consents, bool(prefs and prefs.do_not_contact),
-                        bool(prefs and prefs.personalised_opt_out), history, open_actions)
+    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days, c.snooze_days))
+    history = tuple(
+        PastContact(o.action, o.kind, o.outcome, o.at)
+        for o in s.scalars(
+            select(Outcome).where(Outcome.customer_id == card.customer_id, Outcome.at >= horizon)
+        )
+    )
+    open_actions = frozenset(
+        s.scalars(
+            select(Task.action).where(
+                Task.customer_id == card.customer_id, Task.status == "open", Task.as_of <= now.date()
+            )
+        )
+    )
+    return ContactState(
+        consents,
+        bool(prefs and prefs.do_not_contact),
+        bool(prefs and prefs.personalised_opt_out),
+        history,
+        open_actions,
+    )
 
 
 def _product(action: Action, facts: dict[str, Any]) -> dict[str, Any] | None:
@@ -91,13 +107,18 @@ def _product(action: Action, facts: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _next_slot(s: Session, manager: str, channel: str, now: datetime,
-               pb: LoadedPlaybook) -> datetime:
+def _next_slot(s: Session, manager: str, channel: str, now: datetime, pb: LoadedPlaybook) -> datetime:
     """The first free minute after ``now`` in the channel's windows today."""
     minutes = pb.playbook.contact.minutes.get(channel, 5)
-    booked = sorted(t for t in s.scalars(select(Task.scheduled_at).where(
-        Task.manager_id == manager, Task.channel == channel, Task.as_of == now.date()))
-        if t is not None)
+    booked = sorted(
+        t
+        for t in s.scalars(
+            select(Task.scheduled_at).where(
+                Task.manager_id == manager, Task.channel == channel, Task.as_of == now.date()
+            )
+        )
+        if t is not None
+    )
     for w in pb.playbook.contact.windows.get(channel, ["09:00-17:00"]):
         start, end = parse_window(w)
         cursor = max(datetime.combine(now.date(), time(start // 60, start % 60), SHANGHAI), now)
@@ -110,8 +131,13 @@ def _next_slot(s: Session, manager: str, channel: str, now: datetime,
     return now
 
 
-def handle_event(ops: Store, event: dict[str, Any], pb: LoadedPlaybook,
-                 model: Model | None = None, now: datetime | None = None) -> EventResult:
+def handle_event(
+    ops: Store,
+    event: dict[str, Any],
+    pb: LoadedPlaybook,
+    model: Model | None = None,
+    now: datetime | None = None,
+) -> EventResult:
     """Decides on one event and stores the resulting task, if any."""
     now = now or clock_now()
     day = now.date()
@@ -151,15 +177,21 @@ def handle_event(ops: Store, event: dict[str, Any], pb: LoadedPlaybook,
             live.append((pv, a, product, float(value) * urgency))
         if not live:
             return result
-        frame = pd.DataFrame([{**facts, "action": a.name, "kind": a.kind, "channel": None}
-                              for _, a, _, _ in live])
+        frame = pd.DataFrame(
+            [{**facts, "action": a.name, "kind": a.kind, "channel": None} for _, a, _, _ in live]
+        )
         probs = propensity(frame, pb, model)
         for (pv, _, _, base), p in zip(live, probs, strict=True):
             pv.priority = max(base, 0.0) * float(p)
         live.sort(key=lambda x: (-x[0].priority, x[1].name))
-        already = s.scalar(select(func.count()).select_from(Task).where(
-            Task.customer_id == customer_id, Task.as_of == day,
-            Task.status.in_(["open", "done"]))) or 0
+        already = (
+            s.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.customer_id == customer_id, Task.as_of == day, Task.status.in_(["open", "done"]))
+            )
+            or 0
+        )
         room = pb.playbook.contact.tasks_per_customer_per_day - already
         staff = s.get(Staff, card.owner_manager_id)
         weights = pb.playbook.contact.channel_weight
@@ -168,17 +200,30 @@ def handle_event(ops: Store, event: dict[str, Any], pb: LoadedPlaybook,
             if i >= room:
                 pv.stage, pv.reason = "arbitrated", "outranked"
                 continue
-            allowed = ["visit"] if product and product.get("dual_recording") else [
-                ch for ch in a.channels if ch in _allowed(a, state, pb)]
+            allowed = (
+                ["visit"]
+                if product and product.get("dual_recording")
+                else [ch for ch in a.channels if ch in _allowed(a, state, pb)]
+            )
             channel = None
             for ch in sorted(allowed, key=lambda c: -weights.get(c, 1.0)):
                 if ch == "app":
                     channel = ch
                     break
                 cap = getattr(staff, CAPACITY[ch], 0) if staff else 0
-                used = s.scalar(select(func.count()).select_from(Task).where(
-                    Task.manager_id == card.owner_manager_id, Task.as_of == day,
-                    Task.channel == ch, Task.status.in_(["open", "done"]))) or 0
+                used = (
+                    s.scalar(
+                        select(func.count())
+                        .select_from(Task)
+                        .where(
+                            Task.manager_id == card.owner_manager_id,
+                            Task.as_of == day,
+                            Task.channel == ch,
+                            Task.status.in_(["open", "done"]),
+                        )
+                    )
+                    or 0
+                )
                 if used < cap:
                     channel = ch
                     break
@@ -186,8 +231,9 @@ def handle_event(ops: Store, event: dict[str, Any], pb: LoadedPlaybook,
                 pv.stage, pv.reason = "within_capacity", "over_capacity"
                 continue
             pv.channel = channel
-            result.task = _store(s, card, staff, a, pv, product, facts, event, channel, now, pb,
-                                 float(probs[i]))
+            result.task = _store(
+                s, card, staff, a, pv, product, facts, event, channel, now, pb, float(probs[i])
+            )
         return result
 
 
@@ -197,9 +243,20 @@ def _allowed(action: Action, state: ContactState, pb: LoadedPlaybook) -> list[st
     return allowed_channels(action, state, pb.playbook.contact)
 
 
-def _store(s: Session, card: Customer, staff: Staff | None, a: Action, pv: PairVerdict,
-           product: dict[str, Any] | None, facts: dict[str, Any], event: dict[str, Any],
-           channel: str, now: datetime, pb: LoadedPlaybook, prob: float) -> Task:
+def _store(
+    s: Session,
+    card: Customer,
+    staff: Staff | None,
+    a: Action,
+    pv: PairVerdict,
+    product: dict[str, Any] | None,
+    facts: dict[str, Any],
+    event: dict[str, Any],
+    channel: str,
+    now: datetime,
+    pb: LoadedPlaybook,
+    prob: float,
+) -> Task:
     task_id = f"{now.date().isoformat()}:{card.customer_id}:{a.name}"
     existing = s.get(Task, task_id)
     if existing is not None:
@@ -208,22 +265,56 @@ def _store(s: Session, card: Customer, staff: Staff | None, a: Action, pv: PairV
     value = float(evaluate(pb.expression("actions", a.name), {**facts, **event}) or 0.0)
     vals = values(facts, card.name, card.gender, staff.name if staff else None, product, pb)
     task = Task(
-        task_id=task_id, run_id=None, as_of=now.date(), customer_id=card.customer_id,
-        manager_id=card.owner_manager_id, action=a.name, trigger=pv.trigger, kind=a.kind,
-        channel=channel, scheduled_at=_next_slot(s, card.owner_manager_id or "", channel, now, pb),
-        contact_window="now", priority=pv.priority, value=value, propensity=prob, urgency=urgency,
+        task_id=task_id,
+        run_id=None,
+        as_of=now.date(),
+        customer_id=card.customer_id,
+        manager_id=card.owner_manager_id,
+        action=a.name,
+        trigger=pv.trigger,
+        kind=a.kind,
+        channel=channel,
+        scheduled_at=_next_slot(s, card.owner_manager_id or "", channel, now, pb),
+        contact_window="now",
+        priority=pv.priority,
+        value=value,
+        propensity=prob,
+        urgency=urgency,
         product_id=product.get("product_id") if product else None,
         talk_track=render(a.talk_track, vals),
         visit_material=render(a.visit_material, vals) if a.visit_material else None,
-        explanation=json.loads(json.dumps({
-            "trigger": pv.trigger, "action": a.name, "kind": a.kind, "event": event,
-            "rules_passed": ["eligible", "applicable", "suitable", "within_contact_policy",
-                             "arbitrated", "within_capacity"],
-            "product": product.get("product_id") if product else None,
-            "score": {"value": round(value, 2), "propensity": round(prob, 4),
-                      "urgency": urgency, "priority": round(pv.priority, 4)},
-            "features_used": sorted(pb.expression("triggers", pv.trigger).columns)},
-            default=str)),
-        status="open", source="event", version=1, created_at=now, updated_at=now)
+        explanation=json.loads(
+            json.dumps(
+                {
+                    "trigger": pv.trigger,
+                    "action": a.name,
+                    "kind": a.kind,
+                    "event": event,
+                    "rules_passed": [
+                        "eligible",
+                        "applicable",
+                        "suitable",
+                        "within_contact_policy",
+                        "arbitrated",
+                        "within_capacity",
+                    ],
+                    "product": product.get("product_id") if product else None,
+                    "score": {
+                        "value": round(value, 2),
+                        "propensity": round(prob, 4),
+                        "urgency": urgency,
+                        "priority": round(pv.priority, 4),
+                    },
+                    "features_used": sorted(pb.expression("triggers", pv.trigger).columns),
+                },
+                default=str,
+            )
+        ),
+        status="open",
+        source="event",
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
     s.add(task)
     return task

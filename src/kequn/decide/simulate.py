@@ -20,8 +20,14 @@ from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 
 CHANNEL_EFFECT = {"visit": 0.8, "phone": 0.4, "wechat": 0.0, "sms": -0.6, "app": -0.8}
-LIFECYCLE_EFFECT = {"growing": 0.4, "onboarding": 0.3, "mature": 0.0, "declining": -0.3,
-                    "dormant": -1.0, "won_back": 0.2}
+LIFECYCLE_EFFECT = {
+    "growing": 0.4,
+    "onboarding": 0.3,
+    "mature": 0.0,
+    "declining": -0.3,
+    "dormant": -1.0,
+    "won_back": 0.2,
+}
 
 
 def true_propensity(frame: pd.DataFrame, priors: dict[str, float]) -> np.ndarray:
@@ -39,36 +45,42 @@ def true_propensity(frame: pd.DataFrame, priors: dict[str, float]) -> np.ndarray
 
 def _cards(ops: Store, ids: list[str] | None = None) -> pd.DataFrame:
     with ops.engine.connect() as con:
-        frame = pd.read_sql(text("SELECT customer_id, owner_manager_id, lifecycle, facts "
-                                 "FROM customers"), con)
+        frame = pd.read_sql(
+            text("SELECT customer_id, owner_manager_id, lifecycle, facts FROM customers"), con
+        )
     facts = frame["facts"].map(lambda f: json.loads(f) if isinstance(f, str) else f)
     for col in ("health_score", "aum_month_end", "age"):
         frame[col] = facts.map(lambda f, c=col: f.get(c)).astype(float)
     return frame.drop(columns=["facts"])
 
 
-def _outcomes(rng: np.random.Generator, frame: pd.DataFrame, p: np.ndarray) -> tuple[
-        list[str], list[Decimal | None]]:
+def _outcomes(
+    rng: np.random.Generator, frame: pd.DataFrame, p: np.ndarray
+) -> tuple[list[str], list[Decimal | None]]:
     success = rng.random(len(frame)) < p
     kinds, amounts = [], []
-    for ok, kind, aum, ch in zip(success, frame["kind"], frame["aum_month_end"],
-                                 frame["channel"], strict=True):
+    for ok, kind, aum, ch in zip(
+        success, frame["kind"], frame["aum_month_end"], frame["channel"], strict=True
+    ):
         if ok:
             sold = kind == "marketing" and rng.random() < 0.5
             kinds.append("sold" if sold else "interested")
-            amounts.append(Decimal(str(round(max(1000.0, (aum or 0) * rng.uniform(0.05, 0.2)),
-                                             2))) if sold else None)
+            amounts.append(
+                Decimal(str(round(max(1000.0, (aum or 0) * rng.uniform(0.05, 0.2)), 2))) if sold else None
+            )
         else:
             r = rng.random()
             miss = "ignored" if ch in ("sms", "wechat", "app") else "not_reached"
-            kinds.append(miss if r < 0.45 else "declined" if r < 0.7 else
-                         "maybe_later" if r < 0.78 else "reached")
+            kinds.append(
+                miss if r < 0.45 else "declined" if r < 0.7 else "maybe_later" if r < 0.78 else "reached"
+            )
             amounts.append(None)
     return kinds, amounts
 
 
-def simulate_history(ops: Store, pb: LoadedPlaybook, end: date, days: int = 60,
-                     contacts_per_day: int = 200, seed: int = 7) -> int:
+def simulate_history(
+    ops: Store, pb: LoadedPlaybook, end: date, days: int = 60, contacts_per_day: int = 200, seed: int = 7
+) -> int:
     """Logs past contacts over ``days`` days before ``end``."""
     rng = np.random.default_rng(seed)
     cards = _cards(ops)
@@ -86,48 +98,126 @@ def simulate_history(ops: Store, pb: LoadedPlaybook, end: date, days: int = 60,
     outcome, amount = _outcomes(rng, pick, p)
     day_offsets = rng.integers(1, days + 1, n)
     minutes = rng.integers(9 * 60, 18 * 60, n)
-    at = [datetime.combine(end - timedelta(days=int(d)), time(int(m) // 60, int(m) % 60),
-                           SHANGHAI) for d, m in zip(day_offsets, minutes, strict=True)]
-    rows = [(f"sim:{seed}:{end}:{i}", None, r.customer_id, r.owner_manager_id, r.action, r.kind,
-             r.channel, o, None, a, None, t)
-            for i, (r, o, a, t) in enumerate(zip(pick.itertuples(), outcome, amount, at,
-                                                 strict=True))]
+    at = [
+        datetime.combine(end - timedelta(days=int(d)), time(int(m) // 60, int(m) % 60), SHANGHAI)
+        for d, m in zip(day_offsets, minutes, strict=True)
+    ]
+    rows = [
+        (
+            f"sim:{seed}:{end}:{i}",
+            None,
+            r.customer_id,
+            r.owner_manager_id,
+            r.action,
+            r.kind,
+            r.channel,
+            o,
+            None,
+            a,
+            None,
+            t,
+        )
+        for i, (r, o, a, t) in enumerate(zip(pick.itertuples(), outcome, amount, at, strict=True))
+    ]
     with ops.engine.begin() as con:
-        load_rows(con, "outcomes", ["idempotency_key", "task_id", "customer_id", "manager_id",
-                                    "action", "kind", "channel", "outcome", "product_id",
-                                    "amount", "note", "at"], rows, ["idempotency_key"], [])
+        load_rows(
+            con,
+            "outcomes",
+            [
+                "idempotency_key",
+                "task_id",
+                "customer_id",
+                "manager_id",
+                "action",
+                "kind",
+                "channel",
+                "outcome",
+                "product_id",
+                "amount",
+                "note",
+                "at",
+            ],
+            rows,
+            ["idempotency_key"],
+            [],
+        )
     return n
 
 
-def work_day(ops: Store, pb: LoadedPlaybook, day: date, share: float = 0.85,
-             seed: int = 7, effect: dict[str, float] | None = None) -> int:
+def work_day(
+    ops: Store,
+    pb: LoadedPlaybook,
+    day: date,
+    share: float = 0.85,
+    seed: int = 7,
+    effect: dict[str, float] | None = None,
+) -> int:
     """Managers work ``share`` of the day's open tasks; customers answer by the
     hidden propensity (plus ``effect``: a campaign's true uplift, per action)."""
     rng = np.random.default_rng([seed, day.toordinal()])
     with ops.engine.connect() as con:
-        tasks = pd.read_sql(text("SELECT task_id, customer_id, manager_id, action, kind, "
-                                 "channel, product_id, scheduled_at FROM tasks WHERE as_of = :d "
-                                 "AND status = 'open'"), con, params={"d": day})
+        tasks = pd.read_sql(
+            text(
+                "SELECT task_id, customer_id, manager_id, action, kind, "
+                "channel, product_id, scheduled_at FROM tasks WHERE as_of = :d "
+                "AND status = 'open'"
+            ),
+            con,
+            params={"d": day},
+        )
     if tasks.empty:
         return 0
     tasks = tasks[rng.random(len(tasks)) < share].reset_index(drop=True)
     cards = _cards(ops).set_index("customer_id")
-    frame = tasks.join(cards[["lifecycle", "health_score", "aum_month_end", "age"]],
-                       on="customer_id")
+    frame = tasks.join(cards[["lifecycle", "health_score", "aum_month_end", "age"]], on="customer_id")
     p = true_propensity(frame, {a.name: a.prior for a in pb.playbook.actions})
     if effect:
         p = np.clip(p + frame["action"].map(effect).fillna(0).to_numpy(), 0, 1)
     outcome, amount = _outcomes(rng, frame, p)
-    at = [datetime.combine(day, time(17, 30), SHANGHAI) if pd.isna(s) else
-          pd.Timestamp(s).to_pydatetime().astimezone(SHANGHAI) + timedelta(minutes=5)
-          for s in frame["scheduled_at"]]
+    at = [
+        datetime.combine(day, time(17, 30), SHANGHAI)
+        if pd.isna(s)
+        else pd.Timestamp(s).to_pydatetime().astimezone(SHANGHAI) + timedelta(minutes=5)
+        for s in frame["scheduled_at"]
+    ]
     rows: list[tuple[Any, ...]] = [
-        (f"work:{r.task_id}", r.task_id, r.customer_id, r.manager_id, r.action, r.kind, r.channel,
-         o, r.product_id if o == "sold" else None, a, None, t)
-        for r, o, a, t in zip(frame.itertuples(), outcome, amount, at, strict=True)]
+        (
+            f"work:{r.task_id}",
+            r.task_id,
+            r.customer_id,
+            r.manager_id,
+            r.action,
+            r.kind,
+            r.channel,
+            o,
+            r.product_id if o == "sold" else None,
+            a,
+            None,
+            t,
+        )
+        for r, o, a, t in zip(frame.itertuples(), outcome, amount, at, strict=True)
+    ]
     with ops.engine.begin() as con:
-        load_rows(con, "outcomes", ["idempotency_key", "task_id", "customer_id", "manager_id",
-                                    "action", "kind", "channel", "outcome", "product_id",
-                                    "amount", "note", "at"], rows, ["idempotency_key"], [])
+        load_rows(
+            con,
+            "outcomes",
+            [
+                "idempotency_key",
+                "task_id",
+                "customer_id",
+                "manager_id",
+                "action",
+                "kind",
+                "channel",
+                "outcome",
+                "product_id",
+                "amount",
+                "note",
+                "at",
+            ],
+            rows,
+            ["idempotency_key"],
+            [],
+        )
         update_column(con, "tasks", "task_id", "status", [(t, "done") for t in frame.task_id])
     return len(rows)

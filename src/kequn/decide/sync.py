@@ -17,16 +17,48 @@ from kequn.store.models import Branch, Staff
 
 #: profile columns every decision reads, whatever the playbook's rules name
 BASE_FACTS = (
-    "customer_id", "tier", "prev_tier", "tier_move", "aum", "aum_month_end", "age", "gender",
-    "occupation", "life_stage", "lifecycle", "segments", "risk_level", "risk_valid",
-    "risk_expires_in_days", "first_time_investor", "liquid_reserve_months", "health_score",
-    "health_change", "next_tier_gap", "maturing_7d_amount", "next_maturity_days",
-    "same_name_out", "same_name_out_7d", "large_transfer_7d", "fund_return", "days_to_payday",
-    "gap_class", "salary_monthly", "fund_balance", "wealth_balance", "pension_balance",
+    "customer_id",
+    "tier",
+    "prev_tier",
+    "tier_move",
+    "aum",
+    "aum_month_end",
+    "age",
+    "gender",
+    "occupation",
+    "life_stage",
+    "lifecycle",
+    "segments",
+    "risk_level",
+    "risk_valid",
+    "risk_expires_in_days",
+    "first_time_investor",
+    "liquid_reserve_months",
+    "health_score",
+    "health_change",
+    "next_tier_gap",
+    "maturing_7d_amount",
+    "next_maturity_days",
+    "same_name_out",
+    "same_name_out_7d",
+    "large_transfer_7d",
+    "fund_return",
+    "days_to_payday",
+    "gap_class",
+    "salary_monthly",
+    "fund_balance",
+    "wealth_balance",
+    "pension_balance",
     "home_branch_id",
 )
-PURPOSES = ("marketing_phone", "marketing_sms", "marketing_wechat",
-            "personalised_recommendation", "third_party_sharing", "sensitive_processing")
+PURPOSES = (
+    "marketing_phone",
+    "marketing_sms",
+    "marketing_wechat",
+    "personalised_recommendation",
+    "third_party_sharing",
+    "sensitive_processing",
+)
 
 
 def fact_columns(pb: LoadedPlaybook) -> list[str]:
@@ -55,12 +87,19 @@ def branch_paths(rows: list[tuple[str, str, str | None, str, str | None]]) -> di
     return paths
 
 
-def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run: RunInfo,
-         pb: LoadedPlaybook, now: datetime) -> dict[str, int]:
+def sync(
+    duck: duckdb.DuckDBPyConnection,
+    ops: Store,
+    snapshot_schema: str,
+    run: RunInfo,
+    pb: LoadedPlaybook,
+    now: datetime,
+) -> dict[str, int]:
     """Copies organisation, staff and customer cards into the operational store."""
     counts: dict[str, int] = {}
-    branches = duck.execute(f"SELECT branch_id, name, parent_id, level, city FROM "
-                            f"{snapshot_schema}.branches").fetchall()
+    branches = duck.execute(
+        f"SELECT branch_id, name, parent_id, level, city FROM {snapshot_schema}.branches"
+    ).fetchall()
     paths = branch_paths(branches)
     staff = duck.execute(f"""
         SELECT manager_id, name, branch_id, role, coalesce(capacity_phone, 0),
@@ -68,9 +107,8 @@ def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run:
                coalesce(capacity_sms, 0), coalesce(active, TRUE)
         FROM {snapshot_schema}.managers""").fetchall()
     segs = ", ".join(f"seg_{x.name}" for x in pb.playbook.segments)
-    consent = ", ".join(
-        f"'{p}': max(granted) FILTER (WHERE purpose = '{p}' AND rn = 1)" for p in PURPOSES)
-    card_query = (f"""
+    consent = ", ".join(f"'{p}': max(granted) FILTER (WHERE purpose = '{p}' AND rn = 1)" for p in PURPOSES)
+    card_query = f"""
         WITH latest AS (
             SELECT customer_id, purpose, granted,
                    row_number() OVER (PARTITION BY customer_id, purpose ORDER BY ts DESC) AS rn
@@ -104,60 +142,159 @@ def sync(duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, run:
         LEFT JOIN state s USING (customer_id)
         LEFT JOIN recs rc USING (customer_id)
         LEFT JOIN carbon cb USING (customer_id)
-        ORDER BY p.customer_id""")
+        ORDER BY p.customer_id"""
     with ops.engine.begin() as con:
         counts["branches"] = load_rows(
-            con, "branches", ["branch_id", "name", "parent_id", "level", "city", "path"],
-            [(*b, paths[b[0]]) for b in branches], ["branch_id"],
-            ["name", "parent_id", "level", "city", "path"])
+            con,
+            "branches",
+            ["branch_id", "name", "parent_id", "level", "city", "path"],
+            [(*b, paths[b[0]]) for b in branches],
+            ["branch_id"],
+            ["name", "parent_id", "level", "city", "path"],
+        )
         counts["staff"] = load_rows(
-            con, "staff", ["manager_id", "name", "branch_id", "role", "capacity_phone",
-                           "capacity_visit", "capacity_wechat", "capacity_sms", "active"],
-            staff, ["manager_id"], ["name", "branch_id", "role", "capacity_phone",
-                                    "capacity_visit", "capacity_wechat", "capacity_sms",
-                                    "active"])
-        columns = ["customer_id", "home_branch_id", "owner_manager_id", "name", "id_number",
-                   "phone", "gender", "birth_date", "occupation", "tier", "prev_tier", "aum",
-                   "health_score", "risk_level", "lifecycle", "life_stage", "segments", "facts",
-                   "snapshot_id", "run_id", "updated_at"]
+            con,
+            "staff",
+            [
+                "manager_id",
+                "name",
+                "branch_id",
+                "role",
+                "capacity_phone",
+                "capacity_visit",
+                "capacity_wechat",
+                "capacity_sms",
+                "active",
+            ],
+            staff,
+            ["manager_id"],
+            [
+                "name",
+                "branch_id",
+                "role",
+                "capacity_phone",
+                "capacity_visit",
+                "capacity_wechat",
+                "capacity_sms",
+                "active",
+            ],
+        )
+        columns = [
+            "customer_id",
+            "home_branch_id",
+            "owner_manager_id",
+            "name",
+            "id_number",
+            "phone",
+            "gender",
+            "birth_date",
+            "occupation",
+            "tier",
+            "prev_tier",
+            "aum",
+            "health_score",
+            "risk_level",
+            "lifecycle",
+            "life_stage",
+            "segments",
+            "facts",
+            "snapshot_id",
+            "run_id",
+            "updated_at",
+        ]
         # the owner is Kequn's to manage once a customer is on file: not overwritten
         counts["customers"] = copy_from_duckdb(
-            duck, card_query, con, "customers", columns, upsert_key=["customer_id"],
-            update=[c for c in columns if c not in ("customer_id", "owner_manager_id")])
-        counts["holdings"] = copy_from_duckdb(duck, f"""
+            duck,
+            card_query,
+            con,
+            "customers",
+            columns,
+            upsert_key=["customer_id"],
+            update=[c for c in columns if c not in ("customer_id", "owner_manager_id")],
+        )
+        counts["products"] = copy_from_duckdb(
+            duck,
+            f"""
+            SELECT product_id, name, type, risk_level, asset_class,
+                   coalesce(is_pension, FALSE), CAST(fee_rate AS DOUBLE)
+            FROM {snapshot_schema}.products""",
+            con,
+            "products",
+            ["product_id", "name", "type", "risk_level", "asset_class", "is_pension", "fee_rate"],
+            replace=True,
+        )
+        counts["holdings"] = copy_from_duckdb(
+            duck,
+            f"""
             SELECT h.customer_id, h.account_id, h.product_id, d.name, d.type, d.asset_class,
                    d.risk_level, h.balance, coalesce(h.currency, 'CNY'), h.maturity_date
             FROM {snapshot_schema}.holdings h JOIN {snapshot_schema}.products d USING (product_id)
-            ORDER BY h.customer_id, h.account_id""", con, "customer_holdings",
-            ["customer_id", "account_id", "product_id", "product_name", "product_type",
-             "asset_class", "risk_level", "balance", "currency", "maturity_date"], replace=True)
-        counts["timeline"] = copy_from_duckdb(duck, f"""
+            ORDER BY h.customer_id, h.account_id""",
+            con,
+            "customer_holdings",
+            [
+                "customer_id",
+                "account_id",
+                "product_id",
+                "product_name",
+                "product_type",
+                "asset_class",
+                "risk_level",
+                "balance",
+                "currency",
+                "maturity_date",
+            ],
+            replace=True,
+        )
+        counts["timeline"] = copy_from_duckdb(
+            duck,
+            f"""
             SELECT customer_id, ts, type, amount, channel,
                    coalesce(counterparty_bank, merchant_category)
             FROM {snapshot_schema}.transactions
             WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)})
               AND abs(amount) >= {TIMELINE_MIN}
             QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC)
-                    <= {TIMELINE_PER_CUSTOMER}""", con, "customer_timeline",
-            ["customer_id", "at", "kind", "amount", "channel", "note"], replace=True)
+                    <= {TIMELINE_PER_CUSTOMER}""",
+            con,
+            "customer_timeline",
+            ["customer_id", "at", "kind", "amount", "channel", "note"],
+            replace=True,
+        )
         counts["branch_kpis"] = _branch_figures(duck, con, snapshot_schema, run, paths, pb)
     return counts
 
 
-TIMELINE_TYPES = ("salary", "pension", "transfer_in", "transfer_out", "purchase", "redemption",
-                  "cash_deposit", "cash_withdrawal", "loan_repayment")
+TIMELINE_TYPES = (
+    "salary",
+    "pension",
+    "transfer_in",
+    "transfer_out",
+    "purchase",
+    "redemption",
+    "cash_deposit",
+    "cash_withdrawal",
+    "loan_repayment",
+)
 TIMELINE_MIN = 1000
 TIMELINE_PER_CUSTOMER = 30
 
 
-def _branch_figures(duck: duckdb.DuckDBPyConnection, con: Any, snapshot_schema: str,
-                    run: RunInfo, paths: dict[str, str], pb: LoadedPlaybook) -> int:
+def _branch_figures(
+    duck: duckdb.DuckDBPyConnection,
+    con: Any,
+    snapshot_schema: str,
+    run: RunInfo,
+    paths: dict[str, str],
+    pb: LoadedPlaybook,
+) -> int:
     """Each unit's figures from the run, its subtree included: customers, tiers and
     moves, AUM, deposits against the year's first snapshot (the appraisal base),
     health, the share above 5万, diagnoses due, payroll money kept."""
     base = duck.execute(
         "SELECT schema_name FROM kequn_snapshots WHERE year(as_of) = ? ORDER BY as_of LIMIT 1",
-        [run.as_of.year]).fetchone()
+        [run.as_of.year],
+    ).fetchone()
     base_schema = base[0] if base else snapshot_schema
     due_tiers = [t.name for t in pb.playbook.tiers.ladder if t.diagnoses_per_year > 0]
     units = duck.execute(f"""
@@ -183,11 +320,23 @@ def _branch_figures(duck: duckdb.DuckDBPyConnection, con: Any, snapshot_schema: 
     totals: dict[str, dict[str, Any]] = {}
     for row in units.to_dict("records"):
         for unit in [u for u in paths.get(row["home_branch_id"], "").strip("/").split("/") if u]:
-            t = totals.setdefault(unit, {"customers": 0, "aum": 0.0, "deposits": 0.0,
-                                         "deposits_base": 0.0, "health_sum": 0.0,
-                                         "above_5wan": 0, "moved_up": 0, "moved_down": 0,
-                                         "diagnoses_due": 0, "salary_in": 0.0,
-                                         "same_name_out": 0.0, "tiers": {}})
+            t = totals.setdefault(
+                unit,
+                {
+                    "customers": 0,
+                    "aum": 0.0,
+                    "deposits": 0.0,
+                    "deposits_base": 0.0,
+                    "health_sum": 0.0,
+                    "above_5wan": 0,
+                    "moved_up": 0,
+                    "moved_down": 0,
+                    "diagnoses_due": 0,
+                    "salary_in": 0.0,
+                    "same_name_out": 0.0,
+                    "tiers": {},
+                },
+            )
             n = int(row["customers"])
             t["customers"] += n
             for k in ("aum", "deposits", "deposits_base", "salary_in", "same_name_out"):
@@ -200,10 +349,10 @@ def _branch_figures(duck: duckdb.DuckDBPyConnection, con: Any, snapshot_schema: 
     rows = []
     for unit, t in totals.items():
         t["health"] = round(t.pop("health_sum") / t["customers"], 1) if t["customers"] else 0
-        t["payroll_retained"] = (round(1 - t["same_name_out"] / t["salary_in"], 3)
-                                 if t["salary_in"] else None)
-        rows.append((unit, run.as_of, {k: (round(v, 2) if isinstance(v, float) else v)
-                                       for k, v in t.items()}))
+        t["payroll_retained"] = round(1 - t["same_name_out"] / t["salary_in"], 3) if t["salary_in"] else None
+        rows.append(
+            (unit, run.as_of, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in t.items()})
+        )
     con.execute(text("DELETE FROM branch_kpis WHERE as_of = :d"), {"d": run.as_of})
     return load_rows(con, "branch_kpis", ["branch_id", "as_of", "figures"], rows)
 

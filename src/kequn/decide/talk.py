@@ -10,8 +10,13 @@ from typing import Any
 
 from kequn.playbook import LoadedPlaybook
 
-CLASS_ZH = {"cash": "现金类", "fixed_income": "固收类", "equity": "权益类",
-            "alternative": "另类", "protection": "保障类"}
+CLASS_ZH = {
+    "cash": "现金类",
+    "fixed_income": "固收类",
+    "equity": "权益类",
+    "alternative": "另类",
+    "protection": "保障类",
+}
 _FIELD = re.compile(r"\{([a-z_0-9]+)\}")
 
 
@@ -36,9 +41,14 @@ def honorific(name: str | None, gender: str | None) -> str:
     return name[0] + ("先生" if gender == "M" else "女士")
 
 
-def values(facts: Mapping[str, Any], customer_name: str | None, gender: str | None,
-           manager: str | None, product: Mapping[str, Any] | None,
-           pb: LoadedPlaybook) -> dict[str, str]:
+def values(
+    facts: Mapping[str, Any],
+    customer_name: str | None,
+    gender: str | None,
+    manager: str | None,
+    product: Mapping[str, Any] | None,
+    pb: LoadedPlaybook,
+) -> dict[str, str]:
     ladder = [t for t in pb.playbook.tiers.ladder]
     tier_zh = {t.name: t.zh for t in ladder}
     names = [t.name for t in ladder]
@@ -59,15 +69,17 @@ def values(facts: Mapping[str, Any], customer_name: str | None, gender: str | No
         "aum_wan": _wan(facts.get("aum_month_end")),
         "maturing_wan": _wan(facts.get("maturing_7d_amount")),
         "maturity_days": str(facts.get("next_maturity_days") or "—"),
-        "outflow_wan": _wan(max(float(facts.get("same_name_out") or 0),
-                                float(facts.get("same_name_out_7d") or 0))),
+        "outflow_wan": _wan(
+            max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
+        ),
         "product_name": product.get("product_name") or "适合您的产品",
         # pension products never carry an expected return in what a manager says
         "product_return": "" if pension or ret is None else f"(业绩比较基准{float(ret) * 100:.2f}%)",
         "product_term": _term(product.get("term_days")),
         "gap_class": CLASS_ZH.get(facts.get("gap_class") or "", "—"),
-        "days_to_payday": str(facts.get("days_to_payday") if facts.get("days_to_payday")
-                              is not None else "—"),
+        "days_to_payday": str(
+            facts.get("days_to_payday") if facts.get("days_to_payday") is not None else "—"
+        ),
         "fund_return_pct": "—" if fund_return is None else f"{float(fund_return) * 100:.1f}",
         "expires_in": ("已过期" if expires is None or expires < 0 else f"将于{expires}天后到期"),
         "health_drop": "—" if health_change is None else f"{abs(float(health_change)):.1f}",

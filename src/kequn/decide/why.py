@@ -36,21 +36,30 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
 
-def explain(duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, customer_id: str,
-            action: str) -> Explanation:
+def explain(
+    duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, customer_id: str, action: str
+) -> Explanation:
     actions = {a.name: a for a in pb.playbook.actions}
     if action not in actions:
-        return Explanation(customer_id, action, None, "unknown action",
-                           [f"actions: {', '.join(sorted(actions))}"])
-    schemas = [r[0] for r in duck.execute(
-        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE "
-        "'decision_%' ORDER BY schema_name").fetchall()]
+        return Explanation(
+            customer_id, action, None, "unknown action", [f"actions: {', '.join(sorted(actions))}"]
+        )
+    schemas = [
+        r[0]
+        for r in duck.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE "
+            "'decision_%' ORDER BY schema_name"
+        ).fetchall()
+    ]
     decision = schemas[-1] if schemas else None
     row = None
     if decision:
-        row = duck.execute(f"SELECT trigger, stage, reason, value, propensity, priority, "
-                           f"channel, manager_id FROM {decision}.pairs WHERE customer_id = ? "
-                           "AND action = ?", [customer_id, action]).fetchone()
+        row = duck.execute(
+            f"SELECT trigger, stage, reason, value, propensity, priority, "
+            f"channel, manager_id FROM {decision}.pairs WHERE customer_id = ? "
+            "AND action = ?",
+            [customer_id, action],
+        ).fetchone()
     out = Explanation(customer_id, action, decision, "")
     if row is not None:
         trigger, stage, reason, value, prop, prio, channel, manager = row
@@ -61,8 +70,7 @@ def explain(duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, cus
             out.verdict = f"dropped at '{stage}': {reason}"
             out.lines.append(REASONS_ZH.get(reason, reason))
         if prio == prio and prio is not None:
-            out.lines.append(f"value {value:.2f} × propensity {prop:.3f} × urgency = priority "
-                             f"{prio:.3f}")
+            out.lines.append(f"value {value:.2f} × propensity {prop:.3f} × urgency = priority {prio:.3f}")
         return out
     with ops.session() as s:
         card = s.get(Customer, customer_id)

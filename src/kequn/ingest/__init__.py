@@ -3,5 +3,4 @@
 from kequn.ingest.run import FileCount, IngestReport, TableCount, ingest
 from kequn.ingest.store import SnapshotInfo, latest, snapshots
 
-__all__ = ["FileCount", "IngestReport", "SnapshotInfo", "TableCount", "ingest", "latest",
-           "snapshots"]
+__all__ = ["FileCount", "IngestReport", "SnapshotInfo", "TableCount", "ingest", "latest", "snapshots"]

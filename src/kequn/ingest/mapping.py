@@ -55,8 +55,9 @@ class Mapping(BaseModel):
     @classmethod
     def _version(cls, v: int) -> int:
         if v != MAPPING_VERSION:
-            raise ValueError(f"mapping version {v} is not supported (this Kequn reads "
-                             f"version {MAPPING_VERSION})")
+            raise ValueError(
+                f"mapping version {v} is not supported (this Kequn reads version {MAPPING_VERSION})"
+            )
         return v
 
     @field_validator("delimiter")
@@ -75,43 +76,62 @@ def _check_semantics(m: Mapping) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for tname, tm in m.tables.items():
         if tname not in TABLES:
-            problems.append((("tables", tname), f"unknown table {tname!r}; the contract has "
-                             f"{', '.join(TABLES)}"))
+            problems.append(
+                (("tables", tname), f"unknown table {tname!r}; the contract has {', '.join(TABLES)}")
+            )
             continue
         table: Table = TABLES[tname]
         known = set(table.column_names)
         for section in ("columns", "values", "formats", "constants"):
             for col in getattr(tm, section):
                 if col not in known:
-                    problems.append((("tables", tname, section, col),
-                                     f"{tname} has no column {col!r}"))
+                    problems.append((("tables", tname, section, col), f"{tname} has no column {col!r}"))
         for col, fmt in tm.formats.items():
             if col not in known:
                 continue
             kind = table.column(col).kind
             if kind in ("date", "timestamp") and "%" not in fmt:
-                problems.append((("tables", tname, "formats", col),
-                                 f"{fmt!r} is not a strptime pattern such as '%Y%m%d'"))
+                problems.append(
+                    (("tables", tname, "formats", col), f"{fmt!r} is not a strptime pattern such as '%Y%m%d'")
+                )
             elif kind == "money" and fmt not in ("yuan", "fen", "thousands"):
-                problems.append((("tables", tname, "formats", col),
-                                 f"amount format {fmt!r} is not one of yuan, fen, thousands"))
+                problems.append(
+                    (
+                        ("tables", tname, "formats", col),
+                        f"amount format {fmt!r} is not one of yuan, fen, thousands",
+                    )
+                )
             elif kind not in ("date", "timestamp", "money"):
-                problems.append((("tables", tname, "formats", col),
-                                 f"{col} is {kind}; formats apply to dates, times and amounts"))
+                problems.append(
+                    (
+                        ("tables", tname, "formats", col),
+                        f"{col} is {kind}; formats apply to dates, times and amounts",
+                    )
+                )
         for col in tm.values:
             if col in known and table.column(col).kind not in ("enum", "bool", "str"):
-                problems.append((("tables", tname, "values", col),
-                                 f"{col} is {table.column(col).kind}; code values apply to "
-                                 "codes, flags and text"))
+                problems.append(
+                    (
+                        ("tables", tname, "values", col),
+                        f"{col} is {table.column(col).kind}; code values apply to codes, flags and text",
+                    )
+                )
         for col, allowed in ((c, table.column(c).values) for c in tm.values if c in known):
             for code, value in tm.values[col].items():
                 if allowed and value not in allowed:
-                    problems.append((("tables", tname, "values", col, code),
-                                     f"{value!r} is not a value of {tname}.{col} "
-                                     f"({', '.join(allowed)})"))
+                    problems.append(
+                        (
+                            ("tables", tname, "values", col, code),
+                            f"{value!r} is not a value of {tname}.{col} ({', '.join(allowed)})",
+                        )
+                    )
         for col in set(tm.columns) & set(tm.constants):
-            problems.append((("tables", tname, "constants", col),
-                             f"{col} is both mapped to a header and given a constant"))
+            problems.append(
+                (
+                    ("tables", tname, "constants", col),
+                    f"{col} is both mapped to a header and given a constant",
+                )
+            )
     return problems
 
 
@@ -124,8 +144,9 @@ def parse_mapping(data: dict[str, object], lines: KeyLines, source: str) -> Mapp
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([(source, lines.line(tuple(err["loc"])), _pydantic_reason(err))
-                           for err in exc.errors()]) from None
+        raise ConfigError(
+            [(source, lines.line(tuple(err["loc"])), _pydantic_reason(err)) for err in exc.errors()]
+        ) from None
     problems = _check_semantics(mapping)
     if problems:
         raise ConfigError([(source, lines.line(loc), reason) for loc, reason in problems])

@@ -45,8 +45,7 @@ def _lines(path: Path, codec: str) -> Iterator[str]:
             yield raw.decode(codec)
 
 
-def repair_csv(path: Path, encoding: str, delimiter: str, width: int,
-               dest: Path) -> list[BadLine]:
+def repair_csv(path: Path, encoding: str, delimiter: str, width: int, dest: Path) -> list[BadLine]:
     """Writes ``dest`` (``_line`` + the fields of each good record, UTF-8) and
     returns the malformed lines."""
     codec = "gb18030" if encoding == "gbk" else encoding
@@ -90,7 +89,9 @@ def repair_csv(path: Path, encoding: str, delimiter: str, width: int,
             if fields is None:
                 error = "UNPARSEABLE (unbalanced quotes)"
             else:
-                error = (f"{'TOO MANY' if len(fields) > width else 'MISSING'} COLUMNS "
-                         f"(expected {width}, found {len(fields)})")
+                error = (
+                    f"{'TOO MANY' if len(fields) > width else 'MISSING'} COLUMNS "
+                    f"(expected {width}, found {len(fields)})"
+                )
             bad.append(BadLine(number, ahead.popleft().rstrip("\r\n"), error))
     return bad

@@ -85,8 +85,7 @@ def resolve_as_of(folder: Path, stated: date | None) -> date:
     return today()
 
 
-def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]],
-                                                     dict[str, list[str]]]:
+def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]], dict[str, list[str]]]:
     found: dict[str, list[SourceFile]] = {}
     ignored: dict[str, list[str]] = {}
     for name in load_order():
@@ -96,19 +95,27 @@ def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]
         if not paths:
             if table.optional:
                 continue
-            raise InputError(folder / f"{name}.csv", f"missing: table {name} needs {name}.csv, "
-                             f"{name}.parquet or a folder {name}/ of parts")
-        sources = [open_source(p, tm.encoding or mapping.encoding, tm.delimiter or
-                               mapping.delimiter) for p in paths]
+            raise InputError(
+                folder / f"{name}.csv",
+                f"missing: table {name} needs {name}.csv, {name}.parquet or a folder {name}/ of parts",
+            )
+        sources = [
+            open_source(p, tm.encoding or mapping.encoding, tm.delimiter or mapping.delimiter) for p in paths
+        ]
         for src in sources:
             header = set(src.header)
-            missing = [c for c in table.required_columns if c not in tm.constants
-                       and tm.columns.get(c, c) not in header]
+            missing = [
+                c
+                for c in table.required_columns
+                if c not in tm.constants and tm.columns.get(c, c) not in header
+            ]
             if missing:
-                wanted = ", ".join(f"{c} (as {tm.columns[c]!r})" if c in tm.columns else c
-                                   for c in missing)
-                raise InputError(src.path, f"header lacks required column(s) {wanted} of "
-                                 f"table {name}; header is: {', '.join(src.header)}")
+                wanted = ", ".join(f"{c} (as {tm.columns[c]!r})" if c in tm.columns else c for c in missing)
+                raise InputError(
+                    src.path,
+                    f"header lacks required column(s) {wanted} of "
+                    f"table {name}; header is: {', '.join(src.header)}",
+                )
             used = {tm.columns.get(c, c) for c in table.column_names}
             extra = sorted(header - used)
             if extra:
@@ -117,8 +124,14 @@ def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]
     return found, ignored
 
 
-def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Path | None = None,
-           progress: Progress | None = None, memory_limit: str = "4GB") -> IngestReport:
+def ingest(
+    folder: Path,
+    into: Path,
+    as_of: date | None = None,
+    mapping_file: Path | None = None,
+    progress: Progress | None = None,
+    memory_limit: str = "4GB",
+) -> IngestReport:
     started = time.monotonic()
     folder = Path(folder)
     into = Path(into)
@@ -130,11 +143,13 @@ def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Pa
     sources, ignored_columns = _sources(folder, mapping)
     used = {s.path.resolve() for files in sources.values() for s in files}
     ignored_files = sorted(
-        str(p.relative_to(folder)) for p in folder.rglob("*")
-        if p.is_file() and p.resolve() not in used and p.name not in NOT_DATA
-        and not p.name.startswith("."))
-    digest = hashlib.sha256("".join(s.digest for files in sources.values()
-                                    for s in files).encode()).hexdigest()
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and p.resolve() not in used and p.name not in NOT_DATA and not p.name.startswith(".")
+    )
+    digest = hashlib.sha256(
+        "".join(s.digest for files in sources.values() for s in files).encode()
+    ).hexdigest()
 
     into.parent.mkdir(parents=True, exist_ok=True)
     with open(str(into) + ".lock", "w") as lock:
@@ -152,12 +167,18 @@ def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Pa
         scratch = Path(str(stage) + ".files")
         scratch.mkdir()
         try:
-            tables = _validate(stage, scratch, sources, mapping, as_of, memory_limit,
-                               report_progress)
+            tables = _validate(stage, scratch, sources, mapping, as_of, memory_limit, report_progress)
             report = IngestReport(
-                snapshot_id=as_of.isoformat(), as_of=as_of.isoformat(), store=str(into),
-                source=str(folder.resolve()), digest=digest, seconds=0.0, tables=tables,
-                ignored_files=ignored_files, ignored_columns=ignored_columns)
+                snapshot_id=as_of.isoformat(),
+                as_of=as_of.isoformat(),
+                store=str(into),
+                source=str(folder.resolve()),
+                digest=digest,
+                seconds=0.0,
+                tables=tables,
+                ignored_files=ignored_files,
+                ignored_columns=ignored_columns,
+            )
             report_progress("publish", 0, 1)
             report.seconds = round(time.monotonic() - started, 2)
             publish(into, stage, as_of, report.source, digest, report.to_dict())
@@ -169,9 +190,15 @@ def ingest(folder: Path, into: Path, as_of: date | None = None, mapping_file: Pa
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _validate(stage: Path, scratch: Path, sources: dict[str, list[SourceFile]],
-              mapping: Mapping, as_of: date, memory_limit: str,
-              progress: Progress) -> list[TableCount]:
+def _validate(
+    stage: Path,
+    scratch: Path,
+    sources: dict[str, list[SourceFile]],
+    mapping: Mapping,
+    as_of: date,
+    memory_limit: str,
+    progress: Progress,
+) -> list[TableCount]:
     con = duckdb.connect(str(stage))
     try:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
@@ -194,7 +221,9 @@ def _validate(stage: Path, scratch: Path, sources: dict[str, list[SourceFile]],
         union = " UNION ALL ".join(
             f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
             f"q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
-            f"AND f.idx = q._file" for n in order)
+            f"AND f.idx = q._file"
+            for n in order
+        )
         con.execute(f"CREATE TABLE quarantine AS {union}")
         con.execute("CHECKPOINT")
         return counts
@@ -203,22 +232,27 @@ def _validate(stage: Path, scratch: Path, sources: dict[str, list[SourceFile]],
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str, staged: list) -> TableCount:  # type: ignore[type-arg]
-    accepted = dict(con.execute(f"SELECT _file, count(*) FROM accepted_{name} GROUP BY 1"
-                                ).fetchall())
-    quarantined = dict(con.execute(f"SELECT _file, count(*) FROM quarantine_{name} GROUP BY 1"
-                                   ).fetchall())
+    accepted = dict(con.execute(f"SELECT _file, count(*) FROM accepted_{name} GROUP BY 1").fetchall())
+    quarantined = dict(con.execute(f"SELECT _file, count(*) FROM quarantine_{name} GROUP BY 1").fetchall())
     tc = TableCount(table=name)
     for s in staged:
-        fc = FileCount(file=s.source.name, encoding=s.source.encoding,
-                       read=s.rows + s.malformed, accepted=accepted.get(s.index, 0),
-                       quarantined=quarantined.get(s.index, 0))
+        fc = FileCount(
+            file=s.source.name,
+            encoding=s.source.encoding,
+            read=s.rows + s.malformed,
+            accepted=accepted.get(s.index, 0),
+            quarantined=quarantined.get(s.index, 0),
+        )
         if fc.read != fc.accepted + fc.quarantined:
-            raise KequnError(f"{s.source.path}: {fc.read} rows read but {fc.accepted} accepted "
-                             f"and {fc.quarantined} quarantined; refusing to publish")
+            raise KequnError(
+                f"{s.source.path}: {fc.read} rows read but {fc.accepted} accepted "
+                f"and {fc.quarantined} quarantined; refusing to publish"
+            )
         tc.files.append(fc)
         tc.read += fc.read
         tc.accepted += fc.accepted
         tc.quarantined += fc.quarantined
-    tc.reasons = dict(sorted(con.execute(
-        f"SELECT reason, count(*) FROM quarantine_{name} GROUP BY 1").fetchall()))
+    tc.reasons = dict(
+        sorted(con.execute(f"SELECT reason, count(*) FROM quarantine_{name} GROUP BY 1").fetchall())
+    )
     return tc

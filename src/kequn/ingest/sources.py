@@ -57,11 +57,11 @@ def table_files(folder: Path, table: str, named: list[str]) -> list[Path]:
     found = [p for p in candidates if p.is_file()]
     part_dir = folder / table
     if part_dir.is_dir():
-        found.extend(sorted(p for p in part_dir.iterdir()
-                            if p.suffix.lower() in (".csv", ".parquet") and p.is_file()))
+        found.extend(
+            sorted(p for p in part_dir.iterdir() if p.suffix.lower() in (".csv", ".parquet") and p.is_file())
+        )
     if len([p for p in found if p.parent == folder]) > 1:
-        raise InputError(folder, f"both {table}.csv and {table}.parquet are present; "
-                         "keep one")
+        raise InputError(folder, f"both {table}.csv and {table}.parquet are present; keep one")
     return found
 
 
@@ -81,8 +81,7 @@ def detect_encoding(path: Path, stated: str | None) -> tuple[str, str]:
             return ("gbk" if normal == "gb18030" else normal), digest
     if stated:
         raise InputError(path, f"cannot be read as {stated}: {_first_bad(path, stated)}")
-    raise InputError(path, "text is neither UTF-8 nor GBK: "
-                     f"{_first_bad(path, 'utf-8')}; state the encoding")
+    raise InputError(path, f"text is neither UTF-8 nor GBK: {_first_bad(path, 'utf-8')}; state the encoding")
 
 
 def _decodes(path: Path, encoding: str) -> str | None:
@@ -174,8 +173,9 @@ def open_source(path: Path, stated_encoding: str | None, delimiter: str) -> Sour
         return SourceFile(path, "parquet", "utf-8", tuple(schema.names), file_digest(path))
     encoding, digest = detect_encoding(path, stated_encoding)
     blanks, lines, mixed = line_facts(path)
-    return SourceFile(path, "csv", encoding, read_header(path, encoding, delimiter), digest,
-                      delimiter, blanks, lines, mixed)
+    return SourceFile(
+        path, "csv", encoding, read_header(path, encoding, delimiter), digest, delimiter, blanks, lines, mixed
+    )
 
 
 def transcode_to_utf8(src: SourceFile, dest: Path) -> Path:

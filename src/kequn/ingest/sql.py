@@ -29,8 +29,7 @@ def _in_list(values: tuple[str, ...] | frozenset[str]) -> str:
     return ", ".join(literal(v) for v in sorted(values))
 
 
-def mapped_expr(col: Column, header: set[str], tm: TableMapping, m: Mapping,
-                parquet: bool) -> str:
+def mapped_expr(col: Column, header: set[str], tm: TableMapping, m: Mapping, parquet: bool) -> str:
     """The contract column as text, from the bank's column and formats."""
     if col.name in tm.constants:
         return literal(tm.constants[col.name])
@@ -55,17 +54,20 @@ def mapped_expr(col: Column, header: set[str], tm: TableMapping, m: Mapping,
     elif col.kind == "money":
         unit = fmt or m.amount_format
         if unit == "fen":
-            e = (f"(CASE WHEN regexp_full_match({e}, '[+-]?[0-9]{{1,20}}') THEN CAST(CAST("
-                 f"CAST({e} AS DECIMAL(38,0)) / 100 AS DECIMAL(38,2)) AS VARCHAR) ELSE {e} END)")
+            e = (
+                f"(CASE WHEN regexp_full_match({e}, '[+-]?[0-9]{{1,20}}') THEN CAST(CAST("
+                f"CAST({e} AS DECIMAL(38,0)) / 100 AS DECIMAL(38,2)) AS VARCHAR) ELSE {e} END)"
+            )
         elif unit == "thousands":
-            e = (f"(CASE WHEN regexp_full_match({e}, '[+-]?[0-9]{{1,3}}(,[0-9]{{3}})*"
-                 f"(\\.[0-9]+)?') THEN replace({e}, ',', '') ELSE {e} END)")
+            e = (
+                f"(CASE WHEN regexp_full_match({e}, '[+-]?[0-9]{{1,3}}(,[0-9]{{3}})*"
+                f"(\\.[0-9]+)?') THEN replace({e}, ',', '') ELSE {e} END)"
+            )
     return e
 
 
 def _id_number_problem(v: str) -> str:
-    digits = " + ".join(f"{w} * CAST(substr({v}, {i + 1}, 1) AS INTEGER)"
-                        for i, w in enumerate(WEIGHTS))
+    digits = " + ".join(f"{w} * CAST(substr({v}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(WEIGHTS))
     return (
         f"WHEN NOT regexp_full_match({v}, '[0-9]{{17}}[0-9X]') "
         f"OR substr({v}, 1, 2) NOT IN ({_in_list(PROVINCE_CODES)}) "
@@ -79,8 +81,7 @@ FORMAT_CHECKS = {
     "mobile": lambda v: f"WHEN NOT regexp_full_match({v}, '1[3-9][0-9]{{9}}') THEN 'bad_phone' ",
     "mcc": lambda v: f"WHEN NOT regexp_full_match({v}, '[0-9]{{4}}') THEN 'unknown_code' ",
     "currency": lambda v: f"WHEN NOT regexp_full_match({v}, '[A-Z]{{3}}') THEN 'unknown_code' ",
-    "month_day": lambda v: (f"WHEN try_strptime('2000-' || {v}, '%Y-%m-%d') IS NULL "
-                            "THEN 'unparseable_date' "),
+    "month_day": lambda v: f"WHEN try_strptime('2000-' || {v}, '%Y-%m-%d') IS NULL THEN 'unparseable_date' ",
     "id_number": _id_number_problem,
 }
 
@@ -95,8 +96,10 @@ def typed_expr(col: Column) -> str:
         "rate": f"TRY_CAST({v} AS DECIMAL(12,6))",
         "date": f"TRY_CAST({v} AS DATE)",
         "timestamp": f"TRY_CAST({v} AS TIMESTAMPTZ)",
-        "bool": (f"(CASE WHEN lower({v}) IN ({_in_list(frozenset(TRUE_WORDS))}) THEN TRUE "
-                 f"WHEN lower({v}) IN ({_in_list(frozenset(FALSE_WORDS))}) THEN FALSE END)"),
+        "bool": (
+            f"(CASE WHEN lower({v}) IN ({_in_list(frozenset(TRUE_WORDS))}) THEN TRUE "
+            f"WHEN lower({v}) IN ({_in_list(frozenset(FALSE_WORDS))}) THEN FALSE END)"
+        ),
     }[col.kind]
 
 
@@ -111,15 +114,18 @@ def problem_expr(col: Column, as_of: date) -> str:
     if col.kind == "int":
         body += f"WHEN NOT regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') THEN 'unparseable_number' "
     elif col.kind == "money":
-        body += (f"WHEN NOT regexp_full_match({v}, '[+-]?[0-9]{{1,16}}(\\.[0-9]{{1,2}})?') "
-                 "THEN 'unparseable_amount' ")
+        body += (
+            f"WHEN NOT regexp_full_match({v}, '[+-]?[0-9]{{1,16}}(\\.[0-9]{{1,2}})?') "
+            "THEN 'unparseable_amount' "
+        )
     elif col.kind == "rate":
-        body += (f"WHEN NOT regexp_full_match({v}, '[+-]?([0-9]{{1,6}}(\\.[0-9]{{0,6}})?"
-                 f"|\\.[0-9]{{1,6}})') THEN 'unparseable_rate' ")
+        body += (
+            f"WHEN NOT regexp_full_match({v}, '[+-]?([0-9]{{1,6}}(\\.[0-9]{{0,6}})?"
+            f"|\\.[0-9]{{1,6}})') THEN 'unparseable_rate' "
+        )
     elif col.kind == "date":
         body += f"WHEN {typed} IS NULL THEN 'unparseable_date' "
-        body += (f"WHEN {typed} < DATE '1900-01-01' OR {typed} > DATE '2200-12-31' "
-                 "THEN 'out_of_range' ")
+        body += f"WHEN {typed} < DATE '1900-01-01' OR {typed} > DATE '2200-12-31' THEN 'out_of_range' "
     elif col.kind == "timestamp":
         body += f"WHEN {typed} IS NULL THEN 'unparseable_timestamp' "
     elif col.kind == "bool":
@@ -138,8 +144,10 @@ def problem_expr(col: Column, as_of: date) -> str:
         body += f"WHEN {typed} > DATE '{as_of.isoformat()}' THEN 'future_date' "
     if col.not_future and col.kind == "timestamp":
         # anything on the as-of day (Beijing time) is in the extract's past
-        body += (f"WHEN {typed} >= TIMESTAMPTZ '{as_of.isoformat()} 00:00:00+08' "
-                 "+ INTERVAL 1 DAY THEN 'future_date' ")
+        body += (
+            f"WHEN {typed} >= TIMESTAMPTZ '{as_of.isoformat()} 00:00:00+08' "
+            "+ INTERVAL 1 DAY THEN 'future_date' "
+        )
     if body:
         whens += f"WHEN {v} IS NOT NULL THEN (CASE {body} END) "
     if not whens:

@@ -26,23 +26,28 @@ class StagedFile:
     malformed: int  # lines rejected by the CSV reader
 
 
-def stage_table(con: duckdb.DuckDBPyConnection, table: Table, files: list[SourceFile],
-                mapping: Mapping, scratch: Path) -> list[StagedFile]:
+def stage_table(
+    con: duckdb.DuckDBPyConnection, table: Table, files: list[SourceFile], mapping: Mapping, scratch: Path
+) -> list[StagedFile]:
     """Creates ``stage_<table>`` (text columns plus _row, _file, _line) and
     ``malformed_<table>``; returns per-file counts."""
     tm = mapping.for_table(table.name)
     cols = ", ".join(f"{ident(c)} VARCHAR" for c in table.column_names)
-    con.execute(f"CREATE OR REPLACE TABLE stage_{table.name} (_row BIGINT, _file INTEGER, "
-                f"_line BIGINT, {cols})")
-    con.execute(f"CREATE OR REPLACE TABLE malformed_{table.name} (_file INTEGER, _line BIGINT, "
-                "field VARCHAR, value VARCHAR, error VARCHAR)")
+    con.execute(
+        f"CREATE OR REPLACE TABLE stage_{table.name} (_row BIGINT, _file INTEGER, _line BIGINT, {cols})"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE malformed_{table.name} (_file INTEGER, _line BIGINT, "
+        "field VARCHAR, value VARCHAR, error VARCHAR)"
+    )
     staged: list[StagedFile] = []
     base = 0
     for index, src in enumerate(files):
         header = set(src.header)
         parquet = src.kind == "parquet"
-        exprs = ", ".join(f"{mapped_expr(c, header, tm, mapping, parquet)} AS {ident(c.name)}"
-                          for c in table.columns)
+        exprs = ", ".join(
+            f"{mapped_expr(c, header, tm, mapping, parquet)} AS {ident(c.name)}" for c in table.columns
+        )
         malformed = 0
         if parquet:
             con.execute(f"""
@@ -60,8 +65,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, files: list[Source
                 # match the physical lines one to one: read the file line by line
                 malformed = _careful_csv(con, table.name, index, base, src, path, exprs, scratch)
             con.execute("DROP TABLE IF EXISTS _read")
-        rows = con.execute(f"SELECT count(*) FROM stage_{table.name} WHERE _file = {index}"
-                           ).fetchone()[0]  # type: ignore[index]
+        rows = con.execute(f"SELECT count(*) FROM stage_{table.name} WHERE _file = {index}").fetchone()[0]  # type: ignore[index]
         staged.append(StagedFile(src, index, rows, malformed))
         base += rows
     return staged
@@ -72,8 +76,9 @@ class _LinesDisagree(Exception):
     swallowed good lines), so line numbers cannot be derived from row order."""
 
 
-def _fast_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
-              src: SourceFile, path: Path, exprs: str) -> int:
+def _fast_csv(
+    con: duckdb.DuckDBPyConnection, name: str, index: int, base: int, src: SourceFile, path: Path, exprs: str
+) -> int:
     """DuckDB's strict reader; bad lines go to its rejects table. Returns how
     many lines were rejected."""
     if src.mixed_endings:
@@ -95,7 +100,8 @@ def _fast_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
     bad = con.execute("SELECT line, value FROM _bad_lines").fetchall()
     rows = con.execute("SELECT count(*) FROM _read").fetchone()[0]  # type: ignore[index]
     if rows + len(bad) + len(src.blank_lines) != src.lines - 1 or any(
-            "\n" in (value or "").rstrip("\r\n") for _, value in bad):
+        "\n" in (value or "").rstrip("\r\n") for _, value in bad
+    ):
         raise _LinesDisagree
     malformed = len(bad)
     con.execute(f"""
@@ -125,13 +131,23 @@ def _fast_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
     return malformed
 
 
-def _careful_csv(con: duckdb.DuckDBPyConnection, name: str, index: int, base: int,
-                 src: SourceFile, path: Path, exprs: str, scratch: Path) -> int:
+def _careful_csv(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    index: int,
+    base: int,
+    src: SourceFile,
+    path: Path,
+    exprs: str,
+    scratch: Path,
+) -> int:
     clean = scratch / f"{name}-{index}.repaired.csv"
     bad = repair_csv(path, "utf-8", src.delimiter, len(src.header), clean)
     if bad:
-        con.executemany(f"INSERT INTO malformed_{name} VALUES ({index}, ?, NULL, ?, ?)",
-                        [[b.line, b.text, b.error] for b in bad])
+        con.executemany(
+            f"INSERT INTO malformed_{name} VALUES ({index}, ?, NULL, ?, ?)",
+            [[b.line, b.text, b.error] for b in bad],
+        )
     names = ["_line", *src.header]
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in names) + "}"
     con.execute(f"""

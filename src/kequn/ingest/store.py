@@ -53,8 +53,9 @@ def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
             contract_version VARCHAR, report JSON)""")
 
 
-def publish(store: Path, stage: Path, as_of: date, source: str, digest: str,
-            report: dict[str, object]) -> SnapshotInfo:
+def publish(
+    store: Path, stage: Path, as_of: date, source: str, digest: str, report: dict[str, object]
+) -> SnapshotInfo:
     """Copies the accepted rows and quarantine from the stage into a new
     snapshot schema, atomically."""
     schema = schema_for(as_of)
@@ -74,9 +75,19 @@ def publish(store: Path, stage: Path, as_of: date, source: str, digest: str,
             CREATE TABLE {schema}.quarantine AS
             SELECT * FROM stage.quarantine ORDER BY table_name, file, line""")
         con.execute(f"DELETE FROM {CATALOG} WHERE snapshot_id = ?", [snapshot_id])
-        con.execute(f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [snapshot_id, as_of, schema, ingested_at, source, digest, CONTRACT_VERSION,
-                     json.dumps(report, ensure_ascii=False)])
+        con.execute(
+            f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                snapshot_id,
+                as_of,
+                schema,
+                ingested_at,
+                source,
+                digest,
+                CONTRACT_VERSION,
+                json.dumps(report, ensure_ascii=False),
+            ],
+        )
         _point_views_at_latest(con)
         con.execute("COMMIT")
         con.execute("DETACH stage")
@@ -91,8 +102,7 @@ def publish(store: Path, stage: Path, as_of: date, source: str, digest: str,
 
 
 def _point_views_at_latest(con: duckdb.DuckDBPyConnection) -> None:
-    latest = con.execute(f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC LIMIT 1"
-                         ).fetchone()
+    latest = con.execute(f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC LIMIT 1").fetchone()
     if latest is None:
         return
     for name in (*TABLES, "quarantine"):
@@ -104,12 +114,15 @@ def snapshots(store: Path) -> list[SnapshotInfo]:
         return []
     con = connect(store, read_only=True)
     try:
-        found = con.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_name = "
-                            f"'{CATALOG}'").fetchone()
+        found = con.execute(
+            f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{CATALOG}'"
+        ).fetchone()
         if not found or not found[0]:
             return []
-        rows = con.execute(f"SELECT snapshot_id, as_of, schema_name, ingested_at, source, digest, "
-                           f"report FROM {CATALOG} ORDER BY as_of").fetchall()
+        rows = con.execute(
+            f"SELECT snapshot_id, as_of, schema_name, ingested_at, source, digest, "
+            f"report FROM {CATALOG} ORDER BY as_of"
+        ).fetchall()
     finally:
         con.close()
     return [SnapshotInfo(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]

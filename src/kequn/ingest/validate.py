@@ -26,12 +26,10 @@ def _key(cols: tuple[str, ...], alias: str) -> str:
 
 
 def _join(left: tuple[str, ...], right: tuple[str, ...], la: str, ra: str) -> str:
-    return " AND ".join(f"{la}.{ident(a)} = {ra}.{ident(b)}"
-                        for a, b in zip(left, right, strict=True))
+    return " AND ".join(f"{la}.{ident(a)} = {ra}.{ident(b)}" for a, b in zip(left, right, strict=True))
 
 
-def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date,
-                present: set[str]) -> None:
+def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str]) -> None:
     t = table.name
     typed = ", ".join(f"{typed_expr(c)} AS {ident(c.name)}" for c in table.columns)
     con.execute(f"""
@@ -39,22 +37,21 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date,
         SELECT _row, _file, _line, {typed}, {problems_of_row(table.columns, as_of)} AS _p
         FROM stage_{t}""")
     con.execute(f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR)")
-    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p FROM checked_{t} "
-                "WHERE _p <> ''")
+    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p FROM checked_{t} WHERE _p <> ''")
 
     pk = table.primary_key
     not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in pk)
     con.execute(f"""
         INSERT INTO bad_{t}
         WITH dup AS (
-            SELECT {_key(pk, 'c')} FROM checked_{t} c WHERE _p = '' AND {not_null}
+            SELECT {_key(pk, "c")} FROM checked_{t} c WHERE _p = '' AND {not_null}
             GROUP BY ALL HAVING count(*) > 1),
         ranked AS (
-            SELECT c._row, row_number() OVER (PARTITION BY {_key(pk, 'c')}
+            SELECT c._row, row_number() OVER (PARTITION BY {_key(pk, "c")}
                                               ORDER BY c._file, c._line) AS rn
-            FROM checked_{t} c SEMI JOIN dup d ON {_join(pk, pk, 'c', 'd')}
+            FROM checked_{t} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
             WHERE c._p = '')
-        SELECT _row, {STAGE_DUPLICATE}, {literal(','.join(pk) + ':duplicate_key')}
+        SELECT _row, {STAGE_DUPLICATE}, {literal(",".join(pk) + ":duplicate_key")}
         FROM ranked WHERE rn > 1""")
 
     for fk in table.foreign_keys:
@@ -69,12 +66,11 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date,
         con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
-                   {literal(field + ':')} || CASE WHEN EXISTS (
-                       SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns,
-                                                                  'c', 'r')})
+                   {literal(field + ":")} || CASE WHEN EXISTS (
+                       SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(fk.reason)} END
             FROM checked_{t} c ANTI JOIN accepted_{ref} p
-                ON {_join(fk.columns, fk.ref_columns, 'c', 'p')}
+                ON {_join(fk.columns, fk.ref_columns, "c", "p")}
             WHERE {cols_nn}""")
 
     for check in table.checks:
@@ -82,13 +78,12 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date,
             ref, cols, ref_cols = check.lookup
             if ref not in present:
                 continue
-            source = (f"checked_{t} c LEFT JOIN accepted_{ref} ref "
-                      f"ON {_join(cols, ref_cols, 'c', 'ref')}")
+            source = f"checked_{t} c LEFT JOIN accepted_{ref} ref ON {_join(cols, ref_cols, 'c', 'ref')}"
         else:
             source = f"checked_{t} c"
         con.execute(f"""
             INSERT INTO bad_{t}
-            SELECT c._row, {STAGE_RULE}, {literal(check.field + ':' + check.reason)}
+            SELECT c._row, {STAGE_RULE}, {literal(check.field + ":" + check.reason)}
             FROM {source} WHERE coalesce(({check.bad_when}), FALSE)""")
 
     con.execute(f"""
@@ -97,8 +92,13 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date,
     _quarantine(con, table)
 
 
-def _self_reference(con: duckdb.DuckDBPyConnection, table: Table, cols: tuple[str, ...],
-                    ref_cols: tuple[str, ...], reason: str) -> None:
+def _self_reference(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    cols: tuple[str, ...],
+    ref_cols: tuple[str, ...],
+    reason: str,
+) -> None:
     """A tree (branches): a row whose parent is missing or rejected goes too,
     and so, in turn, do its children."""
     t = table.name
@@ -108,12 +108,12 @@ def _self_reference(con: duckdb.DuckDBPyConnection, table: Table, cols: tuple[st
         added = con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
-                   {literal(field + ':')} || CASE WHEN EXISTS (
-                       SELECT 1 FROM checked_{t} r WHERE {_join(cols, ref_cols, 'c', 'r')})
+                   {literal(field + ":")} || CASE WHEN EXISTS (
+                       SELECT 1 FROM checked_{t} r WHERE {_join(cols, ref_cols, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(reason)} END
             FROM (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) c
             ANTI JOIN (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) p
-                ON {_join(cols, ref_cols, 'c', 'p')}
+                ON {_join(cols, ref_cols, "c", "p")}
             WHERE {cols_nn}""").fetchone()[0]  # type: ignore[index]
         if not added:
             return
@@ -121,8 +121,9 @@ def _self_reference(con: duckdb.DuckDBPyConnection, table: Table, cols: tuple[st
 
 def _quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     t = table.name
-    record = "to_json(struct_pack(" + ", ".join(
-        f"{ident(c)} := s.{ident(c)}" for c in table.column_names) + "))"
+    record = (
+        "to_json(struct_pack(" + ", ".join(f"{ident(c)} := s.{ident(c)}" for c in table.column_names) + "))"
+    )
     value_cases = " ".join(f"WHEN {literal(c)} THEN s.{ident(c)}" for c in table.column_names)
     pk_field = ",".join(table.primary_key)
     pk_value = " || ',' || ".join(f"coalesce(s.{ident(c)}, '')" for c in table.primary_key)

@@ -45,8 +45,10 @@ def ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables "
-                      f"WHERE table_schema = 'main' AND table_name = '{CATALOG}'").fetchone()
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_schema = 'main' AND table_name = '{CATALOG}'"
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -81,10 +83,17 @@ def next_run_id(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
     return f"{as_of:%Y%m%d}_{len(same_day) + 1:02d}"
 
 
-def publish_run(con: duckdb.DuckDBPyConnection, run_id: str, sources: dict[str, str],
-                snapshot_id: str, as_of: date, engine: str, playbook: dict[str, str],
-                started_at: datetime,
-                summarise: Callable[[dict[str, str]], dict[str, object]]) -> RunInfo:
+def publish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    sources: dict[str, str],
+    snapshot_id: str,
+    as_of: date,
+    engine: str,
+    playbook: dict[str, str],
+    started_at: datetime,
+    summarise: Callable[[dict[str, str]], dict[str, object]],
+) -> RunInfo:
     """Writes each output (``sources``: output name -> relation or query to read)
     into the run's schema, summarises it there, and points the views at the
     latest run, in one transaction."""
@@ -97,12 +106,26 @@ def publish_run(con: duckdb.DuckDBPyConnection, run_id: str, sources: dict[str, 
             con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}")
         summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
         finished = now()
-        con.execute(f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            run_id, schema, snapshot_id, as_of, engine, playbook["name"], playbook["version"],
-            playbook["digest"], playbook["source"], started_at, finished,
-            json.dumps(summary, ensure_ascii=False, default=str)])
-        latest = con.execute(f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC, run_id DESC "
-                             "LIMIT 1").fetchone()
+        con.execute(
+            f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                schema,
+                snapshot_id,
+                as_of,
+                engine,
+                playbook["name"],
+                playbook["version"],
+                playbook["digest"],
+                playbook["source"],
+                started_at,
+                finished,
+                json.dumps(summary, ensure_ascii=False, default=str),
+            ],
+        )
+        latest = con.execute(
+            f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC, run_id DESC LIMIT 1"
+        ).fetchone()
         assert latest is not None
         for name in OUTPUTS:
             con.execute(f"CREATE OR REPLACE VIEW main.{name} AS SELECT * FROM {latest[0]}.{name}")
@@ -111,5 +134,15 @@ def publish_run(con: duckdb.DuckDBPyConnection, run_id: str, sources: dict[str, 
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
-    return RunInfo(run_id, schema, snapshot_id, as_of, engine, playbook["version"],
-                   playbook["digest"], started_at, finished, summary)
+    return RunInfo(
+        run_id,
+        schema,
+        snapshot_id,
+        as_of,
+        engine,
+        playbook["version"],
+        playbook["digest"],
+        started_at,
+        finished,
+        summary,
+    )

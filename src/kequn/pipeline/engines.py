@@ -28,8 +28,9 @@ TABLES = ("customers", "products", "holdings", "transactions", "employers")
 class Engine(Protocol):
     name: str
 
-    def inputs(self, snapshot: SnapshotInfo, previous: RunInfo | None,
-               portfolios: list[dict[str, object]]) -> Inputs: ...
+    def inputs(
+        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+    ) -> Inputs: ...
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table: ...
 
@@ -51,12 +52,14 @@ class DuckDBEngine:
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
 
-    def inputs(self, snapshot: SnapshotInfo, previous: RunInfo | None,
-               portfolios: list[dict[str, object]]) -> Inputs:
+    def inputs(
+        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+    ) -> Inputs:
         tables = {t: self.con.table(t, database=snapshot.schema) for t in TABLES}
         prev = self.con.table("profiles", database=previous.schema) if previous else None
-        targets = self.con.create_table("_kequn_portfolios", pd.DataFrame(portfolios), temp=True,
-                                        overwrite=True)
+        targets = self.con.create_table(
+            "_kequn_portfolios", pd.DataFrame(portfolios), temp=True, overwrite=True
+        )
         return Inputs(as_of=snapshot.as_of, previous=prev, portfolio_targets=targets, **tables)
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
@@ -84,14 +87,18 @@ class SparkEngine:
         self.raw.execute(f"COPY (SELECT * FROM {schema}.{table}) TO '{path}' (FORMAT parquet)")
         return str(path)
 
-    def inputs(self, snapshot: SnapshotInfo, previous: RunInfo | None,
-               portfolios: list[dict[str, object]]) -> Inputs:
-        tables = {t: self.con.read_parquet(self._export(snapshot.schema, t),
-                                           table_name=f"kequn_{t}") for t in TABLES}
+    def inputs(
+        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+    ) -> Inputs:
+        tables = {
+            t: self.con.read_parquet(self._export(snapshot.schema, t), table_name=f"kequn_{t}")
+            for t in TABLES
+        }
         prev = None
         if previous:
-            prev = self.con.read_parquet(self._export(previous.schema, "profiles"),
-                                         table_name="kequn_prev_profiles")
+            prev = self.con.read_parquet(
+                self._export(previous.schema, "profiles"), table_name="kequn_prev_profiles"
+            )
         path = self.workdir / "portfolios.parquet"
         pd.DataFrame(portfolios).to_parquet(path)
         targets = self.con.read_parquet(str(path), table_name="kequn_portfolios")
@@ -123,15 +130,16 @@ def spark_session() -> Any:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         from pyspark.sql import SparkSession
 
-        _SPARK = (SparkSession.builder.master(os.environ.get("KEQUN_SPARK_MASTER", "local[2]"))
-                  .appName("kequn")
-                  .config("spark.ui.enabled", "false")
-                  .config("spark.ui.showConsoleProgress", "false")
-                  .config("spark.sql.session.timeZone", "Asia/Shanghai")
-                  .config("spark.sql.shuffle.partitions",
-                          os.environ.get("KEQUN_SPARK_PARTITIONS", "8"))
-                  .config("spark.driver.memory", "4g")
-                  .getOrCreate())
+        _SPARK = (
+            SparkSession.builder.master(os.environ.get("KEQUN_SPARK_MASTER", "local[2]"))
+            .appName("kequn")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "Asia/Shanghai")
+            .config("spark.sql.shuffle.partitions", os.environ.get("KEQUN_SPARK_PARTITIONS", "8"))
+            .config("spark.driver.memory", "4g")
+            .getOrCreate()
+        )
         _SPARK.sparkContext.setLogLevel("ERROR")
     return _SPARK
 

@@ -42,8 +42,7 @@ def days_to_next(as_of: date, month: ir.IntegerValue, day: ir.IntegerValue) -> i
     asof = ibis.date(as_of.year, as_of.month, as_of.day)
     this_year = ibis.date(ibis.literal(as_of.year), month, day)
     next_year = ibis.date(ibis.literal(as_of.year + 1), month, day)
-    return ibis.ifelse(this_year >= asof, days_between(this_year, asof),
-                       days_between(next_year, asof))
+    return ibis.ifelse(this_year >= asof, days_between(this_year, asof), days_between(next_year, asof))
 
 
 def days_to_payday(as_of: date, payday: ir.IntegerValue) -> ir.IntegerValue:
@@ -53,8 +52,9 @@ def days_to_payday(as_of: date, payday: ir.IntegerValue) -> ir.IntegerValue:
     next_month = calendar.monthrange(ny, nm)[1]
     # LEAST skips NULLs, so a customer without an employer is kept NULL by hand
     here = ibis.least(payday, this_month)
-    days = ibis.ifelse(here >= as_of.day, here - as_of.day,
-                       this_month - as_of.day + ibis.least(payday, next_month))
+    days = ibis.ifelse(
+        here >= as_of.day, here - as_of.day, this_month - as_of.day + ibis.least(payday, next_month)
+    )
     return ibis.ifelse(payday.isnull(), ibis.null("int64"), days).cast("int64")
 
 
@@ -72,12 +72,14 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     c = c.left_join(e, c.employer_id == e.employer_id).drop("employer_id_right")
     s = pb.playbook.suitability
     born_later_in_year = (c.birth_date.month() * 100 + c.birth_date.day()) > (
-        inputs.as_of.month * 100 + inputs.as_of.day)
+        inputs.as_of.month * 100 + inputs.as_of.day
+    )
     age = (inputs.as_of.year - c.birth_date.year()) - ibis.ifelse(born_later_in_year, 1, 0)
     risk_num = ibis.cases(*((c.risk_level == f"C{i}", i) for i in range(1, 6)), else_=0)
     assessed_days = days_between(asof, c.risk_assessed_on)
-    tags = ibis.ifelse(c.tags.isnull() | (c.tags == ""), ibis.literal([], type="array<string>"),
-                       c.tags.split(";"))
+    tags = ibis.ifelse(
+        c.tags.isnull() | (c.tags == ""), ibis.literal([], type="array<string>"), c.tags.split(";")
+    )
     return c.select(
         customer_id=c.customer_id,
         home_branch_id=c.home_branch_id,
@@ -94,10 +96,12 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         risk_level=c.risk_level,
         risk_level_num=risk_num.cast("int64"),
         risk_assessed_on=c.risk_assessed_on,
-        risk_valid=(risk_num > 0) & c.risk_assessed_on.notnull()
+        risk_valid=(risk_num > 0)
+        & c.risk_assessed_on.notnull()
         & (assessed_days < s.assessment_valid_days).fill_null(False),
-        risk_expires_in_days=ibis.ifelse(risk_num > 0, s.assessment_valid_days - assessed_days,
-                                         ibis.null("int64")).cast("int64"),
+        risk_expires_in_days=ibis.ifelse(
+            risk_num > 0, s.assessment_valid_days - assessed_days, ibis.null("int64")
+        ).cast("int64"),
         tags=tags,
         owned=c.owner_manager_id.notnull(),
         birthday_this_month=c.birth_date.month() == inputs.as_of.month,
@@ -110,9 +114,12 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
 def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir.Table:
     """AUM and its make-up, risk fit, concentration and maturities per customer."""
     p = inputs.products.select(
-        "product_id", "type", "asset_class", "liquidity", "issuer",
-        p_risk=ibis.cases(*((inputs.products.risk_level == f"R{i}", i) for i in range(1, 6)),
-                          else_=5),
+        "product_id",
+        "type",
+        "asset_class",
+        "liquidity",
+        "issuer",
+        p_risk=ibis.cases(*((inputs.products.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5),
     )
     h = inputs.holdings.join(p, "product_id")
     cu = customers.select("customer_id", "risk_level_num", "risk_valid")
@@ -124,13 +131,19 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     aum_types = list(pb.playbook.aum_product_types)
     risk_types = list(pb.playbook.suitability.risk_product_types)
     is_asset = h.type.isin(aum_types)
-    above = is_asset & ((h.p_risk > ibis.greatest(h.risk_level_num, 1))
-                        | (~h.risk_valid & h.type.isin(risk_types)))
+    above = is_asset & (
+        (h.p_risk > ibis.greatest(h.risk_level_num, 1)) | (~h.risk_valid & h.type.isin(risk_types))
+    )
     days_left = days_between(h.maturity_date, asof)
-    h = h.mutate(bal=bal, adb=adb, cost_cny=cost, is_asset=is_asset, above=above,
-                 days_left=days_left,
-                 bucket=ibis.least((days_left / MATURITY_BUCKET_DAYS).floor().cast("int64"),
-                                   MATURITY_BUCKETS))
+    h = h.mutate(
+        bal=bal,
+        adb=adb,
+        cost_cny=cost,
+        is_asset=is_asset,
+        above=above,
+        days_left=days_left,
+        bucket=ibis.least((days_left / MATURITY_BUCKET_DAYS).floor().cast("int64"), MATURITY_BUCKETS),
+    )
 
     def exact(cond: ir.BooleanValue) -> ir.IntegerValue:
         return h.bal.sum(where=cond).fill_null(0)
@@ -145,17 +158,19 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
         "aum_avg_daily_x": h.adb.sum(where=h.is_asset).fill_null(0),
         "deposits_x": exact(h.type.isin(list(DEPOSIT_TYPES))),
         "liabilities_x": exact(h.type.isin(list(LIABILITY_TYPES))),
-        "liquid_assets_x": exact(h.is_asset & h.liquidity.isin(["T0", "T1"])
-                                 & (h.asset_class != "protection")),
+        "liquid_assets_x": exact(
+            h.is_asset & h.liquidity.isin(["T0", "T1"]) & (h.asset_class != "protection")
+        ),
         "fund_balance_x": exact(h.type == "fund"),
         "fund_cost": (as_float(h.cost_cny.sum(where=h.type == "fund")) / UNITS).fill_null(0.0),
         "wealth_balance_x": exact(h.type == "wealth_product"),
         "pension_balance_x": exact(h.type.isin(["pension", "individual_pension"])),
         "above_risk_amount": amount(h.above),
         "investment_balance": amount(h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])),
-        "investment_cost": (as_float(h.cost_cny.sum(
-            where=h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]))) / UNITS
-                            ).fill_null(0.0),
+        "investment_cost": (
+            as_float(h.cost_cny.sum(where=h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])))
+            / UNITS
+        ).fill_null(0.0),
         "investments_held": h.type.isin(list(INVESTMENT_TYPES)).sum().fill_null(0),
     }
     for cls in ASSET_CLASSES:
@@ -166,21 +181,29 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     per_customer = h.group_by("customer_id").aggregate(**aggs)
 
     # concentration over products, and over maturity quarters
-    by_product = (h.filter(h.is_asset & (h.bal > 0)).group_by(["customer_id", "product_id"])
-                  .aggregate(b=as_float(h.bal.sum()) / UNITS))
+    by_product = (
+        h.filter(h.is_asset & (h.bal > 0))
+        .group_by(["customer_id", "product_id"])
+        .aggregate(b=as_float(h.bal.sum()) / UNITS)
+    )
     products = by_product.group_by("customer_id").aggregate(
         n_products=by_product.product_id.count(),
         product_hhi=(by_product.b * by_product.b).sum() / (by_product.b.sum() * by_product.b.sum()),
     )
     terms = h.filter(h.is_asset & h.maturity_date.notnull() & (h.bal > 0))
-    by_bucket = terms.group_by(["customer_id", "bucket"]).aggregate(b=as_float(terms.bal.sum()) / UNITS,
-                                                                   n=terms.count())
+    by_bucket = terms.group_by(["customer_id", "bucket"]).aggregate(
+        b=as_float(terms.bal.sum()) / UNITS, n=terms.count()
+    )
     maturity = by_bucket.group_by("customer_id").aggregate(
         term_positions=by_bucket.n.sum(),
         maturity_peak_share=by_bucket.b.max() / by_bucket.b.sum(),
     )
-    return (per_customer.left_join(products, "customer_id").drop("customer_id_right")
-            .left_join(maturity, "customer_id").drop("customer_id_right"))
+    return (
+        per_customer.left_join(products, "customer_id")
+        .drop("customer_id_right")
+        .left_join(maturity, "customer_id")
+        .drop("customer_id_right")
+    )
 
 
 def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -189,28 +212,29 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     Timestamps are compared as timestamps: turning 30 million of them into
     Beijing dates would cost more than the whole aggregation."""
     start = window_start(inputs.as_of, pb.playbook.window_months)
-    since = ibis.literal(datetime(start.year, start.month, start.day, tzinfo=SHANGHAI),
-                         type="timestamp('Asia/Shanghai')")
+    since = ibis.literal(
+        datetime(start.year, start.month, start.day, tzinfo=SHANGHAI), type="timestamp('Asia/Shanghai')"
+    )
     t = inputs.transactions
     t = t.filter(t.ts >= since)
     amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
     week = inputs.as_of - timedelta(days=6)
-    last_week = t.ts >= ibis.literal(datetime(week.year, week.month, week.day, tzinfo=SHANGHAI),
-                                     type="timestamp('Asia/Shanghai')")
+    last_week = t.ts >= ibis.literal(
+        datetime(week.year, week.month, week.day, tzinfo=SHANGHAI), type="timestamp('Asia/Shanghai')"
+    )
     aggs = {
         "salary_total_x": t.amt.sum(where=t.type == "salary"),
         "spend_total_x": -t.amt.sum(where=t.type.isin(list(SPENDING_TYPES))),
-        "same_name_out_x": -t.amt.sum(where=(t.type == "transfer_out")
-                                      & t.same_name.fill_null(False)),
-        "same_name_out_count": ((t.type == "transfer_out") & t.same_name.fill_null(False))
-        .sum().fill_null(0),
+        "same_name_out_x": -t.amt.sum(where=(t.type == "transfer_out") & t.same_name.fill_null(False)),
+        "same_name_out_count": ((t.type == "transfer_out") & t.same_name.fill_null(False)).sum().fill_null(0),
         "txn_count": t.initiated.sum().fill_null(0),
         "last_txn_at": t.ts.max(where=t.initiated),
         "net_flow_x": t.amt.sum(where=~t.type.isin(list(INTERNAL_TYPES))),
-        "same_name_out_7d_x": -t.amt.sum(where=(t.type == "transfer_out") & last_week
-                                         & t.same_name.fill_null(False)),
+        "same_name_out_7d_x": -t.amt.sum(
+            where=(t.type == "transfer_out") & last_week & t.same_name.fill_null(False)
+        ),
         "large_transfer_7d_x": -t.amt.min(where=(t.type == "transfer_out") & last_week),
     }
     for b in pb.playbook.carbon.behaviours:
@@ -222,7 +246,8 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     credits = credits.mutate(month=credits.ts.date().year() * 100 + credits.ts.date().month())
     months = credits.group_by("customer_id").aggregate(
         salary_months=credits.month.nunique(where=credits.type == "salary"),
-        pension_months=credits.month.nunique(where=credits.type == "pension"))
+        pension_months=credits.month.nunique(where=credits.type == "pension"),
+    )
     return flows.left_join(months, "customer_id").drop("customer_id_right")
 
 
@@ -234,8 +259,12 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     asof = as_of_literal(inputs)
     months = pb.playbook.window_months
     window_days = (inputs.as_of - window_start(inputs.as_of, months)).days
-    f = (cust.left_join(hold, "customer_id").drop("customer_id_right")
-         .left_join(flows, "customer_id").drop("customer_id_right"))
+    f = (
+        cust.left_join(hold, "customer_id")
+        .drop("customer_id_right")
+        .left_join(flows, "customer_id")
+        .drop("customer_id_right")
+    )
     zero: dict[str, object] = {}
     for part in (hold, flows):
         for c in part.columns:
@@ -246,47 +275,50 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     f = f.mutate(**{c: f[c].fill_null(v) for c, v in zero.items()})
     # the float twin of every exact money column, for scoring
     f = f.mutate(**{c[:-2]: as_float(f[c]) / UNITS for c in f.columns if c.endswith("_x")})
-    f = f.mutate(salary_monthly_x=f.salary_total_x / months,
-                 spend_monthly_x=f.spend_total_x / months,
-                 aum_x=f.aum_avg_daily_x if pb.playbook.tiers.basis == "avg_daily"
-                 else f.aum_month_end_x)
+    f = f.mutate(
+        salary_monthly_x=f.salary_total_x / months,
+        spend_monthly_x=f.spend_total_x / months,
+        aum_x=f.aum_avg_daily_x if pb.playbook.tiers.basis == "avg_daily" else f.aum_month_end_x,
+    )
     if inputs.previous is not None:
         prev = inputs.previous.select(
-            customer_id=inputs.previous.customer_id, prev_tier=inputs.previous.tier,
+            customer_id=inputs.previous.customer_id,
+            prev_tier=inputs.previous.tier,
             prev_aum_month_end=as_float(inputs.previous.aum_month_end),
             prev_dormant=inputs.previous.lifecycle == "dormant",
-            prev_health_score=inputs.previous.health_score.cast("float64"))
+            prev_health_score=inputs.previous.health_score.cast("float64"),
+        )
         f = f.left_join(prev, "customer_id").drop("customer_id_right")
     else:
-        f = f.mutate(prev_tier=ibis.null("string"), prev_aum_month_end=ibis.null("float64"),
-                     prev_dormant=ibis.literal(False),
-                     prev_health_score=ibis.null("float64"))
+        f = f.mutate(
+            prev_tier=ibis.null("string"),
+            prev_aum_month_end=ibis.null("float64"),
+            prev_dormant=ibis.literal(False),
+            prev_health_score=ibis.null("float64"),
+        )
     basis = f.aum_avg_daily if pb.playbook.tiers.basis == "avg_daily" else f.aum_month_end
     # AUM before the window: the previous run's, else today's less the window's flows
     aum_before = ibis.coalesce(f.prev_aum_month_end, f.aum_month_end - f.net_flow)
     spend_monthly = f.spend_total / months
-    green_points = sum((f[f"carbon_{b.name}"] * b.points for b in pb.playbook.carbon.behaviours),
-                       ibis.literal(0))
-    grams = sum((f[f"carbon_{b.name}"] * b.grams for b in pb.playbook.carbon.behaviours),
-                ibis.literal(0.0))
+    green_points = sum(
+        (f[f"carbon_{b.name}"] * b.points for b in pb.playbook.carbon.behaviours), ibis.literal(0)
+    )
+    grams = sum((f[f"carbon_{b.name}"] * b.grams for b in pb.playbook.carbon.behaviours), ibis.literal(0.0))
     return f.mutate(
         aum=basis,
-        above_risk_share=ibis.ifelse(f.aum_month_end > 0, f.above_risk_amount / f.aum_month_end,
-                                     0.0),
-        fund_return=ibis.ifelse(f.fund_cost > 0, f.fund_balance / f.fund_cost - 1,
-                                ibis.null("float64")),
-        value_return=ibis.ifelse(f.investment_cost > 0,
-                                 f.investment_balance / f.investment_cost - 1,
-                                 ibis.null("float64")),
+        above_risk_share=ibis.ifelse(f.aum_month_end > 0, f.above_risk_amount / f.aum_month_end, 0.0),
+        fund_return=ibis.ifelse(f.fund_cost > 0, f.fund_balance / f.fund_cost - 1, ibis.null("float64")),
+        value_return=ibis.ifelse(
+            f.investment_cost > 0, f.investment_balance / f.investment_cost - 1, ibis.null("float64")
+        ),
         first_time_investor=f.investments_held == 0,
         salary_monthly=f.salary_total / months,
         spend_monthly=spend_monthly,
-        days_since_last_txn=ibis.coalesce(days_between(asof, f.last_txn_at.date()),
-                                          window_days + 1),
-        aum_growth=ibis.ifelse(aum_before > 0, f.aum_month_end / aum_before - 1,
-                               ibis.null("float64")),
-        liquid_reserve_months=ibis.ifelse(spend_monthly > 0, f.liquid_assets / spend_monthly,
-                                          ibis.ifelse(f.liquid_assets > 0, 99.0, 0.0)),
+        days_since_last_txn=ibis.coalesce(days_between(asof, f.last_txn_at.date()), window_days + 1),
+        aum_growth=ibis.ifelse(aum_before > 0, f.aum_month_end / aum_before - 1, ibis.null("float64")),
+        liquid_reserve_months=ibis.ifelse(
+            spend_monthly > 0, f.liquid_assets / spend_monthly, ibis.ifelse(f.liquid_assets > 0, 99.0, 0.0)
+        ),
         green_points=green_points.cast("int64"),
         carbon_grams=grams.cast("float64"),
         prev_dormant=f.prev_dormant.fill_null(False),

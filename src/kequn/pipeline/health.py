@@ -13,10 +13,11 @@ from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 
 
 def portfolio_rows(pb: LoadedPlaybook) -> list[dict[str, object]]:
-    return [{"pf_risk": risk, "pf_stage": stage, **{f"target_{c}": float(w[c])
-                                                    for c in ASSET_CLASSES}}
-            for risk, by_stage in pb.playbook.portfolios.targets.items()
-            for stage, w in by_stage.items()]
+    return [
+        {"pf_risk": risk, "pf_stage": stage, **{f"target_{c}": float(w[c]) for c in ASSET_CLASSES}}
+        for risk, by_stage in pb.playbook.portfolios.targets.items()
+        for stage, w in by_stage.items()
+    ]
 
 
 def _clip(x: ir.NumericValue) -> ir.FloatingValue:
@@ -29,17 +30,20 @@ def with_targets(p: ir.Table, targets: ir.Table) -> ir.Table:
     p = p.mutate(pf_risk=p.risk_level.fill_null("C1"))
     t = targets
     p = p.left_join(t, (p.pf_risk == t.pf_risk) & (p.life_stage == t.pf_stage)).drop(
-        "pf_risk_right", "pf_stage")
+        "pf_risk_right", "pf_stage"
+    )
     aum = p.aum_month_end
     # the gaps in money, exactly: weights of 4 decimals times fen, in integers
     aum_fen = units_to_fen(p.aum_month_end_x)
-    gaps = {f"gap_{c}_x": (p[f"target_{c}"] * 10_000).round(0).cast("int64") * aum_fen * 100
-            - units_to_fen(p[f"{c}_amount_x"]) * 10_000 for c in ASSET_CLASSES}
+    gaps = {
+        f"gap_{c}_x": (p[f"target_{c}"] * 10_000).round(0).cast("int64") * aum_fen * 100
+        - units_to_fen(p[f"{c}_amount_x"]) * 10_000
+        for c in ASSET_CLASSES
+    }
     p = p.mutate(**gaps)
     p = p.mutate(**{f"gap_{c}": p[f"gap_{c}_x"].cast("float64") / UNITS for c in ASSET_CLASSES})
     weights = {c: ibis.ifelse(aum > 0, p[f"{c}_amount"] / aum, 0.0) for c in ASSET_CLASSES}
-    distance = sum(((weights[c] - p[f"target_{c}"]).abs() for c in ASSET_CLASSES),
-                   ibis.literal(0.0)) / 2
+    distance = sum(((weights[c] - p[f"target_{c}"]).abs() for c in ASSET_CLASSES), ibis.literal(0.0)) / 2
     biggest = ibis.greatest(*(p[f"gap_{c}"] for c in ASSET_CLASSES))
     gap_class = ibis.cases(*((p[f"gap_{c}"] == biggest, c) for c in ASSET_CLASSES))
     return p.mutate(allocation_distance=distance, gap_class=gap_class)
@@ -55,21 +59,27 @@ def scores(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     term_n = ibis.least(p.term_positions, 8)
     sub = {
         "allocation": ibis.ifelse(aum > 0, _clip(100 * (1 - p.allocation_distance)), 0.0),
-        "growth": ibis.ifelse(p.aum_growth.isnull(), 50.0,
-                              _clip(50 + 50 * p.aum_growth / h.growth_full_at)),
-        "liquidity": ibis.ifelse(liquid_need > 0, _clip(100 * p.liquid_assets / liquid_need),
-                                 ibis.ifelse(p.liquid_assets > 0, 100.0, 0.0)),
+        "growth": ibis.ifelse(p.aum_growth.isnull(), 50.0, _clip(50 + 50 * p.aum_growth / h.growth_full_at)),
+        "liquidity": ibis.ifelse(
+            liquid_need > 0,
+            _clip(100 * p.liquid_assets / liquid_need),
+            ibis.ifelse(p.liquid_assets > 0, 100.0, 0.0),
+        ),
         "risk_match": _clip(100 - h.risk_mismatch_penalty * 100 * p.above_risk_share),
-        "diversification": ibis.ifelse(aum > 0, _clip(100 * (n_eff - 1)
-                                                      / (h.diversification_target - 1)), 0.0),
+        "diversification": ibis.ifelse(
+            aum > 0, _clip(100 * (n_eff - 1) / (h.diversification_target - 1)), 0.0
+        ),
         # past the age where cover is bought, some cover is enough, none is "fair"
-        "protection": ibis.ifelse(p.age >= h.protection_until_age,
-                                  ibis.ifelse(p.protection_amount > 0,
-                                              ibis.greatest(protection_ratio, 70.0), 60.0),
-                                  protection_ratio),
-        "maturity": ibis.ifelse(p.term_positions < 2, 100.0,
-                                _clip(100 * (1 - p.maturity_peak_share.fill_null(1.0))
-                                      / (1 - 1 / term_n))),
+        "protection": ibis.ifelse(
+            p.age >= h.protection_until_age,
+            ibis.ifelse(p.protection_amount > 0, ibis.greatest(protection_ratio, 70.0), 60.0),
+            protection_ratio,
+        ),
+        "maturity": ibis.ifelse(
+            p.term_positions < 2,
+            100.0,
+            _clip(100 * (1 - p.maturity_peak_share.fill_null(1.0)) / (1 - 1 / term_n)),
+        ),
     }
     p = p.mutate(**{f"health_{k}": fround(v, 1) for k, v in sub.items()})
     total = sum((p[f"health_{k}"] * h.weights[k] for k in HEALTH_COMPONENTS), ibis.literal(0.0))
@@ -82,11 +92,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     stage_zh = {r.name: r.zh for r in pb.playbook.life_stages.rules}
     stage_zh[pb.playbook.life_stages.default] = pb.playbook.life_stages.default_zh
     values = {
-        "stage": ibis.cases(*((p.life_stage == k, v) for k, v in stage_zh.items()),
-                            else_=p.life_stage),
+        "stage": ibis.cases(*((p.life_stage == k, v) for k, v in stage_zh.items()), else_=p.life_stage),
         "risk_level": p.risk_level.fill_null("未测评"),
-        "gap_class": ibis.cases(*((p.gap_class == k, v) for k, v in CLASS_ZH.items()),
-                                else_="—"),
+        "gap_class": ibis.cases(*((p.gap_class == k, v) for k, v in CLASS_ZH.items()), else_="—"),
         "gap_pct": fmt_int(p.allocation_distance * 100),
         "growth_pct": ibis.ifelse(p.aum_growth.isnull(), "—", fmt_1(p.aum_growth * 100)),
         "reserve_months": fmt_1(ibis.least(p.liquid_reserve_months, 99.0)),
@@ -98,15 +106,16 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     out = {}
     for comp in HEALTH_COMPONENTS:
         score = p[f"health_{comp}"]
-        band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"),
-                          else_="good")
+        band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"), else_="good")
         vals = {**values, "score": fmt_int(score)}
         texts = h.texts[comp]
         out[f"finding_{comp}"] = ibis.cases(
             *((band == b, render(texts[b].finding, vals)) for b in ("poor", "fair")),
-            else_=render(texts["good"].finding, vals))
+            else_=render(texts["good"].finding, vals),
+        )
         out[f"action_{comp}"] = ibis.cases(
             *((band == b, render(texts[b].action, vals)) for b in ("poor", "fair")),
-            else_=render(texts["good"].action, vals))
+            else_=render(texts["good"].action, vals),
+        )
         out[f"band_{comp}"] = band
     return p.mutate(**out)

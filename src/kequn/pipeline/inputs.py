@@ -36,17 +36,19 @@ UNITS = 1_000_000
 def fx_e4(currency: ir.StringValue, playbook: LoadedPlaybook) -> ir.IntegerValue:
     """Ten-thousandths of a yuan per unit of ``currency`` (CNY when empty)."""
     cur = currency.fill_null("CNY")
-    return ibis.cases(*((cur == code, round(rate * 10_000))
-                        for code, rate in playbook.playbook.fx.items()),
-                      else_=ibis.null("int64")).cast("int64")
+    return ibis.cases(
+        *((cur == code, round(rate * 10_000)) for code, rate in playbook.playbook.fx.items()),
+        else_=ibis.null("int64"),
+    ).cast("int64")
 
 
 def fx_rate(currency: ir.StringValue, playbook: LoadedPlaybook) -> ir.FloatingValue:
     return fx_e4(currency, playbook) / 10_000
 
 
-def money_units(amount: ir.NumericValue, currency: ir.StringValue,
-                playbook: LoadedPlaybook) -> ir.IntegerValue:
+def money_units(
+    amount: ir.NumericValue, currency: ir.StringValue, playbook: LoadedPlaybook
+) -> ir.IntegerValue:
     fen = (amount * 100).cast("int64")
     return fen * fx_e4(currency, playbook)
 

@@ -72,21 +72,21 @@ def compile_node(node: exp.Expression, table: ir.Table) -> Value:
         return value.isin([compile_node(e, table) for e in node.expressions])
     if isinstance(node, exp.Between):
         value = compile_node(node.this, table)
-        return value.between(compile_node(node.args["low"], table),
-                             compile_node(node.args["high"], table))
+        return value.between(compile_node(node.args["low"], table), compile_node(node.args["high"], table))
     if isinstance(node, exp.Like):
         return compile_node(node.this, table).like(compile_node(node.expression, table))
     if isinstance(node, (exp.Case, exp.If)):
         return _case(node, table)
     if isinstance(node, exp.Coalesce):
-        return ibis.coalesce(compile_node(node.this, table),
-                             *(compile_node(e, table) for e in node.expressions))
+        return ibis.coalesce(
+            compile_node(node.this, table), *(compile_node(e, table) for e in node.expressions)
+        )
     if isinstance(node, exp.Least):
-        return ibis.least(compile_node(node.this, table),
-                          *(compile_node(e, table) for e in node.expressions))
+        return ibis.least(compile_node(node.this, table), *(compile_node(e, table) for e in node.expressions))
     if isinstance(node, exp.Greatest):
-        return ibis.greatest(compile_node(node.this, table),
-                             *(compile_node(e, table) for e in node.expressions))
+        return ibis.greatest(
+            compile_node(node.this, table), *(compile_node(e, table) for e in node.expressions)
+        )
     if isinstance(node, exp.Abs):
         return compile_node(node.this, table).abs()
     if isinstance(node, exp.Lower):
@@ -115,10 +115,12 @@ def compile_node(node: exp.Expression, table: ir.Table) -> Value:
 
 def _case(node: exp.Expression, table: ir.Table) -> Value:
     if isinstance(node, exp.If):
-        return ibis.ifelse(compile_node(node.this, table), compile_node(node.args["true"], table),
-                           compile_node(node.args.get("false") or exp.Null(), table))
-    branches = [(compile_node(w.this, table), compile_node(w.args["true"], table))
-                for w in node.args["ifs"]]
+        return ibis.ifelse(
+            compile_node(node.this, table),
+            compile_node(node.args["true"], table),
+            compile_node(node.args.get("false") or exp.Null(), table),
+        )
+    branches = [(compile_node(w.this, table), compile_node(w.args["true"], table)) for w in node.args["ifs"]]
     default = node.args.get("default")
     return ibis.cases(*branches, else_=compile_node(default, table) if default else None)
 

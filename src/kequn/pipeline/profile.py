@@ -19,11 +19,27 @@ from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 
 Materialize = Callable[[str, ir.Table], ir.Table]
-MONEY = ("aum", "aum_month_end", "aum_avg_daily", "deposits", "liabilities", "liquid_assets",
-         "fund_balance", "wealth_balance", "pension_balance", "salary_monthly", "spend_monthly",
-         "same_name_out", "net_flow", "next_tier_gap", "maturing_7d_amount", "same_name_out_7d",
-         "large_transfer_7d",
-         *(f"{c}_amount" for c in ASSET_CLASSES), *(f"gap_{c}" for c in ASSET_CLASSES))
+MONEY = (
+    "aum",
+    "aum_month_end",
+    "aum_avg_daily",
+    "deposits",
+    "liabilities",
+    "liquid_assets",
+    "fund_balance",
+    "wealth_balance",
+    "pension_balance",
+    "salary_monthly",
+    "spend_monthly",
+    "same_name_out",
+    "net_flow",
+    "next_tier_gap",
+    "maturing_7d_amount",
+    "same_name_out_7d",
+    "large_transfer_7d",
+    *(f"{c}_amount" for c in ASSET_CLASSES),
+    *(f"gap_{c}" for c in ASSET_CLASSES),
+)
 
 
 def profile_columns(pb: LoadedPlaybook) -> list[str]:
@@ -31,21 +47,76 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
     comps = [f"health_{c}" for c in HEALTH_COMPONENTS]
     texts = [f"{kind}_{c}" for c in HEALTH_COMPONENTS for kind in ("band", "finding", "action")]
     return [
-        "customer_id", "home_branch_id", "owner_manager_id", "tier", "prev_tier", "tier_move",
-        "near_threshold", "next_tier_gap", "aum", "aum_month_end", "aum_avg_daily", "deposits",
-        "liabilities", *(f"{c}_amount" for c in ASSET_CLASSES), "liquid_assets", "fund_balance",
-        "wealth_balance", "pension_balance", "segments", *seg, "lifecycle", "life_stage",
-        "kyc_tags", "age", "gender", "occupation", "industry", "hukou_local", "dependants",
-        "tenure_days", "risk_level", "risk_assessed_on", "risk_valid", "risk_expires_in_days",
-        "risk_expiring", "dual_recording_r3", "first_time_investor", "salary_months",
-        "salary_monthly", "pension_months", "spend_monthly", "same_name_out",
-        "same_name_out_count", "txn_count", "days_since_last_txn", "net_flow", "aum_growth",
-        "liquid_reserve_months", "above_risk_share", "n_products", "fund_return", "value_return",
-        "green_points", "carbon_grams", "maturing_7d_amount", "next_maturity_days",
-        "birthday_this_month", "days_to_birthday", "days_to_payday", "days_to_bonus",
-        "same_name_out_7d", "large_transfer_7d", "prev_health_score", "health_change",
-        "health_score", *comps, *texts, "gap_class",
-        "allocation_distance", *(f"target_{c}" for c in ASSET_CLASSES),
+        "customer_id",
+        "home_branch_id",
+        "owner_manager_id",
+        "tier",
+        "prev_tier",
+        "tier_move",
+        "near_threshold",
+        "next_tier_gap",
+        "aum",
+        "aum_month_end",
+        "aum_avg_daily",
+        "deposits",
+        "liabilities",
+        *(f"{c}_amount" for c in ASSET_CLASSES),
+        "liquid_assets",
+        "fund_balance",
+        "wealth_balance",
+        "pension_balance",
+        "segments",
+        *seg,
+        "lifecycle",
+        "life_stage",
+        "kyc_tags",
+        "age",
+        "gender",
+        "occupation",
+        "industry",
+        "hukou_local",
+        "dependants",
+        "tenure_days",
+        "risk_level",
+        "risk_assessed_on",
+        "risk_valid",
+        "risk_expires_in_days",
+        "risk_expiring",
+        "dual_recording_r3",
+        "first_time_investor",
+        "salary_months",
+        "salary_monthly",
+        "pension_months",
+        "spend_monthly",
+        "same_name_out",
+        "same_name_out_count",
+        "txn_count",
+        "days_since_last_txn",
+        "net_flow",
+        "aum_growth",
+        "liquid_reserve_months",
+        "above_risk_share",
+        "n_products",
+        "fund_return",
+        "value_return",
+        "green_points",
+        "carbon_grams",
+        "maturing_7d_amount",
+        "next_maturity_days",
+        "birthday_this_month",
+        "days_to_birthday",
+        "days_to_payday",
+        "days_to_bonus",
+        "same_name_out_7d",
+        "large_transfer_7d",
+        "prev_health_score",
+        "health_change",
+        "health_score",
+        *comps,
+        *texts,
+        "gap_class",
+        "allocation_distance",
+        *(f"target_{c}" for c in ASSET_CLASSES),
         *(f"gap_{c}" for c in ASSET_CLASSES),
     ]
 
@@ -54,17 +125,29 @@ def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     """Rounds, types and orders the published columns."""
     s = pb.playbook.suitability
     p = p.mutate(
-        risk_expiring=(p.risk_valid & (p.risk_expires_in_days <= s.expiring_within_days))
-        .fill_null(False),
+        risk_expiring=(p.risk_valid & (p.risk_expires_in_days <= s.expiring_within_days)).fill_null(False),
         dual_recording_r3=p.age >= s.dual_recording_age,
-        kyc_tags=ibis.array(["tier:" + p.tier, "stage:" + p.life_stage,
-                             "lifecycle:" + p.lifecycle,
-                             "risk:" + p.risk_level.fill_null("none")]).concat(p.segments),
+        kyc_tags=ibis.array(
+            [
+                "tier:" + p.tier,
+                "stage:" + p.life_stage,
+                "lifecycle:" + p.lifecycle,
+                "risk:" + p.risk_level.fill_null("none"),
+            ]
+        ).concat(p.segments),
     )
     rounded = {c: units_to_money(p[f"{c}_x"]) for c in MONEY}
-    ratios = {c: fround(p[c], 6) for c in ("aum_growth", "liquid_reserve_months",
-                                            "above_risk_share", "fund_return", "value_return",
-                                            "allocation_distance")}
+    ratios = {
+        c: fround(p[c], 6)
+        for c in (
+            "aum_growth",
+            "liquid_reserve_months",
+            "above_risk_share",
+            "fund_return",
+            "value_return",
+            "allocation_distance",
+        )
+    }
     p = p.mutate(**rounded, **ratios, carbon_grams=fround(p.carbon_grams, 1))
     return p.select(*profile_columns(pb))
 
@@ -73,21 +156,36 @@ def carbon_ledger(f: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     parts = []
     for b in pb.playbook.carbon.behaviours:
         n = f[f"carbon_{b.name}"]
-        parts.append(f.filter(n > 0).select(
-            customer_id=f.customer_id, behaviour=ibis.literal(b.name),
-            behaviour_zh=ibis.literal(b.zh), times=n.cast("int64"),
-            grams=fround(n * b.grams, 1), points=(n * b.points).cast("int64")))
+        parts.append(
+            f.filter(n > 0).select(
+                customer_id=f.customer_id,
+                behaviour=ibis.literal(b.name),
+                behaviour_zh=ibis.literal(b.zh),
+                times=n.cast("int64"),
+                grams=fround(n * b.grams, 1),
+                points=(n * b.points).cast("int64"),
+            )
+        )
     return ibis.union(*parts)
 
 
 def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     """Every trigger that holds for a customer tonight. Event fields are NULL in
     the batch, so event-only triggers fire only in real time."""
-    p = p.mutate(event_type=ibis.null("string"), event_product_id=ibis.null("string"),
-                 event_views_7d=ibis.null("int64"), event_amount=ibis.null("float64"))
-    parts = [p.filter(compile_predicate(pb.expression("triggers", t.name), p)).select(
-        customer_id=p.customer_id, trigger=ibis.literal(t.name),
-        urgency=ibis.literal(t.urgency, type="float64")) for t in pb.playbook.triggers]
+    p = p.mutate(
+        event_type=ibis.null("string"),
+        event_product_id=ibis.null("string"),
+        event_views_7d=ibis.null("int64"),
+        event_amount=ibis.null("float64"),
+    )
+    parts = [
+        p.filter(compile_predicate(pb.expression("triggers", t.name), p)).select(
+            customer_id=p.customer_id,
+            trigger=ibis.literal(t.name),
+            urgency=ibis.literal(t.urgency, type="float64"),
+        )
+        for t in pb.playbook.triggers
+    ]
     return ibis.union(*parts)
 
 
@@ -98,5 +196,9 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     p = with_targets(p, inputs.portfolio_targets)
     p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb)
-    return {"profiles": finish(findings(p, pb), pb), "recommendations": recs,
-            "carbon_ledger": carbon_ledger(f, pb), "triggers": trigger_hits(p, pb)}
+    return {
+        "profiles": finish(findings(p, pb), pb),
+        "recommendations": recs,
+        "carbon_ledger": carbon_ledger(f, pb),
+        "triggers": trigger_hits(p, pb),
+    }

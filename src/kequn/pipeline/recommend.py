@@ -19,8 +19,17 @@ from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.playbook.suitability import INVESTMENT_TYPES
 
-BUCKET = ["tier", "risk_cell", "life_stage", "asset_class", "eff_risk", "liquid_ok",
-          "pension_ok", "low_carbon", "gap_floor"]
+BUCKET = [
+    "tier",
+    "risk_cell",
+    "life_stage",
+    "asset_class",
+    "eff_risk",
+    "liquid_ok",
+    "pension_ok",
+    "low_carbon",
+    "gap_floor",
+]
 #: gaps are banded by these lines (yuan), so that a bucket's candidates are all
 #: affordable to every customer in it
 GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
@@ -30,21 +39,28 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     s = pb.playbook.suitability
     p = inputs.products
     term = ibis.coalesce(p.term_days, p.lockup_days, 0)
-    p = p.filter(p.on_sale.fill_null(True) & p.type.isin(list(pb.playbook.aum_product_types))
-                 & (p.asset_class != "liability")
-                 # a product may be offered as pension only if it qualifies
-                 & (~p.is_pension.fill_null(False) | (term >= s.pension_min_term_days)))
+    p = p.filter(
+        p.on_sale.fill_null(True)
+        & p.type.isin(list(pb.playbook.aum_product_types))
+        & (p.asset_class != "liability")
+        # a product may be offered as pension only if it qualifies
+        & (~p.is_pension.fill_null(False) | (term >= s.pension_min_term_days))
+    )
     p_risk = ibis.cases(*((p.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5)
     is_pension = p.is_pension.fill_null(False)
     p = p.select(
-        product_id=p.product_id, product_name=p.name, product_type=p.type,
-        asset_class=p.asset_class, product_risk=p.risk_level, p_risk=p_risk.cast("int64"),
+        product_id=p.product_id,
+        product_name=p.name,
+        product_type=p.type,
+        asset_class=p.asset_class,
+        product_risk=p.risk_level,
+        p_risk=p_risk.cast("int64"),
         is_risk=p.type.isin(list(s.risk_product_types)) | (p_risk >= 2),
-        closed=p.liquidity == "closed", is_pension=is_pension,
+        closed=p.liquidity == "closed",
+        is_pension=is_pension,
         is_green=p.is_green.fill_null(False),
         min_amount=p.min_amount.fill_null(0).cast("float64") * fx_rate(p.currency, pb),
-        expected_return=ibis.ifelse(is_pension, ibis.null("float64"),
-                                    p.expected_return.cast("float64")),
+        expected_return=ibis.ifelse(is_pension, ibis.null("float64"), p.expected_return.cast("float64")),
     )
     # return factor: rank of the expected return within the asset class (0..1)
     w = ibis.window(group_by=p.asset_class, order_by=p.expected_return)
@@ -56,12 +72,15 @@ def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
     """Share of similar customers (same tier, risk level, life stage) holding each product."""
     cells = profiles.select("customer_id", "tier", "risk_cell", "life_stage")
     size = cells.group_by(["tier", "risk_cell", "life_stage"]).aggregate(cell_n=cells.count())
-    counts = (held.join(cells, "customer_id")
-              .group_by(["tier", "risk_cell", "life_stage", "product_id"])
-              .aggregate(k=ibis._.count()))
+    counts = (
+        held.join(cells, "customer_id")
+        .group_by(["tier", "risk_cell", "life_stage", "product_id"])
+        .aggregate(k=ibis._.count())
+    )
     pop = counts.join(size, ["tier", "risk_cell", "life_stage"])
-    return pop.select("tier", "risk_cell", "life_stage", "product_id",
-                      popularity=(pop.k / pop.cell_n).cast("float64"))
+    return pop.select(
+        "tier", "risk_cell", "life_stage", "product_id", popularity=(pop.k / pop.cell_n).cast("float64")
+    )
 
 
 def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -73,21 +92,40 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
         eff_risk=ibis.ifelse(profiles.risk_valid, profiles.risk_level_num, 0).cast("int64"),
         liquid_ok=profiles.liquid_reserve_months >= s.closed_min_reserve_months,
         pension_ok=(profiles.age >= s.pension_min_age) & profiles.risk_valid,
-        low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns
-        else ibis.literal(False),
+        low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
     need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
-    keep = ["customer_id", "tier", "risk_cell", "life_stage", "eff_risk", "liquid_ok",
-            "pension_ok", "low_carbon", "age", "first_time_investor", "risk_level"]
-    gaps = ibis.union(*(p.filter(p[f"gap_{c}"] >= need).select(
-        *keep, asset_class=ibis.literal(c), gap=p[f"gap_{c}"],
-        gap_x=units_to_money(p[f"gap_{c}_x"])) for c in ASSET_CLASSES))
-    gaps = gaps.mutate(gap_rank=ibis.row_number().over(
-        group_by=gaps.customer_id, order_by=[ibis.desc(gaps.gap), gaps.asset_class]))
+    keep = [
+        "customer_id",
+        "tier",
+        "risk_cell",
+        "life_stage",
+        "eff_risk",
+        "liquid_ok",
+        "pension_ok",
+        "low_carbon",
+        "age",
+        "first_time_investor",
+        "risk_level",
+    ]
+    gaps = ibis.union(
+        *(
+            p.filter(p[f"gap_{c}"] >= need).select(
+                *keep, asset_class=ibis.literal(c), gap=p[f"gap_{c}"], gap_x=units_to_money(p[f"gap_{c}_x"])
+            )
+            for c in ASSET_CLASSES
+        )
+    )
+    gaps = gaps.mutate(
+        gap_rank=ibis.row_number().over(
+            group_by=gaps.customer_id, order_by=[ibis.desc(gaps.gap), gaps.asset_class]
+        )
+    )
     gaps = gaps.filter(gaps.gap_rank < 2)
-    gaps = gaps.mutate(gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
-                       gap_floor=ibis.cases(*((gaps.gap >= line, float(line))
-                                              for line in reversed(GAP_FLOORS)), else_=0.0))
+    gaps = gaps.mutate(
+        gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
+        gap_floor=ibis.cases(*((gaps.gap >= line, float(line)) for line in reversed(GAP_FLOORS)), else_=0.0),
+    )
 
     products = _products(inputs, pb)
     buckets = gaps.select(*BUCKET).distinct()
@@ -97,48 +135,79 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
         & (cand.p_risk <= ibis.greatest(cand.eff_risk, 1))
         & ((cand.eff_risk >= 1) | ~cand.is_risk)
         & (cand.liquid_ok | ~cand.closed)
-        & (cand.pension_ok | ~cand.is_pension))
+        & (cand.pension_ok | ~cand.is_pension)
+    )
     held = inputs.holdings.select("customer_id", "product_id").distinct()
     pop = _popularity(p, held)
     cand = cand.left_join(pop, ["tier", "risk_cell", "life_stage", "product_id"])
     cand = cand.drop(*(c for c in cand.columns if c.endswith("_right")))
     cand = cand.mutate(popularity=cand.popularity.fill_null(0.0))
-    cand = cand.mutate(base_score=wt["popularity"] * cand.popularity
-                       + wt["return"] * cand.return_factor
-                       + wt["green"] * ibis.ifelse(cand.low_carbon & cand.is_green, 1.0, 0.0))
-    cand = cand.mutate(bucket_rank=ibis.row_number().over(
-        group_by=[cand[k] for k in BUCKET],
-        order_by=[ibis.desc(cand.base_score), cand.product_id]))
+    cand = cand.mutate(
+        base_score=wt["popularity"] * cand.popularity
+        + wt["return"] * cand.return_factor
+        + wt["green"] * ibis.ifelse(cand.low_carbon & cand.is_green, 1.0, 0.0)
+    )
+    cand = cand.mutate(
+        bucket_rank=ibis.row_number().over(
+            group_by=[cand[k] for k in BUCKET], order_by=[ibis.desc(cand.base_score), cand.product_id]
+        )
+    )
     cand = cand.filter(cand.bucket_rank < r.candidates_per_bucket)
 
     recs = gaps.join(cand, BUCKET)
     recs = recs.filter(recs.min_amount <= recs.gap)
     recs = recs.anti_join(held, ["customer_id", "product_id"])
     recs = recs.mutate(score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4))
-    recs = recs.mutate(rank=ibis.row_number().over(
-        group_by=recs.customer_id, order_by=[ibis.desc(recs.score), recs.product_id]))
+    recs = recs.mutate(
+        rank=ibis.row_number().over(
+            group_by=recs.customer_id, order_by=[ibis.desc(recs.score), recs.product_id]
+        )
+    )
     recs = recs.filter(recs.rank < r.per_customer)
 
     dual = ((recs.age >= s.dual_recording_age) & (recs.p_risk >= s.dual_recording_min_risk)) | (
-        recs.first_time_investor & recs.product_type.isin(list(INVESTMENT_TYPES)))
+        recs.first_time_investor & recs.product_type.isin(list(INVESTMENT_TYPES))
+    )
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
-    risk_note = ibis.ifelse(recs.eff_risk >= 1,
-                            "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.risk_level,
-                            "风险测评未完成或已过期,仅推荐非风险产品")
-    reasons = ("补足" + class_zh + "配置缺口约" + fmt_1(recs.gap / 10_000) + "万元;"
-               + "同类客户中" + fmt_int(recs.popularity * 100) + "%持有;" + risk_note
-               + ibis.ifelse(dual, ";需在网点双录办理", ""))
-    rules = ("on_sale;"
-             + ibis.ifelse(recs.eff_risk >= 1, "risk_within_tolerance;", "no_risk_product;")
-             + ibis.ifelse(recs.closed, "reserve_before_lockup;", "")
-             + ibis.ifelse(recs.is_pension, "pension_rules;", "")
-             + "not_held;min_amount_within_gap")
+    risk_note = ibis.ifelse(
+        recs.eff_risk >= 1,
+        "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.risk_level,
+        "风险测评未完成或已过期,仅推荐非风险产品",
+    )
+    reasons = (
+        "补足"
+        + class_zh
+        + "配置缺口约"
+        + fmt_1(recs.gap / 10_000)
+        + "万元;"
+        + "同类客户中"
+        + fmt_int(recs.popularity * 100)
+        + "%持有;"
+        + risk_note
+        + ibis.ifelse(dual, ";需在网点双录办理", "")
+    )
+    rules = (
+        "on_sale;"
+        + ibis.ifelse(recs.eff_risk >= 1, "risk_within_tolerance;", "no_risk_product;")
+        + ibis.ifelse(recs.closed, "reserve_before_lockup;", "")
+        + ibis.ifelse(recs.is_pension, "pension_rules;", "")
+        + "not_held;min_amount_within_gap"
+    )
     return recs.select(
-        "customer_id", rank=(recs.rank + 1).cast("int64"), product_id=recs.product_id,
-        product_name=recs.product_name, product_type=recs.product_type,
-        asset_class=recs.asset_class, product_risk=recs.product_risk,
-        gap_amount=recs.gap_x, score=recs.score, popularity=fround(recs.popularity, 4),
-        expected_return=recs.expected_return, is_pension=recs.is_pension,
-        dual_recording=dual, channel=ibis.ifelse(dual, "branch", "any"),
-        reasons=reasons, rules_passed=rules,
+        "customer_id",
+        rank=(recs.rank + 1).cast("int64"),
+        product_id=recs.product_id,
+        product_name=recs.product_name,
+        product_type=recs.product_type,
+        asset_class=recs.asset_class,
+        product_risk=recs.product_risk,
+        gap_amount=recs.gap_x,
+        score=recs.score,
+        popularity=fround(recs.popularity, 4),
+        expected_return=recs.expected_return,
+        is_pension=recs.is_pension,
+        dual_recording=dual,
+        channel=ibis.ifelse(dual, "branch", "any"),
+        reasons=reasons,
+        rules_passed=rules,
     )

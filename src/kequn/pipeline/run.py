@@ -32,12 +32,12 @@ def pick_snapshot(store: Path, as_of: date | None) -> SnapshotInfo:
     for s in found:
         if s.as_of == as_of:
             return s
-    raise KequnError(f"{store}: no snapshot as of {as_of}; there are "
-                     f"{', '.join(s.snapshot_id for s in found)}")
+    raise KequnError(
+        f"{store}: no snapshot as of {as_of}; there are {', '.join(s.snapshot_id for s in found)}"
+    )
 
 
-def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str],
-              pb: LoadedPlaybook) -> dict[str, Any]:
+def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str], pb: LoadedPlaybook) -> dict[str, Any]:
     prof = source["profiles"]
 
     def rows(sql: str) -> list[tuple[Any, ...]]:
@@ -46,18 +46,32 @@ def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str],
     total = rows(f"SELECT count(*) FROM {prof}")[0][0]
     tiers = dict(rows(f"SELECT tier, count(*) FROM {prof} GROUP BY 1"))
     ladder = [t.name for t in pb.playbook.tiers.ladder]
-    segments = {s.name: rows(f"SELECT count(*) FROM {prof} WHERE seg_{s.name}")[0][0]
-                for s in pb.playbook.segments}
+    segments = {
+        s.name: rows(f"SELECT count(*) FROM {prof} WHERE seg_{s.name}")[0][0] for s in pb.playbook.segments
+    }
     health = rows(f"""
         SELECT round(avg(health_score), 1), round(quantile_cont(health_score, 0.1), 1),
                round(median(health_score), 1), round(quantile_cont(health_score, 0.9), 1)
         FROM {prof}""")[0]
-    bands = dict(rows(f"SELECT (floor(health_score / 10) * 10)::INT, count(*) FROM {prof} "
-                      "GROUP BY 1 ORDER BY 1"))
-    comps = rows("SELECT " + ", ".join(f"round(avg(health_{c}), 1)" for c in
-                                        ("allocation", "growth", "liquidity", "risk_match",
-                                         "diversification", "protection", "maturity"))
-                 + f" FROM {prof}")[0]
+    bands = dict(
+        rows(f"SELECT (floor(health_score / 10) * 10)::INT, count(*) FROM {prof} GROUP BY 1 ORDER BY 1")
+    )
+    comps = rows(
+        "SELECT "
+        + ", ".join(
+            f"round(avg(health_{c}), 1)"
+            for c in (
+                "allocation",
+                "growth",
+                "liquidity",
+                "risk_match",
+                "diversification",
+                "protection",
+                "maturity",
+            )
+        )
+        + f" FROM {prof}"
+    )[0]
     return {
         "customers": total,
         "tiers": {t: tiers.get(t, 0) for t in ladder},
@@ -65,23 +79,47 @@ def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str],
         "segments": segments,
         "lifecycle": dict(rows(f"SELECT lifecycle, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
         "life_stages": dict(rows(f"SELECT life_stage, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
-        "health": {"mean": health[0], "p10": health[1], "median": health[2], "p90": health[3],
-                   "by_decile": {str(k): v for k, v in bands.items()},
-                   "components": dict(zip(("allocation", "growth", "liquidity", "risk_match",
-                                           "diversification", "protection", "maturity"), comps,
-                                          strict=True))},
+        "health": {
+            "mean": health[0],
+            "p10": health[1],
+            "median": health[2],
+            "p90": health[3],
+            "by_decile": {str(k): v for k, v in bands.items()},
+            "components": dict(
+                zip(
+                    (
+                        "allocation",
+                        "growth",
+                        "liquidity",
+                        "risk_match",
+                        "diversification",
+                        "protection",
+                        "maturity",
+                    ),
+                    comps,
+                    strict=True,
+                )
+            ),
+        },
         "recommendations": rows(f"SELECT count(*) FROM {source['recommendations']}")[0][0],
         "customers_with_recommendations": rows(
-            f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}")[0][0],
+            f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}"
+        )[0][0],
         "carbon_points": rows(f"SELECT coalesce(sum(points), 0) FROM {source['carbon_ledger']}")[0][0],
-        "triggers": dict(rows(f"SELECT trigger, count(*) FROM {source['triggers']} GROUP BY 1 "
-                              "ORDER BY 2 DESC")),
+        "triggers": dict(
+            rows(f"SELECT trigger, count(*) FROM {source['triggers']} GROUP BY 1 ORDER BY 2 DESC")
+        ),
     }
 
 
-def run_pipeline(store: Path, playbook: Path | None = None, engine: EngineName = "duckdb",
-                 as_of: date | None = None, progress: Progress | None = None,
-                 memory_limit: str = "5GB") -> RunInfo:
+def run_pipeline(
+    store: Path,
+    playbook: Path | None = None,
+    engine: EngineName = "duckdb",
+    as_of: date | None = None,
+    progress: Progress | None = None,
+    memory_limit: str = "5GB",
+) -> RunInfo:
     report = progress or (lambda stage, done, total: None)
     pb = load_playbook(playbook)  # refused here, before any data is touched
     snapshot = pick_snapshot(store, as_of)
@@ -90,8 +128,7 @@ def run_pipeline(store: Path, playbook: Path | None = None, engine: EngineName =
     try:
         previous = previous_run(con, snapshot.as_of)
         steps = ["features", "scored", "outputs", "publish"]
-        context = spark_engine(con) if engine == "spark" else nullcontext(
-            DuckDBEngine(con, memory_limit))
+        context = spark_engine(con) if engine == "spark" else nullcontext(DuckDBEngine(con, memory_limit))
         with context as eng:
 
             def keep(name: str, expr: Any) -> Any:
@@ -110,10 +147,21 @@ def run_pipeline(store: Path, playbook: Path | None = None, engine: EngineName =
                 return out
 
             info = publish_run(
-                con, next_run_id(con, snapshot.as_of), sources, snapshot.snapshot_id,
-                snapshot.as_of, eng.name,
-                {"name": pb.playbook.playbook.name, "version": pb.version, "digest": pb.digest,
-                 "source": pb.source}, started, summary)
+                con,
+                next_run_id(con, snapshot.as_of),
+                sources,
+                snapshot.snapshot_id,
+                snapshot.as_of,
+                eng.name,
+                {
+                    "name": pb.playbook.playbook.name,
+                    "version": pb.version,
+                    "digest": pb.digest,
+                    "source": pb.source,
+                },
+                started,
+                summary,
+            )
             report("publish", 4, len(steps))
             return info
     finally:

@@ -8,8 +8,13 @@ import re
 import ibis
 import ibis.expr.types as ir
 
-CLASS_ZH = {"cash": "现金类", "fixed_income": "固收类", "equity": "权益类",
-            "alternative": "另类", "protection": "保障类"}
+CLASS_ZH = {
+    "cash": "现金类",
+    "fixed_income": "固收类",
+    "equity": "权益类",
+    "alternative": "另类",
+    "protection": "保障类",
+}
 
 
 def fmt_int(x: ir.NumericValue) -> ir.StringValue:

@@ -31,8 +31,9 @@ FEATURES: dict[str, ColumnDoc] = {
     "risk_level": ColumnDoc("str", "C1..C5, NULL if never assessed"),
     "risk_level_num": ColumnDoc("int", "1..5, 0 if never assessed"),
     "risk_valid": ColumnDoc("bool", "the risk assessment is within its validity"),
-    "risk_expires_in_days": ColumnDoc("int", "days until the assessment expires (negative: "
-                                      "expired; NULL: never assessed)"),
+    "risk_expires_in_days": ColumnDoc(
+        "int", "days until the assessment expires (negative: expired; NULL: never assessed)"
+    ),
     "tags": ColumnDoc("list", "the bank's own tags"),
     "owned": ColumnDoc("bool", "has an owning manager in the extract"),
     "aum": ColumnDoc("float", "assets under management in CNY, on the playbook's basis"),
@@ -50,8 +51,9 @@ FEATURES: dict[str, ColumnDoc] = {
     "wealth_balance": ColumnDoc("float", "wealth products held, CNY"),
     "pension_balance": ColumnDoc("float", "pension and individual-pension products held, CNY"),
     "fund_return": ColumnDoc("float", "funds' balance against their cost, minus 1 (NULL: none)"),
-    "above_risk_share": ColumnDoc("float", "share of AUM in products above the customer's risk "
-                                  "level or held on an expired assessment"),
+    "above_risk_share": ColumnDoc(
+        "float", "share of AUM in products above the customer's risk level or held on an expired assessment"
+    ),
     "n_products": ColumnDoc("int", "distinct products held (assets)"),
     "first_time_investor": ColumnDoc("bool", "holds no wealth product, fund or trust"),
     "salary_months": ColumnDoc("int", "calendar months with a payroll (代发) credit"),
@@ -61,11 +63,13 @@ FEATURES: dict[str, ColumnDoc] = {
     "same_name_out": ColumnDoc("float", "same-name transfers to other banks, CNY"),
     "same_name_out_count": ColumnDoc("int", "number of same-name transfers to other banks"),
     "txn_count": ColumnDoc("int", "customer-initiated transactions in the extract"),
-    "days_since_last_txn": ColumnDoc("int", "days since the last customer-initiated "
-                                     "transaction (the window's length + 1 if none)"),
+    "days_since_last_txn": ColumnDoc(
+        "int", "days since the last customer-initiated transaction (the window's length + 1 if none)"
+    ),
     "net_flow": ColumnDoc("float", "money in minus money out over the window, CNY"),
-    "aum_growth": ColumnDoc("float", "AUM growth over the period (vs the previous run, else "
-                            "estimated from the window's flows)"),
+    "aum_growth": ColumnDoc(
+        "float", "AUM growth over the period (vs the previous run, else estimated from the window's flows)"
+    ),
     "liquid_reserve_months": ColumnDoc("float", "liquid assets in months of own spending"),
     "green_points": ColumnDoc("int", "green-energy points from low-carbon behaviours"),
     "carbon_grams": ColumnDoc("float", "CO2e reduction from low-carbon behaviours, grams"),
@@ -112,8 +116,7 @@ TRIGGER_FEATURES: dict[str, ColumnDoc] = {
 
 #: fields of a real-time event; NULL in the nightly batch
 EVENT: dict[str, ColumnDoc] = {
-    "event_type": ColumnDoc("str", "product_view, visit_booked, check_in, complaint, "
-                            "transfer_out, …"),
+    "event_type": ColumnDoc("str", "product_view, visit_booked, check_in, complaint, transfer_out, …"),
     "event_product_id": ColumnDoc("str", "the product the event is about"),
     "event_views_7d": ColumnDoc("int", "views of that product in the last 7 days"),
     "event_amount": ColumnDoc("float", "the event's amount, CNY"),

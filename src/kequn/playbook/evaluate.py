@@ -61,8 +61,7 @@ def _arith(op: type[exp.Expression], a: Any, b: Any) -> Any:
         return None  # division by zero is NULL in DuckDB and Spark alike
     if op is exp.Div:
         return a / b
-    return math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else int(
-        math.fmod(a, b))
+    return math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else int(math.fmod(a, b))
 
 
 def _like(value: str, pattern: str) -> bool:
@@ -128,8 +127,11 @@ def _eval(node: exp.Expression, row: Row) -> Any:
         return None if v is None or p is None else _like(v, p)
     if isinstance(node, exp.If):
         cond = _eval(node.this, row)
-        return _eval(node.args["true"], row) if cond is True else (
-            _eval(node.args["false"], row) if node.args.get("false") else None)
+        return (
+            _eval(node.args["true"], row)
+            if cond is True
+            else (_eval(node.args["false"], row) if node.args.get("false") else None)
+        )
     if isinstance(node, exp.Case):
         for when in node.args["ifs"]:
             if _eval(when.this, row) is True:
@@ -143,8 +145,7 @@ def _eval(node: exp.Expression, row: Row) -> Any:
                 return v
         return None
     if isinstance(node, (exp.Least, exp.Greatest)):
-        values = [v for v in (_eval(e, row) for e in (node.this, *node.expressions))
-                  if v is not None]
+        values = [v for v in (_eval(e, row) for e in (node.this, *node.expressions)) if v is not None]
         if not values:
             return None
         return min(values) if isinstance(node, exp.Least) else max(values)
@@ -152,8 +153,14 @@ def _eval(node: exp.Expression, row: Row) -> Any:
         v = _eval(node.this, row)
         if v is None:
             return None
-        return {exp.Abs: abs, exp.Lower: str.lower, exp.Upper: str.upper, exp.Length: len,
-                exp.Floor: math.floor, exp.Ceil: math.ceil}[type(node)](v)
+        return {
+            exp.Abs: abs,
+            exp.Lower: str.lower,
+            exp.Upper: str.upper,
+            exp.Length: len,
+            exp.Floor: math.floor,
+            exp.Ceil: math.ceil,
+        }[type(node)](v)
     if isinstance(node, exp.Round):
         v = _eval(node.this, row)
         digits = node.args.get("decimals")

@@ -17,18 +17,55 @@ from kequn.playbook.columns import ColumnDoc
 
 #: node types allowed anywhere in an expression
 ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Tuple,
-    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Is,
-    exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg, exp.Mod,
-    exp.Case, exp.If, exp.Like, exp.Coalesce, exp.Abs, exp.Least, exp.Greatest, exp.Lower,
-    exp.Upper, exp.Length, exp.Round, exp.Floor, exp.Ceil, exp.Contains, exp.ArrayContains,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Tuple,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.LT,
+    exp.LTE,
+    exp.GT,
+    exp.GTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Neg,
+    exp.Mod,
+    exp.Case,
+    exp.If,
+    exp.Like,
+    exp.Coalesce,
+    exp.Abs,
+    exp.Least,
+    exp.Greatest,
+    exp.Lower,
+    exp.Upper,
+    exp.Length,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Contains,
+    exp.ArrayContains,
     exp.StartsWith,
 )
 #: functions sqlglot does not know by type, allowed by name (none so far)
 ALLOWED_FUNCTIONS: set[str] = set()
-FUNCTION_NAMES = ("coalesce, abs, least, greatest, lower, upper, length, round, floor, ceil, "
-                  "contains(list_or_text, value), list_contains(list, value), "
-                  "starts_with(text, prefix)")
+FUNCTION_NAMES = (
+    "coalesce, abs, least, greatest, lower, upper, length, round, floor, ceil, "
+    "contains(list_or_text, value), list_contains(list, value), "
+    "starts_with(text, prefix)"
+)
 
 
 class ExpressionError(ValueError):
@@ -66,20 +103,20 @@ def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
         if isinstance(node, exp.Star):
             raise ExpressionError("* is not allowed; name the columns")
         if isinstance(node, (exp.AggFunc, exp.Window)):
-            raise ExpressionError(f"{node.sql()!r}: aggregates and windows are not allowed in a "
-                                  "row expression")
+            raise ExpressionError(
+                f"{node.sql()!r}: aggregates and windows are not allowed in a row expression"
+            )
         if isinstance(node, exp.Anonymous):
             name = node.name.lower()
             if name not in ALLOWED_FUNCTIONS:
-                raise ExpressionError(f"function {node.name}() is not allowed; allowed: "
-                                      f"{FUNCTION_NAMES}")
+                raise ExpressionError(f"function {node.name}() is not allowed; allowed: {FUNCTION_NAMES}")
             continue
         if isinstance(node, exp.Func) and not isinstance(node, ALLOWED_NODES):
-            raise ExpressionError(f"function {node.sql()!r} is not allowed; allowed: "
-                                  f"{FUNCTION_NAMES}")
+            raise ExpressionError(f"function {node.sql()!r} is not allowed; allowed: {FUNCTION_NAMES}")
         if not isinstance(node, ALLOWED_NODES):
-            raise ExpressionError(f"{node.sql()!r} ({type(node).__name__}) is not allowed in a "
-                                  "playbook expression")
+            raise ExpressionError(
+                f"{node.sql()!r} ({type(node).__name__}) is not allowed in a playbook expression"
+            )
         if isinstance(node, exp.Column):
             if node.table:
                 raise ExpressionError(f"{node.sql()!r}: name columns without a table")

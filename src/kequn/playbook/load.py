@@ -27,9 +27,19 @@ from kequn.playbook.model import (
     Playbook,
 )
 
-TEXT_VALUES = {"score", "stage", "risk_level", "gap_class", "gap_pct", "growth_pct",
-               "reserve_months", "above_risk_pct", "n_products", "protection_wan",
-               "maturity_peak_pct"}
+TEXT_VALUES = {
+    "score",
+    "stage",
+    "risk_level",
+    "gap_class",
+    "gap_pct",
+    "growth_pct",
+    "reserve_months",
+    "above_risk_pct",
+    "n_products",
+    "protection_wan",
+    "maturity_peak_pct",
+}
 TOLERANCE = 1e-6
 Path_ = tuple[str | int, ...]
 
@@ -73,13 +83,16 @@ def _reason(err: dict[str, object]) -> str:
     return f"{loc}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
-def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
-                   digest: str) -> LoadedPlaybook:
+def check_playbook(data: dict[str, object], lines: KeyLines, source: str, digest: str) -> LoadedPlaybook:
     try:
         pb = Playbook.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([(source, lines.line(tuple(e["loc"])), _reason(e))  # type: ignore[arg-type]
-                           for e in exc.errors()]) from None
+        raise ConfigError(
+            [
+                (source, lines.line(tuple(e["loc"])), _reason(e))  # type: ignore[arg-type]
+                for e in exc.errors()
+            ]
+        ) from None
     problems: list[tuple[Path_, str]] = []
     expressions: dict[tuple[str, str], Expression] = {}
 
@@ -108,19 +121,28 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
         problems.append((("fx",), "fx must give CNY = 1.0"))
     for cur, rate in pb.fx.items():
         if rate <= 0 or not re.fullmatch(r"[A-Z]{3}", cur):
-            problems.append((("fx", cur), f"fx {cur} = {rate:g}: a positive rate for an ISO "
-                             "currency code is needed"))
+            problems.append(
+                (("fx", cur), f"fx {cur} = {rate:g}: a positive rate for an ISO currency code is needed")
+            )
 
     ladder = pb.tiers.ladder
     unique([t.name for t in ladder], ("tiers", "ladder"), "tier")
     for i in range(1, len(ladder)):
         if ladder[i].min_aum >= ladder[i - 1].min_aum:
-            problems.append((("tiers", "ladder", i, "min_aum"),
-                             f"tier {ladder[i].name!r}: lines must fall from the top tier down "
-                             f"({ladder[i].min_aum:,.0f} is not below {ladder[i - 1].min_aum:,.0f})"))
+            problems.append(
+                (
+                    ("tiers", "ladder", i, "min_aum"),
+                    f"tier {ladder[i].name!r}: lines must fall from the top tier down "
+                    f"({ladder[i].min_aum:,.0f} is not below {ladder[i - 1].min_aum:,.0f})",
+                )
+            )
     if ladder[-1].min_aum != 0:
-        problems.append((("tiers", "ladder", len(ladder) - 1, "min_aum"),
-                         "the lowest tier must start at 0 so that every customer has a tier"))
+        problems.append(
+            (
+                ("tiers", "ladder", len(ladder) - 1, "min_aum"),
+                "the lowest tier must start at 0 so that every customer has a tier",
+            )
+        )
 
     stage_names: dict[str, list[str]] = {}
     for section in ("life_stages", "lifecycle"):
@@ -146,8 +168,12 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
             continue
         for stage in life:
             if stage not in by_stage:
-                problems.append((("portfolios", "targets", risk),
-                                 f"{risk} has no model portfolio for life stage {stage!r}"))
+                problems.append(
+                    (
+                        ("portfolios", "targets", risk),
+                        f"{risk} has no model portfolio for life stage {stage!r}",
+                    )
+                )
         for stage, weights in by_stage.items():
             where: Path_ = ("portfolios", "targets", risk, stage)
             if stage not in life:
@@ -155,18 +181,21 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
             missing = set(ASSET_CLASSES) - set(weights)
             extra = set(weights) - set(ASSET_CLASSES)
             if missing or extra:
-                problems.append((where, f"{risk}.{stage}: asset classes must be exactly "
-                                 f"{', '.join(ASSET_CLASSES)}"))
+                problems.append(
+                    (where, f"{risk}.{stage}: asset classes must be exactly {', '.join(ASSET_CLASSES)}")
+                )
             sums_to_one(weights, where, f"model portfolio {risk}.{stage} weights")
             for cls, w in weights.items():
                 if abs(w * 10_000 - round(w * 10_000)) > 1e-6:
-                    problems.append(((*where, cls), f"{risk}.{stage}.{cls} = {w}: weights have "
-                                     "at most 4 decimals"))
+                    problems.append(
+                        ((*where, cls), f"{risk}.{stage}.{cls} = {w}: weights have at most 4 decimals")
+                    )
 
     health = pb.health
     if set(health.weights) != set(HEALTH_COMPONENTS):
-        problems.append((("health", "weights"), "health weights must name exactly "
-                         f"{', '.join(HEALTH_COMPONENTS)}"))
+        problems.append(
+            (("health", "weights"), f"health weights must name exactly {', '.join(HEALTH_COMPONENTS)}")
+        )
     sums_to_one(health.weights, ("health", "weights"), "health weights")
     if health.poor_below >= health.good_from:
         problems.append((("health", "poor_below"), "poor_below must be below good_from"))
@@ -180,18 +209,30 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
             for part in (texts.finding, texts.action):
                 for name in re.findall(r"\{([^}]*)\}", part):
                     if name not in TEXT_VALUES:
-                        problems.append((where, f"{comp}.{band}: unknown placeholder {{{name}}}"
-                                         f"; known: {', '.join(sorted(TEXT_VALUES))}"))
+                        problems.append(
+                            (
+                                where,
+                                f"{comp}.{band}: unknown placeholder {{{name}}}"
+                                f"; known: {', '.join(sorted(TEXT_VALUES))}",
+                            )
+                        )
 
     for i, kind in enumerate(pb.suitability.risk_product_types):
         if kind not in PRODUCT_TYPES:
-            problems.append((("suitability", "risk_product_types"),
-                             f"risk_product_types[{i}]: unknown product type {kind!r}"))
+            problems.append(
+                (
+                    ("suitability", "risk_product_types"),
+                    f"risk_product_types[{i}]: unknown product type {kind!r}",
+                )
+            )
     if set(pb.recommendations.weights) != set(RECOMMENDATION_FACTORS):
-        problems.append((("recommendations", "weights"), "recommendation weights must name "
-                         f"exactly {', '.join(RECOMMENDATION_FACTORS)}"))
-    sums_to_one(pb.recommendations.weights, ("recommendations", "weights"),
-                "recommendation weights")
+        problems.append(
+            (
+                ("recommendations", "weights"),
+                f"recommendation weights must name exactly {', '.join(RECOMMENDATION_FACTORS)}",
+            )
+        )
+    sums_to_one(pb.recommendations.weights, ("recommendations", "weights"), "recommendation weights")
 
     unique([b.name for b in pb.carbon.behaviours], ("carbon", "behaviours"), "behaviour")
     for i, b in enumerate(pb.carbon.behaviours):
@@ -203,16 +244,32 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str,
     return LoadedPlaybook(pb, source, digest, expressions)
 
 
-TALK_VALUES = {"name", "manager", "tier_zh", "next_tier_zh", "next_tier_gap_wan", "aum_wan",
-               "maturing_wan", "maturity_days", "outflow_wan", "product_name", "product_return",
-               "product_term", "gap_class", "days_to_payday", "fund_return_pct", "expires_in",
-               "health_drop", "health_score"}
+TALK_VALUES = {
+    "name",
+    "manager",
+    "tier_zh",
+    "next_tier_zh",
+    "next_tier_gap_wan",
+    "aum_wan",
+    "maturing_wan",
+    "maturity_days",
+    "outflow_wan",
+    "product_name",
+    "product_return",
+    "product_term",
+    "gap_class",
+    "days_to_payday",
+    "fund_return_pct",
+    "expires_in",
+    "health_drop",
+    "health_score",
+}
 NEVER_CALL = ((8 * 60 + 30, 10 * 60), (11 * 60 + 30, 14 * 60))  # seed 000
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
 def parse_window(text: str) -> tuple[int, int]:
-    """"10:00-11:00" -> minutes (600, 660); raises ValueError."""
+    """ "10:00-11:00" -> minutes (600, 660); raises ValueError."""
     m = _WINDOW.match(text)
     if not m:
         raise ValueError(f"{text!r} is not HH:MM-HH:MM")
@@ -222,9 +279,12 @@ def parse_window(text: str) -> tuple[int, int]:
     return start, end
 
 
-def _check_decisions(pb: Playbook, expr: Callable[..., None],
-                     unique: Callable[[list[str], Path_, str], None],
-                     problems: list[tuple[Path_, str]]) -> None:
+def _check_decisions(
+    pb: Playbook,
+    expr: Callable[..., None],
+    unique: Callable[[list[str], Path_, str], None],
+    problems: list[tuple[Path_, str]],
+) -> None:
     actions = {a.name for a in pb.actions}
     unique([a.name for a in pb.actions], ("actions",), "action")
     unique([t.name for t in pb.triggers], ("triggers",), "trigger")
@@ -232,23 +292,27 @@ def _check_decisions(pb: Playbook, expr: Callable[..., None],
         expr("triggers", t.name, t.when, "trigger", ("triggers", i, "when"))
         for name in t.actions:
             if name not in actions:
-                problems.append((("triggers", i, "actions"),
-                                 f"trigger {t.name!r}: unknown action {name!r}"))
+                problems.append((("triggers", i, "actions"), f"trigger {t.name!r}: unknown action {name!r}"))
     for i, a in enumerate(pb.actions):
         expr("actions", a.name, a.value, "trigger", ("actions", i, "value"))
         for part in (a.talk_track, a.visit_material):
             for name in re.findall(r"\{([^}]*)\}", part):
                 if name not in TALK_VALUES:
-                    problems.append((("actions", i, "talk_track"),
-                                     f"action {a.name!r}: unknown placeholder {{{name}}}; "
-                                     f"known: {', '.join(sorted(TALK_VALUES))}"))
+                    problems.append(
+                        (
+                            ("actions", i, "talk_track"),
+                            f"action {a.name!r}: unknown placeholder {{{name}}}; "
+                            f"known: {', '.join(sorted(TALK_VALUES))}",
+                        )
+                    )
     c = pb.contact
     for channel, purpose in c.channel_consent.items():
         if channel not in CHANNELS:
             problems.append((("contact", "channel_consent"), f"unknown channel {channel!r}"))
         if purpose not in CONSENT_PURPOSES:
-            problems.append((("contact", "channel_consent"),
-                             f"{channel}: unknown consent purpose {purpose!r}"))
+            problems.append(
+                (("contact", "channel_consent"), f"{channel}: unknown consent purpose {purpose!r}")
+            )
     for channel in CHANNELS:
         if channel not in c.windows:
             problems.append((("contact", "windows"), f"no contact windows for {channel}"))
@@ -266,6 +330,10 @@ def _check_decisions(pb: Playbook, expr: Callable[..., None],
                 problems.append((("contact", "windows"), f"{channel}: {exc}"))
                 continue
             if channel == "phone" and any(start < hi and end > lo for lo, hi in NEVER_CALL):
-                problems.append((("contact", "windows"),
-                                 f"phone window {w} overlaps 08:30-10:00 or 11:30-14:00, when "
-                                 "customers are not to be called"))
+                problems.append(
+                    (
+                        ("contact", "windows"),
+                        f"phone window {w} overlaps 08:30-10:00 or 11:30-14:00, when "
+                        "customers are not to be called",
+                    )
+                )

@@ -10,8 +10,15 @@ from kequn.contract.tables import MANAGER_ROLES, PRODUCT_TYPES
 
 ASSET_CLASSES = ("cash", "fixed_income", "equity", "alternative", "protection")
 RISK_LEVELS = ("C1", "C2", "C3", "C4", "C5")
-HEALTH_COMPONENTS = ("allocation", "growth", "liquidity", "risk_match", "diversification",
-                     "protection", "maturity")
+HEALTH_COMPONENTS = (
+    "allocation",
+    "growth",
+    "liquidity",
+    "risk_match",
+    "diversification",
+    "protection",
+    "maturity",
+)
 BANDS = ("poor", "fair", "good")
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
@@ -136,8 +143,7 @@ class Action(Frozen):
     personalised: bool = False
     channels: list[Literal[CHANNELS]] = Field(min_length=1)  # type: ignore[valid-type]
     #: offer the customer's best suitable product, from this asset class or any
-    product: Literal["none", "any", "cash", "fixed_income", "equity", "alternative",
-                     "protection"] = "none"
+    product: Literal["none", "any", "cash", "fixed_income", "equity", "alternative", "protection"] = "none"
     #: value in CNY of doing it, an expression over the trigger columns
     value: str
     #: chance of success before there are outcomes to learn from

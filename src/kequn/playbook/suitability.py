@@ -47,8 +47,9 @@ def broken_rules(c: CustomerFacts, p: ProductFacts, s: Suitability) -> list[str]
         broken.append("valid_assessment")
     if p.liquidity == "closed" and c.liquid_reserve_months < s.closed_min_reserve_months:
         broken.append("reserve_before_lockup")
-    if p.is_pension and ((p.term_days or 0) < s.pension_min_term_days
-                         or c.age < s.pension_min_age or not c.risk_valid):
+    if p.is_pension and (
+        (p.term_days or 0) < s.pension_min_term_days or c.age < s.pension_min_age or not c.risk_valid
+    ):
         broken.append("pension_rules")
     return broken
 
@@ -56,4 +57,5 @@ def broken_rules(c: CustomerFacts, p: ProductFacts, s: Suitability) -> list[str]
 def needs_dual_recording(c: CustomerFacts, p: ProductFacts, s: Suitability) -> bool:
     """双录: 65+ buying R3 or above, or a first wealth-product purchase."""
     return (c.age >= s.dual_recording_age and p.risk_num >= s.dual_recording_min_risk) or (
-        c.first_time_investor and p.type in INVESTMENT_TYPES)
+        c.first_time_investor and p.type in INVESTMENT_TYPES
+    )

@@ -75,10 +75,12 @@ def open_store(url: str, upgrade: bool = True, pool_size: int = 10) -> Store:
     else:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True)
-    store = Store(str(parsed.render_as_string(hide_password=False)), engine,
-                  sessionmaker(engine, expire_on_commit=False))
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    store = Store(
+        str(parsed.render_as_string(hide_password=False)),
+        engine,
+        sessionmaker(engine, expire_on_commit=False),
+    )
     if upgrade:
         store.upgrade()
     return store

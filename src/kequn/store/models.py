@@ -167,8 +167,10 @@ class Consent(Base):
     """The consent registry: every grant and withdrawal, with its source."""
 
     __tablename__ = "consents"
-    __table_args__ = (UniqueConstraint("customer_id", "purpose", "ts", name="uq_consent_event"),
-                      Index("ix_consents_customer_purpose", "customer_id", "purpose"))
+    __table_args__ = (
+        UniqueConstraint("customer_id", "purpose", "ts", name="uq_consent_event"),
+        Index("ix_consents_customer_purpose", "customer_id", "purpose"),
+    )
 
     consent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(32))
@@ -205,8 +207,10 @@ class DecisionRun(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_manager_day", "manager_id", "as_of", "status"),
-                      Index("ix_tasks_customer", "customer_id", "as_of"))
+    __table_args__ = (
+        Index("ix_tasks_manager_day", "manager_id", "as_of", "status"),
+        Index("ix_tasks_customer", "customer_id", "as_of"),
+    )
 
     #: "2026-11-20:C000000013:maturity_renewal": the same day never holds a pair twice
     task_id: Mapped[str] = mapped_column(String(96), primary_key=True)
@@ -246,8 +250,7 @@ class Outcome(Base):
     outcome_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: a double click or a retry sends the same key: it is recorded once
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    task_id: Mapped[str | None] = mapped_column(String(96), ForeignKey("tasks.task_id"),
-                                                index=True)
+    task_id: Mapped[str | None] = mapped_column(String(96), ForeignKey("tasks.task_id"), index=True)
     customer_id: Mapped[str] = mapped_column(String(32))
     manager_id: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(40))
@@ -293,6 +296,20 @@ class TimelineEntry(Base):
     amount: Mapped[Decimal | None] = mapped_column(Money())
     channel: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(String(200))
+
+
+class Product(Base):
+    """The product shelf, for names, types and fee rates on the workbench."""
+
+    __tablename__ = "products"
+
+    product_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(24))
+    risk_level: Mapped[str] = mapped_column(String(2))
+    asset_class: Mapped[str] = mapped_column(String(16))
+    is_pension: Mapped[bool] = mapped_column(Boolean, default=False)
+    fee_rate: Mapped[float | None] = mapped_column(Float)
 
 
 class BranchKpi(Base):

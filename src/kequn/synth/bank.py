@@ -78,21 +78,32 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
     employers = build_employers(opts.customers, opts.seed, org)
     shelf = build_shelf(opts.seed)
     text = opts.dirty > 0
-    writers = {name: TableWriter(partial, t, opts.fmt, opts.encoding, text)
-               for name, t in TABLES.items()}
+    writers = {name: TableWriter(partial, t, opts.fmt, opts.encoding, text) for name, t in TABLES.items()}
     defects: list[Defect] = []
     report = progress or (lambda stage, done, total: None)
 
-    def emit(name: str, columns: Mapping[str, Any], rng_key: int, chunk: int,
-             deposit_rows: np.ndarray | None = None) -> None:
+    def emit(
+        name: str,
+        columns: Mapping[str, Any],
+        rng_key: int,
+        chunk: int,
+        deposit_rows: np.ndarray | None = None,
+    ) -> None:
         table = TABLES[name]
         writer = writers[name]
         batch = to_arrow(table, columns, for_csv=opts.fmt == "csv")
         if text:
             batch = as_text(batch)
-            batch, found = inject(np.random.default_rng([opts.seed, 900 + rng_key, chunk]),
-                                  table, batch, opts.dirty, opts.as_of, writer.path.name,
-                                  writer.first_line, deposit_rows)
+            batch, found = inject(
+                np.random.default_rng([opts.seed, 900 + rng_key, chunk]),
+                table,
+                batch,
+                opts.dirty,
+                opts.as_of,
+                writer.path.name,
+                writer.first_line,
+                deposit_rows,
+            )
             defects.extend(found)
         writer.write(batch)
 
@@ -111,12 +122,13 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
     txn_counter = 0
     for ci, first in enumerate(chunks):
         size = min(opts.chunk_size, opts.customers - first)
-        cust = make_customers(np.random.default_rng([opts.seed, 1, ci]), first, size,
-                              opts.as_of, org, employers)
-        hold = make_holdings(np.random.default_rng([opts.seed, 2, ci]), cust, shelf, opts.as_of,
-                             start)
-        txns = make_transactions(np.random.default_rng([opts.seed, 3, ci]), cust, hold, shelf,
-                                 employers, start, opts.as_of)
+        cust = make_customers(
+            np.random.default_rng([opts.seed, 1, ci]), first, size, opts.as_of, org, employers
+        )
+        hold = make_holdings(np.random.default_rng([opts.seed, 2, ci]), cust, shelf, opts.as_of, start)
+        txns = make_transactions(
+            np.random.default_rng([opts.seed, 3, ci]), cust, hold, shelf, employers, start, opts.as_of
+        )
         count = len(txns["customer_id"])
         ids = np.arange(txn_counter + 1, txn_counter + count + 1)
         txns["txn_id"] = np.char.add("T", np.char.zfill(ids.astype(str), 12))
@@ -145,8 +157,9 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
         "currency": "CNY",
         "rows": {name: w.rows for name, w in writers.items()},
     }
-    (partial / EXTRACT_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
-                                        encoding="utf-8")
+    (partial / EXTRACT_FILE).write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     if text:
         with open(partial / MANIFEST_FILE, "w", newline="", encoding="utf-8") as fh:
             out_csv = csv.writer(fh)

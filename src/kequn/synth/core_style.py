@@ -34,8 +34,7 @@ def _export_expr(col: Column, tm: TableMapping, m: Mapping) -> str:
         inverse: dict[str, str] = {}
         for code, value in codes.items():
             inverse.setdefault(value, code)
-        cases = " ".join(f"WHEN {literal(val)} THEN {literal(code)}"
-                         for val, code in inverse.items())
+        cases = " ".join(f"WHEN {literal(val)} THEN {literal(code)}" for val, code in inverse.items())
         v = f"(CASE {v} {cases} ELSE {v} END)"
     fmt = tm.formats.get(col.name)
     if col.kind == "date" and (fmt or m.date_format):
@@ -64,8 +63,9 @@ def export_core_style(src: Path, out: Path, mapping_file: Path | None = None) ->
                 continue
             tm = mapping.for_table(name)
             columns = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in table.column_names) + "}"
-            exprs = ", ".join(_export_expr(c, tm, mapping) for c in table.columns
-                              if c.name not in tm.constants)
+            exprs = ", ".join(
+                _export_expr(c, tm, mapping) for c in table.columns if c.name not in tm.constants
+            )
             target = out / (tm.files[0] if tm.files else f"{name}.csv")
             utf8 = target.with_suffix(".utf8")
             con.execute(f"""
@@ -73,8 +73,10 @@ def export_core_style(src: Path, out: Path, mapping_file: Path | None = None) ->
                       auto_detect = false, columns = {columns}, quote = '"', escape = '"'))
                 TO {literal(str(utf8))} (HEADER, DELIMITER ',')""")
             encoding = tm.encoding or mapping.encoding or "utf-8"
-            with open(utf8, encoding="utf-8") as fin, open(target, "w", encoding=encoding,
-                                                            newline="") as fout:
+            with (
+                open(utf8, encoding="utf-8") as fin,
+                open(target, "w", encoding=encoding, newline="") as fout,
+            ):
                 shutil.copyfileobj(fin, fout, 1 << 22)
             utf8.unlink()
     finally:

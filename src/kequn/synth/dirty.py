@@ -16,13 +16,30 @@ from kequn.contract import Table
 from kequn.contract.idcard import CHECK_CHARS
 
 DEFECTS: dict[str, tuple[str, ...]] = {
-    "customers": ("bad_id_check_digit", "missing_required", "future_date", "orphan_foreign_key",
-                  "duplicate_key"),
+    "customers": (
+        "bad_id_check_digit",
+        "missing_required",
+        "future_date",
+        "orphan_foreign_key",
+        "duplicate_key",
+    ),
     "products": ("missing_required", "duplicate_key"),
-    "holdings": ("negative_deposit_balance", "unknown_product_code", "unparseable_amount",
-                 "missing_required", "future_date", "orphan_foreign_key", "duplicate_key"),
-    "transactions": ("future_date", "unparseable_amount", "orphan_foreign_key",
-                     "missing_required", "duplicate_key"),
+    "holdings": (
+        "negative_deposit_balance",
+        "unknown_product_code",
+        "unparseable_amount",
+        "missing_required",
+        "future_date",
+        "orphan_foreign_key",
+        "duplicate_key",
+    ),
+    "transactions": (
+        "future_date",
+        "unparseable_amount",
+        "orphan_foreign_key",
+        "missing_required",
+        "duplicate_key",
+    ),
     "consents": ("orphan_foreign_key", "future_date", "missing_required", "duplicate_key"),
 }
 GARBLED_AMOUNTS = ("12O.50", "N/A", "1.2.3", "#VALUE!", "--", "3,4oo.00", "壹佰元")
@@ -38,9 +55,16 @@ class Defect:
     reason: str
 
 
-def inject(rng: np.random.Generator, table: Table, batch: pa.Table, rate: float, as_of: date,
-           file: str, first_line: int, deposit_rows: np.ndarray | None = None) -> tuple[
-               pa.Table, list[Defect]]:
+def inject(
+    rng: np.random.Generator,
+    table: Table,
+    batch: pa.Table,
+    rate: float,
+    as_of: date,
+    file: str,
+    first_line: int,
+    deposit_rows: np.ndarray | None = None,
+) -> tuple[pa.Table, list[Defect]]:
     """Returns the batch (all text) with defects, and what was injected where."""
     kinds = DEFECTS.get(table.name, ())
     n = batch.num_rows
@@ -56,8 +80,11 @@ def inject(rng: np.random.Generator, table: Table, batch: pa.Table, rate: float,
         if reason == "negative_deposit_balance":
             if deposit_rows is None:
                 continue
-            free = [int(i) for i in np.flatnonzero(deposit_rows) if int(i) not in taken
-                    and cols["balance"][int(i)] not in (None, "0.00")]
+            free = [
+                int(i)
+                for i in np.flatnonzero(deposit_rows)
+                if int(i) not in taken and cols["balance"][int(i)] not in (None, "0.00")
+            ]
             if not free:
                 continue
             taken.discard(row)
@@ -85,13 +112,19 @@ def inject(rng: np.random.Generator, table: Table, batch: pa.Table, rate: float,
                 continue
             field = options[int(rng.integers(0, len(options)))]
             when = as_of + timedelta(days=int(rng.integers(30, 400)))
-            value = when.isoformat() if table.column(field).kind == "date" else (
-                f"{when.isoformat()} {int(rng.integers(8, 20)):02d}:15:00")
+            value = (
+                when.isoformat()
+                if table.column(field).kind == "date"
+                else (f"{when.isoformat()} {int(rng.integers(8, 20)):02d}:15:00")
+            )
             cols[field][row] = value
             found.append((row, field, value, reason))
         elif reason == "orphan_foreign_key":
-            fk = next(f for f in table.foreign_keys if f.reason == "orphan_foreign_key"
-                      and not f.optional_target and f.ref_table != table.name)
+            fk = next(
+                f
+                for f in table.foreign_keys
+                if f.reason == "orphan_foreign_key" and not f.optional_target and f.ref_table != table.name
+            )
             field = fk.columns[0]
             old = cols[field][row]
             if old is None:
@@ -122,13 +155,14 @@ def inject(rng: np.random.Generator, table: Table, batch: pa.Table, rate: float,
     for pos, src in enumerate(order):
         if pos not in copies:
             line_of.setdefault(src, first_line + pos)
-    defects = [Defect(table.name, file, line_of[row], field, value, reason)
-               for row, field, value, reason in found]
+    defects = [
+        Defect(table.name, file, line_of[row], field, value, reason) for row, field, value, reason in found
+    ]
     for pos in sorted(copies):
         src = order[pos]
         key = ",".join(str(cols[c][src]) for c in table.primary_key)
-        defects.append(Defect(table.name, file, first_line + pos, ",".join(table.primary_key),
-                              key, "duplicate_key"))
-    out = pa.table({name: pa.array([vals[i] for i in order], pa.string())
-                    for name, vals in cols.items()})
+        defects.append(
+            Defect(table.name, file, first_line + pos, ",".join(table.primary_key), key, "duplicate_key")
+        )
+    out = pa.table({name: pa.array([vals[i] for i in order], pa.string()) for name, vals in cols.items()})
     return out, sorted(defects, key=lambda d: d.line)

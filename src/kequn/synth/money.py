@@ -12,8 +12,15 @@ from kequn.synth.shelf import Product
 
 # type -> (gamma shape of its weight in the customer's wealth)
 WEIGHT_SHAPE = {
-    "demand_deposit": 2.0, "time_deposit": 2.5, "large_cd": 3.0, "wealth_product": 2.5,
-    "fund": 1.5, "insurance": 1.0, "precious_metal": 0.6, "trust": 3.0, "pension": 1.0,
+    "demand_deposit": 2.0,
+    "time_deposit": 2.5,
+    "large_cd": 3.0,
+    "wealth_product": 2.5,
+    "fund": 1.5,
+    "insurance": 1.0,
+    "precious_metal": 0.6,
+    "trust": 3.0,
+    "pension": 1.0,
     "individual_pension": 0.4,
 }
 ASSET_TYPES = tuple(WEIGHT_SHAPE)
@@ -48,8 +55,9 @@ def _probabilities(c: CustomerChunk) -> dict[str, tuple[np.ndarray, int]]:
     }
 
 
-def make_holdings(rng: np.random.Generator, c: CustomerChunk, shelf: list[Product],
-                  as_of: date, window_start: date) -> HoldingChunk:
+def make_holdings(
+    rng: np.random.Generator, c: CustomerChunk, shelf: list[Product], as_of: date, window_start: date
+) -> HoldingChunk:
     asof = np.datetime64(as_of, "D")
     start = np.datetime64(window_start, "D")
     n = len(c)
@@ -96,28 +104,40 @@ def make_holdings(rng: np.random.Generator, c: CustomerChunk, shelf: list[Produc
     balance = np.where(is_asset, c.aum[cust] * weight / np.maximum(total[cust], 1e-9), 0.0)
     balance = np.where(is_asset, np.maximum(balance, min_amt[product]), balance)
     # liabilities: positive outstanding amounts
-    loan_size = np.where(terms[product] > 3650, rng.lognormal(np.log(4e5), 0.5, m),
-                         rng.lognormal(np.log(8e4), 0.7, m))
+    loan_size = np.where(
+        terms[product] > 3650, rng.lognormal(np.log(4e5), 0.5, m), rng.lognormal(np.log(8e4), 0.7, m)
+    )
     balance = np.where(kind == "loan", loan_size, balance)
-    balance = np.where(kind == "credit_card",
-                       np.where(rng.random(m) < 0.3, 0.0, rng.lognormal(np.log(4e3), 1.0, m)),
-                       balance)
+    balance = np.where(
+        kind == "credit_card", np.where(rng.random(m) < 0.3, 0.0, rng.lognormal(np.log(4e3), 1.0, m)), balance
+    )
     balance = np.round(balance, 2)
     adb = np.round(np.maximum(balance * rng.normal(1.0, 0.05, m), 0), 2)
-    adb = np.where(c.declining[cust] & is_asset, np.round(balance * rng.uniform(1.2, 1.8, m), 2),
-                   adb)
+    adb = np.where(c.declining[cust] & is_asset, np.round(balance * rng.uniform(1.2, 1.8, m), 2), adb)
 
-    gain = np.select([kind == "fund", kind == "wealth_product", kind == "precious_metal",
-                      np.isin(kind, ["pension", "trust"])],
-                     [rng.normal(0.01, 0.12, m), rng.uniform(0.0, 0.03, m),
-                      rng.normal(0.05, 0.1, m), rng.uniform(0.0, 0.05, m)], 0.0)
+    gain = np.select(
+        [
+            kind == "fund",
+            kind == "wealth_product",
+            kind == "precious_metal",
+            np.isin(kind, ["pension", "trust"]),
+        ],
+        [
+            rng.normal(0.01, 0.12, m),
+            rng.uniform(0.0, 0.03, m),
+            rng.normal(0.05, 0.1, m),
+            rng.uniform(0.0, 0.05, m),
+        ],
+        0.0,
+    )
     cost = np.where(is_asset, np.round(balance / (1 + gain), 2), np.nan)
 
     # dates: term products mature within one term after the as-of date
     cust_open = c.open_date[cust]
     term = terms[product]
-    has_term = (term > 0) & np.isin(kind, ["time_deposit", "large_cd", "wealth_product", "trust",
-                                           "pension", "loan"])
+    has_term = (term > 0) & np.isin(
+        kind, ["time_deposit", "large_cd", "wealth_product", "trust", "pension", "loan"]
+    )
     maturity = asof + (rng.random(m) * np.maximum(term, 1)).astype(int) * DAY + DAY
     opened_term = maturity - term * DAY
     span = np.maximum((asof - cust_open).astype(int), 1)
@@ -130,8 +150,10 @@ def make_holdings(rng: np.random.Generator, c: CustomerChunk, shelf: list[Produc
     open_date = np.where(first & (kind == "demand_deposit"), cust_open, open_date)
 
     position = np.arange(m) - np.maximum.accumulate(np.where(first, np.arange(m), 0))
-    account = np.char.add(np.char.add("6217", np.char.zfill(c.index[cust].astype(str), 9)),
-                          np.char.zfill(position.astype(str), 3))
+    account = np.char.add(
+        np.char.add("6217", np.char.zfill(c.index[cust].astype(str), 9)),
+        np.char.zfill(position.astype(str), 3),
+    )
     return HoldingChunk(
         columns={
             "account_id": account,

@@ -18,8 +18,7 @@ from kequn.synth.catalog import (
 )
 
 #: expected share of customers per tier band, used to size the teams
-BAND_SHARES = {"mass": 0.78, "mass_affluent": 0.13, "affluent": 0.07, "wealth": 0.017,
-               "private": 0.003}
+BAND_SHARES = {"mass": 0.78, "mass_affluent": 0.13, "affluent": 0.07, "wealth": 0.017, "private": 0.003}
 #: daily capacity by channel: phone, visit, wechat, sms
 CAPACITY = {
     "private_banker": (15, 3, 40, 50),
@@ -29,9 +28,13 @@ CAPACITY = {
     "branch_head": (5, 2, 20, 20),
 }
 #: which role owns customers of each band (DOMAIN.md §4)
-BAND_ROLE = {"mass": "service_manager", "mass_affluent": "remote_manager",
-             "affluent": "wealth_manager", "wealth": "wealth_manager",
-             "private": "private_banker"}
+BAND_ROLE = {
+    "mass": "service_manager",
+    "mass_affluent": "remote_manager",
+    "affluent": "wealth_manager",
+    "wealth": "wealth_manager",
+    "private": "private_banker",
+}
 
 
 @dataclass(frozen=True)
@@ -69,29 +72,55 @@ def build_org(n_customers: int, seed: int) -> Org:
         per_city[int(np.argmax(city_w / city_w.sum() * n_outlets - per_city))] += 1
 
     branches: list[dict[str, object]] = [
-        {"branch_id": "B00", "name": f"{BANK_NAME}总行", "parent_id": None,
-         "level": "head_office", "city": "太原"}
+        {
+            "branch_id": "B00",
+            "name": f"{BANK_NAME}总行",
+            "parent_id": None,
+            "level": "head_office",
+            "city": "太原",
+        }
     ]
     outlet_ids: list[str] = []
     outlet_city: list[int] = []
     for ci, (city, _, _, _) in enumerate(SHANXI_CITIES):
         bid = f"B{ci + 1:02d}"
-        branches.append({"branch_id": bid, "name": f"{BANK_NAME}{city}分行", "parent_id": "B00",
-                         "level": "branch", "city": city})
+        branches.append(
+            {
+                "branch_id": bid,
+                "name": f"{BANK_NAME}{city}分行",
+                "parent_id": "B00",
+                "level": "branch",
+                "city": city,
+            }
+        )
         n_sub = max(1, int(np.ceil(per_city[ci] / 3)))
         for si in range(n_sub):
             sid = f"{bid}{si + 1:02d}"
             district = DISTRICT_NAMES[si % len(DISTRICT_NAMES)]
             suffix = "" if si < len(DISTRICT_NAMES) else str(si // len(DISTRICT_NAMES) + 1)
-            branches.append({"branch_id": sid, "name": f"{city}{district}{suffix}支行",
-                             "parent_id": bid, "level": "sub_branch", "city": city})
+            branches.append(
+                {
+                    "branch_id": sid,
+                    "name": f"{city}{district}{suffix}支行",
+                    "parent_id": bid,
+                    "level": "sub_branch",
+                    "city": city,
+                }
+            )
         for oi in range(per_city[ci]):
             parent = f"{bid}{oi % n_sub + 1:02d}"
             oid = f"{parent}{oi // n_sub + 1:02d}"
             road = ROADS[(oi * 7 + ci) % len(ROADS)]
             suffix = "" if oi < len(ROADS) else str(oi // len(ROADS) + 1)
-            branches.append({"branch_id": oid, "name": f"{city}{road}{suffix}网点",
-                             "parent_id": parent, "level": "outlet", "city": city})
+            branches.append(
+                {
+                    "branch_id": oid,
+                    "name": f"{city}{road}{suffix}网点",
+                    "parent_id": parent,
+                    "level": "outlet",
+                    "city": city,
+                }
+            )
             outlet_ids.append(oid)
             outlet_city.append(ci)
     weight = rng.lognormal(0, 0.45, size=len(outlet_ids))
@@ -103,9 +132,18 @@ def build_org(n_customers: int, seed: int) -> Org:
 
     def hire(branch_id: str, role: str, key: tuple[int, str] | None) -> None:
         cap = CAPACITY.get(role, (0, 0, 0, 0))
-        managers.append({"manager_id": f"M{len(managers) + 1:06d}", "branch_id": branch_id,
-                         "role": role, "capacity_phone": cap[0], "capacity_visit": cap[1],
-                         "capacity_wechat": cap[2], "capacity_sms": cap[3], "active": True})
+        managers.append(
+            {
+                "manager_id": f"M{len(managers) + 1:06d}",
+                "branch_id": branch_id,
+                "role": role,
+                "capacity_phone": cap[0],
+                "capacity_visit": cap[1],
+                "capacity_wechat": cap[2],
+                "capacity_sms": cap[3],
+                "active": True,
+            }
+        )
         if key is not None:
             team.setdefault(key, []).append(len(managers) - 1)
 
@@ -164,9 +202,21 @@ class Employers:
 
 
 INDUSTRY_WEIGHTS = {
-    "government": 6, "public_institution": 6, "education": 8, "healthcare": 6, "research": 2,
-    "oil_trade": 3, "energy": 9, "manufacturing": 12, "trade": 12, "finance": 3,
-    "technology": 5, "construction": 7, "catering": 8, "agriculture": 6, "other": 7,
+    "government": 6,
+    "public_institution": 6,
+    "education": 8,
+    "healthcare": 6,
+    "research": 2,
+    "oil_trade": 3,
+    "energy": 9,
+    "manufacturing": 12,
+    "trade": 12,
+    "finance": 3,
+    "technology": 5,
+    "construction": 7,
+    "catering": 8,
+    "agriculture": 6,
+    "other": 7,
 }
 BONUS_DATES = ("01-15", "01-20", "01-25", "02-01", "06-30", "12-20", "12-31")
 
@@ -181,23 +231,28 @@ def build_employers(n_customers: int, seed: int, org: Org) -> Employers:
     payday = rng.choice([5, 8, 10, 15, 20, 25, 28], n, p=[0.2, 0.1, 0.25, 0.15, 0.15, 0.1, 0.05])
     bonus = rng.choice(BONUS_DATES, n)
     payroll = rng.random(n) < 0.85
-    talent_p = np.where(np.isin(industry, ["education", "healthcare", "research"]), 0.7,
-                        np.where(industry == "technology", 0.4, 0.05))
+    talent_p = np.where(
+        np.isin(industry, ["education", "healthcare", "research"]),
+        0.7,
+        np.where(industry == "technology", 0.4, 0.05),
+    )
     talent = rng.random(n) < talent_p
     rows: list[dict[str, object]] = []
     for i in range(n):
         city = str(SHANXI_CITIES[int(org.outlet_city[outlet[i]])][0])
         pool = EMPLOYER_NAMES[str(industry[i])]
-        rows.append({
-            "employer_id": f"E{i + 1:06d}",
-            "name": f"{city}{pool[i % len(pool)]}{'' if i < len(pool) * 11 else i}",
-            "industry": str(industry[i]),
-            "payday": int(payday[i]),
-            "bonus_date": str(bonus[i]),
-            "payroll_agreement": bool(payroll[i]),
-            "talent_employer": bool(talent[i]),
-            "home_branch_id": org.outlet_ids[int(outlet[i])],
-        })
+        rows.append(
+            {
+                "employer_id": f"E{i + 1:06d}",
+                "name": f"{city}{pool[i % len(pool)]}{'' if i < len(pool) * 11 else i}",
+                "industry": str(industry[i]),
+                "payday": int(payday[i]),
+                "bonus_date": str(bonus[i]),
+                "payroll_agreement": bool(payroll[i]),
+                "talent_employer": bool(talent[i]),
+                "home_branch_id": org.outlet_ids[int(outlet[i])],
+            }
+        )
     return Employers(
         rows=rows,
         city=org.outlet_city[outlet],

@@ -12,8 +12,15 @@ from kequn.synth.catalog import MOBILE_PREFIXES, OCCUPATION_INDUSTRY, OTHER_REGI
 from kequn.synth.org import BAND_ROLE, Employers, Org, person_names
 
 DAY = np.timedelta64(1, "D")
-AGE_BANDS = ((18, 25, 0.10), (26, 35, 0.20), (36, 45, 0.19), (46, 55, 0.19), (56, 65, 0.16),
-             (66, 75, 0.11), (76, 90, 0.05))
+AGE_BANDS = (
+    (18, 25, 0.10),
+    (26, 35, 0.20),
+    (36, 45, 0.19),
+    (46, 55, 0.19),
+    (56, 65, 0.16),
+    (66, 75, 0.11),
+    (76, 90, 0.05),
+)
 #: lines between bands, in yuan (DOMAIN.md §4 defaults)
 BAND_LINES = (50_000, 200_000, 1_000_000, 6_000_000)
 BANDS = ("mass", "mass_affluent", "affluent", "wealth", "private")
@@ -66,20 +73,37 @@ def _ages(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _occupations(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
-    working = np.array(["civil_servant", "teacher", "doctor", "nurse", "researcher", "engineer",
-                        "office_worker", "executive", "merchant", "catering", "worker", "farmer",
-                        "driver", "self_employed", "unemployed", "other"])
+    working = np.array(
+        [
+            "civil_servant",
+            "teacher",
+            "doctor",
+            "nurse",
+            "researcher",
+            "engineer",
+            "office_worker",
+            "executive",
+            "merchant",
+            "catering",
+            "worker",
+            "farmer",
+            "driver",
+            "self_employed",
+            "unemployed",
+            "other",
+        ]
+    )
     w = np.array([6, 6, 2.5, 2.5, 1, 6, 16, 2, 9, 5, 12, 8, 4, 8, 3, 5], dtype=float)
     occ = working[rng.choice(len(working), len(age), p=w / w.sum())]
     student = (age <= 22) & (rng.random(len(age)) < 0.6)
-    retired = ((age >= 60) & (rng.random(len(age)) < 0.85)) | (
-        (age >= 55) & (rng.random(len(age)) < 0.35))
+    retired = ((age >= 60) & (rng.random(len(age)) < 0.85)) | ((age >= 55) & (rng.random(len(age)) < 0.35))
     occ = np.where(student, "student", occ)
     return np.where(retired, "retired", occ)
 
 
-def make_customers(rng: np.random.Generator, start: int, n: int, as_of: date, org: Org,
-                   employers: Employers) -> CustomerChunk:
+def make_customers(
+    rng: np.random.Generator, start: int, n: int, as_of: date, org: Org, employers: Employers
+) -> CustomerChunk:
     idx = np.arange(start, start + n)
     asof = np.datetime64(as_of, "D")
     age = _ages(rng, n)
@@ -92,16 +116,17 @@ def make_customers(rng: np.random.Generator, start: int, n: int, as_of: date, or
     region = np.empty(n, dtype="U6")
     for ci, (_, prefix, suffixes, _) in enumerate(SHANXI_CITIES):
         sel = city == ci
-        region[sel] = np.char.add(prefix, np.array(suffixes)[rng.integers(0, len(suffixes),
-                                                                          sel.sum())])
+        region[sel] = np.char.add(prefix, np.array(suffixes)[rng.integers(0, len(suffixes), sel.sum())])
     others = np.array(OTHER_REGIONS)
     region = np.where(local, region, others[rng.integers(0, len(others), n)])
     seq = rng.integers(0, 500, n) * 2 + np.where(male, 1, 0)
     id_number = id_numbers(region, birth, seq)
 
     prefixes = np.array(MOBILE_PREFIXES)
-    phone = np.char.add(prefixes[rng.integers(0, len(prefixes), n)],
-                        np.char.zfill(rng.integers(0, 100_000_000, n).astype(str), 8))
+    phone = np.char.add(
+        prefixes[rng.integers(0, len(prefixes), n)],
+        np.char.zfill(rng.integers(0, 100_000_000, n).astype(str), 8),
+    )
     phone = np.where(rng.random(n) < 0.04, None, phone)
 
     occupation = _occupations(rng, age)
@@ -109,8 +134,9 @@ def make_customers(rng: np.random.Generator, start: int, n: int, as_of: date, or
 
     # employer: same city, matching industry where the occupation implies one
     employer = np.full(n, -1)
-    has_job = ~np.isin(occupation, ["student", "retired", "unemployed", "farmer", "self_employed",
-                                    "merchant"]) & (rng.random(n) < 0.7)
+    has_job = ~np.isin(
+        occupation, ["student", "retired", "unemployed", "farmer", "self_employed", "merchant"]
+    ) & (rng.random(n) < 0.7)
     for occ_name, industries in OCCUPATION_INDUSTRY.items():
         for ci in range(len(SHANXI_CITIES)):
             sel = np.flatnonzero(has_job & (occupation == occ_name) & (city == ci))
@@ -124,12 +150,17 @@ def make_customers(rng: np.random.Generator, start: int, n: int, as_of: date, or
     payroll = (employer >= 0) & employers.payroll[np.maximum(employer, 0)]
 
     # wealth: heavy-tailed, rising with age and with some occupations
-    bonus = np.select([np.isin(occupation, ["executive", "merchant", "doctor"]),
-                       np.isin(occupation, ["civil_servant", "teacher", "engineer", "researcher"]),
-                       np.isin(occupation, ["student", "unemployed", "farmer"])],
-                      [0.45, 0.15, -0.35], 0.0)
+    bonus = np.select(
+        [
+            np.isin(occupation, ["executive", "merchant", "doctor"]),
+            np.isin(occupation, ["civil_servant", "teacher", "engineer", "researcher"]),
+            np.isin(occupation, ["student", "unemployed", "farmer"]),
+        ],
+        [0.45, 0.15, -0.35],
+        0.0,
+    )
     log_aum = rng.normal(3.85 + 0.012 * (age - 40) + bonus, 1.0)
-    aum = np.round(10 ** log_aum, 2)
+    aum = np.round(10**log_aum, 2)
 
     tenure_years = np.minimum(age - 18, rng.exponential(8, n))
     open_date = asof - (tenure_years * 365.25).astype(int) * DAY - DAY
@@ -167,11 +198,13 @@ def make_customers(rng: np.random.Generator, start: int, n: int, as_of: date, or
 
     dependants = np.where((age >= 25) & (age <= 55), rng.poisson(1.2, n), rng.poisson(0.3, n))
     tag_pool = np.array(["手机银行签约", "网银签约", "社保卡", "ETC", "医保账户", "公积金"])
-    tags = np.array([";".join(tag_pool[rng.random(len(tag_pool)) < 0.3]) or None
-                     for _ in range(n)], dtype=object)
+    tags = np.array(
+        [";".join(tag_pool[rng.random(len(tag_pool)) < 0.3]) or None for _ in range(n)], dtype=object
+    )
 
-    employer_ids = np.where(employer >= 0,
-                            np.char.add("E", np.char.zfill((employer + 1).astype(str), 6)), None)
+    employer_ids = np.where(
+        employer >= 0, np.char.add("E", np.char.zfill((employer + 1).astype(str), 6)), None
+    )
     columns = {
         "customer_id": np.char.add("C", np.char.zfill(idx.astype(str), 9)),
         "name": person_names(rng, male),

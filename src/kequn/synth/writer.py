@@ -55,15 +55,13 @@ def to_arrow(table: Table, columns: Mapping[str, Any], *, for_csv: bool) -> pa.T
 
 def as_text(batch: pa.Table) -> pa.Table:
     """Every column as text, rendered as the CSV writer renders it."""
-    return pa.Table.from_arrays([c.cast(pa.string()) for c in batch.columns],
-                                names=batch.column_names)
+    return pa.Table.from_arrays([c.cast(pa.string()) for c in batch.columns], names=batch.column_names)
 
 
 class TableWriter:
     """One output file, written chunk by chunk; counts the rows written."""
 
-    def __init__(self, out_dir: Path, table: Table, fmt: Format, encoding: str,
-                 text_only: bool) -> None:
+    def __init__(self, out_dir: Path, table: Table, fmt: Format, encoding: str, text_only: bool) -> None:
         self.table = table
         self.fmt = fmt
         self.encoding = encoding
@@ -99,6 +97,10 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.close()
         elif self.fmt == "parquet" and self.rows == 0:
-            schema = pa.schema([(c.name, pa.string() if self.text_only else
-                                 arrow_type(c.kind, for_csv=False)) for c in self.table.columns])
+            schema = pa.schema(
+                [
+                    (c.name, pa.string() if self.text_only else arrow_type(c.kind, for_csv=False))
+                    for c in self.table.columns
+                ]
+            )
             pq.write_table(schema.empty_table(), self.path)

@@ -1,0 +1,1 @@
+"""The workbench: FastAPI, server-rendered pages with HTMX and ECharts, and a JSON API."""

@@ -1,0 +1,72 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from kequn import __version__
+from kequn.playbook import load_playbook
+from kequn.store import open_store
+from kequn.web.render import page
+from kequn.web.routes import api, pages
+from kequn.web.settings import Settings
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Kequn workbench",
+        version=__version__,
+        description="客群 Kequn: tasks, customers and dashboards for a retail bank.",
+    )
+    app.state.settings = settings
+    app.state.store = open_store(settings.store_url)
+    app.state.playbook = load_playbook(Path(settings.playbook) if settings.playbook else None)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api") or request.headers.get("hx-request"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        if exc.status_code == 401:
+            return RedirectResponse("/login", status_code=303)
+        return page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            title=str(exc.status_code),
+            viewer=None,
+            status=exc.status_code,
+            message=str(exc.detail),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+    @app.on_event("shutdown")
+    def close() -> None:
+        app.state.store.dispose()
+
+    return app

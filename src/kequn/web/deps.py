@@ -1,0 +1,42 @@
+"""Request plumbing shared by pages and the API: the store session, the viewer,
+the language and the business day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import now, today
+from kequn.store import Store
+from kequn.web.security import SESSION_COOKIE, Viewer, viewer_for
+from kequn.web.settings import Settings
+
+
+def store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def db(request: Request) -> Iterator[Session]:
+    with store(request).session() as s:
+        yield s
+
+
+def viewer(request: Request, s: Session = Depends(db)) -> Viewer | None:
+    return viewer_for(s, request.cookies.get(SESSION_COOKIE), now())
+
+
+def business_day(request: Request) -> date:
+    chosen = request.query_params.get("day") or settings(request).day
+    if chosen:
+        try:
+            return date.fromisoformat(chosen)
+        except ValueError:
+            pass
+    return today()

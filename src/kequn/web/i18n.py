@@ -1,0 +1,53 @@
+"""Chinese first, English on request: the templates say what they say in Chinese,
+and ``translations/en.po`` (Babel's PO format) gives the English."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from babel.support import Format
+from fastapi import Request
+
+LANGUAGES = ("zh_CN", "en")
+HERE = Path(__file__).parent / "translations"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    path = HERE / f"{language}.po"
+    if not path.exists():
+        return {}
+    with open(path, "rb") as fh:
+        po = read_po(fh, locale=language)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+
+def language_of(request: Request, default: str = "zh_CN") -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get("kequn_lang")
+    if chosen in LANGUAGES:
+        return chosen  # type: ignore[return-value]
+    accept = request.headers.get("accept-language", "")
+    if accept.lower().startswith("en"):
+        return "en"
+    return default
+
+
+def gettext_for(language: str) -> Callable[[str], str]:
+    table = catalog(language)
+    return lambda text: table.get(text, text)
+
+
+def formatter(language: str) -> Format:
+    return Format("zh_Hans_CN" if language == "zh_CN" else "en_US")
+
+
+def wan(amount: object, language: str = "zh_CN") -> str:
+    """Amounts in 万元, as bankers read them."""
+    try:
+        value = float(amount)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    return formatter(language).decimal(value / 10_000, format="#,##0.00")

@@ -1,0 +1,67 @@
+"""Rendering pages: the templates, their helpers and the language of the request."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from kequn.core.clock import SHANGHAI
+from kequn.web.i18n import gettext_for, language_of, wan
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def playbook_names(pb: Any) -> dict[str, str]:
+    p = pb.playbook
+    names = {
+        x.name: x.zh
+        for x in (
+            *p.actions,
+            *p.triggers,
+            *p.segments,
+            *p.tiers.ladder,
+            *p.life_stages.rules,
+            *p.lifecycle.rules,
+        )
+    }
+    names[p.life_stages.default] = p.life_stages.default_zh
+    names[p.lifecycle.default] = p.lifecycle.default_zh
+    names.update({"up": "升级", "down": "降级", "same": "持平", "new": "首次"})
+    return names
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = language_of(request, request.app.state.settings.default_language)
+    translate = gettext_for(lang)
+    names = playbook_names(request.app.state.playbook)
+
+    def label(code: str | None) -> str:
+        """Codes of the playbook (actions, triggers, segments, stages) in the page's language."""
+        if not code:
+            return ""
+        if lang == "zh_CN" and code in names:
+            return names[code]
+        text = translate(code)
+        return text if text != code else code.replace("_", " ")
+
+    response = TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            "_": label,
+            "lang": lang,
+            "wan": lambda v: wan(v, lang),
+            "tz": SHANGHAI,
+            "new_key": lambda: uuid.uuid4().hex,
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in ("zh_CN", "en"):
+        response.set_cookie("kequn_lang", lang, httponly=True, samesite="lax")
+    return response

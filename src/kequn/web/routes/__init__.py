@@ -1,0 +1,1 @@
+"""Pages (HTML) and the JSON API: thin, they call ``web.services``."""

@@ -1,0 +1,256 @@
+"""The same data as JSON, with its OpenAPI document at /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import now
+from kequn.decide.propensity import active_model
+from kequn.decide.realtime import handle_event
+from kequn.web.deps import business_day, db, viewer
+from kequn.web.security import Viewer, check_csrf, require
+from kequn.web.services.customer import customer_360
+from kequn.web.services.dashboard import dashboard
+from kequn.web.services.myday import my_day
+from kequn.web.services.outcomes import OutcomeError, log_outcome
+
+router = APIRouter(prefix="/api", tags=["api"])
+ViewerDep = Annotated[Viewer | None, Depends(viewer)]
+DB = Annotated[Session, Depends(db)]
+
+
+class Me(BaseModel):
+    login: str
+    display_name: str
+    role: str
+    manager_id: str | None
+    branch_id: str | None
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    customer_id: str
+    customer_name: str | None = Field(description="masked")
+    tier: str
+    action: str
+    trigger: str
+    kind: str
+    channel: str
+    scheduled_at: datetime | None
+    priority: float
+    talk_track: str
+    status: str
+    product_id: str | None
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal[
+        "reached",
+        "not_reached",
+        "interested",
+        "declined",
+        "sold",
+        "maybe_later",
+        "complaint",
+        "do_not_contact",
+        "survey",
+    ]
+    key: str = Field(
+        min_length=1,
+        max_length=64,
+        description="idempotency key: resending the same key records the outcome once",
+    )
+    product_id: str | None = Field(default=None, max_length=32)
+    amount: Decimal | None = Field(default=None, gt=0, lt=Decimal("1e13"))
+    note: str | None = Field(default=None, max_length=500)
+    score: int | None = Field(default=None, ge=0, le=10)
+
+
+class OutcomeOut(BaseModel):
+    outcome_id: int
+    created: bool
+
+
+class EventIn(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=32)
+    event_type: str = Field(min_length=1, max_length=32)
+    event_product_id: str | None = Field(default=None, max_length=32)
+    event_views_7d: int | None = Field(default=None, ge=0, le=10_000)
+    event_amount: float | None = Field(default=None, ge=-1e13, le=1e13)
+
+
+class EventOut(BaseModel):
+    triggers: list[str]
+    task_id: str | None
+    pairs: list[dict[str, Any]]
+
+
+@router.get("/me", response_model=Me)
+def me(v: ViewerDep) -> Me:
+    u = require(v)
+    return Me(
+        login=u.login,
+        display_name=u.display_name,
+        role=u.role,
+        manager_id=u.manager_id,
+        branch_id=u.branch_id,
+    )
+
+
+@router.get("/my-day", response_model=list[TaskOut])
+def api_my_day(s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]) -> list[TaskOut]:
+    u = require(v)
+    return [
+        TaskOut(
+            task_id=t.task.task_id,
+            customer_id=t.task.customer_id,
+            customer_name=t.customer["name"],
+            tier=t.customer["tier"],
+            action=t.task.action,
+            trigger=t.task.trigger,
+            kind=t.task.kind,
+            channel=t.task.channel,
+            scheduled_at=t.task.scheduled_at,
+            priority=t.task.priority,
+            talk_track=t.task.talk_track,
+            status=t.task.status,
+            product_id=t.task.product_id,
+        )
+        for t in my_day(s, u, day)
+    ]
+
+
+@router.get("/customers/{customer_id}")
+def api_customer(customer_id: str, s: DB, v: ViewerDep) -> dict[str, Any]:
+    u = require(v)
+    c = customer_360(s, u, customer_id)
+    if c is None:
+        raise HTTPException(status_code=404, detail="customer not found")
+    keep = (
+        "tier",
+        "prev_tier",
+        "tier_move",
+        "aum",
+        "aum_month_end",
+        "health_score",
+        "life_stage",
+        "lifecycle",
+        "risk_level",
+        "risk_valid",
+        "green_points",
+        "carbon_grams",
+        "value_return",
+    )
+    return {
+        "customer_id": c.card.customer_id,
+        **c.person,
+        "segments": c.segments,
+        "profile": {k: c.facts.get(k) for k in keep},
+        "health": c.health,
+        "allocation": c.allocation,
+        "recommendations": c.recommendations,
+        "holdings": c.holdings,
+        "timeline": c.timeline[:30],
+        "contacts": c.contacts,
+        "carbon": c.carbon,
+    }
+
+
+@router.post("/tasks/{task_id}/outcome", response_model=OutcomeOut)
+def api_outcome(request: Request, task_id: str, body: OutcomeIn, s: DB, v: ViewerDep) -> OutcomeOut:
+    u = require(v)
+    check_csrf(request, u, None)
+    if u.read_only:
+        raise HTTPException(status_code=403, detail="read-only role")
+    try:
+        logged = log_outcome(
+            s,
+            u,
+            task_id,
+            body.outcome,
+            body.key,
+            now(),
+            body.product_id,
+            None if body.amount is None else str(body.amount),
+            body.note,
+            body.score,
+        )
+    except LookupError:
+        raise HTTPException(status_code=404, detail="no such task") from None
+    except OutcomeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return OutcomeOut(outcome_id=logged.outcome.outcome_id, created=logged.created)
+
+
+@router.get("/dashboard")
+def api_dashboard(
+    s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)], unit: str | None = None
+) -> dict[str, Any]:
+    u = require(v, "branch_head", "hq", "compliance")
+    try:
+        b = dashboard(s, u, unit, day)
+    except LookupError:
+        raise HTTPException(status_code=404, detail="unit not found") from None
+    return {
+        "unit": b.unit.branch_id if b.unit else None,
+        "day": b.day.isoformat(),
+        "figures": b.figures,
+        "reach": b.reach,
+        "conversion": b.conversion,
+        "nps": b.nps,
+        "fee_income": b.fee_income,
+        "diagnoses_done": b.diagnoses_done,
+        "takeup": b.takeup,
+        "sales_by_type": b.sales_by_type,
+        "managers": [
+            {
+                "manager_id": m.manager_id,
+                "name": m.name,
+                "owned": m.owned,
+                "reach": m.reach,
+                "conversion": m.conversion,
+            }
+            for m in b.managers
+        ],
+        "league": b.league,
+    }
+
+
+@router.post("/events", response_model=EventOut)
+def api_event(request: Request, body: EventIn, v: ViewerDep) -> EventOut:
+    """A real-time event: the same rules as the nightly batch; a task at once."""
+    u = require(
+        v,
+        "hq",
+        "lobby_manager",
+        "teller",
+        "branch_head",
+        "private_banker",
+        "wealth_manager",
+        "remote_manager",
+        "service_manager",
+    )
+    check_csrf(request, u, None)
+    app = request.app
+    try:
+        result = handle_event(
+            app.state.store, body.model_dump(), app.state.playbook, active_model(app.state.store), now()
+        )
+    except Exception as exc:
+        if exc.__class__.__name__ == "KequnError":
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        raise
+    return EventOut(
+        triggers=result.triggers,
+        task_id=result.task.task_id if result.task else None,
+        pairs=[
+            {"trigger": p.trigger, "action": p.action, "stage": p.stage, "reason": p.reason}
+            for p in result.pairs
+        ],
+    )

@@ -1,0 +1,330 @@
+"""The workbench's pages."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import now
+from kequn.privacy.masking import mask_name
+from kequn.store.models import Branch, Customer
+from kequn.web.deps import business_day, db, settings, viewer
+from kequn.web.i18n import gettext_for, language_of, wan
+from kequn.web.render import TEMPLATES, page
+from kequn.web.security import (
+    PRE_COOKIE,
+    SESSION_COOKIE,
+    SignInError,
+    Viewer,
+    check_csrf,
+    require,
+    sign_in,
+    sign_out,
+)
+from kequn.web.services.customer import customer_360
+from kequn.web.services.dashboard import dashboard, to_excel
+from kequn.web.services.myday import my_day
+from kequn.web.services.outcomes import OutcomeError, log_outcome
+from kequn.web.services.scope import customers_in_scope
+from kequn.web.services.views import TIER_ZH
+
+router = APIRouter(include_in_schema=False)
+ViewerDep = Annotated[Viewer | None, Depends(viewer)]
+DB = Annotated[Session, Depends(db)]
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = page(request, "login.html", title="登录", viewer=None, pre_token=token)
+    response.set_cookie(
+        PRE_COOKIE, token, httponly=True, samesite="strict", secure=settings(request).secure_cookies
+    )
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    s: DB,
+    login: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    cookie = request.cookies.get(PRE_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong")
+    try:
+        _, session_id, _ = sign_in(s, login, password, settings(request))
+    except SignInError as exc:
+        s.commit()  # keep the failed-attempt count
+        token = secrets.token_urlsafe(24)
+        response = page(
+            request, "login.html", status_code=401, title="登录", viewer=None, pre_token=token, error=str(exc)
+        )
+        response.set_cookie(
+            PRE_COOKIE, token, httponly=True, samesite="strict", secure=settings(request).secure_cookies
+        )
+        return response
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        samesite="lax",
+        secure=settings(request).secure_cookies,
+        max_age=settings(request).session_hours * 3600,
+    )
+    response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, s: DB, v: ViewerDep, csrf_token: Annotated[str, Form()] = "") -> Response:
+    me = require(v)
+    check_csrf(request, me, csrf_token)
+    sign_out(s, me.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def home(v: ViewerDep) -> Response:
+    if v is None:
+        return RedirectResponse("/login", status_code=303)
+    target = {
+        "branch_head": "/dashboard",
+        "hq": "/dashboard",
+        "compliance": "/compliance",
+        "lobby_manager": "/floor",
+        "teller": "/floor",
+    }.get(v.role, "/my-day")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/my-day", response_class=HTMLResponse)
+def my_day_page(
+    request: Request, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
+) -> Response:
+    if v is None:
+        return RedirectResponse("/login", status_code=303)
+    tasks = my_day(s, v, day)
+    return page(request, "my_day.html", title="我的一天", viewer=v, tasks=tasks, day=day)
+
+
+@router.post("/tasks/{task_id}/outcome", response_class=HTMLResponse)
+def outcome(
+    request: Request,
+    task_id: str,
+    s: DB,
+    v: ViewerDep,
+    day: Annotated[date, Depends(business_day)],
+    outcome: Annotated[str, Form()],
+    key: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    product_id: Annotated[str | None, Form()] = None,
+    amount: Annotated[str | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    me = require(v)
+    check_csrf(request, me, csrf_token)
+    if me.read_only:
+        raise HTTPException(status_code=403, detail="read-only role")
+    try:
+        log_outcome(s, me, task_id, outcome, key, now(), product_id, amount, note)
+    except LookupError:
+        raise HTTPException(status_code=404, detail="no such task") from None
+    except OutcomeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    s.flush()
+    if request.headers.get("hx-request"):
+        views = [t for t in my_day(s, me, day) if t.task.task_id == task_id]
+        if not views:
+            return HTMLResponse("")
+        return page(request, "_task.html", viewer=me, t=views[0], loop_index=0)
+    return RedirectResponse("/my-day", status_code=303)
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers_page(request: Request, s: DB, v: ViewerDep, q: str = "") -> Response:
+    if v is None:
+        return RedirectResponse("/login", status_code=303)
+    stmt = select(Customer).where(customers_in_scope(v)).order_by(Customer.customer_id).limit(50)
+    if q:
+        stmt = stmt.where(Customer.customer_id.startswith(q.strip()))
+    rows = [
+        {
+            "customer_id": c.customer_id,
+            "name": mask_name(c.name),
+            "tier_zh": TIER_ZH.get(c.tier, c.tier),
+            "aum": c.aum,
+            "health_score": c.health_score,
+        }
+        for c in s.scalars(stmt)
+    ]
+    return page(request, "customers.html", title="客户", viewer=v, rows=rows, q=q)
+
+
+def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    _ = gettext_for(lang)
+    health = {
+        "tooltip": {},
+        "radar": {"indicator": [{"name": _(h["component_zh"]), "max": 100} for h in c.health]},
+        "series": [
+            {
+                "type": "radar",
+                "data": [{"value": [h["score"] or 0 for h in c.health], "name": _("财富健康度")}],
+            }
+        ],
+    }
+    allocation = {
+        "tooltip": {},
+        "legend": {"data": [_("当前"), _("模型组合")]},
+        "xAxis": {"type": "category", "data": [_(a["class_zh"]) for a in c.allocation]},
+        "yAxis": {"type": "value", "axisLabel": {"formatter": "{value}%"}},
+        "series": [
+            {"name": _("当前"), "type": "bar", "data": [round(a["actual"] * 100, 1) for a in c.allocation]},
+            {
+                "name": _("模型组合"),
+                "type": "bar",
+                "data": [round(a["target"] * 100, 1) for a in c.allocation],
+            },
+        ],
+    }
+    return health, allocation
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: str, s: DB, v: ViewerDep) -> Response:
+    if v is None:
+        return RedirectResponse("/login", status_code=303)
+    c = customer_360(s, v, customer_id)
+    if c is None:
+        raise HTTPException(status_code=404, detail="customer not found")
+    health, allocation = _charts(c, language_of(request))
+    return page(
+        request,
+        "customer.html",
+        title=c.card.customer_id,
+        viewer=v,
+        c=c,
+        health_chart=health,
+        allocation_chart=allocation,
+    )
+
+
+@router.get("/customers/{customer_id}/report", response_class=HTMLResponse)
+def report_page(
+    request: Request, customer_id: str, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
+) -> Response:
+    me = require(v)
+    c = customer_360(s, me, customer_id)
+    if c is None:
+        raise HTTPException(status_code=404, detail="customer not found")
+    return page(request, "report.html", c=c, day=day, viewer=me)
+
+
+@router.get("/customers/{customer_id}/report.pdf")
+def report_pdf(
+    request: Request, customer_id: str, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
+) -> Response:
+    me = require(v)
+    c = customer_360(s, me, customer_id)
+    if c is None:
+        raise HTTPException(status_code=404, detail="customer not found")
+    from weasyprint import HTML
+
+    html = TEMPLATES.get_template("report.html").render(c=c, day=day, wan=wan)
+    pdf = HTML(string=html).write_pdf()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="report-{customer_id}.pdf"'},
+    )
+
+
+def _dashboard_charts(b: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    _ = gettext_for(lang)
+    tiers = b.figures.get("tiers") or {}
+    tier_chart = {
+        "tooltip": {"trigger": "item"},
+        "series": [
+            {
+                "type": "pie",
+                "radius": "65%",
+                "data": [{"name": _(TIER_ZH.get(k, k)), "value": v} for k, v in tiers.items()],
+            }
+        ],
+    }
+    managers = b.managers[:30]
+    manager_chart = {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [_("触达率"), _("促成率")]},
+        "xAxis": {"type": "category", "data": [m.name for m in managers]},
+        "yAxis": {"type": "value", "axisLabel": {"formatter": "{value}%"}},
+        "series": [
+            {"name": _("触达率"), "type": "bar", "data": [round(m.reach * 100, 1) for m in managers]},
+            {"name": _("促成率"), "type": "bar", "data": [round(m.conversion * 100, 1) for m in managers]},
+        ],
+    }
+    return tier_chart, manager_chart
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request,
+    s: DB,
+    v: ViewerDep,
+    day: Annotated[date, Depends(business_day)],
+    unit: str | None = None,
+) -> Response:
+    if v is None:
+        return RedirectResponse("/login", status_code=303)
+    me = require(v, "branch_head", "hq", "compliance")
+    try:
+        b = dashboard(s, me, unit, day)
+    except LookupError:
+        raise HTTPException(status_code=404, detail="unit not found") from None
+    tier_chart, manager_chart = _dashboard_charts(b, language_of(request))
+    units = (
+        s.scalars(
+            select(Branch)
+            .where(Branch.level.in_(["head_office", "branch", "sub_branch"]))
+            .order_by(Branch.path)
+        ).all()
+        if me.sees_all
+        else []
+    )
+    return page(
+        request,
+        "dashboard.html",
+        title="业绩看板",
+        viewer=me,
+        b=b,
+        units=units,
+        tier_chart=tier_chart,
+        manager_chart=manager_chart,
+    )
+
+
+@router.get("/dashboard.xlsx")
+def dashboard_excel(
+    s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)], unit: str | None = None
+) -> Response:
+    me = require(v, "branch_head", "hq", "compliance")
+    try:
+        b = dashboard(s, me, unit, day)
+    except LookupError:
+        raise HTTPException(status_code=404, detail="unit not found") from None
+    return Response(
+        to_excel(b),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="kequn-{day}.xlsx"'},
+    )

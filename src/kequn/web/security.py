@@ -1,0 +1,147 @@
+"""Sign-in, sessions, CSRF and what each role may reach.
+
+Passwords are argon2 hashes; a session is a random id in an HttpOnly, Secure,
+SameSite cookie, kept server-side with its own CSRF token, which every form
+and HTMX request must send back. Repeated failures lock an account for a while.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from fastapi import HTTPException, Request
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import now
+from kequn.store.models import Branch, User, WebSession
+from kequn.web.settings import Settings
+
+SESSION_COOKIE = "kequn_session"
+PRE_COOKIE = "kequn_pre"  # double-submit token for the sign-in form, before any session
+RM_ROLES = frozenset({"private_banker", "wealth_manager", "remote_manager", "service_manager"})
+ROLES = RM_ROLES | {"branch_head", "hq", "compliance", "lobby_manager", "teller"}
+HASHER = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user and the reach of their role."""
+
+    user_id: int
+    login: str
+    display_name: str
+    role: str
+    manager_id: str | None
+    branch_id: str | None
+    branch_path: str | None
+    csrf_token: str
+    session_id: str
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in RM_ROLES
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in ("hq", "compliance")
+
+    @property
+    def read_only(self) -> bool:
+        return self.role == "compliance"
+
+
+class SignInError(Exception):
+    pass
+
+
+def sign_in(s: Session, login: str, password: str, settings: Settings) -> tuple[User, str, str]:
+    """Checks the password (with lock-out); returns the user, session id and CSRF token."""
+    user = s.scalar(select(User).where(User.login == login))
+    moment = now()
+    if user is None or not user.active:
+        HASHER.hash(password)  # the same work either way: no telling who exists
+        raise SignInError("wrong login or password")
+    if user.locked_until is not None and user.locked_until > moment:
+        raise SignInError("account locked after repeated failures; try again later")
+    try:
+        HASHER.verify(user.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        user.failed_attempts += 1
+        if user.failed_attempts >= settings.lockout_attempts:
+            user.locked_until = moment + timedelta(minutes=settings.lockout_minutes)
+            user.failed_attempts = 0
+        raise SignInError("wrong login or password") from None
+    user.failed_attempts = 0
+    user.locked_until = None
+    session_id = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    s.add(
+        WebSession(
+            session_id=session_id,
+            user_id=user.user_id,
+            csrf_token=csrf,
+            created_at=moment,
+            expires_at=moment + timedelta(hours=settings.session_hours),
+        )
+    )
+    return user, session_id, csrf
+
+
+def sign_out(s: Session, session_id: str) -> None:
+    s.execute(delete(WebSession).where(WebSession.session_id == session_id))
+
+
+def viewer_for(s: Session, session_id: str | None, moment: datetime) -> Viewer | None:
+    if not session_id:
+        return None
+    row = s.execute(
+        select(WebSession, User)
+        .join(User, User.user_id == WebSession.user_id)
+        .where(WebSession.session_id == session_id)
+    ).first()
+    if row is None:
+        return None
+    ws, user = row
+    if ws.expires_at <= moment or not user.active:
+        return None
+    path = None
+    if user.branch_id:
+        branch = s.get(Branch, user.branch_id)
+        path = branch.path if branch else None
+    return Viewer(
+        user.user_id,
+        user.login,
+        user.display_name,
+        user.role,
+        user.manager_id,
+        user.branch_id,
+        path,
+        ws.csrf_token,
+        ws.session_id,
+    )
+
+
+def check_csrf(request: Request, viewer: Viewer, form_token: str | None) -> None:
+    """Every state-changing request carries the session's token (form field or
+    the X-CSRF-Token header that HTMX sends); anything else is refused."""
+    token = form_token or request.headers.get("x-csrf-token") or ""
+    if not hmac.compare_digest(token, viewer.csrf_token):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong")
+
+
+def require(viewer: Viewer | None, *roles: str) -> Viewer:
+    if viewer is None:
+        raise HTTPException(status_code=401, detail="sign in first")
+    if roles and viewer.role not in roles:
+        raise HTTPException(status_code=403, detail="not for your role")
+    return viewer

@@ -1,0 +1,1 @@
+"""The workbench's queries and commands; routes stay thin and call these."""

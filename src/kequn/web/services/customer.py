@@ -1,0 +1,196 @@
+"""Customer 360: profile, tier, allocation against the model portfolio, wealth
+health with findings and actions, recommendations, holdings, event timeline,
+contact history and carbon ledger. Personal data masked by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from kequn.privacy.masking import mask
+from kequn.store.models import (
+    Consent,
+    Customer,
+    CustomerHolding,
+    Outcome,
+    OwnershipChange,
+    Staff,
+    Task,
+    TimelineEntry,
+)
+from kequn.web.security import Viewer
+from kequn.web.services.scope import customers_in_scope
+from kequn.web.services.views import (
+    CLASS_ZH,
+    COMPONENT_ZH,
+    TIER_ZH,
+    facts_of,
+    person,
+    segments_of,
+)
+
+COMPONENTS = tuple(COMPONENT_ZH)
+
+
+@dataclass
+class Customer360:
+    card: Customer
+    person: dict[str, Any]
+    facts: dict[str, Any]
+    segments: list[str]
+    owner: str | None
+    allocation: list[dict[str, Any]]
+    health: list[dict[str, Any]]
+    recommendations: list[dict[str, Any]]
+    holdings: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]
+    carbon: list[dict[str, Any]]
+    open_tasks: list[Task]
+
+    @property
+    def tier_zh(self) -> str:
+        return TIER_ZH.get(self.card.tier, self.card.tier)
+
+
+def find_customer(s: Session, viewer: Viewer, customer_id: str) -> Customer | None:
+    return s.scalar(
+        select(Customer).where(and_(Customer.customer_id == customer_id, customers_in_scope(viewer)))
+    )
+
+
+def customer_360(s: Session, viewer: Viewer, customer_id: str) -> Customer360 | None:
+    card = find_customer(s, viewer, customer_id)
+    if card is None:
+        return None
+    f = facts_of(card)
+    aum = float(f.get("aum_month_end") or 0)
+    allocation = [
+        {
+            "class": c,
+            "class_zh": CLASS_ZH[c],
+            "actual": round(float(f.get(f"{c}_amount") or 0) / aum, 4) if aum else 0.0,
+            "target": float(f.get(f"target_{c}") or 0),
+            "amount": float(f.get(f"{c}_amount") or 0),
+        }
+        for c in CLASS_ZH
+    ]
+    health = [
+        {
+            "component": c,
+            "component_zh": COMPONENT_ZH[c],
+            "score": f.get(f"health_{c}"),
+            "band": f.get(f"band_{c}"),
+            "finding": f.get(f"finding_{c}"),
+            "action": f.get(f"action_{c}"),
+        }
+        for c in COMPONENTS
+    ]
+    recs = []
+    for r in f.get("recs") or []:
+        r = dict(r)
+        if r.get("is_pension"):
+            r["expected_return"] = None  # never shown for pension products
+        recs.append(r)
+    holdings = [
+        {
+            "account": mask("account", h.account_id),
+            "product_id": h.product_id,
+            "product_name": h.product_name,
+            "type": h.product_type,
+            "class_zh": CLASS_ZH.get(h.asset_class, h.asset_class),
+            "risk_level": h.risk_level,
+            "balance": h.balance,
+            "currency": h.currency,
+            "maturity_date": h.maturity_date,
+        }
+        for h in s.scalars(
+            select(CustomerHolding)
+            .where(CustomerHolding.customer_id == customer_id)
+            .order_by(CustomerHolding.balance.desc())
+        )
+    ]
+    timeline: list[dict[str, Any]] = [
+        {"at": t.at, "kind": t.kind, "amount": t.amount, "note": t.note, "source": "txn"}
+        for t in s.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.customer_id == customer_id)
+            .order_by(TimelineEntry.at.desc())
+            .limit(30)
+        )
+    ]
+    contacts = [
+        {
+            "at": o.at,
+            "action": o.action,
+            "channel": o.channel,
+            "outcome": o.outcome,
+            "amount": o.amount,
+            "manager_id": o.manager_id,
+            "note": o.note,
+        }
+        for o in s.scalars(
+            select(Outcome).where(Outcome.customer_id == customer_id).order_by(Outcome.at.desc()).limit(50)
+        )
+    ]
+    timeline += [
+        {
+            "at": c["at"],
+            "kind": f"contact:{c['outcome']}",
+            "amount": c["amount"],
+            "note": c["action"],
+            "source": "contact",
+        }
+        for c in contacts
+    ]
+    timeline += [
+        {
+            "at": c.ts,
+            "kind": f"consent:{c.purpose}",
+            "amount": None,
+            "note": "granted" if c.granted else "withdrawn",
+            "source": "consent",
+        }
+        for c in s.scalars(select(Consent).where(Consent.customer_id == customer_id))
+    ]
+    timeline += [
+        {
+            "at": o.at,
+            "kind": f"owner:{o.reason}",
+            "amount": None,
+            "note": f"{o.from_manager_id or '—'} → {o.to_manager_id or '—'}",
+            "source": "ownership",
+        }
+        for o in s.scalars(select(OwnershipChange).where(OwnershipChange.customer_id == customer_id))
+    ]
+    timeline.sort(key=lambda e: e["at"] or datetime.min, reverse=True)
+    owner = None
+    if card.owner_manager_id:
+        m = s.get(Staff, card.owner_manager_id)
+        owner = f"{m.name} ({m.manager_id})" if m else card.owner_manager_id
+    open_tasks = list(
+        s.scalars(
+            select(Task)
+            .where(Task.customer_id == customer_id, Task.status == "open")
+            .order_by(Task.as_of.desc())
+        )
+    )
+    return Customer360(
+        card,
+        person(card),
+        f,
+        segments_of(card),
+        owner,
+        allocation,
+        health,
+        recs,
+        holdings,
+        timeline[:60],
+        contacts,
+        list(f.get("carbon") or []),
+        open_tasks,
+    )

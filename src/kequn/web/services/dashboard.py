@@ -1,0 +1,323 @@
+"""Branch and HQ dashboards (业绩展示): the nightly figures of each unit and the
+live contact figures of its managers, a league table, and an Excel export."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import SHANGHAI
+from kequn.decide.policy import CONTACTED
+from kequn.store.models import Branch, BranchKpi, Customer, Outcome, Product, Staff, Task
+from kequn.web.security import RM_ROLES, Viewer
+from kequn.web.services.scope import managers_in_scope
+
+#: staged growth targets for a book's average health score (Ping An's
+#: 财富健康度 targets rise stage by stage): from the start of each quarter
+HEALTH_TARGETS = {1: 55.0, 2: 57.0, 3: 59.0, 4: 61.0}
+
+
+@dataclass
+class ManagerRow:
+    manager_id: str
+    name: str
+    role: str
+    owned: int = 0
+    contacted: int = 0
+    contacts: int = 0
+    sales: int = 0
+    sold_amount: float = 0.0
+    tasks: int = 0
+    on_time: int = 0
+
+    @property
+    def reach(self) -> float:
+        return self.contacted / self.owned if self.owned else 0.0
+
+    @property
+    def conversion(self) -> float:
+        return self.sales / self.contacts if self.contacts else 0.0
+
+    @property
+    def on_time_rate(self) -> float:
+        return self.on_time / self.tasks if self.tasks else 0.0
+
+
+@dataclass
+class Dashboard:
+    unit: Branch | None
+    day: date
+    figures: dict[str, Any]
+    managers: list[ManagerRow]
+    nps: float | None
+    surveys: int
+    sales_by_type: dict[str, float]
+    fee_income: float
+    fee_income_prev: float
+    diagnoses_done: int
+    takeup: float | None
+    league: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reach(self) -> float:
+        owned = sum(m.owned for m in self.managers)
+        return sum(m.contacted for m in self.managers) / owned if owned else 0.0
+
+    @property
+    def conversion(self) -> float:
+        contacts = sum(m.contacts for m in self.managers)
+        return sum(m.sales for m in self.managers) / contacts if contacts else 0.0
+
+    @property
+    def health_target(self) -> float:
+        return HEALTH_TARGETS[(self.day.month - 1) // 3 + 1]
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def figures_for(s: Session, branch_id: str, day: date) -> dict[str, Any]:
+    row = s.scalar(
+        select(BranchKpi)
+        .where(BranchKpi.branch_id == branch_id, BranchKpi.as_of <= day)
+        .order_by(BranchKpi.as_of.desc())
+        .limit(1)
+    )
+    return dict(row.figures) if row else {}
+
+
+def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Dashboard:
+    """The unit's dashboard; HQ may pick any unit, a branch head sees their own."""
+    if viewer.sees_all:
+        unit = (
+            s.get(Branch, unit_id) if unit_id else s.scalar(select(Branch).where(Branch.parent_id.is_(None)))
+        )
+    else:
+        unit = s.get(Branch, viewer.branch_id) if viewer.branch_id else None
+    if unit is None:
+        raise LookupError(unit_id or "")
+    figures = figures_for(s, unit.branch_id, day)
+    start = _month_start(day)
+    subtree = select(Branch.branch_id).where(Branch.path.like(unit.path + "%"))
+    staff = s.scalars(
+        select(Staff).where(
+            Staff.branch_id.in_(subtree), Staff.role.in_(RM_ROLES), Staff.active, managers_in_scope(viewer)
+        )
+    ).all()
+    rows = {m.manager_id: ManagerRow(m.manager_id, m.name, m.role) for m in staff}
+    ids = list(rows)
+    since = datetime.combine(start, time(0), SHANGHAI)
+    if ids:
+        for mid, n in s.execute(
+            select(Customer.owner_manager_id, func.count())
+            .where(Customer.owner_manager_id.in_(ids))
+            .group_by(Customer.owner_manager_id)
+        ):
+            rows[mid].owned = n
+        contacted = list(CONTACTED)
+        for mid, customers, contacts in s.execute(
+            select(Outcome.manager_id, func.count(func.distinct(Outcome.customer_id)), func.count())
+            .where(Outcome.manager_id.in_(ids), Outcome.at >= since, Outcome.outcome.in_(contacted))
+            .group_by(Outcome.manager_id)
+        ):
+            rows[mid].contacted, rows[mid].contacts = customers, contacts
+        for mid, n, amount in s.execute(
+            select(Outcome.manager_id, func.count(), func.coalesce(func.sum(Outcome.amount), 0))
+            .where(Outcome.manager_id.in_(ids), Outcome.at >= since, Outcome.outcome == "sold")
+            .group_by(Outcome.manager_id)
+        ):
+            rows[mid].sales, rows[mid].sold_amount = n, float(amount or 0)
+        for mid, tasks, done in s.execute(
+            select(Task.manager_id, func.count(), func.count().filter(Task.status == "done"))
+            .where(Task.manager_id.in_(ids), Task.as_of >= start, Task.as_of <= day)
+            .group_by(Task.manager_id)
+        ):
+            rows[mid].tasks, rows[mid].on_time = tasks, done
+    in_unit = Outcome.manager_id.in_(ids) if ids else Outcome.manager_id.is_(None)
+    scores = [
+        sc
+        for (sc,) in s.execute(
+            select(Outcome.score).where(
+                in_unit,
+                Outcome.outcome == "survey",
+                Outcome.score.is_not(None),
+                Outcome.at >= since - timedelta(days=90),
+            )
+        )
+    ]
+    nps = None
+    if scores:
+        nps = 100 * (sum(1 for x in scores if x >= 9) - sum(1 for x in scores if x <= 6)) / len(scores)
+    sales: dict[str, float] = {}
+    fee = fee_prev = 0.0
+    prev_start = _month_start(start - timedelta(days=1))
+    prev_since = datetime.combine(prev_start, time(0), SHANGHAI)
+    for kind, amount, rate, at in s.execute(
+        select(Product.type, Outcome.amount, Product.fee_rate, Outcome.at)
+        .join(Product, Product.product_id == Outcome.product_id)
+        .where(in_unit, Outcome.outcome == "sold", Outcome.at >= prev_since)
+    ):
+        value = float(amount or 0)
+        if at >= since:
+            sales[kind] = sales.get(kind, 0.0) + value
+            fee += value * float(rate or 0)
+        else:
+            fee_prev += value * float(rate or 0)
+    diagnoses = (
+        s.scalar(
+            select(func.count(func.distinct(Outcome.customer_id))).where(
+                in_unit,
+                Outcome.action.in_(["health_review", "visit_prep"]),
+                Outcome.outcome.in_(["reached", "interested", "sold"]),
+                Outcome.at >= since - timedelta(days=183),
+            )
+        )
+        or 0
+    )
+    linked = (
+        s.scalar(
+            select(func.count(func.distinct(Task.customer_id))).where(
+                Task.manager_id.in_(ids) if ids else Task.manager_id.is_(None),
+                Task.product_id.is_not(None),
+                Task.as_of >= start,
+            )
+        )
+        or 0
+    )
+    took = (
+        s.scalar(
+            select(func.count(func.distinct(Outcome.customer_id)))
+            .join(Task, Task.task_id == Outcome.task_id)
+            .where(
+                in_unit, Outcome.outcome == "sold", Outcome.product_id == Task.product_id, Outcome.at >= since
+            )
+        )
+        or 0
+    )
+    board = Dashboard(
+        unit,
+        day,
+        figures,
+        sorted(rows.values(), key=lambda m: -m.conversion),
+        nps,
+        len(scores),
+        sales,
+        fee,
+        fee_prev,
+        diagnoses,
+        took / linked if linked else None,
+    )
+    if viewer.sees_all or viewer.role == "branch_head":
+        board.league = league(s, day, unit)
+    return board
+
+
+def league(s: Session, day: date, unit: Branch) -> list[dict[str, Any]]:
+    """The units one level below ``unit`` (or its peers), ranked: the monthly 业绩展示."""
+    children = s.scalars(select(Branch).where(Branch.parent_id == unit.branch_id)).all()
+    if not children and unit.parent_id:
+        children = s.scalars(select(Branch).where(Branch.parent_id == unit.parent_id)).all()
+    out = []
+    for b in children:
+        f = figures_for(s, b.branch_id, day)
+        if not f:
+            continue
+        base = float(f.get("deposits_base") or 0)
+        growth = (float(f.get("deposits") or 0) - base) / base if base else 0.0
+        out.append(
+            {
+                "branch_id": b.branch_id,
+                "name": b.name,
+                "customers": f.get("customers", 0),
+                "aum": f.get("aum", 0),
+                "deposits": f.get("deposits", 0),
+                "deposit_growth": growth,
+                "health": f.get("health", 0),
+                "above_5wan": (f.get("above_5wan", 0) / f["customers"]) if f.get("customers") else 0.0,
+            }
+        )
+    out.sort(key=lambda r: -(r["aum"] or 0))
+    for i, r in enumerate(out, start=1):
+        r["rank"] = i
+    return out
+
+
+def to_excel(board: Dashboard) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "概览"
+    f = board.figures
+    ws.append(["指标", "数值"])
+    for label, value in (
+        ("机构", board.unit.name if board.unit else ""),
+        ("日期", board.day.isoformat()),
+        ("客户数", f.get("customers", 0)),
+        ("AUM(万元)", round((f.get("aum") or 0) / 1e4, 2)),
+        ("储蓄存款(万元)", round((f.get("deposits") or 0) / 1e4, 2)),
+        ("考核基数(万元)", round((f.get("deposits_base") or 0) / 1e4, 2)),
+        ("财富健康度", f.get("health")),
+        ("健康度目标", board.health_target),
+        ("触达率", round(board.reach, 4)),
+        ("促成率", round(board.conversion, 4)),
+        ("NPS", board.nps),
+        ("中收(万元)", round(board.fee_income / 1e4, 2)),
+        ("代发资金留存率", f.get("payroll_retained")),
+        ("财富诊断应做/已做", f"{f.get('diagnoses_due', 0)}/{board.diagnoses_done}"),
+    ):
+        ws.append([label, value])
+    ws2 = wb.create_sheet("客户经理")
+    ws2.append(
+        [
+            "员工号",
+            "姓名",
+            "岗位",
+            "管户数",
+            "触达客户",
+            "接触次数",
+            "成交笔数",
+            "成交金额(万元)",
+            "触达率",
+            "促成率",
+            "任务按时完成率",
+        ]
+    )
+    for m in board.managers:
+        ws2.append(
+            [
+                m.manager_id,
+                m.name,
+                m.role,
+                m.owned,
+                m.contacted,
+                m.contacts,
+                m.sales,
+                round(m.sold_amount / 1e4, 2),
+                round(m.reach, 4),
+                round(m.conversion, 4),
+                round(m.on_time_rate, 4),
+            ]
+        )
+    ws3 = wb.create_sheet("业绩展示")
+    ws3.append(["排名", "机构", "客户数", "AUM(万元)", "存款(万元)", "存款较基数", "健康度"])
+    for r in board.league:
+        ws3.append(
+            [
+                r["rank"],
+                r["name"],
+                r["customers"],
+                round((r["aum"] or 0) / 1e4, 2),
+                round((r["deposits"] or 0) / 1e4, 2),
+                round(r["deposit_growth"], 4),
+                r["health"],
+            ]
+        )
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,74 @@
+"""My day: a manager's tasks for the day, in contact-window order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kequn.store.models import Customer, Outcome, Task
+from kequn.web.security import Viewer
+from kequn.web.services.views import TIER_ZH, facts_of, person, segments_of
+
+OUTCOMES = (
+    "reached",
+    "not_reached",
+    "interested",
+    "declined",
+    "sold",
+    "maybe_later",
+    "complaint",
+    "do_not_contact",
+)
+
+
+@dataclass
+class TaskView:
+    task: Task
+    customer: dict[str, Any]
+    last_outcome: str | None
+
+
+def my_day(s: Session, viewer: Viewer, day: date) -> list[TaskView]:
+    if not viewer.manager_id:
+        return []
+    rows = s.execute(
+        select(Task, Customer)
+        .join(Customer, Customer.customer_id == Task.customer_id)
+        .where(Task.manager_id == viewer.manager_id, Task.as_of == day, Task.status.in_(["open", "done"]))
+        .order_by(Task.scheduled_at, Task.priority.desc())
+    ).all()
+    ids = [t.task_id for t, _ in rows]
+    last: dict[str, str] = {}
+    if ids:
+        for task_id, outcome in s.execute(
+            select(Outcome.task_id, Outcome.outcome).where(Outcome.task_id.in_(ids)).order_by(Outcome.at)
+        ):
+            last[task_id] = outcome
+    out = []
+    for task, card in rows:
+        f = facts_of(card)
+        out.append(
+            TaskView(
+                task,
+                {
+                    **person(card),
+                    "customer_id": card.customer_id,
+                    "tier": card.tier,
+                    "tier_zh": TIER_ZH.get(card.tier, card.tier),
+                    "aum": card.aum,
+                    "health_score": card.health_score,
+                    "segments": segments_of(card)[:4],
+                    "risk_level": card.risk_level,
+                    "risk_valid": f.get("risk_valid"),
+                    "life_stage": card.life_stage,
+                    "age": f.get("age"),
+                    "recs": [r for r in f.get("recs") or [] if r.get("product_id") == task.product_id],
+                },
+                last.get(task.task_id),
+            )
+        )
+    return out

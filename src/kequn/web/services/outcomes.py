@@ -1,0 +1,109 @@
+"""Logging an outcome: once per click however often it arrives, never lost when
+two people act on one task at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from kequn.store.models import ContactPreference, Outcome, Task
+from kequn.web.security import Viewer
+
+FINAL = frozenset(
+    {"reached", "interested", "declined", "sold", "maybe_later", "complaint", "do_not_contact", "ignored"}
+)
+ALLOWED = FINAL | {"not_reached", "survey"}
+
+
+class OutcomeError(ValueError):
+    pass
+
+
+@dataclass
+class Logged:
+    outcome: Outcome
+    created: bool  # False: the same key was logged before (a double click)
+
+
+def log_outcome(
+    s: Session,
+    viewer: Viewer,
+    task_id: str,
+    outcome: str,
+    key: str,
+    moment: datetime,
+    product_id: str | None = None,
+    amount: str | None = None,
+    note: str | None = None,
+    score: int | None = None,
+) -> Logged:
+    if outcome not in ALLOWED:
+        raise OutcomeError(f"unknown outcome {outcome!r}")
+    if not key or len(key) > 64:
+        raise OutcomeError("an idempotency key (at most 64 characters) is required")
+    task = s.get(Task, task_id)
+    if task is None or task.manager_id != viewer.manager_id:
+        raise LookupError(task_id)  # another manager's task is not found, never shown
+    money = None
+    if outcome == "sold":
+        try:
+            money = Decimal(amount or "").quantize(Decimal("0.01"))
+        except InvalidOperation:
+            raise OutcomeError("a sale needs an amount") from None
+        if money <= 0 or money >= Decimal("1e13"):
+            raise OutcomeError("a sale's amount must be positive")
+        if not product_id:
+            product_id = task.product_id
+    if outcome == "survey" and (score is None or not 0 <= score <= 10):
+        raise OutcomeError("a survey answer is a score from 0 to 10")
+    values = {
+        "idempotency_key": key,
+        "task_id": task_id,
+        "customer_id": task.customer_id,
+        "manager_id": viewer.manager_id,
+        "action": task.action,
+        "kind": task.kind,
+        "channel": task.channel,
+        "outcome": outcome,
+        "product_id": product_id if outcome == "sold" else None,
+        "amount": money,
+        "note": (note or None) and note[:500],
+        "score": score,
+        "at": moment,
+    }
+    dialect = s.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Outcome).values(**values)
+    result = s.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    created = bool(result.rowcount)
+    row = s.scalar(select(Outcome).where(Outcome.idempotency_key == key))
+    assert row is not None
+    if created:
+        if outcome in FINAL:
+            # a plain UPDATE, not the ORM's versioned one: two people closing the
+            # same task both succeed, and both outcomes stay
+            s.execute(
+                update(Task)
+                .where(Task.task_id == task_id)
+                .values(status="done", version=Task.version + 1, updated_at=moment)
+            )
+        if outcome == "do_not_contact":
+            prefs = s.get(ContactPreference, task.customer_id)
+            if prefs is None:
+                s.add(
+                    ContactPreference(
+                        customer_id=task.customer_id,
+                        do_not_contact=True,
+                        updated_at=moment,
+                        source=f"outcome:{viewer.login}",
+                    )
+                )
+            else:
+                prefs.do_not_contact = True
+                prefs.updated_at = moment
+    return Logged(row, created)
