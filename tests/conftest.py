@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from kequn.contract import TABLES
+from kequn.core.clock import SHANGHAI
 from kequn.ingest import ingest
 from kequn.synth import SynthOptions, synthesize
 
@@ -144,3 +146,126 @@ def decided(
         ops.dispose()
         first = decide(store, store_url)
     return store, store_url, first
+
+
+PASSWORD = "correct-horse-battery"
+DAY = date(2026, 11, 21)  # the business day after the small bank's snapshot
+
+
+@dataclass(frozen=True)
+class Workbench:
+    """A decided small bank in an operational store, with a user of every role.
+    ``people`` maps a login to its staff number (or None)."""
+
+    url: str
+    store: Path
+    people: dict[str, str | None]
+    branch_of: dict[str, str | None]
+
+
+def _pg_scratch(name: str) -> str:
+    import psycopg
+
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (scripts/setup.sh starts it)")
+    db = f"{name}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        con.execute(f"CREATE DATABASE {db}")
+    return f"postgresql://postgres@127.0.0.1:5432/{db}"
+
+
+def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
+    """Decides the small bank into ``url`` and creates the users the web tests sign in as:
+    the busiest manager, a manager of another branch, that manager's branch head,
+    a head of another branch, HQ, compliance and a teller."""
+    from sqlalchemy import func, select
+
+    from kequn.decide.batch import decide
+    from kequn.decide.simulate import simulate_history
+    from kequn.playbook import load_playbook
+    from kequn.store import open_store
+    from kequn.store.models import Branch, Customer, Staff, Task
+    from kequn.web.security import RM_ROLES
+    from kequn.web.services.users import create_user
+
+    store = folder / "bank.duckdb"
+    shutil.copy(run_store, store)
+    decide(store, url, day=DAY)
+    ops = open_store(url)
+    simulate_history(ops, load_playbook(), AS_OF, days=30, contacts_per_day=60)
+    ops.dispose()
+    decide(store, url, day=DAY)
+    ops = open_store(url)
+    people: dict[str, str | None] = {}
+    branch_of: dict[str, str | None] = {}
+    try:
+        with ops.session() as s:
+            busiest = s.execute(
+                select(Task.manager_id, func.count())
+                .join(Staff, Staff.manager_id == Task.manager_id)
+                .where(Task.as_of == DAY, Staff.role.in_(RM_ROLES))
+                .group_by(Task.manager_id)
+                .order_by(func.count().desc(), Task.manager_id)
+            ).first()
+            assert busiest is not None, "the small bank has no tasks"
+            manager = s.get(Staff, busiest[0])
+            assert manager is not None
+            parents = {b: p for b, p in s.execute(select(Branch.branch_id, Branch.parent_id))}
+
+            def ancestors(unit: str | None) -> list[str]:
+                chain = []
+                while unit:
+                    chain.append(unit)
+                    unit = parents.get(unit)
+                return chain
+
+            mine = ancestors(manager.branch_id)
+            # the first unit under the head office that holds the manager's branch
+            region = mine[-2]
+            other_id = s.scalar(
+                select(Customer.owner_manager_id)
+                .join(Staff, Staff.manager_id == Customer.owner_manager_id)
+                .where(Staff.role.in_(RM_ROLES), Staff.branch_id.not_in(mine))
+                .group_by(Customer.owner_manager_id)
+                .order_by(func.count().desc(), Customer.owner_manager_id)
+                .limit(1)
+            )
+            other = s.get(Staff, other_id)
+            assert other is not None
+            other_region = ancestors(other.branch_id)[-2]
+            assert other_region != region, "the two managers share a branch"
+            plan = [
+                ("manager", manager.role, manager.manager_id, None),
+                ("manager2", other.role, other.manager_id, None),
+                ("head", "branch_head", None, region),
+                ("head2", "branch_head", None, other_region),
+                ("hq", "hq", None, mine[-1]),
+                ("compliance", "compliance", None, mine[-1]),
+                ("teller", "teller", None, manager.branch_id),
+            ]
+            for login, role, mid, branch in plan:
+                user = create_user(s, login, PASSWORD, role, datetime.now(SHANGHAI), mid, branch)
+                people[login] = mid
+                branch_of[login] = user.branch_id
+    finally:
+        ops.dispose()
+    return Workbench(url, store, people, branch_of)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def workbench(
+    request: pytest.FixtureRequest, run_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workbench]:
+    """The small bank's workbench, once on SQLite and once on PostgreSQL (a database
+    of its own, so the decision tests' scratch database is left alone)."""
+    folder = tmp_path_factory.mktemp("workbench")
+    if request.param == "sqlite":
+        yield build_workbench(run_store, folder, f"sqlite:///{folder / 'ops.sqlite'}")
+        return
+    url = _pg_scratch("kequn_web")
+    yield build_workbench(run_store, folder, url)
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")

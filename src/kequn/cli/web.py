@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import timedelta
@@ -23,7 +24,7 @@ from kequn.ingest import ingest
 from kequn.pipeline import run_pipeline
 from kequn.playbook import load_playbook
 from kequn.store import default_url, open_store
-from kequn.store.models import Staff, Task, User
+from kequn.store.models import Branch, Customer, Staff, Task, User
 from kequn.synth import SynthOptions, synthesize
 from kequn.web.security import RM_ROLES
 from kequn.web.services.users import create_user
@@ -51,7 +52,10 @@ def serve_command(
     if not os.environ.get("KEQUN_STORE_URL"):
         raise KequnError("--store (or KEQUN_STORE_URL) is required")
     os.environ.setdefault("KEQUN_SECRET_KEY", secrets.token_urlsafe(32))
-    if host not in ("127.0.0.1", "localhost"):
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # plain HTTP that never leaves this machine: Secure cookies would not come back
+        os.environ.setdefault("KEQUN_INSECURE_COOKIES", "1")
+    else:
         console.print("[yellow]serving beyond this machine: put it behind HTTPS[/]")
     uvicorn.run(
         "kequn.web.main:app_from_env",
@@ -107,21 +111,45 @@ def demo_users(url: str, day: object) -> list[tuple[str, str, str, str]]:
                 raise KequnError("no tasks for the demo day: nothing to show")
             manager = s.get(Staff, busiest[0])
             assert manager is not None
-            other = s.scalar(
-                select(Staff).where(
-                    Staff.role.in_(RM_ROLES), Staff.active, Staff.branch_id != manager.branch_id
-                )
+            # another branch's busiest book: what the first manager must not reach
+            other_id = s.scalar(
+                select(Customer.owner_manager_id)
+                .join(Staff, Staff.manager_id == Customer.owner_manager_id)
+                .where(Staff.role.in_(RM_ROLES), Staff.active, Staff.branch_id != manager.branch_id)
+                .group_by(Customer.owner_manager_id)
+                .order_by(func.count().desc())
+                .limit(1)
             )
-            head = s.scalar(
-                select(Staff).where(Staff.role == "branch_head", Staff.branch_id == manager.branch_id)
-            )
+            other = s.get(Staff, other_id) if other_id else None
+            parents = {b: p for b, p in s.execute(select(Branch.branch_id, Branch.parent_id))}
+            chain, unit = [], manager.branch_id
+            while unit:
+                chain.append(unit)
+                unit = parents.get(unit)
+
+            def staff_in(role: str, units: list[str]) -> Staff | None:
+                for u in units:  # nearest unit first
+                    found = s.scalar(select(Staff).where(Staff.role == role, Staff.branch_id == u).limit(1))
+                    if found is not None:
+                        return found
+                return None
+
+            head = staff_in("branch_head", chain)
+            lobby = staff_in("lobby_manager", chain)
+            teller = staff_in("teller", chain)
+            hq = staff_in("hq", chain[-1:])
+            compliance = staff_in("compliance", chain[-1:])
+
+            def sid(who: Staff | None) -> str | None:
+                return who.manager_id if who else None
+
             plan = [
                 ("manager", manager.role, manager.manager_id, None),
-                ("head", "branch_head", head.manager_id if head else None, manager.branch_id),
-                ("hq", "hq", None, None),
-                ("compliance", "compliance", None, None),
-                ("lobby", "lobby_manager", None, manager.branch_id),
-                ("teller", "teller", None, manager.branch_id),
+                ("head", "branch_head", sid(head), head.branch_id if head else manager.branch_id),
+                ("hq", "hq", sid(hq), None),
+                ("compliance", "compliance", sid(compliance), None),
+                ("lobby", "lobby_manager", sid(lobby), manager.branch_id),
+                ("teller", "teller", sid(teller), manager.branch_id),
             ]
             if other is not None:
                 plan.append(("manager2", other.role, other.manager_id, None))
@@ -138,7 +166,7 @@ def demo_users(url: str, day: object) -> list[tuple[str, str, str, str]]:
                     password,
                     role,
                     now(),
-                    mid if role in RM_ROLES else None,
+                    mid,
                     branch or (root if role in ("hq", "compliance") else None),
                 )
                 made.append((login, role, password, user.display_name))
@@ -169,10 +197,8 @@ def demo_command(
         decide(store, url, None, as_of, day, bar)
         ops = open_store(url)
         simulate_history(ops, pb, as_of, days=40, contacts_per_day=max(50, customers // 100), seed=seed)
-        try:
+        with contextlib.suppress(KequnError):  # too few outcomes in a tiny demo: priors it is
             train(ops, pb, workdir / "models", now())
-        except KequnError:
-            pass  # too few outcomes in a tiny demo: priors it is
         ops.dispose()
         report = decide(store, url, None, as_of, day, bar)
     print_summary(run)

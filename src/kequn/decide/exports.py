@@ -114,7 +114,8 @@ def wechat_groups(ops: Store, pb: LoadedPlaybook, groups: list[str], out: Path) 
     unknown = [g for g in groups if g not in zh]
     if unknown:
         raise ValueError(f"unknown segments {unknown}; segments: {', '.join(zh)}")
-    rows, held = [], 0
+    rows: list[list[str]] = []
+    held = 0
     with ops.session() as s:
         prefs = {p.customer_id: p for p in s.scalars(select(ContactPreference))}
         changes: dict[str, dict[str, bool]] = {}

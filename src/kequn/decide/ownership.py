@@ -132,7 +132,7 @@ def assign_owners(
         if owner.get(r.customer_id) is not None:
             continue
         roles = [tier_roles.get(r.tier, "service_manager"), *RM_ROLES]
-        pool: list[str] = []
+        pool = []
         for role in roles:
             pool = candidates(r.home_branch_id, role)
             if pool:

@@ -10,23 +10,20 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 from sqlalchemy import select, update
 
 from kequn.core.errors import KequnError
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 from kequn.store.models import PropensityModel
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 CATEGORICAL = ["action", "kind", "channel", "tier", "lifecycle", "life_stage"]
 NUMERIC = ["age", "log_aum", "health_score", "risk_valid", "n_segments", "prior"]
@@ -70,6 +67,12 @@ def feature_frame(pairs: pd.DataFrame, pb: LoadedPlaybook) -> pd.DataFrame:
 
 
 def _pipeline() -> Pipeline:
+    # scikit-learn loads in a second: only training pays for it, not the web app's start
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
     encode = ColumnTransformer(
         [
             ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), CATEGORICAL),
@@ -96,11 +99,14 @@ def _lift(y: np.ndarray, score: np.ndarray, top: float = 0.1) -> float:
 
 def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime, seed: int = 7) -> dict[str, Any]:
     """Trains on every logged outcome of a contact; returns the report."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
     with ops.engine.connect() as con:
         outcomes = pd.read_sql(
             "SELECT o.action, o.kind, o.channel, o.outcome, c.tier, c.lifecycle, c.life_stage, "
             "c.facts FROM outcomes o JOIN customers c ON c.customer_id = o.customer_id "
-            "WHERE o.outcome <> 'not_reached'",
+            "WHERE o.outcome NOT IN ('not_reached', 'survey')",
             con,
         )
     if len(outcomes) < MIN_OUTCOMES:

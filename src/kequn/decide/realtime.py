@@ -141,7 +141,7 @@ def handle_event(
     """Decides on one event and stores the resulting task, if any."""
     now = now or clock_now()
     day = now.date()
-    customer_id = event.get("customer_id")
+    customer_id = str(event.get("customer_id") or "")
     with ops.session() as s:
         card = s.get(Customer, customer_id)
         if card is None:

@@ -19,6 +19,21 @@ from kequn.decide.bulk import load_rows, update_column
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 
+OUTCOME_COLUMNS = [
+    "idempotency_key",
+    "task_id",
+    "customer_id",
+    "manager_id",
+    "action",
+    "kind",
+    "channel",
+    "outcome",
+    "product_id",
+    "amount",
+    "note",
+    "score",
+    "at",
+]
 CHANNEL_EFFECT = {"visit": 0.8, "phone": 0.4, "wechat": 0.0, "sms": -0.6, "app": -0.8}
 LIFECYCLE_EFFECT = {
     "growing": 0.4,
@@ -51,7 +66,21 @@ def _cards(ops: Store, ids: list[str] | None = None) -> pd.DataFrame:
     facts = frame["facts"].map(lambda f: json.loads(f) if isinstance(f, str) else f)
     for col in ("health_score", "aum_month_end", "age"):
         frame[col] = facts.map(lambda f, c=col: f.get(c)).astype(float)
+    # what a manager sells in history: the customer's first suitable recommendation
+    frame["rec_product"] = facts.map(lambda f: (f.get("recs") or [{}])[0].get("product_id"))
     return frame.drop(columns=["facts"])
+
+
+def _surveys(rng: np.random.Generator, outcomes: list[str], share: float = 0.2) -> list[tuple[int, int]]:
+    """(contact index, score 0–10) for the contacts the bank surveyed afterwards;
+    customers who bought or showed interest score higher."""
+    picked = []
+    for i, o in enumerate(outcomes):
+        if o in ("sold", "interested", "reached") and rng.random() < share:
+            happy = 0.75 if o != "reached" else 0.5
+            score = int(rng.integers(9, 11)) if rng.random() < happy else int(rng.integers(3, 9))
+            picked.append((i, score))
+    return picked
 
 
 def _outcomes(
@@ -112,35 +141,35 @@ def simulate_history(
             r.kind,
             r.channel,
             o,
-            None,
+            r.rec_product if o == "sold" and isinstance(r.rec_product, str) else None,
             a,
+            None,
             None,
             t,
         )
         for i, (r, o, a, t) in enumerate(zip(pick.itertuples(), outcome, amount, at, strict=True))
     ]
-    with ops.engine.begin() as con:
-        load_rows(
-            con,
-            "outcomes",
-            [
-                "idempotency_key",
-                "task_id",
-                "customer_id",
-                "manager_id",
-                "action",
-                "kind",
-                "channel",
-                "outcome",
-                "product_id",
-                "amount",
-                "note",
-                "at",
-            ],
-            rows,
-            ["idempotency_key"],
-            [],
+    for i, score in _surveys(rng, outcome):
+        r = pick.iloc[i]
+        rows.append(
+            (
+                f"sim:{seed}:{end}:{i}:survey",
+                None,
+                r.customer_id,
+                r.owner_manager_id,
+                r.action,
+                r.kind,
+                r.channel,
+                "survey",
+                None,
+                None,
+                None,
+                score,
+                at[i] + timedelta(days=1),
+            )
         )
+    with ops.engine.begin() as con:
+        load_rows(con, "outcomes", OUTCOME_COLUMNS, rows, ["idempotency_key"], [])
     return n
 
 
@@ -193,31 +222,12 @@ def work_day(
             r.product_id if o == "sold" else None,
             a,
             None,
+            None,
             t,
         )
         for r, o, a, t in zip(frame.itertuples(), outcome, amount, at, strict=True)
     ]
     with ops.engine.begin() as con:
-        load_rows(
-            con,
-            "outcomes",
-            [
-                "idempotency_key",
-                "task_id",
-                "customer_id",
-                "manager_id",
-                "action",
-                "kind",
-                "channel",
-                "outcome",
-                "product_id",
-                "amount",
-                "note",
-                "at",
-            ],
-            rows,
-            ["idempotency_key"],
-            [],
-        )
+        load_rows(con, "outcomes", OUTCOME_COLUMNS, rows, ["idempotency_key"], [])
         update_column(con, "tasks", "task_id", "status", [(t, "done") for t in frame.task_id])
     return len(rows)

@@ -3,6 +3,7 @@ staff and every customer's working card (profile facts, PII, consent state)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -297,6 +298,7 @@ def _branch_figures(
     ).fetchone()
     base_schema = base[0] if base else snapshot_schema
     due_tiers = [t.name for t in pb.playbook.tiers.ladder if t.diagnoses_per_year > 0]
+    months = pb.playbook.window_months
     units = duck.execute(f"""
         WITH base AS (
             SELECT c.home_branch_id, sum(h.balance) AS deposits
@@ -311,8 +313,12 @@ def _branch_figures(
                    count(*) FILTER (WHERE tier_move = 'down') AS moved_down,
                    count(*) FILTER (WHERE tier IN ({", ".join(f"'{t}'" for t in due_tiers) or "''"}))
                        AS diagnoses_due,
-                   sum(salary_monthly) * {pb.playbook.window_months} AS salary_in,
-                   sum(same_name_out) AS same_name_out,
+                   -- payroll kept: of each payroll customer's salary, what did not
+                   -- leave for another bank in their own name
+                   coalesce(sum(salary_monthly * {months}) FILTER (WHERE salary_monthly > 0), 0)
+                       AS salary_in,
+                   coalesce(sum(least(coalesce(same_name_out, 0), salary_monthly * {months}))
+                       FILTER (WHERE salary_monthly > 0), 0) AS same_name_out,
                    histogram(tier) AS tiers
             FROM run_{run.run_id}.profiles GROUP BY 1)
         SELECT n.*, coalesce(b.deposits, 0) AS deposits_base
@@ -350,11 +356,16 @@ def _branch_figures(
     for unit, t in totals.items():
         t["health"] = round(t.pop("health_sum") / t["customers"], 1) if t["customers"] else 0
         t["payroll_retained"] = round(1 - t["same_name_out"] / t["salary_in"], 3) if t["salary_in"] else None
-        rows.append(
-            (unit, run.as_of, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in t.items()})
-        )
+        rows.append((unit, run.as_of, {k: _figure(v) for k, v in t.items()}))
     con.execute(text("DELETE FROM branch_kpis WHERE as_of = :d"), {"d": run.as_of})
     return load_rows(con, "branch_kpis", ["branch_id", "as_of", "figures"], rows)
+
+
+def _figure(value: Any) -> Any:
+    """A figure as JSON takes it: rounded, and no NaN (PostgreSQL refuses it)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 2)
+    return value
 
 
 def staff_frame(ops: Store) -> list[Staff]:

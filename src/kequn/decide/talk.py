@@ -63,7 +63,7 @@ def values(
     return {
         "name": honorific(customer_name, gender),
         "manager": manager or "您的客户经理",
-        "tier_zh": tier_zh.get(tier, tier or ""),
+        "tier_zh": tier_zh.get(tier or "", tier or ""),
         "next_tier_zh": tier_zh.get(above, "") if above else "",
         "next_tier_gap_wan": _wan(facts.get("next_tier_gap")),
         "aum_wan": _wan(facts.get("aum_month_end")),

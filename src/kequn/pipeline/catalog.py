@@ -69,7 +69,21 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> list[RunInfo]:
         SELECT run_id, schema_name, snapshot_id, as_of, engine, playbook_version,
                playbook_digest, started_at, finished_at, summary
         FROM {CATALOG} ORDER BY as_of, run_id""").fetchall()
-    return [RunInfo(*r[:9], json.loads(r[9]) if r[9] else {}) for r in rows]
+    return [
+        RunInfo(
+            run_id=r[0],
+            schema=r[1],
+            snapshot_id=r[2],
+            as_of=r[3],
+            engine=r[4],
+            playbook_version=r[5],
+            playbook_digest=r[6],
+            started_at=r[7],
+            finished_at=r[8],
+            summary=json.loads(r[9]) if r[9] else {},
+        )
+        for r in rows
+    ]
 
 
 def previous_run(con: duckdb.DuckDBPyConnection, as_of: date) -> RunInfo | None:

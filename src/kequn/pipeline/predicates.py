@@ -26,7 +26,7 @@ def _both(node: exp.Binary, table: ir.Table) -> tuple[Value, Value]:
     return compile_node(node.left, table), compile_node(node.right, table)
 
 
-_BINARY: dict[type[exp.Expression], Callable[[Value, Value], Value]] = {
+_BINARY: dict[type[exp.Expr], Callable[[Value, Value], Value]] = {
     exp.EQ: lambda a, b: a == b,
     exp.NEQ: lambda a, b: a != b,
     exp.LT: lambda a, b: a < b,
@@ -44,7 +44,7 @@ _BINARY: dict[type[exp.Expression], Callable[[Value, Value], Value]] = {
 }
 
 
-def compile_node(node: exp.Expression, table: ir.Table) -> Value:
+def compile_node(node: exp.Expr, table: ir.Table) -> Value:
     if isinstance(node, exp.Paren):
         return compile_node(node.this, table)
     if isinstance(node, exp.Column):
@@ -113,7 +113,7 @@ def compile_node(node: exp.Expression, table: ir.Table) -> Value:
     raise ValueError(f"cannot compile {node.sql()!r}")  # the checker lets nothing else through
 
 
-def _case(node: exp.Expression, table: ir.Table) -> Value:
+def _case(node: exp.Expr, table: ir.Table) -> Value:
     if isinstance(node, exp.If):
         return ibis.ifelse(
             compile_node(node.this, table),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlglot import exp
@@ -32,7 +32,7 @@ def _literal(node: exp.Literal) -> Any:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
-def _cmp(op: type[exp.Expression], a: Any, b: Any) -> bool | None:
+def _cmp(op: type[exp.Expr], a: Any, b: Any) -> bool | None:
     if a is None or b is None:
         return None
     if op is exp.EQ:
@@ -48,7 +48,7 @@ def _cmp(op: type[exp.Expression], a: Any, b: Any) -> bool | None:
     return bool(a >= b)
 
 
-def _arith(op: type[exp.Expression], a: Any, b: Any) -> Any:
+def _arith(op: type[exp.Expr], a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
     if op is exp.Add:
@@ -74,7 +74,17 @@ def _round_half_away(x: float, digits: int) -> float:
     return math.copysign(math.floor(abs(x) * scale + 0.5) / scale, x)
 
 
-def _eval(node: exp.Expression, row: Row) -> Any:
+_UNARY: dict[type[exp.Expr], Callable[[Any], Any]] = {
+    exp.Abs: abs,
+    exp.Lower: str.lower,
+    exp.Upper: str.upper,
+    exp.Length: len,
+    exp.Floor: math.floor,
+    exp.Ceil: math.ceil,
+}
+
+
+def _eval(node: exp.Expr, row: Row) -> Any:
     if isinstance(node, exp.Paren):
         return _eval(node.this, row)
     if isinstance(node, exp.Column):
@@ -153,14 +163,7 @@ def _eval(node: exp.Expression, row: Row) -> Any:
         v = _eval(node.this, row)
         if v is None:
             return None
-        return {
-            exp.Abs: abs,
-            exp.Lower: str.lower,
-            exp.Upper: str.upper,
-            exp.Length: len,
-            exp.Floor: math.floor,
-            exp.Ceil: math.ceil,
-        }[type(node)](v)
+        return _UNARY[type(node)](v)
     if isinstance(node, exp.Round):
         v = _eval(node.this, row)
         digits = node.args.get("decimals")

@@ -16,7 +16,7 @@ from sqlglot import exp
 from kequn.playbook.columns import ColumnDoc
 
 #: node types allowed anywhere in an expression
-ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Column,
     exp.Identifier,
     exp.Literal,
@@ -77,7 +77,7 @@ class Expression:
     """A checked expression: its text, its parsed tree and the columns it reads."""
 
     text: str
-    tree: exp.Expression
+    tree: exp.Expr
     columns: frozenset[str]
 
 
@@ -90,10 +90,10 @@ def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
     except sqlglot.errors.ParseError as exc:
         detail = exc.errors[0]["description"] if exc.errors else str(exc)
         raise ExpressionError(f"cannot parse {text!r}: {detail}") from None
-    trees = [t for t in trees if t is not None]
-    if len(trees) != 1:
-        raise ExpressionError(f"{text!r} is {len(trees)} statements; write one expression")
-    tree = trees[0]
+    parsed = [t for t in trees if t is not None]
+    if len(parsed) != 1:
+        raise ExpressionError(f"{text!r} is {len(parsed)} statements; write one expression")
+    tree = parsed[0]
     if isinstance(tree, (exp.Block, exp.Select, exp.Query, exp.Command)):
         raise ExpressionError(f"{text!r} is a statement, not an expression")
     used: set[str] = set()

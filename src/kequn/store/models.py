@@ -240,7 +240,7 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(tz())
     updated_at: Mapped[datetime] = mapped_column(tz())
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class Outcome(Base):

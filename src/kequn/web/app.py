@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -24,7 +25,13 @@ CSP = (
 
 
 def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.store.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Kequn workbench",
         version=__version__,
         description="客群 Kequn: tasks, customers and dashboards for a retail bank.",
@@ -64,9 +71,5 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": exc.errors()}, status_code=422)
-
-    @app.on_event("shutdown")
-    def close() -> None:
-        app.state.store.dispose()
 
     return app

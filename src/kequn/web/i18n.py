@@ -29,9 +29,7 @@ def language_of(request: Request, default: str = "zh_CN") -> str:
     chosen = request.query_params.get("lang") or request.cookies.get("kequn_lang")
     if chosen in LANGUAGES:
         return chosen  # type: ignore[return-value]
-    accept = request.headers.get("accept-language", "")
-    if accept.lower().startswith("en"):
-        return "en"
+    # the bank's language, not the browser's: a branch PC set to English still gets Chinese
     return default
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
+from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
 from kequn.web.deps import business_day, db, viewer
@@ -18,7 +19,7 @@ from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import customer_360
 from kequn.web.services.dashboard import dashboard
 from kequn.web.services.myday import my_day
-from kequn.web.services.outcomes import OutcomeError, log_outcome
+from kequn.web.services.outcomes import KEY_LENGTH, OutcomeError, log_outcome
 
 router = APIRouter(prefix="/api", tags=["api"])
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
@@ -63,7 +64,7 @@ class OutcomeIn(BaseModel):
     ]
     key: str = Field(
         min_length=1,
-        max_length=64,
+        max_length=KEY_LENGTH,
         description="idempotency key: resending the same key records the outcome once",
     )
     product_id: str | None = Field(default=None, max_length=32)
@@ -213,8 +214,14 @@ def api_dashboard(
                 "manager_id": m.manager_id,
                 "name": m.name,
                 "owned": m.owned,
+                "contacted": m.contacted,
+                "contacts": m.contacts,
+                "sales": m.sales,
+                "sold_amount": m.sold_amount,
                 "reach": m.reach,
                 "conversion": m.conversion,
+                "tasks": m.tasks,
+                "on_time": m.on_time,
             }
             for m in b.managers
         ],
@@ -242,10 +249,8 @@ def api_event(request: Request, body: EventIn, v: ViewerDep) -> EventOut:
         result = handle_event(
             app.state.store, body.model_dump(), app.state.playbook, active_model(app.state.store), now()
         )
-    except Exception as exc:
-        if exc.__class__.__name__ == "KequnError":
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        raise
+    except KequnError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
     return EventOut(
         triggers=result.triggers,
         task_id=result.task.task_id if result.task else None,

@@ -65,13 +65,13 @@ def login(
     except SignInError as exc:
         s.commit()  # keep the failed-attempt count
         token = secrets.token_urlsafe(24)
-        response = page(
+        refused: Response = page(
             request, "login.html", status_code=401, title="登录", viewer=None, pre_token=token, error=str(exc)
         )
-        response.set_cookie(
+        refused.set_cookie(
             PRE_COOKIE, token, httponly=True, samesite="strict", secure=settings(request).secure_cookies
         )
-        return response
+        return refused
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

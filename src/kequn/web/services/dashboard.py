@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from openpyxl import Workbook
@@ -120,7 +121,8 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
             .where(Customer.owner_manager_id.in_(ids))
             .group_by(Customer.owner_manager_id)
         ):
-            rows[mid].owned = n
+            if mid is not None:
+                rows[mid].owned = n
         contacted = list(CONTACTED)
         for mid, customers, contacts in s.execute(
             select(Outcome.manager_id, func.count(func.distinct(Outcome.customer_id)), func.count())
@@ -151,6 +153,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
                 Outcome.at >= since - timedelta(days=90),
             )
         )
+        if sc is not None
     ]
     nps = None
     if scores:
@@ -249,6 +252,11 @@ def league(s: Session, day: date, unit: Branch) -> list[dict[str, Any]]:
     return out
 
 
+def _wan(yuan: float | None) -> Decimal:
+    """Yuan to 万元 for the spreadsheet, as an exact two-decimal number."""
+    return (Decimal(str(yuan or 0)) / 10_000).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
 def to_excel(board: Dashboard) -> bytes:
     wb = Workbook()
     ws = wb.active
@@ -259,15 +267,15 @@ def to_excel(board: Dashboard) -> bytes:
         ("机构", board.unit.name if board.unit else ""),
         ("日期", board.day.isoformat()),
         ("客户数", f.get("customers", 0)),
-        ("AUM(万元)", round((f.get("aum") or 0) / 1e4, 2)),
-        ("储蓄存款(万元)", round((f.get("deposits") or 0) / 1e4, 2)),
-        ("考核基数(万元)", round((f.get("deposits_base") or 0) / 1e4, 2)),
+        ("AUM(万元)", _wan(f.get("aum"))),
+        ("储蓄存款(万元)", _wan(f.get("deposits"))),
+        ("考核基数(万元)", _wan(f.get("deposits_base"))),
         ("财富健康度", f.get("health")),
         ("健康度目标", board.health_target),
         ("触达率", round(board.reach, 4)),
         ("促成率", round(board.conversion, 4)),
         ("NPS", board.nps),
-        ("中收(万元)", round(board.fee_income / 1e4, 2)),
+        ("中收(万元)", _wan(board.fee_income)),
         ("代发资金留存率", f.get("payroll_retained")),
         ("财富诊断应做/已做", f"{f.get('diagnoses_due', 0)}/{board.diagnoses_done}"),
     ):
@@ -298,7 +306,7 @@ def to_excel(board: Dashboard) -> bytes:
                 m.contacted,
                 m.contacts,
                 m.sales,
-                round(m.sold_amount / 1e4, 2),
+                _wan(m.sold_amount),
                 round(m.reach, 4),
                 round(m.conversion, 4),
                 round(m.on_time_rate, 4),
@@ -312,8 +320,8 @@ def to_excel(board: Dashboard) -> bytes:
                 r["rank"],
                 r["name"],
                 r["customers"],
-                round((r["aum"] or 0) / 1e4, 2),
-                round((r["deposits"] or 0) / 1e4, 2),
+                _wan(r["aum"]),
+                _wan(r["deposits"]),
                 round(r["deposit_growth"], 4),
                 r["health"],
             ]

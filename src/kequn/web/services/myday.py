@@ -47,7 +47,8 @@ def my_day(s: Session, viewer: Viewer, day: date) -> list[TaskView]:
         for task_id, outcome in s.execute(
             select(Outcome.task_id, Outcome.outcome).where(Outcome.task_id.in_(ids)).order_by(Outcome.at)
         ):
-            last[task_id] = outcome
+            if task_id is not None:
+                last[task_id] = outcome
     out = []
     for task, card in rows:
         f = facts_of(card)

@@ -25,6 +25,10 @@ class OutcomeError(ValueError):
     pass
 
 
+#: a client's idempotency key; stored behind the user's id in a 64-character column
+KEY_LENGTH = 48
+
+
 @dataclass
 class Logged:
     outcome: Outcome
@@ -45,8 +49,8 @@ def log_outcome(
 ) -> Logged:
     if outcome not in ALLOWED:
         raise OutcomeError(f"unknown outcome {outcome!r}")
-    if not key or len(key) > 64:
-        raise OutcomeError("an idempotency key (at most 64 characters) is required")
+    if not key or len(key) > KEY_LENGTH:
+        raise OutcomeError(f"an idempotency key (at most {KEY_LENGTH} characters) is required")
     task = s.get(Task, task_id)
     if task is None or task.manager_id != viewer.manager_id:
         raise LookupError(task_id)  # another manager's task is not found, never shown
@@ -62,8 +66,10 @@ def log_outcome(
             product_id = task.product_id
     if outcome == "survey" and (score is None or not 0 <= score <= 10):
         raise OutcomeError("a survey answer is a score from 0 to 10")
+    # keys are the client's: scoped to the user, so two people's keys never collide
+    scoped = f"{viewer.user_id}:{key}"
     values = {
-        "idempotency_key": key,
+        "idempotency_key": scoped,
         "task_id": task_id,
         "customer_id": task.customer_id,
         "manager_id": viewer.manager_id,
@@ -79,9 +85,11 @@ def log_outcome(
     }
     dialect = s.get_bind().dialect.name
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Outcome).values(**values)
-    result = s.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
-    created = bool(result.rowcount)
-    row = s.scalar(select(Outcome).where(Outcome.idempotency_key == key))
+    inserted = s.execute(
+        stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Outcome.outcome_id)
+    ).first()
+    created = inserted is not None
+    row = s.scalar(select(Outcome).where(Outcome.idempotency_key == scoped))
     assert row is not None
     if created:
         if outcome in FINAL:

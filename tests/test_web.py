@@ -1,0 +1,363 @@
+"""The workbench over HTTP (no browser): sign-in, roles, outcomes, dashboards,
+reports. Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from kequn.store import open_store
+from kequn.store.models import Customer, Outcome, Task, User
+from kequn.web.app import create_app
+from kequn.web.settings import Settings
+from tests.conftest import DAY, PASSWORD, Workbench
+
+pytestmark = pytest.mark.xdist_group("web")
+
+
+@pytest.fixture(scope="module")
+def app(workbench: Workbench):  # type: ignore[no-untyped-def]
+    application = create_app(
+        Settings(store_url=workbench.url, secret_key="k" * 32, day=DAY.isoformat(), lockout_attempts=3)
+    )
+    yield application
+    application.state.store.dispose()
+
+
+def client(app) -> TestClient:  # type: ignore[no-untyped-def]
+    # https: the session cookie is Secure and would not come back over http
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def pre_token(c: TestClient) -> str:
+    page = c.get("/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, "the sign-in form carries a CSRF token"
+    return found.group(1)
+
+
+def signed_in(app, login: str) -> TestClient:  # type: ignore[no-untyped-def]
+    c = client(app)
+    r = c.post("/login", data={"login": login, "password": PASSWORD, "csrf_token": pre_token(c)})
+    assert r.status_code == 303, r.text
+    return c
+
+
+def csrf(c: TestClient) -> str:
+    page = c.get("/my-day")
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def ops_session(workbench: Workbench) -> Iterator:  # type: ignore[type-arg]
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            yield s
+    finally:
+        ops.dispose()
+
+
+def one_customer(workbench: Workbench, login: str) -> str:
+    for s in ops_session(workbench):
+        cid = s.scalar(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id == workbench.people[login])
+            .order_by(Customer.customer_id)
+        )
+    assert cid
+    return cid
+
+
+# sign-in ------------------------------------------------------------------
+
+
+def test_pages_need_sign_in(app) -> None:  # type: ignore[no-untyped-def]
+    c = client(app)
+    assert c.get("/my-day").headers["location"] == "/login"
+    assert c.get("/api/my-day").status_code == 401
+
+
+def test_sign_in_without_the_csrf_token_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    c = client(app)
+    pre_token(c)
+    r = c.post("/login", data={"login": "manager", "password": PASSWORD})
+    assert r.status_code == 403
+    r = c.post("/login", data={"login": "manager", "password": PASSWORD, "csrf_token": "forged"})
+    assert r.status_code == 403
+    assert "kequn_session" not in c.cookies
+
+
+def test_the_session_cookie_is_secure_http_only(app) -> None:  # type: ignore[no-untyped-def]
+    c = client(app)
+    r = c.post("/login", data={"login": "teller", "password": PASSWORD, "csrf_token": pre_token(c)})
+    cookie = r.headers["set-cookie"].lower()
+    assert "kequn_session=" in cookie and "httponly" in cookie and "secure" in cookie
+
+
+def test_repeated_failures_lock_the_account(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = client(app)
+    for _ in range(3):
+        r = c.post(
+            "/login", data={"login": "head2", "password": "wrong-password!", "csrf_token": pre_token(c)}
+        )
+        assert r.status_code == 401
+    # now even the right password is refused until the lock ends
+    r = c.post("/login", data={"login": "head2", "password": PASSWORD, "csrf_token": pre_token(c)})
+    assert r.status_code == 401 and "locked" in r.text
+    for s in ops_session(workbench):
+        user = s.scalar(select(User).where(User.login == "head2"))
+        assert user is not None and user.locked_until is not None
+        user.locked_until = None  # unlock for the other tests
+        s.commit()
+    assert signed_in(app, "head2").get("/api/me").json()["login"] == "head2"
+
+
+def test_signing_out_ends_the_session(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "teller")
+    token = csrf(c)
+    assert c.get("/api/me").status_code == 200
+    assert c.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert c.get("/api/me").status_code == 401
+
+
+# roles and reach -------------------------------------------------------------
+
+
+def test_another_managers_customer_is_not_found(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    theirs = one_customer(workbench, "manager2")
+    mine = one_customer(workbench, "manager")
+    c = signed_in(app, "manager")
+    assert c.get(f"/customers/{mine}").status_code == 200
+    assert c.get(f"/customers/{theirs}").status_code == 404
+    assert c.get(f"/api/customers/{theirs}").status_code == 404
+    assert c.get(f"/customers/{theirs}/report.pdf").status_code == 404
+    assert theirs not in c.get("/customers").text
+
+
+def test_a_branch_head_reaches_their_branch_only(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    mine, theirs = one_customer(workbench, "manager"), one_customer(workbench, "manager2")
+    head = signed_in(app, "head")
+    assert head.get(f"/api/customers/{mine}").status_code == 200
+    assert head.get(f"/api/customers/{theirs}").status_code == 404
+    hq = signed_in(app, "hq")
+    assert hq.get(f"/api/customers/{theirs}").status_code == 200
+
+
+def test_compliance_reads_but_cannot_log(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    for s in ops_session(workbench):
+        task_id = s.scalar(select(Task.task_id).where(Task.manager_id == workbench.people["manager"]))
+    c = signed_in(app, "compliance")
+    assert c.get("/api/dashboard").status_code == 200
+    r = c.post(
+        f"/api/tasks/{task_id}/outcome",
+        json={"outcome": "reached", "key": "compliance-1"},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert r.status_code == 403
+
+
+def test_floor_staff_see_no_book_and_no_dashboard(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "teller")
+    assert c.get("/api/dashboard").status_code == 403
+    assert c.get(f"/api/customers/{one_customer(workbench, 'manager')}").status_code == 404
+
+
+# my day and outcomes ---------------------------------------------------------
+
+
+def test_my_day_is_in_contact_window_order_and_masked(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    tasks = c.get("/api/my-day").json()
+    for s in ops_session(workbench):
+        expected = s.scalar(
+            select(func.count()).where(Task.manager_id == workbench.people["manager"], Task.as_of == DAY)
+        )
+    assert len(tasks) == expected > 0
+    times = [t["scheduled_at"] for t in tasks]
+    assert times == sorted(times)
+    for s in ops_session(workbench):
+        names = {
+            cid: name
+            for cid, name in s.execute(
+                select(Customer.customer_id, Customer.name).where(
+                    Customer.customer_id.in_([t["customer_id"] for t in tasks])
+                )
+            )
+        }
+    for t in tasks:
+        full = names[t["customer_id"]]
+        if full and len(full) > 1:
+            assert t["customer_name"] != full and t["customer_name"].startswith(full[0])
+    html = c.get("/my-day").text
+    assert tasks[0]["talk_track"].split("，")[0][:8] in html
+
+
+def _first_open_task(c: TestClient) -> dict:  # type: ignore[type-arg]
+    return next(t for t in c.get("/api/my-day").json() if t["status"] == "open")
+
+
+def test_outcome_without_csrf_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    r = c.post(f"/api/tasks/{task['task_id']}/outcome", json={"outcome": "reached", "key": "no-token"})
+    assert r.status_code == 403
+    r = c.post(f"/tasks/{task['task_id']}/outcome", data={"outcome": "reached", "key": "no-token-form"})
+    assert r.status_code == 403
+
+
+def test_a_double_click_logs_one_outcome(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    body = {"outcome": "interested", "key": "double-click-1"}
+    headers = {"X-CSRF-Token": csrf(c)}
+    first = c.post(f"/api/tasks/{task['task_id']}/outcome", json=body, headers=headers).json()
+    again = c.post(f"/api/tasks/{task['task_id']}/outcome", json=body, headers=headers).json()
+    assert first["created"] and not again["created"]
+    assert first["outcome_id"] == again["outcome_id"]
+    for s in ops_session(workbench):
+        n = s.scalar(select(func.count()).where(Outcome.idempotency_key.like("%double-click-1")))
+        status = s.scalar(select(Task.status).where(Task.task_id == task["task_id"]))
+    assert n == 1 and status == "done"
+
+
+def test_concurrent_outcomes_are_neither_lost_nor_doubled(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    token = csrf(c)
+    results: list[dict] = []  # type: ignore[type-arg]
+
+    def post(key: str) -> None:
+        with client(app) as mine:
+            mine.cookies.update(c.cookies)
+            r = mine.post(
+                f"/api/tasks/{task['task_id']}/outcome",
+                json={"outcome": "reached", "key": key},
+                headers={"X-CSRF-Token": token},
+            )
+            results.append(r.json())
+
+    # eight clicks: four on one key (the same click resent), four distinct
+    threads = [threading.Thread(target=post, args=(k,)) for k in ["same"] * 4 + ["a", "b", "c", "d"]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all("outcome_id" in r for r in results), results
+    for s in ops_session(workbench):
+        keys = [
+            k for (k,) in s.execute(select(Outcome.idempotency_key).where(Outcome.task_id == task["task_id"]))
+        ]
+    assert len(keys) == 5, keys
+    assert sum(r["created"] for r in results) == 5
+
+
+def test_a_sale_needs_product_and_amount(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    r = c.post(
+        f"/api/tasks/{task['task_id']}/outcome",
+        json={"outcome": "sold", "key": "sale-no-amount"},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert r.status_code == 422
+
+
+def test_a_sale_moves_the_branch_heads_conversion(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    head = signed_in(app, "head")
+
+    def conversion() -> tuple[float, int]:
+        board = head.get("/api/dashboard").json()
+        row = next(m for m in board["managers"] if m["manager_id"] == workbench.people["manager"])
+        return row["conversion"], row["sales"]
+
+    before, sales_before = conversion()
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    r = c.post(
+        f"/api/tasks/{task['task_id']}/outcome",
+        json={"outcome": "sold", "key": "sale-1", "product_id": "TD0001", "amount": "50000.00"},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert r.status_code == 200, r.text
+    after, sales_after = conversion()
+    assert sales_after == sales_before + 1
+    assert after > before
+    for s in ops_session(workbench):
+        amount = s.scalar(select(Outcome.amount).where(Outcome.idempotency_key.like("%sale-1")))
+    assert amount == Decimal("50000.00")
+
+
+# customer 360, report, dashboards ---------------------------------------------
+
+
+def test_customer_360_masks_and_explains(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    cid = one_customer(workbench, "manager")
+    for s in ops_session(workbench):
+        card = s.get(Customer, cid)
+        assert card is not None
+        id_number, mobile = card.id_number, card.phone
+    c = signed_in(app, "manager")
+    html = c.get(f"/customers/{cid}").text
+    assert id_number and id_number not in html
+    assert mobile and mobile not in html and mobile[-4:] in html
+    data = c.get(f"/api/customers/{cid}").json()
+    assert {h["component"] for h in data["health"]} >= {"allocation", "liquidity", "protection"}
+    assert abs(sum(a["actual"] for a in data["allocation"]) - 1) < 1e-6 or data["profile"]["aum"] == 0
+
+
+def test_the_wealth_report_is_a_pdf_with_the_diagnosis(app, workbench: Workbench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cid = one_customer(workbench, "manager")
+    c = signed_in(app, "manager")
+    r = c.get(f"/customers/{cid}/report.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(r.content)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "财富体检报告" in text and "财富健康度" in text
+
+
+def test_dashboard_figures_add_up_and_export(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    hq = signed_in(app, "hq")
+    board = hq.get("/api/dashboard").json()
+    head = signed_in(app, "head").get("/api/dashboard").json()
+    assert head["unit"] == workbench.branch_of["head"]
+    assert 0 < head["figures"]["customers"] < board["figures"]["customers"]
+    assert sum(board["figures"]["tiers"].values()) == board["figures"]["customers"]
+    r = hq.get("/dashboard.xlsx")
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = load_workbook(io.BytesIO(r.content))
+    assert {"业绩展示", "客户经理"} <= set(book.sheetnames)
+    league = list(book["业绩展示"].iter_rows(min_row=2, values_only=True))
+    assert league and all(row[0] for row in league)
+
+
+def test_english_on_request(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    assert "我的一天" in c.get("/my-day").text
+    assert "My day" in c.get("/my-day?lang=en").text
+    assert "My day" in c.get("/my-day").text  # the choice sticks
+
+
+def test_every_label_in_the_templates_has_an_english_translation() -> None:
+    from kequn.web.i18n import catalog
+
+    english = catalog("en")
+    templates = Path(__file__).parents[1] / "src/kequn/web/templates"
+    missing = set()
+    for page in templates.glob("*.html"):
+        for text in re.findall(r'_\("([^"]+)"\)', page.read_text(encoding="utf-8")):
+            if text not in english:
+                missing.add(f"{page.name}: {text}")
+    assert not missing, sorted(missing)
