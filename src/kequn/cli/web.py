@@ -122,7 +122,8 @@ def demo_users(url: str, day: object) -> list[tuple[str, str, str, str]]:
             )
             other = s.get(Staff, other_id) if other_id else None
             parents = {b: p for b, p in s.execute(select(Branch.branch_id, Branch.parent_id))}
-            chain, unit = [], manager.branch_id
+            chain: list[str] = []
+            unit: str | None = manager.branch_id
             while unit:
                 chain.append(unit)
                 unit = parents.get(unit)

@@ -131,7 +131,7 @@ def simulate_history(
         datetime.combine(end - timedelta(days=int(d)), time(int(m) // 60, int(m) % 60), SHANGHAI)
         for d, m in zip(day_offsets, minutes, strict=True)
     ]
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             f"sim:{seed}:{end}:{i}",
             None,
