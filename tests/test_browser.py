@@ -1,0 +1,240 @@
+"""The workbench in a real browser: Debian's chromium driven by Playwright, against
+a live server on SQLite and on PostgreSQL. Screenshots of every page land in
+``test-artifacts/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from sqlalchemy import select
+
+from kequn.store import open_store
+from kequn.store.models import Customer
+from kequn.web.app import create_app
+from kequn.web.settings import Settings
+from tests.conftest import DAY, PASSWORD, Workbench
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web")]
+
+ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+
+
+def chromium_path() -> str:
+    path = os.environ.get("KEQUN_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Debian's chromium is missing: `apt-get install chromium` (scripts/setup.sh does it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=chromium_path(),
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(workbench: Workbench) -> Iterator[str]:
+    """The workbench on a free loopback port, served by uvicorn in a thread."""
+    app = create_app(Settings(store_url=workbench.url, secret_key="s" * 32, day=DAY.isoformat()))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    # localhost: a secure context, so the Secure session cookie is kept over http
+    yield f"http://localhost:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+class Person:
+    """One signed-in user in a browser context of their own; console errors collected."""
+
+    def __init__(self, browser: Browser, base: str, login: str, store: str) -> None:
+        self.base, self.login, self.store = base, login, store
+        self.context: BrowserContext = browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="zh-CN"
+        )
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.goto(f"{base}/login")
+        self.shot("login")
+        self.page.fill("input[name=login]", login)
+        self.page.fill("input[name=password]", PASSWORD)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_load_state("networkidle")
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error" and "404" not in msg.text:
+            self.errors.append(msg.text)
+
+    def open(self, path: str) -> int:
+        response = self.page.goto(f"{self.base}{path}")
+        self.page.wait_for_load_state("networkidle")
+        assert response is not None
+        return response.status
+
+    def shot(self, name: str) -> None:
+        folder = ARTIFACTS / self.store
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{self.login}-{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def people(browser: Browser, server: str, workbench: Workbench) -> Iterator[dict[str, Person]]:
+    store = "postgresql" if workbench.url.startswith("postgresql") else "sqlite"
+    made: dict[str, Person] = {}
+
+    class Lazy(dict):  # type: ignore[type-arg]
+        def __missing__(self, login: str) -> Person:
+            made[login] = self[login] = Person(browser, server, login, store)
+            return made[login]
+
+    yield Lazy()
+    for person in made.values():
+        assert not person.errors, f"{person.login}: console errors {person.errors}"
+        person.close()
+
+
+def customer_of(workbench: Workbench, login: str) -> str:
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            cid = s.scalar(
+                select(Customer.customer_id)
+                .where(Customer.owner_manager_id == workbench.people[login])
+                .order_by(Customer.customer_id)
+            )
+    finally:
+        ops.dispose()
+    assert cid
+    return cid
+
+
+def manager_row(head: Person, manager_id: str) -> tuple[float, int, str]:
+    row = head.page.locator(f"#managers tr[data-manager='{manager_id}']")
+    cell = row.locator("td.conversion")
+    return (
+        float(cell.get_attribute("data-value") or 0),
+        int(row.locator("td.sales").inner_text()),
+        cell.inner_text(),
+    )
+
+
+def test_a_sale_logged_in_my_day_moves_the_branch_heads_conversion(
+    people: dict[str, Person], workbench: Workbench
+) -> None:
+    manager_id = workbench.people["manager"]
+    assert manager_id
+    head = people["head"]
+    assert head.open("/dashboard") == 200
+    head.shot("dashboard-before")
+    rate_before, sales_before, shown_before = manager_row(head, manager_id)
+
+    me = people["manager"]
+    assert me.open("/my-day") == 200
+    me.shot("my-day")
+    task = me.page.locator("article.task:not(.done)").first
+    task_id = task.get_attribute("data-task")
+    task.locator("input[name=product_id]").fill("TD0001")
+    task.locator("input[name=amount]").fill("80000")
+    task.locator("button.o-sold").click()
+    done = me.page.locator(f"article.task.done[data-task='{task_id}']")
+    done.wait_for(timeout=10_000)
+    assert "成交" in done.inner_text()
+    me.shot("my-day-after-sale")
+
+    head.page.reload()
+    head.page.wait_for_load_state("networkidle")
+    rate_after, sales_after, shown_after = manager_row(head, manager_id)
+    head.shot("dashboard-after")
+    assert sales_after == sales_before + 1
+    assert rate_after > rate_before
+    assert shown_after != shown_before, (shown_before, shown_after)
+
+
+def test_a_refused_sale_says_why(people: dict[str, Person]) -> None:
+    me = people["manager"]
+    me.open("/my-day")
+    task = me.page.locator("article.task:not(.done)").first
+    task.locator("input[name=amount]").fill("")
+    task.locator("button.o-sold").click()
+    alert = task.locator("[role=alert]")
+    alert.wait_for(timeout=10_000)
+    assert "amount" in alert.inner_text()
+    me.errors.clear()  # the 422 the browser logs is the point of this test
+
+
+def test_another_managers_customer_is_not_found(people: dict[str, Person], workbench: Workbench) -> None:
+    me = people["manager"]
+    theirs = customer_of(workbench, "manager2")
+    assert me.open(f"/customers/{theirs}") == 404
+    assert "404" in me.page.inner_text("h1")
+    me.shot("other-customer-404")
+    me.errors.clear()
+    assert me.open(f"/customers?q={theirs}") == 200
+    assert theirs not in me.page.inner_text("main")
+
+
+def test_posts_without_the_csrf_token_are_refused(people: dict[str, Person]) -> None:
+    me = people["manager"]
+    me.open("/my-day")
+    task_id = me.page.locator("article.task:not(.done)").first.get_attribute("data-task")
+    # the browser's own cookies, but no token: what a forged cross-site form would send
+    form = me.context.request.post(
+        f"{me.base}/tasks/{task_id}/outcome", form={"outcome": "reached", "key": "forged-1"}
+    )
+    assert form.status == 403
+    api = me.context.request.post(
+        f"{me.base}/api/tasks/{task_id}/outcome", data={"outcome": "reached", "key": "forged-2"}
+    )
+    assert api.status == 403
+    signin = me.context.request.post(f"{me.base}/login", form={"login": "manager", "password": PASSWORD})
+    assert signin.status == 403
+
+
+def test_every_page_renders_with_its_charts(people: dict[str, Person], workbench: Workbench) -> None:
+    me = people["manager"]
+    cid = customer_of(workbench, "manager")
+    assert me.open("/customers") == 200
+    me.shot("customers")
+    assert me.open(f"/customers/{cid}") == 200
+    # ECharts from the vendored file drew the health and allocation charts
+    assert me.page.locator(".chart canvas").count() >= 2
+    me.shot("customer-360")
+    assert me.open(f"/customers/{cid}/report") == 200
+    assert "财富体检报告" in me.page.inner_text("h1")
+    me.shot("report")
+    hq = people["hq"]
+    assert hq.open("/dashboard") == 200
+    assert hq.page.locator(".chart canvas").count() >= 2
+    hq.shot("dashboard")
+    assert hq.open("/dashboard?lang=en") == 200
+    assert "Dashboard" in hq.page.inner_text("h1")
+    hq.shot("dashboard-en")
+    compliance = people["compliance"]
+    assert compliance.open("/dashboard") == 200
+    compliance.shot("dashboard")
