@@ -182,7 +182,8 @@ def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         p.filter(compile_predicate(pb.expression("triggers", t.name), p)).select(
             customer_id=p.customer_id,
             trigger=ibis.literal(t.name),
-            urgency=ibis.literal(t.urgency, type="float64"),
+            # thousandths over 1000: DuckDB would type a bare 1.25 as DECIMAL(3,2), Spark as DOUBLE
+            urgency=ibis.literal(round(t.urgency * 1000), type="int64") / 1000,
         )
         for t in pb.playbook.triggers
     ]

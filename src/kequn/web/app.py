@@ -44,6 +44,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
 
     @app.middleware("http")
+    async def no_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # a NUL byte in a URL is never a real id or search; PostgreSQL would refuse it deeper down
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            return JSONResponse({"detail": "NUL byte in the URL"}, status_code=400)
+        return await call_next(request)
+
+    @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now, today
 from kequn.store import Store
 from kequn.web.security import SESSION_COOKIE, Viewer, viewer_for
 from kequn.web.settings import Settings
+
+#: codes of the bank's systems: customer, task, product and unit ids
+CODE = r"^[A-Za-z0-9_.:-]{1,64}$"
+#: free text: anything printable (a NUL byte PostgreSQL refuses, and no one types)
+TEXT = r"^[^\x00]*$"
+CustomerId = Annotated[str, Path(pattern=CODE)]
+TaskId = Annotated[str, Path(pattern=CODE)]
+Unit = Annotated[str | None, Query(pattern=CODE)]
 
 
 def store(request: Request) -> Store:
@@ -40,3 +49,6 @@ def business_day(request: Request) -> date:
         except ValueError:
             pass
     return today()
+
+
+Day = Annotated[date, Depends(business_day)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -14,7 +14,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
-from kequn.web.deps import business_day, db, viewer
+from kequn.web.deps import CODE, TEXT, CustomerId, Day, TaskId, Unit, db, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import customer_360
 from kequn.web.services.dashboard import dashboard
@@ -67,9 +67,9 @@ class OutcomeIn(BaseModel):
         max_length=KEY_LENGTH,
         description="idempotency key: resending the same key records the outcome once",
     )
-    product_id: str | None = Field(default=None, max_length=32)
+    product_id: str | None = Field(default=None, pattern=CODE)
     amount: Decimal | None = Field(default=None, gt=0, lt=Decimal("1e13"))
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=500, pattern=TEXT)
     score: int | None = Field(default=None, ge=0, le=10)
 
 
@@ -79,9 +79,9 @@ class OutcomeOut(BaseModel):
 
 
 class EventIn(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=32)
-    event_type: str = Field(min_length=1, max_length=32)
-    event_product_id: str | None = Field(default=None, max_length=32)
+    customer_id: str = Field(pattern=CODE)
+    event_type: str = Field(pattern=CODE)
+    event_product_id: str | None = Field(default=None, pattern=CODE)
     event_views_7d: int | None = Field(default=None, ge=0, le=10_000)
     event_amount: float | None = Field(default=None, ge=-1e13, le=1e13)
 
@@ -105,7 +105,7 @@ def me(v: ViewerDep) -> Me:
 
 
 @router.get("/my-day", response_model=list[TaskOut])
-def api_my_day(s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]) -> list[TaskOut]:
+def api_my_day(s: DB, v: ViewerDep, day: Day) -> list[TaskOut]:
     u = require(v)
     return [
         TaskOut(
@@ -128,7 +128,7 @@ def api_my_day(s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)])
 
 
 @router.get("/customers/{customer_id}")
-def api_customer(customer_id: str, s: DB, v: ViewerDep) -> dict[str, Any]:
+def api_customer(customer_id: CustomerId, s: DB, v: ViewerDep) -> dict[str, Any]:
     u = require(v)
     c = customer_360(s, u, customer_id)
     if c is None:
@@ -164,7 +164,7 @@ def api_customer(customer_id: str, s: DB, v: ViewerDep) -> dict[str, Any]:
 
 
 @router.post("/tasks/{task_id}/outcome", response_model=OutcomeOut)
-def api_outcome(request: Request, task_id: str, body: OutcomeIn, s: DB, v: ViewerDep) -> OutcomeOut:
+def api_outcome(request: Request, task_id: TaskId, body: OutcomeIn, s: DB, v: ViewerDep) -> OutcomeOut:
     u = require(v)
     check_csrf(request, u, None)
     if u.read_only:
@@ -190,9 +190,7 @@ def api_outcome(request: Request, task_id: str, body: OutcomeIn, s: DB, v: Viewe
 
 
 @router.get("/dashboard")
-def api_dashboard(
-    s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)], unit: str | None = None
-) -> dict[str, Any]:
+def api_dashboard(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> dict[str, Any]:
     u = require(v, "branch_head", "hq", "compliance")
     try:
         b = dashboard(s, u, unit, day)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now
 from kequn.privacy.masking import mask_name
 from kequn.store.models import Branch, Customer
-from kequn.web.deps import business_day, db, settings, viewer
+from kequn.web.deps import CustomerId, Day, TaskId, Unit, db, settings, viewer
 from kequn.web.i18n import gettext_for, language_of, wan
 from kequn.web.render import TEMPLATES, page
 from kequn.web.security import (
@@ -110,9 +109,7 @@ def home(v: ViewerDep) -> Response:
 
 
 @router.get("/my-day", response_class=HTMLResponse)
-def my_day_page(
-    request: Request, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
-) -> Response:
+def my_day_page(request: Request, s: DB, v: ViewerDep, day: Day) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
     tasks = my_day(s, v, day)
@@ -122,10 +119,10 @@ def my_day_page(
 @router.post("/tasks/{task_id}/outcome", response_class=HTMLResponse)
 def outcome(
     request: Request,
-    task_id: str,
+    task_id: TaskId,
     s: DB,
     v: ViewerDep,
-    day: Annotated[date, Depends(business_day)],
+    day: Day,
     outcome: Annotated[str, Form()],
     key: Annotated[str, Form()],
     csrf_token: Annotated[str, Form()] = "",
@@ -202,7 +199,7 @@ def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(request: Request, customer_id: str, s: DB, v: ViewerDep) -> Response:
+def customer_page(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
     c = customer_360(s, v, customer_id)
@@ -222,7 +219,11 @@ def customer_page(request: Request, customer_id: str, s: DB, v: ViewerDep) -> Re
 
 @router.get("/customers/{customer_id}/report", response_class=HTMLResponse)
 def report_page(
-    request: Request, customer_id: str, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
+    request: Request,
+    customer_id: CustomerId,
+    s: DB,
+    v: ViewerDep,
+    day: Day,
 ) -> Response:
     me = require(v)
     c = customer_360(s, me, customer_id)
@@ -233,7 +234,11 @@ def report_page(
 
 @router.get("/customers/{customer_id}/report.pdf")
 def report_pdf(
-    request: Request, customer_id: str, s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)]
+    request: Request,
+    customer_id: CustomerId,
+    s: DB,
+    v: ViewerDep,
+    day: Day,
 ) -> Response:
     me = require(v)
     c = customer_360(s, me, customer_id)
@@ -282,8 +287,8 @@ def dashboard_page(
     request: Request,
     s: DB,
     v: ViewerDep,
-    day: Annotated[date, Depends(business_day)],
-    unit: str | None = None,
+    day: Day,
+    unit: Unit = None,
 ) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
@@ -315,9 +320,7 @@ def dashboard_page(
 
 
 @router.get("/dashboard.xlsx")
-def dashboard_excel(
-    s: DB, v: ViewerDep, day: Annotated[date, Depends(business_day)], unit: str | None = None
-) -> Response:
+def dashboard_excel(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> Response:
     me = require(v, "branch_head", "hq", "compliance")
     try:
         b = dashboard(s, me, unit, day)

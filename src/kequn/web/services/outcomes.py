@@ -3,6 +3,7 @@ two people act on one task at once."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +26,7 @@ class OutcomeError(ValueError):
     pass
 
 
+PRODUCT_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 #: a client's idempotency key; stored behind the user's id in a 64-character column
 KEY_LENGTH = 48
 
@@ -51,6 +53,10 @@ def log_outcome(
         raise OutcomeError(f"unknown outcome {outcome!r}")
     if not key or len(key) > KEY_LENGTH:
         raise OutcomeError(f"an idempotency key (at most {KEY_LENGTH} characters) is required")
+    if product_id and not PRODUCT_CODE.fullmatch(product_id):
+        raise OutcomeError(f"{product_id[:40]!r} is not a product code")
+    if note and "\x00" in note:
+        raise OutcomeError("the note has a NUL character")
     task = s.get(Task, task_id)
     if task is None or task.manager_id != viewer.manager_id:
         raise LookupError(task_id)  # another manager's task is not found, never shown
