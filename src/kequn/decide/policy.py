@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kequn.playbook.model import Action, ContactPolicy
+from kequn.privacy import consent as consent_rules
 
 #: outcomes that mean the customer was contacted (they count against the cap)
 CONTACTED = frozenset(
@@ -45,7 +46,7 @@ class Verdict:
 
 
 def opted_out(state: ContactState) -> bool:
-    return state.personalised_opt_out or state.consents.get("personalised_recommendation") is False
+    return consent_rules.opted_out(state.consents, state.personalised_opt_out)
 
 
 def applicable(action: Action, state: ContactState) -> Verdict:
@@ -57,16 +58,11 @@ def applicable(action: Action, state: ContactState) -> Verdict:
 def allowed_channels(action: Action, state: ContactState, policy: ContactPolicy) -> list[str]:
     """Marketing needs the channel's consent granted; service and compliance go
     through any channel the customer has not refused."""
-    out = []
-    for channel in action.channels:
-        purpose = policy.channel_consent.get(channel)
-        given = state.consents.get(purpose) if purpose else None
-        if action.kind == "marketing" and given is not True:
-            continue
-        if action.kind != "marketing" and given is False:
-            continue
-        out.append(channel)
-    return out
+    return [
+        channel
+        for channel in action.channels
+        if consent_rules.channel_allowed(action.kind, channel, state.consents, policy.channel_consent)
+    ]
 
 
 def suppressed_until(action: str, state: ContactState, policy: ContactPolicy) -> datetime | None:

@@ -3,6 +3,7 @@ staff and every customer's working card (profile facts, PII, consent state)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Any
@@ -263,7 +264,36 @@ def sync(
             replace=True,
         )
         counts["branch_kpis"] = _branch_figures(duck, con, snapshot_schema, run, paths, pb)
+        counts["kept_erased"] = _keep_privacy_decisions(con)
     return counts
+
+
+def _keep_privacy_decisions(con: Any) -> int:
+    """A fresh card from the extract must not undo what a data-subject request did:
+    erased customers stay erased, corrected fields stay corrected."""
+    erased = con.execute(
+        text("""
+        UPDATE customers SET name = NULL, id_number = NULL, phone = NULL, birth_date = NULL
+        WHERE customer_id IN (SELECT customer_id FROM erasures)""")
+    ).rowcount
+    con.execute(
+        text("""
+        UPDATE customer_timeline SET note = NULL
+        WHERE customer_id IN (SELECT customer_id FROM erasures)""")
+    )
+    corrections = con.execute(
+        text("""
+        SELECT customer_id, payload FROM subject_requests
+        WHERE kind = 'correction' AND status = 'done' ORDER BY closed_at""")
+    ).all()
+    for customer_id, payload in corrections:
+        body = json.loads(payload) if isinstance(payload, str) else payload
+        if body.get("field") in ("name", "phone"):
+            con.execute(
+                text(f"UPDATE customers SET {body['field']} = :v WHERE customer_id = :c"),
+                {"v": body["value"], "c": customer_id},
+            )
+    return int(erased or 0)
 
 
 TIMELINE_TYPES = (

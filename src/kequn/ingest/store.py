@@ -22,6 +22,9 @@ from kequn.core.errors import KequnError
 from kequn.ingest.sql import ident, literal
 
 CATALOG = "kequn_snapshots"
+#: customers whose personal data was erased (a deletion request, or retention):
+#: every snapshot, the ones ingested later included, keeps them erased
+ERASURES = "kequn_erasures"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ def publish(
                 json.dumps(report, ensure_ascii=False),
             ],
         )
+        if _has_table(con, ERASURES):
+            _erase(con, schema)
         _point_views_at_latest(con)
         con.execute("COMMIT")
         con.execute("DETACH stage")
@@ -99,6 +104,63 @@ def publish(
     finally:
         con.close()
     return SnapshotInfo(snapshot_id, as_of, schema, ingested_at, source, digest, report)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _erase(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Erases the personal fields of every customer in ``kequn_erasures`` from one
+    snapshot, and the quarantined rows' raw values that name them."""
+    for name, table in TABLES.items():
+        personal = [c.name for c in table.columns if c.personal]
+        if not personal or "customer_id" not in table.column_names:
+            continue
+        sets = ", ".join(f"{ident(c)} = NULL" for c in personal)
+        con.execute(
+            f"UPDATE {schema}.{name} SET {sets} "
+            f"WHERE customer_id IN (SELECT customer_id FROM main.{ERASURES})"
+        )
+    con.execute(f"""
+        UPDATE {schema}.quarantine q SET value = NULL, record = NULL
+        FROM main.{ERASURES} e
+        WHERE q.record IS NOT NULL AND contains(CAST(q.record AS VARCHAR), e.customer_id)""")
+
+
+def erase_customers(store: Path, customer_ids: list[str], reason: str) -> int:
+    """Erases the customers' personal fields from every snapshot in the store and
+    keeps them erased in snapshots ingested later; one transaction."""
+    con = connect(store)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"""
+            CREATE TABLE IF NOT EXISTS main.{ERASURES} (
+                customer_id VARCHAR PRIMARY KEY, erased_at TIMESTAMPTZ NOT NULL, reason VARCHAR)""")
+        moment = now()
+        for cid in customer_ids:
+            con.execute(
+                f"INSERT INTO main.{ERASURES} VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [cid, moment, reason]
+            )
+        schemas = (
+            [r[0] for r in con.execute(f"SELECT schema_name FROM {CATALOG}").fetchall()]
+            if _has_table(con, CATALOG)
+            else []
+        )
+        for schema in schemas:
+            _erase(con, schema)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+    return len(customer_ids)
 
 
 def _point_views_at_latest(con: duckdb.DuckDBPyConnection) -> None:

@@ -186,6 +186,42 @@ class ContactPolicy(Frozen):
     tasks_per_customer_per_day: int = Field(default=1, ge=1)
 
 
+PERSONAL_FIELDS = ("name", "id_number", "phone", "account")
+ROLES = (
+    "private_banker",
+    "wealth_manager",
+    "remote_manager",
+    "service_manager",
+    "branch_head",
+    "hq",
+    "compliance",
+    "lobby_manager",
+    "teller",
+)
+
+
+class Privacy(Frozen):
+    """Personal information protection (DOMAIN.md §11)."""
+
+    #: fields each role sees in clear; everything else is masked (张*, 1101**********1234, …)
+    clear: dict[Literal[ROLES], list[Literal[PERSONAL_FIELDS]]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    #: roles that may unmask one field of one customer, with a stated reason
+    unmask_roles: list[Literal[ROLES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    unmask_per_day: int = Field(default=20, ge=0)
+    #: days to answer a data-subject request
+    request_days: int = Field(default=15, ge=1)
+    #: days each category of personal data is kept; then erased or pseudonymised
+    retention_days: dict[
+        Literal["outcome_notes", "timeline", "web_sessions", "quarantine", "old_snapshots"], int
+    ] = Field(default_factory=dict)
+    #: anti-money-laundering retention of identity and transaction records, in days
+    aml_days: int = Field(default=1825, ge=0)
+    #: an alert when one user views more distinct customers in a day than this …
+    alert_views_per_day: int = Field(default=80, ge=1)
+    #: … or than this many times their role's median
+    alert_median_factor: float = Field(default=3.0, ge=1)
+
+
 class Playbook(Frozen):
     playbook: Meta
     #: CNY per unit of each currency
@@ -206,3 +242,4 @@ class Playbook(Frozen):
     triggers: list[Trigger]
     actions: list[Action]
     contact: ContactPolicy
+    privacy: Privacy = Field(default_factory=Privacy)

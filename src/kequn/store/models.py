@@ -359,3 +359,79 @@ class PropensityModel(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     artifact: Mapped[str] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditEntry(Base):
+    """The access trail: append-only, each entry chained to the previous by its
+    hash (see kequn.privacy.audit). ``detail`` is the canonical JSON that was hashed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_actor_at", "actor", "at"),
+        Index("ix_audit_customer_at", "customer_id", "at"),
+        Index("ix_audit_action_at", "action", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(tz())
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last link, one row; appends lock it, so they are serialised."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class SubjectRequest(Base):
+    """A data-subject request (PIPL arts. 44-47): access and copy, correction, deletion."""
+
+    __tablename__ = "subject_requests"
+
+    request_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(tz())
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    #: what a correction asks for: {"field": "phone", "value": "..."}
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(tz())
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(Text)
+
+
+class Erasure(Base):
+    """A customer whose personal data was erased (deletion request or retention):
+    later syncs and snapshots keep it erased."""
+
+    __tablename__ = "erasures"
+
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(tz())
+    reason: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AmlRecord(Base):
+    """Identity data kept after an erasure because anti-money-laundering rules
+    require it (5 years); compliance only, flagged, never shown in the workbench."""
+
+    __tablename__ = "aml_records"
+
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    kept_until: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,151 @@
+"""The workbench under load: 50 signed-in managers at once opening My day and
+Customer 360, against a decided bank in the operational store.
+
+The server runs as its own process (`kequn serve`, one worker per core); this
+process drives the load over loopback with one asyncio client per user, each
+asking for its My day page, then a customer of its own book, then again, until
+the duration is over. Latency is per request, from send to the last byte.
+
+    .venv/bin/python benchmarks/bench_web.py \\
+        --ops postgresql://postgres@127.0.0.1:5432/kequn_bench --users 50 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import delete, func, select
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from kequn.core.clock import SHANGHAI  # noqa: E402
+from kequn.store import open_store  # noqa: E402
+from kequn.store.models import Customer, Staff, Task, User  # noqa: E402
+from kequn.web.security import RM_ROLES  # noqa: E402
+from kequn.web.services.users import create_user  # noqa: E402
+
+PASSWORD = "bench-password-123"
+
+
+def prepare(url: str, users: int) -> tuple[date, dict[str, list[str]]]:
+    """``users`` bench users, one per manager with the most tasks on the latest day;
+    returns the day and each login's customers (a sample of its book)."""
+    ops = open_store(url, upgrade=False)
+    books: dict[str, list[str]] = {}
+    try:
+        with ops.session() as s:
+            day = s.scalar(select(func.max(Task.as_of)))
+            assert day is not None, "no tasks: run `kequn decide` first"
+            busiest = s.execute(
+                select(Task.manager_id, func.count())
+                .join(Staff, Staff.manager_id == Task.manager_id)
+                .where(Task.as_of == day, Staff.role.in_(RM_ROLES))
+                .group_by(Task.manager_id)
+                .order_by(func.count().desc())
+                .limit(users)
+            ).all()
+            s.execute(delete(User).where(User.login.like("bench%")))
+            for i, (manager_id, _) in enumerate(busiest):
+                login = f"bench{i:03d}"
+                create_user(s, login, PASSWORD, "service_manager", datetime.now(SHANGHAI), manager_id)
+                books[login] = list(
+                    s.scalars(
+                        select(Customer.customer_id).where(Customer.owner_manager_id == manager_id).limit(200)
+                    )
+                )
+            s.commit()
+    finally:
+        ops.dispose()
+    return day, books
+
+
+async def sign_in(client: httpx.AsyncClient, login: str) -> None:
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = await client.post("/login", data={"login": login, "password": PASSWORD, "csrf_token": token.group(1)})
+    assert r.status_code == 303, r.text
+
+
+async def user(base: str, login: str, book: list[str], until: float, out: dict[str, list[float]]) -> None:
+    rng = random.Random(login)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await sign_in(client, login)
+        while time.perf_counter() < until:
+            for kind, path in (("my_day", "/my-day"), ("customer_360", f"/customers/{rng.choice(book)}")):
+                t0 = time.perf_counter()
+                r = await client.get(path)
+                elapsed = time.perf_counter() - t0
+                if r.status_code != 200:
+                    out.setdefault("errors", []).append(r.status_code)
+                    continue
+                out[kind].append(elapsed)
+
+
+async def drive(base: str, books: dict[str, list[str]], seconds: float, warmup: float) -> dict[str, list[float]]:
+    warm: dict[str, list[float]] = {"my_day": [], "customer_360": []}
+    await asyncio.gather(
+        *(user(base, login, book, time.perf_counter() + warmup, warm) for login, book in books.items())
+    )
+    out: dict[str, list[float]] = {"my_day": [], "customer_360": []}
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(user(base, login, book, until, out) for login, book in books.items()))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ops", required=True, help="operational store URL (a decided bank)")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    day, books = prepare(args.ops, args.users)
+    with open_store(args.ops, upgrade=False).engine.connect() as con:
+        customers = con.exec_driver_sql("SELECT count(*) FROM customers").scalar()
+    env = {**os.environ, "KEQUN_STORE_URL": args.ops, "KEQUN_DAY": day.isoformat(), "KEQUN_INSECURE_COOKIES": "1"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "kequn"), "serve", "--port", str(args.port),
+         "--workers", str(args.workers)],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("the server did not start")
+        out = asyncio.run(drive(base, books, args.seconds, args.warmup))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    print(f"{customers:,} customers; {len(books)} users signed in at once; {args.workers} server workers; "
+          f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up; day {day}")
+    for kind in ("my_day", "customer_360"):
+        ms = np.array(out[kind]) * 1000
+        print(f"  {kind:<13} {len(ms):>6,} requests  p50 {np.percentile(ms, 50):7.1f} ms  "
+              f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms) / args.seconds:,.1f}/s)")
+    print(f"  errors: {len(out.get('errors', []))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The access trail: who viewed, exported, unmasked, changed or decided what about
+which customer. Append-only and tamper-evident: every entry carries the hash of
+the previous one, so an edited, removed or reordered entry breaks the chain at a
+place ``verify`` names. The head's hash is worth writing down somewhere else
+(``kequn audit verify`` prints it): a chain rewritten from the start by someone
+with write access to the store only shows against such an anchor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import now as clock_now
+from kequn.store.models import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+
+#: what the trail records
+ACTIONS = (
+    "view_customer",
+    "view_report",
+    "export",
+    "unmask",
+    "outcome",
+    "reassign",
+    "decision_run",
+    "decision_event",
+    "consent_change",
+    "opt_out",
+    "subject_request",
+    "erasure",
+    "retention",
+    "sign_in",
+    "audit_search",
+)
+
+
+def canonical(detail: dict[str, Any] | None) -> str:
+    """The one JSON text of a detail that is stored and hashed."""
+    return json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    role: str,
+    action: str,
+    customer_id: str | None,
+    detail: str,
+) -> str:
+    body = json.dumps(
+        [seq, _instant(at), actor, role, action, customer_id, detail],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing to record: ``actor`` is a login, or ``system:<job>`` for batch jobs."""
+
+    actor: str
+    role: str
+    action: str
+    customer_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+
+def _lock_head(s: Session, count: int) -> tuple[int, str]:
+    """Reserves ``count`` sequence numbers; the UPDATE locks the head row (PostgreSQL)
+    or the database (SQLite) until the transaction ends, so appends never interleave."""
+    if s.get(AuditHead, 1) is None:
+        s.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        s.flush()
+    row = s.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + count)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one()
+    return int(row[0]) - count, str(row[1])
+
+
+def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
+    """Appends ``events`` to the trail in the session's transaction: they are kept
+    if, and only if, what they record is."""
+    batch = list(events)
+    if not batch:
+        return []
+    last_seq, prev = _lock_head(s, len(batch))
+    moment = clock_now()
+    rows = []
+    for i, ev in enumerate(batch, start=1):
+        at = ev.at or moment
+        detail = canonical(ev.detail)
+        h = entry_hash(prev, last_seq + i, at, ev.actor, ev.role, ev.action, ev.customer_id, detail)
+        rows.append(
+            AuditEntry(
+                seq=last_seq + i,
+                at=at,
+                actor=ev.actor,
+                role=ev.role,
+                action=ev.action,
+                customer_id=ev.customer_id,
+                detail=detail,
+                prev_hash=prev,
+                hash=h,
+            )
+        )
+        prev = h
+    s.add_all(rows)
+    s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+    s.flush()
+    return rows
+
+
+def record_one(
+    s: Session,
+    actor: str,
+    role: str,
+    action: str,
+    customer_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return record(s, [Event(actor, role, action, customer_id, detail or {})])[0]
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    head: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _entries(s: Session, chunk: int = 20_000) -> Iterator[AuditEntry]:
+    after = 0
+    while True:
+        rows = s.scalars(
+            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(chunk)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+        s.expunge_all()
+
+
+def verify(s: Session, expect_head: str | None = None) -> Verification:
+    """Walks the whole chain: every entry's hash recomputed, every link and number
+    checked, the head compared. Names each problem by sequence number."""
+    result = Verification()
+    prev, expected_seq = GENESIS, 1
+    for e in _entries(s):
+        if e.seq != expected_seq:
+            missing = f"{expected_seq}" if e.seq == expected_seq + 1 else f"{expected_seq}–{e.seq - 1}"
+            result.problems.append(f"entry {missing} is missing (the trail jumps to {e.seq})")
+        if e.prev_hash != prev:
+            result.problems.append(
+                f"entry {e.seq} does not follow the entry before it (removed or reordered entries)"
+            )
+        again = entry_hash(e.prev_hash, e.seq, e.at, e.actor, e.role, e.action, e.customer_id, e.detail)
+        if again != e.hash:
+            result.problems.append(
+                f"entry {e.seq} was changed after it was written ({e.action} by {e.actor})"
+            )
+        prev, expected_seq = e.hash, e.seq + 1
+        result.checked += 1
+    head = s.get(AuditHead, 1)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if head_seq != expected_seq - 1 or head_hash != prev:
+        result.problems.append(
+            f"the trail ends at entry {expected_seq - 1} but its head says {head_seq}: "
+            "entries were removed from the end"
+        )
+    if expect_head is not None and expect_head != head_hash:
+        result.problems.append(f"the head is {head_hash}, not the anchored {expect_head}")
+    result.head = head_hash
+    return result
