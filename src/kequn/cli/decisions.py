@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from kequn.cli.console import console, friendly_errors, progress_bars
+from kequn.cli.identity import operator
 from kequn.core.clock import now
 from kequn.decide.batch import DecisionReport, decide
 from kequn.decide.exports import call_list, wechat_groups
@@ -218,12 +219,19 @@ def export_calls_command(
     snapshot: SnapshotOpt = Path("bank.duckdb"),
     store: StoreOpt = None,
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
+    numbers_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why the dialler needs the numbers in clear (recorded); without it they are masked."
+        ),
+    ] = None,
 ) -> None:
     """Outbound-call list of the day's phone tasks, for a smart-call or RPA system."""
     pb = load_playbook(playbook)
     ops = open_store(store or default_url(snapshot))
+    actor, role = operator()
     try:
-        e = call_list(ops, pb, date.fromisoformat(day), out)
+        e = call_list(ops, pb, date.fromisoformat(day), out, actor, role, numbers_reason)
     finally:
         ops.dispose()
     console.print(
@@ -246,7 +254,8 @@ def export_wechat_command(
     pb = load_playbook(playbook)
     ops = open_store(store or default_url(snapshot))
     try:
-        e = wechat_groups(ops, pb, [g.strip() for g in groups.split(",") if g.strip()], out)
+        actor, role = operator()
+        e = wechat_groups(ops, pb, [g.strip() for g in groups.split(",") if g.strip()], out, actor, role)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     finally:

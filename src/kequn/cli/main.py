@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kequn import __version__
-from kequn.cli import data, decisions, pipeline, web
+from kequn.cli import data, decisions, pipeline, privacy, web
 
 app = typer.Typer(
     name="kequn",
@@ -34,6 +34,9 @@ app.add_typer(web.users_app, name="users")
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 playbook_app.command("check")(pipeline.playbook_check_command)
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(privacy.audit_app, name="audit")
+app.add_typer(privacy.privacy_app, name="privacy")
+app.command("consent")(privacy.consent_command)
 adapt = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
 adapt.command("berka")(data.adapt_berka_command)
 app.add_typer(adapt, name="adapt")

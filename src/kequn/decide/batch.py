@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
@@ -29,6 +30,7 @@ from kequn.ingest.store import connect
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
+from kequn.privacy.audit import Event, digest, record
 from kequn.store import Store, default_url, open_store
 
 Progress = Callable[[str, int, int], None]
@@ -561,4 +563,32 @@ def _publish(
                 "counts": json.dumps({"funnel": funnel, "dropped": dropped, "withdrawn": len(withdrawn)}),
             },
         )
+        # on the trail: one entry per run, whose digests cover every task and owner change
+        with Session(bind=con) as s:
+            record(
+                s,
+                [
+                    Event(
+                        "system:decide",
+                        "system",
+                        "decision_run",
+                        None,
+                        {
+                            "decision": decision_id,
+                            "day": day,
+                            "tasks": len(rows),
+                            "tasks_digest": digest(f"{r[0]}|{r[3]}|{r[4]}|{r[5]}|{r[8]}" for r in rows),
+                            "withdrawn": len(withdrawn),
+                            "reassigned": len(changes),
+                            "reassign_digest": digest(
+                                f"{c.customer_id}|{c.from_manager_id}|{c.to_manager_id}|{c.reason}"
+                                for c in changes.itertuples()
+                            ),
+                            "model": model_version,
+                        },
+                        stamp,
+                    )
+                ],
+            )
+            s.flush()
     return report

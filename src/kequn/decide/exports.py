@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from kequn.decide.policy import ContactState, allowed_channels, opted_out
 from kequn.playbook import LoadedPlaybook
+from kequn.privacy.audit import Event, digest, record
+from kequn.privacy.masking import mask
 from kequn.store import Store
 from kequn.store.models import Consent, ContactPreference, Customer, Task
 
@@ -41,10 +43,6 @@ def _state(s: Any, card: Customer) -> ContactState:
     )
 
 
-def mask_name(name: str | None) -> str:
-    return "" if not name else name[0] + "*" * (len(name) - 1)
-
-
 @dataclass
 class Export:
     path: Path
@@ -52,9 +50,18 @@ class Export:
     held_back: int
 
 
-def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
-    """The day's open phone tasks, best first: the dialler needs the number; the
-    name is masked (minimum necessary)."""
+def call_list(
+    ops: Store,
+    pb: LoadedPlaybook,
+    day: date,
+    out: Path,
+    actor: str = "system:export",
+    role: str = "operator",
+    numbers_reason: str | None = None,
+) -> Export:
+    """The day's open phone tasks, best first, names masked (minimum necessary).
+    Numbers are masked too unless a reason is given for the dialler to have them
+    in clear; either way the export and its customers go on the audit trail."""
     actions = {a.name: a for a in pb.playbook.actions}
     rows, held = [], 0
     with ops.session() as s:
@@ -83,8 +90,8 @@ def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
                     t.task_id,
                     t.scheduled_at.isoformat() if t.scheduled_at else "",
                     t.customer_id,
-                    mask_name(card.name),
-                    card.phone,
+                    mask("name", card.name) or "",
+                    card.phone if numbers_reason else mask("phone", card.phone),
                     t.manager_id,
                     t.action,
                     t.talk_track,
@@ -104,10 +111,43 @@ def call_list(ops: Store, pb: LoadedPlaybook, day: date, out: Path) -> Export:
             w = csv.writer(fh)
             w.writerow(CALL_COLUMNS)
             w.writerows(rows)
+    with ops.session() as s:
+        _audit(
+            s,
+            actor,
+            role,
+            "call_list",
+            out,
+            [str(r[2]) for r in rows],
+            {"numbers_in_clear_because": numbers_reason},
+        )
     return Export(out, len(rows), held)
 
 
-def wechat_groups(ops: Store, pb: LoadedPlaybook, groups: list[str], out: Path) -> Export:
+def _audit(
+    s: Any,
+    actor: str,
+    role: str,
+    kind: str,
+    out: Path,
+    customers: list[str],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    ids = sorted(set(customers))
+    detail: dict[str, Any] = {"export": kind, "file": str(out), "rows": len(customers), **(extra or {})}
+    # who was exported, by name up to a size; beyond it, a digest of the list
+    detail["customers" if len(ids) <= 5000 else "customers_digest"] = ids if len(ids) <= 5000 else digest(ids)
+    record(s, [Event(actor, role, "export", None, detail)])
+
+
+def wechat_groups(
+    ops: Store,
+    pb: LoadedPlaybook,
+    groups: list[str],
+    out: Path,
+    actor: str = "system:export",
+    role: str = "operator",
+) -> Export:
     """One row per customer and tag for segment-based WeChat groups, only for
     customers who consented to WeChat marketing and did not refuse targeting."""
     zh = {seg.name: seg.zh for seg in pb.playbook.segments}
@@ -143,4 +183,6 @@ def wechat_groups(ops: Store, pb: LoadedPlaybook, groups: list[str], out: Path) 
         w = csv.writer(fh)
         w.writerow(["tag", "tag_zh", "customer_id", "owner_manager_id"])
         w.writerows(rows)
+    with ops.session() as s:
+        _audit(s, actor, role, "wechat_groups", out, [r[2] for r in rows], {"groups": groups})
     return Export(out, len(rows), held)

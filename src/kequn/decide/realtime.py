@@ -23,6 +23,7 @@ from kequn.playbook import LoadedPlaybook
 from kequn.playbook.evaluate import evaluate, holds
 from kequn.playbook.load import parse_window
 from kequn.playbook.model import Action
+from kequn.privacy.audit import Event, record
 from kequn.store import Store
 from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
 
@@ -317,4 +318,17 @@ def _store(
         updated_at=now,
     )
     s.add(task)
+    record(
+        s,
+        [
+            Event(
+                "system:event",
+                "system",
+                "decision_event",
+                card.customer_id,
+                {"task": task_id, "trigger": pv.trigger, "action": a.name, "event": event.get("event_type")},
+                now,
+            )
+        ],
+    )
     return task

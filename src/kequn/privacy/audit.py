@@ -47,6 +47,14 @@ def canonical(detail: dict[str, Any] | None) -> str:
     return json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def digest(lines: Iterable[str]) -> str:
+    """One hash over many records (sorted first): a run's entry covers all its tasks."""
+    h = hashlib.sha256()
+    for line in sorted(lines):
+        h.update(line.encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
 def _instant(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
