@@ -357,7 +357,8 @@ def test_every_label_in_the_templates_has_an_english_translation() -> None:
     templates = Path(__file__).parents[1] / "src/kequn/web/templates"
     missing = set()
     for page in templates.glob("*.html"):
-        for text in re.findall(r'_\("([^"]+)"\)', page.read_text(encoding="utf-8")):
+        for text in re.findall(r"""_\((?:"([^"]+)"|'([^']+)')\)""", page.read_text(encoding="utf-8")):
+            text = text[0] or text[1]
             if text not in english:
                 missing.add(f"{page.name}: {text}")
     assert not missing, sorted(missing)

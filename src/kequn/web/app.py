@@ -15,7 +15,7 @@ from kequn import __version__
 from kequn.playbook import load_playbook
 from kequn.store import open_store
 from kequn.web.render import page
-from kequn.web.routes import api, pages
+from kequn.web.routes import api, pages, privacy
 from kequn.web.settings import Settings
 
 CSP = (
@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(privacy.router)
 
     @app.middleware("http")
     async def no_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -16,7 +16,7 @@ from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
 from kequn.web.deps import CODE, TEXT, CustomerId, Day, TaskId, Unit, db, viewer
 from kequn.web.security import Viewer, check_csrf, require
-from kequn.web.services.customer import customer_360
+from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
 from kequn.web.services.myday import my_day
 from kequn.web.services.outcomes import KEY_LENGTH, OutcomeError, log_outcome
@@ -128,9 +128,9 @@ def api_my_day(s: DB, v: ViewerDep, day: Day) -> list[TaskOut]:
 
 
 @router.get("/customers/{customer_id}")
-def api_customer(customer_id: CustomerId, s: DB, v: ViewerDep) -> dict[str, Any]:
+def api_customer(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep) -> dict[str, Any]:
     u = require(v)
-    c = customer_360(s, u, customer_id)
+    c = view_customer(s, request.app.state.playbook, u, customer_id)
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     keep = (
@@ -160,6 +160,9 @@ def api_customer(customer_id: CustomerId, s: DB, v: ViewerDep) -> dict[str, Any]
         "timeline": c.timeline[:30],
         "contacts": c.contacts,
         "carbon": c.carbon,
+        "consents": c.consents,
+        "personalised_opt_out": c.opted_out,
+        "explanations": c.explanations,
     }
 
 

@@ -26,10 +26,11 @@ from kequn.web.security import (
     sign_in,
     sign_out,
 )
-from kequn.web.services.customer import customer_360
+from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard, to_excel
 from kequn.web.services.myday import my_day
 from kequn.web.services.outcomes import OutcomeError, log_outcome
+from kequn.web.services.privacy import trail
 from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import TIER_ZH
 
@@ -202,7 +203,7 @@ def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def customer_page(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
-    c = customer_360(s, v, customer_id)
+    c = view_customer(s, request.app.state.playbook, v, customer_id)
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     health, allocation = _charts(c, language_of(request))
@@ -214,6 +215,7 @@ def customer_page(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep
         c=c,
         health_chart=health,
         allocation_chart=allocation,
+        can_unmask=v.role in request.app.state.playbook.playbook.privacy.unmask_roles,
     )
 
 
@@ -226,7 +228,7 @@ def report_page(
     day: Day,
 ) -> Response:
     me = require(v)
-    c = customer_360(s, me, customer_id)
+    c = view_customer(s, request.app.state.playbook, me, customer_id, "view_report")
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     return page(request, "report.html", c=c, day=day, viewer=me)
@@ -241,7 +243,7 @@ def report_pdf(
     day: Day,
 ) -> Response:
     me = require(v)
-    c = customer_360(s, me, customer_id)
+    c = view_customer(s, request.app.state.playbook, me, customer_id, "view_report")
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     from weasyprint import HTML
@@ -326,6 +328,7 @@ def dashboard_excel(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> Respons
         b = dashboard(s, me, unit, day)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
+    trail(s, me, "export", None, {"export": "dashboard_xlsx", "unit": b.unit.branch_id if b.unit else None})
     return Response(
         to_excel(b),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -11,9 +11,13 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from kequn.playbook import LoadedPlaybook
+from kequn.privacy.consent import consents_of
+from kequn.privacy.explain import explain_recommendation, explain_task
 from kequn.privacy.masking import mask
 from kequn.store.models import (
     Consent,
+    ContactPreference,
     Customer,
     CustomerHolding,
     Outcome,
@@ -23,6 +27,7 @@ from kequn.store.models import (
     TimelineEntry,
 )
 from kequn.web.security import Viewer
+from kequn.web.services.privacy import clear_fields, trail
 from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import (
     CLASS_ZH,
@@ -51,6 +56,10 @@ class Customer360:
     contacts: list[dict[str, Any]]
     carbon: list[dict[str, Any]]
     open_tasks: list[Task]
+    consents: dict[str, bool]
+    opted_out: bool
+    do_not_contact: bool
+    explanations: list[dict[str, Any]]
 
     @property
     def tier_zh(self) -> str:
@@ -63,7 +72,14 @@ def find_customer(s: Session, viewer: Viewer, customer_id: str) -> Customer | No
     )
 
 
-def customer_360(s: Session, viewer: Viewer, customer_id: str) -> Customer360 | None:
+def customer_360(
+    s: Session,
+    viewer: Viewer,
+    customer_id: str,
+    pb: LoadedPlaybook | None = None,
+    clear: frozenset[str] = frozenset(),
+) -> Customer360 | None:
+    """The customer's page, if the viewer may see them (else None: not found)."""
     card = find_customer(s, viewer, customer_id)
     if card is None:
         return None
@@ -179,9 +195,16 @@ def customer_360(s: Session, viewer: Viewer, customer_id: str) -> Customer360 | 
             .order_by(Task.as_of.desc())
         )
     )
+    consents = consents_of(s, card)
+    prefs = s.get(ContactPreference, customer_id)
+    explanations = []
+    if pb is not None:
+        explanations = [
+            {"task_id": t.task_id, **explain_task(t.explanation or {}, pb, t.channel)} for t in open_tasks
+        ] + [explain_recommendation(r) for r in recs]
     return Customer360(
         card,
-        person(card),
+        person(card, clear),
         f,
         segments_of(card),
         owner,
@@ -193,4 +216,18 @@ def customer_360(s: Session, viewer: Viewer, customer_id: str) -> Customer360 | 
         contacts,
         list(f.get("carbon") or []),
         open_tasks,
+        consents,
+        bool(prefs and prefs.personalised_opt_out),
+        bool(prefs and prefs.do_not_contact),
+        explanations,
     )
+
+
+def view_customer(
+    s: Session, pb: LoadedPlaybook, viewer: Viewer, customer_id: str, action: str = "view_customer"
+) -> Customer360 | None:
+    """The 360 as the viewer's role may see it, the view put on the access trail."""
+    c = customer_360(s, viewer, customer_id, pb, clear_fields(pb, viewer))
+    if c is not None:
+        trail(s, viewer, action, customer_id, {})
+    return c

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kequn.store.models import ContactPreference, Outcome, Task
 from kequn.web.security import Viewer
+from kequn.web.services.privacy import trail
 
 FINAL = frozenset(
     {"reached", "interested", "declined", "sold", "maybe_later", "complaint", "do_not_contact", "ignored"}
@@ -60,6 +61,10 @@ def log_outcome(
     task = s.get(Task, task_id)
     if task is None or task.manager_id != viewer.manager_id:
         raise LookupError(task_id)  # another manager's task is not found, never shown
+    if task.status == "withdrawn":
+        raise OutcomeError(
+            "this task was withdrawn: the customer's consent or preference no longer allows it"
+        )
     money = None
     if outcome == "sold":
         try:
@@ -98,6 +103,13 @@ def log_outcome(
     row = s.scalar(select(Outcome).where(Outcome.idempotency_key == scoped))
     assert row is not None
     if created:
+        trail(
+            s,
+            viewer,
+            "outcome",
+            task.customer_id,
+            {"task": task_id, "outcome": outcome, "product": values["product_id"], "amount": money},
+        )
         if outcome in FINAL:
             # a plain UPDATE, not the ORM's versioned one: two people closing the
             # same task both succeed, and both outcomes stay

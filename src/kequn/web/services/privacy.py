@@ -1,0 +1,87 @@
+"""The workbench's side of personal information protection: what a role sees in
+clear, unmasking with a reason, the access trail of views, consent changes and
+opt-outs from the customer's page, and compliance's search of the trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kequn.core.clock import SHANGHAI
+from kequn.playbook import LoadedPlaybook
+from kequn.privacy.audit import Event, record
+from kequn.privacy.report import Alert, unusual_access
+from kequn.store.models import AuditEntry, Customer
+from kequn.web.security import Viewer
+
+UNMASKABLE = ("name", "id_number", "phone")
+
+
+class UnmaskRefused(Exception):
+    pass
+
+
+def clear_fields(pb: LoadedPlaybook, viewer: Viewer) -> frozenset[str]:
+    return frozenset(pb.playbook.privacy.clear.get(viewer.role, []))  # type: ignore[call-overload]
+
+
+def trail(s: Session, viewer: Viewer, action: str, customer_id: str | None, detail: dict[str, Any]) -> None:
+    record(s, [Event(viewer.login, viewer.role, action, customer_id, detail)])
+
+
+def unmask(
+    s: Session, pb: LoadedPlaybook, viewer: Viewer, card: Customer, field: str, reason: str, moment: datetime
+) -> str | None:
+    """One field of one customer in clear, for a stated reason, within the day's limit."""
+    p = pb.playbook.privacy
+    if viewer.role not in p.unmask_roles:
+        raise UnmaskRefused("your role may not unmask personal data")
+    if field not in UNMASKABLE:
+        raise UnmaskRefused(f"{field} cannot be unmasked")
+    reason = (reason or "").strip()
+    if len(reason) < 4:
+        raise UnmaskRefused("state why you need it (at least 4 characters)")
+    start = datetime.combine(moment.astimezone(SHANGHAI).date(), time(0), SHANGHAI)
+    used = s.scalar(
+        select(func.count()).where(
+            AuditEntry.actor == viewer.login, AuditEntry.action == "unmask", AuditEntry.at >= start
+        )
+    )
+    if (used or 0) >= p.unmask_per_day:
+        raise UnmaskRefused(f"the daily limit of {p.unmask_per_day} unmasks is used up")
+    trail(s, viewer, "unmask", card.customer_id, {"field": field, "reason": reason[:200]})
+    value: str | None = getattr(card, field)
+    return value
+
+
+@dataclass(frozen=True)
+class TrailQuery:
+    actor: str | None = None
+    customer_id: str | None = None
+    action: str | None = None
+    since: date | None = None
+    until: date | None = None
+    limit: int = 200
+
+
+def search(s: Session, q: TrailQuery) -> list[AuditEntry]:
+    stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(min(q.limit, 1000))
+    if q.actor:
+        stmt = stmt.where(AuditEntry.actor == q.actor)
+    if q.customer_id:
+        stmt = stmt.where(AuditEntry.customer_id == q.customer_id)
+    if q.action:
+        stmt = stmt.where(AuditEntry.action == q.action)
+    if q.since:
+        stmt = stmt.where(AuditEntry.at >= datetime.combine(q.since, time(0), SHANGHAI))
+    if q.until:
+        stmt = stmt.where(AuditEntry.at < datetime.combine(q.until + timedelta(days=1), time(0), SHANGHAI))
+    return list(s.scalars(stmt))
+
+
+def alerts(s: Session, pb: LoadedPlaybook, day: date, days: int = 7) -> list[Alert]:
+    return unusual_access(s, pb, datetime.combine(day - timedelta(days=days), time(0), SHANGHAI))
