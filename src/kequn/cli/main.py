@@ -6,6 +6,7 @@ import typer
 
 from kequn import __version__
 from kequn.cli import data, decisions, pipeline, privacy, web
+from kequn.privacy.logs import install as install_log_scrubbing
 
 app = typer.Typer(
     name="kequn",
@@ -40,6 +41,12 @@ app.command("consent")(privacy.consent_command)
 adapt = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
 adapt.command("berka")(data.adapt_berka_command)
 app.add_typer(adapt, name="adapt")
+
+
+@app.callback()
+def main() -> None:
+    """Kequn (客群): customer operations for retail banks."""
+    install_log_scrubbing()
 
 
 @app.command("version")

@@ -36,7 +36,7 @@ def _term(days: Any) -> str:
 
 
 def honorific(name: str | None, gender: str | None) -> str:
-    if not name:
+    if not isinstance(name, str) or not name:  # erased (NULL, NaN in a frame) or never known
         return "您"
     return name[0] + ("先生" if gender == "M" else "女士")
 

@@ -117,15 +117,13 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def _erase(con: duckdb.DuckDBPyConnection, schema: str) -> None:
     """Erases the personal fields of every customer in ``kequn_erasures`` from one
     snapshot, and the quarantined rows' raw values that name them."""
-    for name, table in TABLES.items():
-        personal = [c.name for c in table.columns if c.personal]
-        if not personal or "customer_id" not in table.column_names:
-            continue
-        sets = ", ".join(f"{ident(c)} = NULL" for c in personal)
-        con.execute(
-            f"UPDATE {schema}.{name} SET {sets} "
-            f"WHERE customer_id IN (SELECT customer_id FROM main.{ERASURES})"
-        )
+    # holdings and transactions (account numbers) are what anti-money-laundering
+    # rules keep: they stay, under the customer number, which is a pseudonym
+    personal = [c.name for c in TABLES["customers"].columns if c.personal]
+    sets = ", ".join(f"{ident(c)} = NULL" for c in personal)
+    con.execute(
+        f"UPDATE {schema}.customers SET {sets} WHERE customer_id IN (SELECT customer_id FROM main.{ERASURES})"
+    )
     con.execute(f"""
         UPDATE {schema}.quarantine q SET value = NULL, record = NULL
         FROM main.{ERASURES} e

@@ -88,11 +88,11 @@ def _snapshots(store: Path, pb: LoadedPlaybook, moment: datetime) -> dict[str, i
                 ).fetchone()
                 out["quarantine_rows"] += int(n[0]) if n else 0
             if snapshot_days is not None and age > snapshot_days:
-                for name, table in TABLES.items():
-                    personal = [c.name for c in table.columns if c.personal]
-                    if personal and "customer_id" in table.column_names:
-                        sets = ", ".join(f"{ident(c)} = NULL" for c in personal)
-                        con.execute(f"UPDATE {schema}.{name} SET {sets}")
+                # customers' identity goes; holdings and transactions stay (AML)
+                personal = [c.name for c in TABLES["customers"].columns if c.personal]
+                con.execute(
+                    f"UPDATE {schema}.customers SET {', '.join(f'{ident(c)} = NULL' for c in personal)}"
+                )
                 out["snapshots_pseudonymised"] += 1
         con.execute("COMMIT")
     except BaseException:

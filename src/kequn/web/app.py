@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kequn import __version__
 from kequn.playbook import load_playbook
+from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
 from kequn.web.render import page
 from kequn.web.routes import api, pages, privacy
@@ -25,6 +26,8 @@ CSP = (
 
 
 def create_app(settings: Settings) -> FastAPI:
+    install_log_scrubbing()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
