@@ -238,3 +238,42 @@ def test_every_page_renders_with_its_charts(people: dict[str, Person], workbench
     compliance = people["compliance"]
     assert compliance.open("/dashboard") == 200
     compliance.shot("dashboard")
+
+
+def test_compliance_finds_a_managers_views_and_cannot_change_anything(
+    people: dict[str, Person], workbench: Workbench
+) -> None:
+    me = people["manager"]
+    cid = customer_of(workbench, "manager")
+    me.open(f"/customers/{cid}")  # a view to find
+    officer = people["compliance"]
+    assert officer.open("/audit") == 200
+    officer.page.fill("#trail-search input[name=actor]", "manager")
+    officer.page.select_option("#trail-search select[name=action]", "view_customer")
+    officer.page.click("#trail-search button[type=submit]")
+    officer.page.wait_for_load_state("networkidle")
+    rows = officer.page.locator("#trail tr[data-action='view_customer']")
+    assert rows.count() >= 1
+    assert cid in officer.page.inner_text("#trail")
+    assert set(officer.page.locator("#trail td.actor").all_inner_texts()) == {"manager"}
+    officer.shot("audit-trail")
+    # nothing on the page changes data: its only forms are the search (GET) and sign-out
+    methods = officer.page.eval_on_selector_all("main form", "fs => fs.map(f => f.method)")
+    assert methods == ["get"]
+    assert officer.open(f"/customers/{cid}") == 200
+    assert officer.page.locator("#consent form").count() == 0
+    officer.shot("customer-read-only")
+    token = officer.page.get_attribute("body", "hx-headers") or ""
+    headers = {"X-CSRF-Token": token.split('"')[3]} if token.count('"') >= 4 else {}
+    changed = officer.context.request.post(
+        f"{officer.base}/customers/{cid}/consent",
+        form={"purpose": "marketing_sms", "granted": "no", "csrf_token": headers.get("X-CSRF-Token", "")},
+    )
+    assert changed.status == 403
+    task = me.page.context.request.get(f"{me.base}/api/my-day").json()[0]
+    logged = officer.context.request.post(
+        f"{officer.base}/api/tasks/{task['task_id']}/outcome",
+        data={"outcome": "reached", "key": "compliance-try"},
+        headers=headers,
+    )
+    assert logged.status == 403

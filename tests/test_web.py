@@ -362,3 +362,112 @@ def test_every_label_in_the_templates_has_an_english_translation() -> None:
             if text not in english:
                 missing.add(f"{page.name}: {text}")
     assert not missing, sorted(missing)
+
+
+# personal information protection in the workbench --------------------------------
+
+
+def test_views_and_exports_are_on_the_trail(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    cid = one_customer(workbench, "manager")
+    c = signed_in(app, "manager")
+    c.get(f"/customers/{cid}")
+    c.get(f"/api/customers/{cid}")
+    signed_in(app, "hq").get("/dashboard.xlsx")
+    for s in ops_session(workbench):
+        from kequn.store.models import AuditEntry
+
+        views = s.scalars(
+            select(AuditEntry).where(AuditEntry.actor == "manager", AuditEntry.customer_id == cid)
+        ).all()
+        exports = s.scalars(
+            select(AuditEntry).where(AuditEntry.actor == "hq", AuditEntry.action == "export")
+        ).all()
+    assert len([v for v in views if v.action == "view_customer"]) >= 2
+    assert exports and "dashboard_xlsx" in exports[-1].detail
+
+
+def test_unmasking_needs_a_reason_is_limited_and_recorded(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    cid = one_customer(workbench, "manager")
+    for s in ops_session(workbench):
+        phone = s.get(Customer, cid).phone
+    c = signed_in(app, "manager")
+    headers = {"X-CSRF-Token": csrf(c)}
+    no_reason = c.post(f"/api/customers/{cid}/unmask", json={"field": "phone", "reason": ""}, headers=headers)
+    assert no_reason.status_code == 422
+    ok = c.post(
+        f"/api/customers/{cid}/unmask", json={"field": "phone", "reason": "客户来电核实"}, headers=headers
+    )
+    assert ok.status_code == 200 and ok.json()["value"] == phone
+    teller = signed_in(app, "teller")
+    refused = teller.post(
+        f"/api/customers/{cid}/unmask",
+        json={"field": "phone", "reason": "curious about it"},
+        headers={"X-CSRF-Token": csrf(teller)},
+    )
+    assert refused.status_code in (403, 404)
+    for s in ops_session(workbench):
+        from kequn.store.models import AuditEntry
+
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "unmask", AuditEntry.customer_id == cid)
+        ).first()
+        assert entry is not None and "客户来电核实" in entry.detail
+        # the day's limit: used up, then refused
+        limit = app.state.playbook.playbook.privacy.unmask_per_day
+        used = s.scalar(
+            select(func.count()).where(AuditEntry.action == "unmask", AuditEntry.actor == "manager")
+        )
+    for _ in range(limit - used):
+        r = c.post(
+            f"/api/customers/{cid}/unmask", json={"field": "name", "reason": "checking"}, headers=headers
+        )
+        assert r.status_code == 200
+    over = c.post(
+        f"/api/customers/{cid}/unmask", json={"field": "name", "reason": "checking"}, headers=headers
+    )
+    assert over.status_code == 403 and "limit" in over.text
+
+
+def test_a_consent_withdrawn_on_the_page_withdraws_the_task(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = next(t for t in c.get("/api/my-day").json() if t["status"] == "open" and t["kind"] == "marketing")
+    for s in ops_session(workbench):
+        purpose = app.state.playbook.playbook.contact.channel_consent[s.get(Task, task["task_id"]).channel]
+    r = c.post(
+        f"/customers/{task['customer_id']}/consent",
+        data={"purpose": purpose, "granted": "no", "source": "phone", "csrf_token": csrf(c)},
+    )
+    assert r.status_code == 303
+    for s in ops_session(workbench):
+        assert s.get(Task, task["task_id"]).status == "withdrawn"
+    logged = c.post(
+        f"/api/tasks/{task['task_id']}/outcome",
+        json={"outcome": "reached", "key": "after-withdrawal"},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert logged.status_code == 422 and "withdrawn" in logged.text
+    assert task["task_id"] not in {t["task_id"] for t in c.get("/api/my-day").json()}
+
+
+def test_the_customer_page_explains_automated_decisions(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = c.get("/api/my-day").json()[0]
+    data = c.get(f"/api/customers/{task['customer_id']}").json()
+    mine = [e for e in data["explanations"] if e.get("task_id") == task["task_id"]]
+    if task["status"] == "open":
+        assert mine and mine[0]["why"].startswith("因为") and mine[0]["rules"]
+        assert "个性化推荐" in mine[0]["refuse"] or "不属于营销" in mine[0]["refuse"]
+
+
+def test_compliance_searches_the_trail_and_cannot_change_anything(app) -> None:  # type: ignore[no-untyped-def]
+    signed_in(app, "manager").get("/my-day")
+    c = signed_in(app, "compliance")
+    found = c.get("/api/audit", params={"actor": "manager", "action": "view_customer"}).json()
+    assert found and all(e["actor"] == "manager" for e in found)
+    assert "manager" in c.get("/audit?actor=manager").text
+    mine = signed_in(app, "manager").get("/api/my-day").json()
+    r = c.post(
+        f"/customers/{mine[0]['customer_id']}/consent",
+        data={"purpose": "marketing_sms", "granted": "no", "csrf_token": csrf(c)},
+    )
+    assert r.status_code in (403, 404)

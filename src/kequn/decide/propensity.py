@@ -171,6 +171,9 @@ def active_model(ops: Store) -> Model | None:
 
 def propensity(pairs: pd.DataFrame, pb: LoadedPlaybook, model: Model | None) -> np.ndarray:
     """The model's estimate where it has learnt the action, else the prior."""
+    if model is None:  # priors only: no features to build (the real-time path's common case)
+        priors = {a.name: a.prior for a in pb.playbook.actions}
+        return pairs["action"].map(priors).fillna(0.1).to_numpy(dtype=float)
     x = feature_frame(pairs, pb)
     out = x["prior"].to_numpy(copy=True)
     if model is not None and len(x):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -178,10 +179,13 @@ def handle_event(
             live.append((pv, a, product, float(value) * urgency))
         if not live:
             return result
-        frame = pd.DataFrame(
-            [{**facts, "action": a.name, "kind": a.kind, "channel": None} for _, a, _, _ in live]
-        )
-        probs = propensity(frame, pb, model)
+        if model is None:  # the playbook's priors: no frame to build
+            probs = np.array([a.prior for _, a, _, _ in live], dtype=float)
+        else:
+            frame = pd.DataFrame(
+                [{**facts, "action": a.name, "kind": a.kind, "channel": None} for _, a, _, _ in live]
+            )
+            probs = propensity(frame, pb, model)
         for (pv, _, _, base), p in zip(live, probs, strict=True):
             pv.priority = max(base, 0.0) * float(p)
         live.sort(key=lambda x: (-x[0].priority, x[1].name))

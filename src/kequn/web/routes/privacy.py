@@ -32,6 +32,9 @@ PURPOSES = (
     "third_party_sharing",
     "sensitive_processing",
 )
+#: a search form sends its empty fields too
+BLANK_OR_CODE = r"^([A-Za-z0-9_.:-]{1,64})?$"
+BLANK_OR_DAY = r"^([0-9]{4}-[01][0-9]-[0-3][0-9])?$"
 SOURCES = ("counter", "phone", "mobile_app", "wechat", "paper_contract", "online")
 
 
@@ -68,6 +71,15 @@ def unmask_page(
     except UnmaskRefused as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from None
     return HTMLResponse(f'<span class="clear" data-field="{field}">{_escape(value or "")}</span>')
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(status_code=422, detail=f"{text!r} is not a day") from None
 
 
 def _escape(text: str) -> str:
@@ -124,15 +136,21 @@ def audit_page(
     s: DB,
     v: ViewerDep,
     day: Day,
-    actor: Annotated[str | None, Query(pattern=CODE)] = None,
-    customer: Annotated[str | None, Query(pattern=CODE)] = None,
-    action: Annotated[str | None, Query(pattern=CODE)] = None,
-    since: date | None = None,
-    until: date | None = None,
+    actor: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
+    customer: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
+    action: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
+    since: Annotated[str | None, Query(pattern=BLANK_OR_DAY)] = None,
+    until: Annotated[str | None, Query(pattern=BLANK_OR_DAY)] = None,
 ) -> Response:
     """Compliance's view of the trail: search, unusual access, data-subject requests."""
     me = require(v, "compliance", "hq")
-    q = TrailQuery(actor or None, customer or None, action or None, since, until)
+    q = TrailQuery(
+        actor or None,
+        customer or None,
+        action or None,
+        _day(since),
+        _day(until),
+    )
     entries = search(s, q)
     pb = request.app.state.playbook
     trail(s, me, "audit_search", customer or None, {k: str(x) for k, x in q.__dict__.items() if x})
