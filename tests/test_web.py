@@ -471,3 +471,15 @@ def test_compliance_searches_the_trail_and_cannot_change_anything(app) -> None: 
         data={"purpose": "marketing_sms", "granted": "no", "csrf_token": csrf(c)},
     )
     assert r.status_code in (403, 404)
+
+
+def test_a_refused_request_body_is_a_422_not_a_crash(app) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: the error's context held a Decimal bound (amount > 0)."""
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    r = c.post(
+        f"/api/tasks/{task['task_id']}/outcome",
+        json={"outcome": "sold", "key": "zero", "amount": 0},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "amount"

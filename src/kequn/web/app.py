@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse({"detail": exc.errors()}, status_code=422)
+        # jsonable: a constraint's context can hold a Decimal (e.g. gt=0 on an amount)
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     return app
