@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from kequn.core.clock import SHANGHAI  # noqa: E402
 from kequn.store import open_store  # noqa: E402
-from kequn.store.models import Customer, Staff, Task, User  # noqa: E402
+from kequn.store.models import Customer, DecisionRun, Staff, Task, User  # noqa: E402
 from kequn.web.security import RM_ROLES  # noqa: E402
 from kequn.web.services.users import create_user  # noqa: E402
 
@@ -47,8 +47,9 @@ def prepare(url: str, users: int) -> tuple[date, dict[str, list[str]]]:
     books: dict[str, list[str]] = {}
     try:
         with ops.session() as s:
-            day = s.scalar(select(func.max(Task.as_of)))
-            assert day is not None, "no tasks: run `kequn decide` first"
+            # the latest nightly decision's day (real-time events may have made later ones)
+            day = s.scalar(select(func.max(DecisionRun.as_of)))
+            assert day is not None, "no decision: run `kequn decide` first"
             busiest = s.execute(
                 select(Task.manager_id, func.count())
                 .join(Staff, Staff.manager_id == Task.manager_id)
