@@ -19,8 +19,9 @@ TIERS = {
     "store": 5,
     "privacy": 6,
     "decide": 7,
-    "web": 8,
-    "cli": 9,
+    "campaign": 8,
+    "web": 9,
+    "cli": 10,
 }
 
 

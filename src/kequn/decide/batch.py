@@ -20,12 +20,13 @@ from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.bulk import load_rows, update_column
+from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
 from kequn.decide.capacity import fit, schedule
 from kequn.decide.funnel import STAGES, build_pairs, register_playbook
 from kequn.decide.ownership import assign_owners
 from kequn.decide.propensity import active_model, propensity
 from kequn.decide.sync import sync
-from kequn.decide.talk import render, values
+from kequn.decide.tasks import TASK_COLUMNS, frame_of, register_frame, talk_tracks, task_rows
 from kequn.ingest.store import connect
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
@@ -62,17 +63,6 @@ def latest_run(duck: duckdb.DuckDBPyConnection, snapshot_id: str) -> RunInfo:
     return found[-1]
 
 
-def _frame(ops: Store, sql: str, **params: Any) -> pd.DataFrame:
-    with ops.engine.connect() as con:
-        return pd.read_sql(text(sql), con, params=params)
-
-
-def _register(duck: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    duck.register(f"{name}_df", frame)
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
-    duck.unregister(f"{name}_df")
-
-
 def decide(
     store: Path,
     ops_url: str | None = None,
@@ -103,6 +93,7 @@ def decide(
         owners = _ownership(duck, ops, run, pb)
         step("funnel")
         _load_ops_state(duck, ops, owners, now, pb)
+        load_campaign_hits(duck, ops, day)
         register_playbook(duck, pb)
         build_pairs(duck, run.schema, snapshot.schema, pb, now)
         step("arbitrate")
@@ -110,7 +101,7 @@ def decide(
         pairs, tasks = _arbitrate(duck, ops, pb, model, day)
         step("publish")
         decision_id = _next_decision_id(ops, duck, day)
-        tasks = _talk_tracks(tasks, duck, snapshot.schema, run.schema, ops, pb, decision_id, day)
+        tasks = talk_tracks(tasks, duck, snapshot.schema, run.schema, ops, pb, decision_id, day)
         report = _publish(
             duck,
             ops,
@@ -146,12 +137,12 @@ class Owners:
 
 
 def _ownership(duck: duckdb.DuckDBPyConnection, ops: Store, run: RunInfo, pb: LoadedPlaybook) -> Owners:
-    cards = _frame(ops, "SELECT customer_id, home_branch_id, owner_manager_id, tier FROM customers")
+    cards = frame_of(ops, "SELECT customer_id, home_branch_id, owner_manager_id, tier FROM customers")
     moves = duck.execute(f"SELECT customer_id, tier_move FROM {run.schema}.profiles").df()
     cards = cards.merge(moves, on="customer_id", how="left")
-    staff = _frame(ops, "SELECT manager_id, branch_id, role, active, successor_id FROM staff")
-    branches = _frame(ops, "SELECT branch_id, parent_id FROM branches")
-    claims = _frame(
+    staff = frame_of(ops, "SELECT manager_id, branch_id, role, active, successor_id FROM staff")
+    branches = frame_of(ops, "SELECT branch_id, parent_id FROM branches")
+    claims = frame_of(
         ops,
         "SELECT claim_id, customer_id, manager_id FROM claims "
         "WHERE status = 'pending' ORDER BY claimed_at, claim_id",
@@ -172,40 +163,57 @@ def _ownership(duck: duckdb.DuckDBPyConnection, ops: Store, run: RunInfo, pb: Lo
 
 
 def _load_ops_state(
-    duck: duckdb.DuckDBPyConnection, ops: Store, owners: Owners, now: datetime, pb: LoadedPlaybook
+    duck: duckdb.DuckDBPyConnection,
+    ops: Store,
+    owners: Owners,
+    now: datetime,
+    pb: LoadedPlaybook,
+    replaced_source: str = "batch",
 ) -> None:
+    """The operational state the funnel reads, as DuckDB temp tables. Today's open
+    tasks count as open unless they come from ``replaced_source`` (the batch a
+    re-run replaces)."""
     c = pb.playbook.contact
     horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days, c.snooze_days))
-    _register(duck, "k_owner", owners.owner)
+    register_frame(duck, "k_owner", owners.owner)
     handover = owners.changes[owners.changes.reason == "tier_move"][["customer_id"]]
-    _register(duck, "k_handover", handover.reset_index(drop=True))
-    _register(
+    register_frame(duck, "k_handover", handover.reset_index(drop=True))
+    register_frame(
         duck,
         "k_prefs",
-        _frame(ops, "SELECT customer_id, do_not_contact, personalised_opt_out FROM contact_prefs"),
+        frame_of(ops, "SELECT customer_id, do_not_contact, personalised_opt_out FROM contact_prefs"),
     )
-    consents = _frame(ops, "SELECT customer_id, purpose, granted, ts FROM consents")
+    consents = frame_of(ops, "SELECT customer_id, purpose, granted, ts FROM consents")
     consents["ts"] = pd.to_datetime(consents["ts"], utc=True)
-    _register(duck, "k_consent_ops", consents)
-    history = _frame(
+    register_frame(duck, "k_consent_ops", consents)
+    history = frame_of(
         ops, "SELECT customer_id, action, kind, outcome, at FROM outcomes WHERE at >= :since", since=horizon
     )
     history["at"] = pd.to_datetime(history["at"], utc=True)
-    _register(duck, "k_history", history)
-    _register(
+    register_frame(duck, "k_history", history)
+    register_frame(
         duck,
         "k_open",
-        _frame(
+        frame_of(
             ops,
-            "SELECT DISTINCT customer_id, action FROM tasks WHERE status = 'open' AND as_of < :day",
+            "SELECT DISTINCT customer_id, action FROM tasks WHERE status = 'open' "
+            "AND (as_of < :day OR (as_of = :day AND source <> :replaced))",
             day=now.date(),
+            replaced=replaced_source,
         ),
     )
 
 
 def _arbitrate(
-    duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, model: Any, day: date
+    duck: duckdb.DuckDBPyConnection,
+    ops: Store,
+    pb: LoadedPlaybook,
+    model: Any,
+    day: date,
+    taken: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ranks the live pairs and fits them into capacity; ``taken`` (customer_id,
+    manager_id, channel): today's tasks already made, whose slots are used."""
     pairs = duck.execute("SELECT * FROM k_pairs").df()
     pairs["stage"] = pairs["dropped"].str.split(":").str[0]
     pairs["reason"] = pairs["dropped"].str.split(":").str[1]
@@ -218,10 +226,13 @@ def _arbitrate(
         ["customer_id", "priority", "action"], ascending=[True, False, True], kind="stable"
     )
     live["rank"] = live.groupby("customer_id").cumcount()
-    keep = pb.playbook.contact.tasks_per_customer_per_day
+    keep = pd.Series(pb.playbook.contact.tasks_per_customer_per_day, index=live.index)
+    if taken is not None and len(taken):
+        already = live["customer_id"].map(taken.groupby("customer_id").size()).fillna(0)
+        keep = keep - already.astype(int)
     chosen = live[live["rank"] < keep].copy()
     outranked = live[live["rank"] >= keep]
-    staff = _frame(
+    staff = frame_of(
         ops,
         "SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, "
         "capacity_sms FROM staff WHERE active",
@@ -229,6 +240,10 @@ def _arbitrate(
     capacity = {
         (m.manager_id, ch): int(getattr(m, f"capacity_{ch}")) for m in staff.itertuples() for ch in CHANNELS
     }
+    if taken is not None:
+        for (manager, channel), n in taken.groupby(["manager_id", "channel"]).size().items():
+            if (manager, channel) in capacity:
+                capacity[(manager, channel)] = max(0, capacity[(manager, channel)] - int(n))
     chosen["channel"] = fit(chosen, capacity, pb.playbook.contact.channel_weight)
     over = chosen[chosen["channel"].isna()]
     tasks = chosen[chosen["channel"].notna()].copy()
@@ -261,95 +276,6 @@ def _next_decision_id(ops: Store, duck: duckdb.DuckDBPyConnection, day: date) ->
     return f"{day:%Y%m%d}_{n:02d}"
 
 
-def _talk_tracks(
-    tasks: pd.DataFrame,
-    duck: duckdb.DuckDBPyConnection,
-    snapshot_schema: str,
-    run_schema: str,
-    ops: Store,
-    pb: LoadedPlaybook,
-    decision_id: str,
-    day: date,
-) -> pd.DataFrame:
-    if tasks.empty:
-        return tasks
-    actions = {a.name: a for a in pb.playbook.actions}
-    features_used = {t.name: sorted(pb.expression("triggers", t.name).columns) for t in pb.playbook.triggers}
-    features_used["handover"] = ["tier_move"]
-    ids = tasks["customer_id"].unique().tolist()
-    _register(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
-    people = {
-        r["customer_id"]: r
-        for r in duck.execute(f"""
-        SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
-        SEMI JOIN k_task_customers USING (customer_id)""")
-        .df()
-        .to_dict("records")
-    }
-    facts = {
-        r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-        for r in duck.execute(f"""
-        SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
-               next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
-               fund_return, risk_expires_in_days, health_change, health_score
-        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""")
-        .df()
-        .to_dict("records")
-    }
-    managers = dict(_frame(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
-    talk, material, explanation, task_id = [], [], [], []
-    for t in tasks.to_dict("records"):
-        a = actions[t["action"]]
-        f = facts.get(t["customer_id"], {})
-        person = people.get(t["customer_id"], {})
-        product = (
-            None
-            if pd.isna(t["product_id"])
-            else {
-                "product_name": t["product_name"],
-                "expected_return": None if pd.isna(t["expected_return"]) else t["expected_return"],
-                "is_pension": bool(t["is_pension"]),
-                "term_days": None if pd.isna(t["term_days"]) else t["term_days"],
-            }
-        )
-        vals = values(f, person.get("name"), person.get("gender"), managers.get(t["manager_id"]), product, pb)
-        talk.append(render(a.talk_track, vals))
-        material.append(render(a.visit_material, vals) if a.visit_material else None)
-        trigger = t["trigger"]
-        explanation.append(
-            {
-                "trigger": trigger,
-                "action": t["action"],
-                "kind": a.kind,
-                "rules_passed": [
-                    "eligible",
-                    "applicable",
-                    "suitable",
-                    "within_contact_policy",
-                    "arbitrated",
-                    "within_capacity",
-                ],
-                "product": None if product is None else t["product_id"],
-                "dual_recording": bool(t["dual_recording"]),
-                "score": {
-                    "value": round(float(t["value"]), 2),
-                    "propensity": round(float(t["propensity"]), 4),
-                    "urgency": float(t["urgency"]),
-                    "priority": round(float(t["priority"]), 4),
-                },
-                "features_used": features_used[trigger],
-            }
-        )
-        task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}")
-    out = tasks.copy()
-    out["talk_track"] = talk
-    out["visit_material"] = material
-    out["explanation"] = explanation
-    out["task_id"] = task_id
-    out["run_id"] = decision_id
-    return out
-
-
 def _funnel_counts(pairs: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
     order = {s: i for i, s in enumerate(STAGES)}
     order["task"] = len(STAGES)
@@ -366,12 +292,12 @@ def _withdrawals(
 ) -> list[str]:
     """Open tasks whose contact the customer no longer allows: a withdrawn consent
     stops contacts from the next decision on, scheduled ones included."""
-    open_tasks = _frame(
+    open_tasks = frame_of(
         ops, "SELECT task_id, customer_id, action, kind, channel FROM tasks WHERE status = 'open'"
     )
     if open_tasks.empty:
         return []
-    _register(duck, "k_open_tasks", open_tasks)
+    register_frame(duck, "k_open_tasks", open_tasks)
     personalised = ", ".join(f"'{a.name}'" for a in pb.playbook.actions if a.personalised) or "''"
     rows = duck.execute(f"""
         WITH events AS (
@@ -449,63 +375,7 @@ def _publish(
     duck.unregister("k_funnel_df")
 
     stamp = clock_now()
-    columns = [
-        "task_id",
-        "run_id",
-        "as_of",
-        "customer_id",
-        "manager_id",
-        "action",
-        "trigger",
-        "kind",
-        "channel",
-        "scheduled_at",
-        "contact_window",
-        "priority",
-        "value",
-        "propensity",
-        "urgency",
-        "product_id",
-        "talk_track",
-        "visit_material",
-        "explanation",
-        "status",
-        "source",
-        "campaign_id",
-        "version",
-        "created_at",
-        "updated_at",
-    ]
-    rows = [
-        (
-            t.task_id,
-            t.run_id,
-            day,
-            t.customer_id,
-            t.manager_id,
-            t.action,
-            t.trigger,
-            t.kind,
-            t.channel,
-            t.scheduled_at.to_pydatetime(),
-            t.window,
-            float(t.priority),
-            float(t.value),
-            float(t.propensity),
-            float(t.urgency),
-            None if pd.isna(t.product_id) else t.product_id,
-            t.talk_track,
-            t.visit_material,
-            t.explanation,
-            "open",
-            "batch",
-            None,
-            1,
-            stamp,
-            stamp,
-        )
-        for t in tasks.itertuples()
-    ]
+    rows = task_rows(tasks, day, stamp, "batch")
     with ops.engine.begin() as con:
         changes = owners.changes
         update_column(
@@ -545,8 +415,9 @@ def _publish(
             AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = tasks.task_id)"""),
             {"day": day},
         )
-        load_rows(con, "tasks", columns, rows, ["task_id"], [])
+        load_rows(con, "tasks", TASK_COLUMNS, rows, ["task_id"], [])
         update_column(con, "tasks", "task_id", "status", [(t, "withdrawn") for t in withdrawn])
+        record_verdicts(con, pairs, day)
         con.execute(
             text("""
             INSERT INTO decision_runs (run_id, as_of, snapshot_id, pipeline_run_id, started_at,

@@ -80,7 +80,12 @@ def action_values(duck: duckdb.DuckDBPyConnection, profiles: str, pb: LoadedPlay
 
 
 def build_pairs(
-    duck: duckdb.DuckDBPyConnection, run_schema: str, snapshot_schema: str, pb: LoadedPlaybook, now: datetime
+    duck: duckdb.DuckDBPyConnection,
+    run_schema: str,
+    snapshot_schema: str,
+    pb: LoadedPlaybook,
+    now: datetime,
+    triggers: bool = True,
 ) -> None:
     """Creates k_pairs: one row per customer and proposed action, with the stage it
     stopped at (NULL: passed the contact policy) and the channels allowed.
@@ -88,15 +93,26 @@ def build_pairs(
     Expects the temp tables k_owner(customer_id, manager_id), k_handover(customer_id),
     k_prefs(customer_id, do_not_contact, personalised_opt_out),
     k_consent_ops(customer_id, purpose, granted, ts), k_history(customer_id, action,
-    kind, outcome, at) and k_open(customer_id, action)."""
+    kind, outcome, at) and k_open(customer_id, action); k_campaign_hits(customer_id,
+    trigger, urgency, action, channels) adds campaigns' treated members (its trigger
+    "campaign:<id>", its channels a subset of the action's). ``triggers=False``
+    decides on the campaign pairs alone."""
     c = pb.playbook.contact
+    ensure_campaign_hits(duck)
+    proposed = (
+        f"""SELECT t.customer_id, t.trigger, t.urgency, m.action
+            FROM {run_schema}.triggers t JOIN k_trigger_actions m USING (trigger)
+            UNION ALL
+            SELECT customer_id, 'handover', 0.6, 'handover_intro' FROM k_handover
+            UNION ALL"""
+        if triggers
+        else ""
+    )
     duck.execute(f"""
         CREATE OR REPLACE TEMP TABLE k_hits AS
         WITH hits AS (
-            SELECT t.customer_id, t.trigger, t.urgency, m.action
-            FROM {run_schema}.triggers t JOIN k_trigger_actions m USING (trigger)
-            UNION ALL
-            SELECT customer_id, 'handover', 0.6, 'handover_intro' FROM k_handover),
+            {proposed}
+            SELECT customer_id, trigger, urgency, action FROM k_campaign_hits),
         ranked AS (
             SELECT *, row_number() OVER (PARTITION BY customer_id, action
                                          ORDER BY urgency DESC, trigger) AS rn
@@ -215,3 +231,21 @@ def build_pairs(
         ) rec ON rec.customer_id = h.customer_id AND rec.action = h.action
         LEFT JOIN k_consent vg ON vg.customer_id = h.customer_id AND vg.purpose = (
             SELECT purpose FROM k_channel_consent WHERE channel = 'visit')""")
+    # a campaign contacts only through its own channels, a subset of the action's
+    duck.execute("""
+        CREATE OR REPLACE TEMP TABLE k_pairs AS
+        SELECT p.* REPLACE (
+                   CASE WHEN ch.channels IS NULL THEN p.channels
+                        ELSE list_filter(p.channels, lambda x: list_contains(ch.channels, x)) END
+                       AS channels,
+                   CASE WHEN p.dropped IS NULL AND ch.channels IS NOT NULL
+                             AND len(list_filter(p.channels, lambda x: list_contains(ch.channels, x))) = 0
+                        THEN 'within_contact_policy:no_consent_for_campaign_channel' ELSE p.dropped END AS dropped)
+        FROM k_pairs p LEFT JOIN k_campaign_hits ch USING (customer_id, trigger, action)""")
+
+
+def ensure_campaign_hits(duck: duckdb.DuckDBPyConnection) -> None:
+    """An empty k_campaign_hits when no campaign was loaded."""
+    duck.execute("""
+        CREATE TEMP TABLE IF NOT EXISTS k_campaign_hits (
+            customer_id VARCHAR, trigger VARCHAR, urgency DOUBLE, action VARCHAR, channels VARCHAR[])""")

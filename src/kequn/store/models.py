@@ -435,3 +435,8 @@ class AmlRecord(Base):
     id_number: Mapped[str | None] = mapped_column(String(18))
     kept_until: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(200))
+
+
+# the campaign and floor tables live in their own module; importing it here puts
+# them in Base.metadata wherever the models are loaded (migrations included)
+from kequn.store import campaign_models as _campaign_models  # noqa: E402, F401

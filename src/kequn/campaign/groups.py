@@ -1,0 +1,172 @@
+"""Saved customer groups: named, versioned, bounded by their unit's subtree, and
+previewed live on the latest run (size, AUM, tier mix, overlap with the other
+groups in reach, and the size on the run before)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from ibis.common import exceptions as ibis_errors
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kequn.core.errors import KequnError
+from kequn.ingest.store import connect
+from kequn.pipeline import groups
+from kequn.pipeline.catalog import RunInfo, list_runs
+from kequn.playbook.expr import ExpressionError
+from kequn.store.campaign_models import CustomerGroup
+from kequn.store.models import Branch
+
+NAME_MAX = 60
+
+
+@dataclass
+class GroupPreview:
+    text: str
+    error: str | None = None
+    stats: groups.GroupStats | None = None
+    previous: int | None = None
+    overlap: dict[str, int] = field(default_factory=dict)
+    run_id: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def change(self) -> int | None:
+        if self.stats is None or self.previous is None:
+            return None
+        return self.stats.size - self.previous
+
+
+def unit_branches(s: Session, branch_id: str | None) -> list[str] | None:
+    """The units in ``branch_id``'s subtree (None: the whole bank)."""
+    if branch_id is None:
+        return None
+    unit = s.get(Branch, branch_id)
+    if unit is None:
+        raise KequnError(f"unknown unit {branch_id!r}")
+    return list(s.scalars(select(Branch.branch_id).where(Branch.path.like(unit.path + "%"))))
+
+
+def open_analytics(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return connect(path, read_only=True)
+    except duckdb.IOException as exc:
+        raise KequnError(f"the analytical store {path} is busy (a run or ingest is writing): {exc}") from None
+
+
+def latest_runs(duck: duckdb.DuckDBPyConnection) -> tuple[RunInfo, RunInfo | None]:
+    runs = list_runs(duck)
+    if not runs:
+        raise KequnError("no pipeline run yet: run `kequn run` first")
+    return runs[-1], (runs[-2] if len(runs) > 1 else None)
+
+
+def preview(
+    analytics: Path,
+    text: str,
+    branches: Sequence[str] | None,
+    others: Sequence[CustomerGroup] = (),
+) -> GroupPreview:
+    """Counts a condition on the latest run, as the builder shows it while typing."""
+    started = time.perf_counter()
+    result = GroupPreview(text)
+    try:
+        expr = groups.parse_group(text)
+    except ExpressionError as exc:
+        result.error = str(exc)
+        return result
+    duck = open_analytics(analytics)
+    try:
+        run, before = latest_runs(duck)
+        result.run_id = run.run_id
+        result.stats = groups.stats(duck, run, expr, branches)
+        if before is not None:
+            try:
+                result.previous = groups.count(duck, before, expr, branches)
+            except (duckdb.Error, ibis_errors.IbisError):  # an older run may lack a newer column
+                result.previous = None
+        parsed = {}
+        for g in others:
+            try:
+                parsed[g.name] = groups.parse_group(g.expression)
+            except ExpressionError:
+                continue
+        result.overlap = groups.overlap(duck, run, expr, parsed, branches)
+    finally:
+        duck.close()
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def groups_in_reach(s: Session, branch_path: str | None) -> list[CustomerGroup]:
+    """The latest version of each group a user may use: the bank's own groups and
+    those of units in their subtree (``branch_path`` None: every group)."""
+    latest = (
+        select(CustomerGroup.name, CustomerGroup.branch_id, func.max(CustomerGroup.version).label("v"))
+        .group_by(CustomerGroup.name, CustomerGroup.branch_id)
+        .subquery()
+    )
+    q = select(CustomerGroup).join(
+        latest,
+        (CustomerGroup.name == latest.c.name)
+        & (CustomerGroup.version == latest.c.v)
+        & (func.coalesce(CustomerGroup.branch_id, "") == func.coalesce(latest.c.branch_id, "")),
+    )
+    if branch_path is not None:
+        units = select(Branch.branch_id).where(Branch.path.like(branch_path + "%"))
+        q = q.where(CustomerGroup.branch_id.in_(units))
+    return list(s.scalars(q.order_by(CustomerGroup.name)))
+
+
+def save_group(
+    s: Session,
+    name: str,
+    text: str,
+    branch_id: str | None,
+    by: str,
+    at: datetime,
+    result: GroupPreview,
+    description: str | None = None,
+) -> CustomerGroup:
+    """Saves the group as a new version (the same version when nothing changed)."""
+    name = name.strip()
+    if not name or len(name) > NAME_MAX:
+        raise KequnError(f"a group needs a name of 1 to {NAME_MAX} characters")
+    groups.parse_group(text)  # raises ExpressionError with the reason
+    same_unit = (
+        CustomerGroup.branch_id.is_(None) if branch_id is None else CustomerGroup.branch_id == branch_id
+    )
+    last = s.scalar(
+        select(CustomerGroup)
+        .where(CustomerGroup.name == name, same_unit)
+        .order_by(CustomerGroup.version.desc())
+        .limit(1)
+    )
+    if last is not None and last.expression == text:
+        return last
+    st = result.stats
+    group = CustomerGroup(
+        name=name,
+        version=(last.version + 1) if last else 1,
+        branch_id=branch_id,
+        expression=text,
+        description=description,
+        created_by=by,
+        created_at=at,
+        stats={
+            "size": st.size if st else None,
+            "aum": st.aum if st else None,
+            "tier_mix": st.tier_mix if st else {},
+            "previous": result.previous,
+        },
+        run_id=result.run_id,
+    )
+    s.add(group)
+    s.flush()
+    return group

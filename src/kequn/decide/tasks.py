@@ -1,0 +1,183 @@
+"""The tasks a decision makes: talk tracks, visit material and explanations
+rendered for each chosen pair, and the rows stored."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+from sqlalchemy import text
+
+from kequn.decide.campaign_hits import campaign_briefs, campaign_of
+from kequn.decide.talk import render, values
+from kequn.playbook import LoadedPlaybook
+from kequn.store import Store
+
+
+def frame_of(ops: Store, sql: str, **params: Any) -> pd.DataFrame:
+    with ops.engine.connect() as con:
+        return pd.read_sql(text(sql), con, params=params)
+
+
+def register_frame(duck: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    duck.register(f"{name}_df", frame)
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+    duck.unregister(f"{name}_df")
+
+
+def talk_tracks(
+    tasks: pd.DataFrame,
+    duck: duckdb.DuckDBPyConnection,
+    snapshot_schema: str,
+    run_schema: str,
+    ops: Store,
+    pb: LoadedPlaybook,
+    decision_id: str,
+    day: date,
+) -> pd.DataFrame:
+    if tasks.empty:
+        return tasks
+    actions = {a.name: a for a in pb.playbook.actions}
+    features_used = {t.name: sorted(pb.expression("triggers", t.name).columns) for t in pb.playbook.triggers}
+    features_used["handover"] = ["tier_move"]
+    briefs = campaign_briefs(ops)
+    features_used |= {f"campaign:{cid}": b.columns for cid, b in briefs.items()}
+    ids = tasks["customer_id"].unique().tolist()
+    register_frame(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
+    people = {
+        r["customer_id"]: r
+        for r in duck.execute(f"""
+        SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
+        SEMI JOIN k_task_customers USING (customer_id)""")
+        .df()
+        .to_dict("records")
+    }
+    facts = {
+        r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        for r in duck.execute(f"""
+        SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
+               next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
+               fund_return, risk_expires_in_days, health_change, health_score
+        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""")
+        .df()
+        .to_dict("records")
+    }
+    managers = dict(frame_of(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
+    talk, material, explanation, task_id = [], [], [], []
+    for t in tasks.to_dict("records"):
+        a = actions[t["action"]]
+        f = facts.get(t["customer_id"], {})
+        person = people.get(t["customer_id"], {})
+        product = (
+            None
+            if pd.isna(t["product_id"])
+            else {
+                "product_name": t["product_name"],
+                "expected_return": None if pd.isna(t["expected_return"]) else t["expected_return"],
+                "is_pension": bool(t["is_pension"]),
+                "term_days": None if pd.isna(t["term_days"]) else t["term_days"],
+            }
+        )
+        vals = values(f, person.get("name"), person.get("gender"), managers.get(t["manager_id"]), product, pb)
+        brief = briefs.get(str(t["trigger"]).removeprefix("campaign:"))
+        talk.append(render(brief.talk_track if brief and brief.talk_track else a.talk_track, vals))
+        material.append(render(a.visit_material, vals) if a.visit_material else None)
+        trigger = t["trigger"]
+        explanation.append(
+            {
+                "trigger": trigger,
+                "action": t["action"],
+                "kind": a.kind,
+                "rules_passed": [
+                    "eligible",
+                    "applicable",
+                    "suitable",
+                    "within_contact_policy",
+                    "arbitrated",
+                    "within_capacity",
+                ],
+                "product": None if product is None else t["product_id"],
+                "dual_recording": bool(t["dual_recording"]),
+                "score": {
+                    "value": round(float(t["value"]), 2),
+                    "propensity": round(float(t["propensity"]), 4),
+                    "urgency": float(t["urgency"]),
+                    "priority": round(float(t["priority"]), 4),
+                },
+                "features_used": features_used[trigger],
+                **({"campaign": brief.campaign_id, "campaign_name": brief.name} if brief else {}),
+            }
+        )
+        task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}")
+    out = tasks.copy()
+    out["talk_track"] = talk
+    out["visit_material"] = material
+    out["explanation"] = explanation
+    out["task_id"] = task_id
+    out["run_id"] = decision_id
+    return out
+
+
+TASK_COLUMNS = [
+    "task_id",
+    "run_id",
+    "as_of",
+    "customer_id",
+    "manager_id",
+    "action",
+    "trigger",
+    "kind",
+    "channel",
+    "scheduled_at",
+    "contact_window",
+    "priority",
+    "value",
+    "propensity",
+    "urgency",
+    "product_id",
+    "talk_track",
+    "visit_material",
+    "explanation",
+    "status",
+    "source",
+    "campaign_id",
+    "version",
+    "created_at",
+    "updated_at",
+]
+
+
+def task_rows(tasks: pd.DataFrame, day: date, stamp: datetime, source: str) -> list[tuple[Any, ...]]:
+    """The chosen tasks as rows of TASK_COLUMNS, ready to load."""
+    return [
+        (
+            t.task_id,
+            t.run_id,
+            day,
+            t.customer_id,
+            t.manager_id,
+            t.action,
+            t.trigger,
+            t.kind,
+            t.channel,
+            t.scheduled_at.to_pydatetime(),
+            t.window,
+            float(t.priority),
+            float(t.value),
+            float(t.propensity),
+            float(t.urgency),
+            None if pd.isna(t.product_id) else t.product_id,
+            t.talk_track,
+            t.visit_material,
+            t.explanation,
+            "open",
+            source,
+            campaign_of(t.trigger),
+            1,
+            stamp,
+            stamp,
+        )
+        for t in tasks.itertuples()
+    ]

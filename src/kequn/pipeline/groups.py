@@ -1,0 +1,157 @@
+"""Customer groups (客群) on a run's profiles: a predicate in the playbook's safe
+expression language, counted, sized and compared in the analytical store.
+
+A group reads the profile's columns plus three lists built on demand: the
+triggers the customer hit on the run, the products held and their types. Only
+the lists an expression names are joined, so a plain condition is a single
+scan of one column-store table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from kequn.ingest.store import schema_for
+from kequn.pipeline.catalog import RunInfo
+from kequn.pipeline.predicates import compile_predicate
+from kequn.playbook.columns import SCOPES, ColumnDoc
+from kequn.playbook.expr import Expression, parse
+
+#: lists a group may test with list_contains(...), beside the profile's columns
+GROUP_LISTS: dict[str, ColumnDoc] = {
+    "triggers": ColumnDoc("list", "triggers the customer hit on the run"),
+    "products_held": ColumnDoc("list", "product codes held"),
+    "product_types": ColumnDoc("list", "types of the products held (fund, wealth, pension, …)"),
+}
+GROUP_COLUMNS: dict[str, ColumnDoc] = {**SCOPES["profile"], **GROUP_LISTS}
+
+
+def parse_group(text: str) -> Expression:
+    """Checks a group's condition; raises ExpressionError with the reason."""
+    return parse(text, GROUP_COLUMNS)
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    size: int
+    aum: float
+    tier_mix: dict[str, int] = field(default_factory=dict)
+    branches: int = 0
+
+
+def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
+    p = con.table("profiles", database=run.schema)
+    if "triggers" in used:
+        t = con.table("triggers", database=run.schema)
+        lists = t.group_by("customer_id").aggregate(triggers=t.trigger.collect())
+        p = p.left_join(lists, "customer_id").drop("customer_id_right")
+    if used & {"products_held", "product_types"}:
+        snapshot_schema = schema_for(date.fromisoformat(run.snapshot_id))
+        h = con.table("holdings", database=snapshot_schema)
+        d = con.table("products", database=snapshot_schema)
+        held = h.join(d, "product_id").select(h.customer_id, h.product_id, product_type=d["type"])
+        lists = held.group_by("customer_id").aggregate(
+            products_held=held.product_id.collect(distinct=True),
+            product_types=held.product_type.collect(distinct=True),
+        )
+        p = p.left_join(lists, "customer_id").drop("customer_id_right")
+    return p
+
+
+def group_table(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    branches: Sequence[str] | None = None,
+) -> ir.Table:
+    """The group's members as an Ibis table over the run's profiles, bounded to
+    ``branches`` (the customers' home units) when given."""
+    con = ibis.duckdb.from_connection(duck)
+    p = _source(con, run, expr.columns)
+    keep = compile_predicate(expr, p)
+    if branches is not None:
+        keep = keep & p.home_branch_id.isin(list(branches))
+    return p.filter(keep)
+
+
+def count(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    branches: Sequence[str] | None = None,
+) -> int:
+    t = group_table(duck, run, expr, branches)
+    return int(t.count().to_pyarrow().as_py())
+
+
+def stats(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    branches: Sequence[str] | None = None,
+) -> GroupStats:
+    """Size, AUM, tier mix and how many units the group spans, in one query."""
+    t = group_table(duck, run, expr, branches)
+    mix = t.group_by("tier").aggregate(n=t.count(), aum=t.aum.sum(), units=t.home_branch_id.nunique())
+    units = t.aggregate(units=t.home_branch_id.nunique())
+    rows = mix.to_pyarrow().to_pylist()
+    spread = units.to_pyarrow().to_pylist()
+    return GroupStats(
+        size=sum(int(r["n"]) for r in rows),
+        aum=round(sum(float(r["aum"] or 0) for r in rows), 2),
+        tier_mix={str(r["tier"]): int(r["n"]) for r in rows},
+        branches=int(spread[0]["units"]) if spread else 0,
+    )
+
+
+def overlap(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    others: dict[str, Expression],
+    branches: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Customers this group shares with each of ``others``, in one scan."""
+    if not others:
+        return {}
+    con = ibis.duckdb.from_connection(duck)
+    used = expr.columns.union(*(o.columns for o in others.values()))
+    p = _source(con, run, used)
+    keep = compile_predicate(expr, p)
+    if branches is not None:
+        keep = keep & p.home_branch_id.isin(list(branches))
+    mine = p.filter(keep)
+    sums = {
+        f"o{i}": compile_predicate(o, mine).cast("int64").sum() for i, o in enumerate(others.values())
+    }
+    row = mine.aggregate(**sums).to_pyarrow().to_pylist()[0]
+    return {name: int(row[f"o{i}"] or 0) for i, name in enumerate(others)}
+
+
+def members(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    branches: Sequence[str] | None = None,
+) -> Any:
+    """customer_id, tier, home_branch_id and AUM of every member (a pandas frame)."""
+    t = group_table(duck, run, expr, branches)
+    return t.select("customer_id", "tier", "home_branch_id", "aum").order_by("customer_id").to_pandas()
+
+
+def compiled_sql(
+    duck: duckdb.DuckDBPyConnection,
+    run: RunInfo,
+    expr: Expression,
+    branches: Sequence[str] | None = None,
+) -> str:
+    """The SQL a count runs, for the curious analyst and the golden tests."""
+    t = group_table(duck, run, expr, branches)
+    return str(ibis.to_sql(t.count()))
