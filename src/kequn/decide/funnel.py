@@ -240,7 +240,8 @@ def build_pairs(
                        AS channels,
                    CASE WHEN p.dropped IS NULL AND ch.channels IS NOT NULL
                              AND len(list_filter(p.channels, lambda x: list_contains(ch.channels, x))) = 0
-                        THEN 'within_contact_policy:no_consent_for_campaign_channel' ELSE p.dropped END AS dropped)
+                        THEN 'within_contact_policy:no_consent_for_campaign_channel'
+                        ELSE p.dropped END AS dropped)
         FROM k_pairs p LEFT JOIN k_campaign_hits ch USING (customer_id, trigger, action)""")
 
 

@@ -110,7 +110,9 @@ def talk_tracks(
                 **({"campaign": brief.campaign_id, "campaign_name": brief.name} if brief else {}),
             }
         )
-        task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}")
+        # a campaign's task carries its id: two campaigns may offer one action the same day
+        suffix = f":{brief.campaign_id}" if brief else ""
+        task_id.append(f"{day.isoformat()}:{t['customer_id']}:{t['action']}{suffix}")
     out = tasks.copy()
     out["talk_track"] = talk
     out["visit_material"] = material
