@@ -24,7 +24,11 @@ pytestmark = pytest.mark.xdist_group("web")
 
 @pytest.fixture(scope="module")
 def app(workbench: Workbench):  # type: ignore[no-untyped-def]
-    application = create_app(Settings(store_url=workbench.url, secret_key="f" * 32, day=DAY.isoformat()))
+    application = create_app(
+        Settings(
+            store_url=workbench.url, analytics=str(workbench.store), secret_key="f" * 32, day=DAY.isoformat()
+        )
+    )
     yield application
     application.state.store.dispose()
 

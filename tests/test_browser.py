@@ -49,7 +49,11 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(workbench: Workbench) -> Iterator[str]:
     """The workbench on a free loopback port, served by uvicorn in a thread."""
-    app = create_app(Settings(store_url=workbench.url, secret_key="s" * 32, day=DAY.isoformat()))
+    app = create_app(
+        Settings(
+            store_url=workbench.url, analytics=str(workbench.store), secret_key="s" * 32, day=DAY.isoformat()
+        )
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -28,7 +28,13 @@ pytestmark = pytest.mark.xdist_group("web")
 @pytest.fixture(scope="module")
 def app(workbench: Workbench):  # type: ignore[no-untyped-def]
     application = create_app(
-        Settings(store_url=workbench.url, secret_key="k" * 32, day=DAY.isoformat(), lockout_attempts=3)
+        Settings(
+            store_url=workbench.url,
+            analytics=str(workbench.store),
+            secret_key="k" * 32,
+            day=DAY.isoformat(),
+            lockout_attempts=3,
+        )
     )
     yield application
     application.state.store.dispose()

@@ -41,6 +41,12 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     day: Annotated[str | None, typer.Option(help="Business day the pages show (default: today).")] = None,
+    analytics: Annotated[
+        Path | None,
+        typer.Option(
+            help="The DuckDB analytical store, for customer groups and campaigns (or KEQUN_ANALYTICS)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the workbench (pages and JSON API)."""
     import uvicorn
@@ -49,6 +55,10 @@ def serve_command(
         os.environ["KEQUN_STORE_URL"] = store
     if day:
         os.environ["KEQUN_DAY"] = day
+    if analytics:
+        if not analytics.exists():
+            raise KequnError(f"{analytics}: no analytical store there")
+        os.environ["KEQUN_ANALYTICS"] = str(analytics.resolve())
     if not os.environ.get("KEQUN_STORE_URL"):
         raise KequnError("--store (or KEQUN_STORE_URL) is required")
     os.environ.setdefault("KEQUN_SECRET_KEY", secrets.token_urlsafe(32))
@@ -209,4 +219,4 @@ def demo_command(
     for login, role, password, who in people:
         console.print(f"  {login:<11} {password:<14} {role} ({who})")
     if not no_serve:
-        serve_command(url, "127.0.0.1", port, 1, day.isoformat())
+        serve_command(url, "127.0.0.1", port, 1, day.isoformat(), store)

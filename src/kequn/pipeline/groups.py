@@ -128,9 +128,7 @@ def overlap(
     if branches is not None:
         keep = keep & p.home_branch_id.isin(list(branches))
     mine = p.filter(keep)
-    sums = {
-        f"o{i}": compile_predicate(o, mine).cast("int64").sum() for i, o in enumerate(others.values())
-    }
+    sums = {f"o{i}": compile_predicate(o, mine).cast("int64").sum() for i, o in enumerate(others.values())}
     row = mine.aggregate(**sums).to_pyarrow().to_pylist()[0]
     return {name: int(row[f"o{i}"] or 0) for i, name in enumerate(others)}
 

@@ -17,7 +17,7 @@ from kequn.playbook import load_playbook
 from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
 from kequn.web.render import page
-from kequn.web.routes import api, pages, privacy
+from kequn.web.routes import api, campaigns, pages, privacy
 from kequn.web.settings import Settings
 
 CSP = (
@@ -47,6 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(privacy.router)
+    app.include_router(campaigns.router)
+    app.include_router(campaigns.api)
 
     @app.middleware("http")
     async def no_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -22,6 +22,8 @@ class Settings:
     default_language: str = "zh_CN"
     #: the business day pages show; None: today in Beijing
     day: str | None = None
+    #: the DuckDB analytical store, for customer groups and campaigns (None: not offered)
+    analytics: str | None = None
 
     @classmethod
     def from_env(cls, store_url: str | None = None, **overrides: object) -> Settings:
@@ -37,6 +39,7 @@ class Settings:
             "playbook": os.environ.get("KEQUN_PLAYBOOK"),
             "secure_cookies": os.environ.get("KEQUN_INSECURE_COOKIES", "") != "1",
             "day": os.environ.get("KEQUN_DAY"),
+            "analytics": os.environ.get("KEQUN_ANALYTICS"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kequn.campaign.floor import FloorFigures, floor_figures
 from kequn.core.clock import SHANGHAI
 from kequn.decide.policy import CONTACTED
 from kequn.store.models import Branch, BranchKpi, Customer, Outcome, Product, Staff, Task
@@ -64,6 +65,8 @@ class Dashboard:
     diagnoses_done: int
     takeup: float | None
     league: list[dict[str, Any]] = field(default_factory=list)
+    #: the branch floor, month to date
+    floor: FloorFigures | None = None
 
     @property
     def reach(self) -> float:
@@ -217,9 +220,14 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
         diagnoses,
         took / linked if linked else None,
     )
+    board.floor = floor_figures(s, _subtree(s, unit), day.replace(day=1), day)
     if viewer.sees_all or viewer.role == "branch_head":
         board.league = league(s, day, unit)
     return board
+
+
+def _subtree(s: Session, unit: Branch) -> list[str]:
+    return list(s.scalars(select(Branch.branch_id).where(Branch.path.like(unit.path + "%"))))
 
 
 def league(s: Session, day: date, unit: Branch) -> list[dict[str, Any]]:
@@ -234,8 +242,13 @@ def league(s: Session, day: date, unit: Branch) -> list[dict[str, Any]]:
             continue
         base = float(f.get("deposits_base") or 0)
         growth = (float(f.get("deposits") or 0) - base) / base if base else 0.0
+        floor = floor_figures(s, _subtree(s, b), day.replace(day=1), day)
         out.append(
             {
+                "referral_rate": floor.rate("lobby"),
+                "counter_referral_rate": floor.rate("counter"),
+                "salons": floor.salons,
+                "salon_standard": floor.salon_standard,
                 "branch_id": b.branch_id,
                 "name": b.name,
                 "customers": f.get("customers", 0),
