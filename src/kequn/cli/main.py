@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kequn import __version__
-from kequn.cli import data, decisions, pipeline, privacy, web
+from kequn.cli import campaigns, data, decisions, pipeline, privacy, web
 from kequn.privacy.logs import install as install_log_scrubbing
 
 app = typer.Typer(
@@ -38,6 +38,8 @@ app.add_typer(playbook_app, name="playbook")
 app.add_typer(privacy.audit_app, name="audit")
 app.add_typer(privacy.privacy_app, name="privacy")
 app.command("consent")(privacy.consent_command)
+app.add_typer(campaigns.group_app, name="group")
+app.add_typer(campaigns.campaign_app, name="campaign")
 adapt = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
 adapt.command("berka")(data.adapt_berka_command)
 app.add_typer(adapt, name="adapt")

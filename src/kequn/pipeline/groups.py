@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.predicates import compile_predicate
-from kequn.playbook.columns import SCOPES, ColumnDoc
+from kequn.playbook.columns import SCOPES, TRIGGER_FEATURES, ColumnDoc
 from kequn.playbook.expr import Expression, parse
 
 #: lists a group may test with list_contains(...), beside the profile's columns
@@ -30,7 +30,7 @@ GROUP_LISTS: dict[str, ColumnDoc] = {
     "products_held": ColumnDoc("list", "product codes held"),
     "product_types": ColumnDoc("list", "types of the products held (fund, wealth, pension, …)"),
 }
-GROUP_COLUMNS: dict[str, ColumnDoc] = {**SCOPES["profile"], **GROUP_LISTS}
+GROUP_COLUMNS: dict[str, ColumnDoc] = {**SCOPES["profile"], **TRIGGER_FEATURES, **GROUP_LISTS}
 
 
 def parse_group(text: str) -> Expression:
