@@ -243,6 +243,7 @@ def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
                 ("hq", "hq", None, mine[-1]),
                 ("compliance", "compliance", None, mine[-1]),
                 ("teller", "teller", None, manager.branch_id),
+                ("lobby", "lobby_manager", None, manager.branch_id),
             ]
             for login, role, mid, branch in plan:
                 user = create_user(s, login, PASSWORD, role, datetime.now(SHANGHAI), mid, branch)

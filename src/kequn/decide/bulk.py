@@ -102,7 +102,14 @@ def update_column(con: Connection, table: str, key: str, column: str, rows: Sequ
             with cur.copy(f"COPY _upd_{table} (k, v) FROM STDIN") as copy:
                 for k, v in rows:
                     copy.write_row((k, v))
-            cur.execute(f"UPDATE {table} t SET {column} = u.v FROM _upd_{table} u WHERE t.{key} = u.k")
+            cur.execute(
+                "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = %s::regclass AND a.attname = %s",
+                (table, column),
+            )
+            found = cur.fetchone()
+            kind = found[0] if found else "text"  # the staged text, cast to the column's own type
+            cur.execute(f"UPDATE {table} t SET {column} = u.v::{kind} FROM _upd_{table} u WHERE t.{key} = u.k")
         return len(rows)
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cur.executemany(
