@@ -85,7 +85,12 @@ def preview(
     try:
         run, before = latest_runs(duck)
         result.run_id = run.run_id
-        result.stats = groups.stats(duck, run, expr, branches)
+        try:
+            result.stats = groups.stats(duck, run, expr, branches)
+        except (duckdb.Error, ibis_errors.IbisError, TypeError, ValueError, AttributeError) as exc:
+            # well-formed but not computable, e.g. a text compared with a number
+            result.error = f"cannot evaluate {text!r}: {str(exc).splitlines()[0]}"
+            return result
         if before is not None:
             try:
                 result.previous = groups.count(duck, before, expr, branches)

@@ -1,0 +1,149 @@
+"""Campaigns and the branch floor in a real browser (Debian's chromium), on SQLite
+and on PostgreSQL: a bank of their own, so the other browser tests' counts stay put."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from kequn.core.clock import SHANGHAI
+from kequn.store import open_store
+from kequn.store.models import Customer, Staff, Task
+from kequn.web.services.users import create_user
+from tests.conftest import PASSWORD, Workbench
+from tests.test_browser import Person, browser, people, server  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web")]
+
+
+def _rate(text: str) -> float:
+    found = re.search(r"([\d.]+)%", text)
+    assert found, text
+    return float(found.group(1))
+
+
+def test_lobby_checks_in_and_refers_and_the_manager_gets_the_task(people, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    manager_id = workbench.people["manager"]
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            unit = s.get(Staff, manager_id).branch_id  # type: ignore[union-attr]
+            customer = s.scalar(
+                select(Customer.customer_id)
+                .where(Customer.home_branch_id == unit)
+                .order_by(Customer.customer_id.desc())
+                .limit(1)
+            )
+    finally:
+        ops.dispose()
+    head = people["head"]
+    head.open("/dashboard")
+    before = _rate(head.page.inner_text("#dash-referral-lobby"))
+    lobby = people["lobby"]
+    assert lobby.open("/floor") == 200
+    lobby.page.fill("#check-in-customer", customer)
+    lobby.page.click("#check-in-form button[type=submit]")
+    lobby.page.wait_for_load_state("networkidle")
+    summary = lobby.page.inner_text("#checked-in")
+    assert "*" in summary  # the name is masked for floor staff
+    assert "值班客户经理" in lobby.page.inner_text("#duty-manager")
+    lobby.shot("check-in")
+    lobby.page.select_option("#refer-to", manager_id)
+    lobby.page.fill("#refer-form input[name=note]", "想了解养老理财")
+    lobby.page.click("#refer")
+    lobby.page.wait_for_load_state("networkidle")
+    assert "已生成任务" in lobby.page.inner_text("#referral-done")
+    lobby.shot("referred")
+    rm = people["manager"]
+    rm.open("/my-day")
+    task = rm.page.locator(f"article[data-task*='{customer}:referral_meet']")
+    assert task.count() == 1
+    assert "大堂转介接待" in task.inner_text()
+    rm.shot("referral-task")
+    head.open("/dashboard")
+    after = _rate(head.page.inner_text("#dash-referral-lobby"))
+    assert after != before and after > 0
+    head.shot("referral-rate")
+    for p in (head, lobby, rm):
+        assert not p.errors, p.errors
+
+
+def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
+    people,  # noqa: F811
+    workbench: Workbench,
+) -> None:  # type: ignore[no-untyped-def]
+    head = people["head"]
+    assert head.open("/groups") == 200
+    box = head.page.locator("#group-expression")
+    box.fill("aum > 1000")
+    head.page.wait_for_selector("#group-count")
+    wide = int(head.page.inner_text("#group-count"))
+    box.fill("aum > 1000 AND age >= 45")
+    head.page.wait_for_function(
+        "n => { const c = document.querySelector('#group-count'); return c && +c.textContent !== n; }",
+        arg=wide,
+    )
+    narrow = int(head.page.inner_text("#group-count"))
+    assert 0 < narrow < wide
+    box.fill("aum > 1000 AND agee >= 45")
+    head.page.wait_for_selector("#group-error")
+    assert "agee" in head.page.inner_text("#group-error")
+    box.fill("aum > 1000 AND age >= 45")
+    head.page.wait_for_selector("#group-count")
+    head.page.fill("#group-name", "中老年客群")
+    head.shot("group-builder")
+    head.page.click("#group-form button[type=submit]")
+    head.page.wait_for_load_state("networkidle")
+    assert "中老年客群" in head.page.inner_text("#saved-groups")
+    head.open("/campaigns")
+    head.page.fill("#campaign-name", "春节开门红")
+    head.page.check("input[name=channels][value=sms]")
+    head.page.fill("input[name=priority]", "1")
+    head.page.click("#campaign-launch")
+    head.page.wait_for_load_state("networkidle")
+    assert "/campaigns/CMP" in head.page.url
+    campaign_url = head.page.url
+    tasked = int(head.page.inner_text("[data-stage=tasked]"))
+    assert tasked > 0
+    assert int(head.page.inner_text("[data-stage=group]")) == narrow
+    head.shot("campaign")
+    # a manager with one of its tasks signs in and finds it in My day
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            manager_id, n = s.execute(
+                select(Task.manager_id, func.count())
+                .where(Task.campaign_id.is_not(None), Task.status == "open")
+                .group_by(Task.manager_id)
+                .order_by(func.count().desc())
+            ).first()  # type: ignore[misc]
+            create_user(
+                s,
+                "campaigner",
+                PASSWORD,
+                s.get(Staff, manager_id).role,  # type: ignore[union-attr]
+                datetime.now(SHANGHAI),
+                manager_id,
+                None,
+            )
+    finally:
+        ops.dispose()
+    rm = people["campaigner"]
+    rm.open("/my-day")
+    shown = rm.page.locator("article:has(.campaign)")
+    assert shown.count() == n
+    assert "春节开门红" in shown.first.inner_text()
+    rm.shot("campaign-tasks")
+    head.page.goto(campaign_url)
+    head.page.click("#campaign-toggle")  # pause
+    head.page.wait_for_load_state("networkidle")
+    assert "paused" in head.page.inner_text("#campaign-status") or "暂停" in head.page.inner_text(
+        "#campaign-status"
+    )
+    rm.open("/my-day")
+    assert rm.page.locator("article:has(.campaign)").count() == 0
+    for p in (head, rm):
+        assert not p.errors, p.errors
