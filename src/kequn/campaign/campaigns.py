@@ -206,7 +206,7 @@ def pause(ops: Store, campaign_id: str, by: str, role: str, now: datetime) -> in
             raise KequnError(f"unknown campaign {campaign_id!r}")
         campaign.status = "paused"
         campaign.paused_at = now
-        withdrawn = s.execute(
+        withdrawn = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result has a rowcount
             update(Task)
             .where(Task.campaign_id == campaign_id, Task.status == "open")
             .values(status="withdrawn", updated_at=now, version=Task.version + 1)
