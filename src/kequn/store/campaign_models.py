@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kequn.store.models import Base, Money, tz
@@ -49,10 +49,10 @@ class Campaign(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     #: weight against the day's triggered work, as a trigger's urgency (0-1]
-    priority: Mapped[float] = mapped_column(default=0.5)
+    priority: Mapped[float] = mapped_column(Float, default=0.5)
     target_measure: Mapped[str] = mapped_column(String(16))
     target_value: Mapped[Decimal] = mapped_column(Money())
-    control_share: Mapped[float] = mapped_column(default=0.1)
+    control_share: Mapped[float] = mapped_column(Float, default=0.1)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default="active")
     created_by: Mapped[str] = mapped_column(String(64))
