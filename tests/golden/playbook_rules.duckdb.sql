@@ -428,6 +428,11 @@ SELECT
   COALESCE("t0"."birthday_this_month" AND "t0"."days_to_birthday" BETWEEN 0 AND 7, FALSE) AS "hit"
 FROM "trigger" AS "t0";
 
+-- triggers.in_branch: event_type = 'check_in'
+SELECT
+  COALESCE("t0"."event_type" = 'check_in', FALSE) AS "hit"
+FROM "trigger" AS "t0";
+
 -- triggers.visit_booked: event_type = 'visit_booked'
 SELECT
   COALESCE("t0"."event_type" = 'visit_booked', FALSE) AS "hit"

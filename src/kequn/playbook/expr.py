@@ -90,6 +90,9 @@ def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
     except sqlglot.errors.ParseError as exc:
         detail = exc.errors[0]["description"] if exc.errors else str(exc)
         raise ExpressionError(f"cannot parse {text!r}: {detail}") from None
+    except (sqlglot.errors.SqlglotError, IndexError) as exc:
+        # the tokenizer refuses some text (an unclosed quote) before the parser sees it
+        raise ExpressionError(f"cannot read {text!r}: {str(exc).splitlines()[0]}") from None
     parsed = [t for t in trees if t is not None]
     if len(parsed) != 1:
         raise ExpressionError(f"{text!r} is {len(parsed)} statements; write one expression")
