@@ -20,7 +20,8 @@ import random
 import subprocess
 import sys
 import time
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,9 @@ EVENTS = ("product_view", "complaint", "visit_booked", "check_in")
 
 
 def measure(*args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, str(HERE / "_measure.py"), *args], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_measure.py"), *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -46,17 +48,24 @@ def _events(url: str, n: int, seed: int, day_offset: int) -> list[float]:
     ops = open_store(url, upgrade=False, pool_size=2)
     pb = load_playbook()
     with ops.engine.connect() as con:
-        ids = [r[0] for r in con.exec_driver_sql(
-            "SELECT customer_id FROM customers WHERE owner_manager_id IS NOT NULL")]
+        ids = [
+            r[0]
+            for r in con.exec_driver_sql(
+                "SELECT customer_id FROM customers WHERE owner_manager_id IS NOT NULL"
+            )
+        ]
     rng = random.Random(seed)
     day = datetime.now(SHANGHAI).date() + timedelta(days=30 + day_offset)
     now = datetime.combine(day, dtime(10, 5), SHANGHAI)
     latencies = []
     for i in range(n):
         kind = EVENTS[i % len(EVENTS)]
-        event = {"customer_id": rng.choice(ids), "event_type": kind,
-                 "event_product_id": "FD0001" if kind == "product_view" else None,
-                 "event_views_7d": 3 if kind == "product_view" else None}
+        event = {
+            "customer_id": rng.choice(ids),
+            "event_type": kind,
+            "event_product_id": "FD0001" if kind == "product_view" else None,
+            "event_views_7d": 3 if kind == "product_view" else None,
+        }
         t0 = time.perf_counter()
         handle_event(ops, event, pb, None, now + timedelta(seconds=i))
         latencies.append(time.perf_counter() - t0)
@@ -80,16 +89,20 @@ def main() -> None:
         batch = measure("decide", "--snapshot", str(args.store), "--store", url)
         print(f"kequn decide: {batch['seconds']:.1f} s, peak {batch['peak_mib']:,} MiB")
     lat = np.array(_events(url, args.events, 1, 0)) * 1000
-    print(f"events, one process: {len(lat):,}; p50 {np.percentile(lat, 50):.1f} ms, "
-          f"p99 {np.percentile(lat, 99):.1f} ms; {len(lat) / (lat.sum() / 1000):,.0f} events/s")
+    print(
+        f"events, one process: {len(lat):,}; p50 {np.percentile(lat, 50):.1f} ms, "
+        f"p99 {np.percentile(lat, 99):.1f} ms; {len(lat) / (lat.sum() / 1000):,.0f} events/s"
+    )
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(2) as pool:
         parts = pool.map(_worker, [(url, args.events // 2, 2, 1), (url, args.events // 2, 3, 2)])
     wall = time.perf_counter() - t0
     both = np.concatenate([np.array(p) for p in parts]) * 1000
-    print(f"events, two processes: {len(both):,} in {wall:.1f} s = {len(both) / wall:,.0f} "
-          f"events/s (startup included); p50 {np.percentile(both, 50):.1f} ms, "
-          f"p99 {np.percentile(both, 99):.1f} ms")
+    print(
+        f"events, two processes: {len(both):,} in {wall:.1f} s = {len(both) / wall:,.0f} "
+        f"events/s (startup included); p50 {np.percentile(both, 50):.1f} ms, "
+        f"p99 {np.percentile(both, 99):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from kequn.ingest.store import connect  # noqa: E402
-from kequn.pipeline import groups  # noqa: E402
-from kequn.pipeline.catalog import list_runs  # noqa: E402
+from kequn.ingest.store import connect
+from kequn.pipeline import groups
+from kequn.pipeline.catalog import list_runs
 
 #: a builder session: each step adds or changes one condition
 STEPS = (
@@ -55,7 +55,9 @@ def main() -> None:
     run = list_runs(duck)[-1]
     total = duck.execute(f"SELECT count(*) FROM {run.schema}.profiles").fetchone()[0]  # type: ignore[index]
     print(f"run {run.run_id}: {total:,} customers; median of {args.repeats} repeats per step\n")
-    print(f"{'step':<5}{'members':>10}{'kequn count':>14}{'kequn preview':>15}{'duckdb count':>14}{'ratio':>8}")
+    print(
+        f"{'step':<5}{'members':>10}{'kequn count':>14}{'kequn preview':>15}{'duckdb count':>14}{'ratio':>8}"
+    )
     worst = 0.0
     for i, text in enumerate(STEPS, start=1):
 
@@ -73,10 +75,15 @@ def main() -> None:
         t_raw, n3 = timed(raw, args.repeats)
         assert n == n2 == n3, (text, n, n2, n3)
         worst = max(worst, t_preview)
-        print(f"{i:<5}{n:>10,}{t_count * 1000:>12.0f}ms{t_preview * 1000:>13.0f}ms{t_raw * 1000:>12.0f}ms"
-              f"{t_count / t_raw:>7.1f}x")
+        print(
+            f"{i:<5}{n:>10,}{t_count * 1000:>12.0f}ms{t_preview * 1000:>13.0f}ms{t_raw * 1000:>12.0f}ms"
+            f"{t_count / t_raw:>7.1f}x"
+        )
     print(f"\nslowest full preview: {worst * 1000:.0f} ms (target: under 1 s after each change)")
-    for text in ("list_contains(product_types, 'fund') AND age >= 60", "list_contains(triggers, 'maturity_7d')"):
+    for text in (
+        "list_contains(product_types, 'fund') AND age >= 60",
+        "list_contains(triggers, 'maturity_7d')",
+    ):
         t, n = timed(lambda text=text: groups.count(duck, run, groups.parse_group(text)), args.repeats)
         print(f"with a list built on demand: {text!r}: {n:,} in {t * 1000:.0f} ms")
     duck.close()

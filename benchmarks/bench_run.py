@@ -32,8 +32,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def measure(script: str, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, str(HERE / script), *args], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(HERE / script), *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -42,8 +43,10 @@ def slice_for_pandas(store: Path, schema: str, n: int, folder: Path) -> None:
     con = duckdb.connect(str(store), read_only=True)
     ids = f"(SELECT customer_id FROM {schema}.customers ORDER BY customer_id LIMIT {n})"
     for table in ("customers", "holdings", "transactions"):
-        con.execute(f"COPY (SELECT * FROM {schema}.{table} WHERE customer_id IN {ids}) "
-                    f"TO '{folder / table}.parquet' (FORMAT parquet)")
+        con.execute(
+            f"COPY (SELECT * FROM {schema}.{table} WHERE customer_id IN {ids}) "
+            f"TO '{folder / table}.parquet' (FORMAT parquet)"
+        )
     for table in ("products", "employers"):
         con.execute(f"COPY {schema}.{table} TO '{folder / table}.parquet' (FORMAT parquet)")
     con.close()
@@ -71,14 +74,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     scale = customers / pandas["customers"]
-    print(f"{customers:,} customers, {holdings:,} holdings, {txns:,} transactions "
-          f"(snapshot {snap.snapshot_id})")
+    print(
+        f"{customers:,} customers, {holdings:,} holdings, {txns:,} transactions (snapshot {snap.snapshot_id})"
+    )
     print(f"{'':<34}{'seconds':>10}{'peak MiB':>10}{'us/customer':>13}")
-    rows = [("kequn run (duckdb)", kequn["seconds"], kequn["peak_mib"], customers),
-            ("floor: DuckDB scan + aggregate", floor["seconds"], floor["peak_mib"], customers),
-            (f"pandas on {pandas['customers']:,}", pandas["seconds"], pandas["peak_mib"],
-             pandas["customers"]),
-            ("pandas scaled to the whole bank", pandas["seconds"] * scale, None, customers)]
+    rows = [
+        ("kequn run (duckdb)", kequn["seconds"], kequn["peak_mib"], customers),
+        ("floor: DuckDB scan + aggregate", floor["seconds"], floor["peak_mib"], customers),
+        (f"pandas on {pandas['customers']:,}", pandas["seconds"], pandas["peak_mib"], pandas["customers"]),
+        ("pandas scaled to the whole bank", pandas["seconds"] * scale, None, customers),
+    ]
     for name, seconds, peak, n in rows:
         peak_text = f"{peak:,}" if peak is not None else "-"
         print(f"{name:<34}{seconds:>10.1f}{peak_text:>10}{1e6 * seconds / n:>13.1f}")
@@ -86,8 +91,9 @@ def main() -> None:
     per_kequn = kequn["seconds"] / customers
     per_pandas = pandas["seconds"] / pandas["customers"]
     print(f"pandas / kequn per customer: {per_pandas / per_kequn:.1f}x (target >= 10x)")
-    print(f"kequn: {kequn['seconds']:.1f} s (target <= 60 s), {kequn['peak_mib']:,} MiB "
-          "(target <= 6,144 MiB)")
+    print(
+        f"kequn: {kequn['seconds']:.1f} s (target <= 60 s), {kequn['peak_mib']:,} MiB (target <= 6,144 MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -96,7 +96,9 @@ async def user(base: str, login: str, book: list[str], until: float, out: dict[s
                 out[kind].append(elapsed)
 
 
-async def drive(base: str, books: dict[str, list[str]], seconds: float, warmup: float) -> dict[str, list[float]]:
+async def drive(
+    base: str, books: dict[str, list[str]], seconds: float, warmup: float
+) -> dict[str, list[float]]:
     warm: dict[str, list[float]] = {"my_day": [], "customer_360": []}
     await asyncio.gather(
         *(user(base, login, book, time.perf_counter() + warmup, warm) for login, book in books.items())
@@ -119,10 +121,21 @@ def main() -> None:
     day, books = prepare(args.ops, args.users)
     with open_store(args.ops, upgrade=False).engine.connect() as con:
         customers = con.exec_driver_sql("SELECT count(*) FROM customers").scalar()
-    env = {**os.environ, "KEQUN_STORE_URL": args.ops, "KEQUN_DAY": day.isoformat(), "KEQUN_INSECURE_COOKIES": "1"}
+    env = {
+        **os.environ,
+        "KEQUN_STORE_URL": args.ops,
+        "KEQUN_DAY": day.isoformat(),
+        "KEQUN_INSECURE_COOKIES": "1",
+    }
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "kequn"), "serve", "--port", str(args.port),
-         "--workers", str(args.workers)],
+        [
+            str(Path(sys.executable).parent / "kequn"),
+            "serve",
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
     )
     base = f"http://127.0.0.1:{args.port}"
@@ -139,12 +152,16 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
-    print(f"{customers:,} customers; {len(books)} users signed in at once; {args.workers} server workers; "
-          f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up; day {day}")
+    print(
+        f"{customers:,} customers; {len(books)} users signed in at once; {args.workers} server workers; "
+        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up; day {day}"
+    )
     for kind in ("my_day", "customer_360"):
         ms = np.array(out[kind]) * 1000
-        print(f"  {kind:<13} {len(ms):>6,} requests  p50 {np.percentile(ms, 50):7.1f} ms  "
-              f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms) / args.seconds:,.1f}/s)")
+        print(
+            f"  {kind:<13} {len(ms):>6,} requests  p50 {np.percentile(ms, 50):7.1f} ms  "
+            f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms) / args.seconds:,.1f}/s)"
+        )
     print(f"  errors: {len(out.get('errors', []))}")
 
 

@@ -109,7 +109,9 @@ def update_column(con: Connection, table: str, key: str, column: str, rows: Sequ
             )
             found = cur.fetchone()
             kind = found[0] if found else "text"  # the staged text, cast to the column's own type
-            cur.execute(f"UPDATE {table} t SET {column} = u.v::{kind} FROM _upd_{table} u WHERE t.{key} = u.k")
+            cur.execute(
+                f"UPDATE {table} t SET {column} = u.v::{kind} FROM _upd_{table} u WHERE t.{key} = u.k"
+            )
         return len(rows)
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cur.executemany(
