@@ -522,3 +522,24 @@ def test_group_counts_cannot_leave_their_unit(bank, profiles) -> None:  # type: 
 
 def test_day_helpers() -> None:
     assert date(2026, 11, 21) == DAY
+
+
+def test_groups_in_a_file_are_checked_line_by_line(tmp_path: Path) -> None:
+    from kequn.campaign.groups import read_group_file
+    from kequn.core.errors import ConfigError
+
+    example = read_group_file(Path(__file__).parents[1] / "docs" / "groups.example.toml")
+    assert {"代发工资客群", "老年客群", "新市民"} <= {g.name for g in example}
+    bad = tmp_path / "groups.toml"
+    bad.write_text(
+        '[[groups]]\nname = "x"\nwhen = "age >"\n\n[[groups]]\nname = "y"\nwhen = "salary > 1"\ncolour = 1\n'
+        '\n[[groups]]\nname = "x"\nwhen = "age > 1"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as refused:
+        read_group_file(bad)
+    found = {(line, reason.split(":")[0]) for _, line, reason in refused.value.problems}
+    assert (3, "group 'x'") in found  # cannot parse
+    assert (7, "group 'y'") in found  # unknown column
+    assert (8, "unknown key 'colour'") in found
+    assert any(line == 11 and "twice" in reason for _, line, reason in refused.value.problems)

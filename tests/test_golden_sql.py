@@ -54,3 +54,35 @@ def test_rules_compile_to_the_reviewed_sql(dialect: str) -> None:
     assert path.read_text(encoding="utf-8") == got, (
         f"{path.name} differs; review and regenerate with KEQUN_UPDATE_GOLDEN=1"
     )
+
+
+GROUPS = (
+    ("plain", "age >= 60 AND list_contains(segments, 'silver')", None),
+    ("bounded", "aum > 50000", ["B0101", "B010101"]),
+    ("held lists", "list_contains(product_types, 'fund') AND NOT list_contains(triggers, 'birthday')", None),
+)
+
+
+def test_group_counts_compile_to_the_reviewed_sql(run_store: Path) -> None:
+    """What a group count sends to DuckDB: the bound to the unit and the lists joined
+    only when the condition reads them are visible in review."""
+    import duckdb
+
+    from kequn.pipeline import groups
+    from kequn.pipeline.catalog import list_runs
+
+    duck = duckdb.connect(str(run_store), read_only=True)
+    try:
+        run = list_runs(duck)[-1]
+        got = "\n".join(
+            f"-- {name}: {text}\n{groups.compiled_sql(duck, run, groups.parse_group(text), units).strip()};\n"
+            for name, text, units in GROUPS
+        )
+    finally:
+        duck.close()
+    path = GOLDEN / "group_counts.duckdb.sql"
+    if os.environ.get("KEQUN_UPDATE_GOLDEN"):
+        path.write_text(got, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == got, (
+        f"{path.name} differs; review and regenerate with KEQUN_UPDATE_GOLDEN=1"
+    )

@@ -24,7 +24,7 @@ from kequn.pipeline import groups
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
 from kequn.store import Store
-from kequn.store.campaign_models import Campaign, CampaignMember, CustomerGroup
+from kequn.store.campaign_models import Campaign, CustomerGroup
 from kequn.store.models import Task
 
 MEASURES = {"reached": "触达客户数", "sold": "成交笔数", "amount": "销售金额(元)"}
@@ -197,15 +197,20 @@ def launch(
     return Launched(campaign, treated, len(arms) - treated, tasking)
 
 
+def _mark(s: Session, campaign_id: str, status: str, now: datetime) -> Campaign:
+    campaign = s.get(Campaign, campaign_id)
+    if campaign is None:
+        raise KequnError(f"unknown campaign {campaign_id!r}")
+    campaign.status = status
+    campaign.paused_at = now if status == "paused" else None
+    return campaign
+
+
 def pause(ops: Store, campaign_id: str, by: str, role: str, now: datetime) -> int:
     """Pauses a campaign: no new tasks from it, and its open ones withdrawn now.
     Returns how many were withdrawn."""
     with ops.session() as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            raise KequnError(f"unknown campaign {campaign_id!r}")
-        campaign.status = "paused"
-        campaign.paused_at = now
+        _mark(s, campaign_id, "paused", now)
         withdrawn = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result has a rowcount
             update(Task)
             .where(Task.campaign_id == campaign_id, Task.status == "open")
@@ -222,16 +227,9 @@ def pause(ops: Store, campaign_id: str, by: str, role: str, now: datetime) -> in
 def resume(
     analytics: Path, ops: Store, campaign_id: str, by: str, role: str, pb: LoadedPlaybook, now: datetime
 ) -> CampaignTasking | None:
+    """Resumes a paused campaign and, within its period, tasks its members at once."""
     with ops.session() as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            raise KequnError(f"unknown campaign {campaign_id!r}")
-        campaign.status = "active"
-        campaign.paused_at = None
+        campaign = _mark(s, campaign_id, "active", now)
         record(s, [Event(by, role, "campaign_resume", None, {"campaign": campaign_id}, now)])
         running = campaign.starts_on <= now.date() <= campaign.ends_on
     return task_campaign(analytics, ops, campaign_id, pb, now) if running else None
-
-
-def members_of(s: Session, campaign_id: str) -> list[CampaignMember]:
-    return list(s.scalars(select(CampaignMember).where(CampaignMember.campaign_id == campaign_id)))

@@ -388,22 +388,18 @@ def floor_figures(s: Session, branches: list[str] | None, start: date, end: date
     def within(col: Any) -> Any:
         return col.in_(branches) if branches is not None else true()
 
-    f.checkins = {
-        p: int(n)
-        for p, n in s.execute(
-            select(CheckIn.post, func.count())
-            .where(within(CheckIn.branch_id), CheckIn.at >= t0, CheckIn.at < t1)
-            .group_by(CheckIn.post)
-        ).all()
-    }
-    f.referrals = {
-        p: int(n)
-        for p, n in s.execute(
-            select(Referral.post, func.count())
-            .where(within(Referral.branch_id), Referral.at >= t0, Referral.at < t1)
-            .group_by(Referral.post)
-        ).all()
-    }
+    def by_post(table: type[CheckIn] | type[Referral]) -> dict[str, int]:
+        return {
+            p: int(n)
+            for p, n in s.execute(
+                select(table.post, func.count())
+                .where(within(table.branch_id), table.at >= t0, table.at < t1)
+                .group_by(table.post)
+            ).all()
+        }
+
+    f.checkins = by_post(CheckIn)
+    f.referrals = by_post(Referral)
     f.referral_sales = int(
         s.scalar(
             select(func.count(func.distinct(Outcome.task_id)))

@@ -15,7 +15,8 @@ from ibis.common import exceptions as ibis_errors
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kequn.core.errors import KequnError
+from kequn.core.errors import ConfigError, KequnError
+from kequn.core.tomlfile import load_toml
 from kequn.ingest.store import connect
 from kequn.pipeline import groups
 from kequn.pipeline.catalog import RunInfo, list_runs
@@ -24,6 +25,58 @@ from kequn.store.campaign_models import CustomerGroup
 from kequn.store.models import Branch
 
 NAME_MAX = 60
+GROUP_KEYS = {"name", "when", "description", "unit"}
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    """A group as a file defines it, checked."""
+
+    name: str
+    when: str
+    description: str | None = None
+    unit: str | None = None
+
+
+def read_group_file(path: Path) -> list[GroupDef]:
+    """The ``[[groups]]`` of a TOML file, every one checked before any is kept:
+    a bad file is refused with the line and reason of each problem."""
+    data, lines = load_toml(path)
+    where = str(path)
+    problems: list[tuple[str, int | None, str]] = []
+    entries = data.get("groups")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError([(where, None, "no [[groups]] in the file")])
+    found: list[GroupDef] = []
+    seen: set[tuple[str, str | None]] = set()
+    for i, g in enumerate(entries):
+        at = lines.line(("groups", i))
+        for key in sorted(set(g) - GROUP_KEYS):
+            problems.append((where, lines.line(("groups", i, key)), f"unknown key {key!r}"))
+        name, when, unit = g.get("name"), g.get("when"), g.get("unit")
+        if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+            problems.append(
+                (where, lines.line(("groups", i, "name")) or at, f"a name of 1 to {NAME_MAX} characters")
+            )
+            continue
+        if unit is not None and not isinstance(unit, str):
+            problems.append((where, lines.line(("groups", i, "unit")), "unit: a unit code"))
+            continue
+        if (name, unit) in seen:
+            problems.append((where, lines.line(("groups", i, "name")), f"group {name!r} defined twice"))
+        seen.add((name, unit))
+        try:
+            groups.parse_group(when)
+        except ExpressionError as exc:
+            problems.append((where, lines.line(("groups", i, "when")) or at, f"group {name!r}: {exc}"))
+            continue
+        description = g.get("description")
+        found.append(
+            GroupDef(name.strip(), when, description if isinstance(description, str) else None, unit)
+        )
+    if problems:
+        raise ConfigError(problems)
+    return found
 
 
 @dataclass

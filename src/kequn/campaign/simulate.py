@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from kequn.decide.bulk import load_rows, update_column
+from kequn.decide.simulate import OUTCOME_COLUMNS
 from kequn.store import Store
 from kequn.store.campaign_models import CampaignMember
 
@@ -67,19 +68,7 @@ def plant_campaign_effect(
         load_rows(
             con,
             "outcomes",
-            [
-                "idempotency_key",
-                "task_id",
-                "customer_id",
-                "manager_id",
-                "action",
-                "kind",
-                "channel",
-                "outcome",
-                "product_id",
-                "amount",
-                "at",
-            ],
+            OUTCOME_COLUMNS,
             [
                 (
                     f"planted:{campaign_id}:{seed}:{r.customer_id}",
@@ -92,6 +81,8 @@ def plant_campaign_effect(
                     "sold",
                     None,
                     Decimal(str(r.amount)),
+                    None,
+                    None,
                     at,
                 )
                 for r in sold.itertuples()

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from kequn.campaign.campaigns import MEASURES, CampaignSpec, launch, pause
-from kequn.campaign.groups import groups_in_reach, preview, save_group, unit_branches
+from kequn.campaign.groups import groups_in_reach, preview, read_group_file, save_group, unit_branches
 from kequn.campaign.results import results, to_excel
 from kequn.cli.console import console, friendly_errors
 from kequn.cli.identity import operator
@@ -56,12 +56,8 @@ def group_count_command(
     """Count the customers matching a condition on the latest run (with AUM and tier mix)."""
     branches = None
     if unit:
-        ops = open_store(_url(store, snapshot))
-        try:
-            with ops.session() as s:
-                branches = unit_branches(s, unit)
-        finally:
-            ops.dispose()
+        with open_store(_url(store, snapshot)) as ops, ops.session() as s:
+            branches = unit_branches(s, unit)
     shown = preview(snapshot, expression, branches)
     if shown.error:
         raise KequnError(shown.error)
@@ -102,26 +98,42 @@ def group_save_command(
 ) -> None:
     """Save a group (a new version when its condition changed)."""
     actor, _ = operator()
-    ops = open_store(_url(store, snapshot))
-    try:
-        with ops.session() as s:
-            shown = preview(snapshot, expression, unit_branches(s, unit))
+    with open_store(_url(store, snapshot)) as ops, ops.session() as s:
+        shown = preview(snapshot, expression, unit_branches(s, unit))
+        if shown.error:
+            raise KequnError(shown.error)
+        group = save_group(s, name, expression, unit, actor, now(), shown)
+        console.print(
+            f"group {group.group_id}: {group.name} v{group.version}, {group.stats.get('size')} customers"
+        )
+
+
+@group_app.command("load")
+@friendly_errors
+def group_load_command(
+    file: Annotated[Path, typer.Argument(help="A TOML file of [[groups]] (name, when, description, unit).")],
+    snapshot: SnapshotOpt = Path("bank.duckdb"),
+    store: StoreOpt = None,
+) -> None:
+    """Save every group a file defines (all or none: a bad file is refused with its lines)."""
+    actor, _ = operator()
+    defs = read_group_file(file)
+    with open_store(_url(store, snapshot)) as ops, ops.session() as s:
+        for d in defs:
+            shown = preview(snapshot, d.when, unit_branches(s, d.unit))
             if shown.error:
-                raise KequnError(shown.error)
-            group = save_group(s, name, expression, unit, actor, now(), shown)
+                raise KequnError(f"{file}: group {d.name!r}: {shown.error}")
+            group = save_group(s, d.name, d.when, d.unit, actor, now(), shown, d.description)
             console.print(
                 f"group {group.group_id}: {group.name} v{group.version}, {group.stats.get('size')} customers"
             )
-    finally:
-        ops.dispose()
 
 
 @group_app.command("list")
 @friendly_errors
 def group_list_command(snapshot: SnapshotOpt = Path("bank.duckdb"), store: StoreOpt = None) -> None:
     """List the latest version of every saved group."""
-    ops = open_store(_url(store, snapshot))
-    try:
+    with open_store(_url(store, snapshot)) as ops:
         with ops.session() as s:
             table = Table("id", "name", "version", "unit", "size", "condition")
             for g in groups_in_reach(s, None):
@@ -134,8 +146,6 @@ def group_list_command(snapshot: SnapshotOpt = Path("bank.duckdb"), store: Store
                     g.expression,
                 )
         console.print(table)
-    finally:
-        ops.dispose()
 
 
 @campaign_app.command("launch")
@@ -173,11 +183,8 @@ def campaign_launch_command(
         control,
         seed,
     )
-    ops = open_store(_url(store, snapshot))
-    try:
+    with open_store(_url(store, snapshot)) as ops:
         done = launch(snapshot, ops, spec, actor, role, load_playbook(), moment)
-    finally:
-        ops.dispose()
     t = done.tasking
     console.print(
         f"campaign {done.campaign.campaign_id}: {done.treated} treated, {done.control} control; "
@@ -194,11 +201,8 @@ def campaign_pause_command(
 ) -> None:
     """Pause a campaign: no new tasks, open ones withdrawn."""
     actor, role = operator()
-    ops = open_store(_url(store, snapshot))
-    try:
+    with open_store(_url(store, snapshot)) as ops:
         n = pause(ops, campaign, actor, role, now())
-    finally:
-        ops.dispose()
     console.print(f"paused {campaign}; {n} open tasks withdrawn")
 
 
@@ -211,22 +215,18 @@ def campaign_results_command(
     excel: Annotated[Path | None, typer.Option(help="Also write the results as Excel here.")] = None,
 ) -> None:
     """The campaign's funnel, progress against target and uplift with 95% intervals."""
-    ops = open_store(_url(store, snapshot))
-    try:
-        with ops.session() as s:
-            r = results(s, campaign, now().date())
-            if r is None:
-                raise KequnError(f"unknown campaign {campaign!r}")
-            console.print(" → ".join(f"{k} {v}" for k, v in r.funnel.items()), highlight=False)
-            console.print(f"target {r.campaign.target_measure} {r.achieved}/{r.campaign.target_value}")
-            for label, e in (
-                ("conversion uplift", r.conversion_uplift),
-                ("AUM uplift per member", r.aum_uplift),
-                ("incremental AUM", r.incremental_aum),
-            ):
-                if e is not None:
-                    console.print(f"{label}: {e.value:,.4f} [{e.low:,.4f}, {e.high:,.4f}]", highlight=False)
-            if excel:
-                excel.write_bytes(to_excel(r))
-    finally:
-        ops.dispose()
+    with open_store(_url(store, snapshot)) as ops, ops.session() as s:
+        r = results(s, campaign, now().date())
+        if r is None:
+            raise KequnError(f"unknown campaign {campaign!r}")
+        console.print(" → ".join(f"{k} {v}" for k, v in r.funnel.items()), highlight=False)
+        console.print(f"target {r.campaign.target_measure} {r.achieved}/{r.campaign.target_value}")
+        for label, e in (
+            ("conversion uplift", r.conversion_uplift),
+            ("AUM uplift per member", r.aum_uplift),
+            ("incremental AUM", r.incremental_aum),
+        ):
+            if e is not None:
+                console.print(f"{label}: {e.value:,.4f} [{e.low:,.4f}, {e.high:,.4f}]", highlight=False)
+        if excel:
+            excel.write_bytes(to_excel(r))

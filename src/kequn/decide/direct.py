@@ -14,10 +14,13 @@ from sqlalchemy.orm import Session
 
 from kequn.decide.policy import Verdict, applicable, contact_policy
 from kequn.decide.realtime import _product, contact_state
-from kequn.decide.talk import render, values
+from kequn.decide.tasks import open_task
 from kequn.playbook import LoadedPlaybook
-from kequn.privacy.audit import Event, record
+from kequn.playbook.evaluate import evaluate
 from kequn.store.models import Customer, Staff, Task
+
+#: the rules a lead passes: no arbitration or capacity, a person chose the customer
+PERSONAL_RULES = ("applicable", "suitable", "within_contact_policy")
 
 
 @dataclass
@@ -62,61 +65,31 @@ def propose(
             verdict = contact_policy(action, state, pb.playbook.contact, now, forced)
     if not verdict.ok:
         return Proposed(None, verdict)
-    task_id = f"{now.date().isoformat()}:{card.customer_id}:{action.name}{suffix}"
-    existing = s.get(Task, task_id)
-    if existing is not None:
-        return Proposed(existing, verdict)
     staff = s.get(Staff, manager_id)
-    vals = values(facts, card.name, card.gender, staff.name if staff else None, product, pb)
-    value = float(facts.get("aum_month_end") or 0) * 0.002
-    task = Task(
-        task_id=task_id,
-        run_id=None,
-        as_of=now.date(),
-        customer_id=card.customer_id,
-        manager_id=manager_id,
-        action=action.name,
+    value = float(evaluate(pb.expression("actions", action.name), facts) or 0.0)
+    task = open_task(
+        s,
+        pb,
+        card,
+        action,
         trigger=trigger,
-        kind=action.kind,
+        manager_id=manager_id,
+        manager_name=staff.name if staff else None,
         channel=verdict.channel or action.channels[0],
         scheduled_at=now,
-        contact_window="now",
-        priority=value * action.prior,
-        value=value,
-        propensity=action.prior,
-        urgency=1.0,
-        product_id=product.get("product_id") if product else None,
-        talk_track=render(action.talk_track, vals),
-        visit_material=render(action.visit_material, vals) if action.visit_material else None,
+        product=product,
+        facts=facts,
+        score={"value": value, "propensity": action.prior, "urgency": 1.0, "priority": value * action.prior},
         explanation={
-            "trigger": trigger,
-            "action": action.name,
-            "kind": action.kind,
             "rules_passed": ["in_person"]
             if in_person
             else ["applicable", "suitable", "within_contact_policy"],
-            "product": product.get("product_id") if product else None,
             "note": note,
             "features_used": [],
         },
-        status="open",
         source=source,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(task)
-    record(
-        s,
-        [
-            Event(
-                f"system:{source}",
-                "system",
-                "decision_direct",
-                card.customer_id,
-                {"task": task_id, "trigger": trigger, "action": action.name, "manager": manager_id},
-                now,
-            )
-        ],
+        audit=(f"system:{source}", "decision_direct", {"manager": manager_id}),
+        now=now,
+        suffix=suffix,
     )
     return Proposed(task, verdict)

@@ -4,7 +4,6 @@ Python on the customer's working card, and the task stored at once."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -19,12 +18,11 @@ from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.policy import ContactState, PastContact, Verdict, applicable, contact_policy
 from kequn.decide.propensity import Model, propensity
-from kequn.decide.talk import render, values
+from kequn.decide.tasks import RULES_PASSED, open_task
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.evaluate import evaluate, holds
 from kequn.playbook.load import parse_window
 from kequn.playbook.model import Action
-from kequn.privacy.audit import Event, record
 from kequn.store import Store
 from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
 
@@ -262,77 +260,34 @@ def _store(
     pb: LoadedPlaybook,
     prob: float,
 ) -> Task:
-    task_id = f"{now.date().isoformat()}:{card.customer_id}:{a.name}"
-    existing = s.get(Task, task_id)
-    if existing is not None:
-        return existing  # the same event twice makes one task
     urgency = next(t.urgency for t in pb.playbook.triggers if t.name == pv.trigger)
     value = float(evaluate(pb.expression("actions", a.name), {**facts, **event}) or 0.0)
-    vals = values(facts, card.name, card.gender, staff.name if staff else None, product, pb)
-    task = Task(
-        task_id=task_id,
-        run_id=None,
-        as_of=now.date(),
-        customer_id=card.customer_id,
-        manager_id=card.owner_manager_id,
-        action=a.name,
+    # the same event twice makes one task
+    return open_task(
+        s,
+        pb,
+        card,
+        a,
         trigger=pv.trigger,
-        kind=a.kind,
+        manager_id=card.owner_manager_id or "",
+        manager_name=staff.name if staff else None,
         channel=channel,
         scheduled_at=_next_slot(s, card.owner_manager_id or "", channel, now, pb),
-        contact_window="now",
-        priority=pv.priority,
-        value=value,
-        propensity=prob,
-        urgency=urgency,
-        product_id=product.get("product_id") if product else None,
-        talk_track=render(a.talk_track, vals),
-        visit_material=render(a.visit_material, vals) if a.visit_material else None,
-        explanation=json.loads(
-            json.dumps(
-                {
-                    "trigger": pv.trigger,
-                    "action": a.name,
-                    "kind": a.kind,
-                    "event": event,
-                    "rules_passed": [
-                        "eligible",
-                        "applicable",
-                        "suitable",
-                        "within_contact_policy",
-                        "arbitrated",
-                        "within_capacity",
-                    ],
-                    "product": product.get("product_id") if product else None,
-                    "score": {
-                        "value": round(value, 2),
-                        "propensity": round(prob, 4),
-                        "urgency": urgency,
-                        "priority": round(pv.priority, 4),
-                    },
-                    "features_used": sorted(pb.expression("triggers", pv.trigger).columns),
-                },
-                default=str,
-            )
-        ),
-        status="open",
+        product=product,
+        facts=facts,
+        score={"value": value, "propensity": prob, "urgency": urgency, "priority": pv.priority},
+        explanation={
+            "event": event,
+            "rules_passed": RULES_PASSED,
+            "score": {
+                "value": round(value, 2),
+                "propensity": round(prob, 4),
+                "urgency": urgency,
+                "priority": round(pv.priority, 4),
+            },
+            "features_used": sorted(pb.expression("triggers", pv.trigger).columns),
+        },
         source="event",
-        version=1,
-        created_at=now,
-        updated_at=now,
+        audit=("system:event", "decision_event", {"event": event.get("event_type")}),
+        now=now,
     )
-    s.add(task)
-    record(
-        s,
-        [
-            Event(
-                "system:event",
-                "system",
-                "decision_event",
-                card.customer_id,
-                {"task": task_id, "trigger": pv.trigger, "action": a.name, "event": event.get("event_type")},
-                now,
-            )
-        ],
-    )
-    return task

@@ -3,17 +3,26 @@ rendered for each chosen pair, and the rows stored."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from kequn.decide.campaign_hits import campaign_briefs, campaign_of
+from kequn.decide.funnel import STAGES
 from kequn.decide.talk import render, values
 from kequn.playbook import LoadedPlaybook
+from kequn.playbook.model import Action
+from kequn.privacy.audit import Event, record
 from kequn.store import Store
+from kequn.store.models import Customer, Task
+
+#: what a task chosen by the funnel passed, stage by stage
+RULES_PASSED = list(STAGES)
 
 
 def frame_of(ops: Store, sql: str, **params: Any) -> pd.DataFrame:
@@ -90,14 +99,7 @@ def talk_tracks(
                 "trigger": trigger,
                 "action": t["action"],
                 "kind": a.kind,
-                "rules_passed": [
-                    "eligible",
-                    "applicable",
-                    "suitable",
-                    "within_contact_policy",
-                    "arbitrated",
-                    "within_capacity",
-                ],
+                "rules_passed": RULES_PASSED,
                 "product": None if product is None else t["product_id"],
                 "dual_recording": bool(t["dual_recording"]),
                 "score": {
@@ -183,3 +185,88 @@ def task_rows(tasks: pd.DataFrame, day: date, stamp: datetime, source: str) -> l
         )
         for t in tasks.itertuples()
     ]
+
+
+def open_task(
+    s: Session,
+    pb: LoadedPlaybook,
+    card: Customer,
+    action: Action,
+    *,
+    trigger: str,
+    manager_id: str,
+    manager_name: str | None,
+    channel: str,
+    scheduled_at: datetime,
+    product: dict[str, Any] | None,
+    facts: dict[str, Any],
+    score: dict[str, float],
+    explanation: dict[str, Any],
+    source: str,
+    audit: tuple[str, str, dict[str, Any]],
+    now: datetime,
+    suffix: str = "",
+) -> Task:
+    """Stores one task decided outside the nightly batch (an event, a referral, a
+    salon lead), with its talk track rendered and its audit entry; the same
+    customer, action and day (and ``suffix``) makes it only once."""
+    task_id = f"{now.date().isoformat()}:{card.customer_id}:{action.name}{suffix}"
+    existing = s.get(Task, task_id)
+    if existing is not None:
+        return existing
+    vals = values(facts, card.name, card.gender, manager_name, product, pb)
+    product_id = product.get("product_id") if product else None
+    task = Task(
+        task_id=task_id,
+        run_id=None,
+        as_of=now.date(),
+        customer_id=card.customer_id,
+        manager_id=manager_id,
+        action=action.name,
+        trigger=trigger,
+        kind=action.kind,
+        channel=channel,
+        scheduled_at=scheduled_at,
+        contact_window="now",
+        priority=score["priority"],
+        value=score["value"],
+        propensity=score["propensity"],
+        urgency=score["urgency"],
+        product_id=product_id,
+        talk_track=render(action.talk_track, vals),
+        visit_material=render(action.visit_material, vals) if action.visit_material else None,
+        # JSON-safe: an event may carry dates and amounts
+        explanation=json.loads(
+            json.dumps(
+                {
+                    "trigger": trigger,
+                    "action": action.name,
+                    "kind": action.kind,
+                    "product": product_id,
+                    **explanation,
+                },
+                default=str,
+            )
+        ),
+        status="open",
+        source=source,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(task)
+    actor, what, detail = audit
+    record(
+        s,
+        [
+            Event(
+                actor,
+                "system",
+                what,
+                card.customer_id,
+                {"task": task_id, "trigger": trigger, "action": action.name, **detail},
+                now,
+            )
+        ],
+    )
+    return task

@@ -70,11 +70,13 @@ def group_table(
     run: RunInfo,
     expr: Expression,
     branches: Sequence[str] | None = None,
+    also: frozenset[str] = frozenset(),
 ) -> ir.Table:
     """The group's members as an Ibis table over the run's profiles, bounded to
-    ``branches`` (the customers' home units) when given."""
+    ``branches`` (the customers' home units) when given; ``also``: columns other
+    expressions will read from it (lists are joined only when someone reads them)."""
     con = ibis.duckdb.from_connection(duck)
-    p = _source(con, run, expr.columns)
+    p = _source(con, run, expr.columns | also)
     keep = compile_predicate(expr, p)
     if branches is not None:
         keep = keep & p.home_branch_id.isin(list(branches))
@@ -97,9 +99,9 @@ def stats(
     expr: Expression,
     branches: Sequence[str] | None = None,
 ) -> GroupStats:
-    """Size, AUM, tier mix and how many units the group spans, in one query."""
+    """Size, AUM, tier mix and how many units the group spans (two aggregates of one filter)."""
     t = group_table(duck, run, expr, branches)
-    mix = t.group_by("tier").aggregate(n=t.count(), aum=t.aum.sum(), units=t.home_branch_id.nunique())
+    mix = t.group_by("tier").aggregate(n=t.count(), aum=t.aum.sum())
     units = t.aggregate(units=t.home_branch_id.nunique())
     rows = mix.to_pyarrow().to_pylist()
     spread = units.to_pyarrow().to_pylist()
@@ -121,13 +123,9 @@ def overlap(
     """Customers this group shares with each of ``others``, in one scan."""
     if not others:
         return {}
-    con = ibis.duckdb.from_connection(duck)
-    used = expr.columns.union(*(o.columns for o in others.values()))
-    p = _source(con, run, used)
-    keep = compile_predicate(expr, p)
-    if branches is not None:
-        keep = keep & p.home_branch_id.isin(list(branches))
-    mine = p.filter(keep)
+    mine = group_table(
+        duck, run, expr, branches, also=frozenset().union(*(o.columns for o in others.values()))
+    )
     sums = {f"o{i}": compile_predicate(o, mine).cast("int64").sum() for i, o in enumerate(others.values())}
     row = mine.aggregate(**sums).to_pyarrow().to_pylist()[0]
     return {name: int(row[f"o{i}"] or 0) for i, name in enumerate(others)}
@@ -150,6 +148,6 @@ def compiled_sql(
     expr: Expression,
     branches: Sequence[str] | None = None,
 ) -> str:
-    """The SQL a count runs, for the curious analyst and the golden tests."""
+    """The SQL a count runs, for review (a golden file holds it) and the curious analyst."""
     t = group_table(duck, run, expr, branches)
-    return str(ibis.to_sql(t.count()))
+    return str(ibis.to_sql(t.count(), dialect="duckdb"))

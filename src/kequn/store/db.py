@@ -61,6 +61,12 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
 
 def open_store(url: str, upgrade: bool = True, pool_size: int = 10) -> Store:
     try:

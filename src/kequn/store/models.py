@@ -210,6 +210,8 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_manager_day", "manager_id", "as_of", "status"),
         Index("ix_tasks_customer", "customer_id", "as_of"),
+        # a campaign's tasks: untasked members each night, withdrawal on pause
+        Index("ix_tasks_campaign", "campaign_id", "customer_id"),
     )
 
     #: "2026-11-20:C000000013:maturity_renewal": the same day never holds a pair twice

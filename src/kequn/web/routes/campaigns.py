@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,7 +25,7 @@ from kequn.store.models import Branch, Staff
 from kequn.web.deps import CustomerId, Day, db, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
-from kequn.web.services.campaigns import campaigns_in_reach, group_unit, managers_here, moment_of
+from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_of
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["groups"])
@@ -386,19 +387,31 @@ def floor_refer(
 # a manager's own floor work: micro-salons and outbound visits ---------------------------
 
 
-@router.get("/activities", response_class=HTMLResponse)
-def activities_page(request: Request, s: DB, v: ViewerDep, day: Day) -> Response:
+def _rm(v: Viewer | None) -> tuple[Viewer, str]:
     me = require(v)
-    if not me.is_manager:
+    if not me.is_manager or not me.manager_id:
         raise HTTPException(status_code=403, detail="for relationship managers")
-    mine = managers_here(s, me)
-    return page(request, "activities.html", title="厅堂活动", viewer=me, day=day, mine=mine, done=None)
+    return me, me.manager_id
+
+
+def _customer_ids(text: str) -> list[str]:
+    """Customer numbers as typed: separated by spaces, commas (either width) or 、."""
+    return [x.upper() for x in re.split(r"[\s,，、;；]+", text) if x]
+
+
+def _activities(request: Request, me: Viewer, day: date, done: str | None) -> Response:
+    return page(request, "activities.html", title="厅堂活动", viewer=me, day=day, done=done)
+
+
+@router.get("/activities", response_class=HTMLResponse)
+def activities_page(request: Request, v: ViewerDep, day: Day) -> Response:
+    me, _ = _rm(v)
+    return _activities(request, me, day, None)
 
 
 @router.post("/activities/salon", response_class=HTMLResponse)
 def activities_salon(
     request: Request,
-    s: DB,
     v: ViewerDep,
     day: Day,
     topic: Annotated[str, Form(max_length=100)],
@@ -409,19 +422,16 @@ def activities_salon(
     product_id: Annotated[str, Form(max_length=32)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    me = require(v)
+    me, manager_id = _rm(v)
     check_csrf(request, me, csrf_token)
-    if not me.is_manager or not me.manager_id:
-        raise HTTPException(status_code=403, detail="for relationship managers")
-    ids = [x.strip().upper() for x in leads.replace(",", " ").replace(",", " ").split() if x.strip()]
     try:
         salon, made = floor.log_salon(
             request.app.state.store,
             request.app.state.playbook,
-            me.manager_id,
+            manager_id,
             topic,
             listeners,
-            ids,
+            _customer_ids(leads),
             sales,
             sales_amount,
             moment_of(day),
@@ -430,21 +440,12 @@ def activities_salon(
     except KequnError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     tasks = sum(1 for m in made if m.task is not None)
-    return page(
-        request,
-        "activities.html",
-        title="厅堂活动",
-        viewer=me,
-        day=day,
-        mine=managers_here(s, me),
-        done=f"salon:{salon.salon_id}:{tasks}/{len(made)}",
-    )
+    return _activities(request, me, day, f"salon:{salon.salon_id}:{tasks}/{len(made)}")
 
 
 @router.post("/activities/visit", response_class=HTMLResponse)
 def activities_visit(
     request: Request,
-    s: DB,
     v: ViewerDep,
     day: Day,
     target_kind: Annotated[str, Form(max_length=12)],
@@ -455,18 +456,15 @@ def activities_visit(
     note: Annotated[str, Form(max_length=300)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    me = require(v)
+    me, manager_id = _rm(v)
     check_csrf(request, me, csrf_token)
-    if not me.is_manager or not me.manager_id:
-        raise HTTPException(status_code=403, detail="for relationship managers")
-    ids = [x.strip().upper() for x in customers.replace(",", " ").replace(",", " ").split() if x.strip()]
     try:
         visit = floor.log_visit(
             request.app.state.store,
-            me.manager_id,
+            manager_id,
             target_kind,
             target_name,
-            ids,
+            _customer_ids(customers),
             leads,
             new_customers,
             moment_of(day),
@@ -475,12 +473,4 @@ def activities_visit(
         )
     except KequnError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
-    return page(
-        request,
-        "activities.html",
-        title="厅堂活动",
-        viewer=me,
-        day=day,
-        mine=managers_here(s, me),
-        done=f"visit:{visit.visit_id}",
-    )
+    return _activities(request, me, day, f"visit:{visit.visit_id}")

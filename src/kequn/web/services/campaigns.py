@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from kequn.core.clock import SHANGHAI, now
 from kequn.store.campaign_models import Campaign
-from kequn.store.models import Branch, Staff
+from kequn.store.models import Branch
 from kequn.web.security import Viewer
 
 
@@ -34,7 +34,3 @@ def campaigns_in_reach(s: Session, viewer: Viewer) -> list[Campaign]:
             Campaign.branch_id.in_(select(Branch.branch_id).where(Branch.path.like(viewer.branch_path + "%")))
         )
     return list(s.scalars(q))
-
-
-def managers_here(s: Session, viewer: Viewer) -> Staff | None:
-    return s.get(Staff, viewer.manager_id) if viewer.manager_id else None

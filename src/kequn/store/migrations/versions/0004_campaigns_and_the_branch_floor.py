@@ -19,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_tasks_campaign", ["campaign_id", "customer_id"], unique=False)
 
     op.create_table(
         "campaign_members",
@@ -154,6 +156,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_campaign")
 
     with op.batch_alter_table("outbound_visits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbound_visits_manager_id"))
