@@ -224,6 +224,10 @@ def test_uplift_intervals_cover_zero_when_nothing_was_planted() -> None:
 def test_uplift_finds_a_large_effect() -> None:
     e = proportion_uplift(300, 1000, 50, 1000)
     assert e.low > 0.2 and e.high < 0.3
+    from kequn.campaign.uplift import Moments
+
+    sample = [120_000.5, 98_000.0, 101_500.25, 87_250.75]
+    assert Moments.of(sample).variance == pytest.approx(float(np.var(sample, ddof=1)), rel=1e-9)
     m = mean_uplift([10.0, 12, 11, 13, 12], [1.0, 2, 1, 2, 1])
     assert m.low > 8 and m.covers(10.6)
 

@@ -16,11 +16,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from openpyxl import Workbook
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kequn.campaign.campaigns import MEASURES
-from kequn.campaign.uplift import Estimate, mean_uplift, proportion_uplift, scaled
+from kequn.campaign.uplift import Estimate, Moments, proportion_uplift, scaled, welch_uplift
 from kequn.core.clock import SHANGHAI
 from kequn.decide.policy import CONTACTED
 from kequn.store.campaign_models import Campaign, CampaignMember, CampaignVerdict, CustomerGroup
@@ -117,15 +117,10 @@ def results(s: Session, campaign_id: str, day: date) -> CampaignResults | None:
     }
     out.by_manager = _progress(s, campaign_id, by_branch=False)
     out.by_branch = _progress(s, campaign_id, by_branch=True)
-    total = Progress("", "")
-    for p in out.by_manager:
-        total.reached += p.reached
-        total.sold += p.sold
-        total.amount += p.amount
     out.achieved = {
-        "reached": Decimal(total.reached),
-        "sold": Decimal(total.sold),
-        "amount": total.amount,
+        "reached": Decimal(out.funnel["reached"]),
+        "sold": Decimal(sum(p.sold for p in out.by_manager)),
+        "amount": sum((p.amount for p in out.by_manager), Decimal(0)),
     }[c.target_measure]
     _uplift(s, out, start, end)
     return out
@@ -156,18 +151,25 @@ def _progress(s: Session, campaign_id: str, by_branch: bool) -> list[Progress]:
         .group_by(tkey)
     ).all():
         rows.setdefault(str(k), Progress(str(k), str(k))).tasked = int(n)
-    for k, outcome, amount in s.execute(
-        select(tkey, Outcome.outcome, Outcome.amount)
+    reached = func.count(func.distinct(case((Outcome.outcome.in_(CONTACTED), Outcome.customer_id))))
+    for k, n in s.execute(
+        select(tkey, reached)
         .join(Task, Task.task_id == Outcome.task_id)
         .join(Staff, Staff.manager_id == Task.manager_id, isouter=True)
         .where(Task.campaign_id == campaign_id)
+        .group_by(tkey)
+    ).all():
+        rows.setdefault(str(k), Progress(str(k), str(k))).reached = int(n)
+    # sales one by one: amounts add up exactly as Decimals, whatever the database
+    for k, amount in s.execute(
+        select(tkey, Outcome.amount)
+        .join(Task, Task.task_id == Outcome.task_id)
+        .join(Staff, Staff.manager_id == Task.manager_id, isouter=True)
+        .where(Task.campaign_id == campaign_id, Outcome.outcome == "sold")
     ).all():
         p = rows.setdefault(str(k), Progress(str(k), str(k)))
-        if outcome in CONTACTED:
-            p.reached += 1
-        if outcome == "sold":
-            p.sold += 1
-            p.amount += amount or Decimal(0)
+        p.sold += 1
+        p.amount += amount or Decimal(0)
     names: dict[str, str] = dict(
         s.execute(select(Branch.branch_id, Branch.name)).all()  # type: ignore[arg-type]
         if by_branch
@@ -179,29 +181,37 @@ def _progress(s: Session, campaign_id: str, by_branch: bool) -> list[Progress]:
 
 
 def _uplift(s: Session, out: CampaignResults, start: datetime, end: datetime) -> None:
+    """Per arm, in one aggregate: members, converters, and the sum and sum of squares
+    of each member's AUM change (all the intervals need, at any campaign size)."""
     m = CampaignMember
     sales = (
-        select(Outcome.customer_id, func.count().label("n"))
+        select(Outcome.customer_id)
         .where(Outcome.outcome == "sold", Outcome.at >= start, Outcome.at < end)
         .group_by(Outcome.customer_id)
         .subquery()
     )
-    rows = s.execute(
-        select(m.arm, m.aum_start, Customer.aum, sales.c.n)
-        .join(Customer, Customer.customer_id == m.customer_id, isouter=True)
-        .join(sales, sales.c.customer_id == m.customer_id, isouter=True)
-        .where(m.campaign_id == out.campaign.campaign_id)
-    ).all()
-    conv = {"treated": [0, 0], "control": [0, 0]}
-    change: dict[str, list[float]] = {"treated": [], "control": []}
-    for arm, aum_start, aum_now, n in rows:
-        conv[arm][0] += 1
-        conv[arm][1] += 1 if n else 0
-        change[arm].append(float((aum_now or Decimal(0)) - (aum_start or Decimal(0))))
-    (n_t, k_t), (n_c, k_c) = conv["treated"], conv["control"]
+    change = func.coalesce(Customer.aum, 0) - func.coalesce(m.aum_start, 0)
+    arms = {
+        arm: (int(n), int(k or 0), float(total or 0), float(squares or 0))
+        for arm, n, k, total, squares in s.execute(
+            select(
+                m.arm,
+                func.count(),
+                func.count(sales.c.customer_id),
+                func.sum(change),
+                func.sum(change * change),
+            )
+            .join(Customer, Customer.customer_id == m.customer_id, isouter=True)
+            .join(sales, sales.c.customer_id == m.customer_id, isouter=True)
+            .where(m.campaign_id == out.campaign.campaign_id)
+            .group_by(m.arm)
+        ).all()
+    }
+    n_t, k_t, sum_t, sq_t = arms.get("treated", (0, 0, 0.0, 0.0))
+    n_c, k_c, sum_c, sq_c = arms.get("control", (0, 0, 0.0, 0.0))
     out.conversion = {"treated": k_t / n_t if n_t else 0.0, "control": k_c / n_c if n_c else 0.0}
     out.conversion_uplift = proportion_uplift(k_t, n_t, k_c, n_c)
-    out.aum_uplift = mean_uplift(change["treated"], change["control"])
+    out.aum_uplift = welch_uplift(Moments(n_t, sum_t, sq_t), Moments(n_c, sum_c, sq_c))
     out.incremental_aum = scaled(out.aum_uplift, n_t)
 
 

@@ -50,21 +50,49 @@ def proportion_uplift(k_t: int, n_t: int, k_c: int, n_c: int, level: float = 0.9
     return Estimate(d, low, high, level)
 
 
-def mean_uplift(treated: Sequence[float], control: Sequence[float], level: float = 0.95) -> Estimate:
+@dataclass(frozen=True)
+class Moments:
+    """A sample as its size, sum and sum of squares: what a database can add up."""
+
+    n: int
+    total: float
+    squares: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Moments:
+        x = np.asarray(values, dtype=float)
+        return cls(len(x), float(x.sum()), float((x * x).sum()))
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        if self.n < 2:
+            return 0.0
+        return max(0.0, (self.squares - self.n * self.mean**2) / (self.n - 1))
+
+
+def welch_uplift(treated: Moments, control: Moments, level: float = 0.95) -> Estimate:
     """Mean of treated minus mean of control, Welch's t interval."""
-    t = np.asarray(treated, dtype=float)
-    c = np.asarray(control, dtype=float)
-    if len(t) < 2 or len(c) < 2:
-        d = float(t.mean() - c.mean()) if len(t) and len(c) else 0.0
+    if treated.n == 0 or control.n == 0:
+        return Estimate(0.0, -math.inf, math.inf, level)
+    d = treated.mean - control.mean
+    if treated.n < 2 or control.n < 2:
         return Estimate(d, -math.inf, math.inf, level)
-    d = float(t.mean() - c.mean())
-    vt, vc = t.var(ddof=1) / len(t), c.var(ddof=1) / len(c)
+    vt, vc = treated.variance / treated.n, control.variance / control.n
     se = math.sqrt(vt + vc)
     if se == 0:
         return Estimate(d, d, d, level)
-    dof = (vt + vc) ** 2 / (vt**2 / (len(t) - 1) + vc**2 / (len(c) - 1))
+    dof = (vt + vc) ** 2 / (vt**2 / (treated.n - 1) + vc**2 / (control.n - 1))
     q = float(stats.t.ppf(0.5 + level / 2, dof))
     return Estimate(d, d - q * se, d + q * se, level)
+
+
+def mean_uplift(treated: Sequence[float], control: Sequence[float], level: float = 0.95) -> Estimate:
+    """Welch's interval from the values themselves."""
+    return welch_uplift(Moments.of(treated), Moments.of(control), level)
 
 
 def scaled(e: Estimate, by: float) -> Estimate:
