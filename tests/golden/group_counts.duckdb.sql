@@ -35,143 +35,143 @@ FROM (
     *
   FROM (
     SELECT
-      "t15".*
+      "t10".*
       EXCLUDE ("customer_id_right")
     FROM (
       SELECT
-        "t14"."customer_id",
-        "t14"."home_branch_id",
-        "t14"."owner_manager_id",
-        "t14"."tier",
-        "t14"."prev_tier",
-        "t14"."tier_move",
-        "t14"."near_threshold",
-        "t14"."next_tier_gap",
-        "t14"."aum",
-        "t14"."aum_month_end",
-        "t14"."aum_avg_daily",
-        "t14"."deposits",
-        "t14"."liabilities",
-        "t14"."cash_amount",
-        "t14"."fixed_income_amount",
-        "t14"."equity_amount",
-        "t14"."alternative_amount",
-        "t14"."protection_amount",
-        "t14"."liquid_assets",
-        "t14"."fund_balance",
-        "t14"."wealth_balance",
-        "t14"."pension_balance",
-        "t14"."segments",
-        "t14"."seg_silver",
-        "t14"."seg_social_security",
-        "t14"."seg_payroll",
-        "t14"."seg_oil_trade",
-        "t14"."seg_civil_service",
-        "t14"."seg_merchant",
-        "t14"."seg_teacher",
-        "t14"."seg_talent",
-        "t14"."seg_new_citizen",
-        "t14"."seg_young",
-        "t14"."seg_women",
-        "t14"."seg_fund_holder",
-        "t14"."seg_vip_wealth",
-        "t14"."seg_asset_upgrade",
-        "t14"."seg_outside_money",
-        "t14"."seg_low_carbon",
-        "t14"."seg_dormant",
-        "t14"."seg_family_trust_prospect",
-        "t14"."lifecycle",
-        "t14"."life_stage",
-        "t14"."kyc_tags",
-        "t14"."age",
-        "t14"."gender",
-        "t14"."occupation",
-        "t14"."industry",
-        "t14"."hukou_local",
-        "t14"."dependants",
-        "t14"."tenure_days",
-        "t14"."risk_level",
-        "t14"."risk_assessed_on",
-        "t14"."risk_valid",
-        "t14"."risk_expires_in_days",
-        "t14"."risk_expiring",
-        "t14"."dual_recording_r3",
-        "t14"."first_time_investor",
-        "t14"."salary_months",
-        "t14"."salary_monthly",
-        "t14"."pension_months",
-        "t14"."spend_monthly",
-        "t14"."same_name_out",
-        "t14"."same_name_out_count",
-        "t14"."txn_count",
-        "t14"."days_since_last_txn",
-        "t14"."net_flow",
-        "t14"."aum_growth",
-        "t14"."liquid_reserve_months",
-        "t14"."above_risk_share",
-        "t14"."n_products",
-        "t14"."fund_return",
-        "t14"."value_return",
-        "t14"."green_points",
-        "t14"."carbon_grams",
-        "t14"."maturing_7d_amount",
-        "t14"."next_maturity_days",
-        "t14"."birthday_this_month",
-        "t14"."days_to_birthday",
-        "t14"."days_to_payday",
-        "t14"."days_to_bonus",
-        "t14"."same_name_out_7d",
-        "t14"."large_transfer_7d",
-        "t14"."prev_health_score",
-        "t14"."health_change",
-        "t14"."health_score",
-        "t14"."health_allocation",
-        "t14"."health_growth",
-        "t14"."health_liquidity",
-        "t14"."health_risk_match",
-        "t14"."health_diversification",
-        "t14"."health_protection",
-        "t14"."health_maturity",
-        "t14"."band_allocation",
-        "t14"."finding_allocation",
-        "t14"."action_allocation",
-        "t14"."band_growth",
-        "t14"."finding_growth",
-        "t14"."action_growth",
-        "t14"."band_liquidity",
-        "t14"."finding_liquidity",
-        "t14"."action_liquidity",
-        "t14"."band_risk_match",
-        "t14"."finding_risk_match",
-        "t14"."action_risk_match",
-        "t14"."band_diversification",
-        "t14"."finding_diversification",
-        "t14"."action_diversification",
-        "t14"."band_protection",
-        "t14"."finding_protection",
-        "t14"."action_protection",
-        "t14"."band_maturity",
-        "t14"."finding_maturity",
-        "t14"."action_maturity",
-        "t14"."gap_class",
-        "t14"."allocation_distance",
-        "t14"."target_cash",
-        "t14"."target_fixed_income",
-        "t14"."target_equity",
-        "t14"."target_alternative",
-        "t14"."target_protection",
-        "t14"."gap_cash",
-        "t14"."gap_fixed_income",
-        "t14"."gap_equity",
-        "t14"."gap_alternative",
-        "t14"."gap_protection",
-        "t14"."triggers",
-        "t13"."customer_id" AS "customer_id_right",
-        "t13"."products_held",
-        "t13"."product_types"
+        "t9"."customer_id",
+        "t9"."home_branch_id",
+        "t9"."owner_manager_id",
+        "t9"."tier",
+        "t9"."prev_tier",
+        "t9"."tier_move",
+        "t9"."near_threshold",
+        "t9"."next_tier_gap",
+        "t9"."aum",
+        "t9"."aum_month_end",
+        "t9"."aum_avg_daily",
+        "t9"."deposits",
+        "t9"."liabilities",
+        "t9"."cash_amount",
+        "t9"."fixed_income_amount",
+        "t9"."equity_amount",
+        "t9"."alternative_amount",
+        "t9"."protection_amount",
+        "t9"."liquid_assets",
+        "t9"."fund_balance",
+        "t9"."wealth_balance",
+        "t9"."pension_balance",
+        "t9"."segments",
+        "t9"."seg_silver",
+        "t9"."seg_social_security",
+        "t9"."seg_payroll",
+        "t9"."seg_oil_trade",
+        "t9"."seg_civil_service",
+        "t9"."seg_merchant",
+        "t9"."seg_teacher",
+        "t9"."seg_talent",
+        "t9"."seg_new_citizen",
+        "t9"."seg_young",
+        "t9"."seg_women",
+        "t9"."seg_fund_holder",
+        "t9"."seg_vip_wealth",
+        "t9"."seg_asset_upgrade",
+        "t9"."seg_outside_money",
+        "t9"."seg_low_carbon",
+        "t9"."seg_dormant",
+        "t9"."seg_family_trust_prospect",
+        "t9"."lifecycle",
+        "t9"."life_stage",
+        "t9"."kyc_tags",
+        "t9"."age",
+        "t9"."gender",
+        "t9"."occupation",
+        "t9"."industry",
+        "t9"."hukou_local",
+        "t9"."dependants",
+        "t9"."tenure_days",
+        "t9"."risk_level",
+        "t9"."risk_assessed_on",
+        "t9"."risk_valid",
+        "t9"."risk_expires_in_days",
+        "t9"."risk_expiring",
+        "t9"."dual_recording_r3",
+        "t9"."first_time_investor",
+        "t9"."salary_months",
+        "t9"."salary_monthly",
+        "t9"."pension_months",
+        "t9"."spend_monthly",
+        "t9"."same_name_out",
+        "t9"."same_name_out_count",
+        "t9"."txn_count",
+        "t9"."days_since_last_txn",
+        "t9"."net_flow",
+        "t9"."aum_growth",
+        "t9"."liquid_reserve_months",
+        "t9"."above_risk_share",
+        "t9"."n_products",
+        "t9"."fund_return",
+        "t9"."value_return",
+        "t9"."green_points",
+        "t9"."carbon_grams",
+        "t9"."maturing_7d_amount",
+        "t9"."next_maturity_days",
+        "t9"."birthday_this_month",
+        "t9"."days_to_birthday",
+        "t9"."days_to_payday",
+        "t9"."days_to_bonus",
+        "t9"."same_name_out_7d",
+        "t9"."large_transfer_7d",
+        "t9"."prev_health_score",
+        "t9"."health_change",
+        "t9"."health_score",
+        "t9"."health_allocation",
+        "t9"."health_growth",
+        "t9"."health_liquidity",
+        "t9"."health_risk_match",
+        "t9"."health_diversification",
+        "t9"."health_protection",
+        "t9"."health_maturity",
+        "t9"."band_allocation",
+        "t9"."finding_allocation",
+        "t9"."action_allocation",
+        "t9"."band_growth",
+        "t9"."finding_growth",
+        "t9"."action_growth",
+        "t9"."band_liquidity",
+        "t9"."finding_liquidity",
+        "t9"."action_liquidity",
+        "t9"."band_risk_match",
+        "t9"."finding_risk_match",
+        "t9"."action_risk_match",
+        "t9"."band_diversification",
+        "t9"."finding_diversification",
+        "t9"."action_diversification",
+        "t9"."band_protection",
+        "t9"."finding_protection",
+        "t9"."action_protection",
+        "t9"."band_maturity",
+        "t9"."finding_maturity",
+        "t9"."action_maturity",
+        "t9"."gap_class",
+        "t9"."allocation_distance",
+        "t9"."target_cash",
+        "t9"."target_fixed_income",
+        "t9"."target_equity",
+        "t9"."target_alternative",
+        "t9"."target_protection",
+        "t9"."gap_cash",
+        "t9"."gap_fixed_income",
+        "t9"."gap_equity",
+        "t9"."gap_alternative",
+        "t9"."gap_protection",
+        "t9"."triggers",
+        "t3"."customer_id" AS "customer_id_right",
+        "t3"."products_held",
+        "t3"."product_types"
       FROM (
         SELECT
-          "t10".*
+          "t7".*
           EXCLUDE ("customer_id_right")
         FROM (
           SELECT
@@ -301,8 +301,8 @@ FROM (
             "t4"."gap_equity",
             "t4"."gap_alternative",
             "t4"."gap_protection",
-            "t8"."customer_id" AS "customer_id_right",
-            "t8"."triggers"
+            "t6"."customer_id" AS "customer_id_right",
+            "t6"."triggers"
           FROM "run_20261120_01"."profiles" AS "t4"
           LEFT OUTER JOIN (
             SELECT
@@ -312,38 +312,20 @@ FROM (
             FROM "run_20261120_01"."triggers" AS "t2"
             GROUP BY
               1
-          ) AS "t8"
-            ON "t4"."customer_id" = "t8"."customer_id"
-        ) AS "t10"
-      ) AS "t14"
-      LEFT OUTER JOIN (
-        SELECT
-          "t9"."customer_id",
-          ARRAY_AGG(DISTINCT "t9"."product_id") FILTER(WHERE
-            "t9"."product_id" IS NOT NULL) AS "products_held",
-          ARRAY_AGG(DISTINCT "t9"."product_type") FILTER(WHERE
-            "t9"."product_type" IS NOT NULL) AS "product_types"
-        FROM (
-          SELECT
-            "t5"."customer_id",
-            "t5"."product_id",
-            "t6"."type" AS "product_type"
-          FROM "snap_20261120"."holdings" AS "t5"
-          INNER JOIN "snap_20261120"."products" AS "t6"
-            ON "t5"."product_id" = "t6"."product_id"
-        ) AS "t9"
-        GROUP BY
-          1
-      ) AS "t13"
-        ON "t14"."customer_id" = "t13"."customer_id"
-    ) AS "t15"
-  ) AS "t16"
+          ) AS "t6"
+            ON "t4"."customer_id" = "t6"."customer_id"
+        ) AS "t7"
+      ) AS "t9"
+      LEFT OUTER JOIN "run_20261120_01"."held_lists" AS "t3"
+        ON "t9"."customer_id" = "t3"."customer_id"
+    ) AS "t10"
+  ) AS "t11"
   WHERE
     COALESCE(
-      COALESCE(ARRAY_CONTAINS("t16"."product_types", 'fund'), FALSE)
+      COALESCE(ARRAY_CONTAINS("t11"."product_types", 'fund'), FALSE)
       AND NOT (
-        COALESCE(ARRAY_CONTAINS("t16"."triggers", 'birthday'), FALSE)
+        COALESCE(ARRAY_CONTAINS("t11"."triggers", 'birthday'), FALSE)
       ),
       FALSE
     )
-) AS "t17";
+) AS "t12";

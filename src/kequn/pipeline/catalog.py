@@ -107,10 +107,12 @@ def publish_run(
     playbook: dict[str, str],
     started_at: datetime,
     summarise: Callable[[dict[str, str]], dict[str, object]],
+    derived: dict[str, str] | None = None,
 ) -> RunInfo:
     """Writes each output (``sources``: output name -> relation or query to read)
     into the run's schema, summarises it there, and points the views at the
-    latest run, in one transaction."""
+    latest run, in one transaction. ``derived``: further tables of the run, built
+    in DuckDB from SQL (lookups that readers would otherwise rebuild each time)."""
     schema = f"run_{run_id}"
     con.execute("BEGIN TRANSACTION")
     try:
@@ -118,6 +120,8 @@ def publish_run(
         con.execute(f"CREATE SCHEMA {schema}")
         for name in OUTPUTS:
             con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}")
+        for name, sql in (derived or {}).items():
+            con.execute(f"CREATE TABLE {schema}.{name} AS {sql}")
         summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
         finished = now()
         con.execute(

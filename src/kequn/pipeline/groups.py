@@ -46,6 +46,18 @@ class GroupStats:
     branches: int = 0
 
 
+#: kept with each run: the products each customer holds, for groups that name them
+HELD_LISTS = "held_lists"
+
+
+def held_lists_sql(snapshot_schema: str) -> str:
+    return f"""
+        SELECT h.customer_id, list(DISTINCT h.product_id ORDER BY h.product_id) AS products_held,
+               list(DISTINCT d.type ORDER BY d.type) AS product_types
+        FROM {snapshot_schema}.holdings h JOIN {snapshot_schema}.products d USING (product_id)
+        GROUP BY h.customer_id"""
+
+
 def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
     p = con.table("profiles", database=run.schema)
     if "triggers" in used:
@@ -53,14 +65,10 @@ def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
         lists = t.group_by("customer_id").aggregate(triggers=t.trigger.collect())
         p = p.left_join(lists, "customer_id").drop("customer_id_right")
     if used & {"products_held", "product_types"}:
-        snapshot_schema = schema_for(date.fromisoformat(run.snapshot_id))
-        h = con.table("holdings", database=snapshot_schema)
-        d = con.table("products", database=snapshot_schema)
-        held = h.join(d, "product_id").select(h.customer_id, h.product_id, product_type=d["type"])
-        lists = held.group_by("customer_id").aggregate(
-            products_held=held.product_id.collect(distinct=True),
-            product_types=held.product_type.collect(distinct=True),
-        )
+        if HELD_LISTS in con.list_tables(database=run.schema):
+            lists = con.table(HELD_LISTS, database=run.schema)
+        else:  # a run published before the lists were kept with it
+            lists = con.sql(held_lists_sql(schema_for(date.fromisoformat(run.snapshot_id))))
         p = p.left_join(lists, "customer_id").drop("customer_id_right")
     return p
 

@@ -15,6 +15,7 @@ from kequn.core.errors import KequnError
 from kequn.ingest.store import SnapshotInfo, connect, snapshots
 from kequn.pipeline.catalog import RunInfo, next_run_id, previous_run, publish_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
+from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.profile import build
 from kequn.playbook import LoadedPlaybook, load_playbook
@@ -161,6 +162,7 @@ def run_pipeline(
                 },
                 started,
                 summary,
+                derived={HELD_LISTS: held_lists_sql(snapshot.schema)},
             )
             report("publish", 4, len(steps))
             return info
