@@ -6,6 +6,12 @@ process drives the load over loopback with one asyncio client per user, each
 asking for its My day page, then a customer of its own book, then again, until
 the duration is over. Latency is per request, from send to the last byte.
 
+With ``--think 0`` (the default) each user asks again the moment an answer
+arrives: the server is saturated and latency is mostly queueing (50 users over
+its throughput). ``--think S`` makes each user pause a random time with mean S
+seconds between pages, as a person reading a page does; both are worth
+printing, and the run says which it measured.
+
     .venv/bin/python benchmarks/bench_web.py \\
         --ops postgresql://postgres@127.0.0.1:5432/kequn_bench --users 50 --seconds 60
 """
@@ -81,7 +87,9 @@ async def sign_in(client: httpx.AsyncClient, login: str) -> None:
     assert r.status_code == 303, r.text
 
 
-async def user(base: str, login: str, book: list[str], until: float, out: dict[str, list[float]]) -> None:
+async def user(
+    base: str, login: str, book: list[str], until: float, out: dict[str, list[float]], think: float = 0.0
+) -> None:
     rng = random.Random(login)
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         await sign_in(client, login)
@@ -94,18 +102,20 @@ async def user(base: str, login: str, book: list[str], until: float, out: dict[s
                     out.setdefault("errors", []).append(r.status_code)
                     continue
                 out[kind].append(elapsed)
+                if think:
+                    await asyncio.sleep(rng.expovariate(1 / think))
 
 
 async def drive(
-    base: str, books: dict[str, list[str]], seconds: float, warmup: float
+    base: str, books: dict[str, list[str]], seconds: float, warmup: float, think: float
 ) -> dict[str, list[float]]:
     warm: dict[str, list[float]] = {"my_day": [], "customer_360": []}
     await asyncio.gather(
-        *(user(base, login, book, time.perf_counter() + warmup, warm) for login, book in books.items())
+        *(user(base, login, book, time.perf_counter() + warmup, warm, think) for login, book in books.items())
     )
     out: dict[str, list[float]] = {"my_day": [], "customer_360": []}
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(user(base, login, book, until, out) for login, book in books.items()))
+    await asyncio.gather(*(user(base, login, book, until, out, think) for login, book in books.items()))
     return out
 
 
@@ -117,6 +127,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--think", type=float, default=0.0, help="mean pause between a user's pages, s")
     args = parser.parse_args()
     day, books = prepare(args.ops, args.users)
     with open_store(args.ops, upgrade=False).engine.connect() as con:
@@ -148,13 +159,14 @@ def main() -> None:
                 time.sleep(0.2)
         else:
             raise SystemExit("the server did not start")
-        out = asyncio.run(drive(base, books, args.seconds, args.warmup))
+        out = asyncio.run(drive(base, books, args.seconds, args.warmup, args.think))
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
     print(
         f"{customers:,} customers; {len(books)} users signed in at once; {args.workers} server workers; "
-        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up; day {day}"
+        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up; day {day}; "
+        + (f"think time {args.think:g} s mean" if args.think else "no think time (saturated)")
     )
     for kind in ("my_day", "customer_360"):
         ms = np.array(out[kind]) * 1000

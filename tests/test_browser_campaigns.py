@@ -19,6 +19,17 @@ from tests.test_browser import Person, browser, people, server  # noqa: F401 (fi
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web")]
 
 
+def load_all_tasks(p: Person) -> None:
+    """Scrolls My day to its end: the next tasks load as the last ones come into view."""
+    for _ in range(100):
+        if p.page.locator("div.more").count() == 0:
+            return
+        p.page.keyboard.press("End")  # the sentinel at the bottom comes into view and loads the next page
+        p.page.wait_for_load_state("networkidle")
+        p.page.wait_for_timeout(100)
+    raise AssertionError("My day kept loading")
+
+
 def _rate(text: str) -> float:
     found = re.search(r"([\d.]+)%", text)
     assert found, text
@@ -59,6 +70,7 @@ def test_lobby_checks_in_and_refers_and_the_manager_gets_the_task(people, workbe
     lobby.shot("referred")
     rm = people["manager"]
     rm.open("/my-day")
+    load_all_tasks(rm)
     task = rm.page.locator(f"article[data-task*='{customer}:referral_meet']")
     assert task.count() == 1
     assert "大堂转介接待" in task.inner_text()
@@ -133,6 +145,7 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
         ops.dispose()
     rm = people["campaigner"]
     rm.open("/my-day")
+    load_all_tasks(rm)
     shown = rm.page.locator("article:has(.campaign)")
     assert shown.count() == n
     assert "春节开门红" in shown.first.inner_text()
@@ -144,6 +157,7 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
         "#campaign-status"
     )
     rm.open("/my-day")
+    load_all_tasks(rm)
     assert rm.page.locator("article:has(.campaign)").count() == 0
     for p in (head, rm):
         assert not p.errors, p.errors

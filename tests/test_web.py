@@ -210,6 +210,23 @@ def test_my_day_is_in_contact_window_order_and_masked(app, workbench: Workbench)
     assert tasks[0]["talk_track"].split("，")[0][:8] in html
 
 
+def test_my_day_pages_add_up_to_the_whole_day_in_order(app) -> None:  # type: ignore[no-untyped-def]
+    from kequn.web.services.myday import PAGE
+
+    c = signed_in(app, "manager")
+    every = [t["task_id"] for t in c.get("/api/my-day").json()]
+    html = c.get("/my-day").text
+    shown = re.findall(r'data-task="([^"]+)"', html)
+    assert shown == every[:PAGE]
+    assert f"{len(every)} " in html  # the summary counts the whole day
+    following = re.search(r'hx-get="(/my-day/tasks\?offset=\d+[^"]*)"', html)
+    while following:
+        part = c.get(following.group(1).replace("&amp;", "&")).text
+        shown += re.findall(r'data-task="([^"]+)"', part)
+        following = re.search(r'hx-get="(/my-day/tasks\?offset=\d+[^"]*)"', part)
+    assert shown == every
+
+
 def _first_open_task(c: TestClient) -> dict:  # type: ignore[type-arg]
     return next(t for t in c.get("/api/my-day").json() if t["status"] == "open")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,9 +28,9 @@ from kequn.web.security import (
 )
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard, to_excel
-from kequn.web.services.myday import my_day
+from kequn.web.services.myday import PAGE, day_counts, my_day
 from kequn.web.services.outcomes import OutcomeError, log_outcome
-from kequn.web.services.privacy import trail
+from kequn.web.services.privacy import trail_read
 from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import TIER_ZH
 
@@ -113,8 +113,39 @@ def home(v: ViewerDep) -> Response:
 def my_day_page(request: Request, s: DB, v: ViewerDep, day: Day) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
-    tasks = my_day(s, v, day)
-    return page(request, "my_day.html", title="我的一天", viewer=v, tasks=tasks, day=day)
+    total, done = day_counts(s, v, day)
+    tasks = my_day(s, v, day, 0, PAGE)
+    return page(
+        request,
+        "my_day.html",
+        title="我的一天",
+        viewer=v,
+        tasks=tasks,
+        day=day,
+        total=total,
+        done=done,
+        offset=0,
+        more=len(tasks) < total,
+    )
+
+
+@router.get("/my-day/tasks", response_class=HTMLResponse)
+def my_day_more(
+    request: Request, s: DB, v: ViewerDep, day: Day, offset: Annotated[int, Query(ge=0, le=100_000)] = 0
+) -> Response:
+    """The next page of My day, for the manager scrolling down (HTMX)."""
+    me = require(v)
+    tasks = my_day(s, me, day, offset, PAGE)
+    total, _ = day_counts(s, me, day)
+    return page(
+        request,
+        "_task_page.html",
+        viewer=me,
+        tasks=tasks,
+        day=day,
+        offset=offset,
+        more=offset + len(tasks) < total,
+    )
 
 
 @router.post("/tasks/{task_id}/outcome", response_class=HTMLResponse)
@@ -328,7 +359,9 @@ def dashboard_excel(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> Respons
         b = dashboard(s, me, unit, day)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
-    trail(s, me, "export", None, {"export": "dashboard_xlsx", "unit": b.unit.branch_id if b.unit else None})
+    trail_read(
+        s, me, "export", None, {"export": "dashboard_xlsx", "unit": b.unit.branch_id if b.unit else None}
+    )
     return Response(
         to_excel(b),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

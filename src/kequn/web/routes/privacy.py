@@ -18,7 +18,7 @@ from kequn.web.deps import CODE, CustomerId, Day, db, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import find_customer
-from kequn.web.services.privacy import TrailQuery, UnmaskRefused, alerts, search, trail, unmask
+from kequn.web.services.privacy import TrailQuery, UnmaskRefused, alerts, search, trail_read, unmask
 
 router = APIRouter()
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
@@ -153,7 +153,7 @@ def audit_page(
     )
     entries = search(s, q)
     pb = request.app.state.playbook
-    trail(s, me, "audit_search", customer or None, {k: str(x) for k, x in q.__dict__.items() if x})
+    trail_read(s, me, "audit_search", customer or None, {k: str(x) for k, x in q.__dict__.items() if x})
     return page(
         request,
         "audit.html",
@@ -190,7 +190,7 @@ def audit_api(
     """Search the access trail (compliance and HQ)."""
     me = require(v, "compliance", "hq")
     rows = search(s, TrailQuery(actor, customer, action, since, until, limit))
-    trail(s, me, "audit_search", customer, {"actor": actor, "action": action})
+    trail_read(s, me, "audit_search", customer, {"actor": actor, "action": action})
     return [
         TrailOut(
             seq=e.seq,

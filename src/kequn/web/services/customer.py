@@ -27,7 +27,7 @@ from kequn.store.models import (
     TimelineEntry,
 )
 from kequn.web.security import Viewer
-from kequn.web.services.privacy import clear_fields, trail
+from kequn.web.services.privacy import clear_fields, trail_read
 from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import (
     CLASS_ZH,
@@ -229,5 +229,5 @@ def view_customer(
     """The 360 as the viewer's role may see it, the view put on the access trail."""
     c = customer_360(s, viewer, customer_id, pb, clear_fields(pb, viewer))
     if c is not None:
-        trail(s, viewer, action, customer_id, {})
+        trail_read(s, viewer, action, customer_id, {})
     return c

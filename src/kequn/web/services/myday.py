@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from kequn.store.models import Customer, Outcome, Task
@@ -32,14 +32,37 @@ class TaskView:
     last_outcome: str | None
 
 
-def my_day(s: Session, viewer: Viewer, day: date) -> list[TaskView]:
+#: tasks a My day page shows at once; the rest load as the manager scrolls
+PAGE = 40
+
+
+def _mine(viewer: Viewer, day: date) -> list[ColumnElement[bool]]:
+    return [Task.manager_id == viewer.manager_id, Task.as_of == day, Task.status.in_(["open", "done"])]
+
+
+def day_counts(s: Session, viewer: Viewer, day: date) -> tuple[int, int]:
+    """The day's tasks and how many are done."""
+    if not viewer.manager_id:
+        return 0, 0
+    total, done = s.execute(
+        select(func.count(), func.count(case((Task.status == "done", 1)))).where(*_mine(viewer, day))
+    ).one()
+    return int(total), int(done or 0)
+
+
+def my_day(
+    s: Session, viewer: Viewer, day: date, offset: int = 0, limit: int | None = None
+) -> list[TaskView]:
+    """The day's tasks in contact-window order (``limit`` of them from ``offset``)."""
     if not viewer.manager_id:
         return []
     rows = s.execute(
         select(Task, Customer)
         .join(Customer, Customer.customer_id == Task.customer_id)
-        .where(Task.manager_id == viewer.manager_id, Task.as_of == day, Task.status.in_(["open", "done"]))
-        .order_by(Task.scheduled_at, Task.priority.desc())
+        .where(*_mine(viewer, day))
+        .order_by(Task.scheduled_at, Task.priority.desc(), Task.task_id)
+        .offset(offset)
+        .limit(limit)
     ).all()
     ids = [t.task_id for t, _ in rows]
     last: dict[str, str] = {}

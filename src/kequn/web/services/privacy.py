@@ -30,7 +30,18 @@ def clear_fields(pb: LoadedPlaybook, viewer: Viewer) -> frozenset[str]:
 
 
 def trail(s: Session, viewer: Viewer, action: str, customer_id: str | None, detail: dict[str, Any]) -> None:
+    """On the trail with what it records, in the request's transaction (a change)."""
     record(s, [Event(viewer.login, viewer.role, action, customer_id, detail)])
+
+
+def trail_read(
+    s: Session, viewer: Viewer, action: str, customer_id: str | None, detail: dict[str, Any]
+) -> None:
+    """A read on the trail at once, in a transaction of its own: the read has
+    happened whatever the page does next, and the trail's head is locked for the
+    append alone, not while the page renders (every view would queue behind it)."""
+    with Session(s.get_bind()) as own, own.begin():
+        record(own, [Event(viewer.login, viewer.role, action, customer_id, detail)])
 
 
 def unmask(
