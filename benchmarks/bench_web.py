@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from kequn.core.clock import SHANGHAI  # noqa: E402
 from kequn.store import open_store  # noqa: E402
-from kequn.store.models import Customer, DecisionRun, Staff, Task, User  # noqa: E402
+from kequn.store.models import Customer, DecisionRun, Staff, Task, User, WebSession  # noqa: E402
 from kequn.web.security import RM_ROLES  # noqa: E402
 from kequn.web.services.users import create_user  # noqa: E402
 
@@ -64,6 +64,8 @@ def prepare(url: str, users: int) -> tuple[date, dict[str, list[str]]]:
                 .order_by(func.count().desc())
                 .limit(users)
             ).all()
+            bench = select(User.user_id).where(User.login.like("bench%"))
+            s.execute(delete(WebSession).where(WebSession.user_id.in_(bench)))
             s.execute(delete(User).where(User.login.like("bench%")))
             for i, (manager_id, _) in enumerate(busiest):
                 login = f"bench{i:03d}"

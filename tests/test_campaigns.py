@@ -412,6 +412,16 @@ def test_a_simulated_campaign_estimates_its_planted_effect(bank) -> None:  # typ
     assert r.aum_uplift.covers(3000.0) and r.aum_uplift.low > 0
     assert r.incremental_aum is not None and r.incremental_aum.covers(3000.0 * r.arms["treated"])
     assert r.funnel["group"] == r.arms["treated"] + r.arms["control"]
+    with ops.session() as s:
+        raised = sum(
+            (aum - start)
+            for aum, start in s.execute(
+                select(Customer.aum, CampaignMember.aum_start)
+                .join(CampaignMember, CampaignMember.customer_id == Customer.customer_id)
+                .where(CampaignMember.campaign_id == cid, CampaignMember.arm == "treated")
+            )
+        )
+    assert r.aum_raised == raised  # to the cent, on either database
 
 
 # the branch floor -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from kequn.store import Store
 from kequn.store.campaign_models import Campaign, CustomerGroup
 from kequn.store.models import Task
 
-MEASURES = {"reached": "触达客户数", "sold": "成交笔数", "amount": "销售金额(元)"}
+MEASURES = {"reached": "触达客户数", "sold": "成交笔数", "amount": "销售金额(元)", "aum": "实验组AUM提升(元)"}
 MAX_CONTROL = 0.5
 
 

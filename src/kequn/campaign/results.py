@@ -55,6 +55,8 @@ class CampaignResults:
     conversion_uplift: Estimate | None = None
     aum_uplift: Estimate | None = None
     incremental_aum: Estimate | None = None
+    #: the treated members' AUM now against at launch, summed (AUM raised)
+    aum_raised: Decimal = Decimal(0)
 
     @property
     def target_share(self) -> float:
@@ -117,12 +119,13 @@ def results(s: Session, campaign_id: str, day: date) -> CampaignResults | None:
     }
     out.by_manager = _progress(s, campaign_id, by_branch=False)
     out.by_branch = _progress(s, campaign_id, by_branch=True)
+    _uplift(s, out, start, end)
     out.achieved = {
         "reached": Decimal(out.funnel["reached"]),
         "sold": Decimal(sum(p.sold for p in out.by_manager)),
         "amount": sum((p.amount for p in out.by_manager), Decimal(0)),
+        "aum": out.aum_raised,
     }[c.target_measure]
-    _uplift(s, out, start, end)
     return out
 
 
@@ -191,22 +194,23 @@ def _uplift(s: Session, out: CampaignResults, start: datetime, end: datetime) ->
         .subquery()
     )
     change = func.coalesce(Customer.aum, 0) - func.coalesce(m.aum_start, 0)
-    arms = {
-        arm: (int(n), int(k or 0), float(total or 0), float(squares or 0))
-        for arm, n, k, total, squares in s.execute(
-            select(
-                m.arm,
-                func.count(),
-                func.count(sales.c.customer_id),
-                func.sum(change),
-                func.sum(change * change),
-            )
-            .join(Customer, Customer.customer_id == m.customer_id, isouter=True)
-            .join(sales, sales.c.customer_id == m.customer_id, isouter=True)
-            .where(m.campaign_id == out.campaign.campaign_id)
-            .group_by(m.arm)
-        ).all()
-    }
+    sums = s.execute(
+        select(
+            m.arm,
+            func.count(),
+            func.count(sales.c.customer_id),
+            func.sum(change),
+            func.sum(change * change),
+        )
+        .join(Customer, Customer.customer_id == m.customer_id, isouter=True)
+        .join(sales, sales.c.customer_id == m.customer_id, isouter=True)
+        .where(m.campaign_id == out.campaign.campaign_id)
+        .group_by(m.arm)
+    ).all()
+    arms = {arm: (int(n), int(k or 0), float(total or 0), float(sq or 0)) for arm, n, k, total, sq in sums}
+    # exact where the database keeps NUMERIC; SQLite adds its text amounts as floats: cents kept
+    raised = next((total for arm, _, _, total, _ in sums if arm == "treated"), None)
+    out.aum_raised = Decimal(str(raised or 0)).quantize(Decimal("0.01"))
     n_t, k_t, sum_t, sq_t = arms.get("treated", (0, 0, 0.0, 0.0))
     n_c, k_c, sum_c, sq_c = arms.get("control", (0, 0, 0.0, 0.0))
     out.conversion = {"treated": k_t / n_t if n_t else 0.0, "control": k_c / n_c if n_c else 0.0}

@@ -33,8 +33,15 @@ def settings(request: Request) -> Settings:
 
 
 def db(request: Request) -> Iterator[Session]:
-    with store(request).session() as s:
-        yield s
+    """The request's session: committed when the request succeeds, rolled back when
+    it fails. A handler may commit part-way (a read put on the audit trail at once)."""
+    with store(request).sessions() as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
 
 
 def viewer(request: Request, s: Session = Depends(db)) -> Viewer | None:

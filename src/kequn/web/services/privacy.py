@@ -37,11 +37,15 @@ def trail(s: Session, viewer: Viewer, action: str, customer_id: str | None, deta
 def trail_read(
     s: Session, viewer: Viewer, action: str, customer_id: str | None, detail: dict[str, Any]
 ) -> None:
-    """A read on the trail at once, in a transaction of its own: the read has
-    happened whatever the page does next, and the trail's head is locked for the
-    append alone, not while the page renders (every view would queue behind it)."""
-    with Session(s.get_bind()) as own, own.begin():
-        record(own, [Event(viewer.login, viewer.role, action, customer_id, detail)])
+    """A read on the trail at once, committed with nothing else pending: the read
+    has happened whatever the page does next, and the trail's head is locked for
+    the append alone, not while the page renders (every view would queue behind
+    it). The request's own connection: a second one per request would starve the
+    pool under load."""
+    if s.new or s.dirty or s.deleted:
+        raise RuntimeError("a read's trail entry would commit the request's pending changes")
+    record(s, [Event(viewer.login, viewer.role, action, customer_id, detail)])
+    s.commit()
 
 
 def unmask(
