@@ -509,3 +509,19 @@ def test_a_refused_request_body_is_a_422_not_a_crash(app) -> None:  # type: igno
         headers={"X-CSRF-Token": csrf(c)},
     )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "amount"
+
+
+def test_every_response_carries_the_security_headers_and_nul_bytes_are_refused(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    for response in (
+        c.get("/my-day"),
+        c.get("/customers/NOPE404"),
+        c.get("/my-day?q=%00"),
+        client(app).get("/login"),
+    ):
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+    refused = c.get("/customers/abc%00def")
+    assert refused.status_code == 400 and "NUL" in refused.json()["detail"]
+    assert c.get("/my-day?q=%00").status_code == 400

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,14 +16,10 @@ from kequn import __version__
 from kequn.playbook import load_playbook
 from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
+from kequn.web.middleware import Guard
 from kequn.web.render import page
 from kequn.web.routes import api, campaigns, pages, privacy
 from kequn.web.settings import Settings
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
-)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -50,21 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(campaigns.api)
 
-    @app.middleware("http")
-    async def no_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # a NUL byte in a URL is never a real id or search; PostgreSQL would refuse it deeper down
-        if "\x00" in request.url.path or "%00" in request.url.query:
-            return JSONResponse({"detail": "NUL byte in the URL"}, status_code=400)
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(Guard)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
