@@ -212,3 +212,7 @@ def adapt_berka_command(
         with progress_bars("ingest") as bar:
             result = ingest(out, into, None, out / MAPPING_FILE, bar)
         print_report(result)
+
+
+adapt_app = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
+adapt_app.command("berka")(adapt_berka_command)

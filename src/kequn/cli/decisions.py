@@ -261,3 +261,8 @@ def export_wechat_command(
     finally:
         ops.dispose()
     console.print(f"{e.rows:,} tag memberships written to {e.path}; {e.held_back:,} held back for consent")
+
+
+export_app = typer.Typer(help="Exports for the bank's other systems.", no_args_is_help=True)
+export_app.command("calls")(export_calls_command)
+export_app.command("wechat-groups")(export_wechat_command)

@@ -28,9 +28,10 @@ def _param_row(p: Any) -> str:
 
 
 def _walk(cmd: Any, path: list[str], out: list[str]) -> None:
-    if hasattr(cmd, "commands"):
-        for name in sorted(cmd.commands):
-            _walk(cmd.commands[name], [*path, name], out)
+    if hasattr(cmd, "list_commands"):
+        ctx = typer.Context(cmd)
+        for name in sorted(cmd.list_commands(ctx)):
+            _walk(cmd.get_command(ctx, name), [*path, name], out)
         return
     out += [f"## `{' '.join(path)}`", "", (cmd.help or "").strip(), ""]
     params = [p for p in cmd.params if p.name != "help"]

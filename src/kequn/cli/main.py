@@ -1,53 +1,87 @@
-"""The ``kequn`` command."""
+"""The ``kequn`` command.
+
+Each command's module is imported only when that command runs: the whole
+package (pandas, ibis, SQLAlchemy, scipy, FastAPI) takes seconds to import, and
+a banker's ``kequn why`` or a nightly script's ``kequn ingest`` should not pay
+for the web app and the campaign statistics."""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from kequn import __version__
-from kequn.cli import campaigns, data, decisions, pipeline, privacy, web
-from kequn.privacy.logs import install as install_log_scrubbing
+
+#: command name -> (module, attribute): a function is one command, a Typer app a group
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("kequn.cli.data", "synth_command"),
+    "ingest": ("kequn.cli.data", "ingest_command"),
+    "snapshots": ("kequn.cli.data", "snapshots_command"),
+    "adapt": ("kequn.cli.data", "adapt_app"),
+    "run": ("kequn.cli.pipeline", "run_command"),
+    "runs": ("kequn.cli.pipeline", "runs_command"),
+    "playbook": ("kequn.cli.pipeline", "playbook_app"),
+    "decide": ("kequn.cli.decisions", "decide_command"),
+    "why": ("kequn.cli.decisions", "why_command"),
+    "event": ("kequn.cli.decisions", "event_command"),
+    "train": ("kequn.cli.decisions", "train_command"),
+    "simulate": ("kequn.cli.decisions", "simulate_command"),
+    "export": ("kequn.cli.decisions", "export_app"),
+    "serve": ("kequn.cli.web", "serve_command"),
+    "demo": ("kequn.cli.web", "demo_command"),
+    "users": ("kequn.cli.web", "users_app"),
+    "audit": ("kequn.cli.privacy", "audit_app"),
+    "privacy": ("kequn.cli.privacy", "privacy_app"),
+    "consent": ("kequn.cli.privacy", "consent_command"),
+    "group": ("kequn.cli.campaigns", "group_app"),
+    "campaign": ("kequn.cli.campaigns", "campaign_app"),
+}
+
+
+def load_command(name: str) -> click.Command:
+    module, attribute = COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """Lists every command, imports one only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            return load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="kequn",
+    cls=LazyGroup,
     help="Kequn (客群): customer operations for retail banks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("synth")(data.synth_command)
-app.command("ingest")(data.ingest_command)
-app.command("snapshots")(data.snapshots_command)
-app.command("run")(pipeline.run_command)
-app.command("runs")(pipeline.runs_command)
-app.command("decide")(decisions.decide_command)
-app.command("why")(decisions.why_command)
-app.command("event")(decisions.event_command)
-app.command("train")(decisions.train_command)
-app.command("simulate")(decisions.simulate_command)
-export_app = typer.Typer(help="Exports for the bank's other systems.", no_args_is_help=True)
-export_app.command("calls")(decisions.export_calls_command)
-export_app.command("wechat-groups")(decisions.export_wechat_command)
-app.add_typer(export_app, name="export")
-app.command("serve")(web.serve_command)
-app.command("demo")(web.demo_command)
-app.add_typer(web.users_app, name="users")
-playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
-playbook_app.command("check")(pipeline.playbook_check_command)
-app.add_typer(playbook_app, name="playbook")
-app.add_typer(privacy.audit_app, name="audit")
-app.add_typer(privacy.privacy_app, name="privacy")
-app.command("consent")(privacy.consent_command)
-app.add_typer(campaigns.group_app, name="group")
-app.add_typer(campaigns.campaign_app, name="campaign")
-adapt = typer.Typer(help="Map a real public bank dataset onto the contract.", no_args_is_help=True)
-adapt.command("berka")(data.adapt_berka_command)
-app.add_typer(adapt, name="adapt")
 
 
 @app.callback()
 def main() -> None:
     """Kequn (客群): customer operations for retail banks."""
+    from kequn.privacy.logs import install as install_log_scrubbing
+
     install_log_scrubbing()
 
 
