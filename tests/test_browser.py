@@ -5,6 +5,7 @@ a live server on SQLite and on PostgreSQL. Screenshots of every page land in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from kequn.store import open_store
@@ -86,7 +87,9 @@ class Person:
         self.page.fill("input[name=login]", login)
         self.page.fill("input[name=password]", PASSWORD)
         self.page.click("button[type=submit]")
-        self.page.wait_for_load_state("networkidle")
+        # signed in: the workbench's own page, never the sign-in form again
+        expect(self.page.locator("nav")).to_be_visible()
+        expect(self.page).not_to_have_url(re.compile(r"/login"))
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type == "error" and "404" not in msg.text:
@@ -94,7 +97,6 @@ class Person:
 
     def open(self, path: str) -> int:
         response = self.page.goto(f"{self.base}{path}")
-        self.page.wait_for_load_state("networkidle")
         assert response is not None
         return response.status
 
@@ -172,7 +174,6 @@ def test_a_sale_logged_in_my_day_moves_the_branch_heads_conversion(
     me.shot("my-day-after-sale")
 
     head.page.reload()
-    head.page.wait_for_load_state("networkidle")
     rate_after, sales_after, shown_after = manager_row(head, manager_id)
     head.shot("dashboard-after")
     assert sales_after == sales_before + 1
@@ -255,9 +256,8 @@ def test_compliance_finds_a_managers_views_and_cannot_change_anything(
     officer.page.fill("#trail-search input[name=actor]", "manager")
     officer.page.select_option("#trail-search select[name=action]", "view_customer")
     officer.page.click("#trail-search button[type=submit]")
-    officer.page.wait_for_load_state("networkidle")
     rows = officer.page.locator("#trail tr[data-action='view_customer']")
-    assert rows.count() >= 1
+    expect(rows.first).to_be_visible()
     assert cid in officer.page.inner_text("#trail")
     assert set(officer.page.locator("#trail td.actor").all_inner_texts()) == {"manager"}
     officer.shot("audit-trail")

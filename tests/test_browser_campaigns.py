@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from kequn.core.clock import SHANGHAI
@@ -24,9 +25,14 @@ def load_all_tasks(p: Person) -> None:
     for _ in range(100):
         if p.page.locator("div.more").count() == 0:
             return
+        shown = p.page.locator("article.task").count()
         p.page.keyboard.press("End")  # the sentinel at the bottom comes into view and loads the next page
-        p.page.wait_for_load_state("networkidle")
-        p.page.wait_for_timeout(100)
+        # the next page has arrived when there are more tasks, or no sentinel left
+        p.page.wait_for_function(
+            "n => document.querySelectorAll('article.task').length > n"
+            " || !document.querySelector('div.more')",
+            arg=shown,
+        )
     raise AssertionError("My day kept loading")
 
 
@@ -57,7 +63,7 @@ def test_lobby_checks_in_and_refers_and_the_manager_gets_the_task(people, workbe
     assert lobby.open("/floor") == 200
     lobby.page.fill("#check-in-customer", customer)
     lobby.page.click("#check-in-form button[type=submit]")
-    lobby.page.wait_for_load_state("networkidle")
+    expect(lobby.page.locator("#checked-in")).to_contain_text("*")
     summary = lobby.page.inner_text("#checked-in")
     assert "*" in summary  # the name is masked for floor staff
     assert "值班客户经理" in lobby.page.inner_text("#duty-manager")
@@ -65,8 +71,7 @@ def test_lobby_checks_in_and_refers_and_the_manager_gets_the_task(people, workbe
     lobby.page.select_option("#refer-to", manager_id)
     lobby.page.fill("#refer-form input[name=note]", "想了解养老理财")
     lobby.page.click("#refer")
-    lobby.page.wait_for_load_state("networkidle")
-    assert "已生成任务" in lobby.page.inner_text("#referral-done")
+    expect(lobby.page.locator("#referral-done")).to_contain_text("已生成任务")
     lobby.shot("referred")
     rm = people["manager"]
     rm.open("/my-day")
@@ -108,15 +113,14 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
     head.page.fill("#group-name", "中老年客群")
     head.shot("group-builder")
     head.page.click("#group-form button[type=submit]")
-    head.page.wait_for_load_state("networkidle")
-    assert "中老年客群" in head.page.inner_text("#saved-groups")
+    expect(head.page.locator("#saved-groups")).to_contain_text("中老年客群")
     head.open("/campaigns")
     head.page.fill("#campaign-name", "春节开门红")
     head.page.check("input[name=channels][value=sms]")
     head.page.fill("input[name=priority]", "1")
     head.page.click("#campaign-launch")
-    head.page.wait_for_load_state("networkidle")
-    assert "/campaigns/CMP" in head.page.url
+    expect(head.page).to_have_url(re.compile(r"/campaigns/CMP"))
+    expect(head.page.locator("[data-stage=tasked]")).to_be_visible()
     campaign_url = head.page.url
     tasked = int(head.page.inner_text("[data-stage=tasked]"))
     assert tasked > 0
@@ -152,10 +156,7 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
     rm.shot("campaign-tasks")
     head.page.goto(campaign_url)
     head.page.click("#campaign-toggle")  # pause
-    head.page.wait_for_load_state("networkidle")
-    assert "paused" in head.page.inner_text("#campaign-status") or "暂停" in head.page.inner_text(
-        "#campaign-status"
-    )
+    expect(head.page.locator("#campaign-status")).to_have_text(re.compile("paused|暂停"))
     rm.open("/my-day")
     load_all_tasks(rm)
     assert rm.page.locator("article:has(.campaign)").count() == 0

@@ -109,7 +109,7 @@ def test_earlier_snapshots_are_kept_and_views_show_the_latest(tmp_path: Path, ba
     store = tmp_path / "dated.duckdb"
     ingest(bank_dir, store, as_of=date(2026, 11, 20))
     later = make_bank(tmp_path, "later", customers=300, as_of=date(2026, 12, 20))
-    ingest(later, store)
+    ingest(later, store, accept="another bank, on purpose")
     found = snapshots(store)
     assert [s.snapshot_id for s in found] == ["2026-11-20", "2026-12-20"]
     con = duckdb.connect(str(store), read_only=True)

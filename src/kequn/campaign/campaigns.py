@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from kequn.campaign.control import assign_arms
 from kequn.campaign.groups import latest_runs, open_analytics, unit_branches
 from kequn.core.errors import KequnError
-from kequn.decide.bulk import load_rows
 from kequn.decide.campaign_tasks import CampaignTasking, task_campaign
 from kequn.pipeline import groups
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
 from kequn.store import Store
+from kequn.store.bulk import load_rows
 from kequn.store.campaign_models import Campaign, CustomerGroup
 from kequn.store.models import Task
 

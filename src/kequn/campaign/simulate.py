@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from kequn.decide.bulk import load_rows, update_column
 from kequn.decide.simulate import OUTCOME_COLUMNS
 from kequn.store import Store
+from kequn.store.bulk import load_rows, update_column
 from kequn.store.campaign_models import CampaignMember
 
 

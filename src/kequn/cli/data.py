@@ -12,10 +12,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kequn.adapters.berka import MAPPING_FILE, adapt_berka
+from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
 from kequn.cli.console import console, friendly_errors, progress_bars
 from kequn.core.clock import today
 from kequn.ingest import IngestReport, ingest, snapshots
+from kequn.ingest.guards import Limits
+from kequn.store.db import default_url
 from kequn.synth import SynthOptions, synthesize
 from kequn.synth.core_style import export_core_style
 
@@ -140,15 +142,65 @@ def ingest_command(
         Path | None, typer.Option(help="Also write the data-quality report as JSON here.")
     ] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "4GB",
+    playbook: Annotated[Path | None, typer.Option(help="Playbook whose [ingest] limits apply.")] = None,
+    accept: Annotated[
+        str | None,
+        typer.Option(
+            help="Publish although the extract moved beyond the playbook's limits; the reason goes "
+            "on the audit trail."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Operational store whose audit trail records an --accept (default: beside the snapshot).",
+            envvar="KEQUN_STORE_URL",
+        ),
+    ] = None,
 ) -> None:
-    """Validate an extract and publish it as a dated snapshot; bad rows go to quarantine."""
+    """Validate an extract and publish it as a dated snapshot; bad rows go to quarantine.
+
+    Exits 2 without publishing when a required file has no rows, a table was
+    wholly quarantined, or the extract moved beyond the playbook's [ingest]
+    limits from the snapshot before it (unless --accept gives the reason)."""
+    from kequn.cli.identity import operator
+    from kequn.playbook import load_playbook
+
+    pb = load_playbook(playbook)
+    g = pb.playbook.ingest
+    limits = Limits(g.customers, g.holdings, g.aum, g.quarantined, tuple(pb.playbook.aum_product_types))
+    actor, role = operator()
     with progress_bars("ingest") as bar:
         result = ingest(
-            folder, into, date.fromisoformat(as_of) if as_of else None, mapping, bar, memory_limit
+            folder,
+            into,
+            date.fromisoformat(as_of) if as_of else None,
+            mapping,
+            bar,
+            memory_limit,
+            limits,
+            accept,
+            actor,
         )
     print_report(result)
+    if result.accepted_reason:
+        _record_acceptance(store or default_url(into), result, actor, role)
     if report:
         report.write_text(result.to_json() + "\n", encoding="utf-8")
+
+
+def _record_acceptance(url: str, result: IngestReport, actor: str, role: str) -> None:
+    """An extract published beyond the limits is on the trail with the reason given."""
+    from kequn.core.clock import now
+    from kequn.privacy.audit import Event, record
+    from kequn.store import open_store
+
+    moved = [m.get("measure") for m in result.guards.get("moved", [])]  # type: ignore[union-attr]
+    with open_store(url) as ops, ops.session() as s:
+        detail = {"snapshot": result.snapshot_id, "reason": result.accepted_reason, "moved": moved}
+        record(s, [Event(actor, role, "ingest_accepted", None, detail, now())])
+    console.print(f"[yellow]published beyond the limits ({', '.join(moved)}): {result.accepted_reason}[/]")
 
 
 @friendly_errors
@@ -210,7 +262,7 @@ def adapt_berka_command(
     console.print(table)
     if into:
         with progress_bars("ingest") as bar:
-            result = ingest(out, into, None, out / MAPPING_FILE, bar)
+            result = ingest(out, into, None, out / MAPPING_FILE, bar, accept=BERKA_ACCEPTED)
         print_report(result)
 
 

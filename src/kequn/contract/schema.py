@@ -33,6 +33,7 @@ REASONS: dict[str, str] = {
     "negative_balance": "a negative balance where none is allowed",
     "sign_mismatch": "an amount whose sign contradicts the transaction type",
     "date_order": "an end date before its start date",
+    "control_characters": "a text holding control characters (NUL, tab, line breaks and the like)",
 }
 
 

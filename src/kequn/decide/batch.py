@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.bulk import load_rows, update_column
 from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
 from kequn.decide.capacity import fit, schedule
 from kequn.decide.funnel import STAGES, build_pairs, register_playbook
@@ -33,6 +32,7 @@ from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
 from kequn.privacy.audit import Event, digest, record
 from kequn.store import Store, default_url, open_store
+from kequn.store.bulk import load_rows, update_column
 
 Progress = Callable[[str, int, int], None]
 CHANNELS = ("phone", "visit", "wechat", "sms")
@@ -184,12 +184,12 @@ def _load_ops_state(
         frame_of(ops, "SELECT customer_id, do_not_contact, personalised_opt_out FROM contact_prefs"),
     )
     consents = frame_of(ops, "SELECT customer_id, purpose, granted, ts FROM consents")
-    consents["ts"] = pd.to_datetime(consents["ts"], utc=True)
+    consents["ts"] = pd.to_datetime(consents["ts"], utc=True, format="ISO8601")
     register_frame(duck, "k_consent_ops", consents)
     history = frame_of(
         ops, "SELECT customer_id, action, kind, outcome, at FROM outcomes WHERE at >= :since", since=horizon
     )
-    history["at"] = pd.to_datetime(history["at"], utc=True)
+    history["at"] = pd.to_datetime(history["at"], utc=True, format="ISO8601")
     register_frame(duck, "k_history", history)
     register_frame(
         duck,

@@ -15,10 +15,10 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from kequn.decide.bulk import load_rows
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.store import Store
+from kequn.store.bulk import load_rows
 
 PREFIX = "campaign:"
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.batch import Owners, _arbitrate, _funnel_counts, _load_ops_state
-from kequn.decide.bulk import load_rows
 from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
 from kequn.decide.funnel import build_pairs, register_playbook
 from kequn.decide.propensity import active_model
@@ -25,6 +24,7 @@ from kequn.pipeline.catalog import list_runs
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, digest, record
 from kequn.store import Store
+from kequn.store.bulk import load_rows
 
 
 @dataclass

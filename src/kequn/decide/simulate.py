@@ -15,9 +15,9 @@ import pandas as pd
 from sqlalchemy import text
 
 from kequn.core.clock import SHANGHAI
-from kequn.decide.bulk import load_rows, update_column
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
+from kequn.store.bulk import load_rows, update_column
 
 OUTCOME_COLUMNS = [
     "idempotency_key",

@@ -11,10 +11,10 @@ from typing import Any
 import duckdb
 from sqlalchemy import select, text
 
-from kequn.decide.bulk import copy_from_duckdb, load_rows
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
+from kequn.store.bulk import copy_from_duckdb, load_rows
 from kequn.store.models import Branch, Staff
 
 #: profile columns every decision reads, whatever the playbook's rules name

@@ -37,6 +37,9 @@ class TableMapping(BaseModel):
     formats: dict[str, str] = Field(default_factory=dict)
     #: contract column -> the same value on every row (e.g. currency = "CZK")
     constants: dict[str, str] = Field(default_factory=dict)
+    #: this export has no rows for the table (a public data set without staff or
+    #: consents): an empty file is then what is expected, not a truncated export
+    empty: bool = False
 
 
 class Mapping(BaseModel):

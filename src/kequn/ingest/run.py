@@ -17,17 +17,20 @@ from pathlib import Path
 import duckdb
 
 from kequn.contract import TABLES, load_order
+from kequn.contract.tables import LIABILITY_TYPES, PRODUCT_TYPES
 from kequn.core.clock import today
 from kequn.core.errors import InputError, KequnError
+from kequn.ingest.guards import Figures, Limits, check, enforce, figures, never_empty
 from kequn.ingest.mapping import Mapping, load_mapping
 from kequn.ingest.sources import SourceFile, open_source, table_files
 from kequn.ingest.sql import literal
 from kequn.ingest.stage import stage_table
-from kequn.ingest.store import publish
-from kequn.ingest.validate import check_table
+from kequn.ingest.store import connect, publish, snapshots
+from kequn.ingest.validate import FILES_DDL, check_table
 
 Progress = Callable[[str, int, int], None]
 EXTRACT_FILE = "extract.json"
+DEFAULT_AUM_TYPES = tuple(t for t in PRODUCT_TYPES if t not in LIABILITY_TYPES)
 NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "mapping.toml", "README.md"}
 
 
@@ -61,12 +64,18 @@ class IngestReport:
     tables: list[TableCount]
     ignored_files: list[str] = field(default_factory=list)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: what the guards measured, what moved beyond them, and who accepted it why
+    guards: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def accepted_reason(self) -> str | None:
+        return self.guards.get("reason") if self.guards else None  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
 
     @property
     def quarantined(self) -> int:
@@ -131,7 +140,16 @@ def ingest(
     mapping_file: Path | None = None,
     progress: Progress | None = None,
     memory_limit: str = "4GB",
+    limits: Limits | None = None,
+    accept: str | None = None,
+    accepted_by: str | None = None,
 ) -> IngestReport:
+    """Validates the extract in ``folder`` and publishes it as the snapshot of
+    ``as_of`` in ``into``; raises ``ExtractRefused`` (publishing nothing) when a
+    required table is empty, a table was wholly quarantined, or the extract
+    moved beyond ``limits`` from the snapshot before it and ``accept`` gives no
+    reason to publish it anyway."""
+    limits = limits or Limits(aum_types=DEFAULT_AUM_TYPES)
     started = time.monotonic()
     folder = Path(folder)
     into = Path(into)
@@ -168,6 +186,27 @@ def ingest(
         scratch.mkdir()
         try:
             tables = _validate(stage, scratch, sources, mapping, as_of, memory_limit, report_progress)
+            never_empty(
+                [
+                    (
+                        t.table,
+                        t.read,
+                        t.accepted,
+                        TABLES[t.table].optional or mapping.for_table(t.table).empty,
+                    )
+                    for t in tables
+                ]
+            )
+            guard = enforce(
+                check(
+                    *_previous_figures(into, as_of, limits),
+                    _stage_figures(stage, limits),
+                    [(t.table, t.read, t.quarantined) for t in tables],
+                    limits,
+                ),
+                accept,
+                accepted_by,
+            )
             report = IngestReport(
                 snapshot_id=as_of.isoformat(),
                 as_of=as_of.isoformat(),
@@ -178,6 +217,7 @@ def ingest(
                 tables=tables,
                 ignored_files=ignored_files,
                 ignored_columns=ignored_columns,
+                guards=asdict(guard),
             )
             report_progress("publish", 0, 1)
             report.seconds = round(time.monotonic() - started, 2)
@@ -205,7 +245,7 @@ def _validate(
         con.execute(f"SET memory_limit = {literal(memory_limit)}")
         con.execute(f"SET temp_directory = {literal(str(scratch))}")
         con.execute(f"SET threads = {max(1, min(4, os.cpu_count() or 1))}")
-        con.execute("CREATE TABLE files (table_name VARCHAR, idx INTEGER, file VARCHAR)")
+        con.execute(FILES_DDL)
         order = load_order()
         present = set(sources)
         counts: list[TableCount] = []
@@ -220,13 +260,33 @@ def _validate(
         progress("check", len(order), len(order))
         union = " UNION ALL ".join(
             f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
-            f"q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
+            f"q.detail, q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
             f"AND f.idx = q._file"
             for n in order
         )
         con.execute(f"CREATE TABLE quarantine AS {union}")
         con.execute("CHECKPOINT")
         return counts
+    finally:
+        con.close()
+
+
+def _stage_figures(stage: Path, limits: Limits) -> Figures:
+    con = duckdb.connect(str(stage), read_only=True)
+    try:
+        return figures(con, "accepted_", limits.aum_types)
+    finally:
+        con.close()
+
+
+def _previous_figures(into: Path, as_of: date, limits: Limits) -> tuple[Figures | None, str | None]:
+    """The measures of the latest snapshot before ``as_of``, if there is one."""
+    earlier = [s for s in snapshots(into) if s.as_of < as_of]
+    if not earlier:
+        return None, None
+    con = connect(into, read_only=True)
+    try:
+        return figures(con, f"{earlier[-1].schema}.", limits.aum_types), earlier[-1].snapshot_id
     finally:
         con.close()
 

@@ -154,10 +154,12 @@ def read_header(path: Path, encoding: str, delimiter: str) -> tuple[str, ...]:
     codec = "gb18030" if encoding == "gbk" else encoding
     with open(path, encoding=codec, newline="") as fh:
         first = fh.readline()
+    # a byte-order mark comes before any quoting: strip it before the CSV is parsed
+    first = first.removeprefix("\ufeff")
     if not first.strip():
         raise InputError(path, "is empty: no header line")
     row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    header = tuple(h.strip().lstrip("\ufeff") for h in row)
+    header = tuple(h.strip() for h in row)
     dupes = {h for h in header if header.count(h) > 1}
     if dupes:
         raise InputError(path, f"header repeats {', '.join(sorted(dupes))}")

@@ -132,6 +132,10 @@ def problem_expr(col: Column, as_of: date) -> str:
         body += f"WHEN {typed} IS NULL THEN 'unparseable_bool' "
     elif col.kind == "enum":
         body += f"WHEN {v} NOT IN ({_in_list(frozenset(col.values))}) THEN 'unknown_code' "
+    if col.kind in ("str", "enum"):
+        # NUL and the other C0 controls never belong in a bank's text (a NUL would
+        # also end the string in the systems it is sent on to)
+        body += f"WHEN regexp_matches({v}, '[\\x00-\\x1f\\x7f]') THEN 'control_characters' "
     if col.max_length:
         body += f"WHEN length({v}) > {col.max_length} THEN 'too_long' "
     if col.check:

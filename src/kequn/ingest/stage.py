@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from kequn.contract import Table
+from kequn.core.errors import InputError
 from kequn.ingest.mapping import Mapping
 from kequn.ingest.repair import repair_csv
 from kequn.ingest.sources import SourceFile, transcode_to_utf8
@@ -50,10 +51,18 @@ def stage_table(
         )
         malformed = 0
         if parquet:
-            con.execute(f"""
-                INSERT INTO stage_{table.name}
-                SELECT {base} + file_row_number, {index}, file_row_number + 1, {exprs}
-                FROM read_parquet({literal(str(src.path))}, file_row_number = true)""")
+            try:
+                con.execute(f"""
+                    INSERT INTO stage_{table.name}
+                    SELECT {base} + file_row_number, {index}, file_row_number + 1, {exprs}
+                    FROM read_parquet({literal(str(src.path))}, file_row_number = true)""")
+            except duckdb.Error as exc:
+                # a footer that reads but pages that do not: which rows are lost is
+                # unknowable, so the file is refused whole rather than half-taken
+                reason = str(exc).splitlines()[0][:300]
+                raise InputError(
+                    src.path, f"is not a readable Parquet file: its data is damaged ({reason})"
+                ) from None
         else:
             path = src.path
             if src.encoding != "utf-8":

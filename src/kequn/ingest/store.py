@@ -88,7 +88,7 @@ def publish(
                 source,
                 digest,
                 CONTRACT_VERSION,
-                json.dumps(report, ensure_ascii=False),
+                json.dumps(report, ensure_ascii=False, default=str),
             ],
         )
         if _has_table(con, ERASURES):

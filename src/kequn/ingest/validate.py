@@ -29,15 +29,23 @@ def _join(left: tuple[str, ...], right: tuple[str, ...], la: str, ra: str) -> st
     return " AND ".join(f"{la}.{ident(a)} = {ra}.{ident(b)}" for a, b in zip(left, right, strict=True))
 
 
+FILES_DDL = "CREATE TABLE IF NOT EXISTS files (table_name VARCHAR, idx INTEGER, file VARCHAR)"
+
+
 def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str]) -> None:
+    """Checks ``stage_<table>``; ``files`` names each staged file (``FILES_DDL``)."""
     t = table.name
+    con.execute(FILES_DDL)
     typed = ", ".join(f"{typed_expr(c)} AS {ident(c.name)}" for c in table.columns)
     con.execute(f"""
         CREATE OR REPLACE TABLE checked_{t} AS
         SELECT _row, _file, _line, {typed}, {problems_of_row(table.columns, as_of)} AS _p
         FROM stage_{t}""")
-    con.execute(f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR)")
-    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p FROM checked_{t} WHERE _p <> ''")
+    # detail: what a reason alone does not say (the line a duplicate repeats)
+    con.execute(
+        f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR, detail VARCHAR)"
+    )
+    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p, NULL FROM checked_{t} WHERE _p <> ''")
 
     pk = table.primary_key
     not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in pk)
@@ -47,12 +55,17 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
             SELECT {_key(pk, "c")} FROM checked_{t} c WHERE _p = '' AND {not_null}
             GROUP BY ALL HAVING count(*) > 1),
         ranked AS (
-            SELECT c._row, row_number() OVER (PARTITION BY {_key(pk, "c")}
-                                              ORDER BY c._file, c._line) AS rn
+            SELECT c._row, c._file,
+                   row_number() OVER w AS rn, first_value(c._file) OVER w AS first_file,
+                   first_value(c._line) OVER w AS first_line
             FROM checked_{t} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
-            WHERE c._p = '')
-        SELECT _row, {STAGE_DUPLICATE}, {literal(",".join(pk) + ":duplicate_key")}
-        FROM ranked WHERE rn > 1""")
+            WHERE c._p = ''
+            WINDOW w AS (PARTITION BY {_key(pk, "c")} ORDER BY c._file, c._line))
+        SELECT r._row, {STAGE_DUPLICATE}, {literal(",".join(pk) + ":duplicate_key")},
+               'repeats line ' || r.first_line
+               || CASE WHEN r.first_file <> r._file THEN ' of ' || f.file ELSE '' END
+        FROM ranked r LEFT JOIN files f ON f.table_name = {literal(t)} AND f.idx = r.first_file
+        WHERE r.rn > 1""")
 
     for fk in table.foreign_keys:
         if fk.ref_table not in present:
@@ -68,7 +81,7 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
                        SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
-                   THEN 'parent_quarantined' ELSE {literal(fk.reason)} END
+                   THEN 'parent_quarantined' ELSE {literal(fk.reason)} END, NULL
             FROM checked_{t} c ANTI JOIN accepted_{ref} p
                 ON {_join(fk.columns, fk.ref_columns, "c", "p")}
             WHERE {cols_nn}""")
@@ -83,7 +96,7 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
             source = f"checked_{t} c"
         con.execute(f"""
             INSERT INTO bad_{t}
-            SELECT c._row, {STAGE_RULE}, {literal(check.field + ":" + check.reason)}
+            SELECT c._row, {STAGE_RULE}, {literal(check.field + ":" + check.reason)}, NULL
             FROM {source} WHERE coalesce(({check.bad_when}), FALSE)""")
 
     con.execute(f"""
@@ -110,7 +123,7 @@ def _self_reference(
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
                        SELECT 1 FROM checked_{t} r WHERE {_join(cols, ref_cols, "c", "r")})
-                   THEN 'parent_quarantined' ELSE {literal(reason)} END
+                   THEN 'parent_quarantined' ELSE {literal(reason)} END, NULL
             FROM (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) c
             ANTI JOIN (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) p
                 ON {_join(cols, ref_cols, "c", "p")}
@@ -131,18 +144,19 @@ def _quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE quarantine_{t} AS
         WITH p AS (
-            SELECT _row, string_agg(problem, ';' ORDER BY stage, problem) AS problems
+            SELECT _row, string_agg(problem, ';' ORDER BY stage, problem) AS problems,
+                   string_agg(detail, '; ' ORDER BY stage, problem) AS detail
             FROM bad_{t} GROUP BY _row),
         q AS (
             SELECT s._file, s._line,
                    split_part(split_part(p.problems, ';', 1), ':', 1) AS field,
                    split_part(split_part(p.problems, ';', 1), ':', 2) AS reason, p.problems,
-                   CASE field {value_cases} END AS value, {record} AS record
+                   CASE field {value_cases} END AS value, p.detail, {record} AS record
             FROM p JOIN stage_{t} s USING (_row))
         SELECT {literal(t)} AS table_name, _file, _line AS line, field, value, reason, problems,
-               record
+               detail, record
         FROM q
         UNION ALL
         SELECT {literal(t)}, _file, _line, coalesce(field, ''), value, 'malformed_row',
-               ':malformed_row (' || error || ')', NULL
+               ':malformed_row (' || error || ')', NULL, NULL
         FROM malformed_{t}""")

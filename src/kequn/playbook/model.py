@@ -222,6 +222,20 @@ class Privacy(Frozen):
     alert_median_factor: float = Field(default=3.0, ge=1)
 
 
+class ExtractGuards(Frozen):
+    """How far one night's extract may move from the snapshot before it before
+    ingest refuses to publish it (``kequn ingest --accept "reason"`` overrides)."""
+
+    #: relative change in the number of customers (0.05: ±5%)
+    customers: float = Field(default=0.05, gt=0)
+    #: relative change in the number of holdings
+    holdings: float = Field(default=0.10, gt=0)
+    #: relative change in total AUM (the AUM product types' balances)
+    aum: float = Field(default=0.10, gt=0)
+    #: the share of any table's rows that may be quarantined
+    quarantined: float = Field(default=0.05, gt=0, le=1)
+
+
 class Playbook(Frozen):
     playbook: Meta
     #: CNY per unit of each currency
@@ -243,3 +257,4 @@ class Playbook(Frozen):
     actions: list[Action]
     contact: ContactPolicy
     privacy: Privacy = Field(default_factory=Privacy)
+    ingest: ExtractGuards = Field(default_factory=ExtractGuards)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
@@ -39,6 +39,7 @@ ACTIONS = (
     "retention",
     "sign_in",
     "audit_search",
+    "ingest_accepted",
 )
 
 
@@ -159,47 +160,100 @@ class Verification:
         return not self.problems
 
 
-def _entries(s: Session, chunk: int = 20_000) -> Iterator[AuditEntry]:
-    after = 0
+def _rows(s: Session, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """The trail's raw rows in sequence order, nothing parsed: a tampered row must
+    be reported, not crash the reader."""
+    after: Any = None
     while True:
-        rows = s.scalars(
-            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(chunk)
+        where = "" if after is None else "WHERE seq > :after"
+        rows = s.execute(
+            text(
+                "SELECT seq, at, actor, role, action, customer_id, detail, prev_hash, hash "
+                f"FROM audit_log {where} ORDER BY seq LIMIT {chunk}"
+            ),
+            {"after": after},
         ).all()
         if not rows:
             return
-        yield from rows
-        after = rows[-1].seq
-        s.expunge_all()
+        yield from (tuple(r) for r in rows)
+        after = rows[-1][0]
+
+
+def _moment(value: Any) -> datetime:
+    """A stored moment: TIMESTAMPTZ from PostgreSQL, UTC text from SQLite."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def verify(s: Session, expect_head: str | None = None) -> Verification:
     """Walks the whole chain: every entry's hash recomputed, every link and number
-    checked, the head compared. Names each problem by sequence number."""
+    checked, the head compared. Names each problem by the entry at fault: an
+    entry whose content no longer matches its hash was changed; an entry that
+    matches its own hash but is not the one its successor points at was changed
+    and re-hashed (or replaced); a gap in the numbers is a removal."""
     result = Verification()
     prev, expected_seq = GENESIS, 1
-    for e in _entries(s):
-        if e.seq != expected_seq:
-            missing = f"{expected_seq}" if e.seq == expected_seq + 1 else f"{expected_seq}–{e.seq - 1}"
-            result.problems.append(f"entry {missing} is missing (the trail jumps to {e.seq})")
-        if e.prev_hash != prev:
+    prev_sound = True  # the entry before passed its own check
+    last_seq: Any = 0
+    for seq, at, actor, role, action, customer_id, detail, prev_hash, stored in _rows(s):
+        last_seq = seq
+        if not isinstance(seq, int):
+            result.problems.append(f"an entry has a sequence number {seq!r} that is not a number")
+            prev_sound = False
+            continue
+        gap = seq != expected_seq
+        if gap:
+            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
+            result.problems.append(f"entry {missing} is missing (the trail jumps to {seq})")
+        elif prev_hash != prev and prev_sound and seq > 1:
+            # the entry before is self-consistent, yet this one was chained to another
             result.problems.append(
-                f"entry {e.seq} does not follow the entry before it (removed or reordered entries)"
+                f"entry {seq - 1} was changed after it was written and its hash recomputed, "
+                f"or replaced (entry {seq} was chained to a different entry {seq - 1})"
             )
-        again = entry_hash(e.prev_hash, e.seq, e.at, e.actor, e.role, e.action, e.customer_id, e.detail)
-        if again != e.hash:
-            result.problems.append(
-                f"entry {e.seq} was changed after it was written ({e.action} by {e.actor})"
-            )
-        prev, expected_seq = e.hash, e.seq + 1
+        elif prev_hash != prev and seq == 1:
+            result.problems.append("entry 1 does not start from the beginning of the trail")
+        try:
+            again = entry_hash(str(prev_hash), seq, _moment(at), actor, role, action, customer_id, detail)
+            sound = again == stored
+            why = "" if sound else f" ({action} by {actor})"
+        except (TypeError, ValueError) as exc:
+            sound, why = False, f": a field cannot be read ({exc})"
+        if not sound:
+            result.problems.append(f"entry {seq} was changed after it was written{why}")
+        prev, expected_seq, prev_sound = str(stored), seq + 1, sound
         result.checked += 1
     head = s.get(AuditHead, 1)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
     if head_seq != expected_seq - 1 or head_hash != prev:
-        result.problems.append(
-            f"the trail ends at entry {expected_seq - 1} but its head says {head_seq}: "
-            "entries were removed from the end"
-        )
+        if head_seq > last_seq:
+            cut = (
+                f"entry {head_seq} was"
+                if head_seq == expected_seq
+                else f"entries {expected_seq}–{head_seq} were"
+            )
+            result.problems.append(
+                f"the trail ends at entry {expected_seq - 1} but its head says {head_seq}: "
+                f"{cut} removed from the end"
+            )
+        elif head_seq == expected_seq - 1 and prev_sound:
+            result.problems.append(
+                f"entry {head_seq} was changed after it was written and its hash recomputed, "
+                "or replaced (the head still holds the hash it was written with)"
+            )
+        else:
+            result.problems.append(
+                f"the head (entry {head_seq}, hash {head_hash[:12]}…) does not match the last "
+                f"entry {expected_seq - 1}: the end of the trail was rewritten"
+            )
     if expect_head is not None and expect_head != head_hash:
-        result.problems.append(f"the head is {head_hash}, not the anchored {expect_head}")
+        result.problems.append(
+            f"the head is {head_hash}, not the anchored {expect_head}: the trail was rewritten "
+            "(or the anchor is from another store)"
+        )
     result.head = head_hash
     return result

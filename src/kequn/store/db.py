@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -13,8 +15,14 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kequn.core.errors import KequnError
+from kequn.store.models import sqlite_instant
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# a moment bound in raw SQL on SQLite (``text("... WHERE at >= :since")``) is
+# written exactly as the ORM and the bulk loads write it, or text comparisons
+# of times would compare two formats
+sqlite3.register_adapter(datetime, sqlite_instant)
 
 
 def default_url(snapshot_store: Path) -> str:

@@ -54,23 +54,44 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+#: how SQLite keeps a moment: UTC, microseconds always written, so that text
+#: order is time order and every path (ORM, bulk loads, raw SQL) writes alike
+SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def sqlite_instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: Kequn stores only aware times")
+    return value.astimezone(UTC).strftime(SQLITE_INSTANT)
+
+
 class Instant(TypeDecorator[datetime]):
     """A moment in time, always timezone-aware in Python (Asia/Shanghai when read).
-    PostgreSQL keeps TIMESTAMPTZ; SQLite, which has no time zones, keeps UTC."""
+    PostgreSQL keeps TIMESTAMPTZ; SQLite, which has no time zones, keeps UTC as
+    text in ``SQLITE_INSTANT``."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(26))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if dialect.name == "sqlite":
+            return sqlite_instant(value)
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: Kequn stores only aware times")
-        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):  # SQLite
+            value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(SHANGHAI)

@@ -44,7 +44,13 @@ def db(request: Request) -> Iterator[Session]:
             raise
 
 
-def viewer(request: Request, s: Session = Depends(db)) -> Viewer | None:
+#: the session every route and the viewer share; ``scope="function"`` commits it
+#: when the handler returns, before the response leaves: a browser following the
+#: sign-in redirect must find its session already stored
+DB = Annotated[Session, Depends(db, scope="function")]
+
+
+def viewer(request: Request, s: DB) -> Viewer | None:
     return viewer_for(s, request.cookies.get(SESSION_COOKIE), now())
 
 

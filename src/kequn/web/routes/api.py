@@ -8,13 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
-from kequn.web.deps import CODE, TEXT, CustomerId, Day, TaskId, Unit, db, viewer
+from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, TaskId, Unit, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
@@ -23,7 +22,6 @@ from kequn.web.services.outcomes import KEY_LENGTH, OutcomeError, log_outcome
 
 router = APIRouter(prefix="/api", tags=["api"])
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
-DB = Annotated[Session, Depends(db)]
 
 
 class Me(BaseModel):

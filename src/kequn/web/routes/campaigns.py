@@ -22,7 +22,7 @@ from kequn.core.errors import KequnError
 from kequn.pipeline.groups import GROUP_COLUMNS
 from kequn.store.campaign_models import Campaign, CheckIn, CustomerGroup
 from kequn.store.models import Branch, Staff
-from kequn.web.deps import CustomerId, Day, db, viewer
+from kequn.web.deps import DB, CustomerId, Day, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_of
@@ -30,7 +30,6 @@ from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["groups"])
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
-DB = Annotated[Session, Depends(db)]
 PLANNERS = ("branch_head", "hq")
 FLOOR = ("lobby_manager", "teller")
 CHANNEL_CHOICES = ("phone", "wechat", "visit", "sms", "app")

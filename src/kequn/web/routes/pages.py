@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
 from kequn.privacy.masking import mask_name
 from kequn.store.models import Branch, Customer
-from kequn.web.deps import CustomerId, Day, TaskId, Unit, db, settings, viewer
+from kequn.web.deps import DB, CustomerId, Day, TaskId, Unit, settings, viewer
 from kequn.web.i18n import gettext_for, language_of, wan
 from kequn.web.render import TEMPLATES, page
 from kequn.web.security import (
@@ -36,7 +35,6 @@ from kequn.web.services.views import TIER_ZH
 
 router = APIRouter(include_in_schema=False)
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
-DB = Annotated[Session, Depends(db)]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -102,7 +100,7 @@ def home(v: ViewerDep) -> Response:
     target = {
         "branch_head": "/dashboard",
         "hq": "/dashboard",
-        "compliance": "/compliance",
+        "compliance": "/audit",
         "lobby_manager": "/floor",
         "teller": "/floor",
     }.get(v.role, "/my-day")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now
 from kequn.privacy.consent import change_consent, refuse_personalisation
 from kequn.privacy.requests import requests as subject_requests
-from kequn.web.deps import CODE, CustomerId, Day, db, viewer
+from kequn.web.deps import CODE, DB, CustomerId, Day, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import find_customer
@@ -22,7 +22,6 @@ from kequn.web.services.privacy import TrailQuery, UnmaskRefused, alerts, search
 
 router = APIRouter()
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
-DB = Annotated[Session, Depends(db)]
 Field_ = Literal["name", "id_number", "phone"]
 PURPOSES = (
     "marketing_phone",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, text
+
+from kequn.store.models import sqlite_instant
 
 
 def _copy_value(v: Any) -> str:
@@ -34,9 +36,7 @@ def sqlite_value(v: Any) -> Any:
     if isinstance(v, Decimal):
         return str(v.quantize(Decimal("0.01")))
     if isinstance(v, datetime):
-        if v.tzinfo is None:
-            raise ValueError(f"naive datetime {v!r}")
-        return v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        return sqlite_instant(v)
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (dict, list)):

@@ -1,0 +1,220 @@
+"""A bank run night after night: each night's extract derived from the last,
+then ``kequn ingest``, ``kequn run`` and ``kequn decide`` as the bank's
+scheduler runs them (separate processes, on the bank's calendar through
+``KEQUN_CLOCK``), and the workbench served by ``kequn serve`` for the day.
+
+``Month`` keeps what every step did (exit code, time, peak memory) so that the
+invariants, the test and ``scripts/month.py`` read the same record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+import httpx
+
+from kequn.core.clock import SHANGHAI
+from kequn.synth import SynthOptions, synthesize
+from kequn.synth.nightly import Damage, NightResult, damage, next_night
+
+PASSWORD = "month-of-nights-1"
+
+
+@dataclass
+class Step:
+    night: int
+    name: str
+    args: list[str]
+    code: int
+    seconds: float
+    peak_mb: float
+    out: str
+    err: str
+    expected_to_fail: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.code != 0
+
+
+@dataclass
+class Fault:
+    """A night whose extract first arrives spoilt; the good one follows."""
+
+    kind: Damage
+    table: str
+
+
+@dataclass
+class Month:
+    root: Path
+    customers: int = 20_000
+    seed: int = 7
+    start: date = date(2026, 12, 1)
+    ops_url: str | None = None
+    faults: dict[int, Fault] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    nights: dict[int, NightResult | None] = field(default_factory=dict)
+    server: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    campaign: str | None = None  # the campaign the month's head launched
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.store = self.root / "bank.duckdb"
+        self.ops_url = self.ops_url or f"sqlite:///{self.root / 'bank.ops.sqlite'}"
+
+    # the calendar -------------------------------------------------------------------
+
+    def as_of(self, night: int) -> date:
+        return self.start + timedelta(days=night)
+
+    def workday(self, night: int) -> date:
+        """The day staff work on the tasks of ``night``."""
+        return self.as_of(night) + timedelta(days=1)
+
+    def extract(self, night: int) -> Path:
+        return self.root / "extracts" / f"{self.as_of(night):%Y%m%d}"
+
+    # commands -----------------------------------------------------------------------
+
+    def kequn(
+        self, night: int, *args: str, clock: datetime | None = None, expect_failure: bool = False
+    ) -> Step:
+        """Runs ``kequn ARGS`` as its own process on the bank's clock."""
+        env = {**os.environ, "KEQUN_STORE_URL": self.ops_url or ""}
+        env["KEQUN_CLOCK"] = (
+            clock or datetime.combine(self.as_of(night), dtime(23, 0), SHANGHAI)
+        ).isoformat()
+        env.setdefault("KEQUN_OPERATOR", "ops:scheduler")
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        stem = logs / f"{night:02d}-{len(self.steps):03d}-{args[0] if args else 'kequn'}"
+        started = time.monotonic()
+        with open(f"{stem}.out", "wb") as out, open(f"{stem}.err", "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kequn.cli.main", *args],
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=self.root,
+            )
+            # wait4: this child's own peak memory, not the largest of all children so far
+            _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        step = Step(
+            night,
+            args[0] if args else "",
+            list(args),
+            proc.returncode,
+            round(time.monotonic() - started, 2),
+            round(usage.ru_maxrss / 1024, 1),  # kilobytes on Linux
+            Path(f"{stem}.out").read_text(encoding="utf-8", errors="replace"),
+            Path(f"{stem}.err").read_text(encoding="utf-8", errors="replace"),
+            expect_failure,
+        )
+        self.steps.append(step)
+        return step
+
+    def night(self, night: int, work: bool = True) -> list[Step]:
+        """The nightly job: the extract arrives (spoilt first on a fault night),
+        then ingest, run and decide."""
+        path = self.extract(night)
+        if night == 0:
+            synthesize(SynthOptions(customers=self.customers, seed=self.seed, out=path, as_of=self.as_of(0)))
+            self.nights[0] = None
+        else:
+            self.nights[night] = next_night(self.extract(night - 1), path)
+        done: list[Step] = []
+        fault = self.faults.get(night)
+        if fault is not None:
+            spoilt = damage(path, path.with_name(path.name + f"-{fault.kind}"), fault.kind, fault.table)
+            done.append(
+                self.kequn(night, "ingest", str(spoilt), "--into", str(self.store), expect_failure=True)
+            )
+            shutil.rmtree(spoilt)
+        done.append(self.kequn(night, "ingest", str(path), "--into", str(self.store)))
+        done.append(self.kequn(night, "run", "--snapshot", str(self.store)))
+        done.append(self.kequn(night, "decide", "--snapshot", str(self.store), "--store", self.ops_url or ""))
+        return done
+
+    # the workbench ------------------------------------------------------------------
+
+    def serve(self, night: int) -> str:
+        """Starts (or restarts) the workbench on the work day after ``night``."""
+        self.stop()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "KEQUN_CLOCK": datetime.combine(self.workday(night), dtime(8, 30), SHANGHAI).isoformat(),
+            "KEQUN_SECRET_KEY": "m" * 32,
+        }
+        self.server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kequn.cli.main",
+                "serve",
+                "--store",
+                self.ops_url or "",
+                "--port",
+                str(self.port),
+                "--analytics",
+                str(self.store),
+            ],
+            env=env,
+            cwd=self.root,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "serve.log", "ab"),  # noqa: SIM115 (kept by the child)
+        )
+        base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                pass
+            if self.server.poll() is not None:
+                raise RuntimeError(f"the workbench did not start: see {self.root / 'serve.log'}")
+            time.sleep(0.2)
+        raise RuntimeError("the workbench did not answer within a minute")
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+        self.server = None
+
+    def record(self, path: Path) -> None:
+        path.write_text(
+            json.dumps(
+                [
+                    {
+                        "night": s.night,
+                        "step": s.name,
+                        "code": s.code,
+                        "seconds": s.seconds,
+                        "peak_mb": s.peak_mb,
+                        "expected_to_fail": s.expected_to_fail,
+                    }
+                    for s in self.steps
+                ],
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
