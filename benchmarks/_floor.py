@@ -9,11 +9,11 @@ import resource
 import sys
 import time
 
-import duckdb
+from kequn import warehouse
 
 if __name__ == "__main__":
     store, schema, start = sys.argv[1], sys.argv[2], sys.argv[3]
-    con = duckdb.connect(store, read_only=True)
+    con = warehouse.reader(store, "all")
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     con.execute(f"SET threads = {os.cpu_count() or 2}")
     t0 = time.perf_counter()

@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from kequn import warehouse
 from kequn.ingest.store import latest
 from kequn.pipeline.features import window_start
 from kequn.pipeline.health import portfolio_rows
@@ -40,7 +40,7 @@ def measure(script: str, *args: str) -> dict[str, float]:
 
 def slice_for_pandas(store: Path, schema: str, n: int, folder: Path) -> None:
     """The first n customers and everything that belongs to them, as Parquet."""
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     ids = f"(SELECT customer_id FROM {schema}.customers ORDER BY customer_id LIMIT {n})"
     for table in ("customers", "holdings", "transactions"):
         con.execute(
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--pandas-customers", type=int, default=100_000)
     args = parser.parse_args()
     snap = latest(args.store)
-    con = duckdb.connect(str(args.store), read_only=True)
+    con = warehouse.reader(args.store, "all")
     customers = con.execute(f"SELECT count(*) FROM {snap.schema}.customers").fetchone()[0]
     holdings = con.execute(f"SELECT count(*) FROM {snap.schema}.holdings").fetchone()[0]
     txns = con.execute(f"SELECT count(*) FROM {snap.schema}.transactions").fetchone()[0]

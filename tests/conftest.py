@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 
+from kequn import warehouse
 from kequn.contract import TABLES
 from kequn.core.clock import SHANGHAI
 from kequn.ingest import ingest
 from kequn.synth import SynthOptions, synthesize
+from kequn.warehouse import copy_store
 
 AS_OF = date(2026, 11, 20)
 SMALL = 2_000
@@ -30,7 +30,7 @@ def make_bank(root: Path, name: str, **kw: object) -> Path:
 
 def snapshot_tables(store: Path, schema: str = "main") -> dict[str, pa.Table]:
     """Every contract table of a snapshot, sorted by key, for comparison."""
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     try:
         return {
@@ -68,13 +68,13 @@ def run_store(bank_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from kequn.pipeline import run_pipeline
 
     store = tmp_path_factory.mktemp("runs") / "bank.duckdb"
-    shutil.copy(bank_store, store)
+    copy_store(bank_store, store)
     run_pipeline(store)
     return store
 
 
 def read(store: Path, sql: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     try:
         return con.execute(sql).fetchall()
@@ -138,7 +138,7 @@ def decided(
     from kequn.store import open_store
 
     store = tmp_path / "bank.duckdb"
-    shutil.copy(run_store, store)
+    copy_store(run_store, store)
     first = decide(store, store_url)  # fills the store's cards, so history can refer to them
     if history:
         ops = open_store(store_url)
@@ -190,7 +190,7 @@ def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
     from kequn.web.services.users import create_user
 
     store = folder / "bank.duckdb"
-    shutil.copy(run_store, store)
+    copy_store(run_store, store)
     decide(store, url, day=DAY)
     ops = open_store(url)
     simulate_history(ops, load_playbook(), AS_OF, days=30, contacts_per_day=60)

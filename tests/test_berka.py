@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from kequn import warehouse
 from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
 from kequn.ingest import ingest
 
@@ -71,7 +71,7 @@ def test_what_is_quarantined_in_the_real_data_is_what_the_readme_says(
     berka: tuple[Path, Path, dict[str, object]],
 ) -> None:
     store, _, _ = berka
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     reasons = dict(
         con.execute("SELECT file || ':' || reason, count(*) FROM quarantine GROUP BY 1").fetchall()
     )
@@ -91,7 +91,7 @@ def test_what_is_quarantined_in_the_real_data_is_what_the_readme_says(
 
 def test_berka_facts_survive_the_mapping(berka: tuple[Path, Path, dict[str, object]]) -> None:
     store, extract, _ = berka
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     genders = dict(con.execute("SELECT gender, count(*) FROM customers GROUP BY 1").fetchall())
     assert genders == {"F": 2645, "M": 2724}  # as the data's README counts them
     assert (

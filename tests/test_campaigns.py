@@ -3,7 +3,6 @@ small bank (operational store on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from kequn import warehouse
 from kequn.campaign import floor
 from kequn.campaign.campaigns import CampaignSpec, check_spec, launch, pause, resume
 from kequn.campaign.control import assign_arms
@@ -35,6 +35,7 @@ from kequn.playbook.expr import ExpressionError
 from kequn.store import open_store
 from kequn.store.campaign_models import Campaign, CampaignMember, CampaignVerdict, CheckIn
 from kequn.store.models import ContactPreference, Customer, Outcome, Staff, Task, TimelineEntry
+from kequn.warehouse import copy_store
 from tests.conftest import DAY, _pg_scratch
 
 pytestmark = pytest.mark.xdist_group("campaigns")
@@ -79,7 +80,7 @@ PREDICATES = st.recursive(ATOMS, _combine, max_leaves=5)
 
 @pytest.fixture(scope="module")
 def profiles(run_store: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, object]]:
-    duck = duckdb.connect(str(run_store), read_only=True)
+    duck = warehouse.reader(run_store, "all")
     yield duck, list_runs(duck)[-1]
     duck.close()
 
@@ -241,7 +242,7 @@ def bank(
 ) -> Iterator[tuple[Path, object]]:
     folder = tmp_path_factory.mktemp("campaigns")
     store = folder / "bank.duckdb"
-    shutil.copy(run_store, store)
+    copy_store(run_store, store)
     if request.param == "sqlite":
         url = f"sqlite:///{folder / 'ops.sqlite'}"
     else:

@@ -7,11 +7,11 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
+from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.decide.batch import decide
 from kequn.decide.policy import ContactState, PastContact, applicable, contact_policy
@@ -67,7 +67,7 @@ def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None: 
 def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     tasks = _tasks(url)
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     latest = dict(
         ((c, p), g)
         for c, p, g in con.execute(
@@ -106,7 +106,7 @@ def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: i
     store, url, report = bank
     counts = list(report.funnel.values())
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1] > 0
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     pairs = con.execute(f"SELECT stage, reason FROM decision_{report.run_id}.pairs").df()
     assert len(pairs) == report.funnel["eligible"]
     assert (pairs.stage == "task").sum() == report.funnel["within_capacity"] == len(_tasks(url))
@@ -119,7 +119,7 @@ def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: i
 def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None:  # type: ignore[no-untyped-def]
     """Every pair the batch judged, judged again by decide.policy: same verdict."""
     store, url, report = bank
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     pairs = con.execute(
         f"SELECT customer_id, action, stage, reason, dual_recording FROM decision_{report.run_id}.pairs"
     ).df()
@@ -177,7 +177,7 @@ def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None
 
 def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     batch = con.execute(
         "SELECT customer_id, list(trigger ORDER BY trigger) FROM triggers GROUP BY 1 ORDER BY 1 LIMIT 150"
     ).fetchall()

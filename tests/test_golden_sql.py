@@ -12,6 +12,7 @@ from pathlib import Path
 import ibis
 import pytest
 
+from kequn import warehouse
 from kequn.pipeline.predicates import compile_predicate
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import SCOPES
@@ -66,12 +67,11 @@ GROUPS = (
 def test_group_counts_compile_to_the_reviewed_sql(run_store: Path) -> None:
     """What a group count sends to DuckDB: the bound to the unit and the lists joined
     only when the condition reads them are visible in review."""
-    import duckdb
 
     from kequn.pipeline import groups
     from kequn.pipeline.catalog import list_runs
 
-    duck = duckdb.connect(str(run_store), read_only=True)
+    duck = warehouse.reader(run_store, "all")
     try:
         run = list_runs(duck)[-1]
         got = "\n".join(

@@ -56,6 +56,10 @@ def test_sql_validator_agrees_with_the_python_one(numbers: list[str]) -> None:
         f"SELECT id_number, {sql} FROM (SELECT NULLIF(trim(id_number), '') AS id_number FROM t)"
     ).fetchall()
     for value, reason in rows:
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            # control characters are refused as such, before any format is checked
+            assert reason == "control_characters", repr(value)
+            continue
         assert reason == (problem(value) if value is not None else None), repr(value)
 
 

@@ -4,9 +4,9 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from kequn import warehouse
 from kequn.contract import TABLES
 from kequn.core.errors import ConfigError, InputError
 from kequn.ingest import ingest, snapshots
@@ -45,7 +45,7 @@ def test_dirty_extract_quarantines_exactly_the_injected_defects(tmp_path: Path) 
         "unknown_product_code",
         "unparseable_amount",
     }
-    con = duckdb.connect(str(tmp_path / "dirty.duckdb"), read_only=True)
+    con = warehouse.reader(tmp_path / "dirty.duckdb", "all")
     quarantined = {
         (r[0], r[1], r[2]): (r[3], r[4], r[5])
         for r in con.execute(
@@ -112,13 +112,13 @@ def test_earlier_snapshots_are_kept_and_views_show_the_latest(tmp_path: Path, ba
     ingest(later, store, accept="another bank, on purpose")
     found = snapshots(store)
     assert [s.snapshot_id for s in found] == ["2026-11-20", "2026-12-20"]
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     assert con.execute("SELECT count(*) FROM customers").fetchone() == (300,)
     assert con.execute("SELECT count(*) FROM snap_20261120.customers").fetchone() == (2000,)
     # ingesting an older date again does not move "latest"
     con.close()
     ingest(bank_dir, store, as_of=date(2026, 11, 20))
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     assert con.execute("SELECT count(*) FROM customers").fetchone() == (300,)
 
 
@@ -203,7 +203,7 @@ def test_malformed_lines_are_quarantined_with_their_line(tmp_path: Path, bank_di
     products = next(t for t in report.tables if t.table == "products")
     assert products.read == len(lines) - 1
     assert products.reasons == {"malformed_row": 2, "duplicate_key": 1}
-    con = duckdb.connect(str(tmp_path / "ragged.duckdb"), read_only=True)
+    con = warehouse.reader(tmp_path / "ragged.duckdb", "all")
     got = con.execute("SELECT line, value, reason FROM quarantine ORDER BY line").fetchall()
     # the lines after a malformed one keep their true line numbers
     assert [(g[0], g[2]) for g in got] == [(6, "malformed_row"), (10, "malformed_row"), (12, "duplicate_key")]

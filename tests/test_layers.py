@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kequn"
 #: each package's tier; a module may import its own package or a lower tier
 TIERS = {
     "core": 0,
+    "warehouse": 1,
     "contract": 1,
     "ingest": 2,
     "playbook": 2,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from kequn import warehouse
 from kequn.pipeline import run_pipeline
+from kequn.warehouse import copy_store
 
 KEYS = {
     "profiles": ["customer_id"],
@@ -24,11 +24,11 @@ KEYS = {
 def test_duckdb_and_spark_give_identical_results(run_store: Path, tmp_path: Path) -> None:
     os.environ.setdefault("KEQUN_SPARK_PARTITIONS", "2")
     store = tmp_path / "parity.duckdb"
-    shutil.copy(run_store, store)
+    copy_store(run_store, store)
     duck = run_pipeline(store, engine="duckdb")
     spark = run_pipeline(store, engine="spark")
     assert spark.engine == "spark"
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     for table, keys in KEYS.items():
         a, b = f"{duck.schema}.{table}", f"{spark.schema}.{table}"
         schema_a = con.execute(f"DESCRIBE {a}").fetchall()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import ibis
 import pytest
 
+from kequn import warehouse
 from kequn.pipeline import run_pipeline, runs
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
@@ -18,6 +18,7 @@ from kequn.playbook import load_playbook
 from kequn.playbook.columns import CLASSIFICATIONS, FEATURES
 from kequn.playbook.model import HEALTH_COMPONENTS
 from kequn.playbook.suitability import CustomerFacts, ProductFacts, broken_rules
+from kequn.warehouse import copy_store
 
 from .conftest import SMALL, read
 
@@ -43,7 +44,7 @@ def test_every_customer_has_a_health_score_with_every_component_explained(run_st
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)
-    con = __import__("duckdb").connect(str(bank_store), read_only=True)
+    con = warehouse.reader(bank_store, "all")
     eng = DuckDBEngine(con)
     inputs = eng.inputs(snapshot, None, portfolio_rows(pb))
     kept: dict[str, ibis.Table] = {}
@@ -156,7 +157,7 @@ def test_a_failed_publish_leaves_the_previous_run_in_place(
     run_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = tmp_path / "bank.duckdb"
-    shutil.copy(run_store, store)
+    copy_store(run_store, store)
     before = read(store, "SELECT count(*), sum(health_score) FROM profiles")
     import kequn.pipeline.catalog as runs_module
 

@@ -11,13 +11,13 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
+from kequn import warehouse
 from kequn.cli.main import app as cli
 from kequn.core.clock import SHANGHAI
 from kequn.decide.batch import decide
@@ -370,7 +370,7 @@ def test_a_deletion_leaves_no_personal_field_but_the_aml_record(bank, tmp_path: 
         aml = s.get(AmlRecord, cid)
         assert aml is not None and aml.id_number == id_number and "反洗钱" in aml.reason
     # the snapshot, and the next ingested snapshot of the same extract
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     assert con.execute(
         "SELECT name, id_number, phone FROM main.customers WHERE customer_id = ?", [cid]
     ).fetchone() == (
@@ -381,7 +381,7 @@ def test_a_deletion_leaves_no_personal_field_but_the_aml_record(bank, tmp_path: 
     con.close()
     nxt = make_bank(tmp_path, "next", as_of=AS_OF + timedelta(days=1))
     ingest(nxt, store)
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     row = con.execute(
         "SELECT name, id_number, phone FROM main.customers WHERE customer_id = ?", [cid]
     ).fetchone()

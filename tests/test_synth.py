@@ -3,9 +3,9 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from kequn import warehouse
 from kequn.contract.idcard import problem
 from kequn.synth.people import BAND_LINES
 
@@ -55,7 +55,7 @@ def test_customers_look_like_a_shanxi_bank(bank_dir: Path) -> None:
 
 
 def test_aum_is_heavy_tailed_like_a_real_bank(bank_store: Path) -> None:
-    con = duckdb.connect(str(bank_store), read_only=True)
+    con = warehouse.reader(bank_store, "all")
     shares = con.execute(f"""
         WITH aum AS (
             SELECT c.customer_id, coalesce(sum(h.balance) FILTER (
@@ -73,7 +73,7 @@ def test_aum_is_heavy_tailed_like_a_real_bank(bank_store: Path) -> None:
 
 
 def test_transactions_cover_the_behaviours_triggers_need(bank_store: Path) -> None:
-    con = duckdb.connect(str(bank_store), read_only=True)
+    con = warehouse.reader(bank_store, "all")
     kinds = dict(con.execute("SELECT type, count(*) FROM transactions GROUP BY 1").fetchall())
     for kind in (
         "salary",

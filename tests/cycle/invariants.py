@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import create_engine, text
 
+from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.suitability import INVESTMENT_TYPES
@@ -45,7 +46,7 @@ def _ops(url: str, sql: str, **params: Any) -> pd.DataFrame:
 
 
 def _duck(store: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(store), read_only=True)
+    con = warehouse.reader(store, "all")
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     return con
 

@@ -15,9 +15,9 @@ from ibis.common import exceptions as ibis_errors
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kequn import warehouse
 from kequn.core.errors import ConfigError, KequnError
 from kequn.core.tomlfile import load_toml
-from kequn.ingest.store import connect
 from kequn.pipeline import groups
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.playbook.expr import ExpressionError
@@ -107,17 +107,18 @@ def unit_branches(s: Session, branch_id: str | None) -> list[str] | None:
 
 
 def open_analytics(path: Path) -> duckdb.DuckDBPyConnection:
-    try:
-        return connect(path, read_only=True)
-    except duckdb.IOException as exc:
-        raise KequnError(f"the analytical store {path} is busy (a run or ingest is writing): {exc}") from None
+    """The published runs, read-only: a night's ingest, run or decide writes files
+    of their own, so this answers from the last published run meanwhile."""
+    return warehouse.reader(path, [])
 
 
 def latest_runs(duck: duckdb.DuckDBPyConnection) -> tuple[RunInfo, RunInfo | None]:
     runs = list_runs(duck)
     if not runs:
         raise KequnError("no pipeline run yet: run `kequn run` first")
-    return runs[-1], (runs[-2] if len(runs) > 1 else None)
+    latest, before = runs[-1], (runs[-2] if len(runs) > 1 else None)
+    warehouse.attach(duck, None, [latest.schema, *([before.schema] if before else [])])
+    return latest, before
 
 
 def preview(

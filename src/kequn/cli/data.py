@@ -196,7 +196,8 @@ def _record_acceptance(url: str, result: IngestReport, actor: str, role: str) ->
     from kequn.privacy.audit import Event, record
     from kequn.store import open_store
 
-    moved = [m.get("measure") for m in result.guards.get("moved", [])]  # type: ignore[union-attr]
+    found: Any = result.guards.get("moved") or []
+    moved = [str(m.get("measure")) for m in found]
     with open_store(url) as ops, ops.session() as s:
         detail = {"snapshot": result.snapshot_id, "reason": result.accepted_reason, "moved": moved}
         record(s, [Event(actor, role, "ingest_accepted", None, detail, now())])

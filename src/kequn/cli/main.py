@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -42,11 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_command(name: str) -> click.Command:
+def load_command(name: str) -> Any:
     module, attribute = COMMANDS[name]
     target: Any = getattr(importlib.import_module(module), attribute)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_group(target)
+        command: Any = typer.main.get_group(target)
     else:
         single = typer.Typer(add_completion=False)
         single.command(name)(target)
@@ -58,10 +57,11 @@ def load_command(name: str) -> click.Command:
 class LazyGroup(TyperGroup):
     """Lists every command, imports one only when it is asked for."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    # typer ships its own copy of click: its types are not click's
+    def list_commands(self, ctx: Any) -> list[str]:
         return sorted({*COMMANDS, *super().list_commands(ctx)})
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in COMMANDS:
             return load_command(cmd_name)
         return super().get_command(ctx, cmd_name)

@@ -4,6 +4,7 @@ its reason in the analytical store, for ``kequn why``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +17,11 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
+from kequn.core.faults import point
 from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
 from kequn.decide.capacity import fit, schedule
 from kequn.decide.funnel import STAGES, build_pairs, register_playbook
@@ -26,7 +29,6 @@ from kequn.decide.ownership import assign_owners
 from kequn.decide.propensity import active_model, propensity
 from kequn.decide.sync import sync
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, register_frame, talk_tracks, task_rows
-from kequn.ingest.store import connect
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
@@ -77,7 +79,7 @@ def decide(
     day = day or snapshot.as_of + timedelta(days=1)
     now = datetime.combine(day, time(0, 0), SHANGHAI)
     ops = open_store(ops_url or default_url(store))
-    duck = connect(store)
+    duck = warehouse.reader(store, [snapshot.schema])
     timings: dict[str, float] = {}
     steps = ["sync", "owners", "funnel", "arbitrate", "publish"]
 
@@ -87,11 +89,14 @@ def decide(
 
     try:
         run = latest_run(duck, snapshot.snapshot_id)
+        warehouse.attach(duck, store, [run.schema])
         step("sync")
+        point("decide.sync")
         synced = sync(duck, ops, snapshot.schema, run, pb, clock_now())
         step("owners")
         owners = _ownership(duck, ops, run, pb)
         step("funnel")
+        point("decide.funnel")
         _load_ops_state(duck, ops, owners, now, pb)
         load_campaign_hits(duck, ops, day)
         register_playbook(duck, pb)
@@ -102,7 +107,8 @@ def decide(
         step("publish")
         decision_id = _next_decision_id(ops, duck, day)
         tasks = talk_tracks(tasks, duck, snapshot.schema, run.schema, ops, pb, decision_id, day)
-        report = _publish(
+        report, made = _publish(
+            store,
             duck,
             ops,
             pairs,
@@ -121,10 +127,12 @@ def decide(
         report_progress("publish", len(steps), len(steps))
         marks = [*timings.values(), clock_now().timestamp()]
         report.seconds = {name: round(marks[i + 1] - marks[i], 2) for i, name in enumerate(steps)}
-        return report
     finally:
         duck.close()
         ops.dispose()
+    # the tasks are committed: the pairs behind them are listed for `kequn why`
+    warehouse.publish(store, made, lambda cat: None)
+    return report
 
 
 @dataclass
@@ -257,6 +265,14 @@ def _arbitrate(
     return pairs, tasks
 
 
+def _drop_connection(con: Any) -> None:
+    """For the fault test: the database ends this session mid-transaction, as a
+    failover or a network cut would (PostgreSQL only; SQLite has no server)."""
+    if con.dialect.name == "postgresql":
+        with contextlib.suppress(Exception):
+            con.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
 def _next_decision_id(ops: Store, duck: duckdb.DuckDBPyConnection, day: date) -> str:
     """The next free id of the day in both stores (either may have been reset)."""
     with ops.engine.connect() as con:
@@ -264,11 +280,9 @@ def _next_decision_id(ops: Store, duck: duckdb.DuckDBPyConnection, day: date) ->
             con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"), {"d": day}).scalars()
         )
     taken |= {
-        r[0].removeprefix("decision_")
-        for r in duck.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
-            [f"decision_{day:%Y%m%d}_%"],
-        ).fetchall()
+        a.name.removeprefix("decision_")
+        for a in warehouse.artifacts(duck)
+        if a.kind == "decision" and a.name.startswith(f"decision_{day:%Y%m%d}_")
     }
     n = 1
     while f"{day:%Y%m%d}_{n:02d}" in taken:
@@ -322,6 +336,7 @@ def _withdrawals(
 
 
 def _publish(
+    store: Path,
     duck: duckdb.DuckDBPyConnection,
     ops: Store,
     pairs: pd.DataFrame,
@@ -335,7 +350,7 @@ def _publish(
     now: datetime,
     snapshot_schema: str,
     pb: LoadedPlaybook,
-) -> DecisionReport:
+) -> tuple[DecisionReport, warehouse.NewFile]:
     funnel, dropped = _funnel_counts(pairs)
     report = DecisionReport(
         decision_id, day, snapshot_id, pipeline_run, model_version, funnel, dropped, unowned=owners.unowned
@@ -368,10 +383,8 @@ def _publish(
     ]
     frame = pairs[[c for c in keep if c in pairs.columns]].copy()
     duck.register("k_funnel_df", frame)
-    duck.execute("BEGIN TRANSACTION")
-    duck.execute(f"CREATE SCHEMA {schema}")
-    duck.execute(f"CREATE TABLE {schema}.pairs AS SELECT * FROM k_funnel_df")
-    duck.execute("COMMIT")
+    with warehouse.new_artifact(duck, store, schema, "decision", day) as made:
+        duck.execute(f"CREATE TABLE {schema}.pairs AS SELECT * FROM k_funnel_df")
     duck.unregister("k_funnel_df")
 
     stamp = clock_now()
@@ -418,6 +431,7 @@ def _publish(
         load_rows(con, "tasks", TASK_COLUMNS, rows, ["task_id"], [])
         update_column(con, "tasks", "task_id", "status", [(t, "withdrawn") for t in withdrawn])
         record_verdicts(con, pairs, day)
+        point("decide.publish", drop=lambda: _drop_connection(con))
         con.execute(
             text("""
             INSERT INTO decision_runs (run_id, as_of, snapshot_id, pipeline_run_id, started_at,
@@ -462,4 +476,4 @@ def _publish(
                 ],
             )
             s.flush()
-    return report
+    return report, made

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from kequn import warehouse
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.batch import Owners, _arbitrate, _funnel_counts, _load_ops_state
@@ -19,7 +20,7 @@ from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
 from kequn.decide.funnel import build_pairs, register_playbook
 from kequn.decide.propensity import active_model
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
-from kequn.ingest.store import connect, schema_for
+from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import list_runs
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, digest, record
@@ -44,13 +45,14 @@ def task_campaign(
     now = now or clock_now()
     day = now.date()
     result = CampaignTasking(campaign_id, day)
-    duck = connect(store, read_only=True)
+    duck = warehouse.reader(store, [])
     try:
         runs = list_runs(duck)
         if not runs:
             raise KequnError(f"{store}: no pipeline run to decide on")
         run = runs[-1]
         snapshot_schema = schema_for(date.fromisoformat(run.snapshot_id))
+        warehouse.attach(duck, store, [run.schema, snapshot_schema])
         result.proposed = load_campaign_hits(duck, ops, day, campaign_id)
         if not result.proposed:
             return result

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import select, text
 
+from kequn import warehouse
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
@@ -327,6 +328,7 @@ def _branch_figures(
         [run.as_of.year],
     ).fetchone()
     base_schema = base[0] if base else snapshot_schema
+    warehouse.attach(duck, None, [base_schema])
     due_tiers = [t.name for t in pb.playbook.tiers.ladder if t.diagnoses_per_year > 0]
     months = pb.playbook.window_months
     units = duck.execute(f"""

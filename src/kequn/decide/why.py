@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 
+from kequn import warehouse
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.evaluate import evaluate
 from kequn.store import Store
@@ -44,14 +45,10 @@ def explain(
         return Explanation(
             customer_id, action, None, "unknown action", [f"actions: {', '.join(sorted(actions))}"]
         )
-    schemas = [
-        r[0]
-        for r in duck.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE "
-            "'decision_%' ORDER BY schema_name"
-        ).fetchall()
-    ]
-    decision = schemas[-1] if schemas else None
+    last = warehouse.latest(duck, "decision")
+    decision = last.name if last else None
+    if decision:
+        warehouse.attach(duck, None, [decision])
     row = None
     if decision:
         row = duck.execute(

@@ -16,16 +16,18 @@ from pathlib import Path
 
 import duckdb
 
+from kequn import warehouse
 from kequn.contract import TABLES, load_order
 from kequn.contract.tables import LIABILITY_TYPES, PRODUCT_TYPES
 from kequn.core.clock import today
 from kequn.core.errors import InputError, KequnError
+from kequn.core.faults import point
 from kequn.ingest.guards import Figures, Limits, check, enforce, figures, never_empty
 from kequn.ingest.mapping import Mapping, load_mapping
 from kequn.ingest.sources import SourceFile, open_source, table_files
 from kequn.ingest.sql import literal
 from kequn.ingest.stage import stage_table
-from kequn.ingest.store import connect, publish, snapshots
+from kequn.ingest.store import publish, snapshots
 from kequn.ingest.validate import FILES_DDL, check_table
 
 Progress = Callable[[str, int, int], None]
@@ -253,9 +255,11 @@ def _validate(
             progress(f"check {name}", i, len(order))
             table = TABLES[name]
             staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
+            point("ingest.stage")
             for s in staged:
                 con.execute("INSERT INTO files VALUES (?, ?, ?)", [name, s.index, s.source.name])
             check_table(con, table, as_of, present)
+            point("ingest.validate")
             counts.append(_count(con, name, staged))
         progress("check", len(order), len(order))
         union = " UNION ALL ".join(
@@ -284,7 +288,7 @@ def _previous_figures(into: Path, as_of: date, limits: Limits) -> tuple[Figures 
     earlier = [s for s in snapshots(into) if s.as_of < as_of]
     if not earlier:
         return None, None
-    con = connect(into, read_only=True)
+    con = warehouse.reader(into, [earlier[-1].schema])
     try:
         return figures(con, f"{earlier[-1].schema}.", limits.aum_types), earlier[-1].snapshot_id
     finally:

@@ -1,24 +1,24 @@
-"""The analytical store: a DuckDB file holding every dated snapshot.
-
-Each snapshot lives in its own schema (``snap_20261120``) and is published in
-one transaction: the tables, its quarantine, its row in ``kequn_snapshots``
-and the ``main`` views that point at the latest snapshot. A killed ingest
-leaves no trace; re-ingesting the same as-of date replaces that snapshot.
-"""
+"""Snapshots in the analytical store (see ``kequn.warehouse``): each dated
+snapshot is a file of its own (``snap_20261120``: the contract's tables and
+its quarantine), listed in ``kequn_snapshots`` with its report; the ``main``
+views show the latest. A killed ingest leaves no trace; re-ingesting the same
+as-of date replaces that snapshot."""
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
+from kequn import warehouse
 from kequn.contract import CONTRACT_VERSION, TABLES
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
+from kequn.core.faults import point
 from kequn.ingest.sql import ident, literal
 
 CATALOG = "kequn_snapshots"
@@ -43,9 +43,9 @@ def schema_for(as_of: date) -> str:
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    return con
+    """The store: read-only with the latest snapshot, run and decision attached
+    (``warehouse.attach`` adds others), or its catalog open for writing."""
+    return warehouse.reader(path) if read_only else warehouse.writer(path)
 
 
 def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
@@ -56,29 +56,48 @@ def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
             contract_version VARCHAR, report JSON)""")
 
 
+def _erased(store: Path) -> list[str]:
+    if not Path(store).exists():
+        return []
+    con = warehouse.reader(store, [])
+    try:
+        if not _has_table(con, ERASURES):
+            return []
+        return [r[0] for r in con.execute(f"SELECT customer_id FROM main.{ERASURES}").fetchall()]
+    finally:
+        con.close()
+
+
 def publish(
     store: Path, stage: Path, as_of: date, source: str, digest: str, report: dict[str, object]
 ) -> SnapshotInfo:
-    """Copies the accepted rows and quarantine from the stage into a new
-    snapshot schema, atomically."""
+    """Writes the accepted rows and quarantine of the stage into a new snapshot
+    file and lists it in the catalog, atomically."""
     schema = schema_for(as_of)
     snapshot_id = as_of.isoformat()
     ingested_at = now()
-    con = connect(store)
+    erased = _erased(store)
+    con = warehouse.open_file(":memory:", read_only=False, wait=0)
     try:
         con.execute(f"ATTACH {literal(str(stage))} AS stage (READ_ONLY)")
-        con.execute("BEGIN TRANSACTION")
-        _ensure_catalog(con)
-        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        con.execute(f"CREATE SCHEMA {schema}")
-        for name, table in TABLES.items():
-            cols = ", ".join(ident(c) for c in table.column_names)
-            con.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM stage.accepted_{name}")
-        con.execute(f"""
-            CREATE TABLE {schema}.quarantine AS
-            SELECT * FROM stage.quarantine ORDER BY table_name, file, line""")
-        con.execute(f"DELETE FROM {CATALOG} WHERE snapshot_id = ?", [snapshot_id])
-        con.execute(
+        with warehouse.new_artifact(con, store, schema, "snapshot", as_of) as made:
+            for name, table in TABLES.items():
+                cols = ", ".join(ident(c) for c in table.column_names)
+                con.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM stage.accepted_{name}")
+            con.execute(f"""
+                CREATE TABLE {schema}.quarantine AS
+                SELECT * FROM stage.quarantine ORDER BY table_name, file, line""")
+            if erased:
+                _erase(con, schema, erased)
+            con.execute("DETACH stage")
+    finally:
+        con.close()
+    point("ingest.publish")
+
+    def catalog(cat: duckdb.DuckDBPyConnection) -> None:
+        _ensure_catalog(cat)
+        cat.execute(f"DELETE FROM {CATALOG} WHERE snapshot_id = ?", [snapshot_id])
+        cat.execute(
             f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 snapshot_id,
@@ -91,49 +110,47 @@ def publish(
                 json.dumps(report, ensure_ascii=False, default=str),
             ],
         )
-        if _has_table(con, ERASURES):
-            _erase(con, schema)
-        _point_views_at_latest(con)
-        con.execute("COMMIT")
-        con.execute("DETACH stage")
-        con.execute("CHECKPOINT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
+        _point_views_at_latest(cat, store)
+
+    warehouse.publish(store, made, catalog)
+    # a deletion answered while this snapshot was being written reaches it too
+    late = sorted(set(_erased(store)) - set(erased))
+    if late:
+        warehouse.rewrite(store, schema, lambda c: _erase(c, schema, late))
     return SnapshotInfo(snapshot_id, as_of, schema, ingested_at, source, digest, report)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_name = ?",
         [name],
     ).fetchone()
     return bool(found and found[0])
 
 
-def _erase(con: duckdb.DuckDBPyConnection, schema: str) -> None:
-    """Erases the personal fields of every customer in ``kequn_erasures`` from one
-    snapshot, and the quarantined rows' raw values that name them."""
+def _erase(con: duckdb.DuckDBPyConnection, schema: str, customer_ids: Sequence[str]) -> None:
+    """Erases the personal fields of ``customer_ids`` from one snapshot, and the
+    quarantined rows' raw values that name them."""
     # holdings and transactions (account numbers) are what anti-money-laundering
     # rules keep: they stay, under the customer number, which is a pseudonym
+    con.execute("CREATE OR REPLACE TEMP TABLE _erasing (customer_id VARCHAR)")
+    con.executemany("INSERT INTO _erasing VALUES (?)", [[c] for c in customer_ids])
     personal = [c.name for c in TABLES["customers"].columns if c.personal]
     sets = ", ".join(f"{ident(c)} = NULL" for c in personal)
     con.execute(
-        f"UPDATE {schema}.customers SET {sets} WHERE customer_id IN (SELECT customer_id FROM main.{ERASURES})"
+        f"UPDATE {schema}.customers SET {sets} WHERE customer_id IN (SELECT customer_id FROM _erasing)"
     )
     con.execute(f"""
         UPDATE {schema}.quarantine q SET value = NULL, record = NULL
-        FROM main.{ERASURES} e
+        FROM _erasing e
         WHERE q.record IS NOT NULL AND contains(CAST(q.record AS VARCHAR), e.customer_id)""")
 
 
 def erase_customers(store: Path, customer_ids: list[str], reason: str) -> int:
     """Erases the customers' personal fields from every snapshot in the store and
-    keeps them erased in snapshots ingested later; one transaction."""
-    con = connect(store)
+    keeps them erased in snapshots ingested later."""
+    con = warehouse.writer(store)
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(f"""
@@ -144,27 +161,21 @@ def erase_customers(store: Path, customer_ids: list[str], reason: str) -> int:
             con.execute(
                 f"INSERT INTO main.{ERASURES} VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [cid, moment, reason]
             )
-        schemas = (
-            [r[0] for r in con.execute(f"SELECT schema_name FROM {CATALOG}").fetchall()]
-            if _has_table(con, CATALOG)
-            else []
-        )
-        for schema in schemas:
-            _erase(con, schema)
         con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
+        schemas = [a.name for a in warehouse.artifacts(con) if a.kind == "snapshot"]
     finally:
         con.close()
+    # the list is kept first: a snapshot published meanwhile applies it itself
+    for schema in schemas:
+        warehouse.rewrite(store, schema, lambda c, s=schema: _erase(c, s, customer_ids))  # type: ignore[misc]
     return len(customer_ids)
 
 
-def _point_views_at_latest(con: duckdb.DuckDBPyConnection) -> None:
+def _point_views_at_latest(con: duckdb.DuckDBPyConnection, store: Path) -> None:
     latest = con.execute(f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC LIMIT 1").fetchone()
     if latest is None:
         return
+    warehouse.attach(con, store, [latest[0]])
     for name in (*TABLES, "quarantine"):
         con.execute(f"CREATE OR REPLACE VIEW main.{name} AS SELECT * FROM {latest[0]}.{name}")
 
@@ -172,12 +183,9 @@ def _point_views_at_latest(con: duckdb.DuckDBPyConnection) -> None:
 def snapshots(store: Path) -> list[SnapshotInfo]:
     if not Path(store).exists():
         return []
-    con = connect(store, read_only=True)
+    con = warehouse.reader(store, [])
     try:
-        found = con.execute(
-            f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{CATALOG}'"
-        ).fetchone()
-        if not found or not found[0]:
+        if not _has_table(con, CATALOG):
             return []
         rows = con.execute(
             f"SELECT snapshot_id, as_of, schema_name, ingested_at, source, digest, "

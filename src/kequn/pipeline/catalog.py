@@ -1,11 +1,10 @@
-"""Runs in the analytical store: each run is a schema (``run_20261120_01``) with
-profiles, recommendations and the carbon ledger, published in one transaction
-with its playbook version and input snapshot recorded in ``kequn_runs``; the
-``main`` views show the latest run."""
+"""Runs in the analytical store: each run is a file of its own (``run_20261120_01``,
+see ``kequn.warehouse``) with profiles, recommendations, triggers and the carbon
+ledger, listed with its playbook version and input snapshot in ``kequn_runs``;
+the ``main`` views show the latest run."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
+from kequn import warehouse
 from kequn.core.clock import now
-from kequn.ingest.store import connect
+from kequn.core.faults import point
 
 CATALOG = "kequn_runs"
 OUTPUTS = ("profiles", "recommendations", "carbon_ledger", "triggers")
@@ -46,8 +46,8 @@ def ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 def _has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        f"WHERE table_schema = 'main' AND table_name = '{CATALOG}'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        f"AND table_schema = 'main' AND table_name = '{CATALOG}'"
     ).fetchone()
     return bool(row and row[0])
 
@@ -55,7 +55,7 @@ def _has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
 def runs(store: Path) -> list[RunInfo]:
     if not Path(store).exists():
         return []
-    con = connect(store, read_only=True)
+    con = warehouse.reader(store, [])
     try:
         return list_runs(con)
     finally:
@@ -97,8 +97,20 @@ def next_run_id(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
     return f"{as_of:%Y%m%d}_{len(same_day) + 1:02d}"
 
 
-def publish_run(
+@dataclass
+class RunWritten:
+    """A run's file, written but not yet listed: ``list_run`` publishes it once
+    the writing connection is closed (one process may not hold the catalog
+    read-only and read-write at once)."""
+
+    made: warehouse.NewFile
+    info: RunInfo
+    playbook: dict[str, str]
+
+
+def write_run(
     con: duckdb.DuckDBPyConnection,
+    store: Path,
     run_id: str,
     sources: dict[str, str],
     snapshot_id: str,
@@ -108,51 +120,19 @@ def publish_run(
     started_at: datetime,
     summarise: Callable[[dict[str, str]], dict[str, object]],
     derived: dict[str, str] | None = None,
-) -> RunInfo:
-    """Writes each output (``sources``: output name -> relation or query to read)
-    into the run's schema, summarises it there, and points the views at the
-    latest run, in one transaction. ``derived``: further tables of the run, built
-    in DuckDB from SQL (lookups that readers would otherwise rebuild each time)."""
+) -> RunWritten:
+    """Writes each output (``sources``: output name -> relation or query to read,
+    in ``con``) into the run's own file and summarises it there. ``derived``:
+    further tables of the run, built from SQL (lookups that readers would
+    otherwise rebuild each time)."""
     schema = f"run_{run_id}"
-    con.execute("BEGIN TRANSACTION")
-    try:
-        ensure_catalog(con)
-        con.execute(f"CREATE SCHEMA {schema}")
+    with warehouse.new_artifact(con, store, schema, "run", as_of) as made:
         for name in OUTPUTS:
             con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}")
         for name, sql in (derived or {}).items():
             con.execute(f"CREATE TABLE {schema}.{name} AS {sql}")
         summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
-        finished = now()
-        con.execute(
-            f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                schema,
-                snapshot_id,
-                as_of,
-                engine,
-                playbook["name"],
-                playbook["version"],
-                playbook["digest"],
-                playbook["source"],
-                started_at,
-                finished,
-                json.dumps(summary, ensure_ascii=False, default=str),
-            ],
-        )
-        latest = con.execute(
-            f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC, run_id DESC LIMIT 1"
-        ).fetchone()
-        assert latest is not None
-        for name in OUTPUTS:
-            con.execute(f"CREATE OR REPLACE VIEW main.{name} AS SELECT * FROM {latest[0]}.{name}")
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    return RunInfo(
+    info = RunInfo(
         run_id,
         schema,
         snapshot_id,
@@ -161,6 +141,45 @@ def publish_run(
         playbook["version"],
         playbook["digest"],
         started_at,
-        finished,
+        now(),
         summary,
     )
+    return RunWritten(made, info, playbook)
+
+
+def list_run(store: Path, written: RunWritten) -> RunInfo:
+    """Lists the run in ``kequn_runs`` and points the views at the latest run, in
+    one catalog transaction."""
+    info, playbook = written.info, written.playbook
+    point("run.publish")
+
+    def catalog(cat: duckdb.DuckDBPyConnection) -> None:
+        ensure_catalog(cat)
+        cat.execute(f"DELETE FROM {CATALOG} WHERE run_id = ?", [info.run_id])
+        cat.execute(
+            f"INSERT INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                info.run_id,
+                info.schema,
+                info.snapshot_id,
+                info.as_of,
+                info.engine,
+                playbook["name"],
+                playbook["version"],
+                playbook["digest"],
+                playbook["source"],
+                info.started_at,
+                info.finished_at,
+                json.dumps(info.summary, ensure_ascii=False, default=str),
+            ],
+        )
+        latest = cat.execute(
+            f"SELECT schema_name FROM {CATALOG} ORDER BY as_of DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        assert latest is not None
+        warehouse.attach(cat, store, [latest[0]])
+        for name in OUTPUTS:
+            cat.execute(f"CREATE OR REPLACE VIEW main.{name} AS SELECT * FROM {latest[0]}.{name}")
+
+    warehouse.publish(store, written.made, catalog)
+    return info

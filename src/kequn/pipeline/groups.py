@@ -18,6 +18,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 
+from kequn import warehouse
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.predicates import compile_predicate
@@ -65,10 +66,16 @@ def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
         lists = t.group_by("customer_id").aggregate(triggers=t.trigger.collect())
         p = p.left_join(lists, "customer_id").drop("customer_id_right")
     if used & {"products_held", "product_types"}:
-        if HELD_LISTS in con.list_tables(database=run.schema):
+        kept = con.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+            [run.schema, HELD_LISTS],
+        ).fetchone()
+        if kept and kept[0]:
             lists = con.table(HELD_LISTS, database=run.schema)
         else:  # a run published before the lists were kept with it
-            lists = con.sql(held_lists_sql(schema_for(date.fromisoformat(run.snapshot_id))))
+            snapshot = schema_for(date.fromisoformat(run.snapshot_id))
+            warehouse.attach(con.con, None, [snapshot])
+            lists = con.sql(held_lists_sql(snapshot))
         p = p.left_join(lists, "customer_id").drop("customer_id_right")
     return p
 

@@ -10,10 +10,12 @@ from typing import Any, Literal
 
 import duckdb
 
+from kequn import warehouse
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
-from kequn.ingest.store import SnapshotInfo, connect, snapshots
-from kequn.pipeline.catalog import RunInfo, next_run_id, previous_run, publish_run
+from kequn.core.faults import point
+from kequn.ingest.store import SnapshotInfo, snapshots
+from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import portfolio_rows
@@ -125,9 +127,12 @@ def run_pipeline(
     pb = load_playbook(playbook)  # refused here, before any data is touched
     snapshot = pick_snapshot(store, as_of)
     started = now()
-    con = connect(store)
+    # read-only: the workbench keeps reading the last run while this one is made
+    con = warehouse.reader(store, [snapshot.schema])
     try:
         previous = previous_run(con, snapshot.as_of)
+        if previous:
+            warehouse.attach(con, store, [previous.schema])
         steps = ["features", "scored", "outputs", "publish"]
         context = spark_engine(con) if engine == "spark" else nullcontext(DuckDBEngine(con, memory_limit))
         with context as eng:
@@ -140,6 +145,7 @@ def run_pipeline(
             results = build(inputs, pb, keep)
             report("outputs", 2, len(steps))
             sources = eng.outputs(results)
+            point("run.compute")
             report("publish", 3, len(steps))
 
             def summary(tables: dict[str, str]) -> dict[str, Any]:
@@ -147,8 +153,9 @@ def run_pipeline(
                 out["previous_run"] = previous.run_id if previous else None
                 return out
 
-            info = publish_run(
+            written = write_run(
                 con,
+                store,
                 next_run_id(con, snapshot.as_of),
                 sources,
                 snapshot.snapshot_id,
@@ -164,7 +171,8 @@ def run_pipeline(
                 summary,
                 derived={HELD_LISTS: held_lists_sql(snapshot.schema)},
             )
-            report("publish", 4, len(steps))
-            return info
     finally:
         con.close()
+    info = list_run(store, written)
+    report("publish", 4, len(steps))
+    return info

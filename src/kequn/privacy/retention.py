@@ -12,7 +12,6 @@ is erased or pseudonymised; what anti-money-laundering rules keep is kept.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,9 +19,10 @@ import duckdb
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from kequn import warehouse
 from kequn.contract import TABLES
 from kequn.ingest.sql import ident
-from kequn.ingest.store import CATALOG, connect
+from kequn.ingest.store import snapshots
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
 from kequn.store.models import AmlRecord, Outcome, TimelineEntry, WebSession
@@ -67,38 +67,36 @@ def apply_retention(
 
 
 def _snapshots(store: Path, pb: LoadedPlaybook, moment: datetime) -> dict[str, int]:
+    """Old snapshots lose what their retention allows: the quarantine's raw rows,
+    then the customers' identity (holdings and transactions stay, for AML)."""
     out = {"quarantine_rows": 0, "snapshots_pseudonymised": 0}
-    con = connect(store)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        found = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [CATALOG]
-        ).fetchone()
-        rows = (
-            con.execute(f"SELECT schema_name, as_of FROM {CATALOG}").fetchall() if found and found[0] else []
-        )
-        quarantine_days = _days(pb, "quarantine")
-        snapshot_days = _days(pb, "old_snapshots")
-        for schema, as_of in rows:
-            age = (moment.date() - as_of).days
-            if quarantine_days is not None and age > quarantine_days:
+    quarantine_days = _days(pb, "quarantine")
+    snapshot_days = _days(pb, "old_snapshots")
+    personal = [c.name for c in TABLES["customers"].columns if c.personal]
+    for snap in snapshots(store):
+        age = (moment.date() - snap.as_of).days
+        clear_quarantine = quarantine_days is not None and age > quarantine_days
+        pseudonymise = snapshot_days is not None and age > snapshot_days
+        if not (clear_quarantine or pseudonymise):
+            continue
+
+        def change(
+            con: duckdb.DuckDBPyConnection,
+            schema: str = snap.schema,
+            q: bool = clear_quarantine,
+            p: bool = pseudonymise,
+        ) -> None:
+            if q:
                 n = con.execute(
                     f"UPDATE {schema}.quarantine SET value = NULL, record = NULL "
                     "WHERE value IS NOT NULL OR record IS NOT NULL"
                 ).fetchone()
                 out["quarantine_rows"] += int(n[0]) if n else 0
-            if snapshot_days is not None and age > snapshot_days:
-                # customers' identity goes; holdings and transactions stay (AML)
-                personal = [c.name for c in TABLES["customers"].columns if c.personal]
+            if p:
                 con.execute(
                     f"UPDATE {schema}.customers SET {', '.join(f'{ident(c)} = NULL' for c in personal)}"
                 )
                 out["snapshots_pseudonymised"] += 1
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
+
+        warehouse.rewrite(store, snap.schema, change)
     return out

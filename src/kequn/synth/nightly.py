@@ -509,7 +509,7 @@ def _broken(
     if reason == "bad_id_check_digit":
         old = row["id_number"] or "140502196411130386"
         row["id_number"] = old[:-1] + ("0" if old[-1] != "0" else "1")
-        return "id_number", row["id_number"]
+        return "id_number", row["id_number"] or ""
     if reason == "missing_required":
         field = "birth_date" if name == "customers" else "purpose"
         row[field] = None
@@ -521,24 +521,24 @@ def _broken(
         return field, row[field] or ""
     if reason == "control_characters":
         row["name"] = "\x00\x00" + (row["name"] or "")
-        return "name", row["name"]
+        return "name", row["name"] or ""
     if reason == "negative_deposit_balance":
         row["balance"] = "-" + str(row["balance"]).lstrip("-")
-        return "balance", row["balance"]
+        return "balance", row["balance"] or ""
     if reason == "unknown_product_code":
         row["product_id"] = f"ZZ{int(rng.integers(0, 10_000)):04d}"
-        return "product_id", row["product_id"]
+        return "product_id", row["product_id"] or ""
     if reason == "unparseable_amount":
         field = "balance" if name == "holdings" else "amount"
         row[field] = str(rng.choice(["12O.50", "N/A", "1.2.3", "#VALUE!", "壹佰元"]))
         return field, row[field] or ""
     if reason == "orphan_foreign_key":
         row["customer_id"] = f"{row['customer_id']}9"
-        return "customer_id", row["customer_id"]
+        return "customer_id", row["customer_id"] or ""
     if reason == "sign_mismatch":
         amount = str(row["amount"])
         row["amount"] = amount[1:] if amount.startswith("-") else f"-{amount}"
-        return "amount", row["amount"]
+        return "amount", row["amount"] or ""
     raise ValueError(reason)
 
 

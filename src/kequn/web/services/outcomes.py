@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from kequn.core.faults import point
 from kequn.store.models import ContactPreference, Outcome, Task
 from kequn.web.security import Viewer
 from kequn.web.services.privacy import trail
@@ -132,4 +133,6 @@ def log_outcome(
             else:
                 prefs.do_not_contact = True
                 prefs.updated_at = moment
+        s.flush()
+        point("web.outcome")  # written, not yet committed
     return Logged(row, created)

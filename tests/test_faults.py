@@ -1,0 +1,343 @@
+"""The fault matrix: every named fault point of ingest, run, decide and the
+workbench's outcome write, each a SIGKILL of the process at that moment, and a
+dropped PostgreSQL connection mid-decide. After each, both stores are exactly
+as before the step (nothing half-written), and running the step again gives
+what an unbroken run gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from kequn import warehouse
+from kequn.core.clock import SHANGHAI
+from kequn.core.faults import POINTS
+from kequn.store import open_store
+from kequn.store.models import Base, Instant
+from kequn.synth import SynthOptions, synthesize
+from kequn.synth.nightly import next_night
+from kequn.web.services.users import create_user
+from tests.conftest import AS_OF, PG_ADMIN
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
+CUSTOMERS = 1_500
+#: columns that say when something happened, not what: two unbroken runs differ there
+VOLATILE = {"hash", "prev_hash", "file", "published_at", "ingested_at", "report", "summary", "duration_ms"}
+
+
+def kequn(
+    *args: str, url: str, clock: datetime, fault: str | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEQUN_STORE_URL": url, "KEQUN_CLOCK": clock.isoformat()}
+    env.pop("KEQUN_FAULT", None)
+    if fault:
+        env["KEQUN_FAULT"] = fault
+    return subprocess.run(
+        [sys.executable, "-m", "kequn.cli.main", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def duck_digest(store: Path) -> str:
+    """What the analytical store holds: its catalogs' content and every table of
+    every published artifact, row by row."""
+    if not store.exists():
+        return "absent"
+    con = warehouse.reader(store, "all")
+    h = hashlib.sha256()
+    try:
+        for sql in (
+            "SELECT name, kind, as_of FROM kequn_files ORDER BY name",
+            "SELECT snapshot_id, as_of, schema_name, digest FROM kequn_snapshots ORDER BY 1",
+            "SELECT run_id, snapshot_id, as_of, playbook_digest FROM kequn_runs ORDER BY 1",
+        ):
+            try:
+                h.update(repr(con.execute(sql).fetchall()).encode())
+            except Exception:
+                h.update(b"-")
+        for db, table in con.execute(
+            "SELECT database_name, table_name FROM duckdb_tables() "
+            "WHERE database_name LIKE 'snap_%' OR database_name LIKE 'run_%' "
+            "OR database_name LIKE 'decision_%' "
+            "ORDER BY 1, 2"
+        ).fetchall():
+            row = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {db}.{table} t").fetchone()
+            h.update(f"{db}.{table}:{row}".encode())
+    finally:
+        con.close()
+    return h.hexdigest()
+
+
+def ops_digest(url: str) -> str:
+    """Every table of the operational store, sorted, moments left out."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    h = hashlib.sha256()
+    try:
+        names = set(inspect(engine).get_table_names())
+        with engine.connect() as con:
+            for table in Base.metadata.sorted_tables:
+                if table.name not in names:
+                    continue
+                # surrogate keys number rows in whatever order a parallel query gave them
+                surrogate = {c.name for c in table.primary_key.columns if c.autoincrement is True}
+                cols = [
+                    c.name
+                    for c in table.columns
+                    if not isinstance(c.type, Instant) and c.name not in VOLATILE | surrogate
+                ]
+                rows = con.execute(text(f"SELECT {', '.join(cols)} FROM {table.name}")).all()
+                h.update(f"{table.name}:{sorted(repr(tuple(r)) for r in rows)}".encode())
+    finally:
+        engine.dispose()
+    return h.hexdigest()
+
+
+@dataclass
+class State:
+    """A pair of stores at one moment of the night: copied, never changed."""
+
+    store: Path
+    url: str
+
+    def copy(self, where: Path) -> State:
+        where.mkdir(parents=True, exist_ok=True)
+        store = warehouse.copy_store(self.store, where / "bank.duckdb")
+        return State(store, _copy_ops(self.url, where))
+
+
+def _copy_ops(url: str, where: Path) -> str:
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        target = where / "ops.sqlite"
+        shutil.copy(path, target)
+        return f"sqlite:///{target}"
+    source = url.rsplit("/", 1)[1]
+    name = f"kf_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name} TEMPLATE {source}")
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _drop_pg_copies() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        for (name,) in con.execute("SELECT datname FROM pg_database WHERE datname LIKE 'kf\\_%'").fetchall():
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+NIGHT = AS_OF + timedelta(days=1)
+CLOCK = datetime.combine(NIGHT, dtime(23, 0), SHANGHAI)
+
+
+def _commands(step: str, root: Path, s: State) -> list[str]:
+    if step == "ingest":
+        return ["ingest", str(root / "night1"), "--into", str(s.store), "--store", s.url]
+    if step == "run":
+        return ["run", "--snapshot", str(s.store)]
+    return ["decide", "--snapshot", str(s.store), "--store", s.url]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def nights(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, object]]:
+    """The night before each step, and what the unbroken step leaves."""
+    root = tmp_path_factory.mktemp(f"faults-{request.param}")
+    synthesize(SynthOptions(customers=CUSTOMERS, seed=11, out=root / "night0", as_of=AS_OF))
+    next_night(root / "night0", root / "night1")
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'base.sqlite'}"
+    else:
+        base = f"kf_base_{os.getpid()}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {base} WITH (FORCE)")
+            con.execute(f"CREATE DATABASE {base}")
+        url = f"postgresql://postgres@127.0.0.1:5432/{base}"
+    first = State(root / "base" / "bank.duckdb", url)
+    first.store.parent.mkdir()
+    yesterday = CLOCK - timedelta(days=1)
+    for args in (
+        ["ingest", str(root / "night0"), "--into", str(first.store)],
+        ["run", "--snapshot", str(first.store)],
+        ["decide", "--snapshot", str(first.store), "--store", url],
+    ):
+        done = kequn(*args, url=url, clock=yesterday, cwd=root)
+        assert done.returncode == 0, done.stderr
+    before = {"ingest": first.copy(root / "before-ingest")}
+    for step, after in (("ingest", "run"), ("run", "decide"), ("decide", "done")):
+        s = before[step].copy(root / f"before-{after}")
+        done = kequn(*_commands(step, root, s), url=s.url, clock=CLOCK, cwd=root)
+        assert done.returncode == 0, done.stderr
+        before[after] = s
+    yield {"root": root, "before": before, "kind": request.param}
+    if request.param == "postgresql":
+        _drop_pg_copies()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+NEXT = {"ingest": "run", "run": "decide", "decide": "done"}
+STEP_POINTS = [(p.split(".")[0], p) for p in POINTS if p.split(".")[0] in NEXT]
+
+
+@pytest.mark.parametrize(("step", "fault"), STEP_POINTS)
+def test_a_killed_step_leaves_the_stores_as_before_and_reruns_whole(
+    nights: dict[str, object], step: str, fault: str, tmp_path: Path
+) -> None:
+    root, before = nights["root"], nights["before"]
+    assert isinstance(root, Path) and isinstance(before, dict)
+    s = before[step].copy(tmp_path / "work")
+    untouched = (duck_digest(s.store), ops_digest(s.url))
+    killed = kequn(*_commands(step, root, s), url=s.url, clock=CLOCK, fault=fault, cwd=root)
+    assert killed.returncode == -signal.SIGKILL, (fault, killed.returncode, killed.stderr[-2000:])
+    assert (duck_digest(s.store), ops_digest(s.url)) == untouched, f"{fault} left the stores half-written"
+    again = kequn(*_commands(step, root, s), url=s.url, clock=CLOCK, cwd=root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    whole = before[NEXT[step]]
+    assert duck_digest(s.store) == duck_digest(whole.store), (
+        f"after {fault}, the re-run differs from an unbroken run"
+    )
+    assert ops_digest(s.url) == ops_digest(whole.url), (
+        f"after {fault}, the re-run differs from an unbroken run"
+    )
+
+
+def test_a_dropped_connection_mid_decide_leaves_nothing_half_written(
+    nights: dict[str, object], tmp_path: Path
+) -> None:
+    if nights["kind"] != "postgresql":
+        pytest.skip("SQLite has no connection to drop; its side is the kill above")
+    root, before = nights["root"], nights["before"]
+    assert isinstance(root, Path) and isinstance(before, dict)
+    s = before["decide"].copy(tmp_path / "work")
+    untouched = (duck_digest(s.store), ops_digest(s.url))
+    dropped = kequn(
+        *_commands("decide", root, s), url=s.url, clock=CLOCK, fault="decide.publish:drop", cwd=root
+    )
+    assert dropped.returncode != 0
+    assert "Traceback" not in dropped.stderr, dropped.stderr[-2000:]
+    assert (duck_digest(s.store), ops_digest(s.url)) == untouched
+    again = kequn(*_commands("decide", root, s), url=s.url, clock=CLOCK, cwd=root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert ops_digest(s.url) == ops_digest(before["done"].url)
+
+
+def _serve(s: State, root: Path, fault: str | None) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "KEQUN_CLOCK": datetime.combine(NIGHT + timedelta(days=1), dtime(10), SHANGHAI).isoformat(),
+    }
+    env.pop("KEQUN_FAULT", None)
+    if fault:
+        env["KEQUN_FAULT"] = fault
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kequn.cli.main", "serve", "--store", s.url, "--port", str(port)],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the workbench did not start")
+
+
+def test_a_killed_outcome_write_is_not_half_recorded(nights: dict[str, object], tmp_path: Path) -> None:
+    from tests.cycle.staff import Person
+
+    root, before = nights["root"], nights["before"]
+    assert isinstance(root, Path) and isinstance(before, dict)
+    s = before["done"].copy(tmp_path / "work")
+    ops = open_store(s.url)
+    with ops.session() as db:
+        task = db.execute(text("SELECT task_id, manager_id FROM tasks WHERE status = 'open' LIMIT 1")).one()
+        role = db.execute(
+            text("SELECT role FROM staff WHERE manager_id = :m"), {"m": task.manager_id}
+        ).scalar_one()
+        create_user(db, "rm", "pw-of-the-test-1", role, CLOCK, task.manager_id, None)
+    ops.dispose()
+    untouched = ops_digest(s.url)
+    server, base = _serve(s, root, "web.outcome")
+    try:
+        p = Person(base, "rm", "pw-of-the-test-1")
+        p.sign_in()
+        with pytest.raises(httpx.HTTPError):
+            p.client.post(
+                f"/api/tasks/{task.task_id}/outcome",
+                json={"outcome": "sold", "key": "k-1", "product_id": "DD0001", "amount": "1000"},
+                headers={"X-CSRF-Token": p.csrf},
+            )
+        assert server.wait(20) == -signal.SIGKILL
+    finally:
+        if server.poll() is None:
+            server.kill()
+    # the sign-in was committed before; the outcome, its audit entry and the task's status were not
+    after = ops_digest(s.url)
+    engine = create_engine(s.url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as con:
+        assert con.execute(text("SELECT count(*) FROM outcomes")).scalar_one() == 0 or after != untouched
+        assert (
+            con.execute(
+                text("SELECT count(*) FROM outcomes WHERE task_id = :t"), {"t": task.task_id}
+            ).scalar_one()
+            == 0
+        )
+        assert (
+            con.execute(text("SELECT status FROM tasks WHERE task_id = :t"), {"t": task.task_id}).scalar_one()
+            == "open"
+        )
+    engine.dispose()
+    server, base = _serve(s, root, None)
+    try:
+        p = Person(base, "rm", "pw-of-the-test-1")
+        p.sign_in()
+        for _ in range(2):  # the same key twice: recorded once
+            answer = p.client.post(
+                f"/api/tasks/{task.task_id}/outcome",
+                json={"outcome": "sold", "key": "k-1", "product_id": "DD0001", "amount": "1000"},
+                headers={"X-CSRF-Token": p.csrf},
+            )
+            assert answer.status_code == 200, answer.text
+    finally:
+        server.terminate()
+        server.wait(20)
+    engine = create_engine(s.url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as con:
+        assert (
+            con.execute(
+                text("SELECT count(*) FROM outcomes WHERE task_id = :t"), {"t": task.task_id}
+            ).scalar_one()
+            == 1
+        )
+    engine.dispose()
