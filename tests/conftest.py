@@ -144,7 +144,7 @@ def decided(
         ops = open_store(store_url)
         simulate_history(ops, load_playbook(), AS_OF, days=40, contacts_per_day=60)
         ops.dispose()
-        first = decide(store, store_url)
+        first = decide(store, store_url, replace=True)
     return store, store_url, first
 
 
@@ -195,7 +195,7 @@ def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
     ops = open_store(url)
     simulate_history(ops, load_playbook(), AS_OF, days=30, contacts_per_day=60)
     ops.dispose()
-    decide(store, url, day=DAY)
+    decide(store, url, day=DAY, replace=True)
     ops = open_store(url)
     people: dict[str, str | None] = {}
     branch_of: dict[str, str | None] = {}

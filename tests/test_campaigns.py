@@ -247,7 +247,7 @@ def bank(
         url = f"sqlite:///{folder / 'ops.sqlite'}"
     else:
         url = _pg_scratch("kequn_campaigns")
-    decide(store, url, day=DAY)
+    decide(store, url, day=DAY, replace=True)
     ops = open_store(url)
     yield store, ops
     ops.dispose()
@@ -309,7 +309,7 @@ def test_control_members_never_get_a_campaign_task(bank, share: float, seed: int
     done = launch(store, ops, _spec(gid, control_share=share, seed=seed), "hq", "hq", PB, NOW)
     cid = done.campaign.campaign_id
     # the nightly decision of the next day proposes the treated members left
-    decide(store, ops.url, day=DAY + timedelta(days=1))
+    decide(store, ops.url, day=DAY + timedelta(days=1), replace=True)
     with ops.session() as s:
         control = set(
             s.scalars(
@@ -383,7 +383,7 @@ def test_a_paused_campaign_makes_no_new_tasks(bank) -> None:  # type: ignore[no-
     with ops.session() as s:
         assert s.scalar(select(func.count()).where(Task.campaign_id == cid, Task.status == "open")) == 0
     assert task_campaign(store, ops, cid, PB, NOW).proposed == 0
-    decide(store, ops.url, day=DAY + timedelta(days=2))
+    decide(store, ops.url, day=DAY + timedelta(days=2), replace=True)
     with ops.session() as s:
         assert s.scalar(select(func.count()).where(Task.campaign_id == cid, Task.status != "withdrawn")) == 0
     again = resume(store, ops, cid, "hq", "hq", PB, NOW)

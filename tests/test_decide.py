@@ -14,10 +14,11 @@ from sqlalchemy import select, text
 from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.decide.batch import decide
-from kequn.decide.policy import ContactState, PastContact, applicable, contact_policy
-from kequn.decide.realtime import handle_event, triggered
+from kequn.decide.one import facts_row, plan
+from kequn.decide.realtime import handle_event
 from kequn.playbook import load_playbook
 from kequn.playbook.load import NEVER_CALL, parse_window
+from kequn.rules.rows import execute
 from kequn.store import open_store
 from kequn.store.models import Consent, Customer, Staff, Task
 
@@ -97,7 +98,7 @@ def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: 
 def test_same_input_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     before = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
-    decide(store, url)
+    decide(store, url, replace=True)
     after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
     assert before.sort_index().equals(after.sort_index())
 
@@ -107,72 +108,17 @@ def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: i
     counts = list(report.funnel.values())
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1] > 0
     con = warehouse.reader(store, "all")
-    pairs = con.execute(f"SELECT stage, reason FROM decision_{report.run_id}.pairs").df()
+    pairs = con.execute(f"SELECT stage, rule FROM decision_{report.run_id}.pairs").df()
     assert len(pairs) == report.funnel["eligible"]
-    assert (pairs.stage == "task").sum() == report.funnel["within_capacity"] == len(_tasks(url))
-    assert set(pairs.reason[pairs.stage == "within_contact_policy"]) >= {
+    tasked = (pairs.stage == "task").sum()
+    dropped_last = report.dropped.get("within_capacity:over_capacity", 0)
+    assert tasked == report.funnel["within_capacity"] - dropped_last == len(_tasks(url))
+    # the suitable stage drops what is unsuitable, with the rule
+    assert (pairs.stage == "suitable").sum() > 0
+    assert set(pairs.rule[pairs.stage == "within_contact_policy"]) >= {
         "marketing_cap",
         "no_consent_for_channel",
     }
-
-
-def test_the_sql_funnel_keeps_the_contact_rules_of_the_pure_policy(bank) -> None:  # type: ignore[no-untyped-def]
-    """Every pair the batch judged, judged again by decide.policy: same verdict."""
-    store, url, report = bank
-    con = warehouse.reader(store, "all")
-    pairs = con.execute(
-        f"SELECT customer_id, action, stage, reason, dual_recording FROM decision_{report.run_id}.pairs"
-    ).df()
-    latest = {}
-    for c, p, g in con.execute(
-        "SELECT customer_id, purpose, arg_max(granted, ts) FROM consents GROUP BY ALL"
-    ).fetchall():
-        latest.setdefault(c, {})[p] = g
-    ops = open_store(url)
-    with ops.engine.connect() as c2:
-        history = pd.read_sql(text("SELECT customer_id, action, kind, outcome, at FROM outcomes"), c2)
-        open_before = pd.read_sql(
-            text("SELECT customer_id, action FROM tasks WHERE status = 'open' AND as_of < :d"),
-            c2,
-            params={"d": DAY},
-        )
-    ops.dispose()
-    history["at"] = pd.to_datetime(history["at"], utc=True)
-    by_customer = {
-        k: tuple(PastContact(r.action, r.kind, r.outcome, r.at.to_pydatetime()) for r in g.itertuples())
-        for k, g in history.groupby("customer_id")
-    }
-    opened = open_before.groupby("customer_id")["action"].apply(frozenset).to_dict()
-    actions = {a.name: a for a in PB.playbook.actions}
-    now = datetime.combine(DAY, time(0), SHANGHAI)
-    checked = 0
-    for p in pairs.itertuples():
-        if p.stage not in (
-            "applicable",
-            "within_contact_policy",
-            "arbitrated",
-            "within_capacity",
-            "task",
-        ) or p.reason in ("unowned", "no_suitable_product"):
-            continue
-        state = ContactState(
-            latest.get(p.customer_id, {}),
-            False,
-            False,
-            by_customer.get(p.customer_id, ()),
-            opened.get(p.customer_id, frozenset()),
-        )
-        verdict = applicable(actions[p.action], state)
-        if verdict.ok:
-            verdict = contact_policy(
-                actions[p.action], state, PB.playbook.contact, now, "visit" if p.dual_recording else None
-            )
-        batch_ok = p.stage not in ("applicable", "within_contact_policy")
-        assert verdict.ok == batch_ok, (p, verdict)
-        if not batch_ok:
-            assert verdict.reason == p.reason, (p, verdict)
-        checked += 1
-    assert checked > 300
 
 
 def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: ignore[no-untyped-def]
@@ -185,7 +131,8 @@ def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: igno
     with ops.session() as s:
         for customer, triggers in batch:
             card = s.get(Customer, customer)
-            got = sorted({t for t, _, _ in triggered(card.facts, {}, PB)})
+            facts = facts_row(card, card.owner_manager_id, True, {})
+            got = sorted({r["trigger"] for r in execute(plan(PB).proposals, {"k_facts": [facts]})})
             assert got == sorted(triggers), customer
     ops.dispose()
 
@@ -207,7 +154,7 @@ def test_withdrawn_consent_removes_scheduled_tasks(bank) -> None:  # type: ignor
             )
         )
     ops.dispose()
-    report = decide(store, url, day=DAY + timedelta(days=1))
+    report = decide(store, url, day=DAY + timedelta(days=1), replace=True)
     assert report.withdrawn >= 1
     ops = open_store(url)
     with ops.session() as s:

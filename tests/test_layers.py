@@ -15,6 +15,7 @@ TIERS = {
     "ingest": 2,
     "playbook": 2,
     "synth": 3,
+    "rules": 3,
     "adapters": 3,
     "pipeline": 4,
     "store": 5,

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import ibis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,12 +27,14 @@ from kequn.decide.realtime import handle_event
 from kequn.ingest import ingest
 from kequn.playbook import load_playbook
 from kequn.privacy.audit import Event, record, verify
-from kequn.privacy.consent import change_consent, consents_of, refusal, refuse_personalisation
+from kequn.privacy.consent import change_consent, consents_of, refuse_personalisation
 from kequn.privacy.logs import install
 from kequn.privacy.masking import scrub
 from kequn.privacy.report import privacy_report
 from kequn.privacy.requests import fulfil, open_request
 from kequn.privacy.retention import apply_retention
+from kequn.rules import consent as consent_rules
+from kequn.rules.rows import execute
 from kequn.store import open_store
 from kequn.store.models import (
     AmlRecord,
@@ -158,14 +161,51 @@ def test_a_rewritten_chain_shows_against_its_anchor(store_url: str) -> None:
 def test_the_consent_rule_never_lets_marketing_through_without_the_channels_consent(
     consents: dict[str, bool | None], kind: str, channel: str, personalised: bool, dnc: bool, opted: bool
 ) -> None:
+    """The one definition (``rules.consent.withdrawn``), run on a row, against
+    the law as stated: marketing needs the channel's consent and no refusal of
+    targeting; do-not-contact stops all but compliance; a refusal stops all."""
     cc = PB.playbook.contact.channel_consent
-    why = refusal(kind, channel, personalised, consents, dnc, opted, cc)
+    table = ibis.table(
+        {
+            "kind": "string",
+            "channel": "string",
+            "personalised": "boolean",
+            **{consent_rules.column(p): "boolean" for p in consent_rules.PURPOSES},
+            "do_not_contact": "boolean",
+            "personalised_opt_out": "boolean",
+        },
+        name="t",
+    )
+    expr = table.select(why=consent_rules.withdrawn(table, table.kind, table.channel, table.personalised, cc))
+    row = {
+        "kind": kind,
+        "channel": channel,
+        "personalised": personalised,
+        **{consent_rules.column(p): consents.get(p) for p in consent_rules.PURPOSES},
+        "do_not_contact": dnc,
+        "personalised_opt_out": opted,
+    }
+    why = execute(expr, {"t": [row]})[0]["why"]
     if why is None:
         if kind == "marketing":
             assert consents.get(cc[channel]) is True
             assert consents.get("personalised_recommendation") is not False and not opted
         assert not (dnc and kind != "compliance")
         assert consents.get(cc[channel]) is not False
+
+
+def _refused(kind: str, channel: str, consents: dict[str, bool], dnc: bool, opted: bool) -> str | None:
+    """The law, stated plainly for the test (not the code under test)."""
+    purpose = PB.playbook.contact.channel_consent[channel]
+    if dnc and kind != "compliance":
+        return "do_not_contact"
+    if kind == "marketing" and (opted or consents.get("personalised_recommendation") is False):
+        return "opted out"
+    if kind == "marketing" and consents.get(purpose) is not True:
+        return f"no {purpose}"
+    if consents.get(purpose) is False:
+        return f"refused {purpose}"
+    return None
 
 
 def _withdraw_at_random(url: str, seed: int, share: float) -> set[tuple[str, str]]:
@@ -193,14 +233,12 @@ def _assert_no_marketing_without_consent(url: str) -> int:
             card = s.get(Customer, t.customer_id)
             assert card is not None
             prefs = s.get(ContactPreference, t.customer_id)
-            why = refusal(
+            why = _refused(
                 t.kind,
                 t.channel,
-                False,
                 consents_of(s, card),
                 bool(prefs and prefs.do_not_contact),
                 bool(prefs and prefs.personalised_opt_out),
-                PB.playbook.contact.channel_consent,
             )
             assert why is None, (t.task_id, why)
             checked += 1
@@ -217,7 +255,7 @@ def test_no_path_contacts_without_consent(bank, tmp_path: Path, seed: int, share
     withdrawn = _withdraw_at_random(url, seed, share)
     assert _assert_no_marketing_without_consent(url) >= 0  # open tasks withdrawn at once
     day = DAY + timedelta(days=2 + seed % 5)
-    decide(store, url, day=day)
+    decide(store, url, day=day, replace=True)
     assert _assert_no_marketing_without_consent(url) > 0
     ops = open_store(url)
     with ops.session() as s:
@@ -285,7 +323,7 @@ def test_refusing_personalisation_leaves_only_service(bank) -> None:  # type: ig
         for cid in owners:
             refuse_personalisation(s, PB, s.get(Customer, cid), "mobile_app", "test", "operator", now())
     ops.dispose()
-    decide(store, url, day=DAY + timedelta(days=3))
+    decide(store, url, day=DAY + timedelta(days=3), replace=True)
     personalised = {a.name for a in PB.playbook.actions if a.personalised}
     ops = open_store(url)
     with ops.session() as s:
@@ -391,7 +429,7 @@ def test_a_deletion_leaves_no_personal_field_but_the_aml_record(bank, tmp_path: 
     from kequn.pipeline import run_pipeline
 
     run_pipeline(store)
-    decide(store, url, day=AS_OF + timedelta(days=2))
+    decide(store, url, day=AS_OF + timedelta(days=2), replace=True)
     with ops.session() as s:
         again = s.get(Customer, cid)
         assert again.name is None and again.id_number is None and again.phone is None
@@ -416,7 +454,7 @@ def test_access_copy_and_correction(bank, tmp_path: Path) -> None:  # type: igno
     assert "copy written" in written
     assert copy["customer_id"] == cid and copy["tasks"] and copy["bank_extract_customers"]
     assert {"consents_in_force", "holdings", "contacts", "accesses"} <= set(copy)
-    decide(store, url, day=DAY + timedelta(days=4))  # a fresh card from the extract
+    decide(store, url, day=DAY + timedelta(days=4), replace=True)  # a fresh card from the extract
     with ops.session() as s:
         assert s.get(Customer, cid).phone == "13900000000"
     ops.dispose()

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from kequn.campaign.control import assign_arms
 from kequn.campaign.groups import latest_runs, open_analytics, unit_branches
 from kequn.core.errors import KequnError
-from kequn.decide.campaign_tasks import CampaignTasking, task_campaign
+from kequn.decide.campaign_hits import CampaignBrief
+from kequn.decide.campaign_tasks import CampaignTasking, plan_campaign, task_campaign
 from kequn.pipeline import groups
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
@@ -122,6 +123,29 @@ def launch(
     arms = assign_arms(members, seed, spec.control_share)
     with ops.session() as s:
         campaign_id = _next_id(s, now.date())
+    treated = int((arms["arm"] == "treated").sum())
+    # today's tasks are planned before anything is stored, and stored with the
+    # campaign in one transaction: a launch that fails leaves no campaign behind
+    tasking = None
+    if spec.starts_on <= now.date() <= spec.ends_on:
+        tasking = plan_campaign(
+            analytics,
+            ops,
+            campaign_id,
+            pb,
+            now,
+            members=arms[arms["arm"] == "treated"][["customer_id"]],
+            action=spec.action,
+            channels=list(spec.channels),
+            priority=spec.priority,
+            brief=CampaignBrief(
+                campaign_id,
+                spec.name.strip(),
+                spec.talk_track or None,
+                sorted(groups.parse_group(group.expression).columns),
+            ),
+        )
+    with ops.session() as s:
         campaign = Campaign(
             campaign_id=campaign_id,
             name=spec.name.strip(),
@@ -170,7 +194,6 @@ def launch(
             WHERE campaign_id = :cid"""),
             {"cid": campaign_id},
         )
-        treated = int((arms["arm"] == "treated").sum())
         record(
             s,
             [
@@ -191,9 +214,9 @@ def launch(
                 )
             ],
         )
-    tasking = None
-    if spec.starts_on <= now.date() <= spec.ends_on:
-        tasking = task_campaign(analytics, ops, campaign_id, pb, now)
+        if tasking is not None and tasking.write is not None:
+            s.flush()
+            tasking.write(s.connection())
     return Launched(campaign, treated, len(arms) - treated, tasking)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from kequn.campaign.campaigns import MEASURES
 from kequn.campaign.uplift import Estimate, Moments, proportion_uplift, scaled, welch_uplift
 from kequn.core.clock import SHANGHAI
-from kequn.decide.policy import CONTACTED
+from kequn.rules.contact import CONTACTED
 from kequn.store.campaign_models import Campaign, CampaignMember, CampaignVerdict, CustomerGroup
 from kequn.store.models import Branch, Customer, Outcome, Staff, Task
 

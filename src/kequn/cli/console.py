@@ -58,5 +58,26 @@ def friendly_errors(func: F) -> F:
         except KequnError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            if not _database_failure(exc):
+                raise
+            # a lost connection or a database refusing mid-step: the step's transaction
+            # was rolled back by the database, so nothing of it was written
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+            err_console.print(
+                f"[bold red]error:[/] the operational store failed ({type(exc).__name__}: {first}); "
+                "nothing of this step was written: run it again",
+                highlight=False,
+            )
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _database_failure(exc: BaseException) -> bool:
+    return any(
+        c.__module__.startswith("sqlalchemy")
+        and c.__name__
+        in ("OperationalError", "InterfaceError", "DBAPIError", "PendingRollbackError", "DisconnectionError")
+        for c in type(exc).__mro__
+    )

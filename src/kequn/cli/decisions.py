@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from kequn.cli.console import console, friendly_errors, progress_bars
+from kequn.cli.console import console, err_console, friendly_errors, progress_bars
 from kequn.cli.identity import operator
 from kequn.core.clock import now
 from kequn.decide.batch import DecisionReport, decide
@@ -27,6 +28,11 @@ StoreOpt = Annotated[
     typer.Option("--store", help="Operational store URL (SQLAlchemy; default: SQLite beside the snapshot)."),
 ]
 SnapshotOpt = Annotated[Path, typer.Option("--snapshot", help="The DuckDB analytical store.")]
+
+
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
 
 
 def print_decision(r: DecisionReport) -> None:
@@ -69,7 +75,12 @@ def print_decision(r: DecisionReport) -> None:
         + f"; unowned after assignment: {r.unowned}"
     )
     console.print(f"open tasks withdrawn (consent or opt-out changed): {r.withdrawn}")
+    console.print(
+        f"cards written (new or changed): {r.synced.get('cards', 0):,} of {r.counts.get('cards', 0):,}"
+    )
     console.print("seconds: " + ", ".join(f"{k} {v}" for k, v in r.seconds.items()))
+    for w in r.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
 
 
 @friendly_errors
@@ -81,8 +92,18 @@ def decide_command(
         str | None, typer.Option(help="The day the tasks are for (default: the day after the snapshot).")
     ] = None,
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="Where the funnel's stages run: duckdb (default) or spark.")
+    ] = Engine.duckdb,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Decide a day already decided again (its worked tasks are kept)."),
+    ] = False,
 ) -> None:
-    """Turn the latest run's triggers into the day's tasks for every manager."""
+    """Turn the latest run's triggers into the day's tasks for every manager.
+
+    A day already decided is refused (exit 2) unless --replace; a second decide
+    started meanwhile waits for the first, then refuses."""
     with progress_bars("decide") as bar:
         report = decide(
             snapshot,
@@ -91,6 +112,8 @@ def decide_command(
             date.fromisoformat(as_of) if as_of else None,
             date.fromisoformat(day) if day else None,
             bar,
+            engine.value,
+            replace,
         )
     print_decision(report)
 
@@ -112,7 +135,8 @@ def why_command(
     finally:
         duck.close()
         ops.dispose()
-    console.print(f"{customer} / {action} ({e.decision or 'no decision yet'}): [bold]{e.verdict}")
+    console.print(f"{customer} / {action} ({e.decision or 'no decision yet'}): [bold]{e.verdict_zh}")
+    console.print(f"  {e.verdict}")
     for line in e.lines:
         console.print(f"  {line}")
 

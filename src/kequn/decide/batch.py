@@ -1,20 +1,31 @@
-"""``kequn decide``: the day's tasks for every manager, published atomically into
-the operational store, each with its explanation; every dropped pair kept with
-its reason in the analytical store, for ``kequn why``."""
+"""``kequn decide``: the day's tasks for every manager.
+
+Read-only until the end: the run's profiles and the snapshot are read from the
+analytical store (which the workbench keeps reading meanwhile), the operational
+state is copied into the decision's own DuckDB, the funnel's stages run there
+as SQL (or on Spark), arbitration and capacity in Python. Then one transaction
+of the operational store writes everything the decision changes — the cards
+that changed, owners, tasks, withdrawals, the campaign verdicts, the run's row
+and its audit entry — and the pairs with their verdicts are listed for
+``kequn why``. A killed or failed decide leaves the store as it was.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
-from collections.abc import Callable
+import time as clock
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import ibis
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from kequn import warehouse
@@ -22,22 +33,43 @@ from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
-from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
-from kequn.decide.capacity import fit, schedule
-from kequn.decide.funnel import STAGES, build_pairs, register_playbook
-from kequn.decide.ownership import assign_owners
-from kequn.decide.propensity import active_model, propensity
-from kequn.decide.sync import sync
-from kequn.decide.tasks import TASK_COLUMNS, frame_of, register_frame, talk_tracks, task_rows
+from kequn.decide import funnel
+from kequn.decide.arbitrate import Room, arbitrate, capacity_of
+from kequn.decide.campaign_hits import load_campaign_proposals, record_verdicts
+from kequn.decide.inputs import batch_tables, load_ops_state
+from kequn.decide.ownership import RM_ROLES, assign_owners
+from kequn.decide.propensity import active_model
+from kequn.decide.sync import apply_sync, plan_sync
+from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
+from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
 from kequn.privacy.audit import Event, digest, record
-from kequn.store import Store, default_url, open_store
+from kequn.rules import STAGE_NAMES
+from kequn.rules import consent as consent_rules
+from kequn.store import default_url, open_store
 from kequn.store.bulk import load_rows, update_column
 
 Progress = Callable[[str, int, int], None]
-CHANNELS = ("phone", "visit", "wechat", "sms")
+STEPS = ("sync", "owners", "funnel", "arbitrate", "publish")
+#: what the decision's file keeps of each pair (``kequn why``)
+KEPT = (
+    "customer_id",
+    "trigger",
+    "action",
+    "kind",
+    "manager_id",
+    "stage",
+    "rule",
+    "value",
+    "propensity",
+    "priority",
+    "channel",
+    "product_id",
+    "dual_recording",
+    "campaign_id",
+)
 
 
 @dataclass
@@ -53,9 +85,13 @@ class DecisionReport:
     tasks_by_channel: dict[str, int] = field(default_factory=dict)
     tasks_by_manager: dict[str, dict[str, int]] = field(default_factory=dict)
     ownership: dict[str, int] = field(default_factory=dict)
+    synced: dict[str, int] = field(default_factory=dict)
     unowned: int = 0
     withdrawn: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    engine: str = "duckdb"
 
 
 def latest_run(duck: duckdb.DuckDBPyConnection, snapshot_id: str) -> RunInfo:
@@ -65,6 +101,29 @@ def latest_run(duck: duckdb.DuckDBPyConnection, snapshot_id: str) -> RunInfo:
     return found[-1]
 
 
+@contextlib.contextmanager
+def day_lock(store: Path) -> Iterator[None]:
+    """One decide at a time per store: a second one waits for the first."""
+    path = Path(str(store) + ".decide.lock")
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def published_for(con: Connection, day: date) -> list[str]:
+    return list(
+        con.execute(
+            text(
+                "SELECT run_id FROM decision_runs WHERE as_of = :d AND status = 'published' ORDER BY run_id"
+            ),
+            {"d": day},
+        ).scalars()
+    )
+
+
 def decide(
     store: Path,
     ops_url: str | None = None,
@@ -72,356 +131,172 @@ def decide(
     as_of: date | None = None,
     day: date | None = None,
     progress: Progress | None = None,
+    engine: str = "duckdb",
+    replace: bool = False,
 ) -> DecisionReport:
+    """Decides ``day`` (default: the day after the snapshot). A day already
+    decided is refused unless ``replace``: then its untouched batch tasks are
+    replaced, worked ones kept."""
     report_progress = progress or (lambda stage, done, total: None)
     pb = load_playbook(playbook)
     snapshot = pick_snapshot(store, as_of)
     day = day or snapshot.as_of + timedelta(days=1)
     now = datetime.combine(day, time(0, 0), SHANGHAI)
     ops = open_store(ops_url or default_url(store))
-    duck = warehouse.reader(store, [snapshot.schema])
-    timings: dict[str, float] = {}
-    steps = ["sync", "owners", "funnel", "arbitrate", "publish"]
+    marks: dict[str, float] = {}
 
     def step(name: str) -> None:
-        timings[name] = clock_now().timestamp()
-        report_progress(name, steps.index(name), len(steps))
+        marks[name] = clock.monotonic()
+        report_progress(name, STEPS.index(name), len(STEPS))
 
     try:
-        run = latest_run(duck, snapshot.snapshot_id)
-        warehouse.attach(duck, store, [run.schema])
-        step("sync")
-        point("decide.sync")
-        synced = sync(duck, ops, snapshot.schema, run, pb, clock_now())
-        step("owners")
-        owners = _ownership(duck, ops, run, pb)
-        step("funnel")
-        point("decide.funnel")
-        _load_ops_state(duck, ops, owners, now, pb)
-        load_campaign_hits(duck, ops, day)
-        register_playbook(duck, pb)
-        build_pairs(duck, run.schema, snapshot.schema, pb, now)
-        step("arbitrate")
-        model = active_model(ops)
-        pairs, tasks = _arbitrate(duck, ops, pb, model, day)
-        step("publish")
-        decision_id = _next_decision_id(ops, duck, day)
-        tasks = talk_tracks(tasks, duck, snapshot.schema, run.schema, ops, pb, decision_id, day)
-        report, made = _publish(
-            store,
-            duck,
-            ops,
-            pairs,
-            tasks,
-            owners,
-            decision_id,
-            day,
-            snapshot.snapshot_id,
-            run.run_id,
-            model.version if model else None,
-            now,
-            snapshot.schema,
-            pb,
-        )
-        report.ownership = {**report.ownership, **{f"synced_{k}": v for k, v in synced.items()}}
-        report_progress("publish", len(steps), len(steps))
-        marks = [*timings.values(), clock_now().timestamp()]
-        report.seconds = {name: round(marks[i + 1] - marks[i], 2) for i, name in enumerate(steps)}
+        with day_lock(store):
+            with ops.engine.connect() as con:
+                done = published_for(con, day)
+                _list_orphans(store, con)
+            if done and not replace:
+                raise KequnError(
+                    f"{day} is already decided (decision {done[-1]}): its tasks are in managers' hands. "
+                    "`kequn decide --replace` decides it again, keeping the tasks already worked"
+                )
+            duck = warehouse.reader(store, [snapshot.schema])
+            try:
+                duck.execute("SET preserve_insertion_order = false")
+                run = latest_run(duck, snapshot.snapshot_id)
+                warehouse.attach(duck, store, [run.schema])
+                made, report, write = _decide(
+                    duck, store, ops, pb, snapshot.schema, snapshot.snapshot_id, run, day, now, step, engine
+                )
+                step("publish")
+                with ops.engine.begin() as con:
+                    write(con)
+                    point("decide.publish", drop=lambda: _drop_connection(con))
+            finally:
+                duck.close()
+            # the tasks are committed: the pairs behind them are listed for `kequn why`
+            warehouse.publish(store, made, lambda cat: None)
     finally:
-        duck.close()
         ops.dispose()
-    # the tasks are committed: the pairs behind them are listed for `kequn why`
-    warehouse.publish(store, made, lambda cat: None)
+    report_progress("publish", len(STEPS), len(STEPS))
+    ends = [*marks.values(), clock.monotonic()]
+    report.seconds = {name: round(ends[i + 1] - ends[i], 2) for i, name in enumerate(marks)}
     return report
 
 
-@dataclass
-class Owners:
-    changes: pd.DataFrame
-    owner: pd.DataFrame  # customer_id, manager_id
-    refused_claims: pd.DataFrame
-    applied_claims: list[int]
-    unowned: int
-
-
-def _ownership(duck: duckdb.DuckDBPyConnection, ops: Store, run: RunInfo, pb: LoadedPlaybook) -> Owners:
-    cards = frame_of(ops, "SELECT customer_id, home_branch_id, owner_manager_id, tier FROM customers")
-    moves = duck.execute(f"SELECT customer_id, tier_move FROM {run.schema}.profiles").df()
-    cards = cards.merge(moves, on="customer_id", how="left")
-    staff = frame_of(ops, "SELECT manager_id, branch_id, role, active, successor_id FROM staff")
-    branches = frame_of(ops, "SELECT branch_id, parent_id FROM branches")
-    claims = frame_of(
-        ops,
-        "SELECT claim_id, customer_id, manager_id FROM claims "
-        "WHERE status = 'pending' ORDER BY claimed_at, claim_id",
-    )
-    roles = {t.name: t.owner_role for t in pb.playbook.tiers.ladder}
-    result = assign_owners(cards, staff, branches, claims, roles)
-    owner = cards.set_index("customer_id")["owner_manager_id"].copy()
-    if len(result.changes):
-        owner.loc[result.changes.customer_id.to_numpy()] = result.changes.to_manager_id.to_numpy()
-    applied = [int(c) for c in claims.claim_id if c not in set(result.refused_claims.claim_id)]
-    return Owners(
-        result.changes,
-        owner.rename("manager_id").reset_index(),
-        result.refused_claims,
-        applied,
-        result.unowned,
-    )
-
-
-def _load_ops_state(
+def _decide(
     duck: duckdb.DuckDBPyConnection,
-    ops: Store,
-    owners: Owners,
-    now: datetime,
-    pb: LoadedPlaybook,
-    replaced_source: str = "batch",
-) -> None:
-    """The operational state the funnel reads, as DuckDB temp tables. Today's open
-    tasks count as open unless they come from ``replaced_source`` (the batch a
-    re-run replaces)."""
-    c = pb.playbook.contact
-    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days, c.snooze_days))
-    register_frame(duck, "k_owner", owners.owner)
-    handover = owners.changes[owners.changes.reason == "tier_move"][["customer_id"]]
-    register_frame(duck, "k_handover", handover.reset_index(drop=True))
-    register_frame(
-        duck,
-        "k_prefs",
-        frame_of(ops, "SELECT customer_id, do_not_contact, personalised_opt_out FROM contact_prefs"),
-    )
-    consents = frame_of(ops, "SELECT customer_id, purpose, granted, ts FROM consents")
-    consents["ts"] = pd.to_datetime(consents["ts"], utc=True, format="ISO8601")
-    register_frame(duck, "k_consent_ops", consents)
-    history = frame_of(
-        ops, "SELECT customer_id, action, kind, outcome, at FROM outcomes WHERE at >= :since", since=horizon
-    )
-    history["at"] = pd.to_datetime(history["at"], utc=True, format="ISO8601")
-    register_frame(duck, "k_history", history)
-    register_frame(
-        duck,
-        "k_open",
-        frame_of(
-            ops,
-            "SELECT DISTINCT customer_id, action FROM tasks WHERE status = 'open' "
-            "AND (as_of < :day OR (as_of = :day AND source <> :replaced))",
-            day=now.date(),
-            replaced=replaced_source,
-        ),
-    )
-
-
-def _arbitrate(
-    duck: duckdb.DuckDBPyConnection,
-    ops: Store,
-    pb: LoadedPlaybook,
-    model: Any,
-    day: date,
-    taken: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ranks the live pairs and fits them into capacity; ``taken`` (customer_id,
-    manager_id, channel): today's tasks already made, whose slots are used."""
-    pairs = duck.execute("SELECT * FROM k_pairs").df()
-    pairs["stage"] = pairs["dropped"].str.split(":").str[0]
-    pairs["reason"] = pairs["dropped"].str.split(":").str[1]
-    alive = pairs["dropped"].isna()
-    live = pairs[alive].copy()
-    live["channel"] = live["channels"].map(lambda c: c[0] if len(c) else None)
-    live["propensity"] = propensity(live, pb, model)
-    live["priority"] = live["value"].clip(lower=0) * live["propensity"] * live["urgency"]
-    live = live.sort_values(
-        ["customer_id", "priority", "action"], ascending=[True, False, True], kind="stable"
-    )
-    live["rank"] = live.groupby("customer_id").cumcount()
-    keep = pd.Series(pb.playbook.contact.tasks_per_customer_per_day, index=live.index)
-    if taken is not None and len(taken):
-        already = live["customer_id"].map(taken.groupby("customer_id").size()).fillna(0)
-        keep = keep - already.astype(int)
-    chosen = live[live["rank"] < keep].copy()
-    outranked = live[live["rank"] >= keep]
-    staff = frame_of(
-        ops,
-        "SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, "
-        "capacity_sms FROM staff WHERE active",
-    )
-    capacity = {
-        (m.manager_id, ch): int(getattr(m, f"capacity_{ch}")) for m in staff.itertuples() for ch in CHANNELS
-    }
-    if taken is not None:
-        for (manager, channel), n in taken.groupby(["manager_id", "channel"]).size().items():
-            if (manager, channel) in capacity:
-                capacity[(manager, channel)] = max(0, capacity[(manager, channel)] - int(n))
-    chosen["channel"] = fit(chosen, capacity, pb.playbook.contact.channel_weight)
-    over = chosen[chosen["channel"].isna()]
-    tasks = chosen[chosen["channel"].notna()].copy()
-    tasks = schedule(tasks, day, pb.playbook.contact)
-    pairs.loc[outranked.index, ["stage", "reason"]] = ["arbitrated", "outranked"]
-    pairs.loc[over.index, ["stage", "reason"]] = ["within_capacity", "over_capacity"]
-    pairs.loc[live.index, "priority"] = live["priority"]
-    pairs.loc[live.index, "propensity"] = live["propensity"]
-    pairs.loc[tasks.index, "channel"] = tasks["channel"]
-    pairs.loc[tasks.index, ["stage", "reason"]] = ["task", ""]
-    return pairs, tasks
-
-
-def _drop_connection(con: Any) -> None:
-    """For the fault test: the database ends this session mid-transaction, as a
-    failover or a network cut would (PostgreSQL only; SQLite has no server)."""
-    if con.dialect.name == "postgresql":
-        with contextlib.suppress(Exception):
-            con.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
-
-
-def _next_decision_id(ops: Store, duck: duckdb.DuckDBPyConnection, day: date) -> str:
-    """The next free id of the day in both stores (either may have been reset)."""
-    with ops.engine.connect() as con:
-        taken = set(
-            con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"), {"d": day}).scalars()
-        )
-    taken |= {
-        a.name.removeprefix("decision_")
-        for a in warehouse.artifacts(duck)
-        if a.kind == "decision" and a.name.startswith(f"decision_{day:%Y%m%d}_")
-    }
-    n = 1
-    while f"{day:%Y%m%d}_{n:02d}" in taken:
-        n += 1
-    return f"{day:%Y%m%d}_{n:02d}"
-
-
-def _funnel_counts(pairs: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
-    order = {s: i for i, s in enumerate(STAGES)}
-    order["task"] = len(STAGES)
-    # a pair dropped at stage s passed every stage before s, and not s itself
-    reached = pairs["stage"].fillna("task").map(order)
-    funnel = {s: int((reached > i).sum()) if i else len(pairs) for i, s in enumerate(STAGES)}
-    dropped = pairs[pairs["stage"] != "task"]
-    reasons = (dropped["stage"] + ":" + dropped["reason"].fillna("")).value_counts()
-    return funnel, {k: int(v) for k, v in reasons.items()}
-
-
-def _withdrawals(
-    duck: duckdb.DuckDBPyConnection, ops: Store, snapshot_schema: str, day: date, pb: LoadedPlaybook
-) -> list[str]:
-    """Open tasks whose contact the customer no longer allows: a withdrawn consent
-    stops contacts from the next decision on, scheduled ones included."""
-    open_tasks = frame_of(
-        ops, "SELECT task_id, customer_id, action, kind, channel FROM tasks WHERE status = 'open'"
-    )
-    if open_tasks.empty:
-        return []
-    register_frame(duck, "k_open_tasks", open_tasks)
-    personalised = ", ".join(f"'{a.name}'" for a in pb.playbook.actions if a.personalised) or "''"
-    rows = duck.execute(f"""
-        WITH events AS (
-            SELECT customer_id, purpose, granted, ts FROM {snapshot_schema}.consents
-            SEMI JOIN k_open_tasks USING (customer_id)
-            UNION ALL SELECT customer_id, purpose, granted, ts FROM k_consent_ops),
-        latest AS (
-            SELECT customer_id, purpose, arg_max(granted, ts) AS granted FROM events GROUP BY ALL)
-        SELECT t.task_id FROM k_open_tasks t
-        LEFT JOIN k_channel_consent cc ON cc.channel = t.channel
-        LEFT JOIN latest g ON g.customer_id = t.customer_id AND g.purpose = cc.purpose
-        LEFT JOIN latest pz ON pz.customer_id = t.customer_id
-             AND pz.purpose = 'personalised_recommendation'
-        LEFT JOIN k_prefs pr ON pr.customer_id = t.customer_id
-        WHERE (t.kind = 'marketing' AND NOT coalesce(g.granted, FALSE))
-           OR (t.kind <> 'marketing' AND g.granted = FALSE)
-           OR (coalesce(pr.do_not_contact, FALSE) AND t.kind <> 'compliance')
-           OR ((coalesce(pr.personalised_opt_out, FALSE) OR pz.granted = FALSE)
-               AND (t.kind = 'marketing' OR t.action IN ({personalised})))
-        """).fetchall()
-    return [r[0] for r in rows]
-
-
-def _publish(
     store: Path,
-    duck: duckdb.DuckDBPyConnection,
-    ops: Store,
-    pairs: pd.DataFrame,
-    tasks: pd.DataFrame,
-    owners: Owners,
-    decision_id: str,
-    day: date,
-    snapshot_id: str,
-    pipeline_run: str,
-    model_version: str | None,
-    now: datetime,
-    snapshot_schema: str,
+    ops: Any,
     pb: LoadedPlaybook,
-) -> tuple[DecisionReport, warehouse.NewFile]:
-    funnel, dropped = _funnel_counts(pairs)
-    report = DecisionReport(
-        decision_id, day, snapshot_id, pipeline_run, model_version, funnel, dropped, unowned=owners.unowned
-    )
-    report.tasks_by_trigger = {k: int(v) for k, v in tasks["trigger"].value_counts().items()}
-    report.tasks_by_channel = {k: int(v) for k, v in tasks["channel"].value_counts().items()}
-    by_manager = tasks.groupby(["manager_id", "channel"]).size().unstack(fill_value=0)
-    report.tasks_by_manager = {
-        m: {c: int(n) for c, n in row.items() if n} for m, row in by_manager.iterrows()
-    }
-    report.ownership = {k: int(v) for k, v in owners.changes["reason"].value_counts().items()}
-    withdrawn = _withdrawals(duck, ops, snapshot_schema, day, pb)
-    report.withdrawn = len(withdrawn)
-
-    schema = f"decision_{decision_id}"
-    keep = [
-        "customer_id",
-        "trigger",
-        "action",
-        "kind",
-        "manager_id",
-        "stage",
-        "reason",
-        "value",
-        "propensity",
-        "priority",
-        "channel",
-        "product_id",
-        "dual_recording",
-    ]
-    frame = pairs[[c for c in keep if c in pairs.columns]].copy()
-    duck.register("k_funnel_df", frame)
-    with warehouse.new_artifact(duck, store, schema, "decision", day) as made:
-        duck.execute(f"CREATE TABLE {schema}.pairs AS SELECT * FROM k_funnel_df")
-    duck.unregister("k_funnel_df")
-
+    snapshot_schema: str,
+    snapshot_id: str,
+    run: RunInfo,
+    day: date,
+    now: datetime,
+    step: Callable[[str], None],
+    engine: str,
+) -> tuple[warehouse.NewFile, DecisionReport, Callable[[Connection], None]]:
+    """Everything but the writing: returns the decision's file, its report and
+    the function that writes it, in one transaction, to the operational store."""
     stamp = clock_now()
+    with ops.engine.connect() as con:
+        step("sync")
+        point("decide.sync")
+        plan = plan_sync(duck, con, snapshot_schema, run, pb, stamp)
+        step("owners")
+        owners = _ownership(duck, con, run, snapshot_schema, pb)
+        step("funnel")
+        point("decide.funnel")
+        counts = load_ops_state(con, duck, now, pb, "batch")
+        counts["campaign_proposals"] = load_campaign_proposals(con, duck, day)
+        taken = frame_of(
+            con,
+            "SELECT customer_id, manager_id, channel FROM tasks "
+            "WHERE as_of = :day AND status IN ('open', 'done') AND source <> 'batch'",
+            day=day,
+        )
+        open_tasks = frame_of(
+            con, "SELECT task_id, customer_id, action, kind, channel, source FROM tasks WHERE status = 'open'"
+        )
+        decision_id = _next_decision_id(con, duck, day)
+        model = active_model(ops)
+    tables = batch_tables(duck, run.schema, snapshot_schema, pb, now, day)
+    duck.execute("""
+        CREATE OR REPLACE TEMP TABLE k_extra_props AS
+        SELECT customer_id, 'handover' AS trigger, 0.6 AS urgency, 'handover_intro' AS action,
+               CAST(NULL AS VARCHAR) AS campaign_id, CAST(NULL AS VARCHAR[]) AS campaign_channels
+        FROM k_handover
+        UNION ALL SELECT customer_id, trigger, urgency, action, campaign_id, campaign_channels
+        FROM k_campaign_props""")
+    ic = ibis.duckdb.from_connection(duck)
+    proposals = funnel.proposals_for(tables["k_facts"], pb, ic.table("k_extra_props"))
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_proposals AS {ic.compile(proposals)}")
+    tables["k_proposals"] = ic.table("k_proposals")
+    _verdicts(duck, ic, tables, pb, engine)
+    step("arbitrate")
+    live = duck.execute("SELECT * FROM k_verdicts WHERE rule IS NULL").df()
+    staff = duck.execute(f"""
+        SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, capacity_sms
+        FROM {snapshot_schema}.managers WHERE coalesce(active, TRUE)""").df()
+    per_customer = taken.groupby("customer_id").size().to_dict() if len(taken) else {}
+    booked = (
+        {(m, c): int(n) for (m, c), n in taken.groupby(["manager_id", "channel"]).size().items()}
+        if len(taken)
+        else {}
+    )
+    tasks, dropped = arbitrate(live, Room(capacity_of(staff, taken), per_customer, booked), pb, model, day)
+    tasks = talk_tracks(tasks, duck, snapshot_schema, run.schema, ops, pb, decision_id, day)
+    report = DecisionReport(decision_id, day, snapshot_id, run.run_id, model.version if model else None)
+    report.counts = {**counts, "cards": plan.cards, "cards_changed": plan.changed}
+    report.unowned = owners.unowned
+    report.engine = engine
+    arbitrated = pd.concat([tasks.assign(stage="task", rule=""), dropped])
+    _summarise(report, duck, arbitrated, tasks, owners)
+    if (
+        not len(staff)
+        or int(staff[[f"capacity_{c}" for c in ("phone", "visit", "wechat", "sms")]].to_numpy().sum()) == 0
+    ):
+        report.warnings.append(
+            "no manager with any capacity in the extract (its managers file has none, or none active): "
+            "no task could be given; customers stay unowned until staff are on file"
+        )
+    withdrawn = _withdrawals(duck, open_tasks, snapshot_schema, pb)
+    report.withdrawn = len(withdrawn)
+    pairs_frame = arbitrated[[c for c in KEPT if c in arbitrated.columns]].copy()
+    duck.register("k_arbitrated", pairs_frame)
+    nulls = {
+        "propensity": "CAST(NULL AS DOUBLE)",
+        "priority": "CAST(NULL AS DOUBLE)",
+        "channel": "CAST(NULL AS VARCHAR)",
+    }
+    dropped_sql = ", ".join(f"{nulls[c]} AS {c}" if c in nulls else c for c in KEPT)
+    schema = f"decision_{decision_id}"
+    with warehouse.new_artifact(duck, store, schema, "decision", day) as made:
+        duck.execute(f"""
+            CREATE TABLE {schema}.pairs AS
+            SELECT {dropped_sql} FROM k_verdicts WHERE rule IS NOT NULL
+            UNION ALL BY NAME SELECT {", ".join(KEPT)} FROM k_arbitrated""")
+    duck.unregister("k_arbitrated")
     rows = task_rows(tasks, day, stamp, "batch")
-    with ops.engine.begin() as con:
-        changes = owners.changes
-        update_column(
-            con,
-            "customers",
-            "customer_id",
-            "owner_manager_id",
-            list(zip(changes.customer_id, changes.to_manager_id, strict=True)),
+    verdicts = duck.execute(
+        "SELECT customer_id, trigger, stage, rule FROM k_verdicts WHERE rule IS NOT NULL AND trigger LIKE 'campaign:%'"
+    ).df()
+    verdicts = pd.concat(
+        [verdicts, arbitrated[arbitrated["trigger"].astype(str).str.startswith("campaign:")]]
+    )
+    leavers = (
+        sorted(
+            set(open_tasks.customer_id)
+            - set(duck.execute("SELECT customer_id FROM k_cards").df().customer_id)
         )
-        load_rows(
-            con,
-            "ownership_log",
-            ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
-            [
-                (
-                    c.customer_id,
-                    None if pd.isna(c.from_manager_id) else c.from_manager_id,
-                    c.to_manager_id,
-                    c.reason,
-                    stamp,
-                    decision_id,
-                )
-                for c in changes.itertuples()
-            ],
-        )
-        for claim_id in owners.applied_claims:
-            con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"), {"c": claim_id})
-        for r in owners.refused_claims.itertuples():
-            con.execute(
-                text("UPDATE claims SET status = 'refused', note = :n WHERE claim_id = :c"),
-                {"c": int(r.claim_id), "n": r.reason},
-            )
-        # re-running a day replaces its untouched batch tasks, never worked ones
+        if len(open_tasks)
+        else []
+    )
+
+    def write(con: Connection) -> None:
+        report.synced = apply_sync(duck, con, plan, pb)
+        _write_owners(con, owners, stamp, decision_id)
+        # a re-decided day replaces its untouched batch tasks, never worked ones
         con.execute(
             text("""
             DELETE FROM tasks WHERE as_of = :day AND source = 'batch' AND status = 'open'
@@ -429,26 +304,39 @@ def _publish(
             {"day": day},
         )
         load_rows(con, "tasks", TASK_COLUMNS, rows, ["task_id"], [])
-        update_column(con, "tasks", "task_id", "status", [(t, "withdrawn") for t in withdrawn])
-        record_verdicts(con, pairs, day)
-        point("decide.publish", drop=lambda: _drop_connection(con))
+        gone = (
+            withdrawn + list(open_tasks[open_tasks.customer_id.isin(leavers)].task_id)
+            if leavers
+            else withdrawn
+        )
+        update_column(con, "tasks", "task_id", "status", [(t, "withdrawn") for t in gone])
+        record_verdicts(con, verdicts, day)
         con.execute(
             text("""
             INSERT INTO decision_runs (run_id, as_of, snapshot_id, pipeline_run_id, started_at,
-                                       finished_at, status, model_version, counts)
-            VALUES (:id, :day, :snap, :run, :start, :end, 'published', :model, :counts)"""),
+                                       finished_at, status, model_version, counts, pairs_file)
+            VALUES (:id, :day, :snap, :run, :start, :end, 'published', :model, :counts, :file)"""),
             {
                 "id": decision_id,
                 "day": day,
                 "snap": snapshot_id,
-                "run": pipeline_run,
+                "run": run.run_id,
                 "start": now,
-                "end": stamp,
-                "model": model_version,
-                "counts": json.dumps({"funnel": funnel, "dropped": dropped, "withdrawn": len(withdrawn)}),
+                "end": clock_now(),
+                "model": report.model_version,
+                "counts": json.dumps(
+                    {
+                        "funnel": report.funnel,
+                        "dropped": report.dropped,
+                        "withdrawn": len(gone),
+                        "engine": engine,
+                    }
+                ),
+                "file": made.file,
             },
         )
         # on the trail: one entry per run, whose digests cover every task and owner change
+        changes = owners.changes
         with Session(bind=con) as s:
             record(
                 s,
@@ -463,17 +351,243 @@ def _publish(
                             "day": day,
                             "tasks": len(rows),
                             "tasks_digest": digest(f"{r[0]}|{r[3]}|{r[4]}|{r[5]}|{r[8]}" for r in rows),
-                            "withdrawn": len(withdrawn),
+                            "withdrawn": len(gone),
                             "reassigned": len(changes),
                             "reassign_digest": digest(
                                 f"{c.customer_id}|{c.from_manager_id}|{c.to_manager_id}|{c.reason}"
                                 for c in changes.itertuples()
                             ),
-                            "model": model_version,
+                            "model": report.model_version,
                         },
                         stamp,
                     )
                 ],
             )
             s.flush()
-    return report, made
+
+    return made, report, write
+
+
+def _verdicts(
+    duck: duckdb.DuckDBPyConnection, ic: Any, tables: dict[str, Any], pb: LoadedPlaybook, engine: str
+) -> None:
+    """``k_verdicts``: every pair with its stage and rule, on DuckDB or on Spark."""
+    if engine == "duckdb":
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE k_verdicts AS {ic.compile(funnel.verdicts(tables, pb))}")
+        return
+    if engine != "spark":
+        raise KequnError(f"unknown engine {engine!r}: duckdb or spark")
+    from kequn.decide.spark import verdicts_on_spark
+
+    duck.register("k_spark_verdicts", verdicts_on_spark(duck, pb))
+    duck.execute("CREATE OR REPLACE TEMP TABLE k_verdicts AS SELECT * FROM k_spark_verdicts")
+    duck.unregister("k_spark_verdicts")
+
+
+def _summarise(
+    report: DecisionReport,
+    duck: duckdb.DuckDBPyConnection,
+    arbitrated: pd.DataFrame,
+    tasks: pd.DataFrame,
+    owners: Owners,
+) -> None:
+    """The funnel's counts: pairs entering each stage, drops by stage and rule."""
+    sql_drops = dict(
+        ((s, r), int(n))
+        for s, r, n in duck.execute(
+            "SELECT stage, rule, count(*) FROM k_verdicts WHERE rule IS NOT NULL GROUP BY 1, 2"
+        ).fetchall()
+    )
+    later = arbitrated[arbitrated["stage"] != "task"].groupby(["stage", "rule"]).size()
+    drops = {**sql_drops, **{k: int(v) for k, v in later.items()}}
+    total_row = duck.execute("SELECT count(*) FROM k_verdicts").fetchone()
+    total = int(total_row[0]) if total_row else 0
+    entering = total
+    for stage in STAGE_NAMES:
+        report.funnel[stage] = entering
+        entering -= sum(n for (s, _), n in drops.items() if s == stage)
+    report.dropped = {f"{s}:{r}": n for (s, r), n in sorted(drops.items())}
+    report.tasks_by_trigger = (
+        {str(k): int(v) for k, v in tasks["trigger"].value_counts().items()} if len(tasks) else {}
+    )
+    report.tasks_by_channel = (
+        {str(k): int(v) for k, v in tasks["channel"].value_counts().items()} if len(tasks) else {}
+    )
+    if len(tasks):
+        by_manager = tasks.groupby(["manager_id", "channel"]).size().unstack(fill_value=0)
+        report.tasks_by_manager = {
+            str(m): {c: int(n) for c, n in row.items() if n} for m, row in by_manager.iterrows()
+        }
+    report.ownership = {str(k): int(v) for k, v in owners.changes["reason"].value_counts().items()}
+
+
+def _withdrawals(
+    duck: duckdb.DuckDBPyConnection, open_tasks: pd.DataFrame, snapshot_schema: str, pb: LoadedPlaybook
+) -> list[str]:
+    """Open tasks the customer's consents and preferences no longer allow
+    (``rules.consent.withdrawn``): a withdrawal stops contacts from the next
+    decision on, scheduled ones included."""
+    if open_tasks.empty:
+        return []
+    personalised = {a.name for a in pb.playbook.actions if a.personalised}
+    frame = open_tasks.assign(personalised=open_tasks["action"].isin(personalised))
+    # a referral: the customer asked in the branch; only do-not-contact withdraws it
+    duck.register("k_open_tasks", frame)
+    ic = ibis.duckdb.from_connection(duck)
+    t = ic.table("k_open_tasks")
+    state = consent_rules.latest_consents(ic.table("k_consent_events"))
+    j = t.left_join(state, "customer_id")
+    j = j.select(t, *(state[c] for c in state.columns if c != "customer_id"))
+    prefs = ic.table("k_prefs")
+    j = j.left_join(prefs, "customer_id").select(j, prefs.do_not_contact, prefs.personalised_opt_out)
+    why = consent_rules.withdrawn(j, j.kind, j.channel, j.personalised, pb.playbook.contact.channel_consent)
+    why = ibis.ifelse((j.source == "referral") & (why != "do_not_contact"), ibis.null("string"), why)
+    rows = duck.execute(ic.compile(j.select("task_id", why=why).filter(ibis._.why.notnull()))).fetchall()
+    duck.unregister("k_open_tasks")
+    return [r[0] for r in rows]
+
+
+@dataclass
+class Owners:
+    changes: pd.DataFrame
+    refused_claims: pd.DataFrame
+    applied_claims: list[int]
+    unowned: int
+
+
+def _ownership(
+    duck: duckdb.DuckDBPyConnection, con: Connection, run: RunInfo, snapshot_schema: str, pb: LoadedPlaybook
+) -> Owners:
+    """Every customer's owner after tonight (``k_owner``), and the customers whose
+    tier move takes them to another manager (``k_handover``)."""
+    to_duckdb(
+        con,
+        duck,
+        "k_ops_owner",
+        "SELECT customer_id, owner_manager_id FROM customers",
+        {"customer_id": "VARCHAR", "owner_manager_id": "VARCHAR"},
+    )
+    cards = duck.execute(f"""
+        SELECT p.customer_id, p.home_branch_id, p.tier, p.tier_move,
+               CASE WHEN o.customer_id IS NULL THEN c.owner_manager_id ELSE o.owner_manager_id END
+                   AS owner_manager_id
+        FROM {run.schema}.profiles p JOIN {snapshot_schema}.customers c USING (customer_id)
+        LEFT JOIN k_ops_owner o USING (customer_id)""").df()
+    staff = duck.execute(f"""
+        SELECT manager_id, branch_id, role, coalesce(active, TRUE) AS active FROM {snapshot_schema}.managers""").df()
+    successors = frame_of(con, "SELECT manager_id, successor_id FROM staff")
+    staff = staff.merge(successors, on="manager_id", how="left")
+    branches = duck.execute(f"SELECT branch_id, parent_id FROM {snapshot_schema}.branches").df()
+    claims = frame_of(
+        con,
+        "SELECT claim_id, customer_id, manager_id FROM claims WHERE status = 'pending' ORDER BY claimed_at, claim_id",
+    )
+    roles = {t.name: t.owner_role for t in pb.playbook.tiers.ladder}
+    result = assign_owners(cards, staff, branches, claims, roles)
+    owner = cards.set_index("customer_id")["owner_manager_id"].copy()
+    if len(result.changes):
+        owner.loc[result.changes.customer_id.to_numpy()] = result.changes.to_manager_id.to_numpy()
+    frame = owner.rename("manager_id").reset_index()
+    duck.register("k_owner_df", frame)
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE k_owner AS SELECT customer_id, CAST(manager_id AS VARCHAR) AS manager_id FROM k_owner_df"
+    )
+    duck.unregister("k_owner_df")
+    handover = result.changes[result.changes.reason == "tier_move"][["customer_id"]].reset_index(drop=True)
+    duck.register("k_handover_df", handover)
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE k_handover AS SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM k_handover_df"
+    )
+    duck.unregister("k_handover_df")
+    refused = set(result.refused_claims.claim_id)
+    applied = [int(c) for c in claims.claim_id if c not in refused]
+    return Owners(result.changes, result.refused_claims, applied, result.unowned)
+
+
+def _write_owners(con: Connection, owners: Owners, stamp: datetime, decision_id: str) -> None:
+    changes = owners.changes
+    update_column(
+        con,
+        "customers",
+        "customer_id",
+        "owner_manager_id",
+        list(zip(changes.customer_id, changes.to_manager_id, strict=True)),
+    )
+    load_rows(
+        con,
+        "ownership_log",
+        ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
+        [
+            (
+                c.customer_id,
+                None if pd.isna(c.from_manager_id) else c.from_manager_id,
+                c.to_manager_id,
+                c.reason,
+                stamp,
+                decision_id,
+            )
+            for c in changes.itertuples()
+        ],
+    )
+    for claim_id in owners.applied_claims:
+        con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"), {"c": claim_id})
+    for r in owners.refused_claims.itertuples():
+        con.execute(
+            text("UPDATE claims SET status = 'refused', note = :n WHERE claim_id = :c"),
+            {"c": int(r.claim_id), "n": r.reason},
+        )
+
+
+def _drop_connection(con: Any) -> None:
+    """For the fault test: the database ends this session mid-transaction, as a
+    failover or a network cut would (PostgreSQL only; SQLite has no server)."""
+    if con.dialect.name == "postgresql":
+        with contextlib.suppress(Exception):
+            con.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+def _next_decision_id(con: Connection, duck: duckdb.DuckDBPyConnection, day: date) -> str:
+    """The next free id of the day in both stores (either may have been reset)."""
+    taken = set(con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"), {"d": day}).scalars())
+    taken |= {
+        a.name.removeprefix("decision_")
+        for a in warehouse.artifacts(duck)
+        if a.kind == "decision" and a.name.startswith(f"decision_{day:%Y%m%d}_")
+    }
+    n = 1
+    while f"{day:%Y%m%d}_{n:02d}" in taken:
+        n += 1
+    return f"{day:%Y%m%d}_{n:02d}"
+
+
+def _list_orphans(store: Path, con: Connection) -> None:
+    """A decision committed to the operational store whose pairs file was not yet
+    listed (the process stopped in between) is listed now."""
+    rows = con.execute(
+        text(
+            "SELECT run_id, as_of, pairs_file FROM decision_runs WHERE pairs_file IS NOT NULL "
+            "ORDER BY as_of DESC LIMIT 5"
+        )
+    ).all()
+    if not rows or not Path(store).exists():
+        return
+    cat = warehouse.reader(store, [])
+    try:
+        listed = {a.name for a in warehouse.artifacts(cat)}
+    finally:
+        cat.close()
+    for run_id, as_of, file in rows:
+        name = f"decision_{run_id}"
+        path = warehouse.folder(store) / file
+        if name not in listed and path.exists():
+            made = warehouse.NewFile(
+                name,
+                "decision",
+                as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)),
+                file,
+                path,
+            )
+            warehouse.publish(store, made, lambda cat: None)
+
+
+__all__ = ["RM_ROLES", "DecisionReport", "decide", "latest_run"]

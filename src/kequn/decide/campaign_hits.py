@@ -1,8 +1,8 @@
 """Campaigns in the decision funnel: each active campaign's treated members are
 proposed its action as if a trigger named ``campaign:<id>`` had fired, with the
-campaign's priority as the urgency. From there on they pass the same
-suitability, consent, contact-policy and capacity rules as triggered work. The
-control arm is never proposed; a paused or ended campaign proposes nothing."""
+campaign's priority as the urgency and its channels as the only ones it may
+use. From there on they pass the same stages as triggered work. The control
+arm is never proposed; a paused or ended campaign proposes nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.store import Store
@@ -36,13 +37,15 @@ def campaign_of(trigger: Any) -> str | None:
     return trigger.removeprefix(PREFIX) if isinstance(trigger, str) and trigger.startswith(PREFIX) else None
 
 
-def campaign_briefs(ops: Store) -> dict[str, CampaignBrief]:
-    with ops.engine.connect() as con:
-        rows = con.execute(
-            text("""
-            SELECT c.campaign_id, c.name, c.talk_track, g.expression
-            FROM campaigns c JOIN customer_groups g ON g.group_id = c.group_id""")
-        ).all()
+def campaign_briefs(ops: Store | Connection) -> dict[str, CampaignBrief]:
+    sql = text("""
+        SELECT c.campaign_id, c.name, c.talk_track, g.expression
+        FROM campaigns c JOIN customer_groups g ON g.group_id = c.group_id""")
+    if isinstance(ops, Store):
+        with ops.engine.connect() as con:
+            rows = con.execute(sql).all()
+    else:
+        rows = ops.execute(sql).all()
     briefs = {}
     for cid, name, talk, expression in rows:
         try:
@@ -53,36 +56,39 @@ def campaign_briefs(ops: Store) -> dict[str, CampaignBrief]:
     return briefs
 
 
-def load_campaign_hits(
-    duck: duckdb.DuckDBPyConnection, ops: Store, day: date, campaign_id: str | None = None
+def load_campaign_proposals(
+    con: Connection, duck: duckdb.DuckDBPyConnection, day: date, campaign_id: str | None = None
 ) -> int:
-    """k_campaign_hits for the active campaigns running on ``day`` (or one of
-    them): treated members not yet given a task by that campaign."""
+    """``k_campaign_props`` (the shape of the funnel's proposals) for the active
+    campaigns running on ``day``, or one of them: treated members not yet given
+    a task by that campaign."""
     only = "AND c.campaign_id = :cid" if campaign_id else ""
-    with ops.engine.connect() as con:
-        frame = pd.read_sql(
-            text(f"""
-            SELECT m.customer_id, c.campaign_id, c.priority AS urgency, c.action, c.channels
+    n = to_duckdb(
+        con,
+        duck,
+        "k_campaign_raw",
+        f"""SELECT m.customer_id, c.campaign_id, c.priority, c.action, c.channels
             FROM campaign_members m JOIN campaigns c ON c.campaign_id = m.campaign_id
             WHERE c.status = 'active' AND c.starts_on <= :day AND c.ends_on >= :day
               AND m.arm = 'treated' {only}
               AND NOT EXISTS (
                   SELECT 1 FROM tasks t WHERE t.campaign_id = m.campaign_id
-                  AND t.customer_id = m.customer_id AND t.status <> 'withdrawn')"""),
-            con,
-            params={"day": day, "cid": campaign_id},
-        )
-    frame["trigger"] = PREFIX + frame["campaign_id"]
-    frame["channels"] = [json.loads(c) if isinstance(c, str) else list(c) for c in frame["channels"]]
-    frame["urgency"] = frame["urgency"].astype(float)
-    hits = frame[["customer_id", "trigger", "urgency", "action", "channels"]]
-    duck.register("k_campaign_hits_df", hits)
-    duck.execute("""
-        CREATE OR REPLACE TEMP TABLE k_campaign_hits AS
-        SELECT customer_id, trigger, urgency, action, channels::VARCHAR[] AS channels
-        FROM k_campaign_hits_df""")
-    duck.unregister("k_campaign_hits_df")
-    return len(hits)
+                  AND t.customer_id = m.customer_id AND t.status <> 'withdrawn')""",
+        {
+            "customer_id": "VARCHAR",
+            "campaign_id": "VARCHAR",
+            "priority": "DOUBLE",
+            "action": "VARCHAR",
+            "channels": "VARCHAR",
+        },
+        {"day": day, "cid": campaign_id},
+    )
+    duck.execute(f"""
+        CREATE OR REPLACE TEMP TABLE k_campaign_props AS
+        SELECT customer_id, '{PREFIX}' || campaign_id AS trigger, priority AS urgency, action,
+               campaign_id, CAST(json(channels) AS VARCHAR[]) AS campaign_channels
+        FROM k_campaign_raw""")
+    return n
 
 
 def record_verdicts(con: Connection, pairs: pd.DataFrame, day: date) -> int:
@@ -95,7 +101,7 @@ def record_verdicts(con: Connection, pairs: pd.DataFrame, day: date) -> int:
             campaign_of(p.trigger),
             p.customer_id,
             day,
-            "task" if p.stage == "task" else f"{p.stage}:{p.reason}"[:60],
+            "task" if p.stage == "task" else f"{p.stage}:{p.rule}"[:60],
         )
         for p in mine.itertuples()
     ]
@@ -108,3 +114,7 @@ def record_verdicts(con: Connection, pairs: pd.DataFrame, day: date) -> int:
         ["verdict"],
     )
     return len(rows)
+
+
+def channels_of(value: Any) -> list[str]:
+    return json.loads(value) if isinstance(value, str) else list(value or [])

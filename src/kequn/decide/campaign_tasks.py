@@ -1,25 +1,31 @@
-"""Tasks for one campaign now, when it is launched, rather than at the next
-nightly decision: its treated members through the same funnel as the batch,
-into what is left of each manager's capacity and each customer's daily room
-after the work already made for today."""
+"""Tasks for one campaign now, when it is launched or resumed, rather than at the
+next nightly decision: its treated members through the same stages as the
+batch, into what is left of each manager's capacity and each customer's daily
+room after the work already made for today. The tasks are planned first and
+written by the caller's transaction, so a launch that fails leaves nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import ibis
 import pandas as pd
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from kequn import warehouse
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.batch import Owners, _arbitrate, _funnel_counts, _load_ops_state
-from kequn.decide.campaign_hits import load_campaign_hits, record_verdicts
-from kequn.decide.funnel import build_pairs, register_playbook
+from kequn.decide import funnel
+from kequn.decide.arbitrate import Room, arbitrate, capacity_of
+from kequn.decide.campaign_hits import PREFIX, CampaignBrief, load_campaign_proposals, record_verdicts
+from kequn.decide.inputs import batch_tables, load_ops_state
 from kequn.decide.propensity import active_model
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
+from kequn.decide.transfer import to_duckdb
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import list_runs
 from kequn.playbook import LoadedPlaybook
@@ -36,13 +42,24 @@ class CampaignTasking:
     tasks: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     by_manager: dict[str, int] = field(default_factory=dict)
+    write: Callable[[Connection], None] | None = None
 
 
-def task_campaign(
-    store: Path, ops: Store, campaign_id: str, pb: LoadedPlaybook, now: datetime | None = None
+def plan_campaign(
+    store: Path,
+    ops: Store,
+    campaign_id: str,
+    pb: LoadedPlaybook,
+    now: datetime,
+    members: pd.DataFrame | None = None,
+    action: str | None = None,
+    channels: list[str] | None = None,
+    priority: float = 0.5,
+    brief: CampaignBrief | None = None,
 ) -> CampaignTasking:
-    """Decides on the campaign's untasked treated members today and stores the tasks."""
-    now = now or clock_now()
+    """Decides on the campaign's untasked treated members today; ``write``
+    stores the tasks in the caller's transaction. ``members`` (customer_id):
+    the treated arm of a campaign not yet stored; else it is read from the store."""
     day = now.date()
     result = CampaignTasking(campaign_id, day)
     duck = warehouse.reader(store, [])
@@ -53,42 +70,105 @@ def task_campaign(
         run = runs[-1]
         snapshot_schema = schema_for(date.fromisoformat(run.snapshot_id))
         warehouse.attach(duck, store, [run.schema, snapshot_schema])
-        result.proposed = load_campaign_hits(duck, ops, day, campaign_id)
-        if not result.proposed:
-            return result
-        owner = frame_of(
-            ops,
-            """SELECT c.customer_id, c.owner_manager_id AS manager_id FROM customers c
-               JOIN campaign_members m ON m.customer_id = c.customer_id
-               WHERE m.campaign_id = :cid AND m.arm = 'treated'""",
-            cid=campaign_id,
+        with ops.engine.connect() as con:
+            if members is None:
+                result.proposed = load_campaign_proposals(con, duck, day, campaign_id)
+            else:
+                props = pd.DataFrame(
+                    {
+                        "customer_id": members["customer_id"].astype(str),
+                        "trigger": PREFIX + campaign_id,
+                        "urgency": float(priority),
+                        "action": action,
+                        "campaign_id": campaign_id,
+                        "campaign_channels": [list(channels or [])] * len(members),
+                    }
+                )
+                duck.register("k_campaign_df", props)
+                duck.execute("""
+                    CREATE OR REPLACE TEMP TABLE k_campaign_props AS
+                    SELECT customer_id, trigger, urgency, action, campaign_id,
+                           CAST(campaign_channels AS VARCHAR[]) AS campaign_channels FROM k_campaign_df""")
+                duck.unregister("k_campaign_df")
+                result.proposed = len(props)
+            if not result.proposed:
+                return result
+            # every open task of today counts, batch ones included: nothing is replaced
+            load_ops_state(con, duck, now, pb, replaced_source="")
+            to_duckdb(
+                con,
+                duck,
+                "k_owner",
+                "SELECT customer_id, owner_manager_id FROM customers",
+                {"customer_id": "VARCHAR", "manager_id": "VARCHAR"},
+            )
+            taken = frame_of(
+                con,
+                "SELECT customer_id, manager_id, channel FROM tasks WHERE as_of = :day AND status IN ('open', 'done')",
+                day=day,
+            )
+            staff = frame_of(
+                con,
+                "SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, capacity_sms FROM staff "
+                "WHERE active",
+            )
+        duck.execute(
+            "CREATE OR REPLACE TEMP TABLE k_campaign_customers AS SELECT DISTINCT customer_id FROM k_campaign_props"
         )
-        empty = pd.DataFrame({"customer_id": [], "from_manager_id": [], "to_manager_id": [], "reason": []})
-        owners = Owners(empty, owner, pd.DataFrame({"claim_id": []}), [], 0)
-        # every open task of today counts, batch ones included: nothing is replaced
-        _load_ops_state(duck, ops, owners, now, pb, replaced_source="")
-        register_playbook(duck, pb)
-        build_pairs(duck, run.schema, snapshot_schema, pb, now, triggers=False)
-        taken = frame_of(
-            ops,
-            "SELECT customer_id, manager_id, channel FROM tasks "
-            "WHERE as_of = :day AND status IN ('open', 'done')",
-            day=day,
+        tables = batch_tables(duck, run.schema, snapshot_schema, pb, now, day, "k_campaign_customers")
+        ic = ibis.duckdb.from_connection(duck)
+        proposals = funnel.proposals_for(tables["k_facts"], pb, ic.table("k_campaign_props"), triggers=False)
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE k_proposals AS {ic.compile(proposals)}")
+        tables["k_proposals"] = ic.table("k_proposals")
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE k_verdicts AS {ic.compile(funnel.verdicts(tables, pb))}")
+        live = duck.execute("SELECT * FROM k_verdicts WHERE rule IS NULL").df()
+        dropped_sql = duck.execute(
+            "SELECT customer_id, trigger, stage, rule FROM k_verdicts WHERE rule IS NOT NULL"
+        ).df()
+        per_customer = taken.groupby("customer_id").size().to_dict() if len(taken) else {}
+        booked = (
+            {(m, c): int(n) for (m, c), n in taken.groupby(["manager_id", "channel"]).size().items()}
+            if len(taken)
+            else {}
         )
-        pairs, tasks = _arbitrate(duck, ops, pb, active_model(ops), day, taken)
+        tasks, dropped = arbitrate(
+            live, Room(capacity_of(staff, taken), per_customer, booked), pb, active_model(ops), day
+        )
         decision_id = f"campaign_{campaign_id}_{day:%Y%m%d}"
-        tasks = talk_tracks(tasks, duck, snapshot_schema, run.schema, ops, pb, decision_id, day)
+        with ops.engine.connect() as con:
+            tasks = talk_tracks(
+                tasks,
+                duck,
+                snapshot_schema,
+                run.schema,
+                con,
+                pb,
+                decision_id,
+                day,
+                {campaign_id: brief} if brief else None,
+            )
     finally:
         duck.close()
-    _, result.dropped = _funnel_counts(pairs)
+    verdicts = pd.concat(
+        [
+            dropped_sql,
+            dropped[["customer_id", "trigger", "stage", "rule"]],
+            tasks.assign(stage="task", rule="")[["customer_id", "trigger", "stage", "rule"]],
+        ]
+    )
+    result.dropped = {
+        f"{s}:{r}": int(n)
+        for (s, r), n in verdicts[verdicts.stage != "task"].groupby(["stage", "rule"]).size().items()
+    }
     stamp = clock_now()
     rows = task_rows(tasks, day, stamp, "campaign")
     result.tasks = len(rows)
     if rows:
         result.by_manager = {str(k): int(v) for k, v in tasks["manager_id"].value_counts().items()}
-    with ops.engine.begin() as con:
+
+    def write(con: Connection) -> None:
         load_rows(con, "tasks", TASK_COLUMNS, rows, ["task_id"], [])
-        record_verdicts(con, pairs, day)
+        record_verdicts(con, verdicts, day)
         with Session(bind=con) as s:
             record(
                 s,
@@ -109,4 +189,17 @@ def task_campaign(
                 ],
             )
             s.flush()
+
+    result.write = write
     return result
+
+
+def task_campaign(
+    store: Path, ops: Store, campaign_id: str, pb: LoadedPlaybook, now: datetime | None = None
+) -> CampaignTasking:
+    """Decides on the campaign's untasked treated members today and stores the tasks."""
+    planned = plan_campaign(store, ops, campaign_id, pb, now or clock_now())
+    if planned.write is not None:
+        with ops.engine.begin() as con:
+            planned.write(con)
+    return planned

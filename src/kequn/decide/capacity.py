@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -87,16 +87,29 @@ def _windows(channel: str, occupation: str | None, policy: ContactPolicy) -> Seq
     return policy.windows.get(channel, ["09:00-17:00"])
 
 
-def schedule(tasks: pd.DataFrame, day: date, policy: ContactPolicy) -> pd.DataFrame:
+def schedule(
+    tasks: pd.DataFrame,
+    day: date,
+    policy: ContactPolicy,
+    booked: Mapping[tuple[str, str], int] | None = None,
+    not_before: datetime | None = None,
+) -> pd.DataFrame:
     """Adds ``scheduled_at`` and ``window`` to tasks (manager_id, channel, priority,
     occupation): each manager's contacts on a channel, best first, one after
-    another through the channel's windows (visits by the customer's occupation)."""
+    another through the channel's windows (visits by the customer's occupation),
+    after the ``booked`` slots of the day and not before ``not_before``."""
     out = tasks.copy()
+    if out.empty:
+        out["scheduled_at"] = pd.Series(dtype="datetime64[ns, Asia/Shanghai]")
+        out["window"] = pd.Series(dtype=object)
+        return out
     out["win_key"] = [
         tuple(_windows(ch, occ, policy)) for ch, occ in zip(out["channel"], out["occupation"], strict=True)
     ]
     out = out.sort_values(["priority"], ascending=False, kind="stable")
     out["k"] = out.groupby(["manager_id", "channel", "win_key"], sort=False).cumcount()
+    if booked:
+        out["k"] += [booked.get((m, c), 0) for m, c in zip(out["manager_id"], out["channel"], strict=True)]
     saturday = day + timedelta(days=(5 - day.weekday()) % 7)
     at = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, Asia/Shanghai]")
     label = pd.Series(None, index=out.index, dtype=object)
@@ -121,6 +134,10 @@ def schedule(tasks: pd.DataFrame, day: date, policy: ContactPolicy) -> pd.DataFr
         base = pd.Timestamp(day, tz=SHANGHAI)
         at.loc[sub.index] = base + pd.to_timedelta(offset, unit="m")
         label.loc[sub.index] = [wins[i] for i in which]
+    if not_before is not None:
+        # an event's task: its slot is now at the earliest
+        floor = pd.Timestamp(not_before).tz_convert(SHANGHAI).ceil("min")
+        at = at.where(at >= floor, floor)
     out["scheduled_at"] = at
     out["window"] = label
     return out.drop(columns=["win_key", "k"]).loc[tasks.index]

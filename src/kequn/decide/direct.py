@@ -1,8 +1,9 @@
 """Tasks made by people rather than by triggers: a referral from the floor, a lead
-from a micro-salon. A salon lead is marketing and must pass the same
-applicability and contact rules as any trigger; a referral is the customer
-standing in the branch asking to see a manager, so it is a service task that
-only an opt-out of contact stops."""
+from a micro-salon. Both go through the funnel's stages like any trigger. A
+salon lead is marketing: every rule holds, but a person chose the customer, so
+it is not arbitrated against the day's other work. A referral is the customer
+standing in the branch asking to see a manager: only do-not-contact stops it,
+and it takes no capacity; its explanation says which stages it skipped."""
 
 from __future__ import annotations
 
@@ -12,15 +13,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kequn.decide.policy import Verdict, applicable, contact_policy
-from kequn.decide.realtime import _product, contact_state
+from kequn.decide.one import decide_one
 from kequn.decide.tasks import open_task
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.evaluate import evaluate
+from kequn.rules import SKIPPED, passed_before
 from kequn.store.models import Customer, Staff, Task
 
-#: the rules a lead passes: no arbitration or capacity, a person chose the customer
-PERSONAL_RULES = ("applicable", "suitable", "within_contact_policy")
+#: the stages a person's choice does not go through
+SKIPS = {
+    "referral": ("in_person", ("arbitrated", "within_capacity")),
+    "salon": ("chosen_by_staff", ("arbitrated", "within_capacity")),
+}
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    stage: str
+    reason: str
+    channel: str | None = None
 
 
 @dataclass
@@ -42,31 +53,33 @@ def propose(
     in_person: bool = False,
     suffix: str = "",
 ) -> Proposed:
-    """Checks the contact rules for one customer and action and stores the task."""
+    """Runs the funnel for one customer and one action a person chose, and stores the task."""
     action = next((a for a in pb.playbook.actions if a.name == action_name), None)
     if action is None:
         raise ValueError(f"the playbook has no action {action_name!r}")
-    facts: dict[str, Any] = dict(card.facts or {})
-    state = contact_state(s, card, now, pb)
-    product = _product(action, facts)
+    proposal = {
+        "customer_id": card.customer_id,
+        "trigger": trigger,
+        "urgency": 1.0,
+        "action": action.name,
+        "campaign_id": None,
+        "campaign_channels": None,
+    }
+    judged = decide_one(s, pb, card, now, proposals=[proposal], manager_id=manager_id)
+    row = judged[0]
     if in_person:
+        # standing in the branch: only do-not-contact stops the meeting
+        stopped = row["rule"] == "do_not_contact"
         channel = action.channels[0]
-        verdict = (
-            Verdict(False, "within_contact_policy", "do_not_contact")
-            if state.do_not_contact
-            else Verdict(True, "within_contact_policy", "", channel)
-        )
     else:
-        verdict = applicable(action, state)
-        if verdict.ok and action.product != "none" and product is None:
-            verdict = Verdict(False, "applicable", "no_suitable_product")
-        if verdict.ok:
-            forced = "visit" if product and product.get("dual_recording") else None
-            verdict = contact_policy(action, state, pb.playbook.contact, now, forced)
-    if not verdict.ok:
-        return Proposed(None, verdict)
+        stopped = row["rule"] is not None
+        channel = (row["channels_left"] or [None])[0]
+    if stopped:
+        return Proposed(None, Verdict(False, row["stage"], row["rule"]))
+    skip, skipped = SKIPS["referral" if in_person else "salon"]
     staff = s.get(Staff, manager_id)
-    value = float(evaluate(pb.expression("actions", action.name), facts) or 0.0)
+    value = float(row["value"] or 0.0)
+    product = _product(row)
     task = open_task(
         s,
         pb,
@@ -75,15 +88,17 @@ def propose(
         trigger=trigger,
         manager_id=manager_id,
         manager_name=staff.name if staff else None,
-        channel=verdict.channel or action.channels[0],
+        channel=channel or action.channels[0],
         scheduled_at=now,
         product=product,
-        facts=facts,
+        facts=dict(card.facts or {}),
         score={"value": value, "propensity": action.prior, "urgency": 1.0, "priority": value * action.prior},
         explanation={
-            "rules_passed": ["in_person"]
+            "rules_passed": ["within_contact_policy:do_not_contact"]
             if in_person
-            else ["applicable", "suitable", "within_contact_policy"],
+            else [st for st in passed_before("task") if st not in skipped],
+            "skipped": list(skipped) if not in_person else [*skipped, "applicable", "suitable"],
+            "skipped_why": {"zh": SKIPPED[skip][0], "en": SKIPPED[skip][1]},
             "note": note,
             "features_used": [],
         },
@@ -92,4 +107,16 @@ def propose(
         now=now,
         suffix=suffix,
     )
-    return Proposed(task, verdict)
+    return Proposed(task, Verdict(True, "task", "", channel))
+
+
+def _product(row: dict[str, Any]) -> dict[str, Any] | None:
+    if not row.get("product_id"):
+        return None
+    return {
+        "product_id": row["product_id"],
+        "product_name": row.get("product_name"),
+        "expected_return": row.get("expected_return"),
+        "is_pension": bool(row.get("is_pension")),
+        "term_days": row.get("term_days"),
+    }

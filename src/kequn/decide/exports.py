@@ -14,12 +14,12 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from kequn.decide.policy import ContactState, allowed_channels, opted_out
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, digest, record
+from kequn.privacy.consent import refusals
 from kequn.privacy.masking import mask
 from kequn.store import Store
-from kequn.store.models import Consent, ContactPreference, Customer, Task
+from kequn.store.models import Customer, Task
 
 CALL_COLUMNS = [
     "task_id",
@@ -31,16 +31,6 @@ CALL_COLUMNS = [
     "action",
     "talk_track",
 ]
-
-
-def _state(s: Any, card: Customer) -> ContactState:
-    consents = dict((card.facts or {}).get("consent") or {})
-    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id).order_by(Consent.ts)):
-        consents[ev.purpose] = ev.granted
-    prefs = s.get(ContactPreference, card.customer_id)
-    return ContactState(
-        consents, bool(prefs and prefs.do_not_contact), bool(prefs and prefs.personalised_opt_out)
-    )
 
 
 @dataclass
@@ -75,14 +65,8 @@ def call_list(
             if card is None or not card.phone:
                 held += 1
                 continue
-            state = _state(s, card)
             a = actions.get(t.action)
-            if (
-                a is None
-                or "phone" not in allowed_channels(a, state, pb.playbook.contact)
-                or (state.do_not_contact and a.kind != "compliance")
-                or (opted_out(state) and (a.kind == "marketing" or a.personalised))
-            ):
+            if a is None or refusals(s, pb, card, [(t.task_id, a.kind, "phone", a.personalised, t.source)]):
                 held += 1
                 continue
             rows.append(
@@ -157,10 +141,6 @@ def wechat_groups(
     rows: list[list[str]] = []
     held = 0
     with ops.session() as s:
-        prefs = {p.customer_id: p for p in s.scalars(select(ContactPreference))}
-        changes: dict[str, dict[str, bool]] = {}
-        for ev in s.scalars(select(Consent).order_by(Consent.ts)):
-            changes.setdefault(ev.customer_id, {})[ev.purpose] = ev.granted
         for card in s.scalars(select(Customer).order_by(Customer.customer_id)):
             segs = set(
                 card.segments if isinstance(card.segments, list) else json.loads(card.segments or "[]")
@@ -168,13 +148,8 @@ def wechat_groups(
             mine = [g for g in groups if g in segs]
             if not mine:
                 continue
-            consents = {**((card.facts or {}).get("consent") or {}), **changes.get(card.customer_id, {})}
-            p = prefs.get(card.customer_id)
-            if (
-                consents.get("marketing_wechat") is not True
-                or (p and (p.do_not_contact or p.personalised_opt_out))
-                or consents.get("personalised_recommendation") is False
-            ):
+            # a WeChat mass send is personalised marketing on the WeChat channel
+            if refusals(s, pb, card, [("wechat", "marketing", "wechat", True, "export")]):
                 held += len(mine)
                 continue
             rows.extend([g, zh[g], card.customer_id, card.owner_manager_id or ""] for g in mine)

@@ -1,38 +1,30 @@
 """One event at a time (``kequn event``, the library, ``POST /api/events``): the
-same triggers, actions and contact rules as the nightly batch, evaluated in
-Python on the customer's working card, and the task stored at once."""
+triggers, the funnel's stages and the arbitration of the nightly batch, on the
+customer's working card and their own rows of the operational store, and the
+task stored at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kequn.core.clock import SHANGHAI
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.policy import ContactState, PastContact, Verdict, applicable, contact_policy
-from kequn.decide.propensity import Model, propensity
-from kequn.decide.tasks import RULES_PASSED, open_task
+from kequn.decide.arbitrate import Room, arbitrate, capacity_of
+from kequn.decide.one import decide_one
+from kequn.decide.propensity import Model
+from kequn.decide.tasks import open_task
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.evaluate import evaluate, holds
-from kequn.playbook.load import parse_window
-from kequn.playbook.model import Action
+from kequn.rules import passed_before
 from kequn.store import Store
-from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
+from kequn.store.models import Customer, Staff, Task
 
 EVENT_FIELDS = ("event_type", "event_product_id", "event_views_7d", "event_amount")
-CAPACITY = {
-    "phone": "capacity_phone",
-    "visit": "capacity_visit",
-    "wechat": "capacity_wechat",
-    "sms": "capacity_sms",
-}
 
 
 @dataclass
@@ -53,82 +45,46 @@ class EventResult:
     task: Task | None = None
 
 
-def triggered(
-    facts: dict[str, Any], event: dict[str, Any], pb: LoadedPlaybook
-) -> list[tuple[str, str, float]]:
-    """(trigger, action, urgency) for every action proposed, the most urgent
-    trigger kept for an action proposed twice — as the batch does."""
-    row = {**facts, **{k: event.get(k) for k in EVENT_FIELDS}}
-    best: dict[str, tuple[str, str, float]] = {}
-    for t in pb.playbook.triggers:
-        if holds(pb.expression("triggers", t.name), row):
-            for a in t.actions:
-                prev = best.get(a)
-                if prev is None or (t.urgency, prev[0]) > (prev[2], t.name):
-                    best[a] = (t.name, a, t.urgency)
-    return sorted(best.values(), key=lambda x: x[1])
-
-
-def contact_state(s: Session, card: Customer, now: datetime, pb: LoadedPlaybook) -> ContactState:
-    c = pb.playbook.contact
-    consents = dict(card.facts.get("consent") or {})
-    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id).order_by(Consent.ts)):
-        consents[ev.purpose] = ev.granted
-    prefs = s.get(ContactPreference, card.customer_id)
-    horizon = now - timedelta(days=max(c.cap_days, c.suppress_window_days + c.suppress_days, c.snooze_days))
-    history = tuple(
-        PastContact(o.action, o.kind, o.outcome, o.at)
-        for o in s.scalars(
-            select(Outcome).where(Outcome.customer_id == card.customer_id, Outcome.at >= horizon)
-        )
+def room_today(s: Session, manager_id: str | None, customer_id: str, now: datetime) -> Room:
+    """What is left of the manager's day and the customer's, from the tasks already made."""
+    day = now.date()
+    staff = s.get(Staff, manager_id) if manager_id else None
+    rows = pd.DataFrame(
+        [
+            {
+                "manager_id": staff.manager_id,
+                **{
+                    f"capacity_{ch}": getattr(staff, f"capacity_{ch}")
+                    for ch in ("phone", "visit", "wechat", "sms")
+                },
+            }
+        ]
+        if staff
+        else [],
+        columns=["manager_id", "capacity_phone", "capacity_visit", "capacity_wechat", "capacity_sms"],
     )
-    open_actions = frozenset(
-        s.scalars(
-            select(Task.action).where(
-                Task.customer_id == card.customer_id, Task.status == "open", Task.as_of <= now.date()
+    taken = pd.DataFrame(
+        s.execute(
+            select(Task.manager_id, Task.channel).where(
+                Task.manager_id == manager_id, Task.as_of == day, Task.status.in_(["open", "done"])
             )
+        ).all(),
+        columns=["manager_id", "channel"],
+    )
+    mine = (
+        s.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.customer_id == customer_id, Task.as_of == day, Task.status.in_(["open", "done"]))
         )
+        or 0
     )
-    return ContactState(
-        consents,
-        bool(prefs and prefs.do_not_contact),
-        bool(prefs and prefs.personalised_opt_out),
-        history,
-        open_actions,
+    booked = (
+        {(m, c): int(n) for (m, c), n in taken.groupby(["manager_id", "channel"]).size().items()}
+        if len(taken)
+        else {}
     )
-
-
-def _product(action: Action, facts: dict[str, Any]) -> dict[str, Any] | None:
-    if action.product == "none":
-        return None
-    for rec in sorted(facts.get("recs") or [], key=lambda r: r.get("rank") or 0):
-        if action.product in ("any", rec.get("asset_class")):
-            return rec
-    return None
-
-
-def _next_slot(s: Session, manager: str, channel: str, now: datetime, pb: LoadedPlaybook) -> datetime:
-    """The first free minute after ``now`` in the channel's windows today."""
-    minutes = pb.playbook.contact.minutes.get(channel, 5)
-    booked = sorted(
-        t
-        for t in s.scalars(
-            select(Task.scheduled_at).where(
-                Task.manager_id == manager, Task.channel == channel, Task.as_of == now.date()
-            )
-        )
-        if t is not None
-    )
-    for w in pb.playbook.contact.windows.get(channel, ["09:00-17:00"]):
-        start, end = parse_window(w)
-        cursor = max(datetime.combine(now.date(), time(start // 60, start % 60), SHANGHAI), now)
-        close = datetime.combine(now.date(), time(end // 60, end % 60), SHANGHAI)
-        for b in booked:
-            if cursor <= b < cursor + timedelta(minutes=minutes):
-                cursor = b + timedelta(minutes=minutes)
-        if cursor + timedelta(minutes=minutes) <= close:
-            return cursor
-    return now
+    return Room(capacity_of(rows, taken), {customer_id: int(mine)}, booked, now)
 
 
 def handle_event(
@@ -140,154 +96,81 @@ def handle_event(
 ) -> EventResult:
     """Decides on one event and stores the resulting task, if any."""
     now = now or clock_now()
-    day = now.date()
     customer_id = str(event.get("customer_id") or "")
     with ops.session() as s:
         card = s.get(Customer, customer_id)
         if card is None:
             raise KequnError(f"unknown customer {customer_id!r}")
-        facts = dict(card.facts or {})
         result = EventResult(customer_id)
-        hits = triggered(facts, event, pb)
-        result.triggers = sorted({h[0] for h in hits})
-        if not hits:
-            return result
-        state = contact_state(s, card, now, pb)
-        actions = {a.name: a for a in pb.playbook.actions}
-        live: list[tuple[PairVerdict, Action, dict[str, Any] | None, float]] = []
-        for trigger, name, urgency in hits:
-            a = actions[name]
-            pv = PairVerdict(trigger, name, "task")
-            product = _product(a, facts)
-            verdict: Verdict
-            if card.owner_manager_id is None:
-                verdict = Verdict(False, "applicable", "unowned")
-            else:
-                verdict = applicable(a, state)
-                if verdict.ok and a.product != "none" and product is None:
-                    verdict = Verdict(False, "applicable", "no_suitable_product")
-                if verdict.ok:
-                    forced = "visit" if product and product.get("dual_recording") else None
-                    verdict = contact_policy(a, state, pb.playbook.contact, now, forced)
-            if not verdict.ok:
-                pv.stage, pv.reason = verdict.stage, verdict.reason
-                result.pairs.append(pv)
-                continue
-            value = evaluate(pb.expression("actions", name), {**facts, **event}) or 0.0
-            live.append((pv, a, product, float(value) * urgency))
+        judged = decide_one(s, pb, card, now, {k: event.get(k) for k in EVENT_FIELDS})
+        result.triggers = sorted({r["trigger"] for r in judged})
+        for r in judged:
+            if r["rule"] is not None:
+                result.pairs.append(PairVerdict(r["trigger"], r["action"], r["stage"], r["rule"]))
+        live = [r for r in judged if r["rule"] is None]
         if not live:
             return result
-        if model is None:  # the playbook's priors: no frame to build
-            probs = np.array([a.prior for _, a, _, _ in live], dtype=float)
-        else:
-            frame = pd.DataFrame(
-                [{**facts, "action": a.name, "kind": a.kind, "channel": None} for _, a, _, _ in live]
-            )
-            probs = propensity(frame, pb, model)
-        for (pv, _, _, base), p in zip(live, probs, strict=True):
-            pv.priority = max(base, 0.0) * float(p)
-        live.sort(key=lambda x: (-x[0].priority, x[1].name))
-        already = (
-            s.scalar(
-                select(func.count())
-                .select_from(Task)
-                .where(Task.customer_id == customer_id, Task.as_of == day, Task.status.in_(["open", "done"]))
-            )
-            or 0
+        frame = pd.DataFrame(live)
+        tasks, dropped = arbitrate(
+            frame, room_today(s, card.owner_manager_id, customer_id, now), pb, model, now.date()
         )
-        room = pb.playbook.contact.tasks_per_customer_per_day - already
-        staff = s.get(Staff, card.owner_manager_id)
-        weights = pb.playbook.contact.channel_weight
-        for i, (pv, a, product, _) in enumerate(live):
+        for r in dropped.itertuples():
+            result.pairs.append(PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority)))
+        actions = {a.name: a for a in pb.playbook.actions}
+        for t in tasks.itertuples():
+            pv = PairVerdict(t.trigger, t.action, "task", "", t.channel, float(t.priority))
             result.pairs.append(pv)
-            if i >= room:
-                pv.stage, pv.reason = "arbitrated", "outranked"
+            if result.task is not None:
                 continue
-            allowed = (
-                ["visit"]
-                if product and product.get("dual_recording")
-                else [ch for ch in a.channels if ch in _allowed(a, state, pb)]
-            )
-            channel = None
-            for ch in sorted(allowed, key=lambda c: -weights.get(c, 1.0)):
-                if ch == "app":
-                    channel = ch
-                    break
-                cap = getattr(staff, CAPACITY[ch], 0) if staff else 0
-                used = (
-                    s.scalar(
-                        select(func.count())
-                        .select_from(Task)
-                        .where(
-                            Task.manager_id == card.owner_manager_id,
-                            Task.as_of == day,
-                            Task.channel == ch,
-                            Task.status.in_(["open", "done"]),
-                        )
-                    )
-                    or 0
-                )
-                if used < cap:
-                    channel = ch
-                    break
-            if channel is None:
-                pv.stage, pv.reason = "within_capacity", "over_capacity"
-                continue
-            pv.channel = channel
-            result.task = _store(
-                s, card, staff, a, pv, product, facts, event, channel, now, pb, float(probs[i])
+            staff = s.get(Staff, t.manager_id)
+            product = _product(t)
+            # the same event twice makes one task
+            result.task = open_task(
+                s,
+                pb,
+                card,
+                actions[t.action],
+                trigger=t.trigger,
+                manager_id=t.manager_id,
+                manager_name=staff.name if staff else None,
+                channel=t.channel,
+                scheduled_at=t.scheduled_at.to_pydatetime(),
+                product=product,
+                facts=dict(card.facts or {}),
+                score={
+                    "value": float(t.value),
+                    "propensity": float(t.propensity),
+                    "urgency": float(t.urgency),
+                    "priority": float(t.priority),
+                },
+                explanation={
+                    "event": event,
+                    "rules_passed": passed_before("task"),
+                    "dual_recording": bool(t.dual_recording)
+                    if t.dual_recording == t.dual_recording
+                    else False,
+                    "score": {
+                        "value": round(float(t.value), 2),
+                        "propensity": round(float(t.propensity), 4),
+                        "urgency": float(t.urgency),
+                        "priority": round(float(t.priority), 4),
+                    },
+                    "features_used": sorted(pb.expression("triggers", t.trigger).columns),
+                },
+                source="event",
+                audit=("system:event", "decision_event", {"event": event.get("event_type")}),
+                now=now,
             )
         return result
 
 
-def _allowed(action: Action, state: ContactState, pb: LoadedPlaybook) -> list[str]:
-    from kequn.decide.policy import allowed_channels
-
-    return allowed_channels(action, state, pb.playbook.contact)
-
-
-def _store(
-    s: Session,
-    card: Customer,
-    staff: Staff | None,
-    a: Action,
-    pv: PairVerdict,
-    product: dict[str, Any] | None,
-    facts: dict[str, Any],
-    event: dict[str, Any],
-    channel: str,
-    now: datetime,
-    pb: LoadedPlaybook,
-    prob: float,
-) -> Task:
-    urgency = next(t.urgency for t in pb.playbook.triggers if t.name == pv.trigger)
-    value = float(evaluate(pb.expression("actions", a.name), {**facts, **event}) or 0.0)
-    # the same event twice makes one task
-    return open_task(
-        s,
-        pb,
-        card,
-        a,
-        trigger=pv.trigger,
-        manager_id=card.owner_manager_id or "",
-        manager_name=staff.name if staff else None,
-        channel=channel,
-        scheduled_at=_next_slot(s, card.owner_manager_id or "", channel, now, pb),
-        product=product,
-        facts=facts,
-        score={"value": value, "propensity": prob, "urgency": urgency, "priority": pv.priority},
-        explanation={
-            "event": event,
-            "rules_passed": RULES_PASSED,
-            "score": {
-                "value": round(value, 2),
-                "propensity": round(prob, 4),
-                "urgency": urgency,
-                "priority": round(pv.priority, 4),
-            },
-            "features_used": sorted(pb.expression("triggers", pv.trigger).columns),
-        },
-        source="event",
-        audit=("system:event", "decision_event", {"event": event.get("event_type")}),
-        now=now,
-    )
+def _product(t: Any) -> dict[str, Any] | None:
+    if not isinstance(t.product_id, str):
+        return None
+    return {
+        "product_id": t.product_id,
+        "product_name": t.product_name,
+        "expected_return": None if pd.isna(t.expected_return) else float(t.expected_return),
+        "is_pension": bool(t.is_pension),
+        "term_days": None if pd.isna(t.term_days) else int(t.term_days),
+    }

@@ -1,79 +1,82 @@
-"""Refreshing the operational store from the latest run: the organisation, the
-staff and every customer's working card (profile facts, PII, consent state)."""
+"""The operational store's copy of the latest run: the organisation, the staff,
+the product shelf and every customer's working card (facts, personal fields,
+consent state, recommendations, carbon ledger, holdings and recent timeline).
+
+A card is written only when its content changed since the last sync: each card
+carries a digest of what it holds, the night's cards are compared with the
+store's digests inside DuckDB, and only the new and changed ones travel (on
+PostgreSQL with COPY). A night on an unchanged bank writes no card.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
-from sqlalchemy import select, text
+from sqlalchemy import Connection, text
 
 from kequn import warehouse
+from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
-from kequn.store import Store
+from kequn.rules.consent import PURPOSES
 from kequn.store.bulk import copy_from_duckdb, load_rows
-from kequn.store.models import Branch, Staff
 
-#: profile columns every decision reads, whatever the playbook's rules name
-BASE_FACTS = (
+TIMELINE_TYPES = (
+    "salary",
+    "pension",
+    "transfer_in",
+    "transfer_out",
+    "purchase",
+    "redemption",
+    "cash_deposit",
+    "cash_withdrawal",
+    "loan_repayment",
+)
+TIMELINE_MIN = 1000
+TIMELINE_PER_CUSTOMER = 30
+CARD_COLUMNS = [
     "customer_id",
+    "home_branch_id",
+    "owner_manager_id",
+    "name",
+    "id_number",
+    "phone",
+    "gender",
+    "birth_date",
+    "occupation",
     "tier",
     "prev_tier",
-    "tier_move",
     "aum",
-    "aum_month_end",
-    "age",
-    "gender",
-    "occupation",
-    "life_stage",
-    "lifecycle",
-    "segments",
-    "risk_level",
-    "risk_valid",
-    "risk_expires_in_days",
-    "first_time_investor",
-    "liquid_reserve_months",
     "health_score",
-    "health_change",
-    "next_tier_gap",
-    "maturing_7d_amount",
-    "next_maturity_days",
-    "same_name_out",
-    "same_name_out_7d",
-    "large_transfer_7d",
-    "fund_return",
-    "days_to_payday",
-    "gap_class",
-    "salary_monthly",
-    "fund_balance",
-    "wealth_balance",
-    "pension_balance",
-    "home_branch_id",
-)
-PURPOSES = (
-    "marketing_phone",
-    "marketing_sms",
-    "marketing_wechat",
-    "personalised_recommendation",
-    "third_party_sharing",
-    "sensitive_processing",
-)
+    "risk_level",
+    "lifecycle",
+    "life_stage",
+    "segments",
+    "facts",
+    "snapshot_id",
+    "run_id",
+    "updated_at",
+    "card_hash",
+]
+STAFF_COLUMNS = [
+    "manager_id",
+    "name",
+    "branch_id",
+    "role",
+    "capacity_phone",
+    "capacity_visit",
+    "capacity_wechat",
+    "capacity_sms",
+    "active",
+]
 
 
-def fact_columns(pb: LoadedPlaybook) -> list[str]:
-    """Profile columns the trigger rules and action values read, plus the base."""
-    used: set[str] = set(BASE_FACTS)
-    for (section, _), expr in pb.expressions.items():
-        if section in ("triggers", "actions"):
-            used |= expr.columns
-    return sorted(c for c in used if not c.startswith("event_"))
-
-
-def branch_paths(rows: list[tuple[str, str, str | None, str, str | None]]) -> dict[str, str]:
+def branch_paths(rows: list[tuple[Any, ...]]) -> dict[str, str]:
     parent = {r[0]: r[2] for r in rows}
     paths: dict[str, str] = {}
 
@@ -90,197 +93,229 @@ def branch_paths(rows: list[tuple[str, str, str | None, str, str | None]]) -> di
     return paths
 
 
-def sync(
-    duck: duckdb.DuckDBPyConnection,
-    ops: Store,
-    snapshot_schema: str,
-    run: RunInfo,
-    pb: LoadedPlaybook,
-    now: datetime,
-) -> dict[str, int]:
-    """Copies organisation, staff and customer cards into the operational store."""
-    counts: dict[str, int] = {}
-    branches = duck.execute(
-        f"SELECT branch_id, name, parent_id, level, city FROM {snapshot_schema}.branches"
-    ).fetchall()
-    paths = branch_paths(branches)
-    staff = duck.execute(f"""
-        SELECT manager_id, name, branch_id, role, coalesce(capacity_phone, 0),
-               coalesce(capacity_visit, 0), coalesce(capacity_wechat, 0),
-               coalesce(capacity_sms, 0), coalesce(active, TRUE)
-        FROM {snapshot_schema}.managers""").fetchall()
+@dataclass
+class SyncPlan:
+    """What the night's sync will write, worked out in DuckDB before anything is."""
+
+    snapshot_schema: str
+    run: RunInfo
+    branches: list[tuple[Any, ...]]
+    paths: dict[str, str]
+    staff: list[tuple[Any, ...]]
+    cards: int = 0
+    changed: int = 0
+    first_fill: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: datetime) -> str:
     segs = ", ".join(f"seg_{x.name}" for x in pb.playbook.segments)
-    consent = ", ".join(f"'{p}': max(granted) FILTER (WHERE purpose = '{p}' AND rn = 1)" for p in PURPOSES)
-    card_query = f"""
-        WITH latest AS (
-            SELECT customer_id, purpose, granted,
-                   row_number() OVER (PARTITION BY customer_id, purpose ORDER BY ts DESC) AS rn
-            FROM {snapshot_schema}.consents),
-        state AS (SELECT customer_id, {{{consent}}} AS consent FROM latest WHERE rn = 1
-                  GROUP BY customer_id),
+    consent = ", ".join(
+        f"'{p}': struct_pack(granted := arg_max(granted, ts) FILTER (WHERE purpose = '{p}'), "
+        f"ts := max(ts) FILTER (WHERE purpose = '{p}'))"
+        for p in PURPOSES
+    )
+    return f"""
+        WITH state AS (
+            SELECT customer_id, {{{consent}}} AS consent FROM {snapshot_schema}.consents GROUP BY customer_id),
         recs AS (
             SELECT r.customer_id, list({{'product_id': r.product_id,
                     'product_name': r.product_name, 'asset_class': r.asset_class,
                     'rank': r.rank, 'expected_return': r.expected_return,
-                    'is_pension': r.is_pension, 'dual_recording': r.dual_recording,
+                    'product_type': r.product_type,
+                    'product_risk': CAST(substr(r.product_risk, 2) AS BIGINT),
+                    'closed': d.liquidity = 'closed', 'on_sale': coalesce(d.on_sale, TRUE),
+                    'is_pension': coalesce(r.is_pension, FALSE), 'dual_recording': r.dual_recording,
                     'term_days': coalesce(d.term_days, d.lockup_days), 'reasons': r.reasons,
                     'rules_passed': r.rules_passed, 'gap_amount': r.gap_amount}}
                     ORDER BY r.rank) AS recs
-            FROM run_{run.run_id}.recommendations r
+            FROM {run.schema}.recommendations r
             JOIN {snapshot_schema}.products d USING (product_id) GROUP BY 1),
         carbon AS (
             SELECT customer_id, list({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
                     'times': times, 'grams': grams, 'points': points}} ORDER BY points DESC)
                     AS carbon
-            FROM run_{run.run_id}.carbon_ledger GROUP BY 1),
-        prof AS (SELECT * EXCLUDE ({segs}) FROM run_{run.run_id}.profiles)
-        SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number,
-               c.phone, c.gender, c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum,
-               p.health_score, p.risk_level, p.lifecycle, p.life_stage, to_json(p.segments),
-               json_merge_patch(to_json(p), to_json({{'consent': s.consent,
-                   'recs': coalesce(rc.recs, []), 'carbon': coalesce(cb.carbon, [])}})),
-               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{now.isoformat()}'
-        FROM prof p
-        JOIN {snapshot_schema}.customers c USING (customer_id)
-        LEFT JOIN state s USING (customer_id)
-        LEFT JOIN recs rc USING (customer_id)
-        LEFT JOIN carbon cb USING (customer_id)
-        ORDER BY p.customer_id"""
-    with ops.engine.begin() as con:
-        counts["branches"] = load_rows(
-            con,
-            "branches",
-            ["branch_id", "name", "parent_id", "level", "city", "path"],
-            [(*b, paths[b[0]]) for b in branches],
-            ["branch_id"],
-            ["name", "parent_id", "level", "city", "path"],
-        )
-        counts["staff"] = load_rows(
-            con,
-            "staff",
-            [
-                "manager_id",
-                "name",
-                "branch_id",
-                "role",
-                "capacity_phone",
-                "capacity_visit",
-                "capacity_wechat",
-                "capacity_sms",
-                "active",
-            ],
-            staff,
-            ["manager_id"],
-            [
-                "name",
-                "branch_id",
-                "role",
-                "capacity_phone",
-                "capacity_visit",
-                "capacity_wechat",
-                "capacity_sms",
-                "active",
-            ],
-        )
-        columns = [
-            "customer_id",
-            "home_branch_id",
-            "owner_manager_id",
-            "name",
-            "id_number",
-            "phone",
-            "gender",
-            "birth_date",
-            "occupation",
-            "tier",
-            "prev_tier",
-            "aum",
-            "health_score",
-            "risk_level",
-            "lifecycle",
-            "life_stage",
-            "segments",
-            "facts",
-            "snapshot_id",
-            "run_id",
-            "updated_at",
-        ]
-        # the owner is Kequn's to manage once a customer is on file: not overwritten
-        counts["customers"] = copy_from_duckdb(
-            duck,
-            card_query,
-            con,
-            "customers",
-            columns,
-            upsert_key=["customer_id"],
-            update=[c for c in columns if c not in ("customer_id", "owner_manager_id")],
-        )
-        counts["products"] = copy_from_duckdb(
-            duck,
-            f"""
-            SELECT product_id, name, type, risk_level, asset_class,
-                   coalesce(is_pension, FALSE), CAST(fee_rate AS DOUBLE)
-            FROM {snapshot_schema}.products""",
-            con,
-            "products",
-            ["product_id", "name", "type", "risk_level", "asset_class", "is_pension", "fee_rate"],
-            replace=True,
-        )
-        counts["holdings"] = copy_from_duckdb(
-            duck,
-            f"""
-            SELECT h.customer_id, h.account_id, h.product_id, d.name, d.type, d.asset_class,
+            FROM {run.schema}.carbon_ledger GROUP BY 1),
+        held AS (
+            SELECT customer_id, md5(string_agg(account_id || '|' || product_id || '|' || balance || '|'
+                                    || coalesce(CAST(maturity_date AS VARCHAR), ''), ',' ORDER BY account_id))
+                   AS digest
+            FROM {snapshot_schema}.holdings GROUP BY 1),
+        prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles),
+        card AS (
+            SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number,
+                   c.phone, c.gender, c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum,
+                   p.health_score, p.risk_level, p.lifecycle, p.life_stage, to_json(p.segments) AS segments,
+                   json_merge_patch(to_json(p), to_json({{'consent': s.consent,
+                       'recs': coalesce(rc.recs, []), 'carbon': coalesce(cb.carbon, [])}})) AS facts,
+                   coalesce(h.digest, '') AS held
+            FROM prof p
+            JOIN {snapshot_schema}.customers c USING (customer_id)
+            LEFT JOIN state s USING (customer_id)
+            LEFT JOIN recs rc USING (customer_id)
+            LEFT JOIN carbon cb USING (customer_id)
+            LEFT JOIN held h USING (customer_id))
+        SELECT * EXCLUDE (held), '{run.snapshot_id}' AS snapshot_id, '{run.run_id}' AS run_id,
+               TIMESTAMPTZ '{moment.isoformat()}' AS updated_at,
+               md5(concat_ws('|', customer_id, home_branch_id, name, id_number, phone, gender,
+                   CAST(birth_date AS VARCHAR), occupation, CAST(facts AS VARCHAR), held)) AS card_hash
+        FROM card"""
+
+
+def plan_sync(
+    duck: duckdb.DuckDBPyConnection,
+    con: Connection,
+    snapshot_schema: str,
+    run: RunInfo,
+    pb: LoadedPlaybook,
+    moment: datetime,
+) -> SyncPlan:
+    """Builds tonight's cards in DuckDB (``k_cards``) and finds those the store does
+    not hold as they are (``k_cards_changed``), without writing anything."""
+    branches = duck.execute(
+        f"SELECT branch_id, name, parent_id, level, city FROM {snapshot_schema}.branches"
+    ).fetchall()
+    staff = duck.execute(f"""
+        SELECT manager_id, name, branch_id, role, coalesce(capacity_phone, 0),
+               coalesce(capacity_visit, 0), coalesce(capacity_wechat, 0),
+               coalesce(capacity_sms, 0), coalesce(active, TRUE)
+        FROM {snapshot_schema}.managers""").fetchall()
+    plan = SyncPlan(snapshot_schema, run, branches, branch_paths(branches), staff)
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run, pb, moment)}")
+    to_duckdb(
+        con,
+        duck,
+        "k_ops_cards",
+        "SELECT customer_id, card_hash FROM customers",
+        {"customer_id": "VARCHAR", "card_hash": "VARCHAR"},
+    )
+    duck.execute("""
+        CREATE OR REPLACE TEMP TABLE k_cards_changed AS
+        SELECT c.customer_id, o.customer_id IS NULL AS new FROM k_cards c
+        LEFT JOIN k_ops_cards o USING (customer_id)
+        WHERE o.customer_id IS NULL OR o.card_hash IS DISTINCT FROM c.card_hash""")
+    row = duck.execute(
+        "SELECT (SELECT count(*) FROM k_cards), (SELECT count(*) FROM k_cards_changed), "
+        "(SELECT count(*) FROM k_ops_cards)"
+    ).fetchone()
+    assert row is not None
+    plan.cards, plan.changed, plan.first_fill = int(row[0]), int(row[1]), int(row[2]) == 0
+    return plan
+
+
+def apply_sync(
+    duck: duckdb.DuckDBPyConnection, con: Connection, plan: SyncPlan, pb: LoadedPlaybook
+) -> dict[str, int]:
+    """Writes the plan inside the caller's transaction on ``con``."""
+    counts: dict[str, int] = {}
+    paths = plan.paths
+    counts["branches"] = load_rows(
+        con,
+        "branches",
+        ["branch_id", "name", "parent_id", "level", "city", "path"],
+        [(*b, paths[b[0]]) for b in plan.branches],
+        ["branch_id"],
+        ["name", "parent_id", "level", "city", "path"],
+    )
+    counts["staff"] = load_rows(con, "staff", STAFF_COLUMNS, plan.staff, ["manager_id"], STAFF_COLUMNS[1:])
+    changed = "SELECT c.* FROM k_cards c SEMI JOIN k_cards_changed USING (customer_id) ORDER BY customer_id"
+    # the owner is Kequn's to manage once a customer is on file: not overwritten
+    counts["cards"] = copy_from_duckdb(
+        duck,
+        changed,
+        con,
+        "customers",
+        CARD_COLUMNS,
+        upsert_key=None if plan.first_fill else ["customer_id"],
+        update=[c for c in CARD_COLUMNS if c not in ("customer_id", "owner_manager_id")],
+    )
+    s = plan.snapshot_schema
+    counts["products"] = copy_from_duckdb(
+        duck,
+        f"""SELECT product_id, name, type, risk_level, asset_class, coalesce(is_pension, FALSE),
+                   CAST(fee_rate AS DOUBLE) FROM {s}.products""",
+        con,
+        "products",
+        ["product_id", "name", "type", "risk_level", "asset_class", "is_pension", "fee_rate"],
+        replace=True,
+    )
+    # a changed card brings its holdings and timeline with it
+    if not plan.first_fill and plan.changed:
+        ids = [r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE NOT new").fetchall()]
+        _delete_for(con, ids)
+    only = "SEMI JOIN k_cards_changed USING (customer_id)"
+    counts["holdings"] = copy_from_duckdb(
+        duck,
+        f"""SELECT h.customer_id, h.account_id, h.product_id, d.name, d.type, d.asset_class,
                    d.risk_level, h.balance, coalesce(h.currency, 'CNY'), h.maturity_date
-            FROM {snapshot_schema}.holdings h JOIN {snapshot_schema}.products d USING (product_id)
+            FROM {s}.holdings h {only} JOIN {s}.products d USING (product_id)
             ORDER BY h.customer_id, h.account_id""",
-            con,
-            "customer_holdings",
-            [
-                "customer_id",
-                "account_id",
-                "product_id",
-                "product_name",
-                "product_type",
-                "asset_class",
-                "risk_level",
-                "balance",
-                "currency",
-                "maturity_date",
-            ],
-            replace=True,
-        )
-        counts["timeline"] = copy_from_duckdb(
-            duck,
-            f"""
-            SELECT customer_id, ts, type, amount, channel,
-                   coalesce(counterparty_bank, merchant_category)
-            FROM {snapshot_schema}.transactions
-            WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)})
-              AND abs(amount) >= {TIMELINE_MIN}
-            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC)
+        con,
+        "customer_holdings",
+        [
+            "customer_id",
+            "account_id",
+            "product_id",
+            "product_name",
+            "product_type",
+            "asset_class",
+            "risk_level",
+            "balance",
+            "currency",
+            "maturity_date",
+        ],
+    )
+    counts["timeline"] = copy_from_duckdb(
+        duck,
+        f"""SELECT customer_id, ts, type, amount, channel, coalesce(counterparty_bank, merchant_category)
+            FROM {s}.transactions {only}
+            WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)}) AND abs(amount) >= {TIMELINE_MIN}
+            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, txn_id)
                     <= {TIMELINE_PER_CUSTOMER}""",
-            con,
-            "customer_timeline",
-            ["customer_id", "at", "kind", "amount", "channel", "note"],
-            replace=True,
-        )
-        counts["branch_kpis"] = _branch_figures(duck, con, snapshot_schema, run, paths, pb)
-        counts["kept_erased"] = _keep_privacy_decisions(con)
+        con,
+        "customer_timeline",
+        ["customer_id", "at", "kind", "amount", "channel", "note"],
+    )
+    counts["branch_kpis"] = _branch_figures(duck, con, s, plan.run, paths, pb)
+    counts["kept_erased"] = _keep_privacy_decisions(con)
     return counts
 
 
-def _keep_privacy_decisions(con: Any) -> int:
+def _delete_for(con: Connection, ids: list[str]) -> None:
+    """Removes the holdings and timeline of the customers whose card changed."""
+    if con.dialect.name == "postgresql":
+        raw = con.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS _changed (customer_id text) ON COMMIT DROP")
+            cur.execute("TRUNCATE _changed")
+            with cur.copy("COPY _changed (customer_id) FROM STDIN") as copy:
+                for c in ids:
+                    copy.write_row((c,))
+            for table in ("customer_holdings", "customer_timeline"):
+                cur.execute(f"DELETE FROM {table} t USING _changed c WHERE t.customer_id = c.customer_id")
+        return
+    cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS _changed (customer_id TEXT PRIMARY KEY)")
+    cur.execute("DELETE FROM _changed")
+    cur.executemany("INSERT INTO _changed VALUES (?)", [(c,) for c in ids])
+    for table in ("customer_holdings", "customer_timeline"):
+        cur.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM _changed)")
+    cur.close()
+
+
+def _keep_privacy_decisions(con: Connection) -> int:
     """A fresh card from the extract must not undo what a data-subject request did:
     erased customers stay erased, corrected fields stay corrected."""
     erased = con.execute(
         text("""
         UPDATE customers SET name = NULL, id_number = NULL, phone = NULL, birth_date = NULL
-        WHERE customer_id IN (SELECT customer_id FROM erasures)""")
+        WHERE customer_id IN (SELECT customer_id FROM erasures) AND (name IS NOT NULL OR
+              id_number IS NOT NULL OR phone IS NOT NULL OR birth_date IS NOT NULL)""")
     ).rowcount
     con.execute(
         text("""
         UPDATE customer_timeline SET note = NULL
-        WHERE customer_id IN (SELECT customer_id FROM erasures)""")
+        WHERE note IS NOT NULL AND customer_id IN (SELECT customer_id FROM erasures)""")
     )
     corrections = con.execute(
         text("""
@@ -297,24 +332,9 @@ def _keep_privacy_decisions(con: Any) -> int:
     return int(erased or 0)
 
 
-TIMELINE_TYPES = (
-    "salary",
-    "pension",
-    "transfer_in",
-    "transfer_out",
-    "purchase",
-    "redemption",
-    "cash_deposit",
-    "cash_withdrawal",
-    "loan_repayment",
-)
-TIMELINE_MIN = 1000
-TIMELINE_PER_CUSTOMER = 30
-
-
 def _branch_figures(
     duck: duckdb.DuckDBPyConnection,
-    con: Any,
+    con: Connection,
     snapshot_schema: str,
     run: RunInfo,
     paths: dict[str, str],
@@ -352,7 +372,7 @@ def _branch_figures(
                    coalesce(sum(least(coalesce(same_name_out, 0), salary_monthly * {months}))
                        FILTER (WHERE salary_monthly > 0), 0) AS same_name_out,
                    histogram(tier) AS tiers
-            FROM run_{run.run_id}.profiles GROUP BY 1)
+            FROM {run.schema}.profiles GROUP BY 1)
         SELECT n.*, coalesce(b.deposits, 0) AS deposits_base
         FROM now n LEFT JOIN base b USING (home_branch_id)""").df()
     totals: dict[str, dict[str, Any]] = {}
@@ -398,13 +418,3 @@ def _figure(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 2)
     return value
-
-
-def staff_frame(ops: Store) -> list[Staff]:
-    with ops.session() as s:
-        return list(s.scalars(select(Staff)))
-
-
-def branches_frame(ops: Store) -> list[Branch]:
-    with ops.session() as s:
-        return list(s.scalars(select(Branch)))

@@ -12,22 +12,22 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from kequn.decide.campaign_hits import campaign_briefs, campaign_of
-from kequn.decide.funnel import STAGES
+from kequn.decide.campaign_hits import CampaignBrief, campaign_briefs, campaign_of
 from kequn.decide.talk import render, values
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import Action
 from kequn.privacy.audit import Event, record
+from kequn.rules import passed_before
 from kequn.store import Store
 from kequn.store.models import Customer, Task
 
-#: what a task chosen by the funnel passed, stage by stage
-RULES_PASSED = list(STAGES)
 
-
-def frame_of(ops: Store, sql: str, **params: Any) -> pd.DataFrame:
-    with ops.engine.connect() as con:
-        return pd.read_sql(text(sql), con, params=params)
+def frame_of(ops: Store | Any, sql: str, **params: Any) -> pd.DataFrame:
+    """A small query's rows (``ops``: the store, or one of its connections)."""
+    if isinstance(ops, Store):
+        with ops.engine.connect() as con:
+            return pd.read_sql(text(sql), con, params=params)
+    return pd.read_sql(text(sql), ops, params=params)
 
 
 def register_frame(duck: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
@@ -41,17 +41,21 @@ def talk_tracks(
     duck: duckdb.DuckDBPyConnection,
     snapshot_schema: str,
     run_schema: str,
-    ops: Store,
+    ops: Store | Any,
     pb: LoadedPlaybook,
     decision_id: str,
     day: date,
+    extra_briefs: dict[str, CampaignBrief] | None = None,
 ) -> pd.DataFrame:
+    """Renders each task's talk track, visit material and explanation, and gives
+    it its id. ``ops``: the operational store, or a connection to it;
+    ``extra_briefs``: campaigns being launched, not stored yet."""
     if tasks.empty:
-        return tasks
+        return tasks.assign(talk_track=[], visit_material=[], explanation=[], task_id=[], run_id=[])
     actions = {a.name: a for a in pb.playbook.actions}
     features_used = {t.name: sorted(pb.expression("triggers", t.name).columns) for t in pb.playbook.triggers}
     features_used["handover"] = ["tier_move"]
-    briefs = campaign_briefs(ops)
+    briefs = {**campaign_briefs(ops), **(extra_briefs or {})}
     features_used |= {f"campaign:{cid}": b.columns for cid, b in briefs.items()}
     ids = tasks["customer_id"].unique().tolist()
     register_frame(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
@@ -74,6 +78,7 @@ def talk_tracks(
         .to_dict("records")
     }
     managers = dict(frame_of(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
+    # a card's JSON floats may carry NaN from a frame: the explanation is plain JSON
     talk, material, explanation, task_id = [], [], [], []
     for t in tasks.to_dict("records"):
         a = actions[t["action"]]
@@ -99,16 +104,16 @@ def talk_tracks(
                 "trigger": trigger,
                 "action": t["action"],
                 "kind": a.kind,
-                "rules_passed": RULES_PASSED,
+                "rules_passed": passed_before("task"),
                 "product": None if product is None else t["product_id"],
-                "dual_recording": bool(t["dual_recording"]),
+                "dual_recording": False if pd.isna(t["dual_recording"]) else bool(t["dual_recording"]),
                 "score": {
                     "value": round(float(t["value"]), 2),
                     "propensity": round(float(t["propensity"]), 4),
                     "urgency": float(t["urgency"]),
                     "priority": round(float(t["priority"]), 4),
                 },
-                "features_used": features_used[trigger],
+                "features_used": features_used.get(trigger, []),
                 **({"campaign": brief.campaign_id, "campaign_name": brief.name} if brief else {}),
             }
         )

@@ -1,31 +1,21 @@
-"""``kequn why CUSTOMER ACTION``: why a customer did or did not get an action."""
+"""``kequn why CUSTOMER ACTION``: why a customer did or did not get an action in
+the latest decision, by the stage and the rule, in Chinese and English."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
+from sqlalchemy import select
 
 from kequn import warehouse
+from kequn.core.clock import now as clock_now
+from kequn.core.errors import KequnError
+from kequn.decide.one import decide_one
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.evaluate import evaluate
+from kequn.rules import RULES, stage
 from kequn.store import Store
 from kequn.store.models import Customer
-
-REASONS_ZH = {
-    "unowned": "no manager owns the customer",
-    "personalised_opt_out": "the customer refused personalised marketing",
-    "no_suitable_product": "no suitable product fills the gap the action needs",
-    "do_not_contact": "the customer asked not to be contacted",
-    "already_open": "the same action is already open for this customer",
-    "no_consent_for_channel": "no channel of the action has the customer's consent",
-    "marketing_cap": "a marketing contact within the cap period already",
-    "suppressed": "ignored or declined too often recently: paused",
-    "snoozed": "the customer said 'maybe later': snoozed",
-    "outranked": "another action ranked higher for this customer today",
-    "over_capacity": "the manager's capacity on every allowed channel was full",
-}
 
 
 @dataclass
@@ -34,49 +24,70 @@ class Explanation:
     action: str
     decision: str | None
     verdict: str
+    verdict_zh: str = ""
+    stage: str | None = None
+    rule: str | None = None
     lines: list[str] = field(default_factory=list)
 
 
 def explain(
     duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, customer_id: str, action: str
 ) -> Explanation:
+    """Raises ``KequnError`` for an action the playbook does not have, or a
+    customer the store does not know."""
     actions = {a.name: a for a in pb.playbook.actions}
     if action not in actions:
-        return Explanation(
-            customer_id, action, None, "unknown action", [f"actions: {', '.join(sorted(actions))}"]
-        )
+        raise KequnError(f"the playbook has no action {action!r}; its actions: {', '.join(sorted(actions))}")
+    with ops.session() as s:
+        card = s.get(Customer, customer_id)
+        if card is None:
+            raise KequnError(f"no customer {customer_id!r} in the operational store")
     last = warehouse.latest(duck, "decision")
     decision = last.name if last else None
-    if decision:
-        warehouse.attach(duck, None, [decision])
     row = None
     if decision:
+        warehouse.attach(duck, None, [decision])
         row = duck.execute(
-            f"SELECT trigger, stage, reason, value, propensity, priority, "
-            f"channel, manager_id FROM {decision}.pairs WHERE customer_id = ? "
-            "AND action = ?",
+            f"SELECT trigger, stage, rule, value, propensity, priority, channel, manager_id "
+            f"FROM {decision}.pairs WHERE customer_id = ? AND action = ?",
             [customer_id, action],
         ).fetchone()
     out = Explanation(customer_id, action, decision, "")
     if row is not None:
-        trigger, stage, reason, value, prop, prio, channel, manager = row
-        out.lines.append(f"proposed by trigger {trigger!r}")
-        if stage == "task":
+        trigger, at, code, value, prop, prio, channel, manager = row
+        out.lines.append(f"proposed by trigger {trigger!r} / 由触发器「{_trigger_zh(pb, trigger)}」提出")
+        if at == "task":
             out.verdict = f"task for {manager} by {channel}"
+            out.verdict_zh = f"已生成任务:客户经理 {manager},渠道 {channel}"
         else:
-            out.verdict = f"dropped at '{stage}': {reason}"
-            out.lines.append(REASONS_ZH.get(reason, reason))
-        if prio == prio and prio is not None:
+            r = RULES.get(code or "")
+            st = stage(at)
+            out.stage, out.rule = at, code
+            out.verdict = f"dropped at stage '{st.en}' by rule {code}: {r.en if r else code}"
+            out.verdict_zh = f"在「{st.zh}」环节被规则 {code} 拦下:{r.zh if r else code}"
+        if prio is not None and prio == prio:
             out.lines.append(f"value {value:.2f} × propensity {prop:.3f} × urgency = priority {prio:.3f}")
         return out
+    # not proposed in the latest decision: which triggers would propose it, and do they hold now
     with ops.session() as s:
-        card = s.get(Customer, customer_id)
-        facts: dict[str, Any] = dict(card.facts) if card else {}
+        card = s.scalars(select(Customer).where(Customer.customer_id == customer_id)).one()
+        judged = decide_one(s, pb, card, clock_now())
+    mine = [r for r in judged if r["action"] == action]
     out.verdict = "not proposed: no trigger for it held"
+    out.verdict_zh = "未被提出:没有触发该动作的条件成立"
     for t in pb.playbook.triggers:
-        if action not in t.actions:
-            continue
-        expr = pb.expression("triggers", t.name)
-        shown = ", ".join(f"{c}={facts.get(c)!r}" for c in sorted(expr.columns))
-        out.lines.append(f"trigger {t.name!r}: {t.when} -> {evaluate(expr, facts)} ({shown})")
+        if action in t.actions:
+            held = any(r["trigger"] == t.name for r in mine)
+            out.lines.append(
+                f"trigger {t.name!r} ({t.zh}): {t.when} → {'holds now' if held else 'does not hold'}"
+            )
     return out
+
+
+def _trigger_zh(pb: LoadedPlaybook, name: str) -> str:
+    for t in pb.playbook.triggers:
+        if t.name == name:
+            return t.zh
+    if name.startswith("campaign:"):
+        return f"营销活动 {name.removeprefix('campaign:')}"
+    return {"handover": "客户移交", "referral": "大堂转介", "micro_salon": "微沙龙"}.get(name, name)

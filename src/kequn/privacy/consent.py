@@ -1,74 +1,66 @@
-"""The consent registry and the rules every contact path keeps (PIPL: consent per
-purpose; no marketing on a channel the customer has not agreed to; a real choice
-to refuse personalised targeting).
+"""The consent registry: a change recorded with its source and who made it, put
+on the audit trail, and the open tasks it no longer allows withdrawn at once.
 
-The rules are pure functions of the customer's consents and preferences, shared
-by the nightly decisions, real-time events, exports and the workbench. The
-registry functions record a change with its source and who made it, put it on
-the audit trail, and withdraw at once the open tasks the change no longer allows.
+What a consent allows is decided by ``kequn.rules.consent``, the same rules the
+nightly decisions and real-time events keep; here they run on one customer's
+rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import ibis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
+from kequn.rules import consent as rules
+from kequn.rules.rows import execute
 from kequn.store.models import Consent, ContactPreference, Customer, Task
 
 
-def opted_out(consents: Mapping[str, bool | None], personalised_opt_out: bool) -> bool:
-    """The customer refused personalised targeting (either way of saying it)."""
-    return personalised_opt_out or consents.get("personalised_recommendation") is False
-
-
-def channel_allowed(
-    kind: str, channel: str, consents: Mapping[str, bool | None], channel_consent: Mapping[str, str]
-) -> bool:
-    """Marketing needs the channel's consent granted; service and compliance may use
-    any channel the customer has not refused."""
-    purpose = channel_consent.get(channel)
-    given = consents.get(purpose) if purpose else None
-    return given is True if kind == "marketing" else given is not False
-
-
-def refusal(
-    kind: str,
-    channel: str,
-    personalised: bool,
-    consents: Mapping[str, bool | None],
-    do_not_contact: bool,
-    personalised_opt_out: bool,
-    channel_consent: Mapping[str, str],
-) -> str | None:
-    """Why a contact may not happen now, or None if it may."""
-    if do_not_contact and kind != "compliance":
-        return "do_not_contact"
-    if opted_out(consents, personalised_opt_out) and (kind == "marketing" or personalised):
-        return "personalised_opt_out"
-    if not channel_allowed(kind, channel, consents, channel_consent):
-        return f"no_consent:{channel_consent.get(channel, channel)}"
-    return None
-
-
-def latest(snapshot: Mapping[str, Any] | None, events: Iterable[Consent]) -> dict[str, bool]:
-    """The consents in force: the bank's extract, overlaid by later changes
-    recorded in Kequn (events in any order; the latest per purpose wins)."""
-    state = {k: bool(v) for k, v in (snapshot or {}).items() if v is not None}
-    for ev in sorted(events, key=lambda e: e.ts):
-        state[ev.purpose] = ev.granted
-    return state
+def events_of(s: Session, card: Customer) -> list[dict[str, Any]]:
+    """The customer's consent events: the bank's latest answer per purpose (kept
+    on the card) and every change recorded in Kequn since."""
+    events = rules.card_events(card.customer_id, (card.facts or {}).get("consent"))
+    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)):
+        events.append(
+            {"customer_id": card.customer_id, "purpose": ev.purpose, "granted": ev.granted, "ts": ev.ts}
+        )
+    return events
 
 
 def consents_of(s: Session, card: Customer) -> dict[str, bool]:
-    events = s.scalars(select(Consent).where(Consent.customer_id == card.customer_id))
-    return latest((card.facts or {}).get("consent"), events)
+    """The consents in force, purpose by purpose (a purpose never asked is absent)."""
+    state = rules.state_of(card.customer_id, events_of(s, card))
+    return {p: bool(v) for p, v in state.items() if v is not None}
+
+
+_TASKS = ibis.table(
+    {
+        "task_id": "string",
+        "kind": "string",
+        "channel": "string",
+        "personalised": "boolean",
+        **{rules.column(p): "boolean" for p in rules.PURPOSES},
+        "do_not_contact": "boolean",
+        "personalised_opt_out": "boolean",
+    },
+    name="open_tasks",
+)
+
+
+def _withdrawn_expr(channel_consent: Mapping[str, str]) -> ibis.Table:
+    t = _TASKS
+    return t.select("task_id", why=rules.withdrawn(t, t.kind, t.channel, t.personalised, channel_consent))
+
+
+_WITHDRAWN: dict[tuple[tuple[str, str], ...], ibis.Table] = {}
 
 
 @dataclass(frozen=True)
@@ -78,25 +70,47 @@ class Change:
     withdrawn_tasks: tuple[str, ...]
 
 
+def refusals(
+    s: Session, pb: LoadedPlaybook, card: Customer, contacts: list[tuple[str, str, str, bool, str]]
+) -> dict[str, str]:
+    """Which of the customer's ``contacts`` (id, kind, channel, personalised,
+    source) their consents and preferences no longer allow, and why
+    (``rules.consent.withdrawn``)."""
+    state = rules.state_of(card.customer_id, events_of(s, card))
+    prefs = s.get(ContactPreference, card.customer_id)
+    dnc = bool(prefs and prefs.do_not_contact)
+    rows = [
+        {
+            "task_id": key,
+            "kind": kind,
+            "channel": channel,
+            "personalised": personalised,
+            **{rules.column(p): v for p, v in state.items()},
+            "do_not_contact": dnc,
+            "personalised_opt_out": bool(prefs and prefs.personalised_opt_out),
+        }
+        for key, kind, channel, personalised, source in contacts
+        # the customer in the branch asked for the meeting: only do-not-contact stops a referral
+        if source != "referral" or dnc
+    ]
+    if not rows:
+        return {}
+    key = tuple(sorted(pb.playbook.contact.channel_consent.items()))
+    expr = _WITHDRAWN.get(key)
+    if expr is None:
+        expr = _WITHDRAWN[key] = _withdrawn_expr(pb.playbook.contact.channel_consent)
+    return {r["task_id"]: r["why"] for r in execute(expr, {"open_tasks": rows}) if r["why"] is not None}
+
+
 def withdraw_disallowed(s: Session, pb: LoadedPlaybook, card: Customer, moment: datetime) -> list[str]:
     """Withdraws the customer's open tasks that their consents and preferences no
     longer allow; returns their ids."""
-    consents = consents_of(s, card)
-    prefs = s.get(ContactPreference, card.customer_id)
     personalised = {a.name for a in pb.playbook.actions if a.personalised}
-    gone = []
-    for task in s.scalars(select(Task).where(Task.customer_id == card.customer_id, Task.status == "open")):
-        why = refusal(
-            task.kind,
-            task.channel,
-            task.action in personalised,
-            consents,
-            bool(prefs and prefs.do_not_contact),
-            bool(prefs and prefs.personalised_opt_out),
-            pb.playbook.contact.channel_consent,
-        )
-        if why:
-            gone.append(task.task_id)
+    tasks = s.scalars(select(Task).where(Task.customer_id == card.customer_id, Task.status == "open")).all()
+    why = refusals(
+        s, pb, card, [(t.task_id, t.kind, t.channel, t.action in personalised, t.source) for t in tasks]
+    )
+    gone = sorted(why)
     if gone:
         s.execute(
             update(Task)

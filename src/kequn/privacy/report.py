@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import duckdb
+import ibis
+import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kequn.contract import TABLES
 from kequn.core.clock import SHANGHAI
 from kequn.playbook import LoadedPlaybook
+from kequn.rules import consent as consent_rules
 from kequn.store.models import (
     AuditEntry,
     Consent,
@@ -111,15 +115,7 @@ def privacy_report(s: Session, pb: LoadedPlaybook, moment: datetime, days: int =
                 }
             )
     customers = s.scalar(select(func.count()).select_from(Customer)) or 0
-    latest: dict[tuple[str, str], bool] = {}
-    for card_id, facts in s.execute(select(Customer.customer_id, Customer.facts)):
-        for purpose, granted in ((facts or {}).get("consent") or {}).items():
-            if granted is not None:
-                latest[(card_id, purpose)] = bool(granted)
-    for ev in s.scalars(select(Consent).order_by(Consent.ts)):
-        latest[(ev.customer_id, ev.purpose)] = ev.granted
-    granted = Counter(p for (_, p), g in latest.items() if g)
-    refused = Counter(p for (_, p), g in latest.items() if not g)
+    granted, refused = _coverage(s)
     for purpose in sorted(set(granted) | set(refused)):
         r.consent_coverage[purpose] = {
             "granted": granted[purpose],
@@ -167,3 +163,37 @@ def privacy_report(s: Session, pb: LoadedPlaybook, moment: datetime, days: int =
     )
     r.erased = s.scalar(select(func.count()).select_from(Erasure)) or 0
     return r
+
+
+def _coverage(s: Session) -> tuple[Counter[str], Counter[str]]:
+    """Customers granting and refusing each purpose: ``rules.consent.latest_consents``
+    over every customer's events (the bank's latest per purpose, Kequn's since),
+    compiled for an in-memory DuckDB."""
+    events = []
+    for card_id, facts in s.execute(select(Customer.customer_id, Customer.facts)):
+        events += consent_rules.card_events(card_id, (facts or {}).get("consent"))
+    events += [
+        {"customer_id": ev.customer_id, "purpose": ev.purpose, "granted": ev.granted, "ts": ev.ts}
+        for ev in s.scalars(select(Consent))
+    ]
+    con = duckdb.connect()
+    try:
+        con.register("consent_events", pa.Table.from_pylist(events, schema=consent_rules.EVENTS.to_pyarrow()))
+        sql = ibis.duckdb.from_connection(con).compile(
+            consent_rules.latest_consents(ibis.table(consent_rules.EVENTS, name="consent_events"))
+        )
+        cols = ", ".join(
+            f"count(*) FILTER (WHERE {consent_rules.column(p)}), count(*) FILTER (WHERE NOT {consent_rules.column(p)})"
+            for p in consent_rules.PURPOSES
+        )
+        row = con.execute(f"SELECT {cols} FROM ({sql})").fetchone() or ()
+    finally:
+        con.close()
+    granted: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for i, p in enumerate(consent_rules.PURPOSES):
+        if row and row[2 * i]:
+            granted[p] = int(row[2 * i])
+        if row and row[2 * i + 1]:
+            refused[p] = int(row[2 * i + 1])
+    return granted, refused

@@ -157,6 +157,9 @@ class Customer(Base):
     snapshot_id: Mapped[str | None] = mapped_column(String(10))
     run_id: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(tz())
+    #: the card's content digest (facts, holdings, timeline): a sync writes only
+    #: the cards whose digest changed
+    card_hash: Mapped[str | None] = mapped_column(String(32))
 
 
 class Claim(Base):
@@ -224,6 +227,8 @@ class DecisionRun(Base):
     status: Mapped[str] = mapped_column(String(12))
     model_version: Mapped[str | None] = mapped_column(String(40))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the analytical store's file of every pair and its verdict (``kequn why``)
+    pairs_file: Mapped[str | None] = mapped_column(String(120))
 
 
 class Task(Base):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kequn.campaign.floor import FloorFigures, floor_figures
 from kequn.core.clock import SHANGHAI
-from kequn.decide.policy import CONTACTED
+from kequn.rules.contact import CONTACTED
 from kequn.store.models import Branch, BranchKpi, Customer, Outcome, Product, Staff, Task
 from kequn.web.security import RM_ROLES, Viewer
 from kequn.web.services.scope import managers_in_scope

@@ -1,0 +1,165 @@
+"""The funnel for one customer, in process: their working card and their rows
+of the operational store as the funnel's inputs (``funnel.INPUTS``), and the
+same Ibis expressions as the nightly batch evaluated by the row engine
+(``kequn.rules.rows``). Real-time events, floor referrals, salon leads and the
+explanation of a task all decide here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kequn.decide.funnel import EVENT_COLUMNS, INPUTS, action_rows, fact_schema, proposals_for, verdicts
+from kequn.playbook import LoadedPlaybook
+from kequn.rules import consent as consent_rules
+from kequn.rules import contact as contact_rules
+from kequn.rules.rows import execute
+from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The funnel's expressions over unbound input tables, built once per playbook."""
+
+    proposals: ir.Table
+    verdicts: ir.Table
+
+
+_PLANS: dict[str, Plan] = {}
+
+
+def plan(pb: LoadedPlaybook) -> Plan:
+    found = _PLANS.get(pb.digest)
+    if found is None:
+        tables = {name: ibis.table(schema, name=name) for name, schema in INPUTS.items()}
+        found = Plan(proposals_for(tables["k_facts"], pb), verdicts(tables, pb))
+        _PLANS[pb.digest] = found
+    return found
+
+
+def _typed(value: Any, kind: Any) -> Any:
+    if value is None:
+        return None
+    if kind.is_date():
+        return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if kind.is_timestamp():
+        return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if kind.is_integer():
+        return int(value)
+    if kind.is_floating():
+        return float(value)
+    if kind.is_boolean():
+        return bool(value)
+    if kind.is_array():
+        return list(value)
+    return value
+
+
+def facts_row(card: Customer, manager_id: str | None, manager_active: bool, event: Mapping[str, Any]) -> Row:
+    """The card's facts as ``k_facts`` holds them, with the event's fields."""
+    facts = card.facts or {}
+    row: Row = {}
+    for name, kind in fact_schema().items():
+        if name == "customer_id":
+            row[name] = card.customer_id
+        elif name == "manager_id":
+            row[name] = manager_id
+        elif name == "manager_active":
+            row[name] = manager_active
+        elif name in EVENT_COLUMNS:
+            row[name] = _typed(event.get(name), kind)
+        else:
+            row[name] = _typed(facts.get(name), kind)
+    return row
+
+
+def offers_rows(card: Customer) -> list[Row]:
+    keep = INPUTS["k_offers"]
+    return [
+        {
+            name: _typed(r.get(name) if name != "customer_id" else card.customer_id, kind)
+            for name, kind in keep.items()
+        }
+        for r in (card.facts or {}).get("recs") or []
+    ]
+
+
+def state_rows(s: Session, card: Customer, now: datetime, pb: LoadedPlaybook) -> dict[str, list[Row]]:
+    """The customer's consents, preferences, history and open tasks, as rows."""
+    cid = card.customer_id
+    events = consent_rules.card_events(cid, (card.facts or {}).get("consent"))
+    events += [
+        {"customer_id": cid, "purpose": c.purpose, "granted": c.granted, "ts": c.ts}
+        for c in s.scalars(select(Consent).where(Consent.customer_id == cid))
+    ]
+    prefs = s.get(ContactPreference, cid)
+    since = now - contact_rules.horizon(pb.playbook.contact)
+    history = [
+        {"customer_id": cid, "action": o.action, "kind": o.kind, "outcome": o.outcome, "at": o.at}
+        for o in s.scalars(select(Outcome).where(Outcome.customer_id == cid, Outcome.at >= since))
+    ]
+    open_tasks = [
+        {"customer_id": cid, "action": a}
+        for a in set(
+            s.scalars(
+                select(Task.action).where(
+                    Task.customer_id == cid, Task.status == "open", Task.as_of <= now.date()
+                )
+            )
+        )
+    ]
+    return {
+        "k_consent_events": events,
+        "k_prefs": [
+            {
+                "customer_id": cid,
+                "do_not_contact": bool(prefs.do_not_contact),
+                "personalised_opt_out": bool(prefs.personalised_opt_out),
+            }
+        ]
+        if prefs
+        else [],
+        "k_history": history,
+        "k_open": open_tasks,
+    }
+
+
+def decide_one(
+    s: Session,
+    pb: LoadedPlaybook,
+    card: Customer,
+    now: datetime,
+    event: Mapping[str, Any] | None = None,
+    proposals: Sequence[Row] | None = None,
+    manager_id: str | None = None,
+) -> list[Row]:
+    """Every proposal for the customer with its verdict (``stage``/``rule`` NULL:
+    alive after the rules): the triggers' own proposals on the card and
+    ``event``, or the ``proposals`` given (a referral, a salon lead), with
+    ``manager_id`` as the manager when one was chosen by a person."""
+    p = plan(pb)
+    manager = manager_id or card.owner_manager_id
+    staff = s.get(Staff, manager) if manager else None
+    facts = facts_row(card, manager, bool(staff and staff.active), event or {})
+    if proposals is None:
+        proposals = execute(p.proposals, {"k_facts": [facts]})
+    if not proposals:
+        return []
+    inputs: dict[str, list[Row]] = {
+        "k_clock": [{"now": now, "day": now.date()}],
+        "k_proposals": [dict(r) for r in proposals],
+        "k_actions": action_rows(pb),
+        "k_facts": [facts],
+        "k_offers": offers_rows(card),
+        **state_rows(s, card, now, pb),
+    }
+    return execute(p.verdicts, inputs)

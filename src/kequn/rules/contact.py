@@ -1,0 +1,90 @@
+"""The contact policy (DOMAIN.md §8): the marketing cap, suppression after
+repeated rejections, the snooze a "maybe later" asks for, and one open task per
+action. Each is an Ibis expression over the customer's contact history (the
+outcomes logged), evaluated for every customer at night and for one customer
+when an event arrives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ibis
+import ibis.expr.types as ir
+
+from kequn.playbook.model import ContactPolicy
+
+#: outcomes that mean the customer was contacted (they count against the cap)
+CONTACTED = (
+    "reached",
+    "interested",
+    "declined",
+    "sold",
+    "maybe_later",
+    "complaint",
+    "ignored",
+    "do_not_contact",
+)
+#: outcomes that count towards pausing an action
+REJECTED = ("ignored", "declined")
+
+
+def horizon(policy: ContactPolicy) -> timedelta:
+    """How far back the history matters to any rule."""
+    return timedelta(
+        days=max(policy.cap_days, policy.suppress_window_days + policy.suppress_days, policy.snooze_days)
+    )
+
+
+def recent_marketing(history: ir.Table, clock: ir.Table, policy: ContactPolicy) -> ir.Table:
+    """customer_id, recent_marketing: marketing contacts within the cap period
+    before ``clock.now`` (``clock``: one row, the moment of the decision)."""
+    h = history.cross_join(clock.select("now"))
+    h = h.filter(
+        (h.kind == "marketing")
+        & h.outcome.isin(list(CONTACTED))
+        & (h.at >= h.now - ibis.interval(days=policy.cap_days))
+    )
+    return h.group_by("customer_id").aggregate(recent_marketing=h.count())
+
+
+def paused(history: ir.Table, policy: ContactPolicy) -> ir.Table:
+    """customer_id, action, suppressed_until, snoozed_until: ``suppress_after``
+    rejections of an action within ``suppress_window_days`` pause it for
+    ``suppress_days`` from the last; a "maybe later" snoozes it."""
+    k = policy.suppress_after
+    r = history.filter(history.outcome.isin(list(REJECTED)))
+    w = ibis.window(group_by=[r.customer_id, r.action], order_by=r.at)
+    r = r.mutate(first_at=r.at.lag(k - 1).over(w))
+    window = ibis.interval(days=policy.suppress_window_days)
+    r = r.filter(r.first_at.notnull() & (r.at - window <= r.first_at))
+    suppressed = r.group_by(["customer_id", "action"]).aggregate(
+        suppressed_until=r.at.max() + ibis.interval(days=policy.suppress_days)
+    )
+    later = history.filter(history.outcome == "maybe_later")
+    snoozed = later.group_by(["customer_id", "action"]).aggregate(
+        snoozed_until=later.at.max() + ibis.interval(days=policy.snooze_days)
+    )
+    return suppressed.outer_join(snoozed, ["customer_id", "action"]).select(
+        customer_id=ibis.coalesce(suppressed.customer_id, snoozed.customer_id),
+        action=ibis.coalesce(suppressed.action, snoozed.action),
+        suppressed_until=suppressed.suppressed_until,
+        snoozed_until=snoozed.snoozed_until,
+    )
+
+
+def over_cap(row: ir.Table, kind: ir.StringValue, policy: ContactPolicy) -> ir.BooleanValue:
+    """Marketing past the cap: ``marketing_cap`` contacts within ``cap_days``."""
+    return (kind == "marketing") & (row.recent_marketing.fill_null(0) >= policy.marketing_cap)
+
+
+def suppressed(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
+    return (row.suppressed_until > now).fill_null(False)
+
+
+def snoozed(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
+    return (row.snoozed_until > now).fill_null(False)
+
+
+def already_open(row: ir.Table) -> ir.BooleanValue:
+    """The same action for the same customer, still open: one is enough."""
+    return row.already_open.fill_null(False)
