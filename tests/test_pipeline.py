@@ -17,8 +17,8 @@ from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import CLASSIFICATIONS, FEATURES
 from kequn.playbook.model import HEALTH_COMPONENTS
-from kequn.playbook.suitability import CustomerFacts, ProductFacts, broken_rules
 from kequn.warehouse import copy_store
+from tests.law import needs_dual_recording, violations
 
 from .conftest import SMALL, read
 
@@ -133,9 +133,12 @@ def test_recommendations_keep_every_suitability_rule(run_store: Path) -> None:
         expected,
         *_,
     ) in rows:
-        c = CustomerFacts(age, int(risk[1]) if risk else 0, valid, reserve, first)
-        p = ProductFacts(kind, int(prisk[1]), liq, pension, term, on_sale)
-        assert broken_rules(c, p, s) == [], (c, p)
+        level = int(risk[1]) if risk else 0
+        found = violations(
+            age, level, valid, reserve, kind, int(prisk[1]), liq == "closed", pension, term, on_sale, s
+        )
+        assert found == [], (age, risk, kind, prisk, found)
+        assert bool(dual) == needs_dual_recording(age, first, kind, int(prisk[1]), s)
         assert (channel == "branch") == bool(dual)
         if pension:
             assert expected is None

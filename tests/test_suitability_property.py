@@ -1,5 +1,5 @@
 """No recommendation ever breaks a suitability rule, whatever the customers and
-products: random banks, the real pipeline, the rules as pure functions."""
+products: random banks, the real pipeline, the regulation as stated (tests/law.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.inputs import Inputs
 from kequn.pipeline.profile import build
 from kequn.playbook import load_playbook
-from kequn.playbook.suitability import CustomerFacts, ProductFacts, broken_rules
+from tests.law import needs_dual_recording, violations
 
 AS_OF = date(2026, 11, 20)
 PB = load_playbook()
@@ -212,18 +212,24 @@ def test_no_recommendation_breaks_a_rule(customers: list[dict], products: list[d
     for rec in recs.itertuples():
         prof = profiles.loc[rec.customer_id]
         risk = prof.risk_level if isinstance(prof.risk_level, str) else None
-        c = CustomerFacts(
+        spec = products[int(rec.product_id[1:])]
+        found = violations(
             int(prof.age),
             int(risk[1]) if risk else 0,
             bool(prof.risk_valid),
             float(prof.liquid_reserve_months),
-            bool(prof.first_time_investor),
+            spec["type"],
+            spec["risk"],
+            spec["liquidity"] == "closed",
+            spec["is_pension"],
+            spec["term"],
+            spec["on_sale"],
+            s,
         )
-        spec = products[int(rec.product_id[1:])]
-        p = ProductFacts(
-            spec["type"], spec["risk"], spec["liquidity"], spec["is_pension"], spec["term"], spec["on_sale"]
+        assert found == [], (prof.age, risk, spec, found)
+        assert bool(rec.dual_recording) == needs_dual_recording(
+            int(prof.age), bool(prof.first_time_investor), spec["type"], spec["risk"], s
         )
-        assert broken_rules(c, p, s) == [], (c, p)
         assert not (rec.customer_id == "C0" and spec["held_by_first"]), "recommended a held product"
         if spec["is_pension"]:
             assert pd.isna(rec.expected_return)

@@ -279,7 +279,8 @@ def _decide(
     duck.unregister("k_arbitrated")
     rows = task_rows(tasks, day, stamp, "batch")
     verdicts = duck.execute(
-        "SELECT customer_id, trigger, stage, rule FROM k_verdicts WHERE rule IS NOT NULL AND trigger LIKE 'campaign:%'"
+        "SELECT customer_id, trigger, stage, rule FROM k_verdicts WHERE rule IS NOT NULL AND trigger "
+        "LIKE 'campaign:%'"
     ).df()
     verdicts = pd.concat(
         [verdicts, arbitrated[arbitrated["trigger"].astype(str).str.startswith("campaign:")]]
@@ -474,13 +475,15 @@ def _ownership(
         FROM {run.schema}.profiles p JOIN {snapshot_schema}.customers c USING (customer_id)
         LEFT JOIN k_ops_owner o USING (customer_id)""").df()
     staff = duck.execute(f"""
-        SELECT manager_id, branch_id, role, coalesce(active, TRUE) AS active FROM {snapshot_schema}.managers""").df()
+        SELECT manager_id, branch_id, role, coalesce(active, TRUE) AS active
+        FROM {snapshot_schema}.managers""").df()
     successors = frame_of(con, "SELECT manager_id, successor_id FROM staff")
     staff = staff.merge(successors, on="manager_id", how="left")
     branches = duck.execute(f"SELECT branch_id, parent_id FROM {snapshot_schema}.branches").df()
     claims = frame_of(
         con,
-        "SELECT claim_id, customer_id, manager_id FROM claims WHERE status = 'pending' ORDER BY claimed_at, claim_id",
+        "SELECT claim_id, customer_id, manager_id FROM claims WHERE status = 'pending' ORDER BY "
+        "claimed_at, claim_id",
     )
     roles = {t.name: t.owner_role for t in pb.playbook.tiers.ladder}
     result = assign_owners(cards, staff, branches, claims, roles)
@@ -490,13 +493,15 @@ def _ownership(
     frame = owner.rename("manager_id").reset_index()
     duck.register("k_owner_df", frame)
     duck.execute(
-        "CREATE OR REPLACE TEMP TABLE k_owner AS SELECT customer_id, CAST(manager_id AS VARCHAR) AS manager_id FROM k_owner_df"
+        "CREATE OR REPLACE TEMP TABLE k_owner AS SELECT customer_id, CAST(manager_id AS VARCHAR) AS "
+        "manager_id FROM k_owner_df"
     )
     duck.unregister("k_owner_df")
     handover = result.changes[result.changes.reason == "tier_move"][["customer_id"]].reset_index(drop=True)
     duck.register("k_handover_df", handover)
     duck.execute(
-        "CREATE OR REPLACE TEMP TABLE k_handover AS SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM k_handover_df"
+        "CREATE OR REPLACE TEMP TABLE k_handover AS SELECT CAST(customer_id AS VARCHAR) AS "
+        "customer_id FROM k_handover_df"
     )
     duck.unregister("k_handover_df")
     refused = set(result.refused_claims.claim_id)

@@ -104,7 +104,8 @@ def plan_campaign(
             )
             taken = frame_of(
                 con,
-                "SELECT customer_id, manager_id, channel FROM tasks WHERE as_of = :day AND status IN ('open', 'done')",
+                "SELECT customer_id, manager_id, channel FROM tasks WHERE as_of = :day AND status IN "
+                "('open', 'done')",
                 day=day,
             )
             staff = frame_of(
@@ -113,7 +114,8 @@ def plan_campaign(
                 "WHERE active",
             )
         duck.execute(
-            "CREATE OR REPLACE TEMP TABLE k_campaign_customers AS SELECT DISTINCT customer_id FROM k_campaign_props"
+            "CREATE OR REPLACE TEMP TABLE k_campaign_customers AS SELECT DISTINCT customer_id FROM "
+            "k_campaign_props"
         )
         tables = batch_tables(duck, run.schema, snapshot_schema, pb, now, day, "k_campaign_customers")
         ic = ibis.duckdb.from_connection(duck)

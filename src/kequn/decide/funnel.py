@@ -244,9 +244,8 @@ def _customer_side(f: ir.Table, pb: LoadedPlaybook) -> suit.CustomerSide:
     return suit.CustomerSide(
         risk_num=suit.risk_num(f.risk_level),
         valid=suit.assessment_valid(f.risk_level, f.risk_assessed_on, f.day, s),
-        age=f.age,
-        reserve_months=f.liquid_reserve_months,
-        first_time_investor=f.first_time_investor,
+        reserve_ok=suit.reserve_ok(f.liquid_reserve_months, s),
+        pension_age_ok=suit.pension_age_ok(f.age, s),
     )
 
 
@@ -294,7 +293,7 @@ def pairs(t: dict[str, ir.Table], pb: LoadedPlaybook) -> ir.Table:
     cand = wants.join(o, "customer_id")
     cand = cand.filter((cand.product_need == "any") | (cand.asset_class == cand.product_need))
     broke = suit.broken(_customer_side(cand, pb), _product_side(cand), s)
-    dual = suit.dual_recording(_customer_side(cand, pb), _product_side(cand), s)
+    dual = suit.dual_recording(cand.age, cand.first_time_investor, _product_side(cand), s)
     cand = cand.mutate(broken_rule=broke, dual_recording=dual)
     cand = cand.mutate(
         pick=ibis.row_number().over(

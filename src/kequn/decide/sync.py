@@ -117,7 +117,8 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
     )
     return f"""
         WITH state AS (
-            SELECT customer_id, {{{consent}}} AS consent FROM {snapshot_schema}.consents GROUP BY customer_id),
+            SELECT customer_id, {{{consent}}} AS consent
+            FROM {snapshot_schema}.consents GROUP BY customer_id),
         recs AS (
             SELECT r.customer_id, list({{'product_id': r.product_id,
                     'product_name': r.product_name, 'asset_class': r.asset_class,

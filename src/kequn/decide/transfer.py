@@ -51,10 +51,10 @@ def to_duckdb(
             for key, value in (params or {}).items():
                 bound = bound.replace(f":{key}", _literal(value))
             raw = con.connection.driver_connection
-            with raw.cursor() as cur, open(path, "wb") as out:  # type: ignore[union-attr]
-                with cur.copy(f"COPY ({bound}) TO STDOUT (FORMAT csv, NULL '{NULL}')") as copy:
-                    for chunk in copy:
-                        out.write(chunk)
+            copy_sql = f"COPY ({bound}) TO STDOUT (FORMAT csv, NULL '{NULL}')"
+            with raw.cursor() as cur, open(path, "wb") as out, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+                for chunk in copy:
+                    out.write(chunk)
         else:
             cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
             cur.execute(sql, dict(params or {}))  # sqlite3 binds :name itself

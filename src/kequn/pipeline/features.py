@@ -19,11 +19,12 @@ from kequn.pipeline.inputs import UNITS, Inputs, as_float, as_of_literal, days_b
 from kequn.pipeline.predicates import compile_predicate
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
+from kequn.rules import suitability as suit
+from kequn.rules.suitability import INVESTMENT_TYPES
 
 PASSIVE_TYPES = ("salary", "pension", "interest", "fee")
 SPENDING_TYPES = ("card_spend", "bill_payment", "cash_withdrawal")
 INTERNAL_TYPES = ("purchase", "redemption")
-INVESTMENT_TYPES = ("wealth_product", "fund", "trust")
 #: maturity buckets of 91 days over two years, then one for later
 MATURITY_BUCKET_DAYS = 91
 MATURITY_BUCKETS = 8
@@ -129,11 +130,22 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     adb = money_units(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb)
     cost = money_units(h.cost.fill_null(h.balance), h.currency, pb)
     aum_types = list(pb.playbook.aum_product_types)
-    risk_types = list(pb.playbook.suitability.risk_product_types)
     is_asset = h.type.isin(aum_types)
-    above = is_asset & (
-        (h.p_risk > ibis.greatest(h.risk_level_num, 1)) | (~h.risk_valid & h.type.isin(risk_types))
+    held = suit.ProductSide(
+        risk_num=h.p_risk,
+        type=h.type,
+        closed=h.liquidity == "closed",
+        is_pension=ibis.literal(False),
+        term_days=ibis.literal(0),
+        on_sale=ibis.literal(True),
     )
+    holder = suit.CustomerSide(
+        risk_num=h.risk_level_num,
+        valid=h.risk_valid,
+        reserve_ok=ibis.literal(True),
+        pension_age_ok=ibis.literal(True),
+    )
+    above = is_asset & suit.above_tolerance(holder, held, pb.playbook.suitability)
     days_left = days_between(h.maturity_date, asof)
     h = h.mutate(
         bal=bal,

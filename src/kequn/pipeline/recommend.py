@@ -1,5 +1,5 @@
 """Products that fill each customer's model-portfolio gap (KYC × KYP), within
-the suitability rules of ``kequn.playbook.suitability``.
+the suitability rules of ``kequn.rules.suitability``.
 
 Candidates depend on a customer only through a few facts (tier, risk level,
 life stage, the asset class short, and the rules' inputs), so products are
@@ -17,7 +17,7 @@ from kequn.pipeline.inputs import Inputs, fround, fx_rate, units_to_money
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
-from kequn.playbook.suitability import INVESTMENT_TYPES
+from kequn.rules import suitability as suit
 
 BUCKET = [
     "tier",
@@ -36,17 +36,10 @@ GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
 
 
 def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
-    s = pb.playbook.suitability
+    """The shelf of products that count in AUM (the suitability rules are applied
+    to each customer bucket's candidates, not here)."""
     p = inputs.products
-    term = ibis.coalesce(p.term_days, p.lockup_days, 0)
-    p = p.filter(
-        p.on_sale.fill_null(True)
-        & p.type.isin(list(pb.playbook.aum_product_types))
-        & (p.asset_class != "liability")
-        # a product may be offered as pension only if it qualifies
-        & (~p.is_pension.fill_null(False) | (term >= s.pension_min_term_days))
-    )
-    p_risk = ibis.cases(*((p.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5)
+    p = p.filter(p.type.isin(list(pb.playbook.aum_product_types)) & (p.asset_class != "liability"))
     is_pension = p.is_pension.fill_null(False)
     p = p.select(
         product_id=p.product_id,
@@ -54,10 +47,12 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         product_type=p.type,
         asset_class=p.asset_class,
         product_risk=p.risk_level,
-        p_risk=p_risk.cast("int64"),
-        is_risk=p.type.isin(list(s.risk_product_types)) | (p_risk >= 2),
+        # an unrated product counts as the riskiest (the contract requires R1–R5)
+        p_risk=ibis.cases(*((p.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5).cast("int64"),
         closed=p.liquidity == "closed",
         is_pension=is_pension,
+        term_days=ibis.coalesce(p.term_days, p.lockup_days, 0).cast("int64"),
+        on_sale=p.on_sale.fill_null(True),
         is_green=p.is_green.fill_null(False),
         min_amount=p.min_amount.fill_null(0).cast("float64") * fx_rate(p.currency, pb),
         expected_return=ibis.ifelse(is_pension, ibis.null("float64"), p.expected_return.cast("float64")),
@@ -66,6 +61,17 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     w = ibis.window(group_by=p.asset_class, order_by=p.expected_return)
     rank = ibis.ifelse(p.expected_return.isnull(), 0.5, p.expected_return.percent_rank().over(w))
     return p.mutate(return_factor=rank.cast("float64"))
+
+
+def _side(t: ir.Table) -> suit.ProductSide:
+    return suit.ProductSide(
+        risk_num=t.p_risk,
+        type=t.product_type,
+        closed=t.closed,
+        is_pension=t.is_pension,
+        term_days=t.term_days,
+        on_sale=t.on_sale,
+    )
 
 
 def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
@@ -90,8 +96,8 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     p = profiles.mutate(
         risk_cell=profiles.risk_level.fill_null("NONE"),
         eff_risk=ibis.ifelse(profiles.risk_valid, profiles.risk_level_num, 0).cast("int64"),
-        liquid_ok=profiles.liquid_reserve_months >= s.closed_min_reserve_months,
-        pension_ok=(profiles.age >= s.pension_min_age) & profiles.risk_valid,
+        liquid_ok=suit.reserve_ok(profiles.liquid_reserve_months, s),
+        pension_ok=suit.pension_age_ok(profiles.age, s),
         low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
     need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
@@ -130,12 +136,15 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     products = _products(inputs, pb)
     buckets = gaps.select(*BUCKET).distinct()
     cand = buckets.join(products, "asset_class")
+    # suitability (kequn.rules.suitability) on each bucket of alike customers
+    alike = suit.CustomerSide(
+        risk_num=cand.eff_risk,
+        valid=cand.eff_risk >= 1,
+        reserve_ok=cand.liquid_ok,
+        pension_age_ok=cand.pension_ok,
+    )
     cand = cand.filter(
-        (cand.min_amount <= ibis.greatest(cand.gap_floor, 1000.0))
-        & (cand.p_risk <= ibis.greatest(cand.eff_risk, 1))
-        & ((cand.eff_risk >= 1) | ~cand.is_risk)
-        & (cand.liquid_ok | ~cand.closed)
-        & (cand.pension_ok | ~cand.is_pension)
+        (cand.min_amount <= ibis.greatest(cand.gap_floor, 1000.0)) & suit.suitable(alike, _side(cand), s)
     )
     held = inputs.holdings.select("customer_id", "product_id").distinct()
     pop = _popularity(p, held)
@@ -165,9 +174,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     )
     recs = recs.filter(recs.rank < r.per_customer)
 
-    dual = ((recs.age >= s.dual_recording_age) & (recs.p_risk >= s.dual_recording_min_risk)) | (
-        recs.first_time_investor & recs.product_type.isin(list(INVESTMENT_TYPES))
-    )
+    dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
     risk_note = ibis.ifelse(
         recs.eff_risk >= 1,

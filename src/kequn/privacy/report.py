@@ -183,7 +183,8 @@ def _coverage(s: Session) -> tuple[Counter[str], Counter[str]]:
             consent_rules.latest_consents(ibis.table(consent_rules.EVENTS, name="consent_events"))
         )
         cols = ", ".join(
-            f"count(*) FILTER (WHERE {consent_rules.column(p)}), count(*) FILTER (WHERE NOT {consent_rules.column(p)})"
+            f"count(*) FILTER (WHERE {consent_rules.column(p)}), count(*) FILTER (WHERE NOT "
+            f"{consent_rules.column(p)})"
             for p in consent_rules.PURPOSES
         )
         row = con.execute(f"SELECT {cols} FROM ({sql})").fetchone() or ()

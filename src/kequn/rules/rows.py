@@ -178,7 +178,7 @@ def scalar(op: ops.Value) -> Fn:
     return found
 
 
-def _compile(op: ops.Value) -> Fn:  # noqa: C901 (one case per operation)
+def _compile(op: ops.Value) -> Fn:
     if isinstance(op, ops.Field):
         rel, name = op.rel, op.name
 
@@ -432,7 +432,7 @@ class _Run:
             self.memo[op] = found
         return found
 
-    def _relation(self, op: ops.Relation) -> list[Row]:  # noqa: C901 (one case per operation)
+    def _relation(self, op: ops.Relation) -> list[Row]:
         if isinstance(op, ops.DatabaseTable | ops.UnboundTable | ops.InMemoryTable):
             names = op.schema.names
             return [{n: r.get(n) for n in names} for r in self.tables.get(op.name, ())]
@@ -494,7 +494,7 @@ class _Run:
         return out
 
     def _window(self, w: ops.WindowFunction, rel: ops.Relation, rows: list[Row]) -> list[Any]:
-        envs = [{rel: r, _IDX: i} for i, r in enumerate(rows)]
+        envs: list[Env] = [{rel: r, _IDX: i} for i, r in enumerate(rows)]
         groups = [scalar(g) for g in w.group_by]
         parts: dict[Any, list[Env]] = {}
         for e in envs:

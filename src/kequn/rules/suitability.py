@@ -24,14 +24,14 @@ ORDER = ("on_sale", "risk_within_tolerance", "valid_assessment", "reserve_before
 @dataclass(frozen=True)
 class CustomerSide:
     """A customer's facts as columns: ``risk_num`` 1–5 (0 never assessed),
-    ``valid`` the assessment valid on the day, ``age``, ``reserve_months`` (liquid
-    assets over monthly spending), ``first_time_investor``."""
+    ``valid`` the assessment valid on the day, ``reserve_ok`` (``reserve_ok``
+    of their liquid reserve) and ``pension_age_ok`` (``pension_age_ok`` of
+    their age). Whole customers or buckets of alike ones both fit."""
 
     risk_num: ir.IntegerValue
     valid: ir.BooleanValue
-    age: ir.IntegerValue
-    reserve_months: ir.FloatingValue
-    first_time_investor: ir.BooleanValue
+    reserve_ok: ir.BooleanValue
+    pension_age_ok: ir.BooleanValue
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,12 @@ def is_risk_product(p: ProductSide, s: Suitability) -> ir.BooleanValue:
 
 
 def reserve_ok(reserve_months: ir.FloatingValue, s: Suitability) -> ir.BooleanValue:
+    """Liquid assets cover the months of spending a lock-up needs."""
     return (reserve_months >= s.closed_min_reserve_months).fill_null(False)
+
+
+def pension_age_ok(age: ir.IntegerValue, s: Suitability) -> ir.BooleanValue:
+    return (age >= s.pension_min_age).fill_null(False)
 
 
 def broken(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.StringValue:
@@ -77,10 +82,9 @@ def broken(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.StringValue:
         (~p.on_sale.fill_null(True), "on_sale"),
         (c.valid & (p.risk_num > c.risk_num), "risk_within_tolerance"),
         (~c.valid & is_risk_product(p, s), "valid_assessment"),
-        (p.closed.fill_null(False) & ~reserve_ok(c.reserve_months, s), "reserve_before_lockup"),
+        (p.closed.fill_null(False) & ~c.reserve_ok, "reserve_before_lockup"),
         (
-            p.is_pension.fill_null(False)
-            & ((term < s.pension_min_term_days) | (c.age < s.pension_min_age) | ~c.valid),
+            p.is_pension.fill_null(False) & ((term < s.pension_min_term_days) | ~c.pension_age_ok | ~c.valid),
             "pension_rules",
         ),
         else_=ibis.null("string"),
@@ -91,11 +95,13 @@ def suitable(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.BooleanValue
     return broken(c, p, s).isnull()
 
 
-def dual_recording(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.BooleanValue:
+def dual_recording(
+    age: ir.IntegerValue, first_time_investor: ir.BooleanValue, p: ProductSide, s: Suitability
+) -> ir.BooleanValue:
     """双录: 65 or older buying R3 or above, or a first wealth-product purchase —
     sold in the branch, on record."""
-    return ((c.age >= s.dual_recording_age) & (p.risk_num >= s.dual_recording_min_risk)) | (
-        c.first_time_investor.fill_null(False) & p.type.isin(list(INVESTMENT_TYPES))
+    return ((age >= s.dual_recording_age).fill_null(False) & (p.risk_num >= s.dual_recording_min_risk)) | (
+        first_time_investor.fill_null(False) & p.type.isin(list(INVESTMENT_TYPES))
     )
 
 
