@@ -23,8 +23,7 @@ from pathlib import Path
 import httpx
 
 from kequn.core.clock import SHANGHAI
-from kequn.synth import SynthOptions, synthesize
-from kequn.synth.nightly import Damage, NightResult, damage, next_night
+from kequn.synth.nightly import Damage, NightResult, damage
 
 PASSWORD = "month-of-nights-1"
 
@@ -67,6 +66,7 @@ class Month:
     server: subprocess.Popen[bytes] | None = None
     port: int = 0
     campaign: str | None = None  # the campaign the month's head launched
+    preparing: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -125,15 +125,42 @@ class Month:
         self.steps.append(step)
         return step
 
-    def night(self, night: int, work: bool = True) -> list[Step]:
+    def prepare(self, days: int) -> None:
+        """Makes every night's extract ahead, in a process of its own: a night's
+        extract depends only on the night before, not on what staff did."""
+        self.preparing = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.cycle.extracts",
+                str(self.root / "extracts"),
+                self.start.isoformat(),
+                str(days),
+                str(self.customers),
+                str(self.seed),
+            ],
+            cwd=Path(__file__).parents[2],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "extracts.log", "ab"),  # noqa: SIM115 (kept by the child)
+        )
+
+    def _arrived(self, night: int) -> Path:
+        path = self.extract(night)
+        deadline = time.monotonic() + 600
+        while not (path / "extract.json").exists():
+            if self.preparing is None:
+                raise RuntimeError("call prepare() first")
+            if self.preparing.poll() not in (None, 0):
+                raise RuntimeError(f"making the extracts failed: see {self.root / 'extracts.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"extract of night {night} did not arrive")
+            time.sleep(0.1)
+        return path
+
+    def night(self, night: int) -> list[Step]:
         """The nightly job: the extract arrives (spoilt first on a fault night),
         then ingest, run and decide."""
-        path = self.extract(night)
-        if night == 0:
-            synthesize(SynthOptions(customers=self.customers, seed=self.seed, out=path, as_of=self.as_of(0)))
-            self.nights[0] = None
-        else:
-            self.nights[night] = next_night(self.extract(night - 1), path)
+        path = self._arrived(night)
         done: list[Step] = []
         fault = self.faults.get(night)
         if fault is not None:
@@ -150,16 +177,18 @@ class Month:
     # the workbench ------------------------------------------------------------------
 
     def serve(self, night: int) -> str:
-        """Starts (or restarts) the workbench on the work day after ``night``."""
-        self.stop()
+        """The workbench on the work day after ``night``: started once, its clock
+        moved to each day's morning through ``KEQUN_CLOCK_FILE``."""
+        morning = datetime.combine(self.workday(night), dtime(8, 30), SHANGHAI)
+        clock = self.root / "clock.txt"
+        clock.write_text(morning.isoformat(), encoding="utf-8")
+        if self.server is not None and self.server.poll() is None:
+            return f"http://127.0.0.1:{self.port}"
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        env = {
-            **os.environ,
-            "KEQUN_CLOCK": datetime.combine(self.workday(night), dtime(8, 30), SHANGHAI).isoformat(),
-            "KEQUN_SECRET_KEY": "m" * 32,
-        }
+        env = {**os.environ, "KEQUN_CLOCK_FILE": str(clock), "KEQUN_SECRET_KEY": "m" * 32}
+        env.pop("KEQUN_CLOCK", None)
         self.server = subprocess.Popen(
             [
                 sys.executable,

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.suitability import INVESTMENT_TYPES
+from kequn.rules.suitability import INVESTMENT_TYPES
 
 CONTACTED = (
     "reached",
@@ -175,31 +175,57 @@ def rules_kept(store: Path, url: str, pb: LoadedPlaybook, day: date) -> list[str
         con.close()
     later = _ops(url, "SELECT customer_id, purpose, granted, ts FROM consents")
     events = pd.concat([consents.assign(ts=_instants(consents.ts)), later.assign(ts=_instants(later.ts))])
+    events["ts"] = _instants(events["ts"])  # an empty frame in the concat leaves objects
+    events["granted"] = events["granted"].astype(bool)
     prefs = _ops(
         url, "SELECT customer_id, do_not_contact, personalised_opt_out, updated_at FROM contact_prefs"
     )
-    prefs = prefs.set_index("customer_id")
-    purpose = pb.playbook.contact.channel_consent
-    personalised = {a.name for a in pb.playbook.actions if a.personalised}
+    prefs["updated_at"] = _instants(prefs.updated_at)
+    for col in ("do_not_contact", "personalised_opt_out"):
+        prefs[col] = prefs[col].astype(bool)
     tasks["created"] = _instants(tasks.created_at)
-    for t in tasks.itertuples():
-        mine = events[(events.customer_id == t.customer_id) & (events.ts <= t.created)]
-        latest = {k: bool(v) for k, v in mine.sort_values("ts").groupby("purpose").granted.last().items()}
-        given = latest.get(purpose.get(t.channel, ""))
-        in_person = t.source in ("referral", "floor")
-        if t.kind == "marketing" and given is not True and not in_person:
-            bad.append(f"task {t.task_id}: marketing by {t.channel} without {purpose.get(t.channel)} consent")
+    purposes = pd.DataFrame(list(pb.playbook.contact.channel_consent.items()), columns=["channel", "purpose"])
+    personalised = pd.DataFrame({"action": [a.name for a in pb.playbook.actions if a.personalised]})
+    # the consent each task needed, as it stood when the task was made
+    con = duckdb.connect()
+    for name, frame in (
+        ("t", tasks[["task_id", "customer_id", "kind", "channel", "action", "source", "created"]]),
+        ("e", events),
+        ("pr", prefs),
+        ("cp", purposes),
+        ("pers", personalised),
+    ):
+        con.register(name, frame)
+    rows = con.execute("""
+        WITH need AS (
+            SELECT t.*, cp.purpose FROM t LEFT JOIN cp USING (channel)),
+        given AS (
+            SELECT n.task_id, arg_max(e.granted, e.ts) AS granted FROM need n
+            JOIN e ON e.customer_id = n.customer_id AND e.purpose = n.purpose AND e.ts <= n.created
+            GROUP BY 1),
+        refused AS (
+            SELECT n.task_id, arg_max(e.granted, e.ts) = FALSE AS refused FROM need n
+            JOIN e ON e.customer_id = n.customer_id AND e.purpose = 'personalised_recommendation'
+                   AND e.ts <= n.created
+            GROUP BY 1)
+        SELECT n.task_id, n.kind, n.channel, n.purpose, g.granted,
+               coalesce(r.refused, FALSE)
+                   OR coalesce(pr.personalised_opt_out AND pr.updated_at <= n.created, FALSE),
+               coalesce(pr.do_not_contact AND pr.updated_at <= n.created, FALSE),
+               n.action IN (SELECT action FROM pers), n.source
+        FROM need n LEFT JOIN given g USING (task_id) LEFT JOIN refused r USING (task_id)
+        LEFT JOIN pr USING (customer_id)""").fetchall()
+    con.close()
+    for task_id, kind, channel, purpose, given, opted, dnc, pers, source in rows:
+        in_person = source in ("referral", "floor")
+        if kind == "marketing" and given is not True and not in_person:
+            bad.append(f"task {task_id}: marketing by {channel} without {purpose} consent")
         elif given is False and not in_person:
-            bad.append(f"task {t.task_id}: by {t.channel}, which the customer refused")
-        opted = latest.get("personalised_recommendation") is False
-        if t.customer_id in prefs.index:
-            pr = prefs.loc[t.customer_id]
-            before = _instants(pd.Series([pr.updated_at])).iloc[0] <= t.created
-            if before and bool(pr.do_not_contact) and t.kind != "compliance":
-                bad.append(f"task {t.task_id}: the customer asked not to be contacted")
-            opted = opted or (before and bool(pr.personalised_opt_out))
-        if opted and (t.kind == "marketing" or t.action in personalised) and not in_person:
-            bad.append(f"task {t.task_id}: the customer refused personalised marketing")
+            bad.append(f"task {task_id}: by {channel}, which the customer refused")
+        if dnc and kind != "compliance":
+            bad.append(f"task {task_id}: the customer asked not to be contacted")
+        if opted and (kind == "marketing" or pers) and not in_person:
+            bad.append(f"task {task_id}: the customer refused personalised marketing")
     c = pb.playbook.contact
     since = datetime.combine(day - timedelta(days=c.cap_days), time(0), SHANGHAI)
     history = _ops(

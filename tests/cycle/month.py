@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from kequn.core.clock import SHANGHAI
 from kequn.playbook import load_playbook
+from kequn.privacy.audit import verify
 from kequn.store import open_store
 from kequn.store.models import Customer, Staff
 from kequn.synth.bank import MANIFEST_FILE
@@ -53,6 +54,12 @@ class MonthReport:
     logs: list[staff.DayLog] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # answers other than 2xx/3xx while the night ran
     erased: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # where the month's time went
+
+    def clock(self, what: str, since: float) -> float:
+        now = time.monotonic()
+        self.seconds[what] = round(self.seconds.get(what, 0.0) + now - since, 2)
+        return now
 
     def add(self, when: str, found: list[str]) -> None:
         if found:
@@ -123,10 +130,21 @@ def _poll(base: str, stop: threading.Event, seen: list[str]) -> None:
         head.close()
 
 
-def _cli_checks(month: Month, night: int, report: MonthReport) -> None:
-    trail = month.kequn(night, "audit", "verify", "--store", month.ops_url or "")
-    if trail.failed:
-        report.add(f"night {night}", [f"kequn audit verify: {trail.err.strip() or trail.out.strip()}"])
+def _trail_checks(month: Month, night: int, report: MonthReport, last: bool) -> None:
+    """The trail verifies after every day (the command itself every fifth day and
+    on the last, since its start-up costs more than the check)."""
+    if last or night % 5 == 4:
+        trail = month.kequn(night, "audit", "verify", "--store", month.ops_url or "")
+        if trail.failed:
+            report.add(f"night {night}", [f"kequn audit verify: {trail.err.strip() or trail.out.strip()}"])
+        return
+    ops = open_store(month.ops_url or "")
+    try:
+        with ops.session() as s:
+            found = verify(s)
+    finally:
+        ops.dispose()
+    report.add(f"night {night}", found.problems)
 
 
 def work_day(month: Month, c: Cast, night: int, base: str, rng: np.random.Generator) -> staff.DayLog:
@@ -231,9 +249,11 @@ def run_month(
     pb = load_playbook()
     report = MonthReport(days)
     rng = np.random.default_rng(seed)
+    month.prepare(days)
     steps = month.night(0)
     c = cast(month)
     erased: tuple[str, str, str | None] | None = None
+    mark = time.monotonic()
     for night in range(days):
         if on_night:
             on_night(night, steps)
@@ -253,15 +273,19 @@ def run_month(
         report.add(f"day {day}", inv.tasks_explained(month.ops_url or "", day))
         if erased:
             report.add(f"night {night}", inv.erased_everywhere(month.store, month.ops_url or "", *erased))
+        mark = report.clock("checks", mark)
         base = month.serve(night)
+        mark = report.clock("serve", mark)
         report.logs.append(work_day(month, c, night, base, rng))
+        mark = report.clock("work", mark)
         if night == DELETION_DAY:
             erased = erase_one(month, c, night)
             report.erased = erased[0]
         report.add(f"day {day}", inv.rules_kept(month.store, month.ops_url or "", pb, day))
         report.add(f"day {day}", inv.open_tasks_still_allowed(month.ops_url or "", pb))
         report.add(f"day {day}", inv.campaign_arms_disjoint(month.ops_url or ""))
-        _cli_checks(month, night, report)
+        _trail_checks(month, night, report, night + 1 == days)
+        mark = report.clock("checks", mark)
         if night + 1 < days:
             stop = threading.Event()
             poller = threading.Thread(target=_poll, args=(base, stop, report.busy), daemon=True)
@@ -269,6 +293,6 @@ def run_month(
             steps = month.night(night + 1)
             stop.set()
             poller.join(30)
-        month.stop()
-        time.sleep(0)
+        mark = report.clock("nights", mark)
+    month.stop()
     return month, report

@@ -30,6 +30,7 @@ def test_a_month_of_nights_and_days_breaks_nothing(tmp_path: Path) -> None:
         json.dumps([vars(log) | {"day": str(log.day)} for log in report.logs], ensure_ascii=False, indent=1),
         encoding="utf-8",
     )
+    print("month seconds:", report.seconds)
     assert not report.violations, json.dumps(report.violations, ensure_ascii=False, indent=1)[:6000]
     assert not report.busy, report.busy[:20]
     # the month did what a month does: every night decided, people worked every day

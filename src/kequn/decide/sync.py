@@ -105,6 +105,7 @@ class SyncPlan:
     cards: int = 0
     changed: int = 0
     first_fill: bool = False
+    moment: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -142,25 +143,33 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
                                     || coalesce(CAST(maturity_date AS VARCHAR), ''), ',' ORDER BY account_id))
                    AS digest
             FROM {snapshot_schema}.holdings GROUP BY 1),
-        prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles),
-        card AS (
-            SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number,
-                   c.phone, c.gender, c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum,
-                   p.health_score, p.risk_level, p.lifecycle, p.life_stage, to_json(p.segments) AS segments,
-                   json_merge_patch(to_json(p), to_json({{'consent': s.consent,
-                       'recs': coalesce(rc.recs, []), 'carbon': coalesce(cb.carbon, [])}})) AS facts,
-                   coalesce(h.digest, '') AS held
-            FROM prof p
-            JOIN {snapshot_schema}.customers c USING (customer_id)
-            LEFT JOIN state s USING (customer_id)
-            LEFT JOIN recs rc USING (customer_id)
-            LEFT JOIN carbon cb USING (customer_id)
-            LEFT JOIN held h USING (customer_id))
-        SELECT * EXCLUDE (held), '{run.snapshot_id}' AS snapshot_id, '{run.run_id}' AS run_id,
-               TIMESTAMPTZ '{moment.isoformat()}' AS updated_at,
-               md5(concat_ws('|', customer_id, home_branch_id, name, id_number, phone, gender,
-                   CAST(birth_date AS VARCHAR), occupation, CAST(facts AS VARCHAR), held)) AS card_hash
-        FROM card"""
+        prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles)
+        SELECT p AS prof, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
+               c.owner_manager_id, s.consent, coalesce(rc.recs, []) AS recs,
+               coalesce(cb.carbon, []) AS carbon, coalesce(h.digest, '') AS held,
+               -- the digest of everything the card holds: no JSON is built to compare
+               CAST(hash(p, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
+                         s.consent, rc.recs, cb.carbon, h.digest) AS VARCHAR) AS card_hash
+        FROM prof p
+        JOIN {snapshot_schema}.customers c USING (customer_id)
+        LEFT JOIN state s USING (customer_id)
+        LEFT JOIN recs rc USING (customer_id)
+        LEFT JOIN carbon cb USING (customer_id)
+        LEFT JOIN held h USING (customer_id)"""
+
+
+def _card_rows_sql(run: RunInfo, moment: datetime) -> str:
+    """The changed cards as the store keeps them (``k_cards`` SEMI JOIN ``k_cards_changed``)."""
+    return f"""
+        SELECT k.prof.customer_id, k.prof.home_branch_id, k.owner_manager_id, k.name, k.id_number,
+               k.phone, k.gender, k.birth_date, k.occupation, k.prof.tier, k.prof.prev_tier, k.prof.aum,
+               k.prof.health_score, k.prof.risk_level, k.prof.lifecycle, k.prof.life_stage,
+               to_json(k.prof.segments),
+               json_merge_patch(to_json(k.prof), to_json({{'consent': k.consent, 'recs': k.recs,
+                                                          'carbon': k.carbon}})),
+               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{moment.isoformat()}', k.card_hash
+        FROM k_cards k SEMI JOIN k_cards_changed c ON c.customer_id = k.prof.customer_id
+        ORDER BY k.prof.customer_id"""
 
 
 def plan_sync(
@@ -183,6 +192,7 @@ def plan_sync(
         FROM {snapshot_schema}.managers""").fetchall()
     plan = SyncPlan(snapshot_schema, run, branches, branch_paths(branches), staff)
     duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run, pb, moment)}")
+    plan.moment = moment
     to_duckdb(
         con,
         duck,
@@ -192,8 +202,8 @@ def plan_sync(
     )
     duck.execute("""
         CREATE OR REPLACE TEMP TABLE k_cards_changed AS
-        SELECT c.customer_id, o.customer_id IS NULL AS new FROM k_cards c
-        LEFT JOIN k_ops_cards o USING (customer_id)
+        SELECT c.prof.customer_id AS customer_id, o.customer_id IS NULL AS new FROM k_cards c
+        LEFT JOIN k_ops_cards o ON o.customer_id = c.prof.customer_id
         WHERE o.customer_id IS NULL OR o.card_hash IS DISTINCT FROM c.card_hash""")
     row = duck.execute(
         "SELECT (SELECT count(*) FROM k_cards), (SELECT count(*) FROM k_cards_changed), "
@@ -219,7 +229,7 @@ def apply_sync(
         ["name", "parent_id", "level", "city", "path"],
     )
     counts["staff"] = load_rows(con, "staff", STAFF_COLUMNS, plan.staff, ["manager_id"], STAFF_COLUMNS[1:])
-    changed = "SELECT c.* FROM k_cards c SEMI JOIN k_cards_changed USING (customer_id) ORDER BY customer_id"
+    changed = _card_rows_sql(plan.run, plan.moment)
     # the owner is Kequn's to manage once a customer is on file: not overwritten
     counts["cards"] = copy_from_duckdb(
         duck,

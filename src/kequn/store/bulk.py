@@ -171,14 +171,36 @@ def copy_from_duckdb(
         finally:
             os.unlink(path)
         return n
-    result = duck.execute(query)
+    # DuckDB renders each value as SQLite keeps it, so rows go to the cursor as they come
+    result = duck.execute(_as_sqlite(query, table, columns))
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     marks = ", ".join("?" for _ in columns)
     while batch := result.fetchmany(50_000):
-        cur.executemany(
-            f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}",
-            [tuple(sqlite_value(v) for v in r) for r in batch],
-        )
+        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}", batch)
         n += len(batch)
     cur.close()
     return n
+
+
+def _as_sqlite(query: str, table: str, columns: Sequence[str]) -> str:
+    """``query``'s columns (in order, named as ``columns``) converted in DuckDB to
+    the forms the store keeps in SQLite (see store.models): moments as UTC text
+    in ``SQLITE_INSTANT``, money as text with two decimals, dates as text, JSON
+    as text."""
+    from kequn.store.models import Base, Instant, Money
+
+    types = {c.name: c.type for c in Base.metadata.tables[table].columns}
+    out = []
+    for i, name in enumerate(columns):
+        col = f"q.column{i}"
+        kind = types.get(name)
+        if isinstance(kind, Instant):
+            out.append(f"strftime(timezone('UTC', CAST({col} AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M:%S.%f')")
+        elif isinstance(kind, Money):
+            out.append(f"CAST(CAST(round(CAST({col} AS DECIMAL(38, 4)), 2) AS DECIMAL(18, 2)) AS VARCHAR)")
+        elif kind is not None and type(kind).__name__ in ("Date", "JSON"):
+            out.append(f"CAST({col} AS VARCHAR)")
+        else:
+            out.append(col)
+    names = ", ".join(f"column{i}" for i in range(len(columns)))
+    return f"SELECT {', '.join(out)} FROM ({query}) AS q({names})"

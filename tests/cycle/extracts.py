@@ -1,0 +1,29 @@
+"""Every night's extract of a month, one after another: ``python -m
+tests.cycle.extracts FOLDER START DAYS CUSTOMERS SEED`` (the month harness runs
+it beside the nights, which wait for each extract to arrive)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from kequn.synth import SynthOptions, synthesize
+from kequn.synth.nightly import next_night
+
+
+def main(folder: Path, start: date, days: int, customers: int, seed: int) -> None:
+    def path(n: int) -> Path:
+        return folder / f"{start + timedelta(days=n):%Y%m%d}"
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (path(0) / "extract.json").exists():
+        synthesize(SynthOptions(customers=customers, seed=seed, out=path(0), as_of=start))
+    for n in range(1, days):
+        if not (path(n) / "extract.json").exists():
+            next_night(path(n - 1), path(n))
+
+
+if __name__ == "__main__":
+    folder, start, days, customers, seed = sys.argv[1:6]
+    main(Path(folder), date.fromisoformat(start), int(days), int(customers), int(seed))
