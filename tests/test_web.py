@@ -322,6 +322,44 @@ def test_a_sale_moves_the_branch_heads_conversion(app, workbench: Workbench) -> 
     assert amount == Decimal("50000.00")
 
 
+def test_do_not_contact_withdraws_the_customers_other_open_tasks(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    # the customer has two more open tasks: a sales one, which must go, and a
+    # compliance one (a regulator's notice), which must stay
+    for s in ops_session(workbench):
+        first = s.get(Task, task["task_id"])
+        assert first is not None
+        for suffix, kind in (("second", "service"), ("notice", "compliance")):
+            s.add(
+                Task(
+                    **{
+                        col: getattr(first, col)
+                        for col in (c.key for c in Task.__table__.columns)
+                        if col not in {"task_id", "kind", "version"}
+                    },
+                    task_id=f"{first.task_id}:{suffix}",
+                    kind=kind,
+                )
+            )
+        s.commit()
+    r = c.post(
+        f"/api/tasks/{task['task_id']}/outcome",
+        json={"outcome": "do_not_contact", "key": "dnc-1"},
+        headers={"X-CSRF-Token": csrf(c)},
+    )
+    assert r.status_code == 200, r.text
+    for s in ops_session(workbench):
+        status = dict(
+            s.execute(select(Task.task_id, Task.status).where(Task.task_id.like(f"{task['task_id']}%"))).all()
+        )
+    assert status == {
+        task["task_id"]: "done",
+        f"{task['task_id']}:second": "withdrawn",
+        f"{task['task_id']}:notice": "open",
+    }
+
+
 # customer 360, report, dashboards ---------------------------------------------
 
 

@@ -182,6 +182,7 @@ def api_outcome(request: Request, task_id: TaskId, body: OutcomeIn, s: DB, v: Vi
             None if body.amount is None else str(body.amount),
             body.note,
             body.score,
+            pb=request.app.state.playbook,
         )
     except LookupError:
         raise HTTPException(status_code=404, detail="no such task") from None

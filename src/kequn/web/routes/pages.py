@@ -165,7 +165,9 @@ def outcome(
     if me.read_only:
         raise HTTPException(status_code=403, detail="read-only role")
     try:
-        log_outcome(s, me, task_id, outcome, key, now(), product_id, amount, note)
+        log_outcome(
+            s, me, task_id, outcome, key, now(), product_id, amount, note, pb=request.app.state.playbook
+        )
     except LookupError:
         raise HTTPException(status_code=404, detail="no such task") from None
     except OutcomeError as exc:

@@ -14,7 +14,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kequn.core.faults import point
-from kequn.store.models import ContactPreference, Outcome, Task
+from kequn.playbook import LoadedPlaybook
+from kequn.privacy.consent import withdraw_disallowed
+from kequn.store.models import ContactPreference, Customer, Outcome, Task
 from kequn.web.security import Viewer
 from kequn.web.services.privacy import trail
 
@@ -50,7 +52,11 @@ def log_outcome(
     amount: str | None = None,
     note: str | None = None,
     score: int | None = None,
+    *,
+    pb: LoadedPlaybook,
 ) -> Logged:
+    """Records what happened; a customer who asked not to be contacted has their
+    other open tasks withdrawn at once (``pb``: the playbook whose rules decide)."""
     if outcome not in ALLOWED:
         raise OutcomeError(f"unknown outcome {outcome!r}")
     if not key or len(key) > KEY_LENGTH:
@@ -133,6 +139,10 @@ def log_outcome(
             else:
                 prefs.do_not_contact = True
                 prefs.updated_at = moment
+            s.flush()
+            card = s.get(Customer, task.customer_id)
+            if card is not None:
+                withdraw_disallowed(s, pb, card, moment)
         s.flush()
         point("web.outcome")  # written, not yet committed
     return Logged(row, created)
