@@ -156,15 +156,17 @@ def _commands(step: str, root: Path, s: State) -> list[str]:
     return ["decide", "--snapshot", str(s.store), "--store", s.url]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def nights(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, object]]:
+#: each kind's nights, made once: pytest may set a parametrised module fixture
+#: up more than once when another test narrows its parameters
+_PREPARED: dict[str, dict[str, object]] = {}
+
+
+def _prepare(kind: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The night before each step, and what the unbroken step leaves."""
-    root = tmp_path_factory.mktemp(f"faults-{request.param}")
+    root = tmp_path_factory.mktemp(f"faults-{kind}")
     synthesize(SynthOptions(customers=CUSTOMERS, seed=11, out=root / "night0", as_of=AS_OF))
     next_night(root / "night0", root / "night1")
-    if request.param == "sqlite":
+    if kind == "sqlite":
         url = f"sqlite:///{root / 'base.sqlite'}"
     else:
         base = f"kf_base_{os.getpid()}"
@@ -188,11 +190,25 @@ def nights(
         done = kequn(*_commands(step, root, s), url=s.url, clock=CLOCK, cwd=root)
         assert done.returncode == 0, done.stderr
         before[after] = s
-    yield {"root": root, "before": before, "kind": request.param}
-    if request.param == "postgresql":
+    return {"root": root, "before": before, "kind": kind, "url": url}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_databases() -> Iterator[None]:
+    yield
+    made = _PREPARED.pop("postgresql", None)
+    if made is not None:
         _drop_pg_copies()
         with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-            con.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+            con.execute(f"DROP DATABASE IF EXISTS {str(made['url']).rsplit('/', 1)[1]} WITH (FORCE)")
+    _PREPARED.clear()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def nights(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    if request.param not in _PREPARED:
+        _PREPARED[request.param] = _prepare(request.param, tmp_path_factory)
+    return _PREPARED[request.param]
 
 
 NEXT = {"ingest": "run", "run": "decide", "decide": "done"}

@@ -209,14 +209,23 @@ def _refused(kind: str, channel: str, consents: dict[str, bool], dnc: bool, opte
 
 
 def _withdraw_at_random(url: str, seed: int, share: float) -> set[tuple[str, str]]:
-    """Withdraws a random share of the customers' channel consents; returns them."""
+    """Withdraws a random share of the channel consents of 150 random customers
+    (those with an open marketing task among them); returns them."""
     import random
 
     rng = random.Random(seed)
     withdrawn = set()
     ops = open_store(url)
     with ops.session() as s:
-        for card in s.scalars(select(Customer).order_by(Customer.customer_id)):
+        tasked = set(
+            s.scalars(select(Task.customer_id).where(Task.status == "open", Task.kind == "marketing"))
+        )
+        cards = list(s.scalars(select(Customer).order_by(Customer.customer_id)))
+        chosen = [c for c in cards if c.customer_id in tasked][:75]
+        chosen += rng.sample(
+            [c for c in cards if c not in chosen], min(150 - len(chosen), len(cards) - len(chosen))
+        )
+        for card in chosen:
             for purpose in ("marketing_phone", "marketing_sms", "marketing_wechat"):
                 if rng.random() < share:
                     change_consent(s, PB, card, purpose, False, "phone", "test", "operator", now())

@@ -29,6 +29,8 @@ from kequn.rules.consent import PURPOSES
 from kequn.rules.rows import execute
 from tests.law import violations
 
+#: one worker runs the module: the guard at its end reads what the property saw
+pytestmark = pytest.mark.xdist_group("rules_once")
 PB = load_playbook()
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
 DAY = NOW.date()
@@ -78,6 +80,22 @@ customer = st.fixed_dictionaries(
         "open": st.lists(st.sampled_from(ACTIONS), max_size=2),
         "proposals": st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=5, unique=True),
     }
+)
+#: a customer most rules let through (assessed, consenting, owned), so that the
+#: property also sees many pairs survive and checks what survives
+welcome = customer.map(
+    lambda c: (
+        c
+        | {
+            "risk_level": c["risk_level"] or "C4",
+            "assessed_days_ago": 10,
+            "manager": "M1",
+            "consents": [{"purpose": p, "granted": True, "days_ago": 3} for p in PURPOSES],
+            "dnc": None,
+            "opt_out": None,
+            "open": [],
+        }
+    )
 )
 
 
@@ -164,23 +182,43 @@ COLUMNS = ("customer_id", "action", "stage", "rule", "channels_left", "product_i
 SEEN = {"alive": 0, "dropped": 0}
 
 
-def _batch(rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+def _batch_sql() -> str:
+    """The funnel compiled for DuckDB over tables named as its inputs."""
+    tables = {name: ibis.table(schema, name=name) for name, schema in INPUTS.items()}
+    return str(ibis.to_sql(funnel.verdicts(tables, PB).select(*COLUMNS), dialect="duckdb"))
+
+
+#: compiled once for the property's examples (the rule-change test compiles anew)
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled() -> tuple[str, Any]:
+    if not _COMPILED:
+        tables = {name: ibis.table(schema, name=name) for name, schema in INPUTS.items()}
+        _COMPILED.update(sql=_batch_sql(), expr=funnel.verdicts(tables, PB))
+    return _COMPILED["sql"], _COMPILED["expr"]
+
+
+def _batch(
+    rows: dict[str, list[dict[str, Any]]], sql: str | None = None
+) -> dict[tuple[str, str], tuple[Any, ...]]:
     """Every customer at once, as SQL in DuckDB (the nightly path)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for name, schema in INPUTS.items():
         con.register(name, pa.Table.from_pylist(rows[name], schema=schema.to_pyarrow()))
-    ic = ibis.duckdb.from_connection(con)
-    sql = ic.compile(funnel.verdicts({n: ic.table(n) for n in INPUTS}, PB).select(*COLUMNS))
-    out = con.execute(sql).fetchall()
+    out = con.execute(sql or _batch_sql()).fetchall()
     con.close()
     return {(r[0], r[1]): (r[2], r[3], list(r[4] or []), r[5]) for r in out}
 
 
-def _events(rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+def _events(
+    rows: dict[str, list[dict[str, Any]]], expr: Any = None
+) -> dict[tuple[str, str], tuple[Any, ...]]:
     """One customer at a time, in process (the real-time path)."""
-    tables = {name: ibis.table(schema, name=name) for name, schema in INPUTS.items()}
-    expr = funnel.verdicts(tables, PB)
+    if expr is None:
+        tables = {name: ibis.table(schema, name=name) for name, schema in INPUTS.items()}
+        expr = funnel.verdicts(tables, PB)
     out = {}
     for facts in rows["k_facts"]:
         cid = facts["customer_id"]
@@ -200,13 +238,14 @@ def _events(rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], tupl
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(customer, min_size=1, max_size=5))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(customer, welcome), min_size=1, max_size=5))
 def test_the_batch_and_an_event_give_the_same_verdict_and_keep_the_law(
     customers: list[dict[str, Any]],
 ) -> None:
     rows = _world(customers)
-    batch, events = _batch(rows), _events(rows)
+    sql, expr = _compiled()
+    batch, events = _batch(rows, sql), _events(rows, expr)
     assert batch == events
     SEEN["alive"] += sum(v[1] is None for v in batch.values())
     SEEN["dropped"] += sum(v[1] is not None for v in batch.values())
@@ -307,4 +346,5 @@ def test_the_property_saw_pairs_live_and_dropped() -> None:
     """Guards the property above against passing on worlds where nothing happens."""
     if not SEEN["alive"]:  # run on its own
         test_the_batch_and_an_event_give_the_same_verdict_and_keep_the_law()
-    assert SEEN["alive"] > 20 and SEEN["dropped"] > 50, SEEN
+    print("the property saw", SEEN)
+    assert SEEN["alive"] > 100 and SEEN["dropped"] > 200, SEEN
