@@ -24,8 +24,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from kequn import warehouse
 from kequn.ingest.store import latest
-from kequn.pipeline.features import window_start
 from kequn.pipeline.health import portfolio_rows
+from kequn.pipeline.today import window_start
 from kequn.playbook import load_playbook
 
 HERE = Path(__file__).resolve().parent

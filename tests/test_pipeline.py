@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import ibis
@@ -46,7 +48,7 @@ def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) ->
     snapshot = pick_snapshot(bank_store, None)
     con = warehouse.reader(bank_store, "all")
     eng = DuckDBEngine(con)
-    inputs = eng.inputs(snapshot, None, portfolio_rows(pb))
+    inputs = eng.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
     kept: dict[str, ibis.Table] = {}
 
     def keep(name: str, expr: ibis.Table) -> ibis.Table:
@@ -178,3 +180,43 @@ def test_a_failed_publish_leaves_the_previous_run_in_place(
     assert read(
         store, "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'run_%_02'"
     ) == [(0,)]
+
+
+def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path) -> None:
+    """The gap a recommendation names is the model portfolio's share of the
+    customer's AUM less what they already hold in that class, worked out here
+    from the snapshot's holdings in Decimal; never more than their AUM."""
+    pb = load_playbook()
+    fx = {code: Decimal(str(rate)) for code, rate in pb.playbook.fx.items()}
+    kinds = ", ".join(f"'{t}'" for t in pb.playbook.aum_product_types)
+    held: dict[str, dict[str, Decimal]] = {}
+    for customer, cls, balance, currency in read(
+        run_store,
+        f"""SELECT h.customer_id, d.asset_class, h.balance, coalesce(h.currency, 'CNY')
+            FROM holdings h JOIN products d USING (product_id) WHERE d.type IN ({kinds})""",
+    ):
+        money = Decimal(str(balance)) * fx[str(currency)]
+        mine = held.setdefault(str(customer), {})
+        mine[str(cls)] = mine.get(str(cls), Decimal(0)) + money
+        mine["aum"] = mine.get("aum", Decimal(0)) + money
+    rows = read(
+        run_store,
+        """SELECT r.customer_id, r.asset_class, r.gap_amount, r.reasons, p.risk_level, p.life_stage
+           FROM recommendations r JOIN profiles p USING (customer_id)""",
+    )
+    assert len(rows) > 500
+    zh = {"cash": "现金类", "fixed_income": "固收类", "equity": "权益类", "alternative": "另类", "protection": "保障类"}
+    for customer, cls, gap, reasons, risk, stage in rows:
+        mine = held.get(str(customer), {})
+        aum = mine.get("aum", Decimal(0))
+        weight = Decimal(str(pb.playbook.portfolios.targets[str(risk or "C1")][str(stage)][str(cls)]))
+        expected = (weight.quantize(Decimal("0.0001")) * aum - mine.get(str(cls), Decimal(0))).quantize(
+            Decimal("0.01")
+        )
+        assert abs(Decimal(str(gap)) - expected) <= Decimal("0.02"), (customer, cls, gap, expected, aum)
+        assert 0 < Decimal(str(gap)) <= aum, (customer, cls, gap, aum)
+        # the sentence the manager reads says the same amount, in 万元
+        said = re.search(r"补足(\S+?)配置缺口约([\d.]+)万元", str(reasons))
+        assert said is not None, reasons
+        assert said.group(1) == zh.get(str(cls), said.group(1))
+        assert abs(Decimal(said.group(2)) - expected / 10_000) <= Decimal("0.05"), (reasons, expected)

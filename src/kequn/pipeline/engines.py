@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,10 +17,13 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+from ibis.backends.sql.datatypes import DuckDBType
 
 from kequn.ingest.store import SnapshotInfo
 from kequn.pipeline.catalog import RunInfo
+from kequn.pipeline.compiled import CompiledRun
 from kequn.pipeline.inputs import Inputs
+from kequn.pipeline.today import Today, set_variables
 
 TABLES = ("customers", "products", "holdings", "transactions", "employers")
 
@@ -29,7 +32,11 @@ class Engine(Protocol):
     name: str
 
     def inputs(
-        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+        self,
+        snapshot: SnapshotInfo,
+        previous: RunInfo | None,
+        portfolios: list[dict[str, object]],
+        window_months: int,
     ) -> Inputs: ...
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table: ...
@@ -41,7 +48,12 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    """Runs inside the store's own DuckDB connection."""
+    """Runs inside the store's own DuckDB connection.
+
+    The inputs are read through temporary views of fixed names and the day
+    through session variables, so the SQL is the same whatever the snapshot:
+    what it runs is recorded (``compiled``) and can be run again as it is
+    (``replay``) without building the expressions."""
 
     name = "duckdb"
 
@@ -51,23 +63,71 @@ class DuckDBEngine:
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
+        self.steps: list[tuple[str, str]] = []
+        self.results: dict[str, str] = {}
 
     def inputs(
-        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+        self,
+        snapshot: SnapshotInfo,
+        previous: RunInfo | None,
+        portfolios: list[dict[str, object]],
+        window_months: int,
     ) -> Inputs:
-        tables = {t: self.con.table(t, database=snapshot.schema) for t in TABLES}
-        prev = self.con.table("profiles", database=previous.schema) if previous else None
-        targets = self.con.create_table(
-            "_kequn_portfolios", pd.DataFrame(portfolios), temp=True, overwrite=True
+        for t in TABLES:
+            self.raw.execute(f"CREATE OR REPLACE TEMP VIEW kequn_{t} AS SELECT * FROM {snapshot.schema}.{t}")
+        tables = {t: self.con.table(f"kequn_{t}") for t in TABLES}
+        prev = None
+        if previous:
+            self.raw.execute(
+                f"CREATE OR REPLACE TEMP VIEW kequn_prev_profiles AS SELECT * FROM {previous.schema}.profiles"
+            )
+            prev = self.con.table("kequn_prev_profiles")
+        self.raw.register("_kequn_rows", pd.DataFrame(portfolios))
+        self.raw.execute("CREATE OR REPLACE TEMP TABLE kequn_portfolios AS SELECT * FROM _kequn_rows")
+        self.raw.unregister("_kequn_rows")
+        set_variables(self.raw, snapshot.as_of, window_months)
+        return Inputs(
+            as_of=snapshot.as_of,
+            previous=prev,
+            portfolio_targets=self.con.table("kequn_portfolios"),
+            today=Today.variables(),
+            **tables,
         )
-        return Inputs(as_of=snapshot.as_of, previous=prev, portfolio_targets=targets, **tables)
+
+    def input_names(self, previous: bool) -> list[str]:
+        return (
+            [f"kequn_{t}" for t in TABLES]
+            + ["kequn_portfolios"]
+            + (["kequn_prev_profiles"] if previous else [])
+        )
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
-        return self.con.create_table(f"_kequn_{name}", expr, temp=True, overwrite=True)
+        # held to the types the expressions declare (DuckDB would widen a sum to HUGEINT)
+        columns = ", ".join(
+            f'CAST("{c}" AS {DuckDBType.to_string(t)}) AS "{c}"' for c, t in expr.schema().items()
+        )
+        sql = f"SELECT {columns} FROM ({self.con.compile(expr)})"
+        self._materialise(name, sql)
+        self.steps.append((name, sql))
+        return self.con.table(f"_kequn_{name}")
+
+    def _materialise(self, name: str, sql: str) -> None:
+        self.raw.execute(f"CREATE OR REPLACE TEMP TABLE _kequn_{name} AS {sql}")
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:
         # computed straight into the run's tables when it is published
-        return {name: f"({self.con.compile(expr)})" for name, expr in results.items()}
+        self.results = {name: str(self.con.compile(expr)) for name, expr in results.items()}
+        return {name: f"({sql})" for name, sql in self.results.items()}
+
+    def compiled(self) -> CompiledRun:
+        return CompiledRun(tuple(self.steps), tuple(self.results.items()))
+
+    def replay(self, compiled: CompiledRun, report: Callable[[str], None]) -> dict[str, str]:
+        """Runs SQL recorded by an earlier run of the same code, playbook and inputs."""
+        for name, sql in compiled.steps:
+            report(name)
+            self._materialise(name, sql)
+        return {name: f"({sql})" for name, sql in compiled.outputs}
 
 
 class SparkEngine:
@@ -88,7 +148,11 @@ class SparkEngine:
         return str(path)
 
     def inputs(
-        self, snapshot: SnapshotInfo, previous: RunInfo | None, portfolios: list[dict[str, object]]
+        self,
+        snapshot: SnapshotInfo,
+        previous: RunInfo | None,
+        portfolios: list[dict[str, object]],
+        window_months: int,
     ) -> Inputs:
         tables = {
             t: self.con.read_parquet(self._export(snapshot.schema, t), table_name=f"kequn_{t}")

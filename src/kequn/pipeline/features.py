@@ -7,16 +7,13 @@ into CNY floats here, for scoring; the published AUM is rounded to the fen.
 
 from __future__ import annotations
 
-import calendar
-from datetime import date, datetime, timedelta
-
 import ibis
 import ibis.expr.types as ir
 
 from kequn.contract.tables import DEPOSIT_TYPES, LIABILITY_TYPES
-from kequn.core.clock import SHANGHAI
-from kequn.pipeline.inputs import UNITS, Inputs, as_float, as_of_literal, days_between, money_units
+from kequn.pipeline.inputs import UNITS, Inputs, as_float, days_between, money_units
 from kequn.pipeline.predicates import compile_predicate
+from kequn.pipeline.today import Today
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.rules import suitability as suit
@@ -30,38 +27,36 @@ MATURITY_BUCKET_DAYS = 91
 MATURITY_BUCKETS = 8
 
 
-def window_start(as_of: date, months: int) -> date:
-    y, m = as_of.year, as_of.month - months
-    while m <= 0:
-        y, m = y - 1, m + 12
-    return date(y, m, min(as_of.day, 28))
+def today_of(inputs: Inputs, pb: LoadedPlaybook) -> Today:
+    """The day the expressions read: the engine's (DuckDB: session variables), or literals."""
+    return inputs.today or Today.literals(inputs.as_of, pb.playbook.window_months)
 
 
-def days_to_next(as_of: date, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.IntegerValue:
-    """Days from ``as_of`` to the next month/day (29 February counts as the 28th)."""
+def days_to_next(today: Today, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.IntegerValue:
+    """Days from today to the next month/day (29 February counts as the 28th)."""
     day = ibis.ifelse((month == 2) & (day == 29), 28, day)
-    asof = ibis.date(as_of.year, as_of.month, as_of.day)
-    this_year = ibis.date(ibis.literal(as_of.year), month, day)
-    next_year = ibis.date(ibis.literal(as_of.year + 1), month, day)
-    return ibis.ifelse(this_year >= asof, days_between(this_year, asof), days_between(next_year, asof))
+    this_year = ibis.date(today.year, month, day)
+    next_year = ibis.date(today.next_year, month, day)
+    return ibis.ifelse(
+        this_year >= today.as_of, days_between(this_year, today.as_of), days_between(next_year, today.as_of)
+    )
 
 
-def days_to_payday(as_of: date, payday: ir.IntegerValue) -> ir.IntegerValue:
+def days_to_payday(today: Today, payday: ir.IntegerValue) -> ir.IntegerValue:
     """Days to the next payday (a payday past the month's end is its last day)."""
-    this_month = calendar.monthrange(as_of.year, as_of.month)[1]
-    ny, nm = (as_of.year + 1, 1) if as_of.month == 12 else (as_of.year, as_of.month + 1)
-    next_month = calendar.monthrange(ny, nm)[1]
+    this_month, next_month = today.days_in_month, today.days_in_next_month
     # LEAST skips NULLs, so a customer without an employer is kept NULL by hand
     here = ibis.least(payday, this_month)
     days = ibis.ifelse(
-        here >= as_of.day, here - as_of.day, this_month - as_of.day + ibis.least(payday, next_month)
+        here >= today.day, here - today.day, this_month - today.day + ibis.least(payday, next_month)
     )
     return ibis.ifelse(payday.isnull(), ibis.null("int64"), days).cast("int64")
 
 
 def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     c = inputs.customers
-    asof = as_of_literal(inputs)
+    today = today_of(inputs, pb)
+    asof = today.as_of
     e = inputs.employers.select(
         employer_id=inputs.employers.employer_id,
         industry=inputs.employers.industry,
@@ -72,10 +67,8 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     )
     c = c.left_join(e, c.employer_id == e.employer_id).drop("employer_id_right")
     s = pb.playbook.suitability
-    born_later_in_year = (c.birth_date.month() * 100 + c.birth_date.day()) > (
-        inputs.as_of.month * 100 + inputs.as_of.day
-    )
-    age = (inputs.as_of.year - c.birth_date.year()) - ibis.ifelse(born_later_in_year, 1, 0)
+    born_later_in_year = (c.birth_date.month() * 100 + c.birth_date.day()) > today.month_day
+    age = (today.year - c.birth_date.year()) - ibis.ifelse(born_later_in_year, 1, 0)
     risk_num = ibis.cases(*((c.risk_level == f"C{i}", i) for i in range(1, 6)), else_=0)
     assessed_days = days_between(asof, c.risk_assessed_on)
     tags = ibis.ifelse(
@@ -105,10 +98,10 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         ).cast("int64"),
         tags=tags,
         owned=c.owner_manager_id.notnull(),
-        birthday_this_month=c.birth_date.month() == inputs.as_of.month,
-        days_to_birthday=days_to_next(inputs.as_of, c.birth_date.month(), c.birth_date.day()),
-        days_to_payday=days_to_payday(inputs.as_of, c.payday),
-        days_to_bonus=days_to_next(inputs.as_of, c.bonus_month, c.bonus_day),
+        birthday_this_month=c.birth_date.month() == today.month,
+        days_to_birthday=days_to_next(today, c.birth_date.month(), c.birth_date.day()),
+        days_to_payday=days_to_payday(today, c.payday),
+        days_to_bonus=days_to_next(today, c.bonus_month, c.bonus_day),
     )
 
 
@@ -125,7 +118,7 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     h = inputs.holdings.join(p, "product_id")
     cu = customers.select("customer_id", "risk_level_num", "risk_valid")
     h = h.join(cu, "customer_id")
-    asof = as_of_literal(inputs)
+    asof = today_of(inputs, pb).as_of
     bal = money_units(h.balance, h.currency, pb)
     adb = money_units(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb)
     cost = money_units(h.cost.fill_null(h.balance), h.currency, pb)
@@ -223,19 +216,13 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
 
     Timestamps are compared as timestamps: turning 30 million of them into
     Beijing dates would cost more than the whole aggregation."""
-    start = window_start(inputs.as_of, pb.playbook.window_months)
-    since = ibis.literal(
-        datetime(start.year, start.month, start.day, tzinfo=SHANGHAI), type="timestamp('Asia/Shanghai')"
-    )
+    today = today_of(inputs, pb)
     t = inputs.transactions
-    t = t.filter(t.ts >= since)
+    t = t.filter(t.ts >= today.window_since)
     amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
-    week = inputs.as_of - timedelta(days=6)
-    last_week = t.ts >= ibis.literal(
-        datetime(week.year, week.month, week.day, tzinfo=SHANGHAI), type="timestamp('Asia/Shanghai')"
-    )
+    last_week = t.ts >= today.week_since
     aggs = {
         "salary_total_x": t.amt.sum(where=t.type == "salary"),
         "spend_total_x": -t.amt.sum(where=t.type.isin(list(SPENDING_TYPES))),
@@ -268,9 +255,9 @@ def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     cust = customer_facts(inputs, pb)
     hold = holding_facts(inputs, pb, cust)
     flows = transaction_facts(inputs, pb)
-    asof = as_of_literal(inputs)
+    today = today_of(inputs, pb)
+    asof, window_days = today.as_of, today.window_days
     months = pb.playbook.window_months
-    window_days = (inputs.as_of - window_start(inputs.as_of, months)).days
     f = (
         cust.left_join(hold, "customer_id")
         .drop("customer_id_right")

@@ -11,6 +11,10 @@ from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, render
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 
+#: model-portfolio weights are kept to four decimals in the money arithmetic
+WEIGHT_SCALE = 10_000
+FEN_PER_YUAN = 100
+
 
 def portfolio_rows(pb: LoadedPlaybook) -> list[dict[str, object]]:
     return [
@@ -33,11 +37,15 @@ def with_targets(p: ir.Table, targets: ir.Table) -> ir.Table:
         "pf_risk_right", "pf_stage"
     )
     aum = p.aum_month_end
-    # the gaps in money, exactly: weights of 4 decimals times fen, in integers
+    # the gaps in money, exactly, in UNITS: a weight in ten-thousandths times
+    # fen is in millionths of a yuan, the holdings are in fen; each side is
+    # brought to UNITS by its own factor
     aum_fen = units_to_fen(p.aum_month_end_x)
+    per_weighted_fen = UNITS // (WEIGHT_SCALE * FEN_PER_YUAN)
+    per_fen = UNITS // FEN_PER_YUAN
     gaps = {
-        f"gap_{c}_x": (p[f"target_{c}"] * 10_000).round(0).cast("int64") * aum_fen * 100
-        - units_to_fen(p[f"{c}_amount_x"]) * 10_000
+        f"gap_{c}_x": (p[f"target_{c}"] * WEIGHT_SCALE).round(0).cast("int64") * aum_fen * per_weighted_fen
+        - units_to_fen(p[f"{c}_amount_x"]) * per_fen
         for c in ASSET_CLASSES
     }
     p = p.mutate(**gaps)

@@ -9,6 +9,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
+from kequn.pipeline.today import Today
 from kequn.playbook import LoadedPlaybook
 
 
@@ -25,6 +26,8 @@ class Inputs:
     portfolio_targets: ir.Table | None = None
     #: the profiles of the latest run on an earlier snapshot, if any
     previous: ir.Table | None = None
+    #: how the expressions read the day (default: ``as_of`` as literals)
+    today: Today | None = None
 
 
 #: Money inside the pipeline: whole millionths of a yuan, as 64-bit integers.
@@ -74,10 +77,6 @@ def as_float(value: ir.Value) -> ir.FloatingValue:
 
 def days_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     return later.delta(earlier, unit="day").cast("int64")
-
-
-def as_of_literal(inputs: Inputs) -> ir.DateScalar:
-    return ibis.date(inputs.as_of.year, inputs.as_of.month, inputs.as_of.day)
 
 
 def fround(x: ir.NumericValue, digits: int) -> ir.FloatingValue:

@@ -15,6 +15,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.ingest.store import SnapshotInfo, snapshots
+from kequn.pipeline import compiled
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
@@ -141,10 +142,20 @@ def run_pipeline(
                 report(name, steps.index(name), len(steps))
                 return eng.keep(name, expr)
 
-            inputs = eng.inputs(snapshot, previous, portfolio_rows(pb))
-            results = build(inputs, pb, keep)
-            report("outputs", 2, len(steps))
-            sources = eng.outputs(results)
+            inputs = eng.inputs(snapshot, previous, portfolio_rows(pb), pb.playbook.window_months)
+            sources = None
+            if isinstance(eng, DuckDBEngine):
+                key = compiled.run_key(con, eng.input_names(previous is not None), pb.digest)
+                kept = compiled.load(key)
+                if kept is not None:
+                    sources = eng.replay(kept, lambda name: report(name, steps.index(name), len(steps)))
+                    report("outputs", 2, len(steps))
+            if sources is None:
+                results = build(inputs, pb, keep)
+                report("outputs", 2, len(steps))
+                sources = eng.outputs(results)
+                if isinstance(eng, DuckDBEngine):
+                    compiled.save(key, eng.compiled())
             point("run.compute")
             report("publish", 3, len(steps))
 
