@@ -205,7 +205,13 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
            FROM recommendations r JOIN profiles p USING (customer_id)""",
     )
     assert len(rows) > 500
-    zh = {"cash": "现金类", "fixed_income": "固收类", "equity": "权益类", "alternative": "另类", "protection": "保障类"}
+    zh = {
+        "cash": "现金类",
+        "fixed_income": "固收类",
+        "equity": "权益类",
+        "alternative": "另类",
+        "protection": "保障类",
+    }
     for customer, cls, gap, reasons, risk, stage in rows:
         mine = held.get(str(customer), {})
         aum = mine.get("aum", Decimal(0))

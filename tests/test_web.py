@@ -8,6 +8,7 @@ import re
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -121,7 +122,14 @@ def test_repeated_failures_lock_the_account(app, workbench: Workbench) -> None: 
         assert r.status_code == 401
     # now even the right password is refused until the lock ends
     r = c.post("/login", data={"login": "head2", "password": PASSWORD, "csrf_token": pre_token(c)})
-    assert r.status_code == 401 and "locked" in r.text
+    # in the same words as a wrong password: a lock-out does not tell that the login exists
+    assert r.status_code == 401 and "锁定" in r.text
+    unknown = c.post(
+        "/login", data={"login": "nobody-here", "password": PASSWORD, "csrf_token": pre_token(c)}
+    )
+    assert unknown.status_code == 401
+    said = re.compile(r'<p class="error"[^>]*>([^<]*)</p>')
+    assert said.findall(unknown.text) == said.findall(r.text) != []
     for s in ops_session(workbench):
         user = s.scalar(select(User).where(User.login == "head2"))
         assert user is not None and user.locked_until is not None
@@ -487,6 +495,107 @@ def test_unmasking_needs_a_reason_is_limited_and_recorded(app, workbench: Workbe
         f"/api/customers/{cid}/unmask", json={"field": "name", "reason": "checking"}, headers=headers
     )
     assert over.status_code == 403 and "limit" in over.text
+
+
+def test_parallel_unmasks_stay_within_the_days_limit_and_a_reason_must_say_something(  # type: ignore[no-untyped-def]
+    app, workbench: Workbench
+) -> None:
+    cid = one_customer(workbench, "manager2")
+    limit = app.state.playbook.playbook.privacy.unmask_per_day
+    clients = [signed_in(app, "head2") for _ in range(6)]
+    url = f"/api/customers/{cid}/unmask"
+    for reason in ("1234", "....", "a1 2"):
+        r = clients[0].post(
+            url, json={"field": "name", "reason": reason}, headers={"X-CSRF-Token": csrf(clients[0])}
+        )
+        assert r.status_code == 403 and "原因" in r.text, (reason, r.text)
+
+    def ask(c: TestClient) -> list[int]:
+        token = csrf(c)
+        return [
+            c.post(
+                url, json={"field": "name", "reason": "客户来电核实身份"}, headers={"X-CSRF-Token": token}
+            ).status_code
+            for _ in range(6)
+        ]
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        codes = [code for got in pool.map(ask, clients) for code in got]
+    assert set(codes) <= {200, 403}, codes
+    assert codes.count(200) == limit, codes  # 36 asked at once, the limit granted
+    for s in ops_session(workbench):
+        from kequn.store.models import AuditEntry
+
+        recorded = s.scalar(
+            select(func.count()).where(AuditEntry.action == "unmask", AuditEntry.actor == "head2")
+        )
+        assert recorded == limit
+
+
+def test_malformed_input_is_answered_4xx_never_500(app) -> None:  # type: ignore[no-untyped-def]
+    head = signed_in(app, "head")
+    token = csrf(head)
+    for expression in (
+        "(" * 50 + "age > 1" + ")" * 50,
+        "NOT " * 200 + "age > 1",
+        "age > " + "1 + " * 3000 + "1",
+    ):
+        r = head.post("/api/groups/count", json={"expression": expression}, headers={"X-CSRF-Token": token})
+        assert r.status_code in (200, 422), r.text[:300]
+        if r.status_code == 200:
+            assert r.json()["error"] and r.json()["size"] is None
+    for day in ("0001-01-01", "9999-12-31"):
+        assert head.get(f"/dashboard?day={day}").status_code == 422
+    launched = head.post(
+        "/groups",
+        data={"name": "客群\x00名", "expression": "age > 30", "csrf_token": token},
+    )
+    assert launched.status_code == 422
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    for amount in ("NaN", "Infinity", "-1", "1e400", "  "):
+        r = c.post(
+            f"/tasks/{task['task_id']}/outcome",
+            data={"outcome": "sold", "amount": amount, "key": f"bad-{amount}", "csrf_token": csrf(c)},
+            headers={"hx-request": "true"},
+        )
+        assert r.status_code == 422, (amount, r.text[:200])
+        assert "金额" in r.json()["detail"]  # in the page's language
+
+
+def test_no_one_records_anything_about_a_customer_outside_their_reach(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    theirs, mine = one_customer(workbench, "manager2"), one_customer(workbench, "manager")
+    c = signed_in(app, "manager")
+    token = csrf(c)
+    visit = {
+        "target_kind": "community",
+        "target_name": "幸福里社区",
+        "customers": f"{mine},{theirs}",
+        "csrf_token": token,
+    }
+    assert c.post("/activities/visit", data=visit).status_code == 404
+    event = {"customer_id": theirs, "event_type": "app_view"}
+    refused = c.post("/api/events", json=event, headers={"X-CSRF-Token": token})
+    assert refused.status_code == 404 and "opt" not in refused.text
+    assert (
+        c.post(
+            "/api/events", json={**event, "customer_id": mine}, headers={"X-CSRF-Token": token}
+        ).status_code
+        == 200
+    )
+    teller = signed_in(app, "teller")  # the first manager's branch
+    t = csrf(teller)
+    assert teller.post("/floor/check-in", data={"customer_id": theirs, "csrf_token": t}).status_code == 404
+    assert teller.post("/api/events", json=event, headers={"X-CSRF-Token": t}).status_code == 404
+    for s in ops_session(workbench):
+        from kequn.store.models import TimelineEntry
+
+        on_theirs = s.scalar(
+            select(func.count()).where(
+                TimelineEntry.customer_id == theirs, TimelineEntry.kind == "outbound_visit"
+            )
+        )
+        assert on_theirs == 0
 
 
 def test_a_consent_withdrawn_on_the_page_withdraws_the_task(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

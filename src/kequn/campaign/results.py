@@ -10,17 +10,16 @@ members' sales in the period, whatever task they came from, so the control arm
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from openpyxl import Workbook
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kequn.campaign.campaigns import MEASURES
 from kequn.campaign.uplift import Estimate, Moments, proportion_uplift, scaled, welch_uplift
+from kequn.core import sheets
 from kequn.core.clock import SHANGHAI
 from kequn.rules.contact import CONTACTED
 from kequn.store.campaign_models import Campaign, CampaignMember, CampaignVerdict, CustomerGroup
@@ -219,52 +218,63 @@ def _uplift(s: Session, out: CampaignResults, start: datetime, end: datetime) ->
     out.incremental_aum = scaled(out.aum_uplift, n_t)
 
 
-def to_excel(r: CampaignResults) -> bytes:
-    wb = Workbook()
-    ws = wb.active
+#: a campaign's status as the bank reads it
+STATUS_ZH = {"active": "进行中", "paused": "已暂停", "ended": "已结束"}
+FUNNEL_ZH = {
+    "group": "客群",
+    "treated": "实验组",
+    "eligible": "合规可联系",
+    "tasked": "已派任务",
+    "reached": "已触达",
+    "converted": "已成交",
+}
+
+
+def to_excel(r: CampaignResults, action_names: dict[str, str] | None = None) -> bytes:
+    """The campaign's results as a workbook; ``action_names``: the playbook's
+    Chinese names of actions."""
+    wb, ws = sheets.workbook()
     ws.title = "活动概览"
     c = r.campaign
-    ws.append(["项目", "数值"])
+    sheets.append(ws, ["项目", "数值"], header=True)
     for label, value in (
         ("活动", c.name),
         ("编号", c.campaign_id),
         ("客群", r.group.name if r.group else ""),
-        ("动作", c.action),
+        ("动作", (action_names or {}).get(c.action, c.action)),
         ("渠道", "、".join(c.channels)),
         ("期间", f"{c.starts_on} ~ {c.ends_on}"),
-        ("状态", c.status),
+        ("状态", STATUS_ZH.get(c.status, c.status)),
         ("目标", f"{MEASURES[c.target_measure]} {c.target_value}"),
         ("完成", r.achieved),
         ("完成率", round(r.target_share, 4)),
         ("对照组比例", c.control_share),
     ):
-        ws.append([label, value])
+        sheets.append(ws, [label, value], percent=[1] if label in ("完成率", "对照组比例") else [])
     ws.append([])
-    ws.append(["漏斗", "客户数"])
-    labels = {
-        "group": "客群",
-        "treated": "实验组",
-        "eligible": "合规可联系",
-        "tasked": "已派任务",
-        "reached": "已触达",
-        "converted": "已成交",
-    }
+    sheets.append(ws, ["漏斗", "客户数"], header=True)
     for k, v in r.funnel.items():
-        ws.append([labels[k], v])
+        sheets.append(ws, [FUNNEL_ZH.get(k, k), v])
     ws.append([])
-    ws.append(["效果(实验组-对照组)", "估计", "95%下限", "95%上限"])
-    for label, e in (
-        ("成交率提升", r.conversion_uplift),
-        ("人均AUM变化提升(元)", r.aum_uplift),
-        ("增量AUM(元)", r.incremental_aum),
+    sheets.append(ws, ["效果(实验组-对照组)", "估计", "95%下限", "95%上限"], header=True)
+    for label, e, rate in (
+        ("成交率提升", r.conversion_uplift, True),
+        ("人均AUM变化提升(元)", r.aum_uplift, False),
+        ("增量AUM(元)", r.incremental_aum, False),
     ):
         if e is not None:
-            ws.append([label, round(e.value, 6), round(e.low, 6), round(e.high, 6)])
+            sheets.append(
+                ws,
+                [label, round(e.value, 6), round(e.low, 6), round(e.high, 6)],
+                percent=[1, 2, 3] if rate else [],
+            )
+    sheets.finish(ws)
     for title, rows in (("按机构", r.by_branch), ("按客户经理", r.by_manager)):
         sheet = wb.create_sheet(title)
-        sheet.append(["编号", "名称", "实验组客户", "已派任务", "触达", "成交", "金额(元)"])
+        sheets.append(
+            sheet, ["编号", "名称", "实验组客户", "已派任务", "触达", "成交", "金额(元)"], header=True
+        )
         for p in rows:
-            sheet.append([p.key, p.name, p.members, p.tasked, p.reached, p.sold, p.amount])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+            sheets.append(sheet, [p.key, p.name, p.members, p.tasked, p.reached, p.sold, p.amount])
+        sheets.finish(sheet)
+    return sheets.to_bytes(wb)

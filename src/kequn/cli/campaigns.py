@@ -229,4 +229,5 @@ def campaign_results_command(
             if e is not None:
                 console.print(f"{label}: {e.value:,.4f} [{e.low:,.4f}, {e.high:,.4f}]", highlight=False)
         if excel:
-            excel.write_bytes(to_excel(r))
+            pb = load_playbook()
+            excel.write_bytes(to_excel(r, {a.name: a.zh for a in pb.playbook.actions}))

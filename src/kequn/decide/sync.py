@@ -229,6 +229,7 @@ def apply_sync(
         ["name", "parent_id", "level", "city", "path"],
     )
     counts["staff"] = load_rows(con, "staff", STAFF_COLUMNS, plan.staff, ["manager_id"], STAFF_COLUMNS[1:])
+    assert plan.moment is not None, "a plan is made by plan_sync"
     changed = _card_rows_sql(plan.run, plan.moment)
     # the owner is Kequn's to manage once a customer is on file: not overwritten
     counts["cards"] = copy_from_duckdb(

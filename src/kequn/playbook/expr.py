@@ -8,6 +8,7 @@ the lists below — a subquery, an unknown column, a table function such as
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -81,12 +82,43 @@ class Expression:
     columns: frozenset[str]
 
 
+#: bounds on what a person writes: far above any real rule, far below what
+#: would exhaust the parser's recursion
+MAX_LENGTH = 4000
+MAX_DEPTH = 40
+_NOT = re.compile(r"\bnot\b", re.IGNORECASE)
+
+
+def _depth(text: str) -> int:
+    """How deep brackets nest (outside quotes), counting each NOT as a level."""
+    deepest = depth = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest + len(_NOT.findall(text))
+
+
 def parse(text: str, columns: dict[str, ColumnDoc]) -> Expression:
     """Parses and checks ``text``; raises ExpressionError with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("an expression is needed here")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"an expression of {len(text)} characters is too long (at most {MAX_LENGTH})")
+    too_deep = f"an expression nested more than {MAX_DEPTH} deep is too deep to read"
+    if _depth(text) > MAX_DEPTH:
+        raise ExpressionError(too_deep)
     try:
         trees = sqlglot.parse(text, read="duckdb")
+    except RecursionError:
+        raise ExpressionError(too_deep) from None
     except sqlglot.errors.ParseError as exc:
         detail = exc.errors[0]["description"] if exc.errors else str(exc)
         raise ExpressionError(f"cannot parse {text!r}: {detail}") from None

@@ -16,6 +16,7 @@ from kequn import __version__
 from kequn.playbook import load_playbook
 from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
+from kequn.web.i18n import gettext_for, language_of
 from kequn.web.middleware import Guard
 from kequn.web.render import page
 from kequn.web.routes import api, campaigns, pages, privacy
@@ -35,6 +36,11 @@ def create_app(settings: Settings) -> FastAPI:
         title="Kequn workbench",
         version=__version__,
         description="客群 Kequn: tasks, customers and dashboards for a retail bank.",
+        # the API's document is for signed-in users only (``/api/openapi.json``), and no
+        # page loads its scripts from a CDN
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.store = open_store(settings.store_url)
@@ -50,6 +56,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.headers.get("hx-request") and isinstance(exc.detail, str):
+            # shown in the page: in the page's language
+            lang = language_of(request, request.app.state.settings.default_language)
+            return JSONResponse({"detail": gettext_for(lang)(exc.detail)}, status_code=exc.status_code)
         if request.url.path.startswith("/api") or request.headers.get("hx-request"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         if exc.status_code == 401:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now, today
@@ -17,8 +17,9 @@ from kequn.web.settings import Settings
 
 #: codes of the bank's systems: customer, task, product and unit ids
 CODE = r"^[A-Za-z0-9_.:-]{1,64}$"
-#: free text: anything printable (a NUL byte PostgreSQL refuses, and no one types)
-TEXT = r"^[^\x00]*$"
+#: free text: anything printable, tabs and line breaks (a NUL byte PostgreSQL refuses,
+#: a spreadsheet cannot hold the other control characters, and no one types them)
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 CustomerId = Annotated[str, Path(pattern=CODE)]
 TaskId = Annotated[str, Path(pattern=CODE)]
 Unit = Annotated[str | None, Query(pattern=CODE)]
@@ -54,13 +55,20 @@ def viewer(request: Request, s: DB) -> Viewer | None:
     return viewer_for(s, request.cookies.get(SESSION_COOKIE), now())
 
 
+#: the days a page may be asked about: the bank's years, not the calendar's ends
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2199, 12, 31)
+
+
 def business_day(request: Request) -> date:
     chosen = request.query_params.get("day") or settings(request).day
     if chosen:
         try:
-            return date.fromisoformat(chosen)
+            day = date.fromisoformat(chosen)
         except ValueError:
-            pass
+            return today()
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise HTTPException(status_code=422, detail=f"day must be between {FIRST_DAY} and {LAST_DAY}")
+        return day
     return today()
 
 

@@ -64,23 +64,31 @@ class SignInError(Exception):
     pass
 
 
+REFUSED = "wrong login or password (an account is locked for a while after repeated failures)"
+
+
 def sign_in(s: Session, login: str, password: str, settings: Settings) -> tuple[User, str, str]:
     """Checks the password (with lock-out); returns the user, session id and CSRF token."""
     user = s.scalar(select(User).where(User.login == login))
     moment = now()
+    # one answer, after the same work, whatever went wrong: an unknown login, a
+    # locked account and a wrong password cannot be told apart, in words or in time
     if user is None or not user.active:
-        HASHER.hash(password)  # the same work either way: no telling who exists
-        raise SignInError("wrong login or password")
-    if user.locked_until is not None and user.locked_until > moment:
-        raise SignInError("account locked after repeated failures; try again later")
+        HASHER.hash(password)
+        raise SignInError(REFUSED)
     try:
         HASHER.verify(user.password_hash, password)
+        right = True
     except (VerifyMismatchError, InvalidHashError):
+        right = False
+    if user.locked_until is not None and user.locked_until > moment:
+        raise SignInError(REFUSED)
+    if not right:
         user.failed_attempts += 1
         if user.failed_attempts >= settings.lockout_attempts:
             user.locked_until = moment + timedelta(minutes=settings.lockout_minutes)
             user.failed_attempts = 0
-        raise SignInError("wrong login or password") from None
+        raise SignInError(REFUSED)
     user.failed_attempts = 0
     user.locked_until = None
     session_id = secrets.token_urlsafe(32)

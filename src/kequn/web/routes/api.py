@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from kequn.core.clock import now
@@ -19,9 +20,17 @@ from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
 from kequn.web.services.myday import my_day
 from kequn.web.services.outcomes import KEY_LENGTH, OutcomeError, log_outcome
+from kequn.web.services.scope import all_within_reach
 
 router = APIRouter(prefix="/api", tags=["api"])
 ViewerDep = Annotated[Viewer | None, Depends(viewer)]
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def api_document(request: Request, v: ViewerDep) -> JSONResponse:
+    """The OpenAPI document of the API, for signed-in users."""
+    require(v)
+    return JSONResponse(request.app.openapi())
 
 
 class Me(BaseModel):
@@ -230,7 +239,7 @@ def api_dashboard(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> dict[str,
 
 
 @router.post("/events", response_model=EventOut)
-def api_event(request: Request, body: EventIn, v: ViewerDep) -> EventOut:
+def api_event(request: Request, body: EventIn, s: DB, v: ViewerDep) -> EventOut:
     """A real-time event: the same rules as the nightly batch; a task at once."""
     u = require(
         v,
@@ -244,6 +253,8 @@ def api_event(request: Request, body: EventIn, v: ViewerDep) -> EventOut:
         "service_manager",
     )
     check_csrf(request, u, None)
+    if not all_within_reach(s, u, [body.customer_id]):
+        raise HTTPException(status_code=404, detail="customer not found")
     app = request.app
     try:
         result = handle_event(

@@ -22,10 +22,11 @@ from kequn.core.errors import KequnError
 from kequn.pipeline.groups import GROUP_COLUMNS
 from kequn.store.campaign_models import Campaign, CheckIn, CustomerGroup
 from kequn.store.models import Branch, Staff
-from kequn.web.deps import DB, CustomerId, Day, viewer
+from kequn.web.deps import DB, TEXT, CustomerId, Day, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_of
+from kequn.web.services.scope import all_within_reach
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["groups"])
@@ -85,7 +86,7 @@ def group_save(
     request: Request,
     s: DB,
     v: ViewerDep,
-    name: Annotated[str, Form(max_length=60)],
+    name: Annotated[str, Form(max_length=60, pattern=TEXT)],
     expression: Annotated[str, Form(max_length=2000)],
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
@@ -167,7 +168,7 @@ def campaign_launch(
     s: DB,
     v: ViewerDep,
     day: Day,
-    name: Annotated[str, Form(max_length=80)],
+    name: Annotated[str, Form(max_length=80, pattern=TEXT)],
     group_id: Annotated[int, Form()],
     action: Annotated[str, Form(max_length=40)],
     starts_on: Annotated[date, Form()],
@@ -255,13 +256,13 @@ def campaign_page(request: Request, s: DB, v: ViewerDep, day: Day, campaign_id: 
 
 
 @router.get("/campaigns/{campaign_id}/export.xlsx")
-def campaign_excel(s: DB, v: ViewerDep, day: Day, campaign_id: str) -> Response:
+def campaign_excel(request: Request, s: DB, v: ViewerDep, day: Day, campaign_id: str) -> Response:
     me = require(v, *PLANNERS, "compliance")
     _campaign_in_reach(s, me, campaign_id)
     r = results(s, campaign_id, day)
     assert r is not None
     return Response(
-        to_excel(r),
+        to_excel(r, {a.name: a.zh for a in request.app.state.playbook.playbook.actions}),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.xlsx"'},
     )
@@ -321,6 +322,8 @@ def floor_check_in(
     check_csrf(request, me, csrf_token)
     if not me.branch_id:
         raise HTTPException(status_code=403, detail="floor staff belong to a branch")
+    if not all_within_reach(s, me, [customer_id]):
+        raise HTTPException(status_code=404, detail="customer not found")
     try:
         view = floor.check_in(
             request.app.state.store,
@@ -352,7 +355,8 @@ def floor_refer(
 ) -> Response:
     me = require(v, *FLOOR)
     check_csrf(request, me, csrf_token)
-    if s.get(CheckIn, checkin_id) is None:
+    checked = s.get(CheckIn, checkin_id)
+    if checked is None or checked.branch_id != me.branch_id:  # another branch's lobby is not ours
         raise HTTPException(status_code=404, detail="no such check-in")
     try:
         referral, made = floor.refer(
@@ -445,10 +449,11 @@ def activities_salon(
 @router.post("/activities/visit", response_class=HTMLResponse)
 def activities_visit(
     request: Request,
+    s: DB,
     v: ViewerDep,
     day: Day,
     target_kind: Annotated[str, Form(max_length=12)],
-    target_name: Annotated[str, Form(max_length=100)],
+    target_name: Annotated[str, Form(max_length=100, pattern=TEXT)],
     customers: Annotated[str, Form(max_length=4000)] = "",
     leads: Annotated[int, Form(ge=0, le=10000)] = 0,
     new_customers: Annotated[int, Form(ge=0, le=10000)] = 0,
@@ -457,6 +462,8 @@ def activities_visit(
 ) -> Response:
     me, manager_id = _rm(v)
     check_csrf(request, me, csrf_token)
+    if not all_within_reach(s, me, _customer_ids(customers)):
+        raise HTTPException(status_code=404, detail="customer not found")
     try:
         visit = floor.log_visit(
             request.app.state.store,

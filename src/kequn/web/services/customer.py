@@ -131,7 +131,7 @@ def customer_360(
         )
     ]
     timeline: list[dict[str, Any]] = [
-        {"at": t.at, "kind": t.kind, "amount": t.amount, "note": t.note, "source": "txn"}
+        {"at": t.at, "kind": t.kind, "labels": [t.kind], "amount": t.amount, "note": t.note, "source": "txn"}
         for t in s.scalars(
             select(TimelineEntry)
             .where(TimelineEntry.customer_id == customer_id)
@@ -157,8 +157,9 @@ def customer_360(
         {
             "at": c["at"],
             "kind": f"contact:{c['outcome']}",
+            "labels": ["contact", c["outcome"], c["action"]],
             "amount": c["amount"],
-            "note": c["action"],
+            "note": c["note"],
             "source": "contact",
         }
         for c in contacts
@@ -167,8 +168,9 @@ def customer_360(
         {
             "at": c.ts,
             "kind": f"consent:{c.purpose}",
+            "labels": ["consent", c.purpose, "granted" if c.granted else "withdrawn"],
             "amount": None,
-            "note": "granted" if c.granted else "withdrawn",
+            "note": None,
             "source": "consent",
         }
         for c in s.scalars(select(Consent).where(Consent.customer_id == customer_id))
@@ -177,6 +179,7 @@ def customer_360(
         {
             "at": o.at,
             "kind": f"owner:{o.reason}",
+            "labels": ["owner", o.reason],
             "amount": None,
             "note": f"{o.from_manager_id or '—'} → {o.to_manager_id or '—'}",
             "source": "ownership",

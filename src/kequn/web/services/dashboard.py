@@ -3,20 +3,20 @@ live contact figures of its managers, a league table, and an Excel export."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kequn.campaign.floor import FloorFigures, floor_figures
+from kequn.core import sheets
 from kequn.core.clock import SHANGHAI
 from kequn.rules.contact import CONTACTED
 from kequn.store.models import Branch, BranchKpi, Customer, Outcome, Product, Staff, Task
+from kequn.web.i18n import gettext_for
 from kequn.web.security import RM_ROLES, Viewer
 from kequn.web.services.scope import managers_in_scope
 
@@ -271,11 +271,12 @@ def _wan(yuan: float | None) -> Decimal:
 
 
 def to_excel(board: Dashboard) -> bytes:
-    wb = Workbook()
-    ws = wb.active
+    wb, ws = sheets.workbook()
     ws.title = "概览"
+    role = gettext_for("zh_CN")
     f = board.figures
-    ws.append(["指标", "数值"])
+    sheets.append(ws, ["指标", "数值"], header=True)
+    rates = {"触达率", "促成率", "代发资金留存率"}
     for label, value in (
         ("机构", board.unit.name if board.unit else ""),
         ("日期", board.day.isoformat()),
@@ -292,9 +293,11 @@ def to_excel(board: Dashboard) -> bytes:
         ("代发资金留存率", f.get("payroll_retained")),
         ("财富诊断应做/已做", f"{f.get('diagnoses_due', 0)}/{board.diagnoses_done}"),
     ):
-        ws.append([label, value])
+        sheets.append(ws, [label, value], percent=[1] if label in rates else [])
+    sheets.finish(ws)
     ws2 = wb.create_sheet("客户经理")
-    ws2.append(
+    sheets.append(
+        ws2,
         [
             "员工号",
             "姓名",
@@ -307,14 +310,16 @@ def to_excel(board: Dashboard) -> bytes:
             "触达率",
             "促成率",
             "任务按时完成率",
-        ]
+        ],
+        header=True,
     )
     for m in board.managers:
-        ws2.append(
+        sheets.append(
+            ws2,
             [
                 m.manager_id,
                 m.name,
-                m.role,
+                role(m.role),
                 m.owned,
                 m.contacted,
                 m.contacts,
@@ -323,12 +328,17 @@ def to_excel(board: Dashboard) -> bytes:
                 round(m.reach, 4),
                 round(m.conversion, 4),
                 round(m.on_time_rate, 4),
-            ]
+            ],
+            percent=[8, 9, 10],
         )
+    sheets.finish(ws2)
     ws3 = wb.create_sheet("业绩展示")
-    ws3.append(["排名", "机构", "客户数", "AUM(万元)", "存款(万元)", "存款较基数", "健康度"])
+    sheets.append(
+        ws3, ["排名", "机构", "客户数", "AUM(万元)", "存款(万元)", "存款较基数", "健康度"], header=True
+    )
     for r in board.league:
-        ws3.append(
+        sheets.append(
+            ws3,
             [
                 r["rank"],
                 r["name"],
@@ -337,8 +347,8 @@ def to_excel(board: Dashboard) -> bytes:
                 _wan(r["deposits"]),
                 round(r["deposit_growth"], 4),
                 r["health"],
-            ]
+            ],
+            percent=[5],
         )
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    sheets.finish(ws3)
+    return sheets.to_bytes(wb)

@@ -75,9 +75,11 @@ def log_outcome(
     money = None
     if outcome == "sold":
         try:
-            money = Decimal(amount or "").quantize(Decimal("0.01"))
+            money = Decimal((amount or "").strip()).quantize(Decimal("0.01"))
         except InvalidOperation:
             raise OutcomeError("a sale needs an amount") from None
+        if not money.is_finite():  # NaN and Infinity parse, and compare with nothing
+            raise OutcomeError("a sale needs an amount")
         if money <= 0 or money >= Decimal("1e13"):
             raise OutcomeError("a sale's amount must be positive")
         if not product_id:

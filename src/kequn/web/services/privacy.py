@@ -48,6 +48,12 @@ def trail_read(
     s.commit()
 
 
+def reason_is_stated(reason: str) -> bool:
+    """A reason says something: four characters or more, and some of them
+    letters or Chinese characters ("1234" or "...." is not a reason)."""
+    return len(reason) >= 4 and sum(ch.isalpha() for ch in reason) >= 2
+
+
 def unmask(
     s: Session, pb: LoadedPlaybook, viewer: Viewer, card: Customer, field: str, reason: str, moment: datetime
 ) -> str | None:
@@ -57,18 +63,27 @@ def unmask(
         raise UnmaskRefused("your role may not unmask personal data")
     if field not in UNMASKABLE:
         raise UnmaskRefused(f"{field} cannot be unmasked")
-    reason = (reason or "").strip()
-    if len(reason) < 4:
-        raise UnmaskRefused("state why you need it (at least 4 characters)")
+    reason = " ".join((reason or "").split())
+    if not reason_is_stated(reason):
+        raise UnmaskRefused(
+            "请写明查看原因(至少4个字,不能只是数字或符号) / "
+            "state why you need it in words (at least 4 characters)"
+        )
+    # recorded first: the append holds the trail's lock until the request ends, so
+    # the count below includes every unmask committed before it and this one;
+    # parallel requests are counted one after another, never all against the same total
+    trail(s, viewer, "unmask", card.customer_id, {"field": field, "reason": reason[:200]})
     start = datetime.combine(moment.astimezone(SHANGHAI).date(), time(0), SHANGHAI)
     used = s.scalar(
         select(func.count()).where(
             AuditEntry.actor == viewer.login, AuditEntry.action == "unmask", AuditEntry.at >= start
         )
     )
-    if (used or 0) >= p.unmask_per_day:
-        raise UnmaskRefused(f"the daily limit of {p.unmask_per_day} unmasks is used up")
-    trail(s, viewer, "unmask", card.customer_id, {"field": field, "reason": reason[:200]})
+    if (used or 0) > p.unmask_per_day:
+        # the request fails, so its trail entry is rolled back with it
+        raise UnmaskRefused(
+            f"今日查看次数({p.unmask_per_day}次)已用完 / the daily limit of {p.unmask_per_day} is used up"
+        )
     value: str | None = getattr(card, field)
     return value
 
