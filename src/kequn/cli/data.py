@@ -12,14 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
 from kequn.cli.console import console, friendly_errors, progress_bars
 from kequn.core.clock import today
 from kequn.ingest import IngestReport, ingest, snapshots
 from kequn.ingest.guards import Limits
 from kequn.store.db import default_url
-from kequn.synth import SynthOptions, synthesize
-from kequn.synth.core_style import export_core_style
 
 
 class FileFormat(StrEnum):
@@ -68,6 +65,10 @@ def synth_command(
     """Generate a synthetic bank modelled on a Shanxi city commercial bank."""
     if style is ExportStyle.core and (fmt is not FileFormat.csv or dirty):
         raise typer.BadParameter("--style core writes clean CSV only")
+    # imported here: `kequn ingest`, run every night, need not load the generator
+    from kequn.synth import SynthOptions, synthesize
+    from kequn.synth.core_style import export_core_style
+
     opts = SynthOptions(
         customers=customers,
         seed=seed,
@@ -254,6 +255,8 @@ def adapt_berka_command(
     into: Annotated[Path | None, typer.Option(help="Also ingest it into this DuckDB store.")] = None,
 ) -> None:
     """Map the PKDD'99 Czech bank data set (Berka) onto the contract."""
+    from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
+
     report = adapt_berka(src, out)
     table = Table(title=f"Berka -> {out}")
     for col in ("source file", "rows", "becomes", "how"):
