@@ -74,10 +74,10 @@ def server(workbench: Workbench) -> Iterator[str]:
 class Person:
     """One signed-in user in a browser context of their own; console errors collected."""
 
-    def __init__(self, browser: Browser, base: str, login: str, store: str) -> None:
+    def __init__(self, browser: Browser, base: str, login: str, store: str, width: int = 1280) -> None:
         self.base, self.login, self.store = base, login, store
         self.context: BrowserContext = browser.new_context(
-            viewport={"width": 1280, "height": 900}, locale="zh-CN"
+            viewport={"width": width, "height": 900 if width > 600 else 844}, locale="zh-CN"
         )
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
@@ -282,3 +282,31 @@ def test_compliance_finds_a_managers_views_and_cannot_change_anything(
         headers=headers,
     )
     assert logged.status == 403
+
+
+PHONE = 390
+
+
+@pytest.mark.parametrize("login", ["manager", "head", "lobby"])
+def test_pages_fit_a_phone_without_sideways_scrolling(
+    browser: Browser, server: str, workbench: Workbench, login: str
+) -> None:
+    store = "postgresql" if workbench.url.startswith("postgresql") else "sqlite"
+    me = Person(browser, server, login, store, width=PHONE)
+    try:
+        cid = customer_of(workbench, "manager")
+        paths = {
+            "manager": ["/my-day", "/customers", f"/customers/{cid}", "/activities"],
+            "head": ["/dashboard", "/groups", "/campaigns", "/customers"],
+            "lobby": ["/floor"],
+        }[login]
+        wide = {}
+        for path in paths:
+            assert me.open(path) == 200, path
+            width = me.page.evaluate("document.documentElement.scrollWidth")
+            if width > PHONE + 1:
+                wide[path] = width
+            me.shot(f"phone{path.replace('/', '-')}")
+        assert not wide, f"wider than a {PHONE} px phone: {wide}"
+    finally:
+        me.close()
