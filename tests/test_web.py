@@ -598,6 +598,55 @@ def test_no_one_records_anything_about_a_customer_outside_their_reach(app, workb
         assert on_theirs == 0
 
 
+def test_a_manager_finds_a_customer_by_name_and_phone_within_their_book(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    for s in ops_session(workbench):
+        book = list(
+            s.scalars(
+                select(Customer)
+                .where(Customer.owner_manager_id == workbench.people["manager"], Customer.phone.is_not(None))
+                .order_by(Customer.customer_id)
+            )
+        )
+        total = s.scalar(select(func.count()).where(Customer.owner_manager_id == workbench.people["manager"]))
+        every = list(
+            s.scalars(
+                select(Customer.customer_id)
+                .where(Customer.owner_manager_id == workbench.people["manager"])
+                .order_by(Customer.customer_id)
+            )
+        )
+        theirs = s.scalar(
+            select(Customer).where(
+                Customer.owner_manager_id == workbench.people["manager2"], Customer.name.is_not(None)
+            )
+        )
+    mine = book[len(book) // 2]
+    c = signed_in(app, "manager")
+    listed = c.get("/customers").text
+    assert f"<strong>{total}</strong>" in listed or total < 1
+    by_name = c.get("/customers", params={"q": mine.name}).text
+    assert f"/customers/{mine.customer_id}" in by_name
+    table = re.search(r'<table id="customer-list">.*?</table>', by_name, re.S)
+    assert table and mine.name not in table.group(0)  # listed masked
+    by_phone = c.get("/customers", params={"q": mine.phone[-4:]}).text
+    assert f"/customers/{mine.customer_id}" in by_phone
+    # another manager's customer is not found by name either
+    assert f"/customers/{theirs.customer_id}" not in c.get("/customers", params={"q": theirs.name}).text
+    if total > 50:
+        second = c.get("/customers", params={"page": 2}).text
+        assert (
+            f"/customers/{book[50].customer_id}" in second
+            and f"/customers/{book[0].customer_id}" not in second
+        )
+    for s in ops_session(workbench):
+        from kequn.store.models import AuditEntry
+
+        searches = list(
+            s.scalars(select(AuditEntry).where(AuditEntry.action == "search", AuditEntry.actor == "manager"))
+        )
+        assert searches and all(mine.phone not in e.detail and mine.name not in e.detail for e in searches)
+
+
 def test_a_consent_withdrawn_on_the_page_withdraws_the_task(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
     c = signed_in(app, "manager")
     task = next(t for t in c.get("/api/my-day").json() if t["status"] == "open" and t["kind"] == "marketing")

@@ -10,9 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from kequn.core.clock import now
-from kequn.privacy.masking import mask_name
-from kequn.store.models import Branch, Customer
-from kequn.web.deps import DB, CustomerId, Day, TaskId, Unit, settings, viewer
+from kequn.store.models import Branch
+from kequn.web.deps import DB, TEXT, CustomerId, Day, TaskId, Unit, settings, viewer
 from kequn.web.i18n import gettext_for, language_of, wan
 from kequn.web.render import TEMPLATES, page
 from kequn.web.security import (
@@ -27,10 +26,10 @@ from kequn.web.security import (
 )
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard, to_excel
+from kequn.web.services.directory import find_customers
 from kequn.web.services.myday import PAGE, day_counts, my_day
 from kequn.web.services.outcomes import OutcomeError, log_outcome
 from kequn.web.services.privacy import trail_read
-from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import TIER_ZH
 
 router = APIRouter(include_in_schema=False)
@@ -182,23 +181,20 @@ def outcome(
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def customers_page(request: Request, s: DB, v: ViewerDep, q: str = "") -> Response:
+def customers_page(
+    request: Request,
+    s: DB,
+    v: ViewerDep,
+    q: Annotated[str, Query(max_length=40, pattern=TEXT)] = "",
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
-    stmt = select(Customer).where(customers_in_scope(v)).order_by(Customer.customer_id).limit(50)
-    if q:
-        stmt = stmt.where(Customer.customer_id.startswith(q.strip()))
-    rows = [
-        {
-            "customer_id": c.customer_id,
-            "name": mask_name(c.name),
-            "tier_zh": TIER_ZH.get(c.tier, c.tier),
-            "aum": c.aum,
-            "health_score": c.health_score,
-        }
-        for c in s.scalars(stmt)
-    ]
-    return page(request, "customers.html", title="客户", viewer=v, rows=rows, q=q)
+    found = find_customers(s, v, q, page_no, TIER_ZH)
+    if q.strip():
+        # a search by personal data is a read of it: on the trail, by its kind, not its value
+        trail_read(s, v, "search", None, {"by": found.by, "found": found.total})
+    return page(request, "customers.html", title="客户", viewer=v, found=found, q=q)
 
 
 def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
