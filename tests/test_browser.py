@@ -240,6 +240,7 @@ def test_every_page_renders_with_its_charts(people: dict[str, Person], workbench
     hq.shot("dashboard")
     assert hq.open("/dashboard?lang=en") == 200
     assert "Dashboard" in hq.page.inner_text("h1")
+    assert hq.page.title() == "Dashboard · Kequn", hq.page.title()
     hq.shot("dashboard-en")
     compliance = people["compliance"]
     assert compliance.open("/dashboard") == 200
