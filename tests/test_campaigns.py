@@ -293,6 +293,11 @@ def test_a_campaign_spec_is_checked() -> None:
         assert word in problems
     assert "not allowed" in " ".join(check_spec(_spec(1, channels=("visit", "app")), PB))
     assert check_spec(_spec(1), PB) == []
+    # an action owed to the customer (service, compliance) is not campaigned, whatever the form sends
+    owed = next(a for a in PB.playbook.actions if a.kind != "marketing" and a.name != "campaign_offer")
+    assert "not one a campaign may carry" in " ".join(
+        check_spec(_spec(1, action=owed.name, channels=tuple(owed.channels[:1])), PB)
+    )
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

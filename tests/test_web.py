@@ -634,10 +634,8 @@ def test_a_manager_finds_a_customer_by_name_and_phone_within_their_book(app, wor
     assert f"/customers/{theirs.customer_id}" not in c.get("/customers", params={"q": theirs.name}).text
     if total > 50:
         second = c.get("/customers", params={"page": 2}).text
-        assert (
-            f"/customers/{book[50].customer_id}" in second
-            and f"/customers/{book[0].customer_id}" not in second
-        )
+        assert f'href="/customers/{every[50]}"' in second
+        assert f'href="/customers/{every[0]}"' not in second
     for s in ops_session(workbench):
         from kequn.store.models import AuditEntry
 

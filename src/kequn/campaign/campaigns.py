@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -48,6 +49,12 @@ class CampaignSpec:
     talk_track: str | None = None
 
 
+def campaign_actions(pb: LoadedPlaybook) -> list[Any]:
+    """The actions a campaign may carry: marketing ones and the generic offer
+    (a service or compliance action is owed to a customer, not campaigned)."""
+    return [a for a in pb.playbook.actions if a.kind == "marketing" or a.name == "campaign_offer"]
+
+
 def check_spec(spec: CampaignSpec, pb: LoadedPlaybook) -> list[str]:
     """Every reason the campaign cannot run as specified (empty: it can)."""
     problems = []
@@ -57,6 +64,8 @@ def check_spec(spec: CampaignSpec, pb: LoadedPlaybook) -> list[str]:
         problems.append("name: 1 to 80 characters")
     if action is None:
         problems.append(f"action: {spec.action!r} is not an action of the playbook")
+    elif action not in campaign_actions(pb):
+        problems.append(f"action: {spec.action!r} is a {action.kind} action, not one a campaign may carry")
     else:
         if not spec.channels:
             problems.append("channels: choose at least one")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kequn.campaign import floor
-from kequn.campaign.campaigns import MEASURES, CampaignSpec, launch, pause, resume
+from kequn.campaign.campaigns import MEASURES, CampaignSpec, campaign_actions, launch, pause, resume
 from kequn.campaign.groups import groups_in_reach, preview, save_group, unit_branches
 from kequn.campaign.results import results, to_excel
 from kequn.core.clock import now
@@ -155,7 +155,7 @@ def campaigns_page(request: Request, s: DB, v: ViewerDep, day: Day) -> Response:
         day=day,
         campaigns=campaigns_in_reach(s, me),
         groups=groups_in_reach(s, None if me.sees_all else me.branch_path),
-        actions=[a for a in pb.playbook.actions if a.kind == "marketing" or a.name == "campaign_offer"],
+        actions=campaign_actions(pb),
         channels=CHANNEL_CHOICES,
         measures=MEASURES,
         ends=day + timedelta(days=30),
