@@ -95,13 +95,19 @@ def _pg_available() -> bool:
         return False
 
 
+def _require_pg() -> None:
+    """The PostgreSQL tests run against the real server or fail: a skipped test
+    would pass a run that never tried them."""
+    if not _pg_available():
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (scripts/setup.sh starts it)")
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database on 127.0.0.1:5432 for this test worker."""
     import psycopg
 
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (scripts/setup.sh starts it)")
+    _require_pg()
     name = f"kequn_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
         con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -166,8 +172,7 @@ class Workbench:
 def _pg_scratch(name: str) -> str:
     import psycopg
 
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (scripts/setup.sh starts it)")
+    _require_pg()
     db = f"{name}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
         con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")

@@ -65,13 +65,20 @@ def _runs(store: Path) -> list[str]:
         con.close()
 
 
-def test_the_sql_is_the_same_every_night_and_a_cached_run_publishes_the_same(
-    nights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def cached(nights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A copy of the three nights' store, and an empty cache folder the runs use."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("KEQUN_CACHE_DIR", str(cache))
     store = tmp_path / "bank.duckdb"
     copy_store(nights, store)
+    return store, cache
+
+
+def test_the_sql_is_the_same_every_night_and_a_cached_run_publishes_the_same(
+    cached: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, cache = cached
     run_pipeline(store, as_of=AS_OF)  # the first run: no previous run to read
     run_pipeline(store, as_of=AS_OF + timedelta(days=1))  # compiles and keeps the SQL
     entries = _entries(cache)
@@ -129,12 +136,9 @@ def test_another_playbook_or_other_input_columns_are_another_entry(
 
 
 def test_a_spoilt_or_unwritable_cache_is_no_cache(
-    nights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cached: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("KEQUN_CACHE_DIR", str(cache))
-    store = tmp_path / "bank.duckdb"
-    copy_store(nights, store)
+    store, cache = cached
     run_pipeline(store, as_of=AS_OF)
     (entry,) = _entries(cache)
     good = entry.read_text(encoding="utf-8")

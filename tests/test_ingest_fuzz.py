@@ -102,6 +102,15 @@ def _mutate(folder: Path, how: str, file: str, where: float, arg: int) -> None:
     path.write_bytes(data)
 
 
+def _case(world: dict[str, Path], factory: pytest.TempPathFactory, extract: str) -> tuple[Path, str, Path]:
+    """A fresh copy of the store, its digest, and a copy of ``extract`` to spoil."""
+    work = factory.mktemp("case")
+    store = warehouse.copy_store(world["store"], work / "bank.duckdb")
+    folder = work / "extract"
+    shutil.copytree(world[extract], folder)
+    return store, _digest(store), folder
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(mutation, min_size=1, max_size=3))
 def test_mutated_extracts_end_cleanly_and_leave_the_snapshot_before(
@@ -109,11 +118,7 @@ def test_mutated_extracts_end_cleanly_and_leave_the_snapshot_before(
     tmp_path_factory: pytest.TempPathFactory,
     mutations: list[tuple[str, str, float, int]],
 ) -> None:
-    work = tmp_path_factory.mktemp("case")
-    store = warehouse.copy_store(world["store"], work / "bank.duckdb")
-    before = _digest(store)
-    folder = work / "extract"
-    shutil.copytree(world["later"], folder)
+    store, before, folder = _case(world, tmp_path_factory, "later")
     for m in mutations:
         _mutate(folder, *m)
     try:
@@ -140,11 +145,7 @@ mapping_edit = st.tuples(
 def test_edited_mapping_files_are_refused_with_a_line_or_ingest_cleanly(
     world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[str, float, str]]
 ) -> None:
-    work = tmp_path_factory.mktemp("mapping")
-    store = warehouse.copy_store(world["store"], work / "bank.duckdb")
-    before = _digest(store)
-    folder = work / "core"
-    shutil.copytree(world["core"], folder)
+    store, before, folder = _case(world, tmp_path_factory, "core")
     path = folder / "mapping.toml"
     lines = path.read_text(encoding="utf-8").splitlines()
     for how, where, junk in edits:

@@ -16,6 +16,7 @@ from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.profile import build
 from kequn.pipeline.run import pick_snapshot
+from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import CLASSIFICATIONS, FEATURES
 from kequn.playbook.model import HEALTH_COMPONENTS
@@ -205,13 +206,6 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
            FROM recommendations r JOIN profiles p USING (customer_id)""",
     )
     assert len(rows) > 500
-    zh = {
-        "cash": "现金类",
-        "fixed_income": "固收类",
-        "equity": "权益类",
-        "alternative": "另类",
-        "protection": "保障类",
-    }
     for customer, cls, gap, reasons, risk, stage in rows:
         mine = held.get(str(customer), {})
         aum = mine.get("aum", Decimal(0))
@@ -224,5 +218,5 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
         # the sentence the manager reads says the same amount, in 万元
         said = re.search(r"补足(\S+?)配置缺口约([\d.]+)万元", str(reasons))
         assert said is not None, reasons
-        assert said.group(1) == zh.get(str(cls), said.group(1))
+        assert said.group(1) == CLASS_ZH[str(cls)]
         assert abs(Decimal(said.group(2)) - expected / 10_000) <= Decimal("0.05"), (reasons, expected)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from kequn.privacy.masking import mask_name
@@ -44,7 +44,7 @@ def read_query(q: str) -> tuple[str, ColumnElement[bool] | None]:
     if _CUSTOMER_NO.fullmatch(q) and any(ch.isdigit() for ch in q):
         return "customer_no", Customer.customer_id.startswith(q.upper())
     if q.isdigit():
-        return "customer_no", or_(Customer.customer_id.endswith(q), Customer.customer_id.contains(q))
+        return "customer_no", Customer.customer_id.contains(q)
     return "name", Customer.name.contains(q)
 
 
