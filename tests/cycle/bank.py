@@ -1,7 +1,7 @@
 """A bank run night after night: each night's extract derived from the last,
 then ``kequn ingest``, ``kequn run`` and ``kequn decide`` as the bank's
-scheduler runs them (separate processes, on the bank's calendar through
-``KEQUN_CLOCK``), and the workbench served by ``kequn serve`` for the day.
+scheduler runs them (separate processes, forked from a warm interpreter, on
+the bank's calendar through ``KEQUN_CLOCK``), and the workbench served by ``kequn serve`` for the day.
 
 ``Month`` keeps what every step did (exit code, time, peak memory) so that the
 invariants, the test and ``scripts/month.py`` read the same record."""
@@ -24,6 +24,7 @@ import httpx
 
 from kequn.core.clock import SHANGHAI
 from kequn.synth.nightly import Damage, NightResult, damage
+from tests.cycle.warm import Warm
 
 PASSWORD = "month-of-nights-1"
 
@@ -67,6 +68,7 @@ class Month:
     port: int = 0
     campaign: str | None = None  # the campaign the month's head launched
     preparing: subprocess.Popen[bytes] | None = None
+    warm: Warm | None = None
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,8 @@ class Month:
     def kequn(
         self, night: int, *args: str, clock: datetime | None = None, expect_failure: bool = False
     ) -> Step:
-        """Runs ``kequn ARGS`` as its own process on the bank's clock."""
+        """Runs ``kequn ARGS`` as its own process on the bank's clock (forked from
+        a warm interpreter: see ``tests.cycle.warm``)."""
         env = {**os.environ, "KEQUN_STORE_URL": self.ops_url or ""}
         env["KEQUN_CLOCK"] = (
             clock or datetime.combine(self.as_of(night), dtime(23, 0), SHANGHAI)
@@ -99,25 +102,16 @@ class Month:
         logs = self.root / "logs"
         logs.mkdir(exist_ok=True)
         stem = logs / f"{night:02d}-{len(self.steps):03d}-{args[0] if args else 'kequn'}"
-        started = time.monotonic()
-        with open(f"{stem}.out", "wb") as out, open(f"{stem}.err", "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kequn.cli.main", *args],
-                stdout=out,
-                stderr=err,
-                env=env,
-                cwd=self.root,
-            )
-            # wait4: this child's own peak memory, not the largest of all children so far
-            _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        if self.warm is None:
+            self.warm = Warm(self.root, dict(os.environ))
+        done = self.warm.run(list(args), env, self.root, Path(f"{stem}.out"), Path(f"{stem}.err"))
         step = Step(
             night,
             args[0] if args else "",
             list(args),
-            proc.returncode,
-            round(time.monotonic() - started, 2),
-            round(usage.ru_maxrss / 1024, 1),  # kilobytes on Linux
+            done.code,
+            done.seconds,
+            round(done.peak_kb / 1024, 1),  # kilobytes on Linux
             Path(f"{stem}.out").read_text(encoding="utf-8", errors="replace"),
             Path(f"{stem}.err").read_text(encoding="utf-8", errors="replace"),
             expect_failure,
@@ -221,6 +215,9 @@ class Month:
         raise RuntimeError("the workbench did not answer within a minute")
 
     def stop(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
+            self.warm = None
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()
             try:

@@ -35,6 +35,7 @@ FAULTS = {
     19: Fault("header_only", "customers"),
 }
 CAMPAIGN_DAY, PAUSE_DAY, DELETION_DAY = 2, 9, 6
+POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -125,7 +126,8 @@ def _poll(base: str, stop: threading.Event, seen: list[str]) -> None:
                     continue
                 if answer.status_code >= 400 and answer.status_code != 403:
                     seen.append(f"{path}: {answer.status_code} {answer.text[:120]}")
-            stop.wait(0.5)
+            # a glance every few seconds: enough to meet every step, not a load of its own
+            stop.wait(POLL_SECONDS)
     finally:
         head.close()
 

@@ -165,8 +165,8 @@ def _card_rows_sql(run: RunInfo, moment: datetime) -> str:
                k.phone, k.gender, k.birth_date, k.occupation, k.prof.tier, k.prof.prev_tier, k.prof.aum,
                k.prof.health_score, k.prof.risk_level, k.prof.lifecycle, k.prof.life_stage,
                to_json(k.prof.segments),
-               json_merge_patch(to_json(k.prof), to_json({{'consent': k.consent, 'recs': k.recs,
-                                                          'carbon': k.carbon}})),
+               -- one struct made JSON once (a JSON merge of two costs twice the time)
+               to_json(struct_insert(k.prof, consent := k.consent, recs := k.recs, carbon := k.carbon)),
                '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{moment.isoformat()}', k.card_hash
         FROM k_cards k SEMI JOIN k_cards_changed c ON c.customer_id = k.prof.customer_id
         ORDER BY k.prof.customer_id"""

@@ -186,8 +186,11 @@ def ingest(
         stage = into.with_name(f"{into.name}.stage-{uuid.uuid4().hex[:8]}")
         scratch = Path(str(stage) + ".files")
         scratch.mkdir()
+        # the stage lives in memory (spilling to the scratch folder when the bank is
+        # big): nothing of it is committed to disk, and a killed ingest leaves no stage
+        con = _stage_connection(scratch, memory_limit)
         try:
-            tables = _validate(stage, scratch, sources, mapping, as_of, memory_limit, report_progress)
+            tables = _validate(con, scratch, sources, mapping, as_of, report_progress)
             never_empty(
                 [
                     (
@@ -202,7 +205,7 @@ def ingest(
             guard = enforce(
                 check(
                     *_previous_figures(into, as_of, limits),
-                    _stage_figures(stage, limits),
+                    figures(con, "accepted_", limits.aum_types),
                     [(t.table, t.read, t.quarantined) for t in tables],
                     limits,
                 ),
@@ -223,64 +226,57 @@ def ingest(
             )
             report_progress("publish", 0, 1)
             report.seconds = round(time.monotonic() - started, 2)
-            publish(into, stage, as_of, report.source, digest, report.to_dict())
+            publish(into, con, as_of, report.source, digest, report.to_dict())
             report_progress("publish", 1, 1)
             return report
         finally:
-            for leftover in (stage, Path(str(stage) + ".wal")):
-                leftover.unlink(missing_ok=True)
+            con.close()
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _stage_connection(scratch: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    con.execute(f"SET temp_directory = {literal(str(scratch))}")
+    con.execute(f"SET threads = {max(1, min(4, os.cpu_count() or 1))}")
+    return con
+
+
 def _validate(
-    stage: Path,
+    con: duckdb.DuckDBPyConnection,
     scratch: Path,
     sources: dict[str, list[SourceFile]],
     mapping: Mapping,
     as_of: date,
-    memory_limit: str,
     progress: Progress,
 ) -> list[TableCount]:
-    con = duckdb.connect(str(stage))
-    try:
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
-        con.execute(f"SET memory_limit = {literal(memory_limit)}")
-        con.execute(f"SET temp_directory = {literal(str(scratch))}")
-        con.execute(f"SET threads = {max(1, min(4, os.cpu_count() or 1))}")
-        con.execute(FILES_DDL)
-        order = load_order()
-        present = set(sources)
-        counts: list[TableCount] = []
-        for i, name in enumerate(order):
-            progress(f"check {name}", i, len(order))
-            table = TABLES[name]
-            staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
-            point("ingest.stage")
-            for s in staged:
-                con.execute("INSERT INTO files VALUES (?, ?, ?)", [name, s.index, s.source.name])
-            check_table(con, table, as_of, present)
-            point("ingest.validate")
-            counts.append(_count(con, name, staged))
-        progress("check", len(order), len(order))
-        union = " UNION ALL ".join(
-            f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
-            f"q.detail, q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
-            f"AND f.idx = q._file"
-            for n in order
+    """Stages and checks every table in ``con``: ``accepted_<table>`` and the
+    ``quarantine`` are what publishing reads."""
+    con.execute(FILES_DDL)
+    order = load_order()
+    present = set(sources)
+    counts: list[TableCount] = []
+    for i, name in enumerate(order):
+        progress(f"check {name}", i, len(order))
+        table = TABLES[name]
+        staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
+        point("ingest.stage")
+        con.executemany(
+            "INSERT INTO files VALUES (?, ?, ?)", [[name, s.index, s.source.name] for s in staged]
         )
-        con.execute(f"CREATE TABLE quarantine AS {union}")
-        con.execute("CHECKPOINT")
-        return counts
-    finally:
-        con.close()
-
-
-def _stage_figures(stage: Path, limits: Limits) -> Figures:
-    con = duckdb.connect(str(stage), read_only=True)
-    try:
-        return figures(con, "accepted_", limits.aum_types)
-    finally:
-        con.close()
+        check_table(con, table, as_of, present)
+        point("ingest.validate")
+        counts.append(_count(con, name, staged))
+    progress("check", len(order), len(order))
+    union = " UNION ALL ".join(
+        f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
+        f"q.detail, q.record FROM quarantine_{n} q JOIN files f ON f.table_name = q.table_name "
+        f"AND f.idx = q._file"
+        for n in order
+    )
+    con.execute(f"CREATE TABLE quarantine AS {union}")
+    return counts
 
 
 def _previous_figures(into: Path, as_of: date, limits: Limits) -> tuple[Figures | None, str | None]:

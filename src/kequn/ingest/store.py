@@ -19,7 +19,7 @@ from kequn.contract import CONTRACT_VERSION, TABLES
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
-from kequn.ingest.sql import ident, literal
+from kequn.ingest.sql import ident
 
 CATALOG = "kequn_snapshots"
 #: customers whose personal data was erased (a deletion request, or retention):
@@ -69,29 +69,29 @@ def _erased(store: Path) -> list[str]:
 
 
 def publish(
-    store: Path, stage: Path, as_of: date, source: str, digest: str, report: dict[str, object]
+    store: Path,
+    stage: duckdb.DuckDBPyConnection,
+    as_of: date,
+    source: str,
+    digest: str,
+    report: dict[str, object],
 ) -> SnapshotInfo:
-    """Writes the accepted rows and quarantine of the stage into a new snapshot
-    file and lists it in the catalog, atomically."""
+    """Writes the accepted rows (``accepted_<table>``) and the ``quarantine`` of
+    the stage connection into a new snapshot file and lists it in the catalog,
+    atomically."""
     schema = schema_for(as_of)
     snapshot_id = as_of.isoformat()
     ingested_at = now()
     erased = _erased(store)
-    con = warehouse.open_file(":memory:", read_only=False, wait=0)
-    try:
-        con.execute(f"ATTACH {literal(str(stage))} AS stage (READ_ONLY)")
-        with warehouse.new_artifact(con, store, schema, "snapshot", as_of) as made:
-            for name, table in TABLES.items():
-                cols = ", ".join(ident(c) for c in table.column_names)
-                con.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM stage.accepted_{name}")
-            con.execute(f"""
-                CREATE TABLE {schema}.quarantine AS
-                SELECT * FROM stage.quarantine ORDER BY table_name, file, line""")
-            if erased:
-                _erase(con, schema, erased)
-            con.execute("DETACH stage")
-    finally:
-        con.close()
+    with warehouse.new_artifact(stage, store, schema, "snapshot", as_of) as made:
+        for name, table in TABLES.items():
+            cols = ", ".join(ident(c) for c in table.column_names)
+            stage.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM memory.main.accepted_{name}")
+        stage.execute(f"""
+            CREATE TABLE {schema}.quarantine AS
+            SELECT * FROM memory.main.quarantine ORDER BY table_name, file, line""")
+        if erased:
+            _erase(stage, schema, erased)
     point("ingest.publish")
 
     def catalog(cat: duckdb.DuckDBPyConnection) -> None:
