@@ -46,6 +46,9 @@ def _child(request: dict[str, Any]) -> int:
         os.close(target)
     sys.stdin = open(os.devnull)  # noqa: SIM115 (the child's own, closed at exit)
     from kequn.cli.main import app
+    from kequn.core import clock
+
+    clock.restart()  # the parent's clock was set from the parent's environment
 
     try:
         app(args=request["args"], prog_name="kequn", standalone_mode=True)

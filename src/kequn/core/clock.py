@@ -54,6 +54,13 @@ class _Clock:
 _clock = _Clock()
 
 
+def restart() -> None:
+    """Reads ``KEQUN_CLOCK`` and ``KEQUN_CLOCK_FILE`` again, as a new process would:
+    for a process forked from one whose clock was already set."""
+    global _clock
+    _clock = _Clock()
+
+
 def now() -> datetime:
     return _clock.now()
 
