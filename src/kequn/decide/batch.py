@@ -42,6 +42,7 @@ from kequn.decide.propensity import active_model
 from kequn.decide.sync import apply_sync, plan_sync
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
 from kequn.decide.transfer import to_duckdb
+from kequn.pipeline import compiled
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
@@ -229,8 +230,14 @@ def _decide(
         UNION ALL SELECT customer_id, trigger, urgency, action, campaign_id, campaign_channels
         FROM k_campaign_props""")
     ic = ibis.duckdb.from_connection(duck)
-    proposals = funnel.proposals_for(tables["k_facts"], pb, ic.table("k_extra_props"))
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_proposals AS {ic.compile(proposals)}")
+    proposing = compiled.one_query(
+        "decide-proposals",
+        duck,
+        ["k_facts", "k_extra_props"],
+        pb.digest,
+        lambda: str(ic.compile(funnel.proposals_for(tables["k_facts"], pb, ic.table("k_extra_props")))),
+    )
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_proposals AS {proposing}")
     tables["k_proposals"] = ic.table("k_proposals")
     _verdicts(duck, ic, tables, pb, engine)
     step("arbitrate")
@@ -374,7 +381,15 @@ def _verdicts(
 ) -> None:
     """``k_verdicts``: every pair with its stage and rule, on DuckDB or on Spark."""
     if engine == "duckdb":
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE k_verdicts AS {ic.compile(funnel.verdicts(tables, pb))}")
+        # the same SQL every night for the same playbook and code: compiled once, kept
+        judging = compiled.one_query(
+            "decide-verdicts",
+            duck,
+            sorted(tables),
+            pb.digest,
+            lambda: str(ic.compile(funnel.verdicts(tables, pb))),
+        )
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE k_verdicts AS {judging}")
         return
     if engine != "spark":
         raise KequnError(f"unknown engine {engine!r}: duckdb or spark")

@@ -1,4 +1,4 @@
-"""The nightly run's SQL, compiled once and kept.
+"""The nightly run's SQL (and the decision's), compiled once and kept.
 
 Building the run's Ibis expressions and compiling them to SQL costs seconds,
 every night the same seconds for the same SQL: the day is read from session
@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -68,9 +69,27 @@ def run_key(con: Any, inputs: list[str], playbook_digest: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _path(key: str) -> Path | None:
+def _path(key: str, kind: str = "run") -> Path | None:
     folder = cache_dir()
-    return folder / f"run-{key}.json" if folder else None
+    return folder / f"{kind}-{key}.json" if folder else None
+
+
+def one_query(name: str, con: Any, inputs: list[str], playbook_digest: str, build: Callable[[], str]) -> str:
+    """One query's SQL (``build`` compiles it), kept like the run's under a name
+    made of ``name``, the inputs' shapes, the playbook and the code."""
+    key = hashlib.sha256(f"{name}|{run_key(con, inputs, playbook_digest)}".encode()).hexdigest()
+    path = _path(key, "sql")
+    if path is not None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("key") == key and isinstance(raw.get("sql"), str):
+                return str(raw["sql"])
+        except (OSError, ValueError, AttributeError):
+            pass  # missing, unreadable or spoilt: compiled afresh
+    sql = build()
+    if path is not None:
+        _write(path, json.dumps({"key": key, "sql": sql}, ensure_ascii=False))
+    return sql
 
 
 def load(key: str) -> CompiledRun | None:
@@ -93,6 +112,10 @@ def save(key: str, compiled: CompiledRun) -> None:
     if path is None:
         return
     body = json.dumps({"key": key, "steps": compiled.steps, "outputs": compiled.outputs}, ensure_ascii=False)
+    _write(path, body)
+
+
+def _write(path: Path, body: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".run-", suffix=".tmp")
