@@ -153,3 +153,53 @@ def test_a_spoilt_or_unwritable_cache_is_no_cache(
     before = len(_runs(store))
     run_pipeline(store, as_of=AS_OF)
     assert len(_runs(store)) == before + 1
+
+
+def _decided(store: Path, ops: str) -> tuple[pa.Table, list[tuple[object, ...]]]:
+    """The latest decision's pairs (sorted) and the tasks it wrote."""
+    from sqlalchemy import create_engine, text
+
+    con = warehouse.reader(store, "all")
+    try:
+        schema = [a.name for a in warehouse.artifacts(con) if a.kind == "decision"][-1]
+        pairs = con.sql(f"SELECT * FROM {schema}.pairs ORDER BY ALL").to_arrow_table()
+    finally:
+        con.close()
+    engine = create_engine(ops)
+    with engine.connect() as c:
+        tasks = [
+            tuple(r)
+            for r in c.execute(
+                text(
+                    "SELECT customer_id, action, channel, manager_id, product_id, priority FROM tasks "
+                    "WHERE status = 'open' ORDER BY 1, 2, 3"
+                )
+            )
+        ]
+    engine.dispose()
+    return pairs, tasks
+
+
+def test_a_decision_from_kept_sql_gives_the_same_pairs_and_tasks(
+    cached: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kequn.decide.batch import decide
+
+    store, cache = cached
+    run_pipeline(store)
+    fresh = tmp_path / "fresh.duckdb"
+    copy_store(store, fresh)
+    ops = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    decide(store, ops)  # compiles the funnel and keeps its SQL
+    kept = sorted(cache.glob("sql-*.json"))
+    assert len(kept) == 2  # the proposals and the verdicts
+    stamps = [e.stat().st_mtime_ns for e in kept]
+    decide(store, ops, replace=True)  # the same day again, from the kept SQL
+    assert sorted(cache.glob("sql-*.json")) == kept and [e.stat().st_mtime_ns for e in kept] == stamps
+    monkeypatch.setenv("KEQUN_CACHE_DIR", "off")
+    fresh_ops = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    decide(fresh, fresh_ops)
+    got, want = _decided(store, ops), _decided(fresh, fresh_ops)
+    assert want[0].num_rows > 0 and len(want[1]) > 0
+    assert got[0].equals(want[0])
+    assert got[1] == want[1]
