@@ -62,6 +62,8 @@ CARD_COLUMNS = [
     "run_id",
     "updated_at",
     "card_hash",
+    "holdings_hash",
+    "timeline_hash",
 ]
 STAFF_COLUMNS = [
     "manager_id",
@@ -109,6 +111,26 @@ class SyncPlan:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def _holdings_rows(s: str, only: str = "") -> str:
+    """The positions the customer 360 shows (``only``: a SEMI JOIN limiting the customers)."""
+    return f"""
+        SELECT h.customer_id, h.account_id, h.product_id, d.name AS product_name, d.type AS product_type,
+               d.asset_class, d.risk_level, h.balance, coalesce(h.currency, 'CNY') AS currency,
+               h.maturity_date
+        FROM {s}.holdings h {only} JOIN {s}.products d USING (product_id)"""
+
+
+def _timeline_rows(s: str, only: str = "") -> str:
+    """Each customer's latest sizeable money movements, for the customer 360."""
+    return f"""
+        SELECT customer_id, ts, type, amount, channel, coalesce(counterparty_bank, merchant_category) AS note,
+               txn_id
+        FROM {s}.transactions {only}
+        WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)}) AND abs(amount) >= {TIMELINE_MIN}
+        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, txn_id)
+                <= {TIMELINE_PER_CUSTOMER}"""
+
+
 def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: datetime) -> str:
     segs = ", ".join(f"seg_{x.name}" for x in pb.playbook.segments)
     consent = ", ".join(
@@ -138,24 +160,28 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
                     'times': times, 'grams': grams, 'points': points}} ORDER BY points DESC)
                     AS carbon
             FROM {run.schema}.carbon_ledger GROUP BY 1),
+        -- digests of exactly the rows the store keeps for the customer 360
         held AS (
-            SELECT customer_id, md5(string_agg(account_id || '|' || product_id || '|' || balance || '|'
-                                    || coalesce(CAST(maturity_date AS VARCHAR), ''), ',' ORDER BY account_id))
-                   AS digest
-            FROM {snapshot_schema}.holdings GROUP BY 1),
+            SELECT customer_id, CAST(hash(list(r ORDER BY r.account_id)) AS VARCHAR) AS digest
+            FROM ({_holdings_rows(snapshot_schema)}) r GROUP BY 1),
+        moves AS (
+            SELECT customer_id, CAST(hash(list(r ORDER BY r.ts DESC, r.txn_id)) AS VARCHAR) AS digest
+            FROM ({_timeline_rows(snapshot_schema)}) r GROUP BY 1),
         prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles)
         SELECT p AS prof, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
                c.owner_manager_id, s.consent, coalesce(rc.recs, []) AS recs,
                coalesce(cb.carbon, []) AS carbon, coalesce(h.digest, '') AS held,
+               coalesce(m.digest, '') AS moves,
                -- the digest of everything the card holds: no JSON is built to compare
                CAST(hash(p, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
-                         s.consent, rc.recs, cb.carbon, h.digest) AS VARCHAR) AS card_hash
+                         s.consent, rc.recs, cb.carbon, h.digest, m.digest) AS VARCHAR) AS card_hash
         FROM prof p
         JOIN {snapshot_schema}.customers c USING (customer_id)
         LEFT JOIN state s USING (customer_id)
         LEFT JOIN recs rc USING (customer_id)
         LEFT JOIN carbon cb USING (customer_id)
-        LEFT JOIN held h USING (customer_id)"""
+        LEFT JOIN held h USING (customer_id)
+        LEFT JOIN moves m USING (customer_id)"""
 
 
 def _card_rows_sql(run: RunInfo, moment: datetime) -> str:
@@ -167,7 +193,8 @@ def _card_rows_sql(run: RunInfo, moment: datetime) -> str:
                to_json(k.prof.segments),
                -- one struct made JSON once (a JSON merge of two costs twice the time)
                to_json(struct_insert(k.prof, consent := k.consent, recs := k.recs, carbon := k.carbon)),
-               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{moment.isoformat()}', k.card_hash
+               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{moment.isoformat()}', k.card_hash,
+               k.held, k.moves
         FROM k_cards k SEMI JOIN k_cards_changed c ON c.customer_id = k.prof.customer_id
         ORDER BY k.prof.customer_id"""
 
@@ -197,12 +224,20 @@ def plan_sync(
         con,
         duck,
         "k_ops_cards",
-        "SELECT customer_id, card_hash FROM customers",
-        {"customer_id": "VARCHAR", "card_hash": "VARCHAR"},
+        "SELECT customer_id, card_hash, holdings_hash, timeline_hash FROM customers",
+        {
+            "customer_id": "VARCHAR",
+            "card_hash": "VARCHAR",
+            "holdings_hash": "VARCHAR",
+            "timeline_hash": "VARCHAR",
+        },
     )
     duck.execute("""
         CREATE OR REPLACE TEMP TABLE k_cards_changed AS
-        SELECT c.prof.customer_id AS customer_id, o.customer_id IS NULL AS new FROM k_cards c
+        SELECT c.prof.customer_id AS customer_id, o.customer_id IS NULL AS new,
+               o.holdings_hash IS DISTINCT FROM c.held AS holdings_changed,
+               o.timeline_hash IS DISTINCT FROM c.moves AS timeline_changed
+        FROM k_cards c
         LEFT JOIN k_ops_cards o ON o.customer_id = c.prof.customer_id
         WHERE o.customer_id IS NULL OR o.card_hash IS DISTINCT FROM c.card_hash""")
     row = duck.execute(
@@ -251,17 +286,19 @@ def apply_sync(
         ["product_id", "name", "type", "risk_level", "asset_class", "is_pension", "fee_rate"],
         replace=True,
     )
-    # a changed card brings its holdings and timeline with it
+    # a changed card brings its holdings and its timeline with it when they changed too
+    rows_changed = {"customer_holdings": "holdings_changed", "customer_timeline": "timeline_changed"}
     if not plan.first_fill and plan.changed:
-        ids = [r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE NOT new").fetchall()]
-        _delete_for(con, ids)
-    only = "SEMI JOIN k_cards_changed USING (customer_id)"
+        for table, flag in rows_changed.items():
+            ids = duck.execute(f"SELECT customer_id FROM k_cards_changed WHERE NOT new AND {flag}").fetchall()
+            _delete_for(con, table, [r[0] for r in ids])
+
+    def only(flag: str) -> str:
+        return f"SEMI JOIN (SELECT customer_id FROM k_cards_changed WHERE {flag}) USING (customer_id)"
+
     counts["holdings"] = copy_from_duckdb(
         duck,
-        f"""SELECT h.customer_id, h.account_id, h.product_id, d.name, d.type, d.asset_class,
-                   d.risk_level, h.balance, coalesce(h.currency, 'CNY'), h.maturity_date
-            FROM {s}.holdings h {only} JOIN {s}.products d USING (product_id)
-            ORDER BY h.customer_id, h.account_id""",
+        f"""SELECT * FROM ({_holdings_rows(s, only("holdings_changed"))}) ORDER BY customer_id, account_id""",
         con,
         "customer_holdings",
         [
@@ -279,11 +316,8 @@ def apply_sync(
     )
     counts["timeline"] = copy_from_duckdb(
         duck,
-        f"""SELECT customer_id, ts, type, amount, channel, coalesce(counterparty_bank, merchant_category)
-            FROM {s}.transactions {only}
-            WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)}) AND abs(amount) >= {TIMELINE_MIN}
-            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, txn_id)
-                    <= {TIMELINE_PER_CUSTOMER}""",
+        f"""SELECT customer_id, ts, type, amount, channel, note
+            FROM ({_timeline_rows(s, only("timeline_changed"))})""",
         con,
         "customer_timeline",
         ["customer_id", "at", "kind", "amount", "channel", "note"],
@@ -293,8 +327,10 @@ def apply_sync(
     return counts
 
 
-def _delete_for(con: Connection, ids: list[str]) -> None:
-    """Removes the holdings and timeline of the customers whose card changed."""
+def _delete_for(con: Connection, table: str, ids: list[str]) -> None:
+    """Removes the rows of ``table`` (holdings or timeline) of ``ids``, whose rows changed."""
+    if not ids:
+        return
     if con.dialect.name == "postgresql":
         raw = con.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -303,15 +339,13 @@ def _delete_for(con: Connection, ids: list[str]) -> None:
             with cur.copy("COPY _changed (customer_id) FROM STDIN") as copy:
                 for c in ids:
                     copy.write_row((c,))
-            for table in ("customer_holdings", "customer_timeline"):
-                cur.execute(f"DELETE FROM {table} t USING _changed c WHERE t.customer_id = c.customer_id")
+            cur.execute(f"DELETE FROM {table} t USING _changed c WHERE t.customer_id = c.customer_id")
         return
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _changed (customer_id TEXT PRIMARY KEY)")
     cur.execute("DELETE FROM _changed")
     cur.executemany("INSERT INTO _changed VALUES (?)", [(c,) for c in ids])
-    for table in ("customer_holdings", "customer_timeline"):
-        cur.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM _changed)")
+    cur.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM _changed)")
     cur.close()
 
 

@@ -160,6 +160,11 @@ class Customer(Base):
     #: the card's content digest (facts, holdings, timeline): a sync writes only
     #: the cards whose digest changed
     card_hash: Mapped[str | None] = mapped_column(String(32))
+    #: the digests of the rows kept in customer_holdings and customer_timeline:
+    #: a changed card rewrites them only when they changed too (a card changes
+    #: every night with its day counts; a customer's positions seldom do)
+    holdings_hash: Mapped[str | None] = mapped_column(String(32))
+    timeline_hash: Mapped[str | None] = mapped_column(String(32))
 
 
 class Claim(Base):
