@@ -419,6 +419,22 @@ def test_english_on_request(app) -> None:  # type: ignore[no-untyped-def]
     assert "My day" in c.get("/my-day").text  # the choice sticks
 
 
+def test_amounts_read_as_a_banker_reads_them_in_each_language(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    from kequn.web.i18n import wan
+
+    cid = one_customer(workbench, "manager")
+    c = signed_in(app, "manager")
+    for s in ops_session(workbench):
+        aum = s.get(Customer, cid).aum  # type: ignore[union-attr]
+    chinese = c.get(f"/customers/{cid}?lang=zh_CN").text
+    english = c.get(f"/customers/{cid}?lang=en").text
+    # 万元 with two decimals in Chinese; whole yuan with separators in English
+    assert f"{float(aum) / 10_000:,.2f} 万元" in chinese
+    assert f"{round(float(aum)):,} CNY" in english
+    assert "×10k" not in english
+    assert wan(1_234_567.89, "en") == "1,234,568" and wan(1_234_567.89) == "123.46"
+
+
 def test_every_label_in_the_templates_has_an_english_translation() -> None:
     from kequn.web.i18n import catalog
 

@@ -43,9 +43,12 @@ def formatter(language: str) -> Format:
 
 
 def wan(amount: object, language: str = "zh_CN") -> str:
-    """Amounts in 万元, as bankers read them."""
+    """An amount as a banker reads it: in 万元 in Chinese; in English, whole yuan
+    with thousands separators (the unit after it, 万元, reads "CNY")."""
     try:
         value = float(amount)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "—"
+    if language == "en":
+        return formatter(language).decimal(round(value), format="#,##0")
     return formatter(language).decimal(value / 10_000, format="#,##0.00")
