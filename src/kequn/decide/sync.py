@@ -160,12 +160,16 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
                     'times': times, 'grams': grams, 'points': points}} ORDER BY points DESC)
                     AS carbon
             FROM {run.schema}.carbon_ledger GROUP BY 1),
-        -- digests of exactly the rows the store keeps for the customer 360
+        -- digests of exactly the rows the store keeps for the customer 360: a sum of
+        -- the rows' hashes, as cheap as a count and blind to the rows' order
         held AS (
-            SELECT customer_id, CAST(hash(list(r ORDER BY r.account_id)) AS VARCHAR) AS digest
+            SELECT customer_id, CAST(sum(hash(r.account_id, r.product_id, r.product_name, r.product_type,
+                                              r.asset_class, r.risk_level, r.balance, r.currency,
+                                              r.maturity_date)) AS VARCHAR) AS digest
             FROM ({_holdings_rows(snapshot_schema)}) r GROUP BY 1),
         moves AS (
-            SELECT customer_id, CAST(hash(list(r ORDER BY r.ts DESC, r.txn_id)) AS VARCHAR) AS digest
+            SELECT customer_id, CAST(sum(hash(r.txn_id, r.ts, r.type, r.amount, r.channel, r.note))
+                                     AS VARCHAR) AS digest
             FROM ({_timeline_rows(snapshot_schema)}) r GROUP BY 1),
         prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles)
         SELECT p AS prof, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
