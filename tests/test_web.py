@@ -735,3 +735,25 @@ def test_every_response_carries_the_security_headers_and_nul_bytes_are_refused(a
     refused = c.get("/customers/abc%00def")
     assert refused.status_code == 400 and "NUL" in refused.json()["detail"]
     assert c.get("/my-day?q=%00").status_code == 400
+
+
+def test_the_lobby_checks_a_customer_in_by_mobile_or_id_card(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    from kequn.store.campaign_models import CheckIn
+
+    mine, theirs = one_customer(workbench, "manager"), one_customer(workbench, "manager2")
+    for s in ops_session(workbench):
+        card, other = s.get(Customer, mine), s.get(Customer, theirs)
+        assert card is not None and other is not None and card.phone and card.id_number and other.phone
+        phone, id_number, other_phone = card.phone, card.id_number, other.phone
+        shared = s.scalar(select(func.count()).where(Customer.phone == phone))
+    lobby = signed_in(app, "lobby")  # the first manager's branch
+    t = csrf(lobby)
+    for typed in (phone, id_number.lower(), mine.lower()):
+        answer = lobby.post("/floor/check-in", data={"customer_id": typed, "csrf_token": t})
+        assert answer.status_code == (200 if shared == 1 else 409), typed
+    # another branch's customer is not found by their number either, nor is a guess
+    for typed in (other_phone, phone[-4:], "13"):
+        assert lobby.post("/floor/check-in", data={"customer_id": typed, "csrf_token": t}).status_code == 404
+    for s in ops_session(workbench):
+        checked = list(s.scalars(select(CheckIn.customer_id).order_by(CheckIn.checkin_id)))
+    assert checked[-3:] == [mine] * 3 and theirs not in checked

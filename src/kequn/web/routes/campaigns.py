@@ -26,6 +26,7 @@ from kequn.web.deps import DB, TEXT, CustomerId, Day, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_of
+from kequn.web.services.directory import identify
 from kequn.web.services.scope import all_within_reach
 
 router = APIRouter(include_in_schema=False)
@@ -322,8 +323,15 @@ def floor_check_in(
     check_csrf(request, me, csrf_token)
     if not me.branch_id:
         raise HTTPException(status_code=403, detail="floor staff belong to a branch")
-    if not all_within_reach(s, me, [customer_id]):
+    # the customer is named by number, mobile or ID card, as they come to the counter
+    named = identify(s, me, customer_id)
+    if len(named) > 1:
+        raise HTTPException(
+            status_code=409, detail="several customers share this number: enter the customer number"
+        )
+    if not named or not all_within_reach(s, me, named):
         raise HTTPException(status_code=404, detail="customer not found")
+    customer_id = named[0]
     try:
         view = floor.check_in(
             request.app.state.store,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kequn.privacy.masking import mask_name
 from kequn.store.models import Customer
 from kequn.web.security import Viewer
-from kequn.web.services.scope import customers_in_scope
+from kequn.web.services.scope import customers_in_scope, customers_to_act_on
 
 PAGE_SIZE = 50
 _CUSTOMER_NO = re.compile(r"[A-Za-z]+\d*")
@@ -74,3 +74,20 @@ def find_customers(
         for c in s.scalars(stmt)
     ]
     return Found(rows, total, page, pages, by)
+
+
+def identify(s: Session, viewer: Viewer, typed: str) -> list[str]:
+    """The customers a typed number names exactly, among those the viewer may act
+    on: a customer number, a full mobile number or a full ID number. A lobby
+    check-in names one person: no partial match, no name, no guess."""
+    q = typed.strip()
+    if re.fullmatch(r"1\d{10}", q):
+        condition = Customer.phone == q
+    elif _ID_NUMBER.fullmatch(q):
+        condition = Customer.id_number == q.upper()
+    elif q:
+        condition = Customer.customer_id.in_({q, q.upper()})
+    else:
+        return []
+    stmt = select(Customer.customer_id).where(customers_to_act_on(viewer), condition)
+    return list(s.scalars(stmt.order_by(Customer.customer_id).limit(5)))
