@@ -186,7 +186,8 @@ def test_a_failed_publish_leaves_the_previous_run_in_place(
 def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path) -> None:
     """The gap a recommendation names is the model portfolio's share of the
     customer's AUM less what they already hold in that class, worked out here
-    from the snapshot's holdings in Decimal; never more than their AUM."""
+    from the snapshot's holdings in Decimal; never more than their AUM, and always
+    a step toward the target."""
     pb = load_playbook()
     fx = {code: Decimal(str(rate)) for code, rate in pb.playbook.fx.items()}
     kinds = ", ".join(f"'{t}'" for t in pb.playbook.aum_product_types)
@@ -215,6 +216,13 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
         )
         assert abs(Decimal(str(gap)) - expected) <= Decimal("0.02"), (customer, cls, gap, expected, aum)
         assert 0 < Decimal(str(gap)) <= aum, (customer, cls, gap, aum)
+        # and following the advice moves the allocation toward the target, whether the
+        # amount is new money or moved out of another class
+        share = mine.get(str(cls), Decimal(0)) / aum
+        as_new_money = (mine.get(str(cls), Decimal(0)) + Decimal(str(gap))) / (aum + Decimal(str(gap)))
+        as_moved = (mine.get(str(cls), Decimal(0)) + Decimal(str(gap))) / aum
+        for after in (as_new_money, as_moved):
+            assert abs(after - weight) < abs(share - weight), (customer, cls, share, after, weight)
         # the sentence the manager reads says the same amount, in 万元
         said = re.search(r"补足(\S+?)配置缺口约([\d.]+)万元", str(reasons))
         assert said is not None, reasons
