@@ -757,3 +757,61 @@ def test_the_lobby_checks_a_customer_in_by_mobile_or_id_card(app, workbench: Wor
     for s in ops_session(workbench):
         checked = list(s.scalars(select(CheckIn.customer_id).order_by(CheckIn.checkin_id)))
     assert checked[-3:] == [mine] * 3 and theirs not in checked
+
+
+def test_the_dashboard_on_the_first_reads_last_month_when_it_is_picked(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date, datetime
+
+    from kequn.core.clock import SHANGHAI
+
+    manager = workbench.people["manager"]
+    cid = one_customer(workbench, "manager")
+    # sales on either side of each edge: the last moment of January and of February
+    # (Shanghai time), the first of March
+    moments = [
+        datetime(2027, 1, 31, 23, 59, tzinfo=SHANGHAI),
+        datetime(2027, 2, 1, 0, 0, tzinfo=SHANGHAI),
+        datetime(2027, 2, 14, 10, 0, tzinfo=SHANGHAI),
+        datetime(2027, 2, 28, 23, 59, tzinfo=SHANGHAI),
+        datetime(2027, 3, 1, 9, 0, tzinfo=SHANGHAI),
+    ]
+    for s in ops_session(workbench):
+        for i, at in enumerate(moments):
+            s.add(
+                Outcome(
+                    idempotency_key=f"period-{i}",
+                    customer_id=cid,
+                    manager_id=manager,
+                    action="deposit_renewal",
+                    kind="service",
+                    channel="phone",
+                    outcome="sold",
+                    product_id="TD0001",
+                    amount=Decimal("10000.00"),
+                    at=at,
+                )
+            )
+        s.commit()
+    head = signed_in(app, "head")
+
+    def sales(period: str) -> tuple[int, dict[str, str]]:
+        board = head.get(f"/api/dashboard?day=2027-03-01&period={period}").json()
+        row = next(m for m in board["managers"] if m["manager_id"] == manager)
+        return row["sales"], board["period"]
+
+    def between(start: date, end: date) -> int:
+        return sum(1 for at in moments if start <= at.astimezone(SHANGHAI).date() <= end)
+
+    assert sales("last_month") == (
+        between(date(2027, 2, 1), date(2027, 2, 28)),
+        {"name": "last_month", "start": "2027-02-01", "end": "2027-02-28"},
+    )
+    assert sales("month")[0] == between(date(2027, 3, 1), date(2027, 3, 1)) == 1
+    assert sales("year")[0] == between(date(2027, 1, 1), date(2027, 3, 1))
+    assert sales("days30")[0] == between(date(2027, 1, 31), date(2027, 3, 1))
+    page = head.get("/dashboard?day=2027-03-01&period=last_month").text
+    assert "上月 2027-02-01 – 2027-02-28" in page and 'value="last_month" selected' in page
+    assert head.get("/api/dashboard?period=decade").status_code == 422
+    for s in ops_session(workbench):  # the other tests read this month's figures
+        s.execute(Outcome.__table__.delete().where(Outcome.idempotency_key.like("period-%")))
+        s.commit()

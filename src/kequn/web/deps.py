@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now, today
 from kequn.store import Store
 from kequn.web.security import SESSION_COOKIE, Viewer, viewer_for
+from kequn.web.services.periods import PERIOD_PATTERN
 from kequn.web.settings import Settings
 
 #: codes of the bank's systems: customer, task, product and unit ids
@@ -23,6 +24,8 @@ TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 CustomerId = Annotated[str, Path(pattern=CODE)]
 TaskId = Annotated[str, Path(pattern=CODE)]
 Unit = Annotated[str | None, Query(pattern=CODE)]
+#: the period a dashboard covers (``services.periods``)
+PeriodName = Annotated[str, Query(pattern=PERIOD_PATTERN)]
 
 
 def store(request: Request) -> Store:

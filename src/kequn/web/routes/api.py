@@ -14,7 +14,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
-from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, TaskId, Unit, viewer
+from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
@@ -201,15 +201,20 @@ def api_outcome(request: Request, task_id: TaskId, body: OutcomeIn, s: DB, v: Vi
 
 
 @router.get("/dashboard")
-def api_dashboard(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> dict[str, Any]:
+def api_dashboard(
+    s: DB, v: ViewerDep, day: Day, unit: Unit = None, period: PeriodName = "month"
+) -> dict[str, Any]:
     u = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, u, unit, day)
+        b = dashboard(s, u, unit, day, period)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     return {
         "unit": b.unit.branch_id if b.unit else None,
         "day": b.day.isoformat(),
+        "period": {"name": period, "start": b.period.start.isoformat(), "end": b.period.end.isoformat()}
+        if b.period
+        else None,
         "figures": b.figures,
         "reach": b.reach,
         "conversion": b.conversion,

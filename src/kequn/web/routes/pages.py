@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kequn.core.clock import now
 from kequn.store.models import Branch
-from kequn.web.deps import DB, TEXT, CustomerId, Day, TaskId, Unit, settings, viewer
+from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, settings, viewer
 from kequn.web.i18n import gettext_for, language_of, wan
 from kequn.web.render import TEMPLATES, page
 from kequn.web.security import (
@@ -29,6 +29,7 @@ from kequn.web.services.dashboard import dashboard, to_excel
 from kequn.web.services.directory import find_customers
 from kequn.web.services.myday import PAGE, day_counts, my_day
 from kequn.web.services.outcomes import OutcomeError, log_outcome
+from kequn.web.services.periods import PERIODS
 from kequn.web.services.privacy import trail_read
 from kequn.web.services.views import TIER_ZH
 
@@ -318,12 +319,13 @@ def dashboard_page(
     v: ViewerDep,
     day: Day,
     unit: Unit = None,
+    period: PeriodName = "month",
 ) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day)
+        b = dashboard(s, me, unit, day, period)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     tier_chart, manager_chart = _dashboard_charts(b, language_of(request))
@@ -342,6 +344,8 @@ def dashboard_page(
         title="业绩看板",
         viewer=me,
         b=b,
+        periods=PERIODS,
+        day=day,
         units=units,
         tier_chart=tier_chart,
         manager_chart=manager_chart,
@@ -349,10 +353,12 @@ def dashboard_page(
 
 
 @router.get("/dashboard.xlsx")
-def dashboard_excel(s: DB, v: ViewerDep, day: Day, unit: Unit = None) -> Response:
+def dashboard_excel(
+    s: DB, v: ViewerDep, day: Day, unit: Unit = None, period: PeriodName = "month"
+) -> Response:
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day)
+        b = dashboard(s, me, unit, day, period)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     trail_read(

@@ -18,6 +18,7 @@ from kequn.rules.contact import CONTACTED
 from kequn.store.models import Branch, BranchKpi, Customer, Outcome, Product, Staff, Task
 from kequn.web.i18n import gettext_for
 from kequn.web.security import RM_ROLES, Viewer
+from kequn.web.services.periods import Period, period_of
 from kequn.web.services.scope import managers_in_scope
 
 #: staged growth targets for a book's average health score (Ping An's
@@ -65,8 +66,10 @@ class Dashboard:
     diagnoses_done: int
     takeup: float | None
     league: list[dict[str, Any]] = field(default_factory=list)
-    #: the branch floor, month to date
+    #: the branch floor over the period
     floor: FloorFigures | None = None
+    #: what the contact, sales and floor figures cover (the nightly ones are as of its end)
+    period: Period | None = None
 
     @property
     def reach(self) -> float:
@@ -83,10 +86,6 @@ class Dashboard:
         return HEALTH_TARGETS[(self.day.month - 1) // 3 + 1]
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def figures_for(s: Session, branch_id: str, day: date) -> dict[str, Any]:
     row = s.scalar(
         select(BranchKpi)
@@ -97,8 +96,10 @@ def figures_for(s: Session, branch_id: str, day: date) -> dict[str, Any]:
     return dict(row.figures) if row else {}
 
 
-def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Dashboard:
-    """The unit's dashboard; HQ may pick any unit, a branch head sees their own."""
+def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period: str = "month") -> Dashboard:
+    """The unit's dashboard over ``period`` as seen on ``day`` (see ``periods``);
+    HQ may pick any unit, a branch head sees their own."""
+    p = period_of(period, day)
     if viewer.sees_all:
         unit = (
             s.get(Branch, unit_id) if unit_id else s.scalar(select(Branch).where(Branch.parent_id.is_(None)))
@@ -107,8 +108,8 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
         unit = s.get(Branch, viewer.branch_id) if viewer.branch_id else None
     if unit is None:
         raise LookupError(unit_id or "")
-    figures = figures_for(s, unit.branch_id, day)
-    start = _month_start(day)
+    figures = figures_for(s, unit.branch_id, p.end)
+    start, end = p.start, p.end
     subtree = select(Branch.branch_id).where(Branch.path.like(unit.path + "%"))
     staff = s.scalars(
         select(Staff).where(
@@ -118,6 +119,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
     rows = {m.manager_id: ManagerRow(m.manager_id, m.name, m.role) for m in staff}
     ids = list(rows)
     since = datetime.combine(start, time(0), SHANGHAI)
+    until = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
     if ids:
         for mid, n in s.execute(
             select(Customer.owner_manager_id, func.count())
@@ -129,19 +131,29 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
         contacted = list(CONTACTED)
         for mid, customers, contacts in s.execute(
             select(Outcome.manager_id, func.count(func.distinct(Outcome.customer_id)), func.count())
-            .where(Outcome.manager_id.in_(ids), Outcome.at >= since, Outcome.outcome.in_(contacted))
+            .where(
+                Outcome.manager_id.in_(ids),
+                Outcome.at >= since,
+                Outcome.at < until,
+                Outcome.outcome.in_(contacted),
+            )
             .group_by(Outcome.manager_id)
         ):
             rows[mid].contacted, rows[mid].contacts = customers, contacts
         for mid, n, amount in s.execute(
             select(Outcome.manager_id, func.count(), func.coalesce(func.sum(Outcome.amount), 0))
-            .where(Outcome.manager_id.in_(ids), Outcome.at >= since, Outcome.outcome == "sold")
+            .where(
+                Outcome.manager_id.in_(ids),
+                Outcome.at >= since,
+                Outcome.at < until,
+                Outcome.outcome == "sold",
+            )
             .group_by(Outcome.manager_id)
         ):
             rows[mid].sales, rows[mid].sold_amount = n, float(amount or 0)
         for mid, tasks, done in s.execute(
             select(Task.manager_id, func.count(), func.count().filter(Task.status == "done"))
-            .where(Task.manager_id.in_(ids), Task.as_of >= start, Task.as_of <= day)
+            .where(Task.manager_id.in_(ids), Task.as_of >= start, Task.as_of <= end)
             .group_by(Task.manager_id)
         ):
             rows[mid].tasks, rows[mid].on_time = tasks, done
@@ -154,6 +166,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
                 Outcome.outcome == "survey",
                 Outcome.score.is_not(None),
                 Outcome.at >= since - timedelta(days=90),
+                Outcome.at < until,
             )
         )
         if sc is not None
@@ -163,12 +176,11 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
         nps = 100 * (sum(1 for x in scores if x >= 9) - sum(1 for x in scores if x <= 6)) / len(scores)
     sales: dict[str, float] = {}
     fee = fee_prev = 0.0
-    prev_start = _month_start(start - timedelta(days=1))
-    prev_since = datetime.combine(prev_start, time(0), SHANGHAI)
+    prev_since = datetime.combine(p.before().start, time(0), SHANGHAI)
     for kind, amount, rate, at in s.execute(
         select(Product.type, Outcome.amount, Product.fee_rate, Outcome.at)
         .join(Product, Product.product_id == Outcome.product_id)
-        .where(in_unit, Outcome.outcome == "sold", Outcome.at >= prev_since)
+        .where(in_unit, Outcome.outcome == "sold", Outcome.at >= prev_since, Outcome.at < until)
     ):
         value = float(amount or 0)
         if at >= since:
@@ -183,6 +195,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
                 Outcome.action.in_(["health_review", "visit_prep"]),
                 Outcome.outcome.in_(["reached", "interested", "sold"]),
                 Outcome.at >= since - timedelta(days=183),
+                Outcome.at < until,
             )
         )
         or 0
@@ -193,6 +206,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
                 Task.manager_id.in_(ids) if ids else Task.manager_id.is_(None),
                 Task.product_id.is_not(None),
                 Task.as_of >= start,
+                Task.as_of <= end,
             )
         )
         or 0
@@ -202,14 +216,18 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
             select(func.count(func.distinct(Outcome.customer_id)))
             .join(Task, Task.task_id == Outcome.task_id)
             .where(
-                in_unit, Outcome.outcome == "sold", Outcome.product_id == Task.product_id, Outcome.at >= since
+                in_unit,
+                Outcome.outcome == "sold",
+                Outcome.product_id == Task.product_id,
+                Outcome.at >= since,
+                Outcome.at < until,
             )
         )
         or 0
     )
     board = Dashboard(
         unit,
-        day,
+        end,
         figures,
         sorted(rows.values(), key=lambda m: -m.conversion),
         nps,
@@ -220,9 +238,10 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date) -> Das
         diagnoses,
         took / linked if linked else None,
     )
-    board.floor = floor_figures(s, _subtree(s, unit), day.replace(day=1), day)
+    board.floor = floor_figures(s, _subtree(s, unit), start, end)
+    board.period = p
     if viewer.sees_all or viewer.role == "branch_head":
-        board.league = league(s, day, unit)
+        board.league = league(s, p, unit)
     return board
 
 
@@ -230,19 +249,19 @@ def _subtree(s: Session, unit: Branch) -> list[str]:
     return list(s.scalars(select(Branch.branch_id).where(Branch.path.like(unit.path + "%"))))
 
 
-def league(s: Session, day: date, unit: Branch) -> list[dict[str, Any]]:
-    """The units one level below ``unit`` (or its peers), ranked: the monthly 业绩展示."""
+def league(s: Session, p: Period, unit: Branch) -> list[dict[str, Any]]:
+    """The units one level below ``unit`` (or its peers), ranked over the period: the 业绩展示."""
     children = s.scalars(select(Branch).where(Branch.parent_id == unit.branch_id)).all()
     if not children and unit.parent_id:
         children = s.scalars(select(Branch).where(Branch.parent_id == unit.parent_id)).all()
     out = []
     for b in children:
-        f = figures_for(s, b.branch_id, day)
+        f = figures_for(s, b.branch_id, p.end)
         if not f:
             continue
         base = float(f.get("deposits_base") or 0)
         growth = (float(f.get("deposits") or 0) - base) / base if base else 0.0
-        floor = floor_figures(s, _subtree(s, b), day.replace(day=1), day)
+        floor = floor_figures(s, _subtree(s, b), p.start, p.end)
         out.append(
             {
                 "referral_rate": floor.rate("lobby"),
