@@ -4,6 +4,7 @@ every source row is accounted for."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from kequn import warehouse
 from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
 from kequn.ingest import ingest
 
-BERKA = Path(__file__).resolve().parents[2] / "shared" / "data" / "berka"
+#: beside the checkout (``../shared/data/berka``), or wherever ``KEQUN_BERKA_DIR`` says
+BERKA = Path(
+    os.environ.get("KEQUN_BERKA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "berka"
+)
 pytestmark = pytest.mark.skipif(not BERKA.is_dir(), reason=f"Berka data not found at {BERKA}")
 
 

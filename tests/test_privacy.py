@@ -5,6 +5,7 @@ unmasking, data-subject requests, retention and the report."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
@@ -15,12 +16,14 @@ import ibis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from kequn import warehouse
 from kequn.cli.main import app as cli
 from kequn.core.clock import SHANGHAI
+from kequn.core.errors import KequnError
 from kequn.decide.batch import decide
 from kequn.decide.exports import call_list, wechat_groups
 from kequn.decide.realtime import handle_event
@@ -289,16 +292,15 @@ def test_no_path_contacts_without_consent(bank, tmp_path: Path, seed: int, share
     assert _assert_no_marketing_without_consent(url) > 0
     with open(calls.path, encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):
-            assert (row["customer_id"], "marketing_phone") not in withdrawn or row[
-                "action"
-            ] in _service_actions()
+            assert (row["客户号"], "marketing_phone") not in withdrawn or row["事项"] in _service_actions_zh()
     with open(groups.path, encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):
-            assert (row["customer_id"], "marketing_wechat") not in withdrawn
+            assert (row["客户号"], "marketing_wechat") not in withdrawn
 
 
-def _service_actions() -> set[str]:
-    return {a.name for a in PB.playbook.actions if a.kind != "marketing"}
+def _service_actions_zh() -> set[str]:
+    """The names the call list shows of the actions that are not marketing."""
+    return {a.zh for a in PB.playbook.actions if a.kind != "marketing"}
 
 
 def test_withdrawing_consent_withdraws_scheduled_tasks_at_once(bank) -> None:  # type: ignore[no-untyped-def]
@@ -384,6 +386,18 @@ def test_exports_mask_unless_a_reason_is_recorded(bank, tmp_path: Path) -> None:
     assert PHONE_RE.search(clear.path.read_text(encoding="utf-8-sig"))
     assert len(entries) == 2 and "dialler batch 12" in entries[1].detail
     assert json.loads(entries[0].detail)["rows"] == masked.rows
+    # the call centre reads Chinese: headers, and each task's action by its name
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == ["任务号", "预约时间", "客户号", "姓名", "手机号", "客户经理", "事项", "话术"]
+    names = {a.zh for a in PB.playbook.actions}
+    assert rows[1:] and all(r[6] in names for r in rows[1:])
+    # the workbench's test of a reason: one that says nothing is refused, nothing written
+    with pytest.raises(KequnError, match="says nothing"):
+        call_list(ops, PB, DAY, tmp_path / "refused.csv", "head", "branch_head", "1234")
+    assert not (tmp_path / "refused.csv").exists()
+    book = load_workbook(call_list(ops, PB, DAY, tmp_path / "calls.xlsx").path)
+    sheet = book.active
+    assert sheet.freeze_panes == "A2" and [c.value for c in sheet[1]] == rows[0]
 
 
 def test_scrub_masks_ids_and_phones_in_free_text() -> None:

@@ -11,26 +11,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select
 
+from kequn.core import sheets
+from kequn.core.errors import KequnError
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, digest, record
 from kequn.privacy.consent import refusals
-from kequn.privacy.masking import mask
+from kequn.privacy.masking import mask, reason_is_stated
 from kequn.store import Store
 from kequn.store.models import Customer, Task
 
-CALL_COLUMNS = [
-    "task_id",
-    "scheduled_at",
-    "customer_id",
-    "name",
-    "phone",
-    "manager_id",
-    "action",
-    "talk_track",
-]
+#: the dialler's columns, as the bank's call centre reads them
+CALL_COLUMNS = ["任务号", "预约时间", "客户号", "姓名", "手机号", "客户经理", "事项", "话术"]
 
 
 @dataclass
@@ -51,7 +44,12 @@ def call_list(
 ) -> Export:
     """The day's open phone tasks, best first, names masked (minimum necessary).
     Numbers are masked too unless a reason is given for the dialler to have them
-    in clear; either way the export and its customers go on the audit trail."""
+    in clear (the workbench's own test of a reason); either way the export and
+    its customers go on the audit trail."""
+    if numbers_reason is not None and not reason_is_stated(numbers_reason):
+        raise KequnError(
+            f"--numbers-reason {numbers_reason!r} says nothing: state why the dialler needs the numbers"
+        )
     actions = {a.name: a for a in pb.playbook.actions}
     rows, held = [], 0
     with ops.session() as s:
@@ -77,18 +75,18 @@ def call_list(
                     mask("name", card.name) or "",
                     card.phone if numbers_reason else mask("phone", card.phone),
                     t.manager_id,
-                    t.action,
+                    a.zh,
                     t.talk_track,
                 ]
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".xlsx":
-        wb = Workbook()
-        ws = wb.active
+        wb, ws = sheets.workbook()
         ws.title = f"外呼名单 {day}"
-        ws.append(CALL_COLUMNS)
+        sheets.append(ws, CALL_COLUMNS, header=True)
         for r in rows:
-            ws.append(r)
+            sheets.append(ws, r)
+        sheets.finish(ws)
         wb.save(out)
     else:
         with open(out, "w", newline="", encoding="utf-8-sig") as fh:
@@ -156,7 +154,7 @@ def wechat_groups(
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
-        w.writerow(["tag", "tag_zh", "customer_id", "owner_manager_id"])
+        w.writerow(["标签", "标签名", "客户号", "客户经理"])
         w.writerows(rows)
     with ops.session() as s:
         _audit(s, actor, role, "wechat_groups", out, [r[2] for r in rows], {"groups": groups})

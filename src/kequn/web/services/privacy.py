@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import SHANGHAI
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
+from kequn.privacy.masking import reason_is_stated
 from kequn.privacy.report import Alert, unusual_access
 from kequn.store.models import AuditEntry, Customer
 from kequn.web.security import Viewer
@@ -46,12 +47,6 @@ def trail_read(
         raise RuntimeError("a read's trail entry would commit the request's pending changes")
     record(s, [Event(viewer.login, viewer.role, action, customer_id, detail)])
     s.commit()
-
-
-def reason_is_stated(reason: str) -> bool:
-    """A reason says something: four characters or more, and some of them
-    letters or Chinese characters ("1234" or "...." is not a reason)."""
-    return len(reason) >= 4 and sum(ch.isalpha() for ch in reason) >= 2
 
 
 def unmask(
