@@ -131,6 +131,20 @@ def test_a_missing_table_file_is_named(tmp_path: Path, bank_dir: Path) -> None:
     assert not (tmp_path / "x.duckdb").exists()
 
 
+def test_an_optional_table_the_extract_does_not_carry_is_no_error(tmp_path: Path, bank_dir: Path) -> None:
+    from kequn.contract import TABLES
+
+    optional = [name for name, t in TABLES.items() if t.optional]
+    assert optional
+    folder = tmp_path / "without"
+    shutil.copytree(bank_dir, folder)
+    for name in optional:
+        (folder / f"{name}.csv").unlink()
+    report = ingest(folder, tmp_path / "x.duckdb")
+    counts = {t.table: t.read for t in report.tables}
+    assert all(counts.get(name, 0) == 0 for name in optional) and counts["customers"] > 0
+
+
 def test_a_wrong_header_is_named_before_any_row_is_read(tmp_path: Path, bank_dir: Path) -> None:
     folder = tmp_path / "badheader"
     shutil.copytree(bank_dir, folder)

@@ -16,6 +16,7 @@ from kequn.cli.console import console, friendly_errors, progress_bars
 from kequn.core.clock import today
 from kequn.ingest import IngestReport, ingest, snapshots
 from kequn.ingest.guards import Limits
+from kequn.ingest.run import STAGE_MEMORY
 from kequn.store.db import default_url
 
 
@@ -142,7 +143,9 @@ def ingest_command(
     report: Annotated[
         Path | None, typer.Option(help="Also write the data-quality report as JSON here.")
     ] = None,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "4GB",
+    memory_limit: Annotated[
+        str, typer.Option(help="Memory the stage may use before it spills to disk.")
+    ] = STAGE_MEMORY,
     playbook: Annotated[Path | None, typer.Option(help="Playbook whose [ingest] limits apply.")] = None,
     accept: Annotated[
         str | None,

