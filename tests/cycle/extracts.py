@@ -17,6 +17,7 @@ def main(folder: Path, start: date, days: int, customers: int, seed: int) -> Non
     # the bank's own extracts cost the bank nothing: made in the time the nights
     # and days leave over, never ahead of a night's own steps
     os.nice(10)
+
     def path(n: int) -> Path:
         return folder / f"{start + timedelta(days=n):%Y%m%d}"
 
