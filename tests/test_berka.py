@@ -113,3 +113,26 @@ def test_berka_facts_survive_the_mapping(berka: tuple[Path, Path, dict[str, obje
     ).fetchone() == (0,)
     meta = json.loads((extract / "extract.json").read_text())
     assert meta["as_of"] == "1998-12-31"
+
+
+def test_a_bank_with_no_staff_decides_no_task_and_says_why(
+    berka: tuple[Path, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kequn.cli.main import app
+
+    source, _, _ = berka
+    store = tmp_path / "berka.duckdb"
+    warehouse.copy_store(source, store)
+    runner = CliRunner()
+    env = {"KEQUN_OPERATOR": "ops:test"}
+    ran = runner.invoke(app, ["run", "--snapshot", str(store)], env=env)
+    assert ran.exit_code == 0, ran.output
+    decided = runner.invoke(
+        app, ["decide", "--snapshot", str(store), "--store", f"sqlite:///{tmp_path / 'ops.sqlite'}"], env=env
+    )
+    # no task could be given to anyone, and the banker is told why, not left with a silent 0
+    assert decided.exit_code == 0, decided.output
+    assert "warning:" in decided.output and "no manager with any capacity" in decided.output
+    assert "unowned" in decided.output

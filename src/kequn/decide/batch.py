@@ -269,20 +269,21 @@ def _decide(
         )
     withdrawn = _withdrawals(duck, open_tasks, snapshot_schema, pb)
     report.withdrawn = len(withdrawn)
-    pairs_frame = arbitrated[[c for c in KEPT if c in arbitrated.columns]].copy()
+    # every column, typed as the SQL stages type it: a day with nothing to arbitrate
+    # (no staff, no live pair) has an empty frame whose columns pandas cannot type
+    pairs_frame = arbitrated.reindex(columns=list(KEPT))
     duck.register("k_arbitrated", pairs_frame)
-    nulls = {
-        "propensity": "CAST(NULL AS DOUBLE)",
-        "priority": "CAST(NULL AS DOUBLE)",
-        "channel": "CAST(NULL AS VARCHAR)",
-    }
+    typed = dict(duck.execute("SELECT column_name, column_type FROM (DESCRIBE k_verdicts)").fetchall())
+    typed |= {"propensity": "DOUBLE", "priority": "DOUBLE", "channel": "VARCHAR"}
+    nulls = {c: f"CAST(NULL AS {typed[c]})" for c in ("propensity", "priority", "channel")}
     dropped_sql = ", ".join(f"{nulls[c]} AS {c}" if c in nulls else c for c in KEPT)
+    arbitrated_sql = ", ".join(f"CAST({c} AS {typed[c]}) AS {c}" for c in KEPT)
     schema = f"decision_{decision_id}"
     with warehouse.new_artifact(duck, store, schema, "decision", day) as made:
         duck.execute(f"""
             CREATE TABLE {schema}.pairs AS
             SELECT {dropped_sql} FROM k_verdicts WHERE rule IS NOT NULL
-            UNION ALL BY NAME SELECT {", ".join(KEPT)} FROM k_arbitrated""")
+            UNION ALL BY NAME SELECT {arbitrated_sql} FROM k_arbitrated""")
     duck.unregister("k_arbitrated")
     rows = task_rows(tasks, day, stamp, "batch")
     verdicts = duck.execute(
