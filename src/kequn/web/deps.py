@@ -21,7 +21,10 @@ CODE = r"^[A-Za-z0-9_.:-]{1,64}$"
 #: free text: anything printable, tabs and line breaks (a NUL byte PostgreSQL refuses,
 #: a spreadsheet cannot hold the other control characters, and no one types them)
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-CustomerId = Annotated[str, Path(pattern=CODE)]
+#: a customer number as the store keeps it (32 characters at most): a longer one is
+#: refused at the door, never carried into a trail entry the store cannot hold
+CUSTOMER_CODE = r"^[A-Za-z0-9_.:-]{1,32}$"
+CustomerId = Annotated[str, Path(pattern=CUSTOMER_CODE)]
 TaskId = Annotated[str, Path(pattern=CODE)]
 Unit = Annotated[str | None, Query(pattern=CODE)]
 #: the period a dashboard covers (``services.periods``)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now
 from kequn.privacy.consent import change_consent, refuse_personalisation
 from kequn.privacy.requests import requests as subject_requests
-from kequn.web.deps import CODE, DB, CustomerId, Day, viewer
+from kequn.web.deps import CODE, CUSTOMER_CODE, DB, CustomerId, Day, viewer
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import find_customer
@@ -33,6 +33,7 @@ PURPOSES = (
 )
 #: a search form sends its empty fields too
 BLANK_OR_CODE = r"^([A-Za-z0-9_.:-]{1,64})?$"
+BLANK_OR_CUSTOMER = r"^([A-Za-z0-9_.:-]{1,32})?$"
 BLANK_OR_DAY = r"^([0-9]{4}-[01][0-9]-[0-3][0-9])?$"
 SOURCES = ("counter", "phone", "mobile_app", "wechat", "paper_contract", "online")
 
@@ -136,7 +137,7 @@ def audit_page(
     v: ViewerDep,
     day: Day,
     actor: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
-    customer: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
+    customer: Annotated[str | None, Query(pattern=BLANK_OR_CUSTOMER)] = None,
     action: Annotated[str | None, Query(pattern=BLANK_OR_CODE)] = None,
     since: Annotated[str | None, Query(pattern=BLANK_OR_DAY)] = None,
     until: Annotated[str | None, Query(pattern=BLANK_OR_DAY)] = None,
@@ -180,7 +181,7 @@ def audit_api(
     s: DB,
     v: ViewerDep,
     actor: Annotated[str | None, Query(pattern=CODE)] = None,
-    customer: Annotated[str | None, Query(pattern=CODE)] = None,
+    customer: Annotated[str | None, Query(pattern=CUSTOMER_CODE)] = None,
     action: Annotated[str | None, Query(pattern=CODE)] = None,
     since: date | None = None,
     until: date | None = None,
