@@ -24,6 +24,8 @@ from kequn.web.services.scope import managers_in_scope
 #: staged growth targets for a book's average health score (Ping An's
 #: 财富健康度 targets rise stage by stage): from the start of each quarter
 HEALTH_TARGETS = {1: 55.0, 2: 57.0, 3: 59.0, 4: 61.0}
+#: the end of a period still running: everything logged so far
+OPEN_END = datetime(9999, 12, 31, tzinfo=SHANGHAI)
 
 
 @dataclass
@@ -119,7 +121,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period
     rows = {m.manager_id: ManagerRow(m.manager_id, m.name, m.role) for m in staff}
     ids = list(rows)
     since = datetime.combine(start, time(0), SHANGHAI)
-    until = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
+    until = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI) if p.closed else OPEN_END
     if ids:
         for mid, n in s.execute(
             select(Customer.owner_manager_id, func.count())

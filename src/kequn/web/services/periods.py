@@ -25,6 +25,12 @@ class Period:
     end: date  # inclusive
 
     @property
+    def closed(self) -> bool:
+        """A period over and done (last month): bounded at its end. The current ones
+        run "so far": up to this moment, whatever the page's day."""
+        return self.name == "last_month"
+
+    @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
