@@ -19,6 +19,7 @@ from kequn.web.services.scope import customers_in_scope, customers_to_act_on
 PAGE_SIZE = 50
 _CUSTOMER_NO = re.compile(r"[A-Za-z]+\d*")
 _ID_NUMBER = re.compile(r"\d{15}|\d{17}[\dXx]")
+_MOBILE = re.compile(r"1\d{10}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def read_query(q: str) -> tuple[str, ColumnElement[bool] | None]:
         return "all", None
     if re.fullmatch(r"\d{4}", q):
         return "phone_last4", Customer.phone.endswith(q)
-    if re.fullmatch(r"1\d{10}", q):
+    if _MOBILE.fullmatch(q):
         return "phone", Customer.phone == q
     if _ID_NUMBER.fullmatch(q):
         return "id_number", Customer.id_number == q.upper()
@@ -81,7 +82,7 @@ def identify(s: Session, viewer: Viewer, typed: str) -> list[str]:
     on: a customer number, a full mobile number or a full ID number. A lobby
     check-in names one person: no partial match, no name, no guess."""
     q = typed.strip()
-    if re.fullmatch(r"1\d{10}", q):
+    if _MOBILE.fullmatch(q):
         condition = Customer.phone == q
     elif _ID_NUMBER.fullmatch(q):
         condition = Customer.id_number == q.upper()
