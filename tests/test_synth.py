@@ -114,3 +114,22 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_extract(tmp_path: Path) ->
     with pytest.raises(FileExistsError):
         make_bank(tmp_path, "precious", customers=10)
     assert (tmp_path / "precious" / "notes.txt").exists()
+
+
+def test_nights_made_from_memory_are_the_nights_made_from_their_files(tmp_path: Path, bank_dir: Path) -> None:
+    """The month's generator keeps each night's tables for the next; the files it
+    writes must be those made by reading every previous night back from disk."""
+    from kequn.synth.nightly import next_night
+
+    from_disk, from_memory = tmp_path / "disk", tmp_path / "memory"
+    last = None
+    for n in range(1, 4):
+        next_night(bank_dir if n == 1 else from_disk / str(n - 1), from_disk / str(n))
+        last = next_night(
+            bank_dir if n == 1 else from_memory / str(n - 1), from_memory / str(n), after=last, keep=n < 3
+        )
+        assert (last.tables is not None) == (n < 3)
+        assert _digests(from_memory / str(n)) == _digests(from_disk / str(n)), f"night {n}"
+        made = json.loads((from_disk / str(n) / "extract.json").read_text(encoding="utf-8"))
+        assert made == json.loads((from_memory / str(n) / "extract.json").read_text(encoding="utf-8"))
+    assert made["night"] == 3 and made["dirty"]

@@ -24,9 +24,11 @@ def main(folder: Path, start: date, days: int, customers: int, seed: int) -> Non
     folder.mkdir(parents=True, exist_ok=True)
     if not (path(0) / "extract.json").exists():
         synthesize(SynthOptions(customers=customers, seed=seed, out=path(0), as_of=start))
+    last = None
     for n in range(1, days):
         if not (path(n) / "extract.json").exists():
-            next_night(path(n - 1), path(n))
+            # each night starts from the one just made, still in memory
+            last = next_night(path(n - 1), path(n), after=last, keep=n + 1 < days)
 
 
 if __name__ == "__main__":

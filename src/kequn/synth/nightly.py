@@ -75,6 +75,8 @@ class NightResult:
     consent_changes: int = 0
     manager_left: str | None = None
     defects: int = 0
+    #: the night's clean tables, still in memory when asked to be kept (``keep``)
+    tables: duckdb.DuckDBPyConnection | None = field(default=None, repr=False, compare=False)
 
 
 def _typed(column_kind: str) -> str:
@@ -154,8 +156,19 @@ class _Ledger:
         self.next_id += 1
 
 
-def next_night(previous: Path, out: Path, rates: NightRates | None = None) -> NightResult:
-    """Writes the night after ``previous`` into ``out`` (replacing it)."""
+def next_night(
+    previous: Path,
+    out: Path,
+    rates: NightRates | None = None,
+    after: NightResult | None = None,
+    keep: bool = False,
+) -> NightResult:
+    """Writes the night after ``previous`` into ``out`` (replacing it).
+
+    Nights made one after another in one process need not read back the CSV just
+    written: ``keep`` leaves the night's clean tables in memory on the result, and
+    ``after`` (that result, for ``previous``) starts the next night from them. The
+    files are the same either way (``tests/test_nightly.py``)."""
     rates = rates or NightRates()
     meta = json.loads((previous / EXTRACT_FILE).read_text(encoding="utf-8"))
     if meta.get("format", "csv") != "csv" or meta.get("encoding") not in (None, "utf-8"):
@@ -166,10 +179,13 @@ def next_night(previous: Path, out: Path, rates: NightRates | None = None) -> Ni
     night = int(meta.get("night", 0)) + 1
     as_of = date.fromisoformat(meta["as_of"]) + timedelta(days=1)
     rng = np.random.default_rng([seed, 7000, night])
-    con = duckdb.connect()
-    con.execute("SET threads = 2")
-    for table in TABLES.values():
-        _load(con, previous, meta, table)
+    if after is not None and after.tables is not None and after.out == previous:
+        con, after.tables = after.tables, None
+    else:
+        con = duckdb.connect()
+        con.execute("SET threads = 2")
+        for table in TABLES.values():
+            _load(con, previous, meta, table)
     result = NightResult(out, as_of, night)
 
     # the transactions' window slides with the night
@@ -372,6 +388,14 @@ def next_night(previous: Path, out: Path, rates: NightRates | None = None) -> Ni
 
     result.joined = _join(con, rng, meta, seed, as_of, rates.joiners, len(customers))
     _write(con, previous, out, meta, result, rng, rates.dirty_rows)
+    if keep:
+        # only the contract's tables go on: the night's working tables are its own
+        for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            if name not in TABLES:
+                con.execute(f"DROP TABLE {name}")
+        result.tables = con
+    else:
+        con.close()
     return result
 
 
