@@ -94,26 +94,35 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
 ) -> None:  # type: ignore[no-untyped-def]
     head = people["head"]
     assert head.open("/groups") == 200
-    box = head.page.locator("#group-expression")
-    box.fill("aum > 1000")
-    head.page.wait_for_selector("#group-count")
-    wide = int(head.page.inner_text("#group-count"))
-    box.fill("aum > 1000 AND age >= 45")
-    head.page.wait_for_function(
-        "n => { const c = document.querySelector('#group-count'); return c && +c.textContent !== n; }",
-        arg=wide,
-    )
-    narrow = int(head.page.inner_text("#group-count"))
+    page = head.page
+    # picked, not typed: AUM above 0.1 万元 (1,000 yuan), then age 45 and over
+    page.select_option("select[name=field_0]", "aum")
+    page.select_option("select[name=op_0]", ">")
+    page.locator("input[name=value_0]").fill("0.1")
+    page.locator("input[name=value_0]").press("Tab")
+    expect(page.locator("#group-reading")).to_contain_text("资产(AUM) > 0.1万元")
+    expect(page.locator("#group-expression")).to_have_value("aum > 1000")
+    wide = int(page.inner_text("#group-count"))
+    page.click("#builder-add")
+    page.select_option("select[name=field_1]", "age")
+    page.locator("input[name=value_1]").fill("45")
+    page.locator("input[name=value_1]").press("Tab")
+    expect(page.locator("#group-reading")).to_contain_text("资产(AUM) > 0.1万元 且 年龄 ≥ 45")
+    expect(page.locator("#group-expression")).to_have_value("aum > 1000 AND age >= 45")
+    narrow = int(page.inner_text("#group-count"))
     assert 0 < narrow < wide
-    box.fill("aum > 1000 AND agee >= 45")
-    head.page.wait_for_selector("#group-error")
-    assert "agee" in head.page.inner_text("#group-error")
-    box.fill("aum > 1000 AND age >= 45")
-    head.page.wait_for_selector("#group-count")
-    head.page.fill("#group-name", "中老年客群")
     head.shot("group-builder")
+    # the expression stays there for those who type it, and a slip is named in Chinese
+    page.click("#group-sql summary")
+    box = page.locator("#group-expression")
+    box.fill("aum > 1000 AND agee >= 45")
+    expect(page.locator("#group-error")).to_contain_text("没有名为「agee」的字段")
+    box.fill("aum > 1000 AND age >= 45")
+    expect(page.locator("#group-count")).to_have_text(str(narrow))
+    head.page.fill("#group-name", "中老年客群")
     head.page.click("#group-form button[type=submit]")
     expect(head.page.locator("#saved-groups")).to_contain_text("中老年客群")
+    expect(head.page.locator("#saved-groups")).to_contain_text("资产(AUM) > 0.1万元 且 年龄 ≥ 45")
     head.open("/campaigns")
     head.page.fill("#campaign-name", "春节开门红")
     head.page.check("input[name=channels][value=sms]")

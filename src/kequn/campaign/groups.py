@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from kequn import warehouse
 from kequn.core.errors import ConfigError, KequnError
 from kequn.core.tomlfile import load_toml
+from kequn.ingest.store import schema_for
 from kequn.pipeline import groups
 from kequn.pipeline.catalog import RunInfo, list_runs
-from kequn.playbook.expr import ExpressionError
+from kequn.playbook.expr import Expression, ExpressionError
 from kequn.store.campaign_models import CustomerGroup
 from kequn.store.models import Branch
 
@@ -83,6 +84,8 @@ def read_group_file(path: Path) -> list[GroupDef]:
 class GroupPreview:
     text: str
     error: str | None = None
+    error_zh: str | None = None
+    parsed: Expression | None = None  # the condition, for reading back in words
     stats: groups.GroupStats | None = None
     previous: int | None = None
     overlap: dict[str, int] = field(default_factory=dict)
@@ -133,8 +136,9 @@ def preview(
     try:
         expr = groups.parse_group(text)
     except ExpressionError as exc:
-        result.error = str(exc)
+        result.error, result.error_zh = str(exc), exc.zh
         return result
+    result.parsed = expr
     duck = open_analytics(analytics)
     try:
         run, before = latest_runs(duck)
@@ -143,7 +147,9 @@ def preview(
             result.stats = groups.stats(duck, run, expr, branches)
         except (duckdb.Error, ibis_errors.IbisError, TypeError, ValueError, AttributeError) as exc:
             # well-formed but not computable, e.g. a text compared with a number
-            result.error = f"cannot evaluate {text!r}: {str(exc).splitlines()[0]}"
+            first = str(exc).splitlines()[0]
+            result.error = f"cannot evaluate {text!r}: {first}"
+            result.error_zh = f"条件「{text}」无法计算（例如文字与数字相比）：{first}"
             return result
         if before is not None:
             try:
@@ -229,3 +235,36 @@ def save_group(
     s.add(group)
     s.flush()
     return group
+
+
+#: values a builder field offers that no playbook list names
+RISK_LEVELS = ("C1", "C2", "C3", "C4", "C5")
+GENDERS = ("M", "F")
+CHOICES_MAX = 300
+
+
+def data_choices(analytics: Path, field: str) -> list[tuple[str, str | None]]:
+    """The values the latest run holds for a builder field that is not one of the
+    playbook's lists (occupation, industry, the bank's tags, products), most
+    common first: ``(code, name)``, the name when the data has one."""
+    duck = open_analytics(analytics)
+    try:
+        run, _ = latest_runs(duck)
+        if field in ("products_held", "product_types"):
+            snapshot = schema_for(date.fromisoformat(run.snapshot_id))
+            warehouse.attach(duck, None, [snapshot])
+            column = "product_id, any_value(name)" if field == "products_held" else "type, NULL"
+            key = "product_id" if field == "products_held" else "type"
+            rows = duck.execute(
+                f"SELECT {column} FROM {snapshot}.products GROUP BY {key} ORDER BY {key} LIMIT {CHOICES_MAX}"
+            ).fetchall()
+            return [(str(code), name) for code, name in rows if code is not None]
+        doc = groups.GROUP_COLUMNS[field]
+        values = f"unnest({field})" if doc.type == "list" else field
+        rows = duck.execute(
+            f"SELECT v, count(*) AS n FROM (SELECT {values} AS v FROM {run.schema}.profiles) "
+            f"WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT {CHOICES_MAX}"
+        ).fetchall()
+        return [(str(v), None) for v, _ in rows]
+    finally:
+        duck.close()

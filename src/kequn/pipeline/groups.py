@@ -27,9 +27,11 @@ from kequn.playbook.expr import Expression, parse
 
 #: lists a group may test with list_contains(...), beside the profile's columns
 GROUP_LISTS: dict[str, ColumnDoc] = {
-    "triggers": ColumnDoc("list", "triggers the customer hit on the run"),
-    "products_held": ColumnDoc("list", "product codes held"),
-    "product_types": ColumnDoc("list", "types of the products held (fund, wealth, pension, …)"),
+    "triggers": ColumnDoc("list", "triggers the customer hit on the run", "触发事件"),
+    "products_held": ColumnDoc("list", "product codes held", "持有产品"),
+    "product_types": ColumnDoc(
+        "list", "types of the products held (fund, wealth, pension, …)", "持有产品类型"
+    ),
 }
 GROUP_COLUMNS: dict[str, ColumnDoc] = {**SCOPES["profile"], **TRIGGER_FEATURES, **GROUP_LISTS}
 

@@ -4,6 +4,7 @@ and ``translations/en.po`` (Babel's PO format) gives the English."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
@@ -52,3 +53,12 @@ def wan(amount: object, language: str = "zh_CN") -> str:
     if language == "en":
         return formatter(language).decimal(round(value), format="#,##0")
     return formatter(language).decimal(value / 10_000, format="#,##0.00")
+
+
+def amount_words(amount: float, language: str, translate: Callable[[str], str]) -> str:
+    """An amount inside a sentence: "5万元", "0.3万元" (no trailing zeros) in
+    Chinese; "50,000 CNY" in English."""
+    if language == "en":
+        return f"{wan(amount, language)} {translate('万元')}"
+    value = (Decimal(str(amount)) / 10_000).quantize(Decimal("0.0001")).normalize()
+    return f"{value:f}{translate('万元')}"

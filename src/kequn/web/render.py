@@ -11,7 +11,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from kequn.core.clock import SHANGHAI
-from kequn.web.i18n import gettext_for, language_of, wan
+from kequn.pipeline.group_builder import Words, read_back
+from kequn.pipeline.groups import parse_group
+from kequn.playbook.expr import ExpressionError
+from kequn.web.i18n import amount_words, gettext_for, language_of, wan
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -49,6 +52,15 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         text = translate(code)
         return text if text != code else code.replace("_", " ")
 
+    words = Words(label, lambda v: amount_words(v, lang, label))
+
+    def read_text(text: str) -> str:
+        """A saved condition in words (its text when it no longer parses)."""
+        try:
+            return read_back(parse_group(text), words)
+        except ExpressionError:
+            return text
+
     response = TEMPLATES.TemplateResponse(
         request,
         name,
@@ -58,6 +70,8 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
             "wan": lambda v: wan(v, lang),
             "tz": SHANGHAI,
             "new_key": lambda: uuid.uuid4().hex,
+            "read_back": lambda expr: read_back(expr, words),
+            "read_text": read_text,
             **context,
         },
         status_code=status_code,

@@ -6,9 +6,10 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.campaigns import campaigns_in_reach, group_unit, moment_of
 from kequn.web.services.directory import identify
+from kequn.web.services.group_builder import OP_NAMES, Builder, choices_for, fields_by_section, read_builder
 from kequn.web.services.scope import all_within_reach
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +67,42 @@ def groups_page(request: Request, s: DB, v: ViewerDep, expression: str = "") -> 
         columns=GROUP_COLUMNS,
         expression=expression,
         preview=shown,
+        **_builder_context(request, {}),
     )
+
+
+def _builder_context(request: Request, posted: dict[str, list[str]]) -> dict[str, Any]:
+    pb, analytics = request.app.state.playbook, _analytics(request)
+    return {
+        "builder": read_builder(posted, lambda field: choices_for(pb, analytics, field)),
+        "fields": fields_by_section(),
+        "op_names": OP_NAMES,
+    }
+
+
+@router.post("/groups/build", response_class=HTMLResponse)
+async def group_build(request: Request, s: DB, v: ViewerDep) -> Response:
+    """The builder redrawn for what was picked, with the condition it makes,
+    counted and read back in words."""
+    me = require(v, *PLANNERS)
+    check_csrf(request, me, None)
+    form = await request.form()
+    posted = {key: [str(x)[:200] for x in form.getlist(key)] for key in list(form.keys())[:200]}
+    return await run_in_threadpool(_built, request, s, me, posted)
+
+
+def _built(request: Request, s: Session, me: Viewer, posted: dict[str, list[str]]) -> Response:
+    context = _builder_context(request, posted)
+    built = context["builder"]
+    assert isinstance(built, Builder)
+    shown = None
+    if built.expression is not None:
+        saved = groups_in_reach(s, None if me.sees_all else me.branch_path)
+        try:
+            shown = preview(_analytics(request), built.expression.text, _reach(s, me), saved)
+        except KequnError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
+    return page(request, "_group_built.html", viewer=me, preview=shown, **context)
 
 
 @router.post("/groups/preview", response_class=HTMLResponse)
