@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from kequn.store import open_store
-from kequn.store.models import Customer, Outcome, Task, User
+from kequn.store.models import Branch, Customer, Outcome, Staff, Task, User
 from kequn.web.app import create_app
 from kequn.web.settings import Settings
 from tests.conftest import DAY, PASSWORD, Workbench
@@ -395,6 +395,22 @@ def test_the_wealth_report_is_a_pdf_with_the_diagnosis(app, workbench: Workbench
     pdf.write_bytes(r.content)
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "财富体检报告" in text and "财富健康度" in text
+    # who gives the report: the bank and the customer's own manager, by name
+    for s in ops_session(workbench):
+        card = s.get(Customer, cid)
+        manager = s.get(Staff, card.owner_manager_id)  # type: ignore[union-attr]
+        bank = s.scalar(select(Branch.name).where(Branch.parent_id.is_(None)))
+    assert manager is not None and bank
+    flat = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", bank) in flat and manager.name in flat
+    # the disclaimer is each page's foot, never a page of its own
+    disclaimer = "本报告依据银行系统数据自动生成"
+    pages = [p for p in text.split("\f") if p.strip()]
+    assert disclaimer in re.sub(r"\s+", "", pages[-1])
+    for page in pages:
+        rest = re.sub(r"\s+", "", page)
+        rest = rest[: rest.find(disclaimer)] if disclaimer in rest else rest
+        assert len(rest) > 40, f"a page with little but the disclaimer: {page!r}"
 
 
 def test_dashboard_figures_add_up_and_export(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from kequn.pipeline.group_builder import Words, read_back
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
+from kequn.web.services.views import trail_detail
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -38,7 +39,8 @@ def playbook_names(pb: Any) -> dict[str, str]:
     return names
 
 
-def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def helpers(request: Request) -> dict[str, Any]:
+    """What every template may call, in the request's language."""
     lang = language_of(request, request.app.state.settings.default_language)
     translate = gettext_for(lang)
     names = playbook_names(request.app.state.playbook)
@@ -61,19 +63,29 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         except ExpressionError:
             return text
 
+    return {
+        "_": label,
+        "lang": lang,
+        "wan": lambda v: wan(v, lang),
+        "tz": SHANGHAI,
+        "new_key": lambda: uuid.uuid4().hex,
+        "read_back": lambda expr: read_back(expr, words),
+        "read_text": read_text,
+        "trail_detail": trail_detail,
+    }
+
+
+def render_text(request: Request, name: str, **context: Any) -> str:
+    """A template rendered as a page would be (for a PDF or a mail)."""
+    return TEMPLATES.get_template(name).render({**helpers(request), **context})
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = language_of(request, request.app.state.settings.default_language)
     response = TEMPLATES.TemplateResponse(
         request,
         name,
-        {
-            "_": label,
-            "lang": lang,
-            "wan": lambda v: wan(v, lang),
-            "tz": SHANGHAI,
-            "new_key": lambda: uuid.uuid4().hex,
-            "read_back": lambda expr: read_back(expr, words),
-            "read_text": read_text,
-            **context,
-        },
+        {**helpers(request), **context},
         status_code=status_code,
     )
     if request.query_params.get("lang") in ("zh_CN", "en"):

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from kequn.core.clock import now
 from kequn.store.models import Branch
 from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, settings, viewer
-from kequn.web.i18n import gettext_for, language_of, wan
-from kequn.web.render import TEMPLATES, page
+from kequn.web.i18n import gettext_for, language_of
+from kequn.web.render import page, render_text
 from kequn.web.security import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -276,7 +276,7 @@ def report_pdf(
         raise HTTPException(status_code=404, detail="customer not found")
     from weasyprint import HTML
 
-    html = TEMPLATES.get_template("report.html").render(c=c, day=day, wan=wan)
+    html = render_text(request, "report.html", c=c, day=day, viewer=me)
     pdf = HTML(string=html).write_pdf()
     return Response(
         pdf,

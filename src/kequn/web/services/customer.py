@@ -16,6 +16,7 @@ from kequn.privacy.consent import consents_of
 from kequn.privacy.explain import explain_recommendation, explain_task
 from kequn.privacy.masking import mask
 from kequn.store.models import (
+    Branch,
     Consent,
     ContactPreference,
     Customer,
@@ -60,6 +61,10 @@ class Customer360:
     opted_out: bool
     do_not_contact: bool
     explanations: list[dict[str, Any]]
+    #: who serves the customer, as the report names them: the bank, the unit, the manager
+    bank: str | None = None
+    unit: str | None = None
+    manager: str | None = None
 
     @property
     def tier_zh(self) -> str:
@@ -187,10 +192,13 @@ def customer_360(
         for o in s.scalars(select(OwnershipChange).where(OwnershipChange.customer_id == customer_id))
     ]
     timeline.sort(key=lambda e: e["at"] or datetime.min, reverse=True)
-    owner = None
+    owner = manager = None
     if card.owner_manager_id:
         m = s.get(Staff, card.owner_manager_id)
         owner = f"{m.name} ({m.manager_id})" if m else card.owner_manager_id
+        manager = m.name if m else None
+    unit = s.get(Branch, card.home_branch_id) if card.home_branch_id else None
+    root = s.get(Branch, unit.path.strip("/").split("/")[0]) if unit and unit.path else None
     open_tasks = list(
         s.scalars(
             select(Task)
@@ -223,6 +231,9 @@ def customer_360(
         bool(prefs and prefs.personalised_opt_out),
         bool(prefs and prefs.do_not_contact),
         explanations,
+        root.name if root else None,
+        unit.name if unit else None,
+        manager,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kequn.privacy.masking import mask
@@ -52,3 +53,30 @@ def person(card: Customer, clear: frozenset[str] = frozenset()) -> dict[str, Any
         "phone": mask("phone", card.phone, clear),
         "gender": card.gender,
     }
+
+
+def trail_detail(detail: object, label: Callable[[str], str]) -> list[tuple[str, str, bool]]:
+    """A trail entry's detail as a compliance officer reads it: ``(key, value,
+    raw)`` for each field that says something; codes by their names (``raw``:
+    the value is the bank's data — a number, a login, a digest — shown as it is)."""
+    try:
+        parsed = json.loads(detail) if isinstance(detail, str) else detail
+    except ValueError:
+        return [("详情", str(detail), True)]
+    if not isinstance(parsed, dict):
+        return [("详情", str(parsed), True)]
+    items: list[tuple[str, str, bool]] = []
+    for key, value in parsed.items():
+        if value is None or value == [] or value == {} or value == "":
+            continue
+        if isinstance(value, bool):
+            items.append((key, label("是" if value else "否"), False))
+        elif isinstance(value, str):
+            named = label(value)
+            raw = named in (value, value.replace("_", " "))
+            items.append((key, value if raw else named, raw))
+        elif isinstance(value, list):
+            items.append((key, "、".join(str(v) for v in value[:10]), True))
+        else:
+            items.append((key, str(value), True))
+    return items
