@@ -269,23 +269,25 @@ def _serve(s: State, root: Path, fault: str | None) -> tuple[subprocess.Popen[by
     env.pop("KEQUN_FAULT", None)
     if fault:
         env["KEQUN_FAULT"] = fault
+    log = root / f"serve-{port}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kequn.cli.main", "serve", "--store", s.url, "--port", str(port)],
         env=env,
         cwd=root,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 (kept by the child)
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    # a loaded machine starts a server slowly: wait for it to answer, or to die
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/login", timeout=5).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise AssertionError("the workbench did not start")
+    raise AssertionError(f"the workbench did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
 def test_a_killed_outcome_write_is_not_half_recorded(nights: dict[str, object], tmp_path: Path) -> None:

@@ -465,6 +465,24 @@ def test_every_label_in_the_templates_has_an_english_translation() -> None:
     assert not missing, sorted(missing)
 
 
+def test_every_code_with_a_chinese_name_has_an_english_one() -> None:
+    """A code the workbench names in Chinese (a product type, a consent purpose,
+    a trail action, …) has its English too: read in English it never falls back
+    to the code with its underscores turned into spaces."""
+    from kequn.playbook import load_playbook
+    from kequn.web.i18n import catalog
+    from kequn.web.render import playbook_names
+
+    chinese, english = catalog("zh_CN"), catalog("en")
+    pb = load_playbook()
+    named = playbook_names(pb, "en")
+    codes = [k for k in chinese if re.fullmatch(r"[A-Za-z0-9_:+.-]+", k)]
+    assert len(codes) > 100
+    assert not [c for c in codes if c not in english and c not in named]
+    # and every name in the playbook has its English
+    assert set(playbook_names(pb, "zh_CN")) - {"up", "down", "same", "new"} <= set(named)
+
+
 # personal information protection in the workbench --------------------------------
 
 

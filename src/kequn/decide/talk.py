@@ -24,6 +24,22 @@ def _wan(x: Any) -> str:
     return "—" if x is None else f"{float(x) / 10_000:.1f}"
 
 
+def _amount(x: Any) -> str:
+    """An amount as a manager says it: 3,200元 below a 万, 5.6万元 above."""
+    if x is None:
+        return "—"
+    value = float(x)
+    if abs(value) < 10_000:
+        return f"{value:,.0f}元"
+    return f"{value / 10_000:.1f}".rstrip("0").rstrip(".") + "万元"
+
+
+def _when(days: Any) -> str:
+    if days is None:
+        return "—"
+    return {0: "今天", 1: "明天", 2: "后天"}.get(int(days), f"{int(days)}天后")
+
+
 def _term(days: Any) -> str:
     if not days:
         return "灵活申赎"
@@ -68,15 +84,22 @@ def values(
         "next_tier_gap_wan": _wan(facts.get("next_tier_gap")),
         "aum_wan": _wan(facts.get("aum_month_end")),
         "maturing_wan": _wan(facts.get("maturing_7d_amount")),
+        "maturing_amount": _amount(facts.get("maturing_7d_amount")),
+        "aum_amount": _amount(facts.get("aum_month_end")),
+        "next_tier_gap_amount": _amount(facts.get("next_tier_gap")),
         "maturity_days": str(facts.get("next_maturity_days") or "—"),
         "outflow_wan": _wan(
             max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
         ),
+        "outflow_amount": _amount(
+            max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
+        ),
         "product_name": product.get("product_name") or "适合您的产品",
         # pension products never carry an expected return in what a manager says
-        "product_return": "" if pension or ret is None else f"(业绩比较基准{float(ret) * 100:.2f}%)",
+        "product_return": "" if pension or ret is None else f"（业绩比较基准{float(ret) * 100:.2f}%）",
         "product_term": _term(product.get("term_days")),
         "gap_class": CLASS_ZH.get(facts.get("gap_class") or "", "—"),
+        "payday_when": _when(facts.get("days_to_payday")),
         "days_to_payday": str(
             facts.get("days_to_payday") if facts.get("days_to_payday") is not None else "—"
         ),

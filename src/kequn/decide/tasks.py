@@ -4,6 +4,7 @@ rendered for each chosen pair, and the rows stored."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -158,6 +159,12 @@ TASK_COLUMNS = [
 ]
 
 
+def _text(value: Any) -> Any:
+    """A text cell or nothing: pandas keeps a missing text as NaN, which a CSV copy
+    into PostgreSQL would store as the word 'nan' (SQLite quietly stores NULL)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 def task_rows(tasks: pd.DataFrame, day: date, stamp: datetime, source: str) -> list[tuple[Any, ...]]:
     """The chosen tasks as rows of TASK_COLUMNS, ready to load."""
     return [
@@ -172,14 +179,14 @@ def task_rows(tasks: pd.DataFrame, day: date, stamp: datetime, source: str) -> l
             t.kind,
             t.channel,
             t.scheduled_at.to_pydatetime(),
-            t.window,
+            _text(t.window),
             float(t.priority),
             float(t.value),
             float(t.propensity),
             float(t.urgency),
-            None if pd.isna(t.product_id) else t.product_id,
-            t.talk_track,
-            t.visit_material,
+            _text(t.product_id),
+            _text(t.talk_track),
+            _text(t.visit_material),
             t.explanation,
             "open",
             source,

@@ -34,6 +34,16 @@ BUCKET = [
 #: affordable to every customer in it
 GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
 
+#: the clauses of a recommendation's reasons, as templates: what the workbench
+#: reads them back by in another language
+REASON_CLAUSES = (
+    "补足{asset_class}配置缺口约{gap_wan}万元",
+    "同类客户中{popularity_pct}%持有",
+    "产品风险{product_risk}不高于客户风险等级{risk_level}",
+    "风险测评未完成或已过期，仅推荐非风险产品",
+    "需在网点双录办理",
+)
+
 
 def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     """The shelf of products that count in AUM (the suitability rules are applied
@@ -179,19 +189,20 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     risk_note = ibis.ifelse(
         recs.eff_risk >= 1,
         "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.risk_level,
-        "风险测评未完成或已过期,仅推荐非风险产品",
+        "风险测评未完成或已过期，仅推荐非风险产品",
     )
+    # one clause per REASON_CLAUSES entry, joined by "；"
     reasons = (
         "补足"
         + class_zh
         + "配置缺口约"
         + fmt_1(recs.gap / 10_000)
-        + "万元;"
+        + "万元；"
         + "同类客户中"
         + fmt_int(recs.popularity * 100)
-        + "%持有;"
+        + "%持有；"
         + risk_note
-        + ibis.ifelse(dual, ";需在网点双录办理", "")
+        + ibis.ifelse(dual, "；需在网点双录办理", "")
     )
     rules = (
         "on_sale;"

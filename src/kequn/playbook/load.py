@@ -263,6 +263,11 @@ TALK_VALUES = {
     "expires_in",
     "health_drop",
     "health_score",
+    "maturing_amount",
+    "aum_amount",
+    "next_tier_gap_amount",
+    "outflow_amount",
+    "payday_when",
 }
 NEVER_CALL = ((8 * 60 + 30, 10 * 60), (11 * 60 + 30, 14 * 60))  # seed 000
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")

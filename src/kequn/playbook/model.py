@@ -36,6 +36,8 @@ class Meta(Frozen):
 class Tier(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     zh: str
+    #: the name in English (the workbench in English; empty: the code is shown)
+    en: str = ""
     min_aum: float = Field(ge=0)
     owner_role: Literal[MANAGER_ROLES]  # type: ignore[valid-type]
     diagnoses_per_year: int = Field(default=0, ge=0, le=12)
@@ -54,6 +56,8 @@ class Tiers(Frozen):
 class Rule(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     zh: str
+    #: the name in English (the workbench in English; empty: the code is shown)
+    en: str = ""
     when: str
     doc: str = ""
 
@@ -63,6 +67,7 @@ class Stages(Frozen):
 
     default: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     default_zh: str
+    default_en: str = ""
     rules: list[Rule]
 
 
@@ -120,6 +125,8 @@ class Recommendations(Frozen):
 class Behaviour(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     zh: str
+    #: the name in English (the workbench in English; empty: the code is shown)
+    en: str = ""
     when: str
     grams: float = Field(ge=0)
     points: int = Field(ge=0)
@@ -136,6 +143,8 @@ CHANNELS = ("phone", "visit", "wechat", "sms", "app")
 class Action(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     zh: str
+    #: the name in English (the workbench in English; empty: the code is shown)
+    en: str = ""
     #: marketing is capped and needs marketing consent for its channel; service
     #: and compliance are not marketing, but go only through channels allowed
     kind: Literal["marketing", "service", "compliance"]
@@ -155,6 +164,8 @@ class Action(Frozen):
 class Trigger(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     zh: str
+    #: the name in English (the workbench in English; empty: the code is shown)
+    en: str = ""
     when: str
     urgency: float = Field(ge=0, le=1)
     actions: list[str] = Field(min_length=1)

@@ -15,27 +15,33 @@ from kequn.pipeline.group_builder import Words, read_back
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
+from kequn.web.services.sentences import in_language, templates_of
 from kequn.web.services.views import trail_detail
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def playbook_names(pb: Any) -> dict[str, str]:
+def playbook_names(pb: Any, language: str = "zh_CN") -> dict[str, str]:
+    """The playbook's codes by their names in ``language`` (English: where the
+    playbook gives one)."""
     p = pb.playbook
-    names = {
-        x.name: x.zh
-        for x in (
-            *p.actions,
-            *p.triggers,
-            *p.segments,
-            *p.tiers.ladder,
-            *p.life_stages.rules,
-            *p.lifecycle.rules,
-        )
-    }
-    names[p.life_stages.default] = p.life_stages.default_zh
-    names[p.lifecycle.default] = p.lifecycle.default_zh
-    names.update({"up": "升级", "down": "降级", "same": "持平", "new": "首次"})
+    english = language == "en"
+    entries = (
+        *p.actions,
+        *p.triggers,
+        *p.segments,
+        *p.tiers.ladder,
+        *p.life_stages.rules,
+        *p.lifecycle.rules,
+        *p.carbon.behaviours,
+    )
+    names = {x.name: (x.en if english else x.zh) for x in entries if (x.en if english else x.zh)}
+    for stages in (p.life_stages, p.lifecycle):
+        name = stages.default_en if english else stages.default_zh
+        if name:
+            names[stages.default] = name
+    if not english:
+        names.update({"up": "升级", "down": "降级", "same": "持平", "new": "首次"})
     return names
 
 
@@ -43,13 +49,13 @@ def helpers(request: Request) -> dict[str, Any]:
     """What every template may call, in the request's language."""
     lang = language_of(request, request.app.state.settings.default_language)
     translate = gettext_for(lang)
-    names = playbook_names(request.app.state.playbook)
+    names = playbook_names(request.app.state.playbook, lang)
 
     def label(code: str | None) -> str:
         """Codes of the playbook (actions, triggers, segments, stages) in the page's language."""
         if not code:
             return ""
-        if lang == "zh_CN" and code in names:
+        if code in names:
             return names[code]
         text = translate(code)
         return text if text != code else code.replace("_", " ")
@@ -72,6 +78,8 @@ def helpers(request: Request) -> dict[str, Any]:
         "read_back": lambda expr: read_back(expr, words),
         "read_text": read_text,
         "trail_detail": trail_detail,
+        # Kequn's own sentences (findings, advice, reasons) in the page's language
+        "say": lambda text: in_language(text, lang, label, templates_of(request.app.state.playbook)),
     }
 
 
