@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -303,6 +304,122 @@ def test_a_sale_needs_product_and_amount(app) -> None:  # type: ignore[no-untype
         headers={"X-CSRF-Token": csrf(c)},
     )
     assert r.status_code == 422
+
+
+def test_the_dashboards_rates_are_the_data_counted_by_their_definitions(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """Each manager's figures on a branch head's dashboard, counted again here
+    from the stored rows by what each figure says it is."""
+    from datetime import UTC
+    from datetime import datetime as dt
+    from datetime import time as dtime
+
+    from kequn.core.clock import SHANGHAI
+    from kequn.decide.simulate import OUTCOME_COLUMNS
+    from kequn.rules.contact import CONTACTED
+    from kequn.store.bulk import load_rows
+
+    head = signed_in(app, "head")
+    day = DAY + timedelta(days=1)
+    ask = {"day": day.isoformat(), "period": "days30"}
+    theirs = {m["manager_id"] for m in head.get("/api/dashboard", params=ask).json()["managers"]}
+    # three of the day's tasks worked: early, in the day's last second, and the morning after
+    for s in ops_session(workbench):
+        picked = s.execute(
+            select(Task.task_id, Task.customer_id, Task.manager_id, Task.action, Task.kind, Task.channel)
+            .where(Task.as_of == DAY, Task.status == "open", Task.manager_id.in_(theirs))
+            .order_by(Task.task_id)
+            .limit(3)
+        ).all()
+    assert len(picked) == 3
+    moments = [
+        dt.combine(DAY, dtime(10, 0), SHANGHAI),
+        dt.combine(DAY, dtime(23, 59, 59), SHANGHAI),
+        dt.combine(day, dtime(8, 0), SHANGHAI),
+    ]
+    ops = open_store(workbench.url)
+    with ops.engine.begin() as con:
+        load_rows(
+            con,
+            "outcomes",
+            OUTCOME_COLUMNS,
+            [
+                (
+                    f"on-time-{t.task_id}",
+                    t.task_id,
+                    t.customer_id,
+                    t.manager_id,
+                    t.action,
+                    t.kind,
+                    t.channel,
+                    "reached",
+                    None,
+                    None,
+                    None,
+                    None,
+                    at,
+                )
+                for t, at in zip(picked, moments, strict=True)
+            ],
+            ["idempotency_key"],
+            [],
+        )
+    ops.dispose()
+    board = head.get("/api/dashboard", params=ask).json()
+    start = date.fromisoformat(board["period"]["start"])
+    since = dt.combine(start, dtime(0), SHANGHAI)
+
+    def moment(value):  # type: ignore[no-untyped-def]
+        if isinstance(value, str):
+            value = dt.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    shown = {m["manager_id"]: m for m in board["managers"]}
+    assert shown
+    for s in ops_session(workbench):
+        outcomes = s.execute(
+            select(
+                Outcome.manager_id,
+                Outcome.customer_id,
+                Outcome.outcome,
+                Outcome.at,
+                Outcome.amount,
+                Outcome.task_id,
+            )
+        ).all()
+        tasks = s.execute(select(Task.task_id, Task.manager_id, Task.as_of)).all()
+        owned = dict(
+            s.execute(
+                select(Customer.owner_manager_id, func.count()).group_by(Customer.owner_manager_id)
+            ).all()
+        )
+    first_contact: dict[str, object] = {}
+    for o in outcomes:
+        if o.outcome in CONTACTED and o.task_id and moment(o.at) >= since:
+            at = moment(o.at)
+            first_contact[o.task_id] = min(at, first_contact.get(o.task_id, at))  # type: ignore[type-var]
+    totals = {"tasks": 0, "on_time": 0, "contacts": 0}
+    for mid, m in shown.items():
+        mine = [o for o in outcomes if o.manager_id == mid and moment(o.at) >= since]
+        contacts = [o for o in mine if o.outcome in CONTACTED]
+        sold = [o for o in mine if o.outcome == "sold"]
+        due = [t for t in tasks if t.manager_id == mid and start <= t.as_of < day]
+        in_time = [
+            t
+            for t in due
+            if t.task_id in first_contact
+            and first_contact[t.task_id] < dt.combine(t.as_of + timedelta(days=1), dtime(0), SHANGHAI)  # type: ignore[operator]
+        ]
+        assert m["owned"] == owned.get(mid, 0), mid
+        assert m["contacts"] == len(contacts), mid
+        assert m["contacted"] == len({o.customer_id for o in contacts}), mid
+        assert m["sales"] == len(sold), mid
+        assert abs(m["sold_amount"] - float(sum(o.amount or 0 for o in sold))) < 0.005, mid
+        assert (m["tasks"], m["on_time"]) == (len(due), len(in_time)), mid
+        assert m["reach"] == (len({o.customer_id for o in contacts}) / m["owned"] if m["owned"] else 0)
+        for key in totals:
+            totals[key] += m[key]
+    # the figures are about something: the simulated month has tasks, contacts and timely work
+    assert totals["tasks"] > 0 and totals["contacts"] > 0 and 2 <= totals["on_time"] < totals["tasks"]
 
 
 def test_a_sale_moves_the_branch_heads_conversion(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, cast, func, select
 from sqlalchemy.orm import Session
 
 from kequn.campaign.floor import FloorFigures, floor_figures
@@ -98,6 +98,15 @@ def figures_for(s: Session, branch_id: str, day: date) -> dict[str, Any]:
     return dict(row.figures) if row else {}
 
 
+def _day_end(s: Session, day: Any) -> Any:
+    """The moment a day (a DATE column) ends in Asia/Shanghai, as the store keeps
+    moments: a TIMESTAMPTZ in PostgreSQL, UTC text in SQLite (Shanghai is UTC+8
+    all year, so a day ends at 16:00 UTC)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return func.timezone("Asia/Shanghai", cast(day, DateTime) + timedelta(days=1))
+    return func.datetime(day, "+16 hours")
+
+
 def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period: str = "month") -> Dashboard:
     """The unit's dashboard over ``period`` as seen on ``day`` (see ``periods``);
     HQ may pick any unit, a branch head sees their own."""
@@ -153,12 +162,22 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period
             .group_by(Outcome.manager_id)
         ):
             rows[mid].sales, rows[mid].sold_amount = n, float(amount or 0)
-        for mid, tasks, done in s.execute(
-            select(Task.manager_id, func.count(), func.count().filter(Task.status == "done"))
-            .where(Task.manager_id.in_(ids), Task.as_of >= start, Task.as_of <= end)
+        # on time: the customer was contacted by the end of the task's own day; a
+        # task whose day has not ended yet (today's) is not counted either way
+        first = (
+            select(Outcome.task_id, func.min(Outcome.at).label("at"))
+            .where(Outcome.manager_id.in_(ids), Outcome.at >= since, Outcome.outcome.in_(contacted))
+            .group_by(Outcome.task_id)
+            .subquery()
+        )
+        due_by = end if p.closed else end - timedelta(days=1)
+        for mid, tasks, in_time in s.execute(
+            select(Task.manager_id, func.count(), func.count().filter(first.c.at < _day_end(s, Task.as_of)))
+            .outerjoin(first, first.c.task_id == Task.task_id)
+            .where(Task.manager_id.in_(ids), Task.as_of >= start, Task.as_of <= due_by)
             .group_by(Task.manager_id)
         ):
-            rows[mid].tasks, rows[mid].on_time = tasks, done
+            rows[mid].tasks, rows[mid].on_time = tasks, in_time
     in_unit = Outcome.manager_id.in_(ids) if ids else Outcome.manager_id.is_(None)
     scores = [
         sc
