@@ -75,7 +75,7 @@ class Person:
     """One signed-in user in a browser context of their own; console errors collected."""
 
     def __init__(self, browser: Browser, base: str, login: str, store: str, width: int = 1280) -> None:
-        self.base, self.login, self.store = base, login, store
+        self.base, self.login, self.store, self.width = base, login, store, width
         self.context: BrowserContext = browser.new_context(
             viewport={"width": width, "height": 900 if width > 600 else 844}, locale="zh-CN"
         )
@@ -311,3 +311,33 @@ def test_pages_fit_a_phone_without_sideways_scrolling(
         assert not wide, f"wider than a {PHONE} px phone: {wide}"
     finally:
         me.close()
+
+
+def test_a_manager_finds_a_customer_by_name_and_by_the_last_four_digits_of_a_phone(
+    people: dict[str, Person], workbench: Workbench
+) -> None:
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            mine = s.scalars(
+                select(Customer)
+                .where(
+                    Customer.owner_manager_id == workbench.people["manager"],
+                    Customer.name.is_not(None),
+                    Customer.phone.is_not(None),
+                )
+                .order_by(Customer.customer_id)
+            ).first()
+            assert mine is not None
+            name, phone, cid = mine.name or "", mine.phone or "", mine.customer_id
+    finally:
+        ops.dispose()
+    me = people["manager"]
+    for typed in (name, phone[-4:]):
+        me.open("/customers")
+        me.page.fill("#customer-search input[name=q]", typed)
+        me.page.click("#customer-search button[type=submit]")
+        expect(me.page.locator(f"#customer-list a[href='/customers/{cid}']")).to_be_visible()
+        # the page shows the customer masked: found by the name, never showing it
+        assert name not in me.page.inner_text("#customer-list")
+    me.shot("search-by-phone")

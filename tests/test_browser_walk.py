@@ -3,7 +3,8 @@ in Chinese no English word or raw code (beyond a short list everyone in a bank
 says, such as AUM); in English no Chinese and no raw code. The bank's own data
 — names of customers, staff, products and units, and the talk track a manager
 says to the customer in Chinese — is marked ``translate="no"`` in the pages
-and read as it is. Screenshots of each page land in ``test-artifacts/<store>/walk``."""
+and read as it is. The English walk is made at a phone's width, where no page
+may scroll sideways. Screenshots of each page land in ``test-artifacts/<store>/walk``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.conftest import Workbench
-from tests.test_browser import ARTIFACTS, Person, browser, customer_of, server  # noqa: F401
+from tests.test_browser import PHONE, Person, browser, customer_of, server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web")]
 
@@ -93,23 +94,32 @@ def problems_on(me: Person, path: str, lang: str) -> list[str]:
             found.append(f"{path}: Chinese in English <{tag}>: {text[:80]!r}")
         elif CODE.search(text):
             found.append(f"{path}: a raw code <{tag}>: {text[:80]!r}")
+    if me.width <= PHONE:
+        width = me.page.evaluate("document.documentElement.scrollWidth")
+        if width > me.width + 1:
+            found.append(f"{path}: {width} px wide on a {me.width} px phone")
     shot = re.sub(r"[^A-Za-z0-9_-]+", "-", path.strip("/")) or "home"
-    me.shot(f"walk-{lang}-{shot}")
+    me.shot(f"walk-{lang}-{me.width}-{shot}")
     return found
 
 
-@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+#: Chinese on a desktop; English, whose words run longer, on a phone
+WALKS = [("zh_CN", 1280), ("en", PHONE)]
+
+
+@pytest.mark.parametrize(("lang", "width"), WALKS, ids=["zh_CN-desktop", "en-phone"])
 def test_every_page_of_every_role_speaks_the_language_it_is_read_in(
     browser: Browser,  # noqa: F811
     server: str,  # noqa: F811
     workbench: Workbench,
     lang: str,
+    width: int,
 ) -> None:
     store = "postgresql" if workbench.url.startswith("postgresql") else "sqlite"
     found: dict[str, list[str]] = {}
     seen = 0
     for login in ROLES:
-        me = Person(browser, server, login, f"{store}/walk")
+        me = Person(browser, server, login, f"{store}/walk", width=width)
         try:
             for path in pages_of(me, workbench):
                 seen += 1
