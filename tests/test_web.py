@@ -582,6 +582,21 @@ def test_every_label_in_the_templates_has_an_english_translation() -> None:
     assert not missing, sorted(missing)
 
 
+def test_every_refusal_the_workbench_gives_is_said_in_chinese() -> None:
+    """What a route refuses with (its HTTP detail) is shown in the page's language:
+    each has its Chinese in the catalogue."""
+    from kequn.web.i18n import catalog
+
+    chinese = catalog("zh_CN")
+    said: set[str] = set()
+    for source in (Path(__file__).parents[1] / "src/kequn/web").rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        said |= set(re.findall(r'detail="([^"{]+)"', text))
+        said |= set(re.findall(r'(?:OutcomeError|HTTPException)\(\s*"([^"{]+)"', text))
+    assert len(said) > 15
+    assert not sorted(d for d in said if d not in chinese)
+
+
 def test_every_code_with_a_chinese_name_has_an_english_one() -> None:
     """A code the workbench names in Chinese (a product type, a consent purpose,
     a trail action, …) has its English too: read in English it never falls back
