@@ -288,29 +288,7 @@ def test_compliance_finds_a_managers_views_and_cannot_change_anything(
 PHONE = 390
 
 
-@pytest.mark.parametrize("login", ["manager", "head", "lobby"])
-def test_pages_fit_a_phone_without_sideways_scrolling(
-    browser: Browser, server: str, workbench: Workbench, login: str
-) -> None:
-    store = "postgresql" if workbench.url.startswith("postgresql") else "sqlite"
-    me = Person(browser, server, login, store, width=PHONE)
-    try:
-        cid = customer_of(workbench, "manager")
-        paths = {
-            "manager": ["/my-day", "/customers", f"/customers/{cid}", "/activities"],
-            "head": ["/dashboard", "/groups", "/campaigns", "/customers"],
-            "lobby": ["/floor"],
-        }[login]
-        wide = {}
-        for path in paths:
-            assert me.open(path) == 200, path
-            width = me.page.evaluate("document.documentElement.scrollWidth")
-            if width > PHONE + 1:
-                wide[path] = width
-            me.shot(f"phone{path.replace('/', '-')}")
-        assert not wide, f"wider than a {PHONE} px phone: {wide}"
-    finally:
-        me.close()
+# every page of every role at a phone's width: tests/test_browser_walk.py
 
 
 def test_a_manager_finds_a_customer_by_name_and_by_the_last_four_digits_of_a_phone(
