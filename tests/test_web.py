@@ -501,6 +501,25 @@ def test_customer_360_masks_and_explains(app, workbench: Workbench) -> None:  # 
     data = c.get(f"/api/customers/{cid}").json()
     assert {h["component"] for h in data["health"]} >= {"allocation", "liquidity", "protection"}
     assert abs(sum(a["actual"] for a in data["allocation"]) - 1) < 1e-6 or data["profile"]["aum"] == 0
+    # how the health score adds up: each component's score times its weight
+    points = [h["points"] for h in data["health"]]
+    assert all(p is not None for p in points)
+    assert abs(sum(points) - float(data["profile"]["health_score"])) <= 0.05 * len(points) + 0.05
+    assert abs(sum(h["weight"] for h in data["health"]) - 1) < 1e-9
+    assert 'id="health-total"' in html
+
+
+def test_a_note_written_with_an_outcome_is_kept_and_shown_on_the_customer(app) -> None:  # type: ignore[no-untyped-def]
+    c = signed_in(app, "manager")
+    task = _first_open_task(c)
+    note = "客户下午三点方便，约好再电话"
+    r = c.post(
+        f"/tasks/{task['task_id']}/outcome",
+        data={"outcome": "maybe_later", "key": "with-a-note", "note": note, "csrf_token": csrf(c)},
+    )
+    assert r.status_code in (200, 303), r.text  # the page form goes back to My day
+    assert 'name="note"' in c.get("/my-day").text
+    assert note in c.get(f"/customers/{task['customer_id']}").text
 
 
 def test_the_wealth_report_is_a_pdf_with_the_diagnosis(app, workbench: Workbench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -100,6 +100,7 @@ def customer_360(
         }
         for c in CLASS_ZH
     ]
+    weights = dict(pb.playbook.health.weights) if pb is not None else {}
     health = [
         {
             "component": c,
@@ -108,6 +109,11 @@ def customer_360(
             "band": f.get(f"band_{c}"),
             "finding": f.get(f"finding_{c}"),
             "action": f.get(f"action_{c}"),
+            # how the score adds up: each component's score times its weight
+            "weight": weights.get(c),
+            "points": None
+            if weights.get(c) is None or f.get(f"health_{c}") is None
+            else round(float(f[f"health_{c}"]) * weights[c], 1),
         }
         for c in COMPONENTS
     ]
