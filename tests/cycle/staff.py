@@ -175,7 +175,7 @@ def launch_campaign(head: Person, day: date, log: DayLog) -> str:
     head.get("/groups")
     head.form("/groups", {"name": f"月度客群{day:%m%d}", "expression": "age >= 40 AND aum > 20000"})
     page = head.get("/campaigns")
-    group = re.findall(r'<option value="(\d+)"[^>]*>月度客群', page.text)
+    group = re.findall(r'<option[^>]*value="(\d+)"[^>]*>月度客群', page.text)
     assert group, "the saved group is not offered for a campaign"
     answer = head.form(
         "/campaigns",
