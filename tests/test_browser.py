@@ -27,6 +27,9 @@ from tests.conftest import DAY, PASSWORD, Workbench
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("web")]
 
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+# an assertion waits for the state it asserts; on two busy cores (the month runs
+# beside the browser tests) an HTMX round trip can take longer than Playwright's 5 s
+expect.set_options(timeout=30_000)
 
 
 def chromium_path() -> str:
