@@ -204,6 +204,10 @@ def test_the_form_keeps_a_row_until_its_field_changes_and_counts_only_filled_row
         ("tier", "in", ("wealth",)),
     ]
     assert built.expression is not None and built.expression.text == "age >= 60 AND tier IN ('wealth')"
+    assert built.redraw  # a field changed: its row is drawn afresh
+    typing = read_builder({"field_0": ["age"], "was_0": ["age"], "op_0": [">"], "value_0": ["6"]}, choices)
+    # a value or a comparison changed: the builder stays as the user is typing into it
+    assert not typing.redraw and typing.expression is not None and typing.expression.text == "age > 6"
     removed = read_builder({"field_0": ["age"], "was_0": ["age"], "value_0": ["1"], "remove": ["0"]}, choices)
     assert [r.field for r in removed.rows] == [""] and removed.expression is None
 

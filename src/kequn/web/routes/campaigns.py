@@ -102,7 +102,10 @@ def _built(request: Request, s: Session, me: Viewer, posted: dict[str, list[str]
             shown = preview(_analytics(request), built.expression.text, _reach(s, me), saved)
         except KequnError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from None
-    return page(request, "_group_built.html", viewer=me, preview=shown, **context)
+    answer = page(request, "_group_built.html", viewer=me, preview=shown, **context)
+    if not built.redraw:
+        answer.headers["HX-Reswap"] = "none"  # only the out-of-band parts change
+    return answer
 
 
 @router.post("/groups/preview", response_class=HTMLResponse)

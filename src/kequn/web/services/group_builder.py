@@ -64,6 +64,10 @@ class Builder:
     expression: Expression | None = None
     error: str | None = None
     error_zh: str | None = None
+    #: a row was added, removed or given another field: the builder is drawn
+    #: again; a comparison or a value changed: only the condition and its count
+    #: (what the user is typing into stays as it is)
+    redraw: bool = True
 
     @property
     def next_index(self) -> int:
@@ -112,8 +116,11 @@ def read_builder(
                 row.values = tuple(values[:50])
         rows.append(row)
     builder = Builder(rows, "OR" if (form("join") or [""])[0] == "OR" else "AND")
+    reshaped = any((form(f"was_{r.index}") or [""])[0] != r.field for r in rows)
+    builder.redraw = not posted or reshaped or bool(form("add")) or bool(removed)
     if (form("add") and len(rows) < ROWS_MAX) or not rows:
         rows.append(Row(builder.next_index))
+        builder.redraw = True
     conditions = [Condition(r.field, r.op, r.values) for r in rows if r.complete]
     if conditions:
         try:
