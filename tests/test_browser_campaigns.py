@@ -95,8 +95,17 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
     head = people["head"]
     assert head.open("/groups") == 200
     page = head.page
+
+    def settled() -> None:
+        """The builder's answer is swapped in and htmx has taken up the new rows
+        (a row acted on before that would drop its change event)."""
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
+
     # picked, not typed: AUM above 0.1 万元 (1,000 yuan), then age 45 and over
     page.select_option("select[name=field_0]", "aum")
+    settled()
     page.select_option("select[name=op_0]", ">")
     page.locator("input[name=value_0]").fill("0.1")
     page.locator("input[name=value_0]").press("Tab")
@@ -104,7 +113,9 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
     expect(page.locator("#group-expression")).to_have_value("aum > 1000")
     wide = int(page.inner_text("#group-count"))
     page.click("#builder-add")
+    settled()
     page.select_option("select[name=field_1]", "age")
+    settled()
     page.locator("input[name=value_1]").fill("45")
     page.locator("input[name=value_1]").press("Tab")
     expect(page.locator("#group-reading")).to_contain_text("资产(AUM) > 0.1万元 且 年龄 ≥ 45")
