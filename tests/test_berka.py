@@ -13,11 +13,22 @@ from kequn import warehouse
 from kequn.adapters.berka import BERKA_ACCEPTED, MAPPING_FILE, adapt_berka
 from kequn.ingest import ingest
 
-#: beside the checkout (``../shared/data/berka``), or wherever ``KEQUN_BERKA_DIR`` says
-BERKA = Path(
-    os.environ.get("KEQUN_BERKA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "berka"
+#: wherever ``KEQUN_BERKA_DIR`` says, else beside the checkout (``../shared/data/berka``),
+#: else where these machines keep the shared data (a clone elsewhere still finds it)
+CANDIDATES = [
+    Path(p)
+    for p in (
+        os.environ.get("KEQUN_BERKA_DIR"),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "berka",
+        "/work/shared/data/berka",
+    )
+    if p
+]
+BERKA = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
+pytestmark = pytest.mark.skipif(
+    not BERKA.is_dir(),
+    reason=f"Berka data not found at {', '.join(map(str, CANDIDATES))}: set KEQUN_BERKA_DIR",
 )
-pytestmark = pytest.mark.skipif(not BERKA.is_dir(), reason=f"Berka data not found at {BERKA}")
 
 
 def _rows(path: Path) -> int:
