@@ -76,6 +76,7 @@ def values(
     ret = product.get("expected_return")
     fund_return = facts.get("fund_return")
     health_change = facts.get("health_change")
+    outflow = max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
     return {
         "name": honorific(customer_name, gender),
         "manager": manager or "您的客户经理",
@@ -88,12 +89,8 @@ def values(
         "aum_amount": _amount(facts.get("aum_month_end")),
         "next_tier_gap_amount": _amount(facts.get("next_tier_gap")),
         "maturity_days": str(facts.get("next_maturity_days") or "—"),
-        "outflow_wan": _wan(
-            max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
-        ),
-        "outflow_amount": _amount(
-            max(float(facts.get("same_name_out") or 0), float(facts.get("same_name_out_7d") or 0))
-        ),
+        "outflow_wan": _wan(outflow),
+        "outflow_amount": _amount(outflow),
         "product_name": product.get("product_name") or "适合您的产品",
         # pension products never carry an expected return in what a manager says
         "product_return": "" if pension or ret is None else f"（业绩比较基准{float(ret) * 100:.2f}%）",

@@ -61,6 +61,7 @@ def helpers(request: Request) -> dict[str, Any]:
         return text if text != code else code.replace("_", " ")
 
     words = Words(label, lambda v: amount_words(v, lang, label))
+    sentences = templates_of(request.app.state.playbook)
 
     def read_text(text: str) -> str:
         """A saved condition in words (its text when it no longer parses)."""
@@ -79,7 +80,7 @@ def helpers(request: Request) -> dict[str, Any]:
         "read_text": read_text,
         "trail_detail": trail_detail,
         # Kequn's own sentences (findings, advice, reasons) in the page's language
-        "say": lambda text: in_language(text, lang, label, templates_of(request.app.state.playbook)),
+        "say": lambda text: in_language(text, lang, label, sentences),
     }
 
 
