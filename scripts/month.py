@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
 import time
@@ -43,12 +44,22 @@ def main() -> int:
     month, report = run_month(args.root / "bank", args.customers, args.days, args.ops, seed=args.seed)
     wall = time.monotonic() - started
     nights: dict[int, dict[str, tuple[float, float]]] = defaultdict(dict)
+    cpu: dict[str, float] = defaultdict(float)
     for s in month.steps:
+        cpu[s.name] += s.cpu_seconds
         if s.expected_to_fail:
             continue
         seconds, peak = nights[s.night].get(s.name, (0.0, 0.0))
         nights[s.night][s.name] = (seconds + s.seconds, max(peak, s.peak_mb))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    everything = children.ru_utime + children.ru_stime + time.process_time()
     print(f"{args.customers:,} customers, {args.days} days, {wall:.0f} s in all; {report.seconds}")
+    print(
+        "CPU seconds: "
+        + ", ".join(f"{name} {seconds:.0f}" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        + f", workbench {month.server_cpu_seconds:.0f}, harness {time.process_time():.0f};"
+        + f" every process {everything:.0f}"
+    )
     print(f"{'night':>5} {'ingest s':>9} {'MB':>7} {'run s':>7} {'MB':>7} {'decide s':>9} {'MB':>7}")
     for night in sorted(nights):
         row = nights[night]

@@ -29,6 +29,15 @@ from tests.cycle.warm import Warm
 PASSWORD = "month-of-nights-1"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Step:
     night: int
@@ -40,6 +49,7 @@ class Step:
     out: str
     err: str
     expected_to_fail: bool = False
+    cpu_seconds: float = 0.0
 
     @property
     def failed(self) -> bool:
@@ -68,6 +78,7 @@ class Month:
     port: int = 0
     campaign: str | None = None  # the campaign the month's head launched
     preparing: subprocess.Popen[bytes] | None = None
+    server_cpu_seconds: float = 0.0  # the workbench's own CPU over the month, read as it stops
     warm: Warm | None = None
 
     def __post_init__(self) -> None:
@@ -115,6 +126,7 @@ class Month:
             Path(f"{stem}.out").read_text(encoding="utf-8", errors="replace"),
             Path(f"{stem}.err").read_text(encoding="utf-8", errors="replace"),
             expect_failure,
+            done.cpu_seconds,
         )
         self.steps.append(step)
         return step
@@ -219,6 +231,7 @@ class Month:
             self.warm.close()
             self.warm = None
         if self.server is not None and self.server.poll() is None:
+            self.server_cpu_seconds = cpu_seconds(self.server.pid)
             self.server.terminate()
             try:
                 self.server.wait(10)
@@ -236,6 +249,7 @@ class Month:
                         "code": s.code,
                         "seconds": s.seconds,
                         "peak_mb": s.peak_mb,
+                        "cpu_seconds": s.cpu_seconds,
                         "expected_to_fail": s.expected_to_fail,
                     }
                     for s in self.steps

@@ -35,7 +35,7 @@ FAULTS = {
     19: Fault("header_only", "customers"),
 }
 CAMPAIGN_DAY, PAUSE_DAY, DELETION_DAY = 2, 9, 6
-POLL_SECONDS = 4.0
+POLL_SECONDS = 6.0
 
 
 @dataclass

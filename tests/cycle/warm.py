@@ -32,6 +32,7 @@ class Finished:
     code: int
     seconds: float
     peak_kb: int
+    cpu_seconds: float = 0.0  # user + system, the command's own and its threads'
 
 
 def _child(request: dict[str, Any]) -> int:
@@ -91,6 +92,7 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
                     "code": os.waitstatus_to_exitcode(status),
                     "seconds": round(time.monotonic() - started, 2),
                     "peak_kb": usage.ru_maxrss,
+                    "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
                 }
             )
             + "\n"
@@ -125,7 +127,9 @@ class Warm:
         if not answer:
             raise RuntimeError("the warm interpreter ended")
         found = json.loads(answer)
-        return Finished(int(found["code"]), float(found["seconds"]), int(found["peak_kb"]))
+        return Finished(
+            int(found["code"]), float(found["seconds"]), int(found["peak_kb"]), float(found["cpu_seconds"])
+        )
 
     def close(self) -> None:
         if self.proc.stdin is not None:

@@ -65,9 +65,22 @@ def table_files(folder: Path, table: str, named: list[str]) -> list[Path]:
     return found
 
 
-def detect_encoding(path: Path, stated: str | None) -> tuple[str, str]:
-    """The file's text encoding (the stated one, checked, or UTF-8 or GBK) and
-    the SHA-256 of its bytes."""
+@dataclass(frozen=True)
+class TextFacts:
+    """What one read of a text file tells: its encoding, the SHA-256 of its
+    bytes, its empty lines (1-based), how many lines it has, and whether CRLF and
+    LF endings are mixed."""
+
+    encoding: str
+    digest: str
+    blank_lines: tuple[int, ...]
+    lines: int
+    mixed_endings: bool
+
+
+def detect_encoding(path: Path, stated: str | None) -> TextFacts:
+    """The file's text encoding (the stated one, checked, or UTF-8 or GBK), with
+    the facts gathered in the same read."""
     tried = [stated] if stated else ["utf-8", "gb18030"]
     for enc in tried:
         try:
@@ -76,57 +89,66 @@ def detect_encoding(path: Path, stated: str | None) -> tuple[str, str]:
             raise InputError(path, f"unknown encoding {enc!r}") from None
         if normal in ("gbk", "gb2312"):
             normal = "gb18030"  # a superset: decodes every GBK file
-        digest = _decodes(path, normal)
-        if digest is not None:
-            return ("gbk" if normal == "gb18030" else normal), digest
+        facts = _read_through(path, normal)
+        if facts is not None:
+            return facts
     if stated:
         raise InputError(path, f"cannot be read as {stated}: {_first_bad(path, stated)}")
     raise InputError(path, f"text is neither UTF-8 nor GBK: {_first_bad(path, 'utf-8')}; state the encoding")
 
 
-def _decodes(path: Path, encoding: str) -> str | None:
-    """The file's SHA-256 if all of it decodes, else None."""
+class _Lines:
+    """Empty lines, line count and mixed endings of bytes fed chunk by chunk (LF
+    or CRLF endings; both encodings read here keep ``\n`` and ``\r`` as bytes)."""
+
+    def __init__(self) -> None:
+        self.found: set[int] = set()
+        self.newlines = 0  # in the file before the current chunk
+        self.crlf = 0
+        self.tail = b""  # the last bytes before the chunk, so patterns across chunks are seen
+        self.started = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.started:
+            self.started = True
+            if chunk.startswith((b"\n", b"\r\n")):
+                self.found.add(1)
+        data = self.tail + chunk
+        before = self.newlines - self.tail.count(b"\n")
+        for pattern in (b"\n\n", b"\n\r\n"):
+            start = 0
+            while (pos := data.find(pattern, start)) != -1:
+                # the empty line starts right after the newline at data[pos]
+                self.found.add(before + data.count(b"\n", 0, pos + 1) + 1)
+                start = pos + 1
+        self.newlines += chunk.count(b"\n")
+        self.crlf += data.count(b"\r\n") - self.tail.count(b"\r\n")
+        self.tail = data[-2:]
+
+    def facts(self) -> tuple[tuple[int, ...], int, bool]:
+        # a final newline ends the last line; nothing comes after it
+        lines = self.newlines + (1 if self.tail and not self.tail.endswith(b"\n") else 0)
+        blanks = tuple(sorted(n for n in self.found if n <= self.newlines))
+        return blanks, lines, 0 < self.crlf < self.newlines
+
+
+def _read_through(path: Path, encoding: str) -> TextFacts | None:
+    """The file's facts if all of it decodes as ``encoding``, else None: one read
+    decodes, hashes and counts lines."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     sha = hashlib.sha256()
+    lines = _Lines()
     with open(path, "rb") as fh:
         try:
             while chunk := fh.read(CHUNK):
                 sha.update(chunk)
                 decoder.decode(chunk)
+                lines.feed(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return None
-    return sha.hexdigest()
-
-
-def line_facts(path: Path) -> tuple[tuple[int, ...], int, bool]:
-    """1-based numbers of the empty lines of a text file (LF or CRLF endings),
-    the number of lines, and whether CRLF and LF endings are mixed."""
-    found: set[int] = set()
-    newlines = 0  # in the file before the current chunk
-    crlf = 0
-    tail = b""  # the last bytes before the chunk, so patterns across chunks are seen
-    with open(path, "rb") as fh:
-        first = fh.read(2)
-        if first.startswith((b"\n", b"\r\n")):
-            found.add(1)
-        fh.seek(0)
-        while chunk := fh.read(CHUNK):
-            data = tail + chunk
-            before = newlines - tail.count(b"\n")
-            for pattern in (b"\n\n", b"\n\r\n"):
-                start = 0
-                while (pos := data.find(pattern, start)) != -1:
-                    # the empty line starts right after the newline at data[pos]
-                    found.add(before + data.count(b"\n", 0, pos + 1) + 1)
-                    start = pos + 1
-            newlines += chunk.count(b"\n")
-            crlf += data.count(b"\r\n") - tail.count(b"\r\n")
-            tail = data[-2:]
-    # a final newline ends the last line; nothing comes after it
-    lines = newlines + (1 if tail and not tail.endswith(b"\n") else 0)
-    mixed = 0 < crlf < newlines
-    return tuple(sorted(n for n in found if n <= newlines)), lines, mixed
+    named = "gbk" if encoding == "gb18030" else encoding
+    return TextFacts(named, sha.hexdigest(), *lines.facts())
 
 
 def file_digest(path: Path) -> str:
@@ -173,10 +195,17 @@ def open_source(path: Path, stated_encoding: str | None, delimiter: str) -> Sour
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise InputError(path, f"is not a readable Parquet file ({exc})") from None
         return SourceFile(path, "parquet", "utf-8", tuple(schema.names), file_digest(path))
-    encoding, digest = detect_encoding(path, stated_encoding)
-    blanks, lines, mixed = line_facts(path)
+    facts = detect_encoding(path, stated_encoding)
     return SourceFile(
-        path, "csv", encoding, read_header(path, encoding, delimiter), digest, delimiter, blanks, lines, mixed
+        path,
+        "csv",
+        facts.encoding,
+        read_header(path, facts.encoding, delimiter),
+        facts.digest,
+        delimiter,
+        facts.blank_lines,
+        facts.lines,
+        facts.mixed_endings,
     )
 
 

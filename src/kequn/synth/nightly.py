@@ -585,6 +585,7 @@ def _dirty(
         if not k or not clean.get(name):
             continue
         table = TABLES[name]
+        key = ", ".join(f'"{c}"' for c in table.primary_key)
         path = folder / f"{name}.csv"
         with open(path, "a", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
@@ -599,7 +600,9 @@ def _dirty(
                 elif reason == "sign_mismatch":
                     where = "WHERE type IN ('salary', 'card_spend', 'transfer_out', 'pension')"
                 picked = con.execute(
-                    f"SELECT * FROM {name} {where} ORDER BY hash(concat_ws('|', *COLUMNS(*)) || ?) LIMIT 1",
+                    # a row picked by its key's hash: the same row whatever the table's order,
+                    # and no row of half a million rendered as text to pick one
+                    f"SELECT * FROM {name} {where} ORDER BY hash(concat_ws('|', {key}) || ?) LIMIT 1",
                     [f"{as_of}{i}"],
                 ).to_arrow_table()
                 if not picked.num_rows:
