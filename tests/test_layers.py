@@ -22,6 +22,7 @@ TIERS = {
     "privacy": 6,
     "decide": 7,
     "campaign": 8,
+    "release": 8,
     "web": 9,
     "cli": 10,
 }

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adapt": ("kequn.cli.data", "adapt_app"),
     "run": ("kequn.cli.pipeline", "run_command"),
     "runs": ("kequn.cli.pipeline", "runs_command"),
-    "playbook": ("kequn.cli.pipeline", "playbook_app"),
+    "playbook": ("kequn.cli.release", "playbook_app"),
     "decide": ("kequn.cli.decisions", "decide_command"),
     "why": ("kequn.cli.decisions", "why_command"),
     "event": ("kequn.cli.decisions", "event_command"),

@@ -122,7 +122,3 @@ def playbook_check_command(
         f"lifecycle stages, {sum(len(v) for v in p.portfolios.targets.values())} model "
         f"portfolios, {len(p.carbon.behaviours)} carbon behaviours"
     )
-
-
-playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
-playbook_app.command("check")(playbook_check_command)
