@@ -90,8 +90,8 @@ def print_simulation(sim: Simulation, candidate: Path) -> None:
     )
     if b.waiting:
         loads: dict[str, list[str]] = {}
-        for m in b.managers:
-            loads.setdefault(m.manager_id, []).append(f"{m.channel} {m.tasks}/{m.capacity}")
+        for load in b.managers:
+            loads.setdefault(load.manager_id, []).append(f"{load.channel} {load.tasks}/{load.capacity}")
         console.print("managers whose day is full under the candidate (pairs left waiting):")
         for manager, n in sorted(b.waiting.items(), key=lambda kv: -kv[1]):
             was = a.waiting.get(manager, 0)
@@ -120,8 +120,13 @@ def playbook_simulate_command(
         Path | None, typer.Option("--active", help="The playbook in force (default: Kequn's own).")
     ] = None,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Flag a group whose task rate or high-risk share moves more.")
-    ] = 0.05,
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Flag a group whose task rate or high-risk share moves more "
+            "(default: the candidate's release.fairness_threshold).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Rehearse a playbook change on the latest snapshot beside the active one;

@@ -247,6 +247,14 @@ class ExtractGuards(Frozen):
     quarantined: float = Field(default=0.05, gt=0, le=1)
 
 
+class Release(Frozen):
+    """How a change to this playbook is rehearsed before it goes live."""
+
+    #: a group's task rate or share of R4-R5 offers moving by more than this
+    #: (as a share: 0.05 is five points) is flagged by ``kequn playbook simulate``
+    fairness_threshold: float = Field(default=0.05, gt=0, le=1)
+
+
 class Playbook(Frozen):
     playbook: Meta
     #: CNY per unit of each currency
@@ -269,3 +277,4 @@ class Playbook(Frozen):
     contact: ContactPolicy
     privacy: Privacy = Field(default_factory=Privacy)
     ingest: ExtractGuards = Field(default_factory=ExtractGuards)
+    release: Release = Field(default_factory=Release)

@@ -117,14 +117,17 @@ def simulate(
     ops_url: str | None,
     candidate: Path,
     active: Path | None = None,
-    threshold: float = 0.05,
+    threshold: float | None = None,
     workdir: Path | None = None,
 ) -> Simulation:
     """Rehearses ``candidate`` beside ``active`` (default: Kequn's own playbook)
     on the latest snapshot; neither store is written. ``threshold``: the change
-    in a group's task rate or high-risk share that is flagged."""
-    load_playbook(candidate)  # a bad candidate is refused before any data is copied
+    in a group's task rate or high-risk share that is flagged (default: the
+    candidate's ``release.fairness_threshold``)."""
+    proposed = load_playbook(candidate)  # a bad candidate is refused before any data is copied
     load_playbook(active)
+    if threshold is None:
+        threshold = proposed.playbook.release.fairness_threshold
     url = ops_url or default_url(store)
     with tempfile.TemporaryDirectory(prefix="kequn-simulate-", dir=workdir) as tmp:
         sides: dict[str, tuple[Side, pa.Table]] = {}
