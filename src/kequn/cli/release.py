@@ -12,6 +12,7 @@ from rich.table import Table
 from kequn.cli.console import console, friendly_errors
 from kequn.cli.pipeline import playbook_check_command
 from kequn.playbook import load_playbook
+from kequn.playbook.diff import diff
 from kequn.release.simulate import Simulation, as_dict, simulate
 from kequn.rules import RULES, STAGES
 
@@ -138,8 +139,26 @@ def playbook_simulate_command(
     print_simulation(sim, candidate)
 
 
+@friendly_errors
+def playbook_diff_command(
+    old: Annotated[Path, typer.Argument(help="The playbook in force.")],
+    new: Annotated[Path, typer.Argument(help="The changed playbook.")],
+    english: Annotated[bool, typer.Option("--en", help="Say the changes in English.")] = False,
+) -> None:
+    """Say what changed between two playbooks, as a strategist reads it; exits 1
+    when they differ (as diff does), 0 when they are the same."""
+    changes = diff(load_playbook(old).playbook, load_playbook(new).playbook)
+    for change in changes:
+        typer.echo(change.en if english else change.zh)
+    if not changes:
+        typer.echo("no change" if english else "没有改动")
+        return
+    raise typer.Exit(1)
+
+
 playbook_app = typer.Typer(
     help="Check playbooks and rehearse a change before it goes live.", no_args_is_help=True
 )
 playbook_app.command("check")(playbook_check_command)
+playbook_app.command("diff")(playbook_diff_command)
 playbook_app.command("simulate")(playbook_simulate_command)
