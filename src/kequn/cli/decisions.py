@@ -91,7 +91,10 @@ def decide_command(
     day: Annotated[
         str | None, typer.Option(help="The day the tasks are for (default: the day after the snapshot).")
     ] = None,
-    playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
+    playbook: Annotated[
+        Path | None,
+        typer.Option(help="Playbook file (default: the released version in force, else Kequn's own)."),
+    ] = None,
     engine: Annotated[
         Engine, typer.Option(help="Where the funnel's stages run: duckdb (default) or spark.")
     ] = Engine.duckdb,
@@ -104,6 +107,10 @@ def decide_command(
 
     A day already decided is refused (exit 2) unless --replace; a second decide
     started meanwhile waits for the first, then refuses."""
+    if playbook is None:
+        from kequn.release.versions import in_force
+
+        playbook = in_force(store or default_url(snapshot), snapshot)  # the released version, if any
     with progress_bars("decide") as bar:
         report = decide(
             snapshot,

@@ -74,13 +74,29 @@ def run_command(
         "bank.duckdb"
     ),
     playbook: Annotated[
-        Path | None, typer.Option(help="Playbook file (default: Kequn's own, implementing DOMAIN.md).")
+        Path | None,
+        typer.Option(
+            help="Playbook file (default: the version released in the operational store, else Kequn's "
+            "own, implementing DOMAIN.md)."
+        ),
     ] = None,
     engine: Annotated[EngineChoice, typer.Option(help="Where to compute.")] = EngineChoice.duckdb,
     as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the latest).")] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "5GB",
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Operational store URL, where released playbooks are kept (default: SQLite beside).",
+        ),
+    ] = None,
 ) -> None:
     """Profile every customer of a snapshot: tiers, segments, health, recommendations."""
+    if playbook is None:
+        from kequn.release.versions import in_force
+        from kequn.store import default_url
+
+        playbook = in_force(store or default_url(snapshot), snapshot)
     with progress_bars("run") as bar:
         info = run_pipeline(
             snapshot, playbook, engine.value, date.fromisoformat(as_of) if as_of else None, bar, memory_limit

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kequn.cli.console import console, friendly_errors
 from kequn.cli.pipeline import playbook_check_command
+from kequn.core.errors import KequnError
 from kequn.playbook import load_playbook
 from kequn.playbook.diff import diff
+from kequn.release import versions
 from kequn.release.simulate import Simulation, as_dict, simulate
 from kequn.rules import RULES, STAGES
+from kequn.store import Store, default_url, open_store
+from kequn.store.models import PlaybookVersion, User
 
 
 def _reason(key: str) -> str:
@@ -109,9 +117,123 @@ def print_simulation(sim: Simulation, candidate: Path) -> None:
         console.print("no group's task rate or high-risk share moves past the threshold")
 
 
+def _signed(s: Session, login: str) -> str:
+    """The HQ user's password, asked for (or ``KEQUN_PASSWORD``) and checked."""
+    from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+    from kequn.web.security import HASHER
+
+    password = os.environ.get("KEQUN_PASSWORD") or typer.prompt(f"password for {login}", hide_input=True)
+    user = s.scalar(select(User).where(User.login == login))
+    try:
+        if user is None or not user.active:
+            raise VerifyMismatchError
+        HASHER.verify(user.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        raise KequnError("wrong login or password") from None
+    return login
+
+
+def _ops(snapshot: Path, store: str | None) -> Store:
+    return open_store(store or default_url(snapshot))
+
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Operational store URL (default: SQLite beside the snapshot).")
+]
+SnapshotOpt = Annotated[Path, typer.Option("--snapshot", help="Analytical store.")]
+AsOpt = Annotated[str, typer.Option("--as", help="Your HQ login (the password is asked for).")]
+
+
+@friendly_errors
+def playbook_submit_command(
+    path: Annotated[Path, typer.Argument(help="The changed playbook file.")],
+    login: AsOpt,
+    snapshot: SnapshotOpt = Path("bank.duckdb"),
+    store: StoreOpt = None,
+) -> None:
+    """Submit a playbook change as a draft (to be rehearsed, then approved by another HQ user)."""
+    ops = _ops(snapshot, store)
+    try:
+        with ops.session() as s:
+            version = versions.submit(s, path, _signed(s, login))
+            number, before = version.version_id, versions.active(s)
+            old = Path(versions.file_of(before, Path(tempfile.mkdtemp()))) if before else None
+    finally:
+        ops.dispose()
+    console.print(f"version {number} submitted as a draft; what it changes:")
+    for change in diff(load_playbook(old).playbook, load_playbook(path).playbook):
+        console.print(f"  {change.zh}")
+
+
+@friendly_errors
+def playbook_approve_command(
+    version: Annotated[int, typer.Argument(help="The draft's number.")],
+    login: AsOpt,
+    snapshot: SnapshotOpt = Path("bank.duckdb"),
+    store: StoreOpt = None,
+) -> None:
+    """Approve a rehearsed draft written by another HQ user: it is used from the next run on."""
+    ops = _ops(snapshot, store)
+    try:
+        with ops.session() as s:
+            done = versions.approve(s, version, _signed(s, login))
+            console.print(
+                f"version {done.version_id} ({done.name} {done.version}) is in force from the next run"
+            )
+    finally:
+        ops.dispose()
+
+
+@friendly_errors
+def playbook_rollback_command(
+    login: AsOpt,
+    snapshot: SnapshotOpt = Path("bank.duckdb"),
+    store: StoreOpt = None,
+) -> None:
+    """Retire the playbook in force and put back the one it replaced."""
+    ops = _ops(snapshot, store)
+    try:
+        with ops.session() as s:
+            back = versions.rollback(s, _signed(s, login))
+            console.print(
+                f"version {back.version_id} is in force again"
+                if back
+                else "Kequn's own playbook is in force again"
+            )
+    finally:
+        ops.dispose()
+
+
+@friendly_errors
+def playbook_versions_command(snapshot: SnapshotOpt = Path("bank.duckdb"), store: StoreOpt = None) -> None:
+    """List the released and drafted playbook versions."""
+    table = Table(title="playbook versions")
+    for col in ("version", "playbook", "status", "author", "rehearsed", "approved by", "replaces"):
+        table.add_column(col)
+    ops = _ops(snapshot, store)
+    try:
+        with ops.session() as s:
+            for v in s.scalars(select(PlaybookVersion).order_by(PlaybookVersion.version_id)):
+                table.add_row(
+                    str(v.version_id),
+                    f"{v.name} {v.version}",
+                    v.status,
+                    v.author,
+                    f"{v.simulated_at:%Y-%m-%d %H:%M} {v.simulated_by}" if v.simulated_at else "-",
+                    v.approved_by or "-",
+                    str(v.previous_id or "-"),
+                )
+    finally:
+        ops.dispose()
+    console.print(table)
+
+
 @friendly_errors
 def playbook_simulate_command(
-    candidate: Annotated[Path, typer.Argument(help="The candidate playbook file.")],
+    candidate: Annotated[
+        Path | None, typer.Argument(help="The candidate playbook file (or --version N, a submitted draft).")
+    ] = None,
     snapshot: Annotated[Path, typer.Option("--snapshot", help="Analytical store.")] = Path("bank.duckdb"),
     store: Annotated[
         str | None,
@@ -129,10 +251,49 @@ def playbook_simulate_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Rehearse this submitted draft and record that it was.")
+    ] = None,
+    login: Annotated[
+        str | None, typer.Option("--as", help="Your HQ login, to record a draft's rehearsal.")
+    ] = None,
 ) -> None:
-    """Rehearse a playbook change on the latest snapshot beside the active one;
-    nothing is published and neither store is written."""
-    sim = simulate(snapshot, store or None, candidate, active, threshold)
+    """Rehearse a playbook change on the latest snapshot beside the one in force;
+    nothing is published and neither store is written (but for the note that a
+    draft was rehearsed)."""
+    url = store or default_url(snapshot)
+    scratch = Path(tempfile.mkdtemp(prefix="kequn-versions-"))
+    if active is None:
+        active = versions.in_force(url, snapshot)
+    if version is not None:
+        if not login:
+            raise KequnError("--as LOGIN: the rehearsal of a draft is recorded under an HQ user's name")
+        ops = _ops(snapshot, store)
+        try:
+            with ops.session() as s:
+                candidate = versions.file_of(versions.get(s, version), scratch)
+        finally:
+            ops.dispose()
+    if candidate is None:
+        raise KequnError("name the candidate: a playbook file, or --version N")
+    sim = simulate(snapshot, url, candidate, active, threshold)
+    if version is not None and login:
+        ops = _ops(snapshot, store)
+        try:
+            with ops.session() as s:
+                versions.mark_simulated(
+                    s,
+                    version,
+                    _signed(s, login),
+                    {
+                        "snapshot": sim.snapshot_id,
+                        "tasks": [sim.active.tasks, sim.candidate.tasks],
+                        "moved": sum(m.customers for m in sim.migration if m.from_tier != m.to_tier),
+                        "flags": len(sim.flags),
+                    },
+                )
+        finally:
+            ops.dispose()
     if as_json:
         typer.echo(json.dumps(as_dict(sim), ensure_ascii=False, indent=1))
         return
@@ -161,4 +322,8 @@ playbook_app = typer.Typer(
 )
 playbook_app.command("check")(playbook_check_command)
 playbook_app.command("diff")(playbook_diff_command)
+playbook_app.command("submit")(playbook_submit_command)
+playbook_app.command("approve")(playbook_approve_command)
+playbook_app.command("rollback")(playbook_rollback_command)
+playbook_app.command("versions")(playbook_versions_command)
 playbook_app.command("simulate")(playbook_simulate_command)

@@ -40,6 +40,10 @@ ACTIONS = (
     "sign_in",
     "audit_search",
     "ingest_accepted",
+    "playbook_submitted",
+    "playbook_simulated",
+    "playbook_approved",
+    "playbook_rolled_back",
 )
 
 

@@ -470,6 +470,29 @@ class AmlRecord(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
+class PlaybookVersion(Base):
+    """A playbook as submitted for release: its text kept whole, who wrote it, when
+    it was rehearsed, who (never its author) approved it, and which version was
+    in force before it (what a rollback returns to)."""
+
+    __tablename__ = "playbook_versions"
+
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    #: draft -> active -> retired (a rolled-back or replaced version)
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(tz())
+    simulated_by: Mapped[str | None] = mapped_column(String(64))
+    simulated_at: Mapped[datetime | None] = mapped_column(tz())
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(tz())
+    previous_id: Mapped[int | None] = mapped_column(Integer)
+
+
 # the campaign and floor tables live in their own module; importing it here puts
 # them in Base.metadata wherever the models are loaded (migrations included)
 from kequn.store import campaign_models as _campaign_models  # noqa: E402, F401

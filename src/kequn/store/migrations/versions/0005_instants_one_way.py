@@ -12,6 +12,7 @@ nothing.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 from kequn.store.models import Base, Instant
@@ -26,7 +27,10 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
+    present = set(sa.inspect(bind).get_table_names())
     for table in Base.metadata.sorted_tables:
+        if table.name not in present:
+            continue  # a table a later migration makes holds no older moments
         for column in table.columns:
             if not isinstance(column.type, Instant):
                 continue
