@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -19,7 +20,9 @@ from kequn.playbook import default_playbook_path
 from kequn.privacy.audit import verify
 from kequn.store import open_store
 from kequn.store.models import AuditEntry
+from kequn.web.app import create_app
 from kequn.web.services.users import create_user
+from kequn.web.settings import Settings
 from tests.conftest import decided
 
 pytestmark = pytest.mark.slow
@@ -71,6 +74,13 @@ def test_a_change_is_released_by_a_second_hq_user_and_rolled_back(
     code, _ = kequn("run")
     released = hashlib.sha256(change.read_bytes()).hexdigest()
     assert code == 0 and latest_digest(store) == released
+    # the workbench reads the version in force too, once its next look comes round
+    web = create_app(Settings(store_url=url, secret_key="k" * 32, secure_cookies=False))
+    with TestClient(web) as client:
+        web.state.playbooks.checked_at = float("-inf")
+        # any request with a session looks (a sign-in attempt is one)
+        client.post("/login", data={"login": "nobody", "password": "x" * 12})
+        assert web.state.playbook.digest == released
 
     code, out = kequn("playbook", "rollback", "--as", "hq_wang")
     assert code == 0 and "Kequn's own playbook is in force again" in out

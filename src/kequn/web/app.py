@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from kequn import __version__
-from kequn.playbook import load_playbook
 from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
 from kequn.web.i18n import gettext_for, language_of
 from kequn.web.middleware import Guard
+from kequn.web.playbooks import Follower
 from kequn.web.render import page
 from kequn.web.routes import api, campaigns, pages, privacy
 from kequn.web.settings import Settings
@@ -44,7 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = open_store(settings.store_url)
-    app.state.playbook = load_playbook(Path(settings.playbook) if settings.playbook else None)
+    app.state.playbooks = Follower(settings.playbook)
+    app.state.playbook = app.state.playbooks.playbook
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)

@@ -43,6 +43,8 @@ def db(request: Request) -> Iterator[Session]:
     """The request's session: committed when the request succeeds, rolled back when
     it fails. A handler may commit part-way (a read put on the audit trail at once)."""
     with store(request).sessions() as s:
+        # the playbook in force, as HQ last released it (a lookup every few seconds)
+        request.app.state.playbook = request.app.state.playbooks.current(s)
         try:
             yield s
             s.commit()
