@@ -4,6 +4,7 @@ what it says the change does is what the change then does when released."""
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,19 @@ def test_simulating_a_change_writes_neither_store(run_store: Path, tmp_path: Pat
     moved = {(m.from_tier, m.to_tier): m.customers for m in sim.migration if m.from_tier != m.to_tier}
     assert moved and all(to == "wealth" for _, to in moved), moved
     assert sim.candidate.tiers["wealth"] == sim.active.tiers["wealth"] + sum(moved.values())
+    # the figures HQ passes around: the same migration, in Chinese, in a workbook
+    from openpyxl import load_workbook
+
+    from kequn.playbook import load_playbook
+    from kequn.release.sheets import workbook_of
+
+    book = load_workbook(io.BytesIO(workbook_of(sim, load_playbook(candidate(tmp_path)))))
+    rows = [r for r in book["分层迁移"].iter_rows(min_row=2, values_only=True) if r and r[0] and r[1]]
+    assert sum(r[2] for r in rows if r[0] != r[1]) == sum(moved.values())
+    assert any(r[1] == "财富" for r in rows)
+    assert {"客群", "任务-动作", "漏斗", "剔除原因", "有触发无任务", "公平性", "预期价值"} <= set(
+        book.sheetnames
+    )
 
 
 def test_a_released_change_does_what_its_simulation_said(run_store: Path, tmp_path: Path) -> None:

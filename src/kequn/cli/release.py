@@ -19,17 +19,12 @@ from kequn.core.errors import KequnError
 from kequn.playbook import load_playbook
 from kequn.playbook.diff import diff
 from kequn.release import versions
+from kequn.release.sheets import reason_zh
 from kequn.release.simulate import Simulation, as_dict, simulate
-from kequn.rules import RULES, STAGES
 from kequn.store import Store, default_url, open_store
 from kequn.store.models import PlaybookVersion, User
 
-
-def _reason(key: str) -> str:
-    stage, _, rule = key.partition(":")
-    found = RULES.get(rule)
-    named = {s.name: s.zh for s in STAGES}
-    return f"{named.get(stage, stage)}：{found.zh if found else rule}"
+_reason = reason_zh
 
 
 def _delta(a: int | float, b: int | float) -> str:
@@ -251,6 +246,9 @@ def playbook_simulate_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    excel: Annotated[
+        Path | None, typer.Option("--excel", help="Also write the figures to this .xlsx file.")
+    ] = None,
     version: Annotated[
         int | None, typer.Option("--version", help="Rehearse this submitted draft and record that it was.")
     ] = None,
@@ -294,6 +292,10 @@ def playbook_simulate_command(
                 )
         finally:
             ops.dispose()
+    if excel is not None:
+        from kequn.release.sheets import workbook_of
+
+        excel.write_bytes(workbook_of(sim, load_playbook(candidate)))
     if as_json:
         typer.echo(json.dumps(as_dict(sim), ensure_ascii=False, indent=1))
         return
