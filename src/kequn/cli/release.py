@@ -279,17 +279,7 @@ def playbook_simulate_command(
         ops = _ops(snapshot, store)
         try:
             with ops.session() as s:
-                versions.mark_simulated(
-                    s,
-                    version,
-                    _signed(s, login),
-                    {
-                        "snapshot": sim.snapshot_id,
-                        "tasks": [sim.active.tasks, sim.candidate.tasks],
-                        "moved": sum(m.customers for m in sim.migration if m.from_tier != m.to_tier),
-                        "flags": len(sim.flags),
-                    },
-                )
+                versions.mark_simulated(s, version, _signed(s, login), sim)
         finally:
             ops.dispose()
     if excel is not None:

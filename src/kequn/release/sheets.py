@@ -9,8 +9,6 @@ from kequn.release.simulate import Simulation
 from kequn.rules import RULES, STAGES
 
 STAGE_ZH = {s.name: s.zh for s in STAGES}
-GROUP_ZH = {"age_band": "年龄段", "gender": "性别", "hukou": "户籍", "tier": "层级"}
-VALUE_ZH = {"F": "女", "M": "男", "local": "本地", "non_local": "非本地(新市民)", "unknown": "未知"}
 
 
 def reason_zh(key: str) -> str:

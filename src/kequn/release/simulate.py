@@ -45,6 +45,12 @@ GROUPS = {
 }
 
 
+#: the groups and their values as a strategist names them
+GROUP_ZH = {"age_band": "年龄段", "gender": "性别", "hukou": "户籍", "tier": "层级"}
+VALUE_ZH = {"F": "女", "M": "男", "local": "本地", "non_local": "非本地(新市民)", "unknown": "未知"}
+MEASURE_ZH = {"task_rate": "任务覆盖率", "high_risk_share": "R4-R5产品推荐占比"}
+
+
 @dataclass(frozen=True)
 class ManagerLoad:
     manager_id: str
@@ -148,7 +154,8 @@ def simulate(
             sides[name] = _side(side_store, side_ops, report.run_id, playbook)
         (before, people_before), (after, people_after) = sides["active"], sides["candidate"]
         sim = Simulation(report.snapshot_id, report.day, before, after)
-        _compare(sim, people_before, people_after, threshold)
+        names = {t.name: t.zh for t in proposed.playbook.tiers.ladder}
+        _compare(sim, people_before, people_after, threshold, names)
     return sim
 
 
@@ -277,7 +284,9 @@ def _owners(ops_url: str) -> pa.Table:
     )
 
 
-def _compare(sim: Simulation, before: pa.Table, after: pa.Table, threshold: float) -> None:
+def _compare(
+    sim: Simulation, before: pa.Table, after: pa.Table, threshold: float, tier_names: dict[str, str]
+) -> None:
     con = duckdb.connect()
     try:
         con.register("a", before)
@@ -305,7 +314,8 @@ def _compare(sim: Simulation, before: pa.Table, after: pa.Table, threshold: floa
                 ("high_risk_share", was.high_risk_share, now.high_risk_share),
             ):
                 if abs(y - x) > threshold:
-                    sim.flags.append(f"{g}={k}: {what} {x:.1%} -> {y:.1%}")
+                    who = tier_names.get(k) if g == "tier" else VALUE_ZH.get(k, k)
+                    sim.flags.append(f"{GROUP_ZH[g]}「{who or k}」{MEASURE_ZH[what]}：{x:.1%} → {y:.1%}")
 
 
 def as_dict(sim: Simulation) -> dict[str, Any]:
@@ -324,3 +334,33 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
         return v
 
     return plain(asdict(sim))  # type: ignore[no-any-return]
+
+
+def from_dict(data: dict[str, Any]) -> Simulation:
+    """A simulation back from ``as_dict`` (as a version keeps its rehearsal)."""
+
+    def side(d: dict[str, Any]) -> Side:
+        return Side(
+            **{
+                **d,
+                "tier_aum": {k: Decimal(v) for k, v in d["tier_aum"].items()},
+                "managers": [ManagerLoad(**m) for m in d["managers"]],
+                "groups": {
+                    g: {k: GroupRate(**r) for k, r in rates.items()} for g, rates in d["groups"].items()
+                },
+            }
+        )
+
+    return Simulation(
+        snapshot_id=data["snapshot_id"],
+        day=date.fromisoformat(data["day"]),
+        active=side(data["active"]),
+        candidate=side(data["candidate"]),
+        migration=[
+            Move(m["from_tier"], m["to_tier"], int(m["customers"]), Decimal(m["aum"]))
+            for m in data["migration"]
+        ],
+        owner_changes=int(data["owner_changes"]),
+        role_changes=int(data["role_changes"]),
+        flags=list(data["flags"]),
+    )

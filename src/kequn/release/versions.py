@@ -23,6 +23,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.playbook import LoadedPlaybook, load_playbook
 from kequn.privacy.audit import record_one
+from kequn.release.simulate import Simulation, as_dict
 from kequn.store.models import PlaybookVersion, User
 
 ROLE = "hq"  # the retail strategists who own the playbook
@@ -83,13 +84,21 @@ def get(s: Session, version_id: int) -> PlaybookVersion:
     return version
 
 
-def mark_simulated(s: Session, version_id: int, by: str, figures: dict[str, object]) -> PlaybookVersion:
-    """Records that a draft was rehearsed, with the headline figures of it."""
+def mark_simulated(s: Session, version_id: int, by: str, sim: Simulation) -> PlaybookVersion:
+    """Records that a draft was rehearsed, with the rehearsal's figures."""
+    _hq(s, by)
     version = get(s, version_id)
     if version.status != "draft":
         raise ReleaseError(f"version {version_id} is {version.status}, not a draft")
     version.simulated_by, version.simulated_at = by, now()
-    record_one(s, by, ROLE, "playbook_simulated", None, {"version": version_id, **figures})
+    version.simulation = as_dict(sim)
+    headline = {
+        "snapshot": sim.snapshot_id,
+        "tasks": [sim.active.tasks, sim.candidate.tasks],
+        "moved": sum(m.customers for m in sim.migration if m.from_tier != m.to_tier),
+        "flags": len(sim.flags),
+    }
+    record_one(s, by, ROLE, "playbook_simulated", None, {"version": version_id, **headline})
     return version
 
 

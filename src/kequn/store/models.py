@@ -491,6 +491,8 @@ class PlaybookVersion(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[datetime | None] = mapped_column(tz())
     previous_id: Mapped[int | None] = mapped_column(Integer)
+    #: the last rehearsal's figures (``kequn.release.simulate.as_dict``)
+    simulation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # the campaign and floor tables live in their own module; importing it here puts

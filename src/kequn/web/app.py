@@ -19,7 +19,7 @@ from kequn.web.i18n import gettext_for, language_of
 from kequn.web.middleware import Guard
 from kequn.web.playbooks import Follower
 from kequn.web.render import page
-from kequn.web.routes import api, campaigns, pages, privacy
+from kequn.web.routes import api, campaigns, pages, playbooks, privacy
 from kequn.web.settings import Settings
 
 
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(privacy.router)
     app.include_router(campaigns.router)
     app.include_router(campaigns.api)
+    app.include_router(playbooks.router)
 
     app.add_middleware(Guard)
 

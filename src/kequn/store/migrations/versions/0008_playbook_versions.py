@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("approved_by", sa.String(length=64), nullable=True),
         sa.Column("approved_at", Instant(), nullable=True),
         sa.Column("previous_id", sa.Integer(), nullable=True),
+        sa.Column("simulation", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("version_id"),
     )
     op.create_index("ix_playbook_versions_digest", "playbook_versions", ["digest"])

@@ -1,0 +1,192 @@
+"""HQ's playbook page: a change submitted, rehearsed beside the version in
+force, and approved by a second HQ user (``kequn.release``)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from kequn.core.errors import KequnError
+from kequn.playbook import load_playbook
+from kequn.playbook.diff import diff
+from kequn.release import versions
+from kequn.release.sheets import reason_zh, workbook_of
+from kequn.release.simulate import from_dict, simulate
+from kequn.rules import RULES, STAGES
+from kequn.store.models import PlaybookVersion
+from kequn.web.deps import DB, viewer
+from kequn.web.i18n import gettext_for, language_of
+from kequn.web.render import page, playbook_names
+from kequn.web.security import Viewer, check_csrf, require
+
+router = APIRouter(include_in_schema=False)
+ViewerDep = Annotated[Viewer | None, Depends(viewer)]
+STATUS = {"draft": "草稿", "active": "现行", "retired": "已退役"}
+STAGE_EN = {st.name: st.en for st in STAGES}
+
+
+def _refused(exc: KequnError) -> HTTPException:
+    return HTTPException(status_code=409, detail=str(exc))
+
+
+def _in_force(s: DB) -> PlaybookVersion | None:
+    return versions.active(s)
+
+
+def _changes(s: DB, version: PlaybookVersion, lang: str) -> list[str]:
+    """What the version changes against the one in force, in the page's language."""
+    current = versions.active(s)
+    base = versions.checked(current.text) if current and current.version_id != version.version_id else None
+    old = base.playbook if base else load_playbook().playbook
+    return [c.en if lang == "en" else c.zh for c in diff(old, versions.checked(version.text).playbook)]
+
+
+@router.get("/playbooks", response_class=HTMLResponse)
+def playbooks_page(request: Request, s: DB, v: ViewerDep) -> HTMLResponse:
+    me = require(v, "hq")
+    rows = list(s.scalars(select(PlaybookVersion).order_by(PlaybookVersion.version_id.desc())))
+    return page(
+        request,
+        "playbooks.html",
+        title="方案发布",
+        viewer=me,
+        versions=rows,
+        in_force=_in_force(s),
+        status=STATUS,
+    )
+
+
+@router.post("/playbooks")
+def playbook_submit(
+    request: Request,
+    s: DB,
+    v: ViewerDep,
+    text: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    me = require(v, "hq")
+    check_csrf(request, me, csrf_token)
+    with tempfile.TemporaryDirectory(prefix="kequn-upload-") as tmp:
+        path = Path(tmp) / "candidate.toml"
+        path.write_text(text.replace("\r\n", "\n"), encoding="utf-8")
+        try:
+            version = versions.submit(s, path, me.login)
+        except KequnError as exc:
+            raise _refused(exc) from None
+    return RedirectResponse(f"/playbooks/{version.version_id}", status_code=303)
+
+
+def _version(s: DB, version_id: int) -> PlaybookVersion:
+    found = s.get(PlaybookVersion, version_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such playbook version")
+    return found
+
+
+@router.get("/playbooks/{version_id}", response_class=HTMLResponse)
+def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTMLResponse:
+    me = require(v, "hq")
+    version = _version(s, version_id)
+    lang = language_of(request, request.app.state.settings.default_language)
+    sim = from_dict(version.simulation) if version.simulation else None
+    names = playbook_names(versions.checked(version.text), lang)
+    say = gettext_for(lang)
+    chart: dict[str, Any] | None = None
+    if sim:
+        actions = sorted(set(sim.active.tasks_by_action) | set(sim.candidate.tasks_by_action))
+
+        def bars(counts: dict[str, int]) -> list[int]:
+            return [counts.get(a, 0) for a in actions]
+
+        chart = {
+            "tooltip": {},
+            "legend": {},
+            "grid": {"containLabel": True},
+            "xAxis": {"type": "value"},
+            "yAxis": {"type": "category", "data": [names.get(a, a) for a in actions]},
+            "series": [
+                {"name": say("现行方案"), "type": "bar", "data": bars(sim.active.tasks_by_action)},
+                {"name": say("候选方案"), "type": "bar", "data": bars(sim.candidate.tasks_by_action)},
+            ],
+        }
+
+    def reason(key: str) -> str:
+        stage, _, rule = key.partition(":")
+        found = RULES.get(rule)
+        if lang == "en":
+            return f"{STAGE_EN.get(stage, stage)}: {found.en if found else rule}"
+        return reason_zh(key)
+
+    return page(
+        request,
+        "playbook.html",
+        title="方案版本",
+        viewer=me,
+        version=version,
+        changes=_changes(s, version, lang),
+        sim=sim,
+        chart=chart,
+        names=names,
+        reason=reason,
+        status=STATUS,
+        may_approve=version.status == "draft"
+        and version.simulated_at is not None
+        and version.author != me.login,
+    )
+
+
+@router.post("/playbooks/{version_id}/rehearse")
+async def playbook_rehearse(
+    request: Request, s: DB, v: ViewerDep, version_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    me = require(v, "hq")
+    check_csrf(request, me, csrf_token)
+    version = _version(s, version_id)
+    settings = request.app.state.settings
+    if not settings.analytics:
+        raise HTTPException(status_code=503, detail="no analytical store configured (KEQUN_ANALYTICS)")
+    store = Path(settings.analytics)
+    with tempfile.TemporaryDirectory(prefix="kequn-rehearse-") as tmp:
+        candidate = versions.file_of(version, Path(tmp))
+        current = versions.active(s)
+        active = versions.file_of(current, Path(tmp)) if current else None
+        try:
+            # minutes at a large bank: off the event loop, so other pages keep answering
+            sim = await run_in_threadpool(simulate, store, settings.store_url, candidate, active)
+            versions.mark_simulated(s, version_id, me.login, sim)
+        except KequnError as exc:
+            raise _refused(exc) from None
+    return RedirectResponse(f"/playbooks/{version_id}", status_code=303)
+
+
+@router.post("/playbooks/{version_id}/approve")
+def playbook_approve(
+    request: Request, s: DB, v: ViewerDep, version_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    me = require(v, "hq")
+    check_csrf(request, me, csrf_token)
+    try:
+        versions.approve(s, version_id, me.login)
+    except KequnError as exc:
+        raise _refused(exc) from None
+    return RedirectResponse(f"/playbooks/{version_id}", status_code=303)
+
+
+@router.get("/playbooks/{version_id}/simulation.xlsx")
+def playbook_simulation_xlsx(s: DB, v: ViewerDep, version_id: int) -> Response:
+    require(v, "hq")
+    version = _version(s, version_id)
+    if not version.simulation:
+        raise HTTPException(status_code=404, detail="this version was never rehearsed")
+    body = workbook_of(from_dict(version.simulation), versions.checked(version.text))
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="playbook-{version_id}-simulation.xlsx"'},
+    )
