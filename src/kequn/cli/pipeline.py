@@ -88,6 +88,7 @@ def run_command(
         typer.Option(
             "--store",
             help="Operational store URL, where released playbooks are kept (default: SQLite beside).",
+            envvar="KEQUN_STORE_URL",
         ),
     ] = None,
 ) -> None:

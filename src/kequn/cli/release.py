@@ -230,12 +230,12 @@ def playbook_simulate_command(
         Path | None, typer.Argument(help="The candidate playbook file (or --version N, a submitted draft).")
     ] = None,
     snapshot: Annotated[Path, typer.Option("--snapshot", help="Analytical store.")] = Path("bank.duckdb"),
-    store: Annotated[
-        str | None,
-        typer.Option("--store", help="Operational store URL (default: SQLite beside the snapshot)."),
-    ] = None,
+    store: StoreOpt = None,
     active: Annotated[
-        Path | None, typer.Option("--active", help="The playbook in force (default: Kequn's own).")
+        Path | None,
+        typer.Option(
+            "--active", help="The playbook in force (default: the released version, else Kequn's own)."
+        ),
     ] = None,
     threshold: Annotated[
         float | None,

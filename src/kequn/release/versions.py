@@ -180,6 +180,8 @@ def in_force(ops_url: str, store: Path) -> Path | None:
     parsed = make_url(ops_url)
     if parsed.drivername.startswith("sqlite") and not (parsed.database and Path(parsed.database).exists()):
         return None
+    from sqlalchemy.exc import OperationalError
+
     ops = open_store(ops_url, upgrade=False, pool_size=1)
     try:
         if not inspect(ops.engine).has_table("playbook_versions"):
@@ -187,5 +189,11 @@ def in_force(ops_url: str, store: Path) -> Path | None:
         with ops.session() as s:
             version = active(s)
             return file_of(version, store.with_name(store.name + ".playbooks")) if version else None
+    except OperationalError as exc:
+        # a night on the wrong playbook is worse than no night: say so and stop
+        raise KequnError(
+            f"the operational store cannot be read for the playbook in force ({str(exc).splitlines()[0]}); "
+            "pass --playbook FILE to run on a named playbook"
+        ) from None
     finally:
         ops.dispose()
