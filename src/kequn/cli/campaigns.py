@@ -19,6 +19,7 @@ from kequn.cli.identity import operator
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.playbook import load_playbook
+from kequn.release.versions import in_force
 from kequn.store import default_url, open_store
 
 group_app = typer.Typer(
@@ -183,8 +184,10 @@ def campaign_launch_command(
         control,
         seed,
     )
-    with open_store(_url(store, snapshot)) as ops:
-        done = launch(snapshot, ops, spec, actor, role, load_playbook(), moment)
+    url = _url(store, snapshot)
+    pb = load_playbook(in_force(url, snapshot))  # the released version, if any
+    with open_store(url) as ops:
+        done = launch(snapshot, ops, spec, actor, role, pb, moment)
     t = done.tasking
     console.print(
         f"campaign {done.campaign.campaign_id}: {done.treated} treated, {done.control} control; "

@@ -170,8 +170,10 @@ def ingest_command(
     limits from the snapshot before it (unless --accept gives the reason)."""
     from kequn.cli.identity import operator
     from kequn.playbook import load_playbook
+    from kequn.release.versions import in_force
 
-    pb = load_playbook(playbook)
+    # the released version's limits, if one is in force
+    pb = load_playbook(playbook or in_force(store or default_url(into), into))
     g = pb.playbook.ingest
     limits = Limits(g.customers, g.holdings, g.aum, g.quarantined, tuple(pb.playbook.aum_product_types))
     actor, role = operator()

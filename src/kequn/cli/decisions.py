@@ -21,6 +21,7 @@ from kequn.decide.simulate import simulate_history, work_day
 from kequn.decide.why import explain
 from kequn.ingest.store import connect
 from kequn.playbook import load_playbook
+from kequn.release.versions import in_force
 from kequn.store import default_url, open_store
 
 StoreOpt = Annotated[
@@ -108,8 +109,6 @@ def decide_command(
     A day already decided is refused (exit 2) unless --replace; a second decide
     started meanwhile waits for the first, then refuses."""
     if playbook is None:
-        from kequn.release.versions import in_force
-
         playbook = in_force(store or default_url(snapshot), snapshot)  # the released version, if any
     with progress_bars("decide") as bar:
         report = decide(
@@ -134,7 +133,7 @@ def why_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Explain why a customer did or did not get an action in the latest decision."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     duck = connect(snapshot, read_only=True)
     try:
@@ -160,7 +159,7 @@ def event_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Feed one real-time event: the same rules as the batch, a task at once."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     try:
         result = handle_event(
@@ -198,7 +197,7 @@ def train_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Train the propensity model on logged outcomes; report its lift over the priors."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     try:
         report = train(ops, pb, models or snapshot.parent / "models", now())
@@ -227,7 +226,7 @@ def simulate_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Simulate managers working and customers answering (demo and training data)."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     try:
         if history_days:
@@ -258,7 +257,7 @@ def export_calls_command(
     ] = None,
 ) -> None:
     """Outbound-call list of the day's phone tasks, for a smart-call or RPA system."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     actor, role = operator()
     try:
@@ -282,7 +281,7 @@ def export_wechat_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
 ) -> None:
     """Enterprise-WeChat tag groups (资产升级客户群, 老年客户群 …), consent honoured."""
-    pb = load_playbook(playbook)
+    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     try:
         actor, role = operator()
