@@ -54,6 +54,7 @@ def test_hq_rehearses_a_change_and_a_second_hq_user_releases_it(
         author.page.click("#rehearse button")
         expect(author.page.locator("#migration")).to_contain_text("财富", timeout=REHEARSAL_MS)
         expect(author.page.locator("#tasks-chart canvas")).to_have_count(1)
+        expect(author.page.locator("#migration-chart canvas").first).to_be_visible()
         # its author cannot release it
         expect(author.page.locator("#approve")).to_have_count(0)
         author.shot("rehearsed")

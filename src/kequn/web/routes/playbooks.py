@@ -116,6 +116,21 @@ def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTM
             ],
         }
 
+    heat: dict[str, Any] | None = None
+    if sim:
+        ladder = [t.name for t in versions.checked(version.text).playbook.tiers.ladder]
+        shown = [names.get(t, t) for t in ladder]
+        cells = [[ladder.index(m.to_tier), ladder.index(m.from_tier), m.customers] for m in sim.migration
+                 if m.to_tier in ladder and m.from_tier in ladder]  # fmt: skip
+        heat = {
+            "tooltip": {},
+            "grid": {"containLabel": True},
+            "xAxis": {"type": "category", "data": shown, "name": say("新层级")},
+            "yAxis": {"type": "category", "data": shown, "name": say("原层级")},
+            "visualMap": {"min": 0, "max": max([c[2] for c in cells] or [1]), "show": False},
+            "series": [{"type": "heatmap", "data": cells, "label": {"show": True}}],
+        }
+
     def reason(key: str) -> str:
         stage, _, rule = key.partition(":")
         found = RULES.get(rule)
@@ -132,6 +147,7 @@ def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTM
         changes=_changes(s, version, lang),
         sim=sim,
         chart=chart,
+        heat=heat,
         names=names,
         reason=reason,
         status=STATUS,
