@@ -103,3 +103,33 @@ def test_a_change_is_released_by_a_second_hq_user_and_rolled_back(
         ]
         assert not verify(s).problems
     ops.dispose()
+
+
+def test_a_rehearsal_that_fails_says_why_and_a_second_start_waits_for_the_first() -> None:
+    import threading
+    import time
+
+    from kequn.web.routes.playbooks import Rehearsals
+
+    jobs = Rehearsals()
+    release = threading.Event()
+    calls = []
+
+    def slow() -> None:
+        calls.append(1)
+        release.wait(5)
+        raise RuntimeError("no snapshot to run on\nsecond line")
+
+    jobs.start(1, slow)
+    jobs.start(1, slow)  # already running: not started twice
+    assert jobs.state[1] == "running"
+    release.set()
+    deadline = time.monotonic() + 5
+    while jobs.state.get(1) == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs.state[1] == "no snapshot to run on" and calls == [1]
+    jobs.start(2, lambda: None)
+    deadline = time.monotonic() + 5
+    while 2 in jobs.state and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert 2 not in jobs.state  # done: the figures are on the version

@@ -4,11 +4,11 @@ force, and approved by a second HQ user (``kequn.release``)."""
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -151,33 +151,77 @@ def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTM
         names=names,
         reason=reason,
         status=STATUS,
+        rehearsing=rehearsals(request).state.get(version_id),
         may_approve=version.status == "draft"
         and version.simulated_at is not None
         and version.author != me.login,
     )
 
 
+class Rehearsals:
+    """Rehearsals under way in this server, one per version at a time: minutes at a
+    large bank, so they run beside the requests and the page looks again until
+    the figures are in (or says why they are not)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: dict[int, str] = {}  # version -> "running" or the reason it failed
+
+    def start(self, version_id: int, work: Any) -> None:
+        with self.lock:
+            if self.state.get(version_id) == "running":
+                return
+            self.state[version_id] = "running"
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # shown on the page: a rehearsal that failed says why
+                self.state[version_id] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            else:
+                self.state.pop(version_id, None)
+
+        threading.Thread(target=run, name=f"rehearse-{version_id}", daemon=True).start()
+
+
+def rehearsals(request: Request) -> Rehearsals:
+    found = getattr(request.app.state, "rehearsals", None)
+    if found is None:
+        found = request.app.state.rehearsals = Rehearsals()
+    return found  # type: ignore[no-any-return]
+
+
 @router.post("/playbooks/{version_id}/rehearse")
-async def playbook_rehearse(
+def playbook_rehearse(
     request: Request, s: DB, v: ViewerDep, version_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     me = require(v, "hq")
     check_csrf(request, me, csrf_token)
     version = _version(s, version_id)
+    if version.status != "draft":
+        raise HTTPException(status_code=409, detail="only a draft is rehearsed")
     settings = request.app.state.settings
     if not settings.analytics:
         raise HTTPException(status_code=503, detail="no analytical store configured (KEQUN_ANALYTICS)")
-    store = Path(settings.analytics)
-    with tempfile.TemporaryDirectory(prefix="kequn-rehearse-") as tmp:
-        candidate = versions.file_of(version, Path(tmp))
-        current = versions.active(s)
-        active = versions.file_of(current, Path(tmp)) if current else None
-        try:
-            # minutes at a large bank: off the event loop, so other pages keep answering
-            sim = await run_in_threadpool(simulate, store, settings.store_url, candidate, active)
-            versions.mark_simulated(s, version_id, me.login, sim)
-        except KequnError as exc:
-            raise _refused(exc) from None
+    store, ops = Path(settings.analytics), request.app.state.store
+    current = versions.active(s)
+    texts = (version.text, current.text if current else None)
+    digests = (version.digest, current.digest if current else None)
+
+    def work() -> None:
+        with tempfile.TemporaryDirectory(prefix="kequn-rehearse-") as tmp:
+            folder = Path(tmp)
+            candidate = folder / f"candidate-{digests[0][:16]}.toml"
+            candidate.write_text(texts[0], encoding="utf-8")
+            active = None
+            if texts[1] is not None:
+                active = folder / f"active-{(digests[1] or '')[:16]}.toml"
+                active.write_text(texts[1], encoding="utf-8")
+            sim = simulate(store, settings.store_url, candidate, active)
+            with ops.session() as session:
+                versions.mark_simulated(session, version_id, me.login, sim)
+
+    rehearsals(request).start(version_id, work)
     return RedirectResponse(f"/playbooks/{version_id}", status_code=303)
 
 
