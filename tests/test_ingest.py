@@ -223,3 +223,14 @@ def test_malformed_lines_are_quarantined_with_their_line(tmp_path: Path, bank_di
     assert [(g[0], g[2]) for g in got] == [(6, "malformed_row"), (10, "malformed_row"), (12, "duplicate_key")]
     assert "too few columns" in got[0][1]
     assert con.execute("SELECT count(*) FROM products").fetchone() == (len(lines) - 4,)
+
+
+def test_a_header_with_a_nameless_column_is_refused_with_its_position(tmp_path: Path) -> None:
+    """The fuzz found it: ``customer_id,,name`` ended in a DuckDB binder error."""
+    from kequn.core.errors import InputError
+    from kequn.ingest.sources import read_header
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,,name\nC1,x,张三\n", encoding="utf-8")
+    with pytest.raises(InputError, match="position 2"):
+        read_header(path, "utf-8", ",")

@@ -182,6 +182,10 @@ def read_header(path: Path, encoding: str, delimiter: str) -> tuple[str, ...]:
         raise InputError(path, "is empty: no header line")
     row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
     header = tuple(h.strip() for h in row)
+    blank = [i for i, h in enumerate(header, start=1) if not h]
+    if blank:
+        # a column without a name cannot be mapped or read: say which, not crash on it
+        raise InputError(path, f"header names no column at position {', '.join(map(str, blank))}")
     dupes = {h for h in header if header.count(h) > 1}
     if dupes:
         raise InputError(path, f"header repeats {', '.join(sorted(dupes))}")
