@@ -148,16 +148,12 @@ def playbook_submit_command(
     store: StoreOpt = None,
 ) -> None:
     """Submit a playbook change as a draft (to be rehearsed, then approved by another HQ user)."""
-    ops = _ops(snapshot, store)
-    try:
-        with ops.session() as s:
-            version = versions.submit(s, path, _signed(s, login))
-            number, before = version.version_id, versions.active(s)
-            old = Path(versions.file_of(before, Path(tempfile.mkdtemp()))) if before else None
-    finally:
-        ops.dispose()
+    with _ops(snapshot, store) as ops, ops.session() as s:
+        version = versions.submit(s, path, _signed(s, login))
+        number, before = version.version_id, versions.active(s)
+        old = versions.checked(before.text) if before else load_playbook()
     console.print(f"version {number} submitted as a draft; what it changes:")
-    for change in diff(load_playbook(old).playbook, load_playbook(path).playbook):
+    for change in diff(old.playbook, load_playbook(path).playbook):
         console.print(f"  {change.zh}")
 
 
@@ -169,15 +165,9 @@ def playbook_approve_command(
     store: StoreOpt = None,
 ) -> None:
     """Approve a rehearsed draft written by another HQ user: it is used from the next run on."""
-    ops = _ops(snapshot, store)
-    try:
-        with ops.session() as s:
-            done = versions.approve(s, version, _signed(s, login))
-            console.print(
-                f"version {done.version_id} ({done.name} {done.version}) is in force from the next run"
-            )
-    finally:
-        ops.dispose()
+    with _ops(snapshot, store) as ops, ops.session() as s:
+        done = versions.approve(s, version, _signed(s, login))
+        console.print(f"version {done.version_id} ({done.name} {done.version}) is in force from the next run")
 
 
 @friendly_errors
@@ -187,17 +177,13 @@ def playbook_rollback_command(
     store: StoreOpt = None,
 ) -> None:
     """Retire the playbook in force and put back the one it replaced."""
-    ops = _ops(snapshot, store)
-    try:
-        with ops.session() as s:
-            back = versions.rollback(s, _signed(s, login))
-            console.print(
-                f"version {back.version_id} is in force again"
-                if back
-                else "Kequn's own playbook is in force again"
-            )
-    finally:
-        ops.dispose()
+    with _ops(snapshot, store) as ops, ops.session() as s:
+        back = versions.rollback(s, _signed(s, login))
+        console.print(
+            f"version {back.version_id} is in force again"
+            if back
+            else "Kequn's own playbook is in force again"
+        )
 
 
 @friendly_errors
@@ -206,21 +192,17 @@ def playbook_versions_command(snapshot: SnapshotOpt = Path("bank.duckdb"), store
     table = Table(title="playbook versions")
     for col in ("version", "playbook", "status", "author", "rehearsed", "approved by", "replaces"):
         table.add_column(col)
-    ops = _ops(snapshot, store)
-    try:
-        with ops.session() as s:
-            for v in s.scalars(select(PlaybookVersion).order_by(PlaybookVersion.version_id)):
-                table.add_row(
-                    str(v.version_id),
-                    f"{v.name} {v.version}",
-                    v.status,
-                    v.author,
-                    f"{v.simulated_at:%Y-%m-%d %H:%M} {v.simulated_by}" if v.simulated_at else "-",
-                    v.approved_by or "-",
-                    str(v.previous_id or "-"),
-                )
-    finally:
-        ops.dispose()
+    with _ops(snapshot, store) as ops, ops.session() as s:
+        for v in s.scalars(select(PlaybookVersion).order_by(PlaybookVersion.version_id)):
+            table.add_row(
+                str(v.version_id),
+                f"{v.name} {v.version}",
+                v.status,
+                v.author,
+                f"{v.simulated_at:%Y-%m-%d %H:%M} {v.simulated_by}" if v.simulated_at else "-",
+                v.approved_by or "-",
+                str(v.previous_id or "-"),
+            )
     console.print(table)
 
 
@@ -266,22 +248,14 @@ def playbook_simulate_command(
     if version is not None:
         if not login:
             raise KequnError("--as LOGIN: the rehearsal of a draft is recorded under an HQ user's name")
-        ops = _ops(snapshot, store)
-        try:
-            with ops.session() as s:
-                candidate = versions.file_of(versions.get(s, version), scratch)
-        finally:
-            ops.dispose()
+        with _ops(snapshot, store) as ops, ops.session() as s:
+            candidate = versions.file_of(versions.get(s, version), scratch)
     if candidate is None:
         raise KequnError("name the candidate: a playbook file, or --version N")
     sim = simulate(snapshot, url, candidate, active, threshold)
     if version is not None and login:
-        ops = _ops(snapshot, store)
-        try:
-            with ops.session() as s:
-                versions.mark_simulated(s, version, _signed(s, login), sim)
-        finally:
-            ops.dispose()
+        with _ops(snapshot, store) as ops, ops.session() as s:
+            versions.mark_simulated(s, version, _signed(s, login), sim)
     if excel is not None:
         from kequn.release.sheets import workbook_of
 

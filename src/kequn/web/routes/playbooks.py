@@ -35,10 +35,6 @@ def _refused(exc: KequnError) -> HTTPException:
     return HTTPException(status_code=409, detail=str(exc))
 
 
-def _in_force(s: DB) -> PlaybookVersion | None:
-    return versions.active(s)
-
-
 def _changes(s: DB, version: PlaybookVersion, lang: str) -> list[str]:
     """What the version changes against the one in force, in the page's language."""
     current = versions.active(s)
@@ -57,7 +53,7 @@ def playbooks_page(request: Request, s: DB, v: ViewerDep) -> HTMLResponse:
         title="方案发布",
         viewer=me,
         versions=rows,
-        in_force=_in_force(s),
+        in_force=versions.active(s),
         status=STATUS,
     )
 
