@@ -125,6 +125,10 @@ class State:
         return State(store, _copy_ops(self.url, where))
 
 
+#: this process's databases: each test worker makes and drops its own
+_PG_PREFIX = f"kf_{os.getpid()}_"
+
+
 def _copy_ops(url: str, where: Path) -> str:
     if url.startswith("sqlite"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -132,15 +136,18 @@ def _copy_ops(url: str, where: Path) -> str:
         shutil.copy(path, target)
         return f"sqlite:///{target}"
     source = url.rsplit("/", 1)[1]
-    name = f"kf_{uuid.uuid4().hex[:10]}"
+    name = f"{_PG_PREFIX}{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
         con.execute(f"CREATE DATABASE {name} TEMPLATE {source}")
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def _drop_pg_copies() -> None:
+    """This process's copies only: the other test worker may be using its own."""
+    pattern = _PG_PREFIX.replace("_", "\\_") + "%"
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        for (name,) in con.execute("SELECT datname FROM pg_database WHERE datname LIKE 'kf\\_%'").fetchall():
+        found = con.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern]).fetchall()
+        for (name,) in found:
             con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -169,7 +176,7 @@ def _prepare(kind: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, o
     if kind == "sqlite":
         url = f"sqlite:///{root / 'base.sqlite'}"
     else:
-        base = f"kf_base_{os.getpid()}"
+        base = f"{_PG_PREFIX}base"
         with psycopg.connect(PG_ADMIN, autocommit=True) as con:
             con.execute(f"DROP DATABASE IF EXISTS {base} WITH (FORCE)")
             con.execute(f"CREATE DATABASE {base}")

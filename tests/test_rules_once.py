@@ -72,6 +72,7 @@ customer = st.fixed_dictionaries(
         "reserve": st.sampled_from([0.0, 5.9, 6.0, 24.0]),
         "first_time": st.booleans(),
         "manager": st.sampled_from([None, "M1", "M2"]),
+        "at_bank": st.sampled_from([True, True, True, False]),
         "products": st.lists(product, max_size=4),
         "consents": st.lists(consent, max_size=6),
         "dnc": st.sampled_from([None, False, True]),
@@ -90,6 +91,7 @@ welcome = customer.map(
             "risk_level": c["risk_level"] or "C4",
             "assessed_days_ago": 10,
             "manager": "M1",
+            "at_bank": True,
             "consents": [{"purpose": p, "granted": True, "days_ago": 3} for p in PURPOSES],
             "dnc": None,
             "opt_out": None,
@@ -109,6 +111,7 @@ def _world(customers: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         facts = {name: None for name in fact_schema().names}
         facts.update(
             customer_id=cid,
+            at_bank=c.get("at_bank", True),
             manager_id=c["manager"],
             manager_active=c["manager"] == "M1",
             risk_level=c["risk_level"],
@@ -305,6 +308,7 @@ def test_the_batch_and_an_event_give_the_same_verdict_and_keep_the_law(
             assert recent < c_policy.marketing_cap
         assert action not in c["open"]
         assert c["manager"] == "M1"
+        assert c.get("at_bank", True), (cid, action)
 
 
 def test_a_rule_changed_in_its_one_place_changes_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,7 @@ def fact_schema() -> ibis.Schema:
     decision settled on, and what suitability needs."""
     cols: dict[str, dt.DataType] = {
         "customer_id": dt.string,
+        "at_bank": dt.boolean,
         "manager_id": dt.string,
         "manager_active": dt.boolean,
         "risk_assessed_on": dt.date,
@@ -115,6 +116,7 @@ PAIR_BASE = (
     "prior",
     "channels",
     "value",
+    "at_bank",
     "manager_id",
     "manager_active",
     "risk_level",
@@ -176,8 +178,10 @@ def _code(name: str, stage: str) -> ir.StringValue:
 
 
 def eligible(pairs: ir.Table, pb: LoadedPlaybook) -> ir.StringValue:
-    """A customer someone owns, whose manager is still with the bank."""
+    """A customer still with the bank, whom someone owns, whose manager is still
+    with the bank."""
     why = ibis.cases(
+        (~pairs.at_bank.fill_null(False), _code("left_bank", "eligible")),
         (pairs.manager_id.isnull(), _code("unowned", "eligible")),
         (~pairs.manager_active.fill_null(False), _code("inactive_manager", "eligible")),
         else_=ibis.null("string"),

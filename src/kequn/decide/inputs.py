@@ -127,6 +127,8 @@ def batch_tables(
             facts.append("p.customer_id")
         elif c == "manager_id":
             facts.append("o.manager_id")
+        elif c == "at_bank":
+            facts.append("TRUE AS at_bank")  # the run's profiles are tonight's customers
         elif c == "manager_active":
             facts.append("coalesce(m.active, FALSE) AS manager_active")
         elif c in EVENT_COLUMNS or c not in profile_cols:

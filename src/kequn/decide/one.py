@@ -71,6 +71,8 @@ def facts_row(card: Customer, manager_id: str | None, manager_active: bool, even
     for name, kind in fact_schema().items():
         if name == "customer_id":
             row[name] = card.customer_id
+        elif name == "at_bank":
+            row[name] = card.left_on is None
         elif name == "manager_id":
             row[name] = manager_id
         elif name == "manager_active":

@@ -24,7 +24,7 @@ from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.rules.consent import PURPOSES
-from kequn.store.bulk import copy_from_duckdb, load_rows
+from kequn.store.bulk import copy_from_duckdb, load_rows, update_column
 
 TIMELINE_TYPES = (
     "salary",
@@ -108,6 +108,8 @@ class SyncPlan:
     changed: int = 0
     first_fill: bool = False
     moment: datetime | None = None
+    left: list[str] = field(default_factory=list)  # on file, missing from tonight's run
+    back: list[str] = field(default_factory=list)  # marked as left, in tonight's run again
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -228,12 +230,13 @@ def plan_sync(
         con,
         duck,
         "k_ops_cards",
-        "SELECT customer_id, card_hash, holdings_hash, timeline_hash FROM customers",
+        "SELECT customer_id, card_hash, holdings_hash, timeline_hash, left_on IS NOT NULL FROM customers",
         {
             "customer_id": "VARCHAR",
             "card_hash": "VARCHAR",
             "holdings_hash": "VARCHAR",
             "timeline_hash": "VARCHAR",
+            "gone": "BOOLEAN",
         },
     )
     duck.execute("""
@@ -244,6 +247,19 @@ def plan_sync(
         FROM k_cards c
         LEFT JOIN k_ops_cards o ON o.customer_id = c.prof.customer_id
         WHERE o.customer_id IS NULL OR o.card_hash IS DISTINCT FROM c.card_hash""")
+    # who left tonight (on file, not in the run) and who came back
+    plan.left = [
+        r[0]
+        for r in duck.execute("""
+            SELECT o.customer_id FROM k_ops_cards o ANTI JOIN k_cards c ON c.prof.customer_id = o.customer_id
+            WHERE NOT o.gone ORDER BY 1""").fetchall()
+    ]
+    plan.back = [
+        r[0]
+        for r in duck.execute("""
+            SELECT o.customer_id FROM k_ops_cards o SEMI JOIN k_cards c ON c.prof.customer_id = o.customer_id
+            WHERE o.gone ORDER BY 1""").fetchall()
+    ]
     row = duck.execute(
         "SELECT (SELECT count(*) FROM k_cards), (SELECT count(*) FROM k_cards_changed), "
         "(SELECT count(*) FROM k_ops_cards)"
@@ -326,6 +342,11 @@ def apply_sync(
         "customer_timeline",
         ["customer_id", "at", "kind", "amount", "channel", "note"],
     )
+    # a customer missing from the extract has left: their card stays as it last was
+    counts["left"] = update_column(
+        con, "customers", "customer_id", "left_on", [(c, plan.run.as_of) for c in plan.left]
+    )
+    counts["back"] = update_column(con, "customers", "customer_id", "left_on", [(c, None) for c in plan.back])
     counts["branch_kpis"] = _branch_figures(duck, con, s, plan.run, paths, pb)
     counts["kept_erased"] = _keep_privacy_decisions(con)
     return counts

@@ -48,6 +48,7 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 RULES: dict[str, Rule] = {
     r.code: r
     for r in (
+        Rule("left_bank", "eligible", "客户已离行(已不在本行的数据中)", "the customer has left the bank"),
         Rule("unowned", "eligible", "客户尚无管户客户经理", "no manager owns the customer"),
         Rule("inactive_manager", "eligible", "管户客户经理已离岗", "the customer's manager has left"),
         Rule(

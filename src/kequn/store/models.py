@@ -165,6 +165,10 @@ class Customer(Base):
     #: every night with its day counts; a customer's positions seldom do)
     holdings_hash: Mapped[str | None] = mapped_column(String(32))
     timeline_hash: Mapped[str | None] = mapped_column(String(32))
+    #: the snapshot day the customer was first missing from the extract (closed
+    #: every account): the card is kept as it last was, and no path makes them a
+    #: task; NULL while they bank here (a customer who comes back is cleared)
+    left_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Claim(Base):

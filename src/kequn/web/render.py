@@ -14,6 +14,7 @@ from kequn.core.clock import SHANGHAI
 from kequn.pipeline.group_builder import Words, read_back
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
+from kequn.rules import RULES
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
 from kequn.web.services.sentences import in_language, templates_of
 from kequn.web.services.views import trail_detail
@@ -58,7 +59,13 @@ def helpers(request: Request) -> dict[str, Any]:
         if code in names:
             return names[code]
         text = translate(code)
-        return text if text != code else code.replace("_", " ")
+        if text != code:
+            return text
+        # a funnel rule a verdict names (a referral or a salon lead refused)
+        found = RULES.get(code)
+        if found is not None:
+            return found.en if lang == "en" else found.zh
+        return code.replace("_", " ")
 
     words = Words(label, lambda v: amount_words(v, lang, label))
     sentences = templates_of(request.app.state.playbook)
