@@ -34,11 +34,18 @@ from kequn.synth import SynthOptions, synthesize
 from kequn.synth.nightly import next_night
 from kequn.web.services.users import create_user
 from tests.conftest import AS_OF, PG_ADMIN
+from tests.cycle.warm import Warm
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 CUSTOMERS = 1_500
 #: columns that say when something happened, not what: two unbroken runs differ there
 VOLATILE = {"hash", "prev_hash", "file", "pairs_file", "published_at", "ingested_at", "report", "summary"}
+
+
+#: the worker's warm interpreter: each command a process of its own, forked from
+#: it (a killed command is a killed process; ``tests/test_cli.py`` runs the cold
+#: entry point), started on first use
+_WARM: list[Warm] = []
 
 
 def kequn(
@@ -48,14 +55,14 @@ def kequn(
     env.pop("KEQUN_FAULT", None)
     if fault:
         env["KEQUN_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "kequn.cli.main", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    if not _WARM:
+        _WARM.append(Warm(cwd, {k: v for k, v in os.environ.items() if k != "KEQUN_FAULT"}))
+    out, err = cwd / f"cmd-{uuid.uuid4().hex[:8]}.out", cwd / f"cmd-{uuid.uuid4().hex[:8]}.err"
+    done = _WARM[0].run(list(args), env, cwd, out, err)
+    said = out.read_text(errors="replace"), err.read_text(errors="replace")
+    out.unlink()
+    err.unlink()
+    return subprocess.CompletedProcess([*args], done.code, *said)
 
 
 def duck_digest(store: Path) -> str:
@@ -203,6 +210,8 @@ def _prepare(kind: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, o
 @pytest.fixture(scope="module", autouse=True)
 def _drop_databases() -> Iterator[None]:
     yield
+    while _WARM:
+        _WARM.pop().close()
     made = _PREPARED.pop("postgresql", None)
     if made is not None:
         _drop_pg_copies()

@@ -4,7 +4,8 @@ from an interpreter that has already imported Kequn.
 A cold ``python -m kequn.cli.main decide`` spends two to four seconds importing
 pandas, ibis and SQLAlchemy before it does anything; a month of nights runs a
 hundred commands, and the cycle is what is under test here, not the import
-(``tests/test_cli.py`` and the fault tests run the real entry point cold). A
+(``tests/test_cli.py`` runs the real entry point cold; the fault tests kill
+forked commands as the month runs them). A
 forked child is still a separate process with its own memory, environment,
 working directory, exit code and peak memory, and a crash in it ends only it.
 

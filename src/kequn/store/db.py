@@ -56,8 +56,20 @@ class Store:
         with self.sessions.begin() as s:
             yield s
 
+    def at_head(self) -> bool:
+        """The store's schema is already the newest (one query; Alembic itself
+        costs half a second to load and compare, on every command)."""
+        try:
+            with self.engine.connect() as con:
+                found = con.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        except Exception:  # no table yet: a new store
+            return False
+        return found == [head_revision()]
+
     def upgrade(self) -> None:
-        from alembic import command  # only a store being opened for writing needs it
+        if self.at_head():
+            return
+        from alembic import command  # only a store being brought up to date needs it
         from alembic.config import Config
 
         cfg = Config()
@@ -75,6 +87,13 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration's revision: migrations are numbered files, each
+    ``NNNN_what_it_does.py`` with ``revision = "NNNN"`` (a test holds this to
+    Alembic's own idea of the head)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def open_store(url: str, upgrade: bool = True, pool_size: int = 10) -> Store:
