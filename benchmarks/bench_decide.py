@@ -33,6 +33,7 @@ from kequn.core.clock import SHANGHAI  # noqa: E402
 from kequn.decide.realtime import handle_event  # noqa: E402
 from kequn.playbook import load_playbook  # noqa: E402
 from kequn.store import default_url, open_store  # noqa: E402
+from kequn.store.cards import Cards  # noqa: E402
 
 EVENTS = ("product_view", "complaint", "visit_booked", "check_in")
 
@@ -44,8 +45,9 @@ def measure(*args: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _events(url: str, n: int, seed: int, day_offset: int) -> list[float]:
+def _events(url: str, n: int, seed: int, day_offset: int, store: str) -> list[float]:
     ops = open_store(url, upgrade=False, pool_size=2)
+    cards = Cards(store)
     pb = load_playbook()
     with ops.engine.connect() as con:
         ids = [
@@ -67,13 +69,13 @@ def _events(url: str, n: int, seed: int, day_offset: int) -> list[float]:
             "event_views_7d": 3 if kind == "product_view" else None,
         }
         t0 = time.perf_counter()
-        handle_event(ops, event, pb, None, now + timedelta(seconds=i))
+        handle_event(ops, cards, event, pb, None, now + timedelta(seconds=i))
         latencies.append(time.perf_counter() - t0)
     ops.dispose()
     return latencies
 
 
-def _worker(args: tuple[str, int, int, int]) -> list[float]:
+def _worker(args: tuple[str, int, int, int, str]) -> list[float]:
     return _events(*args)
 
 
@@ -88,14 +90,14 @@ def main() -> None:
     if not args.skip_batch:
         batch = measure("decide", "--snapshot", str(args.store), "--store", url)
         print(f"kequn decide: {batch['seconds']:.1f} s, peak {batch['peak_mib']:,} MiB")
-    lat = np.array(_events(url, args.events, 1, 0)) * 1000
+    lat = np.array(_events(url, args.events, 1, 0, str(args.store))) * 1000
     print(
         f"events, one process: {len(lat):,}; p50 {np.percentile(lat, 50):.1f} ms, "
         f"p99 {np.percentile(lat, 99):.1f} ms; {len(lat) / (lat.sum() / 1000):,.0f} events/s"
     )
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(2) as pool:
-        parts = pool.map(_worker, [(url, args.events // 2, 2, 1), (url, args.events // 2, 3, 2)])
+        parts = pool.map(_worker, [(url, args.events // 2, 2, 1, str(args.store)), (url, args.events // 2, 3, 2, str(args.store))])
     wall = time.perf_counter() - t0
     both = np.concatenate([np.array(p) for p in parts]) * 1000
     print(

@@ -142,13 +142,14 @@ def decided(
     from kequn.decide.simulate import simulate_history
     from kequn.playbook import load_playbook
     from kequn.store import open_store
+    from kequn.store.cards import Cards
 
     store = tmp_path / "bank.duckdb"
     copy_store(run_store, store)
     first = decide(store, store_url)  # fills the store's cards, so history can refer to them
     if history:
         ops = open_store(store_url)
-        simulate_history(ops, load_playbook(), AS_OF, days=40, contacts_per_day=60)
+        simulate_history(ops, Cards(store), load_playbook(), AS_OF, days=40, contacts_per_day=60)
         ops.dispose()
         first = decide(store, store_url, replace=True)
     return store, store_url, first
@@ -190,6 +191,7 @@ def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
     from kequn.decide.simulate import simulate_history
     from kequn.playbook import load_playbook
     from kequn.store import open_store
+    from kequn.store.cards import Cards
     from kequn.store.models import Branch, Customer, Staff, Task
     from kequn.web.security import RM_ROLES
     from kequn.web.services.users import create_user
@@ -198,7 +200,7 @@ def build_workbench(run_store: Path, folder: Path, url: str) -> Workbench:
     copy_store(run_store, store)
     decide(store, url, day=DAY)
     ops = open_store(url)
-    simulate_history(ops, load_playbook(), AS_OF, days=30, contacts_per_day=60)
+    simulate_history(ops, Cards(store), load_playbook(), AS_OF, days=30, contacts_per_day=60)
     ops.dispose()
     decide(store, url, day=DAY, replace=True)
     ops = open_store(url)

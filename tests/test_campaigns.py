@@ -34,6 +34,7 @@ from kequn.playbook import load_playbook
 from kequn.playbook.expr import ExpressionError
 from kequn.store import open_store
 from kequn.store.campaign_models import Campaign, CampaignMember, CampaignVerdict, CheckIn
+from kequn.store.cards import Cards
 from kequn.store.models import ContactPreference, Customer, Outcome, Staff, Task, TimelineEntry
 from kequn.warehouse import copy_store
 from tests.conftest import DAY, _pg_scratch
@@ -434,7 +435,8 @@ def test_a_simulated_campaign_estimates_its_planted_effect(bank) -> None:  # typ
 
 
 def test_check_in_referral_and_the_referral_rate(bank) -> None:  # type: ignore[no-untyped-def]
-    _store, ops = bank
+    store, ops = bank
+    cards = Cards(store)
     with ops.session() as s:
         manager = s.scalar(
             select(Staff).where(Staff.role == "wealth_manager", Staff.active).order_by(Staff.manager_id)
@@ -444,14 +446,14 @@ def test_check_in_referral_and_the_referral_rate(bank) -> None:  # type: ignore[
             s.scalars(select(Customer.customer_id).where(Customer.home_branch_id == unit).limit(3))
         )
         before = floor.floor_figures(s, [unit], DAY, DAY)
-    views = [floor.check_in(ops, PB, c, unit, "lobby1", "lobby_manager", NOW) for c in customers]
+    views = [floor.check_in(ops, cards, PB, c, unit, "lobby1", "lobby_manager", NOW) for c in customers]
     assert all(v.summary["name"] is None or "*" in v.summary["name"] for v in views)
     assert all("aum" not in v.summary for v in views)  # bands only
     assert all(v.duty_manager_id for v in views)
     with pytest.raises(KequnError):
-        floor.check_in(ops, PB, customers[0], unit, "m1", "wealth_manager", NOW)
+        floor.check_in(ops, cards, PB, customers[0], unit, "m1", "wealth_manager", NOW)
     _referral, made = floor.refer(
-        ops, PB, views[0].checkin_id, manager.manager_id, "lobby1", "lobby_manager", NOW, "想买理财"
+        ops, cards, PB, views[0].checkin_id, manager.manager_id, "lobby1", "lobby_manager", NOW, "想买理财"
     )
     assert (
         made.task is not None
@@ -459,7 +461,7 @@ def test_check_in_referral_and_the_referral_rate(bank) -> None:  # type: ignore[
         and made.task.source == "referral"
     )
     with pytest.raises(KequnError):  # someone else's check-in
-        floor.refer(ops, PB, views[1].checkin_id, manager.manager_id, "lobby2", "lobby_manager", NOW)
+        floor.refer(ops, cards, PB, views[1].checkin_id, manager.manager_id, "lobby2", "lobby_manager", NOW)
     with ops.session() as s:
         after = floor.floor_figures(s, [unit], DAY, DAY)
         assert s.get(Task, made.task.task_id) is not None
@@ -470,7 +472,8 @@ def test_check_in_referral_and_the_referral_rate(bank) -> None:  # type: ignore[
 
 
 def test_micro_salon_leads_become_tasks_within_the_rules_and_visits_reach_the_timeline(bank) -> None:  # type: ignore[no-untyped-def]
-    _store, ops = bank
+    store, ops = bank
+    cards = Cards(store)
     with ops.session() as s:
         manager = s.scalar(
             select(Staff)
@@ -494,14 +497,16 @@ def test_micro_salon_leads_become_tasks_within_the_rules_and_visits_reach_the_ti
                 source="test",
             )
         )
-    salon, made = floor.log_salon(ops, PB, manager.manager_id, "养老金", 9, leads, 1, Decimal("80000"), NOW)
+    salon, made = floor.log_salon(
+        ops, cards, PB, manager.manager_id, "养老金", 9, leads, 1, Decimal("80000"), NOW
+    )
     by_customer = dict(zip(sorted(leads), made, strict=True))
     # a lead who asked not to be contacted gets no task (whichever rule stops it first)
     quiet = by_customer[leads[1]]
     assert quiet.task is None and not quiet.verdict.ok
     assert quiet.verdict.reason in ("do_not_contact", "personalised_opt_out", "no_consent_for_channel")
     with pytest.raises(KequnError):
-        floor.log_salon(ops, PB, manager.manager_id, "x", 1, ["NOPE"], 0, Decimal(0), NOW)
+        floor.log_salon(ops, cards, PB, manager.manager_id, "x", 1, ["NOPE"], 0, Decimal(0), NOW)
     visit = floor.log_visit(ops, manager.manager_id, "employer", "太原某医院", leads, 3, 1, NOW)
     with ops.session() as s:
         assert (

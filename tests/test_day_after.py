@@ -23,6 +23,7 @@ from kequn.decide.simulate import simulate_history
 from kequn.playbook import load_playbook
 from kequn.store import open_store
 from kequn.store.campaign_models import Campaign
+from kequn.store.cards import Cards
 from kequn.store.models import Base, Instant, Task
 from kequn.warehouse import copy_store
 from kequn.web.app import create_app
@@ -42,7 +43,7 @@ def test_the_next_day_decides_and_launches_after_outcomes_from_the_web(
     store = copy_store(run_store, tmp_path / "bank.duckdb")
     first = decide(store, store_url, day=DAY)
     ops = open_store(store_url)
-    simulate_history(ops, PB, AS_OF, days=5, contacts_per_day=40)
+    simulate_history(ops, Cards(store), PB, AS_OF, days=5, contacts_per_day=40)
     with ops.session() as s:
         task = s.scalars(
             select(Task).where(Task.as_of == DAY, Task.status == "open").order_by(Task.task_id)

@@ -20,6 +20,7 @@ from kequn.playbook import load_playbook
 from kequn.playbook.load import NEVER_CALL, parse_window
 from kequn.rules.rows import execute
 from kequn.store import open_store
+from kequn.store.cards import Cards
 from kequn.store.models import Consent, Customer, Staff, Task
 
 from .conftest import AS_OF, decided
@@ -128,10 +129,12 @@ def test_real_time_proposes_what_the_batch_proposed(bank) -> None:  # type: igno
         "SELECT customer_id, list(trigger ORDER BY trigger) FROM triggers GROUP BY 1 ORDER BY 1 LIMIT 150"
     ).fetchall()
     ops = open_store(url)
+    cards = Cards(store)
     with ops.session() as s:
+        known = cards.many(s, [c for c, _ in batch])
         for customer, triggers in batch:
             card = s.get(Customer, customer)
-            facts = facts_row(card, card.owner_manager_id, True, {})
+            facts = facts_row(card, known[customer], card.owner_manager_id, True, {})
             got = sorted({r["trigger"] for r in execute(plan(PB).proposals, {"k_facts": [facts]})})
             assert got == sorted(triggers), customer
     ops.dispose()
@@ -172,16 +175,17 @@ def test_withdrawn_consent_removes_scheduled_tasks(bank) -> None:  # type: ignor
 
 
 def test_an_event_makes_one_task_with_the_batch_rules(bank) -> None:  # type: ignore[no-untyped-def]
-    _, url, _ = bank
+    store, url, _ = bank
     ops = open_store(url)
+    cards = Cards(store)
     with ops.session() as s:
         quiet = s.scalars(select(Customer).where(Customer.owner_manager_id.is_not(None))).all()
     now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
     made = refused = 0
     for card in quiet[:60]:
         event = {"customer_id": card.customer_id, "event_type": "complaint"}
-        first = handle_event(ops, event, PB, None, now)
-        again = handle_event(ops, event, PB, None, now)
+        first = handle_event(ops, cards, event, PB, None, now)
+        again = handle_event(ops, cards, event, PB, None, now)
         assert first.triggers == ["complaint"] or "complaint" in first.triggers
         if first.task is not None:
             made += 1

@@ -19,6 +19,7 @@ from kequn.ingest import ingest
 from kequn.pipeline import run_pipeline
 from kequn.playbook import load_playbook
 from kequn.store import open_store
+from kequn.store.cards import Cards
 from kequn.store.models import Customer, Task
 from kequn.synth.nightly import NightRates, next_night
 from tests.conftest import make_bank
@@ -57,8 +58,10 @@ def test_a_leaver_is_marked_and_no_event_makes_them_a_task(
         assert not open_left, "a leaver's open tasks are withdrawn"
         # a leaver walks into a branch: the check-in decides nothing for them
         now = datetime.combine(report.day, time(10, 30), SHANGHAI)
+        cards = Cards(store)
         for customer_id in left:
-            result = handle_event(ops, {"customer_id": customer_id, "event_type": "check_in"}, pb, None, now)
+            event = {"customer_id": customer_id, "event_type": "check_in"}
+            result = handle_event(ops, cards, event, pb, None, now)
             assert result.task is None
             assert result.pairs and {p.reason for p in result.pairs} == {"left_bank"}
         # a customer present again is at the bank again (marked by hand here: one who

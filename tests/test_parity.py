@@ -57,6 +57,7 @@ def test_the_same_bank_decided_on_duckdb_and_on_spark_gives_the_same_tasks(
     from kequn.decide.simulate import simulate_history
     from kequn.playbook import load_playbook
     from kequn.store import open_store
+    from kequn.store.cards import Cards
 
     os.environ.setdefault("KEQUN_SPARK_PARTITIONS", "2")
     found = {}
@@ -65,7 +66,9 @@ def test_the_same_bank_decided_on_duckdb_and_on_spark_gives_the_same_tasks(
         url = f"sqlite:///{tmp_path / engine}.sqlite"
         decide(store, url)
         ops = open_store(url)
-        simulate_history(ops, load_playbook(), store_as_of(store), days=20, contacts_per_day=50, seed=3)
+        simulate_history(
+            ops, Cards(store), load_playbook(), store_as_of(store), days=20, contacts_per_day=50, seed=3
+        )
         ops.dispose()
         report = decide(store, url, engine=engine, replace=True)
         assert report.engine == engine

@@ -39,6 +39,7 @@ from kequn.privacy.retention import apply_retention
 from kequn.rules import consent as consent_rules
 from kequn.rules.rows import execute
 from kequn.store import open_store
+from kequn.store.cards import Cards
 from kequn.store.models import (
     AmlRecord,
     AuditEntry,
@@ -273,9 +274,11 @@ def test_no_path_contacts_without_consent(bank, tmp_path: Path, seed: int, share
     with ops.session() as s:
         ids = [c for (c,) in s.execute(select(Customer.customer_id).limit(40))]
     moment = datetime.combine(day, datetime.min.time(), SHANGHAI) + timedelta(hours=10, minutes=15)
+    cards = Cards(store)
     for i, cid in enumerate(ids):
         handle_event(
             ops,
+            cards,
             {
                 "customer_id": cid,
                 "event_type": "product_view",

@@ -28,6 +28,7 @@ from kequn.privacy.audit import Event, record
 from kequn.privacy.masking import mask_name
 from kequn.store import Store
 from kequn.store.campaign_models import CheckIn, MicroSalon, OutboundVisit, Referral
+from kequn.store.cards import Cards
 from kequn.store.models import Customer, Outcome, Staff, Task, TimelineEntry
 
 RM_ROLES = ("private_banker", "wealth_manager", "remote_manager", "service_manager")
@@ -121,6 +122,7 @@ def duty_manager(s: Session, card: Customer, branch_id: str, day: date) -> Staff
 
 def check_in(
     ops: Store,
+    cards: Cards,
     pb: LoadedPlaybook,
     customer_id: str,
     branch_id: str,
@@ -136,7 +138,7 @@ def check_in(
         if s.get(Customer, customer_id) is None:
             raise KequnError(f"unknown customer {customer_id!r}")
     # the customer in the branch is an event: the same triggers and rules as any other
-    event = handle_event(ops, {"customer_id": customer_id, "event_type": "check_in"}, pb, model, now)
+    event = handle_event(ops, cards, {"customer_id": customer_id, "event_type": "check_in"}, pb, model, now)
     actions = {a.name: a for a in pb.playbook.actions}
     with ops.session() as s:
         card = s.get(Customer, customer_id)
@@ -190,6 +192,7 @@ def check_in(
 
 def refer(
     ops: Store,
+    cards: Cards,
     pb: LoadedPlaybook,
     checkin_id: int,
     to_manager_id: str,
@@ -222,6 +225,7 @@ def refer(
         s.flush()
         proposed = propose(
             s,
+            cards,
             card,
             "referral_meet",
             "referral",
@@ -252,6 +256,7 @@ def refer(
 
 def log_salon(
     ops: Store,
+    cards: Cards,
     pb: LoadedPlaybook,
     manager_id: str,
     topic: str,
@@ -297,6 +302,7 @@ def log_salon(
             made.append(
                 propose(
                     s,
+                    cards,
                     card,
                     "salon_follow_up",
                     "micro_salon",

@@ -23,6 +23,7 @@ from kequn.ingest.store import connect
 from kequn.playbook import load_playbook
 from kequn.release.versions import in_force
 from kequn.store import default_url, open_store
+from kequn.store.cards import Cards
 
 StoreOpt = Annotated[
     str | None,
@@ -136,9 +137,11 @@ def why_command(
     pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
     duck = connect(snapshot, read_only=True)
+    cards = Cards(snapshot)
     try:
-        e = explain(duck, ops, pb, customer, action)
+        e = explain(duck, ops, cards, pb, customer, action)
     finally:
+        cards.close()
         duck.close()
         ops.dispose()
     console.print(f"{customer} / {action} ({e.decision or 'no decision yet'}): [bold]{e.verdict_zh}")
@@ -161,9 +164,11 @@ def event_command(
     """Feed one real-time event: the same rules as the batch, a task at once."""
     pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
+    cards = Cards(snapshot)
     try:
         result = handle_event(
             ops,
+            cards,
             {
                 "customer_id": customer,
                 "event_type": kind,
@@ -176,6 +181,7 @@ def event_command(
             now(),
         )
     finally:
+        cards.close()
         ops.dispose()
     console.print(f"triggers: {', '.join(result.triggers) or 'none'}")
     for p in result.pairs:
@@ -199,9 +205,11 @@ def train_command(
     """Train the propensity model on logged outcomes; report its lift over the priors."""
     pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
+    cards = Cards(snapshot)
     try:
-        report = train(ops, pb, models or snapshot.parent / "models", now())
+        report = train(ops, cards, pb, models or snapshot.parent / "models", now())
     finally:
+        cards.close()
         ops.dispose()
     console.print(
         f"model {report['version']} on {report['outcomes']:,} outcomes "
@@ -228,17 +236,19 @@ def simulate_command(
     """Simulate managers working and customers answering (demo and training data)."""
     pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
     ops = open_store(store or default_url(snapshot))
+    cards = Cards(snapshot)
     try:
         if history_days:
             from kequn.ingest.store import latest as latest_snapshot
 
             end = latest_snapshot(snapshot).as_of
-            n = simulate_history(ops, pb, end, history_days, per_day, seed)
+            n = simulate_history(ops, cards, pb, end, history_days, per_day, seed)
             console.print(f"{n:,} past contacts logged over {history_days} days before {end}")
         if work:
-            n = work_day(ops, pb, date.fromisoformat(work), seed=seed)
+            n = work_day(ops, cards, pb, date.fromisoformat(work), seed=seed)
             console.print(f"{n:,} tasks of {work} worked and their outcomes logged")
     finally:
+        cards.close()
         ops.dispose()
 
 

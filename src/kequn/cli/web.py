@@ -24,6 +24,7 @@ from kequn.ingest import ingest
 from kequn.pipeline import run_pipeline
 from kequn.playbook import load_playbook
 from kequn.store import default_url, open_store
+from kequn.store.cards import Cards
 from kequn.store.models import Branch, Customer, Staff, Task, User
 from kequn.synth import SynthOptions, synthesize
 from kequn.web.security import RM_ROLES
@@ -207,9 +208,13 @@ def demo_command(
         run = run_pipeline(store, None, "duckdb", as_of, bar)
         decide(store, url, None, as_of, day, bar)
         ops = open_store(url)
-        simulate_history(ops, pb, as_of, days=40, contacts_per_day=max(50, customers // 100), seed=seed)
+        cards = Cards(store)
+        simulate_history(
+            ops, cards, pb, as_of, days=40, contacts_per_day=max(50, customers // 100), seed=seed
+        )
         with contextlib.suppress(KequnError):  # too few outcomes in a tiny demo: priors it is
-            train(ops, pb, workdir / "models", now())
+            train(ops, cards, pb, workdir / "models", now())
+        cards.close()
         ops.dispose()
         report = decide(store, url, None, as_of, day, bar)
     print_summary(run)

@@ -296,7 +296,7 @@ def _decide(
     leavers = (
         sorted(
             set(open_tasks.customer_id)
-            - set(duck.execute("SELECT prof.customer_id AS customer_id FROM k_cards").df().customer_id)
+            - set(duck.execute("SELECT customer_id FROM k_cards").df().customer_id)
         )
         if len(open_tasks)
         else []

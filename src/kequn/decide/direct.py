@@ -17,6 +17,7 @@ from kequn.decide.one import decide_one
 from kequn.decide.tasks import open_task
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import SKIPPED, passed_before
+from kequn.store.cards import Cards
 from kequn.store.models import Customer, Staff, Task
 
 #: the stages a person's choice does not go through
@@ -42,6 +43,7 @@ class Proposed:
 
 def propose(
     s: Session,
+    cards: Cards,
     card: Customer,
     action_name: str,
     trigger: str,
@@ -65,7 +67,8 @@ def propose(
         "campaign_id": None,
         "campaign_channels": None,
     }
-    judged = decide_one(s, pb, card, now, proposals=[proposal], manager_id=manager_id)
+    facts = cards.facts(s, card.customer_id)
+    judged = decide_one(s, pb, card, facts, now, proposals=[proposal], manager_id=manager_id)
     row = judged[0]
     if in_person:
         # standing in the branch: only do-not-contact stops the meeting
@@ -91,7 +94,7 @@ def propose(
         channel=channel or action.channels[0],
         scheduled_at=now,
         product=product,
-        facts=dict(card.facts or {}),
+        facts=facts,
         score={"value": value, "propensity": action.prior, "urgency": 1.0, "priority": value * action.prior},
         explanation={
             "rules_passed": ["within_contact_policy:do_not_contact"]

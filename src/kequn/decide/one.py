@@ -1,6 +1,7 @@
-"""The funnel for one customer, in process: their working card and their rows
-of the operational store as the funnel's inputs (``funnel.INPUTS``), and the
-same Ibis expressions as the nightly batch evaluated by the row engine
+"""The funnel for one customer, in process: their card (the slim row and the
+facts the run holds, ``kequn.store.cards``) and their rows of the operational
+store as the funnel's inputs (``funnel.INPUTS``), and the same Ibis
+expressions as the nightly batch evaluated by the row engine
 (``kequn.rules.rows``). Real-time events, floor referrals, salon leads and the
 explanation of a task all decide here."""
 
@@ -64,9 +65,14 @@ def _typed(value: Any, kind: Any) -> Any:
     return value
 
 
-def facts_row(card: Customer, manager_id: str | None, manager_active: bool, event: Mapping[str, Any]) -> Row:
-    """The card's facts as ``k_facts`` holds them, with the event's fields."""
-    facts = card.facts or {}
+def facts_row(
+    card: Customer,
+    facts: Mapping[str, Any],
+    manager_id: str | None,
+    manager_active: bool,
+    event: Mapping[str, Any],
+) -> Row:
+    """The customer's facts as ``k_facts`` holds them, with the event's fields."""
     row: Row = {}
     for name, kind in fact_schema().items():
         if name == "customer_id":
@@ -84,21 +90,19 @@ def facts_row(card: Customer, manager_id: str | None, manager_active: bool, even
     return row
 
 
-def offers_rows(card: Customer) -> list[Row]:
-    keep = INPUTS["k_offers"]
+def offers_rows(customer_id: str, facts: Mapping[str, Any]) -> list[Row]:
+    keep = INPUTS["k_offers"].items()
     return [
-        {
-            name: _typed(r.get(name) if name != "customer_id" else card.customer_id, kind)
-            for name, kind in keep.items()
-        }
-        for r in (card.facts or {}).get("recs") or []
+        {name: _typed(customer_id if name == "customer_id" else r.get(name), kind) for name, kind in keep}
+        for r in facts.get("recs") or []
     ]
 
 
 def state_rows(s: Session, card: Customer, now: datetime, pb: LoadedPlaybook) -> dict[str, list[Row]]:
-    """The customer's consents, preferences, history and open tasks, as rows."""
+    """The customer's consents (the bank's on the card, Kequn's since),
+    preferences, history and open tasks, as rows."""
     cid = card.customer_id
-    events = consent_rules.card_events(cid, (card.facts or {}).get("consent"))
+    events = consent_rules.card_events(cid, card.consent)
     events += [
         {"customer_id": cid, "purpose": c.purpose, "granted": c.granted, "ts": c.ts}
         for c in s.scalars(select(Consent).where(Consent.customer_id == cid))
@@ -139,29 +143,30 @@ def decide_one(
     s: Session,
     pb: LoadedPlaybook,
     card: Customer,
+    facts: Mapping[str, Any],
     now: datetime,
     event: Mapping[str, Any] | None = None,
     proposals: Sequence[Row] | None = None,
     manager_id: str | None = None,
 ) -> list[Row]:
     """Every proposal for the customer with its verdict (``stage``/``rule`` NULL:
-    alive after the rules): the triggers' own proposals on the card and
-    ``event``, or the ``proposals`` given (a referral, a salon lead), with
+    alive after the rules): the triggers' own proposals on the card's ``facts``
+    and ``event``, or the ``proposals`` given (a referral, a salon lead), with
     ``manager_id`` as the manager when one was chosen by a person."""
     p = plan(pb)
     manager = manager_id or card.owner_manager_id
     staff = s.get(Staff, manager) if manager else None
-    facts = facts_row(card, manager, bool(staff and staff.active), event or {})
+    row = facts_row(card, facts, manager, bool(staff and staff.active), event or {})
     if proposals is None:
-        proposals = execute(p.proposals, {"k_facts": [facts]})
+        proposals = execute(p.proposals, {"k_facts": [row]})
     if not proposals:
         return []
     inputs: dict[str, list[Row]] = {
         "k_clock": [{"now": now, "day": now.date()}],
         "k_proposals": [dict(r) for r in proposals],
         "k_actions": action_rows(pb),
-        "k_facts": [facts],
-        "k_offers": offers_rows(card),
+        "k_facts": [row],
+        "k_offers": offers_rows(card.customer_id, facts),
         **state_rows(s, card, now, pb),
     }
     return execute(p.verdicts, inputs)

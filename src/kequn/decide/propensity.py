@@ -6,7 +6,6 @@ versioned, stored, and its lift over the priors reported."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy import select, update
 from kequn.core.errors import KequnError
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
+from kequn.store.cards import Cards
 from kequn.store.models import PropensityModel
 
 if TYPE_CHECKING:
@@ -97,15 +97,17 @@ def _lift(y: np.ndarray, score: np.ndarray, top: float = 0.1) -> float:
     return float(y[order].mean() / base) if base > 0 else 0.0
 
 
-def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime, seed: int = 7) -> dict[str, Any]:
+def train(
+    ops: Store, cards: Cards, pb: LoadedPlaybook, models_dir: Path, now: datetime, seed: int = 7
+) -> dict[str, Any]:
     """Trains on every logged outcome of a contact; returns the report."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
     with ops.engine.connect() as con:
         outcomes = pd.read_sql(
-            "SELECT o.action, o.kind, o.channel, o.outcome, c.tier, c.lifecycle, c.life_stage, "
-            "c.facts FROM outcomes o JOIN customers c ON c.customer_id = o.customer_id "
+            "SELECT o.customer_id, o.action, o.kind, o.channel, o.outcome, c.tier, c.lifecycle, c.life_stage "
+            "FROM outcomes o JOIN customers c ON c.customer_id = o.customer_id "
             "WHERE o.outcome NOT IN ('not_reached', 'survey')",
             con,
         )
@@ -114,7 +116,9 @@ def train(ops: Store, pb: LoadedPlaybook, models_dir: Path, now: datetime, seed:
             f"only {len(outcomes)} outcomes logged; {MIN_OUTCOMES} are needed to "
             "train (until then decisions use the playbook's priors)"
         )
-    facts = outcomes["facts"].map(lambda f: json.loads(f) if isinstance(f, str) else f)
+    with ops.session() as s:
+        known = cards.many(s, outcomes["customer_id"].unique().tolist())
+    facts = outcomes["customer_id"].map(lambda c: known.get(c, {}))
     for col in ("age", "aum_month_end", "health_score", "risk_valid", "segments"):
         outcomes[col] = facts.map(lambda f, c=col: f.get(c))
     y = outcomes["outcome"].isin(POSITIVE).to_numpy().astype(int)

@@ -22,6 +22,7 @@ from kequn.decide.tasks import open_task
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
+from kequn.store.cards import Cards
 from kequn.store.models import Customer, Staff, Task
 
 EVENT_FIELDS = ("event_type", "event_product_id", "event_views_7d", "event_amount")
@@ -89,6 +90,7 @@ def room_today(s: Session, manager_id: str | None, customer_id: str, now: dateti
 
 def handle_event(
     ops: Store,
+    cards: Cards,
     event: dict[str, Any],
     pb: LoadedPlaybook,
     model: Model | None = None,
@@ -102,7 +104,8 @@ def handle_event(
         if card is None:
             raise KequnError(f"unknown customer {customer_id!r}")
         result = EventResult(customer_id)
-        judged = decide_one(s, pb, card, now, {k: event.get(k) for k in EVENT_FIELDS})
+        facts = cards.facts(s, customer_id)
+        judged = decide_one(s, pb, card, facts, now, {k: event.get(k) for k in EVENT_FIELDS})
         result.triggers = sorted({r["trigger"] for r in judged})
         for r in judged:
             if r["rule"] is not None:
@@ -136,7 +139,7 @@ def handle_event(
                 channel=t.channel,
                 scheduled_at=t.scheduled_at.to_pydatetime(),
                 product=product,
-                facts=dict(card.facts or {}),
+                facts=facts,
                 score={
                     "value": float(t.value),
                     "propensity": float(t.propensity),

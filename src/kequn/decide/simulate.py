@@ -5,7 +5,6 @@ to learn and campaigns have an effect to measure."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from kequn.core.clock import SHANGHAI
 from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 from kequn.store.bulk import load_rows, update_column
+from kequn.store.cards import Cards
 
 OUTCOME_COLUMNS = [
     "idempotency_key",
@@ -58,17 +58,24 @@ def true_propensity(frame: pd.DataFrame, priors: dict[str, float]) -> np.ndarray
     return 1 / (1 + np.exp(-logit))
 
 
-def _cards(ops: Store, ids: list[str] | None = None) -> pd.DataFrame:
-    with ops.engine.connect() as con:
+def _cards(ops: Store, cards: Cards, ids: list[str] | None = None) -> pd.DataFrame:
+    """The customers' slim cards (``ids``, or every owned one) with the facts the
+    hidden propensity reads."""
+    with ops.session() as s:
         frame = pd.read_sql(
-            text("SELECT customer_id, owner_manager_id, lifecycle, facts FROM customers"), con
+            text("SELECT customer_id, owner_manager_id, lifecycle FROM customers"), s.connection()
         )
-    facts = frame["facts"].map(lambda f: json.loads(f) if isinstance(f, str) else f)
+        if ids is not None:
+            frame = frame[frame.customer_id.isin(ids)]
+        else:
+            frame = frame[frame.owner_manager_id.notna()]
+        known = cards.many(s, frame.customer_id.tolist())
+    facts = frame["customer_id"].map(lambda c: known.get(c, {}))
     for col in ("health_score", "aum_month_end", "age"):
         frame[col] = facts.map(lambda f, c=col: f.get(c)).astype(float)
     # what a manager sells in history: the customer's first suitable recommendation
     frame["rec_product"] = facts.map(lambda f: (f.get("recs") or [{}])[0].get("product_id"))
-    return frame.drop(columns=["facts"])
+    return frame.reset_index(drop=True)
 
 
 def _surveys(rng: np.random.Generator, outcomes: list[str], share: float = 0.2) -> list[tuple[int, int]]:
@@ -108,12 +115,17 @@ def _outcomes(
 
 
 def simulate_history(
-    ops: Store, pb: LoadedPlaybook, end: date, days: int = 60, contacts_per_day: int = 200, seed: int = 7
+    ops: Store,
+    facts: Cards,
+    pb: LoadedPlaybook,
+    end: date,
+    days: int = 60,
+    contacts_per_day: int = 200,
+    seed: int = 7,
 ) -> int:
     """Logs past contacts over ``days`` days before ``end``."""
     rng = np.random.default_rng(seed)
-    cards = _cards(ops)
-    cards = cards[cards["owner_manager_id"].notna()]
+    cards = _cards(ops, facts)
     if cards.empty:
         return 0
     actions = pb.playbook.actions
@@ -175,6 +187,7 @@ def simulate_history(
 
 def work_day(
     ops: Store,
+    facts: Cards,
     pb: LoadedPlaybook,
     day: date,
     share: float = 0.85,
@@ -197,7 +210,7 @@ def work_day(
     if tasks.empty:
         return 0
     tasks = tasks[rng.random(len(tasks)) < share].reset_index(drop=True)
-    cards = _cards(ops).set_index("customer_id")
+    cards = _cards(ops, facts, tasks.customer_id.unique().tolist()).set_index("customer_id")
     frame = tasks.join(cards[["lifecycle", "health_score", "aum_month_end", "age"]], on="customer_id")
     p = true_propensity(frame, {a.name: a.prior for a in pb.playbook.actions})
     if effect:

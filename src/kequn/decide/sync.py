@@ -1,6 +1,9 @@
 """The operational store's copy of the latest run: the organisation, the staff,
-the product shelf and every customer's working card (facts, personal fields,
-consent state, recommendations, carbon ledger, holdings and recent timeline).
+the product shelf and every customer's slim card (personal fields, tier, AUM,
+health, segments: what lists, scopes and the floor read), with the holdings
+and recent timeline the customer 360 shows. The rest of what the run knows
+about a customer (the profile, consent state, recommendations, carbon) stays
+in the run's file and is read from there (``kequn.store.cards``).
 
 A card is written only when its content changed since the last sync: each card
 carries a digest of what it holds, the night's cards are compared with the
@@ -23,7 +26,6 @@ from kequn import warehouse
 from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
-from kequn.rules.consent import PURPOSES
 from kequn.store.bulk import copy_from_duckdb, load_rows, update_column
 
 TIMELINE_TYPES = (
@@ -57,7 +59,7 @@ CARD_COLUMNS = [
     "lifecycle",
     "life_stage",
     "segments",
-    "facts",
+    "consent",
     "snapshot_id",
     "run_id",
     "updated_at",
@@ -133,35 +135,20 @@ def _timeline_rows(s: str, only: str = "") -> str:
                 <= {TIMELINE_PER_CUSTOMER}"""
 
 
-def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: datetime) -> str:
-    segs = ", ".join(f"seg_{x.name}" for x in pb.playbook.segments)
-    consent = ", ".join(
-        f"'{p}': struct_pack(granted := arg_max(granted, ts) FILTER (WHERE purpose = '{p}'), "
-        f"ts := max(ts) FILTER (WHERE purpose = '{p}'))"
-        for p in PURPOSES
-    )
+def _card_sql(snapshot_schema: str, run: RunInfo) -> str:
+    """Tonight's slim card of every customer (``CARD_FIELDS``), the digests of
+    the rows the store keeps for the customer 360, and the digest of it all."""
     return f"""
-        WITH state AS (
-            SELECT customer_id, {{{consent}}} AS consent
-            FROM {snapshot_schema}.consents GROUP BY customer_id),
-        recs AS (
-            SELECT r.customer_id, list({{'product_id': r.product_id,
-                    'product_name': r.product_name, 'asset_class': r.asset_class,
-                    'rank': r.rank, 'expected_return': r.expected_return,
-                    'product_type': r.product_type,
-                    'product_risk': CAST(substr(r.product_risk, 2) AS BIGINT),
-                    'closed': d.liquidity = 'closed', 'on_sale': coalesce(d.on_sale, TRUE),
-                    'is_pension': coalesce(r.is_pension, FALSE), 'dual_recording': r.dual_recording,
-                    'term_days': coalesce(d.term_days, d.lockup_days), 'reasons': r.reasons,
-                    'rules_passed': r.rules_passed, 'gap_amount': r.gap_amount}}
-                    ORDER BY r.rank) AS recs
-            FROM {run.schema}.recommendations r
-            JOIN {snapshot_schema}.products d USING (product_id) GROUP BY 1),
-        carbon AS (
-            SELECT customer_id, list({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
-                    'times': times, 'grams': grams, 'points': points}} ORDER BY points DESC)
-                    AS carbon
-            FROM {run.schema}.carbon_ledger GROUP BY 1),
+        WITH
+        -- the bank's latest answer per purpose (a purpose never asked is absent)
+        latest AS (
+            SELECT customer_id, purpose, arg_max(granted, ts) AS granted, max(ts) AS ts
+            FROM {snapshot_schema}.consents GROUP BY 1, 2),
+        state AS (
+            SELECT customer_id,
+                   map_from_entries(list({{'key': purpose, 'value': {{'granted': granted, 'ts': ts}}}}
+                                         ORDER BY purpose)) AS consent
+            FROM latest GROUP BY 1),
         -- digests of exactly the rows the store keeps for the customer 360: a sum of
         -- the rows' hashes, as cheap as a count and blind to the rows' order
         held AS (
@@ -172,20 +159,18 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
         moves AS (
             SELECT customer_id, CAST(sum(hash(r.txn_id, r.ts, r.type, r.amount, r.channel, r.note))
                                      AS VARCHAR) AS digest
-            FROM ({_timeline_rows(snapshot_schema)}) r GROUP BY 1),
-        prof AS (SELECT * EXCLUDE ({segs}) FROM {run.schema}.profiles)
-        SELECT p AS prof, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
-               c.owner_manager_id, s.consent, coalesce(rc.recs, []) AS recs,
-               coalesce(cb.carbon, []) AS carbon, coalesce(h.digest, '') AS held,
-               coalesce(m.digest, '') AS moves,
-               -- the digest of everything the card holds: no JSON is built to compare
-               CAST(hash(p, c.name, c.id_number, c.phone, c.gender, c.birth_date, c.occupation,
-                         s.consent, rc.recs, cb.carbon, h.digest, m.digest) AS VARCHAR) AS card_hash
-        FROM prof p
+            FROM ({_timeline_rows(snapshot_schema)}) r GROUP BY 1)
+        SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number, c.phone, c.gender,
+               c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum, p.health_score, p.risk_level,
+               p.lifecycle, p.life_stage, p.segments, s.consent,
+               coalesce(h.digest, '') AS held, coalesce(m.digest, '') AS moves,
+               CAST(hash(p.home_branch_id, c.name, c.id_number, c.phone, c.gender, c.birth_date,
+                         c.occupation, p.tier, p.prev_tier, p.aum, p.health_score, p.risk_level,
+                         p.lifecycle, p.life_stage, p.segments, s.consent, h.digest, m.digest) AS VARCHAR)
+                   AS card_hash
+        FROM {run.schema}.profiles p
         JOIN {snapshot_schema}.customers c USING (customer_id)
         LEFT JOIN state s USING (customer_id)
-        LEFT JOIN recs rc USING (customer_id)
-        LEFT JOIN carbon cb USING (customer_id)
         LEFT JOIN held h USING (customer_id)
         LEFT JOIN moves m USING (customer_id)"""
 
@@ -193,16 +178,13 @@ def _card_sql(snapshot_schema: str, run: RunInfo, pb: LoadedPlaybook, moment: da
 def _card_rows_sql(run: RunInfo, moment: datetime) -> str:
     """The changed cards as the store keeps them (``k_cards`` SEMI JOIN ``k_cards_changed``)."""
     return f"""
-        SELECT k.prof.customer_id, k.prof.home_branch_id, k.owner_manager_id, k.name, k.id_number,
-               k.phone, k.gender, k.birth_date, k.occupation, k.prof.tier, k.prof.prev_tier, k.prof.aum,
-               k.prof.health_score, k.prof.risk_level, k.prof.lifecycle, k.prof.life_stage,
-               to_json(k.prof.segments),
-               -- one struct made JSON once (a JSON merge of two costs twice the time)
-               to_json(struct_insert(k.prof, consent := k.consent, recs := k.recs, carbon := k.carbon)),
-               '{run.snapshot_id}', '{run.run_id}', TIMESTAMPTZ '{moment.isoformat()}', k.card_hash,
-               k.held, k.moves
-        FROM k_cards k SEMI JOIN k_cards_changed c ON c.customer_id = k.prof.customer_id
-        ORDER BY k.prof.customer_id"""
+        SELECT k.customer_id, k.home_branch_id, k.owner_manager_id, k.name, k.id_number, k.phone, k.gender,
+               k.birth_date, k.occupation, k.tier, k.prev_tier, k.aum, k.health_score, k.risk_level,
+               k.lifecycle, k.life_stage, to_json(k.segments), to_json(k.consent), '{run.snapshot_id}',
+               '{run.run_id}',
+               TIMESTAMPTZ '{moment.isoformat()}', k.card_hash, k.held, k.moves
+        FROM k_cards k SEMI JOIN k_cards_changed c USING (customer_id)
+        ORDER BY k.customer_id"""
 
 
 def plan_sync(
@@ -224,7 +206,7 @@ def plan_sync(
                coalesce(capacity_sms, 0), coalesce(active, TRUE)
         FROM {snapshot_schema}.managers""").fetchall()
     plan = SyncPlan(snapshot_schema, run, branches, branch_paths(branches), staff)
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run, pb, moment)}")
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run)}")
     plan.moment = moment
     to_duckdb(
         con,
@@ -241,23 +223,23 @@ def plan_sync(
     )
     duck.execute("""
         CREATE OR REPLACE TEMP TABLE k_cards_changed AS
-        SELECT c.prof.customer_id AS customer_id, o.customer_id IS NULL AS new,
+        SELECT c.customer_id, o.customer_id IS NULL AS new,
                o.holdings_hash IS DISTINCT FROM c.held AS holdings_changed,
                o.timeline_hash IS DISTINCT FROM c.moves AS timeline_changed
         FROM k_cards c
-        LEFT JOIN k_ops_cards o ON o.customer_id = c.prof.customer_id
+        LEFT JOIN k_ops_cards o USING (customer_id)
         WHERE o.customer_id IS NULL OR o.card_hash IS DISTINCT FROM c.card_hash""")
     # who left tonight (on file, not in the run) and who came back
     plan.left = [
         r[0]
         for r in duck.execute("""
-            SELECT o.customer_id FROM k_ops_cards o ANTI JOIN k_cards c ON c.prof.customer_id = o.customer_id
+            SELECT o.customer_id FROM k_ops_cards o ANTI JOIN k_cards c USING (customer_id)
             WHERE NOT o.gone ORDER BY 1""").fetchall()
     ]
     plan.back = [
         r[0]
         for r in duck.execute("""
-            SELECT o.customer_id FROM k_ops_cards o SEMI JOIN k_cards c ON c.prof.customer_id = o.customer_id
+            SELECT o.customer_id FROM k_ops_cards o SEMI JOIN k_cards c USING (customer_id)
             WHERE o.gone ORDER BY 1""").fetchall()
     ]
     row = duck.execute(

@@ -15,6 +15,7 @@ from kequn.decide.one import decide_one
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import RULES, stage
 from kequn.store import Store
+from kequn.store.cards import Cards
 from kequn.store.models import Customer
 
 
@@ -31,7 +32,12 @@ class Explanation:
 
 
 def explain(
-    duck: duckdb.DuckDBPyConnection, ops: Store, pb: LoadedPlaybook, customer_id: str, action: str
+    duck: duckdb.DuckDBPyConnection,
+    ops: Store,
+    cards: Cards,
+    pb: LoadedPlaybook,
+    customer_id: str,
+    action: str,
 ) -> Explanation:
     """Raises ``KequnError`` for an action the playbook does not have, or a
     customer the store does not know."""
@@ -71,7 +77,7 @@ def explain(
     # not proposed in the latest decision: which triggers would propose it, and do they hold now
     with ops.session() as s:
         card = s.scalars(select(Customer).where(Customer.customer_id == customer_id)).one()
-        judged = decide_one(s, pb, card, clock_now())
+        judged = decide_one(s, pb, card, cards.facts(s, customer_id), clock_now())
     mine = [r for r in judged if r["action"] == action]
     out.verdict = "not proposed: no trigger for it held"
     out.verdict_zh = "未被提出:没有触发该动作的条件成立"

@@ -6,7 +6,7 @@ the ``main`` views show the latest run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -119,18 +119,25 @@ def write_run(
     playbook: dict[str, str],
     started_at: datetime,
     summarise: Callable[[dict[str, str]], dict[str, object]],
-    derived: dict[str, str] | None = None,
+    derived: dict[str, Callable[[str], str]] | None = None,
+    order: Mapping[str, str] | None = None,
+    indexed: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
 ) -> RunWritten:
     """Writes each output (``sources``: output name -> relation or query to read,
     in ``con``) into the run's own file and summarises it there. ``derived``:
-    further tables of the run, built from SQL (lookups that readers would
-    otherwise rebuild each time)."""
+    further tables of the run, each built from the SQL its function gives for
+    the run's schema (lookups that readers would otherwise rebuild each time);
+    ``order``: the order to write an output in; ``indexed``: indexes the run's
+    tables once they are written."""
     schema = f"run_{run_id}"
     with warehouse.new_artifact(con, store, schema, "run", as_of) as made:
         for name in OUTPUTS:
-            con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}")
+            ordered = f" ORDER BY {order[name]}" if order and name in order else ""
+            con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}{ordered}")
         for name, sql in (derived or {}).items():
-            con.execute(f"CREATE TABLE {schema}.{name} AS {sql}")
+            con.execute(f"CREATE TABLE {schema}.{name} AS {sql(schema)}")
+        if indexed is not None:
+            indexed(con, schema)
         summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
     info = RunInfo(
         run_id,

@@ -16,6 +16,7 @@ from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
+from kequn.pipeline.cards import IN_CUSTOMER_ORDER, SHELF, index_run, shelf_sql
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
@@ -180,7 +181,12 @@ def run_pipeline(
                 },
                 started,
                 summary,
-                derived={HELD_LISTS: held_lists_sql(snapshot.schema)},
+                derived={
+                    HELD_LISTS: lambda _: held_lists_sql(snapshot.schema),
+                    SHELF: lambda _: shelf_sql(snapshot.schema),
+                },
+                order=IN_CUSTOMER_ORDER,
+                indexed=index_run,
             )
     finally:
         con.close()

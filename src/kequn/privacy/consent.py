@@ -27,7 +27,7 @@ from kequn.store.models import Consent, ContactPreference, Customer, Task
 def events_of(s: Session, card: Customer) -> list[dict[str, Any]]:
     """The customer's consent events: the bank's latest answer per purpose (kept
     on the card) and every change recorded in Kequn since."""
-    events = rules.card_events(card.customer_id, (card.facts or {}).get("consent"))
+    events = rules.card_events(card.customer_id, card.consent)
     for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)):
         events.append(
             {"customer_id": card.customer_id, "purpose": ev.purpose, "granted": ev.granted, "ts": ev.ts}

@@ -170,8 +170,8 @@ def _coverage(s: Session) -> tuple[Counter[str], Counter[str]]:
     over every customer's events (the bank's latest per purpose, Kequn's since),
     compiled for an in-memory DuckDB."""
     events = []
-    for card_id, facts in s.execute(select(Customer.customer_id, Customer.facts)):
-        events += consent_rules.card_events(card_id, (facts or {}).get("consent"))
+    for card_id, consent in s.execute(select(Customer.customer_id, Customer.consent)):
+        events += consent_rules.card_events(card_id, consent)
     events += [
         {"customer_id": ev.customer_id, "purpose": ev.purpose, "granted": ev.granted, "ts": ev.ts}
         for ev in s.scalars(select(Consent))

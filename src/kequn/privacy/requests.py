@@ -22,6 +22,7 @@ from kequn.ingest.store import connect, erase_customers
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
 from kequn.privacy.consent import consents_of
+from kequn.store.cards import Cards
 from kequn.store.models import (
     AmlRecord,
     AuditEntry,
@@ -118,6 +119,12 @@ def copy_of(s: Session, customer_id: str, snapshot_store: Path | None = None) ->
     if card is None:
         raise RequestError(f"unknown customer {customer_id!r}")
     prefs = s.get(ContactPreference, customer_id)
+    # what the run behind the cards knows of them: read from the analytical store
+    cards = Cards(snapshot_store if snapshot_store is not None and Path(snapshot_store).exists() else None)
+    try:
+        facts = cards.facts(s, customer_id)
+    finally:
+        cards.close()
     out: dict[str, Any] = {
         "customer_id": customer_id,
         "personal": _row(card, ["name", "id_number", "phone", "gender", "birth_date", "occupation"]),
@@ -126,7 +133,7 @@ def copy_of(s: Session, customer_id: str, snapshot_store: Path | None = None) ->
                 card, ["tier", "prev_tier", "aum", "health_score", "risk_level", "lifecycle", "life_stage"]
             ),
             "segments": card.segments,
-            "facts": card.facts,
+            "facts": facts,
         },
         "consents_in_force": consents_of(s, card),
         "consent_history": [
@@ -226,9 +233,6 @@ def erase(
         )
     card.name = card.id_number = card.phone = None
     card.birth_date = None
-    facts = dict(card.facts or {})
-    facts.pop("age", None)
-    card.facts = facts
     s.execute(update(Task).where(Task.customer_id == customer_id).values(talk_track=ERASED_TALK))
     s.execute(update(Outcome).where(Outcome.customer_id == customer_id).values(note=None))
     s.execute(update(TimelineEntry).where(TimelineEntry.customer_id == customer_id).values(note=None))

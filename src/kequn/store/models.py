@@ -130,8 +130,10 @@ class Staff(Base):
 
 
 class Customer(Base):
-    """A customer's working card: what managers and real-time decisions need,
-    refreshed from the latest run."""
+    """A customer's slim working card, refreshed from the latest run: who they
+    are, their tier, AUM, health and segments, their owner, the bank's consent
+    answers. Their facts (the profile, recommendations, carbon ledger) are read
+    from the run itself (``kequn.store.cards``)."""
 
     __tablename__ = "customers"
 
@@ -152,12 +154,13 @@ class Customer(Base):
     lifecycle: Mapped[str | None] = mapped_column(String(24))
     life_stage: Mapped[str | None] = mapped_column(String(24))
     segments: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    #: every profile column the trigger rules read, as of the last run
-    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the bank's latest answer per consent purpose in the snapshot ({purpose:
+    #: {granted, ts}}); Kequn's own records since are in ``consents``
+    consent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     snapshot_id: Mapped[str | None] = mapped_column(String(10))
     run_id: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(tz())
-    #: the card's content digest (facts, holdings, timeline): a sync writes only
+    #: the card's content digest (its fields, holdings, timeline): a sync writes only
     #: the cards whose digest changed
     card_hash: Mapped[str | None] = mapped_column(String(32))
     #: the digests of the rows kept in customer_holdings and customer_timeline:

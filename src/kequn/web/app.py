@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from kequn import __version__
 from kequn.privacy.logs import install as install_log_scrubbing
 from kequn.store import open_store
+from kequn.store.cards import Cards
 from kequn.web.i18n import gettext_for, language_of
 from kequn.web.middleware import Guard
 from kequn.web.playbooks import Follower
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.cards.close()
         app.state.store.dispose()
 
     app = FastAPI(
@@ -44,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = open_store(settings.store_url)
+    # a customer's facts are read from the run behind the cards (kequn.store.cards)
+    app.state.cards = Cards(settings.analytics)
     app.state.playbooks = Follower(settings.playbook)
     app.state.playbook = app.state.playbooks.playbook
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")

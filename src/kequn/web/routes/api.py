@@ -137,7 +137,7 @@ def api_my_day(s: DB, v: ViewerDep, day: Day) -> list[TaskOut]:
 @router.get("/customers/{customer_id}")
 def api_customer(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep) -> dict[str, Any]:
     u = require(v)
-    c = view_customer(s, request.app.state.playbook, u, customer_id)
+    c = view_customer(s, request.app.state.cards, request.app.state.playbook, u, customer_id)
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     keep = (
@@ -263,7 +263,12 @@ def api_event(request: Request, body: EventIn, s: DB, v: ViewerDep) -> EventOut:
     app = request.app
     try:
         result = handle_event(
-            app.state.store, body.model_dump(), app.state.playbook, active_model(app.state.store), now()
+            app.state.store,
+            app.state.cards,
+            body.model_dump(),
+            app.state.playbook,
+            active_model(app.state.store),
+            now(),
         )
     except KequnError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None

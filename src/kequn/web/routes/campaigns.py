@@ -375,6 +375,7 @@ def floor_check_in(
     try:
         view = floor.check_in(
             request.app.state.store,
+            request.app.state.cards,
             request.app.state.playbook,
             customer_id,
             me.branch_id,
@@ -409,6 +410,7 @@ def floor_refer(
     try:
         referral, made = floor.refer(
             request.app.state.store,
+            request.app.state.cards,
             request.app.state.playbook,
             checkin_id,
             manager_id,
@@ -478,6 +480,7 @@ def activities_salon(
     try:
         salon, made = floor.log_salon(
             request.app.state.store,
+            request.app.state.cards,
             request.app.state.playbook,
             manager_id,
             topic,

@@ -231,7 +231,7 @@ def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def customer_page(request: Request, customer_id: CustomerId, s: DB, v: ViewerDep) -> Response:
     if v is None:
         return RedirectResponse("/login", status_code=303)
-    c = view_customer(s, request.app.state.playbook, v, customer_id)
+    c = view_customer(s, request.app.state.cards, request.app.state.playbook, v, customer_id)
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     health, allocation = _charts(c, language_of(request))
@@ -256,7 +256,7 @@ def report_page(
     day: Day,
 ) -> Response:
     me = require(v)
-    c = view_customer(s, request.app.state.playbook, me, customer_id, "view_report")
+    c = view_customer(s, request.app.state.cards, request.app.state.playbook, me, customer_id, "view_report")
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     return page(request, "report.html", c=c, day=day, viewer=me)
@@ -271,7 +271,7 @@ def report_pdf(
     day: Day,
 ) -> Response:
     me = require(v)
-    c = view_customer(s, request.app.state.playbook, me, customer_id, "view_report")
+    c = view_customer(s, request.app.state.cards, request.app.state.playbook, me, customer_id, "view_report")
     if c is None:
         raise HTTPException(status_code=404, detail="customer not found")
     from weasyprint import HTML

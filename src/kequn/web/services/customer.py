@@ -15,6 +15,7 @@ from kequn.playbook import LoadedPlaybook
 from kequn.privacy.consent import consents_of
 from kequn.privacy.explain import explain_recommendation, explain_task
 from kequn.privacy.masking import mask
+from kequn.store.cards import Cards
 from kequn.store.models import (
     Branch,
     Consent,
@@ -34,7 +35,6 @@ from kequn.web.services.views import (
     CLASS_ZH,
     COMPONENT_ZH,
     TIER_ZH,
-    facts_of,
     person,
     segments_of,
 )
@@ -79,6 +79,7 @@ def find_customer(s: Session, viewer: Viewer, customer_id: str) -> Customer | No
 
 def customer_360(
     s: Session,
+    cards: Cards,
     viewer: Viewer,
     customer_id: str,
     pb: LoadedPlaybook | None = None,
@@ -88,7 +89,7 @@ def customer_360(
     card = find_customer(s, viewer, customer_id)
     if card is None:
         return None
-    f = facts_of(card)
+    f = cards.facts(s, customer_id)
     aum = float(f.get("aum_month_end") or 0)
     allocation = [
         {
@@ -244,10 +245,15 @@ def customer_360(
 
 
 def view_customer(
-    s: Session, pb: LoadedPlaybook, viewer: Viewer, customer_id: str, action: str = "view_customer"
+    s: Session,
+    cards: Cards,
+    pb: LoadedPlaybook,
+    viewer: Viewer,
+    customer_id: str,
+    action: str = "view_customer",
 ) -> Customer360 | None:
     """The 360 as the viewer's role may see it, the view put on the access trail."""
-    c = customer_360(s, viewer, customer_id, pb, clear_fields(pb, viewer))
+    c = customer_360(s, cards, viewer, customer_id, pb, clear_fields(pb, viewer))
     if c is not None:
         trail_read(s, viewer, action, customer_id, {})
     return c

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from kequn.store.models import Customer, Outcome, Task
 from kequn.web.security import Viewer
-from kequn.web.services.views import TIER_ZH, facts_of, person, segments_of
+from kequn.web.services.views import TIER_ZH, person, segments_of
 
 OUTCOMES = (
     "reached",
@@ -74,7 +74,6 @@ def my_day(
                 last[task_id] = outcome
     out = []
     for task, card in rows:
-        f = facts_of(card)
         out.append(
             TaskView(
                 task,
@@ -87,10 +86,7 @@ def my_day(
                     "health_score": card.health_score,
                     "segments": segments_of(card)[:4],
                     "risk_level": card.risk_level,
-                    "risk_valid": f.get("risk_valid"),
                     "life_stage": card.life_stage,
-                    "age": f.get("age"),
-                    "recs": [r for r in f.get("recs") or [] if r.get("product_id") == task.product_id],
                 },
                 last.get(task.task_id),
             )

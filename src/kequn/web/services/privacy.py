@@ -5,7 +5,7 @@ opt-outs from the customer's page, and compliance's search of the trail."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -101,11 +101,27 @@ def search(s: Session, q: TrailQuery) -> list[AuditEntry]:
         stmt = stmt.where(AuditEntry.customer_id == q.customer_id)
     if q.action:
         stmt = stmt.where(AuditEntry.action == q.action)
-    if q.since:
-        stmt = stmt.where(AuditEntry.at >= datetime.combine(q.since, time(0), SHANGHAI))
-    if q.until:
-        stmt = stmt.where(AuditEntry.at < datetime.combine(q.until + timedelta(days=1), time(0), SHANGHAI))
+    since = _morning(q.since)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    until = _morning(q.until, 1)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.at < until)
     return list(s.scalars(stmt))
+
+
+def _morning(day: date | None, later: int = 0) -> datetime | None:
+    """The start of ``day`` (plus ``later`` days) in Beijing; None when there is no
+    day, or when it lies beyond what a stored moment can be (year 1, year 9999):
+    such a bound holds for every entry."""
+    if day is None:
+        return None
+    try:
+        moment = datetime.combine(day + timedelta(days=later), time(0), SHANGHAI)
+        moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return moment
 
 
 def alerts(s: Session, pb: LoadedPlaybook, day: date, days: int = 7) -> list[Alert]:

@@ -35,11 +35,6 @@ COMPONENT_ZH = {
 }
 
 
-def facts_of(card: Customer) -> dict[str, Any]:
-    f = card.facts
-    return json.loads(f) if isinstance(f, str) else dict(f or {})
-
-
 def segments_of(card: Customer) -> list[str]:
     s = card.segments
     return json.loads(s) if isinstance(s, str) else list(s or [])

@@ -1,0 +1,183 @@
+"""A customer's facts as a run holds them: the profile, the recommendations and
+the carbon ledger, read one customer at a time (the customer 360, a real-time
+event, a referral, a data-subject's copy).
+
+The facts stay where the run wrote them. The operational store keeps a slim
+card per customer (who, tier, AUM, owner, the bank's consents); what a night
+computes about every customer is a few kilobytes each, and writing it all
+again into the operational store every night cost more than the decisions
+themselves. The run indexes its profiles on ``customer_id`` and writes its
+recommendations and carbon ledger in customer order, with the few product
+fields suitability reads beside them (``shelf``), so that one customer is
+found in the run's file alone without reading the others.
+
+``CardFacts`` keeps one read-only connection per thread to each run file it
+reads. Run files are written once and never changed after they are published
+(an erasure rewrites snapshots, whose personal fields a run does not copy), so
+holding them open blocks no writer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from kequn import warehouse
+from kequn.core.errors import KequnError
+
+SHELF = "shelf"
+#: the run's outputs with several rows per customer, written in customer order
+#: so that one customer's rows are found by the zone maps without an index
+IN_CUSTOMER_ORDER = {"recommendations": "customer_id, rank", "carbon_ledger": "customer_id, points DESC"}
+
+
+def shelf_sql(snapshot_schema: str) -> str:
+    """What suitability reads of each product beside a recommendation, kept in
+    the run so that a card is read from the run's file alone."""
+    return f"""
+        SELECT product_id, liquidity = 'closed' AS closed, coalesce(on_sale, TRUE) AS on_sale,
+               coalesce(term_days, lockup_days) AS term_days
+        FROM {snapshot_schema}.products"""
+
+
+def index_run(con: duckdb.DuckDBPyConnection, run_schema: str) -> None:
+    """Indexes the profiles on ``customer_id`` (in the run file being written):
+    one wide row is then found without reading the others."""
+    con.execute(f"CREATE INDEX ix_profiles_customer ON {run_schema}.profiles (customer_id)")
+
+
+def _profile_columns(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
+    """The profile's columns a card shows: every one but the segment flags,
+    which the card holds as its list of segments."""
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = 'profiles' "
+            "ORDER BY column_index",
+            [db],
+        ).fetchall()
+    ]
+    return [c for c in cols if not c.startswith("seg_")]
+
+
+class _Open:
+    """One thread's connection to one run file."""
+
+    def __init__(self, run_path: Path) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"ATTACH '{run_path}' AS r (READ_ONLY)")
+        tables = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'r'"
+            ).fetchall()
+        }
+        cols = ", ".join(f'"{c}"' for c in _profile_columns(self.con, "r"))
+        self.profile_sql = f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM r.profiles"
+        # a run written before it kept its shelf: the suitability fields stay unknown
+        shelf = (
+            "LEFT JOIN r.shelf d USING (product_id)"
+            if SHELF in tables
+            else "LEFT JOIN (SELECT NULL::VARCHAR AS product_id, NULL::BOOLEAN AS closed, "
+            "NULL::BOOLEAN AS on_sale, NULL::BIGINT AS term_days) d USING (product_id)"
+        )
+        self.recs_sql = f"""
+            SELECT customer_id, to_json({{'product_id': x.product_id, 'product_name': x.product_name,
+                'asset_class': x.asset_class, 'rank': x.rank, 'expected_return': x.expected_return,
+                'product_type': x.product_type,
+                'product_risk': CAST(substr(x.product_risk, 2) AS BIGINT), 'closed': d.closed,
+                'on_sale': d.on_sale, 'is_pension': coalesce(x.is_pension, FALSE),
+                'dual_recording': x.dual_recording, 'term_days': d.term_days, 'reasons': x.reasons,
+                'rules_passed': x.rules_passed, 'gap_amount': x.gap_amount}})::VARCHAR
+            FROM r.recommendations x {shelf}"""
+        self.carbon_sql = """
+            SELECT customer_id, to_json({'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
+                'times': times, 'grams': grams, 'points': points})::VARCHAR
+            FROM r.carbon_ledger"""
+
+    def facts(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not customer_ids:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        # one customer: an equality the index and zone maps answer; several: a list
+        arg: list[Any]
+        if len(customer_ids) == 1:
+            where, arg = "WHERE customer_id = ?", [customer_ids[0]]
+        else:
+            where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
+        for cid, text in self.con.execute(f"{self.profile_sql} {where}", arg).fetchall():
+            out[cid] = json.loads(text) | {"recs": [], "carbon": []}
+        for part, sql in (("recs", self.recs_sql), ("carbon", self.carbon_sql)):
+            for cid, text in self.con.execute(f"{sql} {where}", arg).fetchall():
+                if cid in out:
+                    out[cid][part].append(json.loads(text))
+        for f in out.values():
+            f["recs"].sort(key=lambda r: r.get("rank") or 0)
+            f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
+        return out
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class CardFacts:
+    """Facts of customers as one run of an analytical store holds them."""
+
+    #: how long a run's file name is trusted before the catalog is read again
+    REFRESH_SECONDS = 30.0
+
+    def __init__(self, store: Path | str) -> None:
+        self.store = Path(store)
+        self._local = threading.local()
+        self._files: dict[str, tuple[float, Path]] = {}
+        self._lock = threading.Lock()
+
+    def _path(self, name: str) -> Path:
+        with self._lock:
+            found = self._files.get(name)
+            if found and time.monotonic() - found[0] < self.REFRESH_SECONDS and found[1].exists():
+                return found[1]
+        if not self.store.exists():
+            raise KequnError(f"{self.store}: no analytical store there")
+        con = warehouse.reader(self.store, [])
+        try:
+            listed = {a.name: a.file for a in warehouse.artifacts(con)}
+        finally:
+            con.close()
+        if name not in listed:
+            raise KequnError(f"{self.store}: no {name} in the store")
+        path = warehouse.folder(self.store) / listed[name]
+        with self._lock:
+            self._files[name] = (time.monotonic(), path)
+        return path
+
+    def _open(self, run_schema: str) -> _Open:
+        mine: dict[str, tuple[Path, _Open]] = self._local.__dict__.setdefault("open", {})
+        path = self._path(run_schema)
+        held = mine.get(run_schema)
+        if held is not None and held[0] == path:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        opened = _Open(path)
+        # a thread reads the latest run: earlier ones it held are let go
+        for name in [n for n in mine if n != run_schema]:
+            mine.pop(name)[1].close()
+        mine[run_schema] = (path, opened)
+        return opened
+
+    def facts(self, customer_ids: Iterable[str], run_schema: str) -> dict[str, dict[str, Any]]:
+        """Each customer's facts (those the run does not know are absent)."""
+        ids = sorted(set(customer_ids))
+        return self._open(run_schema).facts(ids)
+
+    def close(self) -> None:
+        for _, opened in self._local.__dict__.pop("open", {}).values():
+            opened.close()

@@ -1,0 +1,75 @@
+"""A customer's card: the slim row of the operational store (who they are, their
+tier, AUM, owner and segments, what lists and scopes filter on) and its facts
+(the profile, consent state, recommendations, carbon ledger), read from the
+run the last published decision was made on.
+
+Both halves come from the same run: the decision that wrote the slim cards
+names its run and snapshot (``decision_runs``), and the facts are read from
+that run's file in the analytical store (``kequn.pipeline.cards``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kequn.ingest.store import schema_for
+from kequn.pipeline.cards import CardFacts
+from kequn.store.models import DecisionRun, Erasure
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The run and snapshot behind the operational store's cards."""
+
+    run_schema: str
+    snapshot_schema: str
+
+
+def decided(s: Session) -> Decided | None:
+    row = s.execute(
+        select(DecisionRun.pipeline_run_id, DecisionRun.snapshot_id)
+        .where(DecisionRun.status == "published")
+        .order_by(DecisionRun.as_of.desc(), DecisionRun.run_id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Decided(f"run_{row[0]}", schema_for(date.fromisoformat(str(row[1])[:10])))
+
+
+class Cards:
+    """Where the workbench and one-customer decisions read facts: an analytical
+    store (``None``: none configured, and every card shows its slim row only)."""
+
+    def __init__(self, analytics: Path | str | None) -> None:
+        self.reader = CardFacts(analytics) if analytics else None
+
+    def many(self, s: Session, customer_ids: Iterable[str]) -> dict[str, Facts]:
+        """Each customer's facts; a customer the run does not know (one who has
+        left, say) has none."""
+        ids = sorted(set(customer_ids))
+        if self.reader is None or not ids:
+            return {}
+        where = decided(s)
+        if where is None:
+            return {}
+        found = self.reader.facts(ids, where.run_schema)
+        # an erased customer's age goes with their birth date, in every copy
+        for cid in s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))):
+            found[cid].pop("age", None)
+        return found
+
+    def facts(self, s: Session, customer_id: str) -> Facts:
+        return self.many(s, [customer_id]).get(customer_id, {})
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
