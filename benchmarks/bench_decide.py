@@ -97,7 +97,10 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(2) as pool:
-        parts = pool.map(_worker, [(url, args.events // 2, 2, 1, str(args.store)), (url, args.events // 2, 3, 2, str(args.store))])
+        parts = pool.map(
+            _worker,
+            [(url, args.events // 2, 2, 1, str(args.store)), (url, args.events // 2, 3, 2, str(args.store))],
+        )
     wall = time.perf_counter() - t0
     both = np.concatenate([np.array(p) for p in parts]) * 1000
     print(
