@@ -259,6 +259,11 @@ def _validate(
     """Stages and checks every table in ``con``: ``accepted_<table>`` and the
     ``quarantine`` are what publishing reads."""
     con.execute(FILES_DDL)
+    # every file of the extract, numbered as each table stages them, in one statement
+    listed = [(name, i, src.name) for name, srcs in sources.items() for i, src in enumerate(srcs)]
+    if listed:
+        rows = ", ".join(f"({literal(t)}, {i}, {literal(f)})" for t, i, f in listed)
+        con.execute(f"INSERT INTO files VALUES {rows}")
     order = load_order()
     present = set(sources)
     counts: list[TableCount] = []
@@ -267,10 +272,6 @@ def _validate(
         table = TABLES[name]
         staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
         point("ingest.stage")
-        if staged:  # an optional table the extract does not carry has no files
-            con.executemany(
-                "INSERT INTO files VALUES (?, ?, ?)", [[name, s.index, s.source.name] for s in staged]
-            )
         check_table(con, table, as_of, present)
         point("ingest.validate")
         counts.append(_count(con, name, staged))

@@ -2,6 +2,10 @@
 
 Each staged row keeps its file and line. Lines the CSV reader cannot split
 into the header's columns are kept too, as malformed rows for quarantine.
+Each file is read once into a table of its own (``_read_<table>_<n>``, in the
+file's order, the contract's names already mapped); ``stage_<table>`` is the
+view that numbers its rows with their file and line and unites the files, so
+a file's rows are copied once, not twice.
 """
 
 from __future__ import annotations
@@ -33,17 +37,16 @@ def stage_table(
     """Creates ``stage_<table>`` (text columns plus _row, _file, _line) and
     ``malformed_<table>``; returns per-file counts."""
     tm = mapping.for_table(table.name)
-    cols = ", ".join(f"{ident(c)} VARCHAR" for c in table.column_names)
-    con.execute(
-        f"CREATE OR REPLACE TABLE stage_{table.name} (_row BIGINT, _file INTEGER, _line BIGINT, {cols})"
-    )
+    names = ", ".join(ident(c) for c in table.column_names)
     con.execute(
         f"CREATE OR REPLACE TABLE malformed_{table.name} (_file INTEGER, _line BIGINT, "
         "field VARCHAR, value VARCHAR, error VARCHAR)"
     )
     staged: list[StagedFile] = []
+    parts: list[str] = []
     base = 0
     for index, src in enumerate(files):
+        read = f"_read_{table.name}_{index}"
         header = set(src.header)
         parquet = src.kind == "parquet"
         exprs = ", ".join(
@@ -53,8 +56,8 @@ def stage_table(
         if parquet:
             try:
                 con.execute(f"""
-                    INSERT INTO stage_{table.name}
-                    SELECT {base} + file_row_number, {index}, file_row_number + 1, {exprs}
+                    CREATE OR REPLACE TABLE {read} AS
+                    SELECT file_row_number AS _n, {exprs}
                     FROM read_parquet({literal(str(src.path))}, file_row_number = true)""")
             except duckdb.Error as exc:
                 # a footer that reads but pages that do not: which rows are lost is
@@ -63,20 +66,29 @@ def stage_table(
                 raise InputError(
                     src.path, f"is not a readable Parquet file: its data is damaged ({reason})"
                 ) from None
+            rows_of = f"SELECT {base} + _n AS _row, {index} AS _file, _n + 1 AS _line, {names} FROM {read}"
         else:
             path = src.path
             if src.encoding != "utf-8":
                 path = transcode_to_utf8(src, scratch / f"{table.name}-{index}.utf8.csv")
             try:
-                malformed = _fast_csv(con, table.name, index, base, src, path, exprs)
+                malformed, rows_of = _fast_csv(con, table.name, read, index, base, src, path, exprs, names)
             except (duckdb.InvalidInputException, _LinesDisagree):
                 # the strict reader gave up on the whole file, or its records do not
                 # match the physical lines one to one: read the file line by line
-                malformed = _careful_csv(con, table.name, index, base, src, path, exprs, scratch)
-            con.execute("DROP TABLE IF EXISTS _read")
-        rows = con.execute(f"SELECT count(*) FROM stage_{table.name} WHERE _file = {index}").fetchone()[0]  # type: ignore[index]
+                malformed, rows_of = _careful_csv(
+                    con, table.name, read, index, base, src, path, exprs, names, scratch
+                )
+        rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
         staged.append(StagedFile(src, index, rows, malformed))
+        parts.append(rows_of)
         base += rows
+    if not parts:  # an optional table the extract does not carry: no rows
+        empty = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in table.column_names)
+        parts.append(
+            f"SELECT NULL::BIGINT AS _row, NULL::INTEGER AS _file, NULL::BIGINT AS _line, {empty} LIMIT 0"
+        )
+    con.execute(f"CREATE OR REPLACE VIEW stage_{table.name} AS {' UNION ALL '.join(parts)}")
     return staged
 
 
@@ -86,17 +98,26 @@ class _LinesDisagree(Exception):
 
 
 def _fast_csv(
-    con: duckdb.DuckDBPyConnection, name: str, index: int, base: int, src: SourceFile, path: Path, exprs: str
-) -> int:
-    """DuckDB's strict reader; bad lines go to its rejects table. Returns how
-    many lines were rejected."""
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    read: str,
+    index: int,
+    base: int,
+    src: SourceFile,
+    path: Path,
+    exprs: str,
+    names: str,
+) -> tuple[int, str]:
+    """DuckDB's strict reader into ``read``, in the file's order; bad lines go to
+    its rejects table. Returns how many lines were rejected, and the query that
+    numbers the rows read with their file and line."""
     if src.mixed_endings:
         raise _LinesDisagree
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in src.header) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _read AS
-        SELECT * FROM read_csv({literal(str(path))}, header = true, auto_detect = false,
+        CREATE OR REPLACE TABLE {read} AS
+        SELECT {exprs} FROM read_csv({literal(str(path))}, header = true, auto_detect = false,
             columns = {columns}, delim = {literal(src.delimiter)}, quote = '"',
             escape = '"', store_rejects = true, rejects_table = '_rejects',
             rejects_scan = '_scans', strict_mode = true, null_padding = false)""")
@@ -107,7 +128,7 @@ def _fast_csv(
                string_agg(DISTINCT error_type, ', ') AS error
         FROM _rejects GROUP BY line""")
     bad = con.execute("SELECT line, value FROM _bad_lines").fetchall()
-    rows = con.execute("SELECT count(*) FROM _read").fetchone()[0]  # type: ignore[index]
+    rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
     if rows + len(bad) + len(src.blank_lines) != src.lines - 1 or any(
         "\n" in (value or "").rstrip("\r\n") for _, value in bad
     ):
@@ -118,38 +139,40 @@ def _fast_csv(
         SELECT {index}, line, field, value, error FROM _bad_lines""")
     # physical lines that hold no accepted row: blank lines and rejected lines
     gaps = set(src.blank_lines) | {line for line, _ in bad}
-    if gaps:
-        con.execute("CREATE OR REPLACE TEMP TABLE _gaps (line BIGINT)")
-        con.executemany("INSERT INTO _gaps VALUES (?)", [[g] for g in sorted(gaps)])
-        # accepted row k sits on line k + 2 + (gap lines before it); gap i (from 1)
-        # on line L comes after L - 1 - i accepted rows
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _shift AS
-            SELECT line - 1 - i AS _shift_a, max(i) AS _shift_i FROM (
-                SELECT line, row_number() OVER (ORDER BY line) AS i FROM _gaps)
-            GROUP BY 1""")
-        line = "r.rowid + 2 + coalesce(s._shift_i, 0)"
-        source = "_read r ASOF LEFT JOIN _shift s ON r.rowid >= s._shift_a"
-    else:
-        line = "r.rowid + 2"
-        source = "_read r"
+    if not gaps:
+        return (
+            malformed,
+            f"SELECT {base} + rowid AS _row, {index} AS _file, rowid + 2 AS _line, {names} FROM {read}",
+        )
+    # accepted row k sits on line k + 2 + (gap lines before it); gap i (from 1)
+    # on line L comes after L - 1 - i accepted rows
+    con.execute(f"CREATE OR REPLACE TABLE {read}_gaps AS SELECT unnest(?) AS line", [sorted(gaps)])
     con.execute(f"""
-        INSERT INTO stage_{name}
-        SELECT {base} + r.rowid, {index}, {line}, {exprs}
-        FROM {source}""")
-    return malformed
+        CREATE OR REPLACE TABLE {read}_shift AS
+        SELECT line - 1 - i AS _shift_a, max(i) AS _shift_i FROM (
+            SELECT line, row_number() OVER (ORDER BY line) AS i FROM {read}_gaps)
+        GROUP BY 1""")
+    return (
+        malformed,
+        f"""
+        SELECT {base} + r.rowid AS _row, {index} AS _file, r.rowid + 2 + coalesce(s._shift_i, 0) AS _line,
+               {", ".join(f"r.{c.strip()}" for c in names.split(", "))}
+        FROM {read} r ASOF LEFT JOIN {read}_shift s ON r.rowid >= s._shift_a""",
+    )
 
 
 def _careful_csv(
     con: duckdb.DuckDBPyConnection,
     name: str,
+    read: str,
     index: int,
     base: int,
     src: SourceFile,
     path: Path,
     exprs: str,
+    names: str,
     scratch: Path,
-) -> int:
+) -> tuple[int, str]:
     clean = scratch / f"{name}-{index}.repaired.csv"
     bad = repair_csv(path, "utf-8", src.delimiter, len(src.header), clean)
     if bad:
@@ -157,14 +180,12 @@ def _careful_csv(
             f"INSERT INTO malformed_{name} VALUES ({index}, ?, NULL, ?, ?)",
             [[b.line, b.text, b.error] for b in bad],
         )
-    names = ["_line", *src.header]
-    columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in names) + "}"
+    header = ["_line", *src.header]
+    columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _read AS
-        SELECT * FROM read_csv({literal(str(clean))}, header = true, auto_detect = false,
+        CREATE OR REPLACE TABLE {read} AS
+        SELECT CAST(_line AS BIGINT) AS _l, {exprs}
+        FROM read_csv({literal(str(clean))}, header = true, auto_detect = false,
             columns = {columns}, delim = ',', quote = '"', escape = '"', strict_mode = true)""")
-    con.execute(f"""
-        INSERT INTO stage_{name}
-        SELECT {base} + r.rowid, {index}, CAST(r._line AS BIGINT), {exprs} FROM _read r""")
     clean.unlink()
-    return len(bad)
+    return len(bad), f"SELECT {base} + rowid AS _row, {index} AS _file, _l AS _line, {names} FROM {read}"
