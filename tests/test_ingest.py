@@ -139,7 +139,7 @@ def test_an_optional_table_the_extract_does_not_carry_is_no_error(tmp_path: Path
     folder = tmp_path / "without"
     shutil.copytree(bank_dir, folder)
     for name in optional:
-        (folder / f"{name}.csv").unlink()
+        (folder / f"{name}.csv").unlink(missing_ok=True)
     report = ingest(folder, tmp_path / "x.duckdb")
     counts = {t.table: t.read for t in report.tables}
     assert all(counts.get(name, 0) == 0 for name in optional) and counts["customers"] > 0

@@ -62,10 +62,19 @@ def synth_command(
             "mapping.toml that reads it."
         ),
     ] = ExportStyle.contract,
+    history: Annotated[
+        int,
+        typer.Option(
+            help="Months of past campaign contacts (contacts.csv) with the bank's own customer "
+            "attributes and the mapping.toml that declares them (0: none).",
+            min=0,
+            max=60,
+        ),
+    ] = 0,
 ) -> None:
     """Generate a synthetic bank modelled on a Shanxi city commercial bank."""
-    if style is ExportStyle.core and (fmt is not FileFormat.csv or dirty):
-        raise typer.BadParameter("--style core writes clean CSV only")
+    if style is ExportStyle.core and (fmt is not FileFormat.csv or dirty or history):
+        raise typer.BadParameter("--style core writes clean CSV only, without a contact history")
     # imported here: `kequn ingest`, run every night, need not load the generator
     from kequn.synth import SynthOptions, synthesize
     from kequn.synth.core_style import export_core_style
@@ -79,6 +88,7 @@ def synth_command(
         months=months,
         dirty=dirty,
         as_of=date.fromisoformat(as_of) if as_of else today(),
+        history_months=history,
     )
     with progress_bars("synth") as bar:
         result = synthesize(opts, bar)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kequn.contract.schema import REASONS, Column
-from kequn.contract.tables import CONTRACT_VERSION, TABLES
+from kequn.contract.tables import ATTRIBUTE_TABLES, CONTRACT_VERSION, TABLES
 
 
 def _type(col: Column) -> str:
@@ -11,6 +11,7 @@ def _type(col: Column) -> str:
         "str": "text",
         "enum": "code",
         "int": "integer",
+        "number": "number",
         "money": "amount (2 decimals)",
         "rate": "decimal rate",
         "date": "date (YYYY-MM-DD)",
@@ -77,6 +78,30 @@ def render() -> str:
         for c in t.columns:
             out.append(f"| `{c.name}` | {c.zh} | {'yes' if c.required else ''} | {_type(c)} | {c.doc} |")
         out.append("")
+    out += [
+        "## The bank's own attributes",
+        "",
+        "A bank keeps more about its customers and contacts than the contract names "
+        "(marital status, education, a housing loan, a credit default flag, the campaign's "
+        "conditions, …). A mapping declares each under the table, with its type "
+        "(`str`, `int`, `number`, `bool`, `date`), its label and, if need be, the bank's "
+        "header and codes:",
+        "",
+        "```toml",
+        "[tables.customers.attributes.marital]",
+        'column = "婚姻状况"',
+        'type = "str"',
+        'label = "婚姻状况"',
+        'values = { "1" = "married", "2" = "single" }',
+        "```",
+        "",
+        "Attributes are kept for " + " and ".join(f"`{t}`" for t in ATTRIBUTE_TABLES) + ", checked "
+        "by their type like any column (a row with an unreadable value is quarantined), and "
+        "stored with the snapshot. A customer's attributes reach the customer's page, group "
+        "conditions and the propensity model; a contact's describe the customer and the "
+        "moment as they were when the contact was made, which is what the model learns from.",
+        "",
+    ]
     out += ["## Quarantine reasons", "", "| reason | meaning |", "| --- | --- |"]
     out += [f"| `{k}` | {v} |" for k, v in REASONS.items()]
     return "\n".join(out) + "\n"

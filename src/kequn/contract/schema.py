@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["str", "int", "money", "rate", "date", "timestamp", "bool", "enum"]
+Kind = Literal["str", "int", "number", "money", "rate", "date", "timestamp", "bool", "enum"]
 
 #: Reasons a row can be quarantined for. Stable codes: reports, manifests and
 #: tests match on them.
@@ -14,6 +14,7 @@ REASONS: dict[str, str] = {
     "missing_required": "a required field is empty",
     "unparseable_amount": "an amount is not a number with at most 2 decimals",
     "unparseable_number": "not a whole number",
+    "unparseable_decimal": "not a number",
     "unparseable_rate": "a rate is not a decimal number",
     "unparseable_date": "not a date (YYYY-MM-DD)",
     "unparseable_timestamp": "not a timestamp (ISO 8601)",
@@ -56,6 +57,8 @@ class Column:
     check: str | None = None
     #: personal information (PIPL): masked by role and erased on deletion
     personal: bool = False
+    #: not the contract's: an attribute the bank declared in its mapping
+    attribute: bool = False
 
     @property
     def duckdb_type(self) -> str:
@@ -63,6 +66,7 @@ class Column:
             "str": "VARCHAR",
             "enum": "VARCHAR",
             "int": "INTEGER",
+            "number": "DOUBLE",
             "money": "DECIMAL(18,2)",
             "rate": "DECIMAL(12,6)",
             "date": "DATE",

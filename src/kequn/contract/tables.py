@@ -110,6 +110,20 @@ CONSENT_PURPOSES = (
     "third_party_sharing",
     "sensitive_processing",
 )
+#: how a past contact was made (a bank's own codes are mapped onto these)
+CONTACT_CHANNELS = ("phone", "visit", "wechat", "sms", "app", "mail", "branch", "other")
+#: what came of a contact: the outcomes a manager logs in Kequn
+CONTACT_OUTCOMES = (
+    "reached",
+    "not_reached",
+    "interested",
+    "declined",
+    "sold",
+    "maybe_later",
+    "ignored",
+    "complaint",
+    "do_not_contact",
+)
 CONSENT_SOURCES = ("counter", "mobile_app", "online", "phone", "paper_contract", "wechat", "migration")
 
 
@@ -453,9 +467,57 @@ CONSENTS = Table(
     foreign_keys=(ForeignKey(("customer_id",), "customers", ("customer_id",)),),
 )
 
+CONTACTS = Table(
+    name="contacts",
+    zh="历史接触记录",
+    doc="Past contacts with their outcome, from the bank's call centre, campaigns and branches: "
+    "what Kequn learns propensity from. Optional. A contact of a customer who has since left is "
+    "history all the same, so the customer need not be in the extract. Columns the bank has "
+    "about a contact beyond these (the customer's situation at the time, the campaign's "
+    "conditions) are declared in the mapping as attributes and kept.",
+    primary_key=("customer_id", "ts", "action"),
+    optional=True,
+    columns=(
+        Column("contact_id", "str", "接触编号", "The bank's own number for the contact.", max_length=60),
+        Column("customer_id", "str", "客户号", "Customer contacted.", required=True, max_length=32),
+        Column(
+            "ts",
+            "timestamp",
+            "接触时间",
+            "When; a time without offset is Beijing time.",
+            required=True,
+            not_future=True,
+        ),
+        Column("channel", "enum", "接触渠道", "How the customer was reached.", values=CONTACT_CHANNELS),
+        Column(
+            "action",
+            "str",
+            "动作或营销代码",
+            "The playbook's action, or the bank's own campaign or script code.",
+            required=True,
+            max_length=60,
+        ),
+        Column("campaign_id", "str", "营销活动", "The campaign the contact belonged to.", max_length=60),
+        Column("product_id", "str", "产品代码", "Product offered, if any.", max_length=32),
+        Column(
+            "outcome",
+            "enum",
+            "接触结果",
+            "What came of it (the bank's codes mapped onto Kequn's outcomes).",
+            required=True,
+            values=CONTACT_OUTCOMES,
+        ),
+        Column("amount", "money", "成交金额", "Amount sold, for a sale.", minimum=0),
+        Column("manager_id", "str", "客户经理", "Who made the contact.", max_length=32),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (BRANCHES, MANAGERS, EMPLOYERS, CUSTOMERS, PRODUCTS, HOLDINGS, TRANSACTIONS, CONSENTS)
+    t.name: t
+    for t in (BRANCHES, MANAGERS, EMPLOYERS, CUSTOMERS, PRODUCTS, HOLDINGS, TRANSACTIONS, CONSENTS, CONTACTS)
 }
+#: the tables whose rows may carry the bank's own attributes (declared in a mapping)
+ATTRIBUTE_TABLES = ("customers", "contacts")
 
 
 def table(name: str) -> Table:

@@ -9,18 +9,40 @@ and reason before any row is read.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from kequn.contract import TABLES, Table
+from kequn.contract import TABLES, Column, Table
+from kequn.contract.schema import Kind
+from kequn.contract.tables import ATTRIBUTE_TABLES
 from kequn.core.errors import ConfigError
 from kequn.core.tomlfile import KeyLines, load_toml
 
 MAPPING_VERSION = 1
 AmountFormat = Literal["yuan", "fen", "thousands"]
+AttributeType = Literal["str", "int", "number", "bool", "date"]
+#: an attribute's name: what group conditions, playbook rules and the model call it
+ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class AttributeMapping(BaseModel):
+    """A column the bank has beyond the contract (marital status, education, a
+    housing loan, a credit default flag, …), kept with its type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the bank's header (default: the attribute's own name)
+    column: str | None = None
+    type: AttributeType = "str"
+    #: what a banker calls it (Chinese), shown on the customer's page and in reasons
+    label: str = ""
+    #: the bank's codes -> the words kept (e.g. "1" = "married")
+    values: dict[str, str] = Field(default_factory=dict)
 
 
 class TableMapping(BaseModel):
@@ -40,6 +62,8 @@ class TableMapping(BaseModel):
     #: this export has no rows for the table (a public data set without staff or
     #: consents): an empty file is then what is expected, not a truncated export
     empty: bool = False
+    #: the bank's own columns beyond the contract, by the name Kequn gives them
+    attributes: dict[str, AttributeMapping] = Field(default_factory=dict)
 
 
 class Mapping(BaseModel):
@@ -71,7 +95,46 @@ class Mapping(BaseModel):
         return v
 
     def for_table(self, name: str) -> TableMapping:
-        return self.tables.get(name, TableMapping())
+        """The table's mapping, its attributes read as columns of their own."""
+        tm = self.tables.get(name, TableMapping())
+        if not tm.attributes:
+            return tm
+        return tm.model_copy(
+            update={
+                "columns": tm.columns | {n: a.column for n, a in tm.attributes.items() if a.column},
+                "values": tm.values | {n: a.values for n, a in tm.attributes.items() if a.values},
+            }
+        )
+
+    def table(self, name: str) -> Table:
+        """The contract's table with the bank's attributes as further columns."""
+        contract = TABLES[name]
+        declared = self.tables.get(name, TableMapping()).attributes
+        if not declared:
+            return contract
+        extra = tuple(
+            Column(
+                n,
+                _KINDS[a.type],
+                a.label or n,
+                f"the bank's own attribute ({a.type})",
+                max_length=500 if a.type == "str" else None,
+                attribute=True,
+            )
+            for n, a in declared.items()
+        )
+        return replace(contract, columns=contract.columns + extra)
+
+    def attributes(self, name: str) -> dict[str, dict[str, str]]:
+        """The table's attributes, name -> type and label (kept with the snapshot)."""
+        declared = self.tables.get(name, TableMapping()).attributes
+        return {n: {"type": a.type, "label": a.label or n} for n, a in declared.items()}
+
+
+#: names an attribute cannot take: the contract's own columns, and the stage's
+RESERVED = frozenset({c for t in TABLES.values() for c in t.column_names} | {"_row", "_file", "_line", "_p"})
+#: an attribute's type as the contract checks it
+_KINDS: dict[str, Kind] = {"str": "str", "int": "int", "number": "number", "bool": "bool", "date": "date"}
 
 
 def _check_semantics(m: Mapping) -> list[tuple[tuple[str | int, ...], str]]:
@@ -85,6 +148,29 @@ def _check_semantics(m: Mapping) -> list[tuple[tuple[str | int, ...], str]]:
             continue
         table: Table = TABLES[tname]
         known = set(table.column_names)
+        if tm.attributes and tname not in ATTRIBUTE_TABLES:
+            problems.append(
+                (
+                    ("tables", tname, "attributes"),
+                    f"attributes are kept for {' and '.join(ATTRIBUTE_TABLES)}, not for {tname}",
+                )
+            )
+        for aname in tm.attributes:
+            if not ATTRIBUTE_NAME.fullmatch(aname):
+                problems.append(
+                    (
+                        ("tables", tname, "attributes", aname),
+                        f"{aname!r} is not a name for an attribute: lower-case letters, digits and _, "
+                        "starting with a letter, at most 40",
+                    )
+                )
+            elif aname in known or aname in RESERVED:
+                problems.append(
+                    (
+                        ("tables", tname, "attributes", aname),
+                        f"{aname!r} is already a column of Kequn's; name the bank's attribute otherwise",
+                    )
+                )
         for section in ("columns", "values", "formats", "constants"):
             for col in getattr(tm, section):
                 if col not in known:

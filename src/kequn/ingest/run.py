@@ -18,7 +18,7 @@ import duckdb
 
 from kequn import warehouse
 from kequn.contract import TABLES, load_order
-from kequn.contract.tables import LIABILITY_TYPES, PRODUCT_TYPES
+from kequn.contract.tables import ATTRIBUTE_TABLES, LIABILITY_TYPES, PRODUCT_TYPES
 from kequn.core.clock import today
 from kequn.core.errors import InputError, KequnError
 from kequn.core.faults import point
@@ -33,7 +33,14 @@ from kequn.ingest.validate import FILES_DDL, check_table
 Progress = Callable[[str, int, int], None]
 EXTRACT_FILE = "extract.json"
 DEFAULT_AUM_TYPES = tuple(t for t in PRODUCT_TYPES if t not in LIABILITY_TYPES)
-NOT_DATA = {EXTRACT_FILE, "dirty_manifest.csv", "adapt_report.json", "mapping.toml", "README.md"}
+NOT_DATA = {
+    EXTRACT_FILE,
+    "dirty_manifest.csv",
+    "adapt_report.json",
+    "mapping.toml",
+    "README.md",
+    "history_truth.csv",
+}
 
 #: the stage's memory before it spills to the scratch folder: at 200,000 customers a
 #: 1.5 GB stage ingests as fast as a 4 GB one (42 s against 44 s) and peaks at 1.9 GB
@@ -73,6 +80,9 @@ class IngestReport:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     #: what the guards measured, what moved beyond them, and who accepted it why
     guards: dict[str, object] = field(default_factory=dict)
+    #: the bank's own attributes kept beside the contract's columns: table -> name ->
+    #: type and label
+    attributes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def accepted_reason(self) -> str | None:
@@ -105,7 +115,7 @@ def _sources(folder: Path, mapping: Mapping) -> tuple[dict[str, list[SourceFile]
     found: dict[str, list[SourceFile]] = {}
     ignored: dict[str, list[str]] = {}
     for name in load_order():
-        table = TABLES[name]
+        table = mapping.table(name)
         tm = mapping.for_table(name)
         paths = table_files(folder, name, tm.files)
         if not paths:
@@ -228,10 +238,19 @@ def ingest(
                 ignored_files=ignored_files,
                 ignored_columns=ignored_columns,
                 guards=asdict(guard),
+                attributes={t: a for t in ATTRIBUTE_TABLES if (a := mapping.attributes(t))},
             )
             report_progress("publish", 0, 1)
             report.seconds = round(time.monotonic() - started, 2)
-            publish(into, con, as_of, report.source, digest, report.to_dict())
+            publish(
+                into,
+                con,
+                as_of,
+                report.source,
+                digest,
+                report.to_dict(),
+                {name: mapping.table(name) for name in TABLES},
+            )
             report_progress("publish", 1, 1)
             return report
         finally:
@@ -269,12 +288,13 @@ def _validate(
     counts: list[TableCount] = []
     for i, name in enumerate(order):
         progress(f"check {name}", i, len(order))
-        table = TABLES[name]
+        table = mapping.table(name)
         staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
         point("ingest.stage")
         check_table(con, table, as_of, present)
         point("ingest.validate")
-        counts.append(_count(con, name, staged))
+        if staged or not table.optional:  # an optional table the extract leaves out is not reported
+            counts.append(_count(con, name, staged))
     progress("check", len(order), len(order))
     union = " UNION ALL ".join(
         f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "

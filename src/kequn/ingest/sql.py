@@ -92,6 +92,7 @@ def typed_expr(col: Column) -> str:
         "str": v,
         "enum": v,
         "int": f"TRY_CAST({v} AS INTEGER)",
+        "number": f"TRY_CAST({v} AS DOUBLE)",
         "money": f"TRY_CAST({v} AS DECIMAL(18,2))",
         "rate": f"TRY_CAST({v} AS DECIMAL(12,6))",
         "date": f"TRY_CAST({v} AS DATE)",
@@ -113,6 +114,11 @@ def problem_expr(col: Column, as_of: date) -> str:
     body = ""
     if col.kind == "int":
         body += f"WHEN NOT regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') THEN 'unparseable_number' "
+    elif col.kind == "number":
+        body += (
+            f"WHEN NOT regexp_full_match({v}, '[+-]?([0-9]{{1,15}}(\\.[0-9]*)?|\\.[0-9]+)"
+            f"([eE][+-]?[0-9]{{1,3}})?') THEN 'unparseable_decimal' "
+        )
     elif col.kind == "money":
         body += (
             f"WHEN NOT regexp_full_match({v}, '[+-]?[0-9]{{1,16}}(\\.[0-9]{{1,2}})?') "

@@ -7,7 +7,7 @@ as-of date replaces that snapshot."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from kequn import warehouse
-from kequn.contract import CONTRACT_VERSION, TABLES
+from kequn.contract import CONTRACT_VERSION, TABLES, Table
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
@@ -75,16 +75,17 @@ def publish(
     source: str,
     digest: str,
     report: dict[str, object],
+    tables: Mapping[str, Table] | None = None,
 ) -> SnapshotInfo:
     """Writes the accepted rows (``accepted_<table>``) and the ``quarantine`` of
     the stage connection into a new snapshot file and lists it in the catalog,
-    atomically."""
+    atomically (``tables``: the contract's, with the bank's attributes)."""
     schema = schema_for(as_of)
     snapshot_id = as_of.isoformat()
     ingested_at = now()
     erased = _erased(store)
     with warehouse.new_artifact(stage, store, schema, "snapshot", as_of) as made:
-        for name, table in TABLES.items():
+        for name, table in (tables or TABLES).items():
             cols = ", ".join(ident(c) for c in table.column_names)
             stage.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM memory.main.accepted_{name}")
         stage.execute(f"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -16,6 +17,9 @@ import pyarrow as pa
 
 from kequn.contract import CONTRACT_VERSION, TABLES
 from kequn.contract.tables import DEPOSIT_TYPES
+from kequn.core.tomlfile import KeyLines
+from kequn.ingest.mapping import parse_mapping
+from kequn.synth import history
 from kequn.synth.catalog import BANK_NAME
 from kequn.synth.dirty import Defect, inject
 from kequn.synth.flows import make_consents, make_transactions
@@ -41,6 +45,9 @@ class SynthOptions:
     months: int = 3
     dirty: float = 0.0
     chunk_size: int = 50_000
+    #: months of past campaign contacts (``contacts.csv``), with the bank's own
+    #: attributes declared in a ``mapping.toml``; 0: neither
+    history_months: int = 0
 
 
 @dataclass
@@ -78,7 +85,20 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
     employers = build_employers(opts.customers, opts.seed, org)
     shelf = build_shelf(opts.seed)
     text = opts.dirty > 0
-    writers = {name: TableWriter(partial, t, opts.fmt, opts.encoding, text) for name, t in TABLES.items()}
+    # the bank's own attributes come with a history: the mapping declares them
+    text_of_mapping = history.mapping_toml()
+    mapping = parse_mapping(tomllib.loads(text_of_mapping), KeyLines(text_of_mapping), "mapping.toml")
+    tables = {
+        name: mapping.table(name) if opts.history_months else t
+        for name, t in TABLES.items()
+        if name != "contacts" or opts.history_months
+    }
+    writers = {name: TableWriter(partial, t, opts.fmt, opts.encoding, text) for name, t in tables.items()}
+    campaign_products = {
+        code: next((p.product_id for p in shelf if p.type == kind), None)
+        for code, kind in (("KMH", "wealth_product"), ("RENEW", "time_deposit"), ("PENSION", "pension"))
+    } | {"FUND": next((p.product_id for p in shelf if p.type == "fund"), None)}
+    truth: list[tuple[object, float]] = []
     defects: list[Defect] = []
     report = progress or (lambda stage, done, total: None)
 
@@ -89,7 +109,7 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
         chunk: int,
         deposit_rows: np.ndarray | None = None,
     ) -> None:
-        table = TABLES[name]
+        table = tables[name]
         writer = writers[name]
         batch = to_arrow(table, columns, for_csv=opts.fmt == "csv")
         if text:
@@ -108,7 +128,7 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
         writer.write(batch)
 
     def rows_of(records: list[dict[str, object]], name: str) -> dict[str, object]:
-        return {c: [r.get(c) for r in records] for c in TABLES[name].column_names}
+        return {c: [r.get(c) for r in records] for c in tables[name].column_names}
 
     report("organisation", 0, 1)
     emit("branches", rows_of(org.branches, "branches"), 1, 0)
@@ -134,6 +154,21 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
         txns["txn_id"] = np.char.add("T", np.char.zfill(ids.astype(str), 12))
         txn_counter += count
         consents = make_consents(np.random.default_rng([opts.seed, 4, ci]), cust, opts.as_of)
+        if opts.history_months:
+            attrs = history.customer_attributes(np.random.default_rng([opts.seed, 10, ci]), cust.age)
+            cust.columns.update(attrs)
+            past = history.make_history(
+                np.random.default_rng([opts.seed, 11, ci]),
+                cust.columns["customer_id"],
+                cust.age,
+                attrs,
+                np.asarray(cust.columns["owner_manager_id"], dtype=object),
+                opts.as_of,
+                opts.history_months,
+                {k: v for k, v in campaign_products.items() if v},
+            )
+            emit("contacts", past.columns, 12, ci)
+            truth += list(zip(past.columns["contact_id"], past.truth.tolist(), strict=True))  # type: ignore[call-overload]
         emit("customers", cust.columns, 5, ci)
         emit("holdings", hold.columns, 6, ci, deposit_types[hold.product])
         emit("transactions", txns, 7, ci)
@@ -160,6 +195,13 @@ def synthesize(opts: SynthOptions, progress: Progress | None = None) -> SynthRes
     (partial / EXTRACT_FILE).write_text(
         json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    if opts.history_months:
+        (partial / "mapping.toml").write_text(history.mapping_toml(), encoding="utf-8")
+        # what a model could know at best: each past contact's true chance (for tests)
+        with open(partial / history.TRUTH_FILE, "w", newline="", encoding="utf-8") as fh:
+            out_csv = csv.writer(fh)
+            out_csv.writerow(["contact_id", "p"])
+            out_csv.writerows(truth)
     if text:
         with open(partial / MANIFEST_FILE, "w", newline="", encoding="utf-8") as fh:
             out_csv = csv.writer(fh)

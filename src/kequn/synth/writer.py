@@ -23,6 +23,7 @@ def arrow_type(kind: str, *, for_csv: bool) -> pa.DataType:
         "str": pa.string(),
         "enum": pa.string(),
         "int": pa.int32(),
+        "number": pa.float64(),
         "money": pa.decimal128(18, 2),
         "rate": pa.decimal128(12, 6),
         "date": pa.date32(),
