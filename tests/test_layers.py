@@ -20,6 +20,7 @@ TIERS = {
     "pipeline": 4,
     "store": 5,
     "privacy": 6,
+    "learn": 6,
     "decide": 7,
     "campaign": 8,
     "release": 8,

@@ -15,7 +15,7 @@ from kequn.cli.identity import operator
 from kequn.core.clock import now
 from kequn.decide.batch import DecisionReport, decide
 from kequn.decide.exports import call_list, wechat_groups
-from kequn.decide.propensity import active_model, train
+from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
 from kequn.decide.simulate import simulate_history, work_day
 from kequn.decide.why import explain
@@ -191,36 +191,6 @@ def event_command(
         console.print(
             f"task {t.task_id} for {t.manager_id} by {t.channel} at {t.scheduled_at:%H:%M}: {t.talk_track}"
         )
-
-
-@friendly_errors
-def train_command(
-    snapshot: SnapshotOpt = Path("bank.duckdb"),
-    store: StoreOpt = None,
-    models: Annotated[
-        Path | None, typer.Option(help="Folder for model files (default: beside the snapshot).")
-    ] = None,
-    playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
-) -> None:
-    """Train the propensity model on logged outcomes; report its lift over the priors."""
-    pb = load_playbook(playbook or in_force(store or default_url(snapshot), snapshot))
-    ops = open_store(store or default_url(snapshot))
-    cards = Cards(snapshot)
-    try:
-        report = train(ops, cards, pb, models or snapshot.parent / "models", now())
-    finally:
-        cards.close()
-        ops.dispose()
-    console.print(
-        f"model {report['version']} on {report['outcomes']:,} outcomes "
-        f"({report['positives']:,} successes, base rate {report['base_rate']:.1%})"
-    )
-    console.print(
-        f"AUC: model {report['auc_model']:.3f} vs priors {report['auc_prior']:.3f}; "
-        f"lift in the top 10%: model {report['lift10_model']:.2f}x vs priors "
-        f"{report['lift10_prior']:.2f}x"
-    )
-    console.print(f"used for: {', '.join(report['actions'])}; saved to {report['artifact']}")
 
 
 @friendly_errors

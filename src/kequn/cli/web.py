@@ -18,9 +18,9 @@ from kequn.cli.pipeline import print_summary
 from kequn.core.clock import now, today
 from kequn.core.errors import KequnError
 from kequn.decide.batch import decide
-from kequn.decide.propensity import train
 from kequn.decide.simulate import simulate_history
 from kequn.ingest import ingest
+from kequn.learn.train import train
 from kequn.pipeline import run_pipeline
 from kequn.playbook import load_playbook
 from kequn.store import default_url, open_store
@@ -213,7 +213,7 @@ def demo_command(
             ops, cards, pb, as_of, days=40, contacts_per_day=max(50, customers // 100), seed=seed
         )
         with contextlib.suppress(KequnError):  # too few outcomes in a tiny demo: priors it is
-            train(ops, cards, pb, workdir / "models", now())
+            train(store, ops, pb, now())
         cards.close()
         ops.dispose()
         report = decide(store, url, None, as_of, day, bar)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kequn.decide.capacity import UNLIMITED, fit, schedule
-from kequn.decide.propensity import Model, propensity
+from kequn.decide.propensity import Scorer
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import rule
 
@@ -49,18 +49,18 @@ def capacity_of(staff: pd.DataFrame, taken: pd.DataFrame | None = None) -> dict[
 
 
 def arbitrate(
-    live: pd.DataFrame, room: Room, pb: LoadedPlaybook, model: Model | None, day: date
+    live: pd.DataFrame, room: Room, pb: LoadedPlaybook, score: Scorer, day: date
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``live``: pairs alive after the rules (manager_id, channels_left, value,
-    urgency and the propensity features). Returns the tasks (with channel,
-    scheduled_at, window, propensity, priority) and the pairs dropped here (with
-    stage and rule), both on ``live``'s index."""
+    urgency; ``score`` gives each its propensity). Returns the tasks (with
+    channel, scheduled_at, window, propensity, priority) and the pairs dropped
+    here (with stage and rule), both on ``live``'s index."""
     if live.empty:
         empty = live.assign(stage=pd.Series(dtype=object), rule=pd.Series(dtype=object))
         return live.assign(channel=pd.Series(dtype=object)), empty
     live = live.copy()
     live["channel"] = live["channels_left"].map(lambda c: c[0] if len(c) else None)
-    live["propensity"] = propensity(live, pb, model)
+    live["propensity"] = score(live)
     live["priority"] = live["value"].clip(lower=0) * live["propensity"] * live["urgency"]
     live = live.sort_values(
         ["customer_id", "priority", "action"], ascending=[True, False, True], kind="stable"

@@ -38,10 +38,9 @@ from kequn.decide.arbitrate import Room, arbitrate, capacity_of
 from kequn.decide.campaign_hits import load_campaign_proposals, record_verdicts
 from kequn.decide.inputs import batch_tables, load_ops_state
 from kequn.decide.ownership import RM_ROLES, assign_owners
-from kequn.decide.propensity import active_model
+from kequn.decide.propensity import active_model, batch_scorer
 from kequn.decide.sync import apply_sync, plan_sync
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
-from kequn.decide.transfer import to_duckdb
 from kequn.pipeline import compiled
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
@@ -51,6 +50,7 @@ from kequn.rules import STAGE_NAMES
 from kequn.rules import consent as consent_rules
 from kequn.store import default_url, open_store
 from kequn.store.bulk import load_rows, update_column
+from kequn.store.transfer import to_duckdb
 
 Progress = Callable[[str, int, int], None]
 STEPS = ("sync", "owners", "funnel", "arbitrate", "publish")
@@ -221,6 +221,7 @@ def _decide(
         )
         decision_id = _next_decision_id(con, duck, day)
         model = active_model(ops)
+        score = batch_scorer(duck, con, pb, model, run.schema, now)
     tables = batch_tables(duck, run.schema, snapshot_schema, pb, now, day)
     duck.execute("""
         CREATE OR REPLACE TEMP TABLE k_extra_props AS
@@ -251,7 +252,7 @@ def _decide(
         if len(taken)
         else {}
     )
-    tasks, dropped = arbitrate(live, Room(capacity_of(staff, taken), per_customer, booked), pb, model, day)
+    tasks, dropped = arbitrate(live, Room(capacity_of(staff, taken), per_customer, booked), pb, score, day)
     tasks = talk_tracks(tasks, duck, snapshot_schema, run.schema, ops, pb, decision_id, day)
     report = DecisionReport(decision_id, day, snapshot_id, run.run_id, model.version if model else None)
     report.counts = {**counts, "cards": plan.cards, "cards_changed": plan.changed}

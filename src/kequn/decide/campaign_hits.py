@@ -15,11 +15,11 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.store import Store
 from kequn.store.bulk import load_rows
+from kequn.store.transfer import to_duckdb
 
 PREFIX = "campaign:"
 

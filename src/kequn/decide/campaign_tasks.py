@@ -23,15 +23,15 @@ from kequn.decide import funnel
 from kequn.decide.arbitrate import Room, arbitrate, capacity_of
 from kequn.decide.campaign_hits import PREFIX, CampaignBrief, load_campaign_proposals, record_verdicts
 from kequn.decide.inputs import batch_tables, load_ops_state
-from kequn.decide.propensity import active_model
+from kequn.decide.propensity import active_model, batch_scorer
 from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
-from kequn.decide.transfer import to_duckdb
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import list_runs
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, digest, record
 from kequn.store import Store
 from kequn.store.bulk import load_rows
+from kequn.store.transfer import to_duckdb
 
 
 @dataclass
@@ -133,9 +133,11 @@ def plan_campaign(
             if len(taken)
             else {}
         )
-        tasks, dropped = arbitrate(
-            live, Room(capacity_of(staff, taken), per_customer, booked), pb, active_model(ops), day
-        )
+        with ops.engine.connect() as con:
+            score = batch_scorer(duck, con, pb, active_model(ops), run.schema, now)
+            tasks, dropped = arbitrate(
+                live, Room(capacity_of(staff, taken), per_customer, booked), pb, score, day
+            )
         decision_id = f"campaign_{campaign_id}_{day:%Y%m%d}"
         with ops.engine.connect() as con:
             tasks = talk_tracks(

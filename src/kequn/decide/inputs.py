@@ -15,9 +15,9 @@ import pyarrow as pa
 from sqlalchemy import Connection
 
 from kequn.decide.funnel import EVENT_COLUMNS, INPUTS, action_rows, fact_schema
-from kequn.decide.transfer import instant, to_duckdb
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import contact as contact_rules
+from kequn.store.transfer import instant, to_duckdb
 
 _DUCK = {
     "string": "VARCHAR",

@@ -6,7 +6,7 @@ task stored at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -17,8 +17,10 @@ from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.arbitrate import Room, arbitrate, capacity_of
 from kequn.decide.one import decide_one
-from kequn.decide.propensity import Model
+from kequn.decide.propensity import Model, with_model
 from kequn.decide.tasks import open_task
+from kequn.learn.score import score_one
+from kequn.pipeline.cards import HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
@@ -114,8 +116,19 @@ def handle_event(
         if not live:
             return result
         frame = pd.DataFrame(live)
+        score = with_model(
+            pb,
+            model,
+            lambda pairs: score_one(
+                model,  # type: ignore[arg-type]
+                pairs,
+                now,
+                facts,
+                cards.history(s, customer_id, now - timedelta(days=HISTORY_DAYS)),
+            ),
+        )
         tasks, dropped = arbitrate(
-            frame, room_today(s, card.owner_manager_id, customer_id, now), pb, model, now.date()
+            frame, room_today(s, card.owner_manager_id, customer_id, now), pb, score, now.date()
         )
         for r in dropped.itertuples():
             result.pairs.append(PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority)))

@@ -23,10 +23,10 @@ import duckdb
 from sqlalchemy import Connection, text
 
 from kequn import warehouse
-from kequn.decide.transfer import to_duckdb
 from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.store.bulk import copy_from_duckdb, load_rows, update_column
+from kequn.store.transfer import to_duckdb
 
 TIMELINE_TYPES = (
     "salary",

@@ -203,7 +203,7 @@ def ingest(
         scratch.mkdir()
         # the stage lives in memory (spilling to the scratch folder when the bank is
         # big): nothing of it is committed to disk, and a killed ingest leaves no stage
-        con = _stage_connection(scratch, memory_limit)
+        con = stage_connection(scratch, memory_limit)
         try:
             tables = _validate(con, scratch, sources, mapping, as_of, report_progress)
             never_empty(
@@ -258,7 +258,7 @@ def ingest(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _stage_connection(scratch: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+def stage_connection(scratch: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -294,7 +294,7 @@ def _validate(
         check_table(con, table, as_of, present)
         point("ingest.validate")
         if staged or not table.optional:  # an optional table the extract leaves out is not reported
-            counts.append(_count(con, name, staged))
+            counts.append(count_of(con, name, staged))
     progress("check", len(order), len(order))
     union = " UNION ALL ".join(
         f"SELECT q.table_name, f.file, q.line, q.field, q.value, q.reason, q.problems, "
@@ -318,7 +318,7 @@ def _previous_figures(into: Path, as_of: date, limits: Limits) -> tuple[Figures 
         con.close()
 
 
-def _count(con: duckdb.DuckDBPyConnection, name: str, staged: list) -> TableCount:  # type: ignore[type-arg]
+def count_of(con: duckdb.DuckDBPyConnection, name: str, staged: list) -> TableCount:  # type: ignore[type-arg]
     accepted = dict(con.execute(f"SELECT _file, count(*) FROM accepted_{name} GROUP BY 1").fetchall())
     quarantined = dict(con.execute(f"SELECT _file, count(*) FROM quarantine_{name} GROUP BY 1").fetchall())
     tc = TableCount(table=name)

@@ -46,6 +46,51 @@ def shelf_sql(snapshot_schema: str) -> str:
         FROM {snapshot_schema}.products"""
 
 
+CONTACT_HISTORY = "contact_history"
+#: how far back a contact still counts in a customer's history
+HISTORY_DAYS = 365
+
+
+def attribute_columns(con: duckdb.DuckDBPyConnection, snapshot_schema: str, taken: set[str]) -> list[str]:
+    """The bank's own customer attributes in the snapshot (columns beyond the
+    contract), but for any whose name a profile column already has."""
+    from kequn.contract import TABLES
+
+    contract = set(TABLES["customers"].column_names)
+    cols = [r[0] for r in con.execute(f"DESCRIBE {snapshot_schema}.customers").fetchall()]
+    return [c for c in cols if c not in contract and c not in taken]
+
+
+def with_attributes(profiles: str, snapshot_schema: str, attributes: list[str]) -> str:
+    """The profiles with the customers' own attributes beside them (a relation)."""
+    if not attributes:
+        return profiles
+    picked = ", ".join(f'c."{a}"' for a in attributes)
+    return (
+        f"(SELECT p.*, {picked} FROM {profiles} p "
+        f"LEFT JOIN {snapshot_schema}.customers c USING (customer_id))"
+    )
+
+
+def contact_history_sql(con: duckdb.DuckDBPyConnection, snapshot_schema: str, as_of: object) -> str:
+    """The bank's own past contacts of the last year (the run's copy, in customer
+    order: what a one-customer decision reads of a customer's history)."""
+    has = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'contacts'",
+        [snapshot_schema],
+    ).fetchone()
+    if not has or not has[0]:
+        return (
+            "SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS ts, NULL::VARCHAR AS campaign, "
+            "NULL::VARCHAR AS outcome LIMIT 0"
+        )
+    return f"""
+        SELECT customer_id, ts, coalesce(campaign_id, action) AS campaign, outcome
+        FROM {snapshot_schema}.contacts
+        WHERE ts >= TIMESTAMPTZ '{as_of} 00:00:00+08' - INTERVAL {HISTORY_DAYS} DAY
+        ORDER BY customer_id, ts"""
+
+
 def index_run(con: duckdb.DuckDBPyConnection, run_schema: str) -> None:
     """Indexes the profiles on ``customer_id`` (in the run file being written):
     one wide row is then found without reading the others."""
@@ -97,6 +142,11 @@ class _Open:
                 'dual_recording': x.dual_recording, 'term_days': d.term_days, 'reasons': x.reasons,
                 'rules_passed': x.rules_passed, 'gap_amount': x.gap_amount}})::VARCHAR
             FROM r.recommendations x {shelf}"""
+        self.history_sql = (
+            f"SELECT customer_id, ts, campaign, outcome FROM r.{CONTACT_HISTORY}"
+            if CONTACT_HISTORY in tables
+            else None
+        )
         self.carbon_sql = """
             SELECT customer_id, to_json({'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
                 'times': times, 'grams': grams, 'points': points})::VARCHAR
@@ -122,6 +172,14 @@ class _Open:
             f["recs"].sort(key=lambda r: r.get("rank") or 0)
             f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
+
+    def history(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's own past contacts the run keeps (the bank's, last year)."""
+        if self.history_sql is None:
+            return []
+        cur = self.con.execute(f"{self.history_sql} WHERE customer_id = ? ORDER BY ts", [customer_id])
+        cols = [d[0] for d in cur.description or []]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def close(self) -> None:
         self.con.close()
@@ -177,6 +235,9 @@ class CardFacts:
         """Each customer's facts (those the run does not know are absent)."""
         ids = sorted(set(customer_ids))
         return self._open(run_schema).facts(ids)
+
+    def history(self, customer_id: str, run_schema: str) -> list[dict[str, Any]]:
+        return self._open(run_schema).history(customer_id)
 
     def close(self) -> None:
         for _, opened in self._local.__dict__.pop("open", {}).values():

@@ -16,7 +16,16 @@ from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
-from kequn.pipeline.cards import IN_CUSTOMER_ORDER, SHELF, index_run, shelf_sql
+from kequn.pipeline.cards import (
+    CONTACT_HISTORY,
+    IN_CUSTOMER_ORDER,
+    SHELF,
+    attribute_columns,
+    contact_history_sql,
+    index_run,
+    shelf_sql,
+    with_attributes,
+)
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
 from kequn.pipeline.engines import DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
@@ -160,6 +169,16 @@ def run_pipeline(
             point("run.compute")
             report("publish", 3, len(steps))
 
+            # the bank's own attributes ride with the profiles (group conditions, the
+            # customer's page and the model read them there)
+            taken = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {sources['profiles']}").fetchall()}
+            attributes = attribute_columns(con, snapshot.schema, taken)
+            sources = {
+                **sources,
+                "profiles": with_attributes(sources["profiles"], snapshot.schema, attributes),
+            }
+            history = contact_history_sql(con, snapshot.schema, snapshot.as_of)
+
             def summary(tables: dict[str, str]) -> dict[str, Any]:
                 out = summarise(con, tables, pb)
                 out["previous_run"] = previous.run_id if previous else None
@@ -184,6 +203,7 @@ def run_pipeline(
                 derived={
                     HELD_LISTS: lambda _: held_lists_sql(snapshot.schema),
                     SHELF: lambda _: shelf_sql(snapshot.schema),
+                    CONTACT_HISTORY: lambda _: history,
                 },
                 order=IN_CUSTOMER_ORDER,
                 indexed=index_run,

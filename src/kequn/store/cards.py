@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from kequn.ingest.store import schema_for
 from kequn.pipeline.cards import CardFacts
-from kequn.store.models import DecisionRun, Erasure
+from kequn.store.models import DecisionRun, Erasure, Outcome, Task
 
 Facts = dict[str, Any]
 
@@ -69,6 +69,24 @@ class Cards:
 
     def facts(self, s: Session, customer_id: str) -> Facts:
         return self.many(s, [customer_id]).get(customer_id, {})
+
+    def history(self, s: Session, customer_id: str, since: datetime) -> list[dict[str, Any]]:
+        """Every contact of the customer from ``since``: the bank's own, as the run
+        behind the cards keeps them, and the outcomes logged in Kequn."""
+        out: list[dict[str, Any]] = []
+        where = decided(s) if self.reader is not None else None
+        if self.reader is not None and where is not None:
+            out = [h for h in self.reader.history(customer_id, where.run_schema) if h["ts"] >= since]
+        rows = s.execute(
+            select(Outcome.at, Task.campaign_id, Outcome.action, Outcome.outcome)
+            .outerjoin(Task, Task.task_id == Outcome.task_id)
+            .where(Outcome.customer_id == customer_id, Outcome.at >= since, Outcome.outcome != "survey")
+        ).all()
+        out += [
+            {"customer_id": customer_id, "ts": at, "campaign": campaign or action, "outcome": outcome}
+            for at, campaign, action, outcome in rows
+        ]
+        return out
 
     def close(self) -> None:
         if self.reader is not None:

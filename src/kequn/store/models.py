@@ -390,6 +390,10 @@ class WebSession(Base):
 
 
 class PropensityModel(Base):
+    """A trained propensity model: LightGBM's own text and the spec of its
+    inputs, kept in the store (nothing is unpickled, nothing read from a path).
+    At most one is active; each activation remembers the one it replaced."""
+
     __tablename__ = "propensity_models"
 
     version: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -397,8 +401,17 @@ class PropensityModel(Base):
     algorithm: Mapped[str] = mapped_column(String(60))
     outcomes_used: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    artifact: Mapped[str] = mapped_column(String(400))
+    #: a file of an earlier Kequn's model (never loaded any more)
+    artifact: Mapped[str | None] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    model_text: Mapped[str | None] = mapped_column(Text)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: trained, active, retired (replaced or rolled back), refused (worse than what was in force)
+    status: Mapped[str] = mapped_column(String(12), default="trained")
+    #: the model in force when this one was activated: what a rollback restores
+    replaced: Mapped[str | None] = mapped_column(String(40))
+    activated_at: Mapped[datetime | None] = mapped_column(tz())
+    activated_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

@@ -33,7 +33,7 @@ import duckdb
 from kequn.core.errors import KequnError
 
 FILES = "kequn_files"
-KINDS = ("snapshot", "run", "decision")
+KINDS = ("snapshot", "run", "decision", "history")
 #: how long a step waits for another process to let go of a file
 WRITER_WAIT = float(os.environ.get("KEQUN_LOCK_WAIT", "600"))
 READER_WAIT = 30.0

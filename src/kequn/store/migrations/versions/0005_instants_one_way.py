@@ -27,13 +27,15 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    present = set(sa.inspect(bind).get_table_names())
+    inspector = sa.inspect(bind)
+    present = set(inspector.get_table_names())
     for table in Base.metadata.sorted_tables:
         if table.name not in present:
             continue  # a table a later migration makes holds no older moments
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
-            if not isinstance(column.type, Instant):
-                continue
+            if not isinstance(column.type, Instant) or column.name not in columns:
+                continue  # nor does a column a later migration adds
             name, col = table.name, column.name
             # 'YYYY-MM-DDTHH:MM:SS…' and '…+00:00' from any older writer, then the
             # missing microseconds

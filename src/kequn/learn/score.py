@@ -1,0 +1,133 @@
+"""Scoring tonight's proposals with the model in force: the same features as
+training (``kequn.learn.features``), now at the moment of the decision.
+
+A proposal is a target at that moment: its customer, action (campaign or
+product when it has one) and the channel it would go by. Its history is every
+earlier contact — the bank's own of the last year, as the run keeps them, and
+the outcomes logged in Kequn — and its named values are read from the
+customer's profile (the bank's attributes ride with it) by the names the model
+learnt. A name the profile does not have is unknown, as it would be for a
+customer the bank knows nothing more of.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kequn.learn.features import Tables, frame
+from kequn.learn.model import Model
+
+TARGETS = pa.schema(
+    [
+        ("key", pa.int64()),
+        ("customer_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("action", pa.string()),
+        ("campaign", pa.string()),
+        ("product_id", pa.string()),
+        ("channel", pa.string()),
+    ]
+)
+EVENTS = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("campaign", pa.string()),
+        ("outcome", pa.string()),
+    ]
+)
+
+
+def targets(pairs: pd.DataFrame, now: datetime) -> pa.Table:
+    """The proposals as targets (``pairs``: customer_id, action, and where known
+    campaign_id, product_id and channel)."""
+    n = len(pairs)
+
+    def col(name: str) -> list[Any]:
+        if name not in pairs:
+            return [None] * n
+        return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in pairs[name]]
+
+    actions = col("action")
+    campaigns = [c or a for c, a in zip(col("campaign_id"), actions, strict=True)]
+    return pa.Table.from_pydict(
+        {
+            "key": list(range(n)),
+            "customer_id": col("customer_id"),
+            "ts": [now] * n,
+            "action": actions,
+            "campaign": campaigns,
+            "product_id": col("product_id"),
+            "channel": col("channel"),
+        },
+        schema=TARGETS,
+    )
+
+
+def named(model: Model) -> list[str]:
+    return list((model.spec.extra.get("named") or {}).keys())
+
+
+def score_batch(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    pairs: pd.DataFrame,
+    now: datetime,
+    profiles: str,
+    events: str,
+) -> np.ndarray:
+    """Every pair's chance by the model (``profiles``, ``events``: relations of
+    ``con``: the run's profiles, and every earlier contact)."""
+    if not len(pairs):
+        return np.zeros(0)
+    con.register("k_score_targets_arrow", targets(pairs, now))
+    con.execute("CREATE OR REPLACE TEMP TABLE k_score_targets AS SELECT * FROM k_score_targets_arrow")
+    con.unregister("k_score_targets_arrow")
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {profiles}").fetchall()}
+    names = named(model)
+    picked = ", ".join(f'p."{n}"' if n in have else f'NULL AS "{n}"' for n in names)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE k_score_values AS
+        SELECT t.key {", " + picked if picked else ""}
+        FROM k_score_targets t LEFT JOIN {profiles} p USING (customer_id)""")
+    feats = frame(con, Tables("k_score_targets", events, "k_score_values"), names)
+    return model.predict(feats)
+
+
+_LOCAL = threading.local()
+
+
+def score_one(
+    model: Model,
+    pairs: pd.DataFrame,
+    now: datetime,
+    facts: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+) -> np.ndarray:
+    """One customer's pairs (``facts``: their profile; ``history``: every earlier
+    contact of theirs, customer_id, ts, campaign, outcome)."""
+    if not len(pairs):
+        return np.zeros(0)
+    con = getattr(_LOCAL, "con", None)
+    if con is None:
+        con = _LOCAL.con = duckdb.connect(":memory:")
+        con.execute("SET threads = 1")
+    names = named(model)
+    con.register("k_one_targets", targets(pairs, now))
+    con.register("k_one_events", pa.Table.from_pylist([dict(h) for h in history], schema=EVENTS))
+    values = {"key": list(range(len(pairs))), **{n: [facts.get(n)] * len(pairs) for n in names}}
+    con.register("k_one_values", pd.DataFrame(values))
+    try:
+        feats = frame(con, Tables("k_one_targets", "k_one_events", "k_one_values"), names)
+    finally:
+        for name in ("k_one_targets", "k_one_events", "k_one_values"):
+            con.unregister(name)
+    return model.predict(feats)
