@@ -130,7 +130,9 @@ def matrix(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     for i in spec.inputs:
         col = frame[i.name] if i.name in frame else pd.Series([None] * n, index=frame.index)
         if i.categorical:
-            text = col.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            known = set(i.categories)
+            # a value the model never saw is as good as missing to it
+            text = col.map(lambda v, k=known: str(v) if v is not None and str(v) in k else None)
             out[i.name] = pd.Categorical(text, categories=list(i.categories))
         else:
             out[i.name] = pd.to_numeric(col.map(_number), errors="coerce").astype(float)
