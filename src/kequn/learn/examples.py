@@ -14,6 +14,7 @@ Today's card is never joined.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,14 +55,19 @@ def _tables_with(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _attribute_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The bank's attributes' labels, as the snapshots' reports keep them."""
+    """The bank's attributes' labels, as the reports of the snapshots and of the
+    histories imported keep them."""
     labels: dict[str, str] = {}
-    try:
-        rows = con.execute("SELECT report FROM kequn_snapshots ORDER BY as_of").fetchall()
-    except duckdb.Error:
-        return labels
+    rows: list[tuple[object]] = []
+    with contextlib.suppress(duckdb.Error):
+        rows += con.execute("SELECT report FROM kequn_snapshots ORDER BY as_of").fetchall()
+    for db in _tables_with(con, "report"):
+        if db.startswith("history_"):
+            rows += con.execute(f"SELECT report FROM {db}.report").fetchall()
     for (report,) in rows:
         found = (json.loads(report) if isinstance(report, str) else report or {}).get("attributes") or {}
+        if found and all(isinstance(v, dict) and "type" in v for v in found.values()):
+            found = {"contacts": found}  # a history's report: the contacts' attributes alone
         for attrs in found.values():
             for name, a in attrs.items():
                 labels[name] = a.get("label") or name
