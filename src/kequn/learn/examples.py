@@ -18,6 +18,7 @@ import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -58,14 +59,15 @@ def _attribute_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The bank's attributes' labels, as the reports of the snapshots and of the
     histories imported keep them."""
     labels: dict[str, str] = {}
-    rows: list[tuple[object]] = []
+    rows: list[tuple[Any, ...]] = []
     with contextlib.suppress(duckdb.Error):
         rows += con.execute("SELECT report FROM kequn_snapshots ORDER BY as_of").fetchall()
     for db in _tables_with(con, "report"):
         if db.startswith("history_"):
             rows += con.execute(f"SELECT report FROM {db}.report").fetchall()
     for (report,) in rows:
-        found = (json.loads(report) if isinstance(report, str) else report or {}).get("attributes") or {}
+        parsed: dict[str, Any] = json.loads(report) if isinstance(report, str) else dict(report or {})
+        found = parsed.get("attributes") or {}
         if found and all(isinstance(v, dict) and "type" in v for v in found.values()):
             found = {"contacts": found}  # a history's report: the contacts' attributes alone
         for attrs in found.values():
