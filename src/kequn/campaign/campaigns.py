@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from kequn.campaign.groups import latest_runs, open_analytics, unit_branches
 from kequn.core.errors import KequnError
 from kequn.decide.campaign_hits import CampaignBrief
 from kequn.decide.campaign_tasks import CampaignTasking, plan_campaign, task_campaign
+from kequn.learn.persuasion import active_uplift, persuadable
 from kequn.pipeline import groups
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.audit import Event, record
@@ -47,6 +50,9 @@ class CampaignSpec:
     control_share: float = 0.1
     seed: int | None = None
     talk_track: str | None = None
+    #: take only this share of the group, its most persuadable members by the
+    #: action's uplift model (None: the whole group)
+    persuadable_share: float | None = None
 
 
 def campaign_actions(pb: LoadedPlaybook) -> list[Any]:
@@ -85,6 +91,8 @@ def check_spec(spec: CampaignSpec, pb: LoadedPlaybook) -> list[str]:
         problems.append("priority: above 0, at most 1")
     if not 0 <= spec.control_share <= MAX_CONTROL:
         problems.append(f"control share: from 0 to {MAX_CONTROL}")
+    if spec.persuadable_share is not None and not 0 < spec.persuadable_share <= 1:
+        problems.append("persuadable share: above 0 and at most 1")
     return problems
 
 
@@ -92,6 +100,31 @@ def _next_id(s: Session, day: date) -> str:
     prefix = f"CMP{day:%Y%m%d}"
     n = s.scalar(select(func.count()).select_from(Campaign).where(Campaign.campaign_id.like(prefix + "%")))
     return f"{prefix}{(n or 0) + 1:03d}"
+
+
+def _most_persuadable(
+    analytics: Path, ops: Store, spec: CampaignSpec, members: pd.DataFrame, run_id: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The share of the group whose uplift for the action is highest (the arms
+    are then drawn from them, so the control arm measures the same people)."""
+    found = active_uplift(ops, spec.action)
+    if found is None:
+        raise KequnError(
+            f"no uplift model for {spec.action} yet: it is learnt from this action's earlier campaigns "
+            "with a control arm (`kequn uplift`)"
+        )
+    version, model = found
+    score = persuadable(analytics, model, run_id, members["customer_id"].astype(str).tolist())
+    keep = max(1, int(np.ceil(len(members) * float(spec.persuadable_share or 1))))
+    order = np.argsort(-score, kind="stable")[:keep]
+    kept = members.iloc[np.sort(order)].reset_index(drop=True)
+    return kept, {
+        "share": spec.persuadable_share,
+        "model": version,
+        "of": len(members),
+        "mean_uplift": round(float(score[order].mean()), 4),
+        "mean_uplift_group": round(float(score.mean()), 4),
+    }
 
 
 @dataclass
@@ -128,6 +161,9 @@ def launch(
         duck.close()
     if members.empty:
         raise KequnError(f"group {group.name!r} has no members on run {run.run_id}")
+    targeting = None
+    if spec.persuadable_share is not None:
+        members, targeting = _most_persuadable(analytics, ops, spec, members, run.run_id)
     seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**31)
     arms = assign_arms(members, seed, spec.control_share)
     with ops.session() as s:
@@ -175,6 +211,7 @@ def launch(
             created_at=now,
             run_id=run.run_id,
             members_total=len(members),
+            targeting=targeting,
         )
         s.add(campaign)
         s.flush()

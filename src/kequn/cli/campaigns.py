@@ -162,6 +162,12 @@ def campaign_launch_command(
     starts: Annotated[str | None, typer.Option(help="First day (default: today).")] = None,
     priority: Annotated[float, typer.Option(help="Weight against triggered work, (0, 1].")] = 0.5,
     control: Annotated[float, typer.Option(help="Share held out as the control group.")] = 0.1,
+    persuadable: Annotated[
+        float | None,
+        typer.Option(
+            help="Take only this share of the group: its most persuadable members (an uplift model's)."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the control draw (default: random, recorded).")
     ] = None,
@@ -183,6 +189,8 @@ def campaign_launch_command(
         priority,
         control,
         seed,
+        None,
+        persuadable,
     )
     url = _url(store, snapshot)
     pb = load_playbook(in_force(url, snapshot))  # the released version, if any

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "event": ("kequn.cli.decisions", "event_command"),
     "train": ("kequn.cli.models", "train_command"),
     "model": ("kequn.cli.models", "model_app"),
+    "uplift": ("kequn.cli.models", "uplift_command"),
     "history": ("kequn.cli.models", "history_app"),
     "simulate": ("kequn.cli.decisions", "simulate_command"),
     "export": ("kequn.cli.decisions", "export_app"),

@@ -183,6 +183,54 @@ def model_rollback(
     _change(snapshot, store, by, "model_rolled_back")
 
 
+@friendly_errors
+def uplift_command(
+    snapshot: SnapshotOpt = Path("bank.duckdb"),
+    store: StoreOpt = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action (default: every action campaigns have carried).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Learn who is persuadable for each campaigned action, from its campaigns'
+    treated and control arms; judged on members held out (Qini and AUUC)."""
+    from sqlalchemy import select
+
+    from kequn.learn.persuasion import learn_action
+    from kequn.store.campaign_models import Campaign
+
+    ops = open_store(store or default_url(snapshot))
+    try:
+        with ops.session() as s:
+            actions = [action] if action else sorted(set(s.scalars(select(Campaign.action))))
+        if not actions:
+            console.print("no campaign yet: uplift is learnt from campaigns' control arms")
+            return
+        t = Table(title="uplift on members held out (Qini; AUUC)")
+        for col in ("action", "members", "learner", "learnt", "two-model", "class transformation", "random"):
+            t.add_column(col)
+        moment = now()
+        for a in actions:
+            r = learn_action(snapshot, ops, a, moment, seed)
+            m = r.metrics
+
+            def fig(k: str, m: dict[str, Any] = m) -> str:
+                return f"{m[k]['qini']:.3f}; {m[k]['auuc']:.3f}" if k in m else "—"
+
+            t.add_row(
+                a,
+                f"{r.members:,}",
+                m.get("learner", r.reason),
+                r.version or "—",
+                fig("two_model"),
+                fig("class_transformation"),
+                fig("random"),
+            )
+    finally:
+        ops.dispose()
+    console.print(t)
+
+
 history_app = typer.Typer(help="The bank's past contacts.", no_args_is_help=True)
 
 

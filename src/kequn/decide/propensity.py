@@ -14,8 +14,10 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from kequn.learn.model import Model
+from kequn.learn.persuasion import active_uplifts, profiles_on
 from kequn.learn.registry import active as active_model
 from kequn.learn.score import score_batch
+from kequn.learn.uplift import UpliftModel
 from kequn.pipeline.cards import CONTACT_HISTORY, HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.store.transfer import instant, to_duckdb
@@ -49,6 +51,32 @@ def with_model(pb: LoadedPlaybook, model: Model | None, predict: Scorer) -> Scor
     return score
 
 
+def with_uplift(
+    score: Scorer,
+    models: dict[str, UpliftModel],
+    uplift_of: Callable[[UpliftModel, pd.DataFrame], np.ndarray],
+) -> Scorer:
+    """A campaign's pairs ranked on what contacting them changes, where the
+    campaign's action has an uplift model (``uplift_of``: a model's uplift for
+    pairs); every other pair as ``score`` ranks it."""
+    if not models:
+        return score
+
+    def scored(pairs: pd.DataFrame) -> np.ndarray:
+        out = score(pairs)
+        campaign = (
+            pairs["campaign_id"].notna().to_numpy() if "campaign_id" in pairs else np.zeros(len(pairs), bool)
+        )
+        for action, model in models.items():
+            mine = campaign & (pairs["action"] == action).to_numpy()
+            if mine.any():
+                # a negative uplift is a contact that does harm: the least of any rank
+                out[mine] = np.clip(uplift_of(model, pairs[mine]), 0.001, 1.0)
+        return out
+
+    return scored
+
+
 def batch_scorer(
     duck: duckdb.DuckDBPyConnection,
     con: Connection,
@@ -60,8 +88,21 @@ def batch_scorer(
     """The scorer of a batch (the nightly run, a campaign launch) on ``duck``,
     which has ``run_schema`` attached: the customers' earlier contacts (the run's
     copy of the bank's, and Kequn's outcomes of the last year) are gathered once."""
+    uplifts = active_uplifts(con)
+    run_id = run_schema.removeprefix("run_")
+
+    def uplift_of(m: UpliftModel, pairs: pd.DataFrame) -> np.ndarray:
+        who = pd.DataFrame(
+            {
+                "row": np.arange(len(pairs)),
+                "customer_id": pairs["customer_id"].astype(str).to_numpy(),
+                "run_id": run_id,
+            }
+        )
+        return m.predict(profiles_on(duck, [run_id], who))
+
     if model is None:
-        return by_priors(pb)
+        return with_uplift(by_priors(pb), uplifts, uplift_of)
     d = con.dialect.name
     to_duckdb(
         con,
@@ -85,11 +126,12 @@ def batch_scorer(
     duck.execute(
         f"CREATE OR REPLACE TEMP TABLE k_model_events AS {bank} UNION ALL SELECT * FROM k_model_kequn"
     )
-    return with_model(
+    scored = with_model(
         pb,
         model,
         lambda pairs: score_batch(duck, model, pairs, now, f"{run_schema}.profiles", "k_model_events"),
     )
+    return with_uplift(scored, uplifts, uplift_of)
 
 
 __all__ = ["Model", "Scorer", "active_model", "batch_scorer", "by_priors", "priors", "with_model"]

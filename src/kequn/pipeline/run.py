@@ -182,6 +182,7 @@ def run_pipeline(
             def summary(tables: dict[str, str]) -> dict[str, Any]:
                 out = summarise(con, tables, pb)
                 out["previous_run"] = previous.run_id if previous else None
+                out["attributes"] = attributes  # the bank's own, beside the profile's columns
                 return out
 
             written = write_run(

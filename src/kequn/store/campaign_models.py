@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kequn.store.models import Base, Money, tz
@@ -60,6 +60,9 @@ class Campaign(Base):
     paused_at: Mapped[datetime | None] = mapped_column(tz())
     run_id: Mapped[str | None] = mapped_column(String(20))
     members_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: how the members were chosen from the group: everyone, or the most
+    #: persuadable share by an uplift model ({share, model, of})
+    targeting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class CampaignMember(Base):

@@ -414,6 +414,25 @@ class PropensityModel(Base):
     activated_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class UpliftModel(Base):
+    """Who is persuadable for one action, learnt from campaigns' treated and
+    control arms: LightGBM's text (one booster, or two for the two-model
+    learner) and the spec of its inputs. The newest of an action is in force."""
+
+    __tablename__ = "uplift_models"
+
+    version: Mapped[str] = mapped_column(String(60), primary_key=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    learner: Mapped[str] = mapped_column(String(24))
+    trained_at: Mapped[datetime] = mapped_column(tz())
+    members: Mapped[int] = mapped_column(Integer)
+    campaigns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    texts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class AuditEntry(Base):
     """The access trail: append-only, each entry chained to the previous by its
     hash (see kequn.privacy.audit). ``detail`` is the canonical JSON that was hashed."""

@@ -20,6 +20,7 @@ from kequn.campaign.groups import groups_in_reach, preview, save_group, unit_bra
 from kequn.campaign.results import results, to_excel
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
+from kequn.learn.persuasion import active_uplift
 from kequn.pipeline.groups import GROUP_COLUMNS
 from kequn.store.campaign_models import Campaign, CheckIn, CustomerGroup
 from kequn.store.models import Branch, Staff
@@ -219,6 +220,7 @@ def campaign_launch(
     channels: Annotated[list[str] | None, Form()] = None,
     priority: Annotated[float, Form(gt=0, le=1)] = 0.5,
     control_share: Annotated[float, Form(ge=0, le=0.5)] = 0.1,
+    persuadable_share: Annotated[str, Form(max_length=8)] = "",
     talk_track: Annotated[str, Form(max_length=500)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
@@ -230,8 +232,9 @@ def campaign_launch(
         raise HTTPException(status_code=404, detail="no such group in your reach")
     try:
         value = Decimal(target_value)
-    except InvalidOperation:
-        raise HTTPException(status_code=422, detail="target: a number") from None
+        share = float(persuadable_share) if persuadable_share.strip() else None
+    except (InvalidOperation, ValueError):
+        raise HTTPException(status_code=422, detail="target and shares: numbers") from None
     spec = CampaignSpec(
         name,
         group_id,
@@ -245,6 +248,7 @@ def campaign_launch(
         control_share,
         None,
         talk_track.strip() or None,
+        share,
     )
     try:
         done = launch(
@@ -285,6 +289,7 @@ def campaign_page(request: Request, s: DB, v: ViewerDep, day: Day, campaign_id: 
             }
         ],
     }
+    found = active_uplift(request.app.state.store, r.campaign.action)
     return page(
         request,
         "campaign.html",
@@ -293,6 +298,7 @@ def campaign_page(request: Request, s: DB, v: ViewerDep, day: Day, campaign_id: 
         r=r,
         measures=MEASURES,
         funnel_chart=funnel_chart,
+        uplift={"version": found[0], **found[1].metrics} if found else None,
     )
 
 
