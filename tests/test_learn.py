@@ -30,7 +30,7 @@ from kequn.learn.train import train
 from kequn.pipeline import run_pipeline
 from kequn.playbook import load_playbook
 from kequn.store import open_store
-from kequn.store.models import DecisionRun, PropensityModel
+from kequn.store.models import DecisionRun, PropensityModel, Task
 from kequn.synth import SynthOptions, synthesize
 from kequn.synth.history import TRUTH_FILE
 
@@ -166,6 +166,18 @@ def test_a_worse_model_is_not_put_in_force_and_a_rollback_restores_the_one_befor
         assert report.model_version == good.version
         with ops.session() as s:
             assert s.scalar(select(DecisionRun.model_version)) == good.version
+            # each task the model spoke for says what moved its chance most, in a banker's words
+            learnt = registry.load(s, good.version).actions
+            tasks = s.scalars(select(Task).where(Task.as_of == report.day)).all()
+            spoken = [t for t in tasks if t.action in learnt and not t.campaign_id]
+            assert spoken, "the model speaks for some of the night's tasks"
+            for t in tasks:
+                why = (t.explanation or {}).get("propensity_reasons") or []
+                if t in spoken:
+                    assert why and len(why) <= 3 and all(r["label"] and r["effect"] for r in why), why
+                    assert t.propensity != next(a.prior for a in PB.playbook.actions if a.name == t.action)
+                else:
+                    assert why == []
             assert registry.rollback(s, "test", NOW) == (good.version, None)  # back to the priors
         assert registry.active(ops) is None
     finally:

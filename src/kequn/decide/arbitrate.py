@@ -83,6 +83,8 @@ def arbitrate(
     over = chosen[chosen["channel"].isna()]
     tasks = chosen[chosen["channel"].notna()].copy()
     tasks = schedule(tasks, day, pb.playbook.contact, room.booked, room.not_before)
+    # what moved each task's chance most, where a model gave it (shown with the task)
+    tasks["propensity_reasons"] = score.reasons(tasks)
     dropped = pd.concat(
         [
             outranked.assign(stage=rule("outranked").stage, rule="outranked"),

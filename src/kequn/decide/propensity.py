@@ -6,7 +6,9 @@ The arbitration ranks on it; every path that arbitrates gets a scorer."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -16,14 +18,47 @@ from sqlalchemy import Connection
 from kequn.learn.model import Model
 from kequn.learn.persuasion import active_uplifts, profiles_on
 from kequn.learn.registry import active as active_model
-from kequn.learn.score import score_batch
+from kequn.learn.score import features_batch, reasons
 from kequn.learn.uplift import UpliftModel
 from kequn.pipeline.cards import CONTACT_HISTORY, HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.store.transfer import instant, to_duckdb
 
-#: a pair frame (customer_id, action, channel, campaign_id, product_id, …) -> chances
-Scorer = Callable[[pd.DataFrame], np.ndarray]
+#: a frame of pairs -> a number per pair
+Chances = Callable[[pd.DataFrame], np.ndarray]
+#: a frame of pairs -> per pair, the inputs that moved its chance most
+Reasons = Callable[[pd.DataFrame], list[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Each pair's propensity (``chances``), and for the pairs the model spoke for,
+    the inputs that raised or lowered it most (``reasons``)."""
+
+    chances: Chances
+    explain: Reasons | None = None
+    model_actions: frozenset[str] = frozenset()
+    uplift_actions: frozenset[str] = frozenset()
+
+    def __call__(self, pairs: pd.DataFrame) -> np.ndarray:
+        return self.chances(pairs)
+
+    def reasons(self, pairs: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        """Per pair: the model's reasons, or none (a prior, or a campaign's uplift)."""
+        out: list[list[dict[str, Any]]] = [[] for _ in range(len(pairs))]
+        if self.explain is None or not len(pairs):
+            return out
+        campaign = (
+            pairs["campaign_id"].notna().to_numpy() if "campaign_id" in pairs else np.zeros(len(pairs), bool)
+        )
+        action = pairs["action"].to_numpy()
+        mine = np.isin(action, list(self.model_actions)) & ~(
+            campaign & np.isin(action, list(self.uplift_actions))
+        )
+        if mine.any():
+            for i, found in zip(np.flatnonzero(mine), self.explain(pairs[mine]), strict=True):
+                out[i] = found
+        return out
 
 
 def priors(pairs: pd.DataFrame, pb: LoadedPlaybook) -> np.ndarray:
@@ -32,12 +67,14 @@ def priors(pairs: pd.DataFrame, pb: LoadedPlaybook) -> np.ndarray:
 
 
 def by_priors(pb: LoadedPlaybook) -> Scorer:
-    return lambda pairs: priors(pairs, pb)
+    return Scorer(lambda pairs: priors(pairs, pb))
 
 
-def with_model(pb: LoadedPlaybook, model: Model | None, predict: Scorer) -> Scorer:
-    """The model's chance where it learnt the action (``predict`` computes it for
-    the pairs it is given), the prior elsewhere."""
+def with_model(
+    pb: LoadedPlaybook, model: Model | None, features: Callable[[pd.DataFrame], pd.DataFrame]
+) -> Scorer:
+    """The model's chance where it learnt the action (``features``: the model's
+    inputs for the pairs it is given), the prior elsewhere."""
     if model is None:
         return by_priors(pb)
 
@@ -45,10 +82,10 @@ def with_model(pb: LoadedPlaybook, model: Model | None, predict: Scorer) -> Scor
         out = priors(pairs, pb)
         known = pairs["action"].isin(model.actions).to_numpy()
         if known.any():
-            out[known] = predict(pairs[known])
+            out[known] = model.predict(features(pairs[known]))
         return out
 
-    return score
+    return Scorer(score, lambda pairs: reasons(model, features(pairs)), model.actions)
 
 
 def with_uplift(
@@ -74,7 +111,7 @@ def with_uplift(
                 out[mine] = np.clip(uplift_of(model, pairs[mine]), 0.001, 1.0)
         return out
 
-    return scored
+    return Scorer(scored, score.explain, score.model_actions, frozenset(models))
 
 
 def batch_scorer(
@@ -129,7 +166,7 @@ def batch_scorer(
     scored = with_model(
         pb,
         model,
-        lambda pairs: score_batch(duck, model, pairs, now, f"{run_schema}.profiles", "k_model_events"),
+        lambda pairs: features_batch(duck, model, pairs, now, f"{run_schema}.profiles", "k_model_events"),
     )
     return with_uplift(scored, uplifts, uplift_of)
 

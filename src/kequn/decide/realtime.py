@@ -19,7 +19,7 @@ from kequn.decide.arbitrate import Room, arbitrate, capacity_of
 from kequn.decide.one import decide_one
 from kequn.decide.propensity import Model, with_model
 from kequn.decide.tasks import open_task
-from kequn.learn.score import score_one
+from kequn.learn.score import features_one
 from kequn.pipeline.cards import HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
@@ -119,7 +119,7 @@ def handle_event(
         score = with_model(
             pb,
             model,
-            lambda pairs: score_one(
+            lambda pairs: features_one(
                 model,  # type: ignore[arg-type]
                 pairs,
                 now,
@@ -172,6 +172,7 @@ def handle_event(
                         "priority": round(float(t.priority), 4),
                     },
                     "features_used": sorted(pb.expression("triggers", t.trigger).columns),
+                    "propensity_reasons": getattr(t, "propensity_reasons", None) or [],
                 },
                 source="event",
                 audit=("system:event", "decision_event", {"event": event.get("event_type")}),

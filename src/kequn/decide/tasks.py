@@ -115,6 +115,7 @@ def talk_tracks(
                     "priority": round(float(t["priority"]), 4),
                 },
                 "features_used": features_used.get(trigger, []),
+                "propensity_reasons": t.get("propensity_reasons") or [],
                 **({"campaign": brief.campaign_id, "campaign_name": brief.name} if brief else {}),
             }
         )

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kequn.learn.features import Tables, frame
+from kequn.learn.features import LABELS, Tables, frame
 from kequn.learn.model import Model
 
 TARGETS = pa.schema(
@@ -88,6 +88,18 @@ def score_batch(
     ``con``: the run's profiles, and every earlier contact)."""
     if not len(pairs):
         return np.zeros(0)
+    return model.predict(features_batch(con, model, pairs, now, profiles, events))
+
+
+def features_batch(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    pairs: pd.DataFrame,
+    now: datetime,
+    profiles: str,
+    events: str,
+) -> pd.DataFrame:
+    """The model's inputs for every pair, in the pairs' order."""
     con.register("k_score_targets_arrow", targets(pairs, now))
     con.execute("CREATE OR REPLACE TEMP TABLE k_score_targets AS SELECT * FROM k_score_targets_arrow")
     con.unregister("k_score_targets_arrow")
@@ -98,8 +110,7 @@ def score_batch(
         CREATE OR REPLACE TEMP TABLE k_score_values AS
         SELECT t.key {", " + picked if picked else ""}
         FROM k_score_targets t LEFT JOIN {profiles} p USING (customer_id)""")
-    feats = frame(con, Tables("k_score_targets", events, "k_score_values"), names)
-    return model.predict(feats)
+    return frame(con, Tables("k_score_targets", events, "k_score_values"), names)
 
 
 _LOCAL = threading.local()
@@ -116,6 +127,16 @@ def score_one(
     contact of theirs, customer_id, ts, campaign, outcome)."""
     if not len(pairs):
         return np.zeros(0)
+    return model.predict(features_one(model, pairs, now, facts, history))
+
+
+def features_one(
+    model: Model,
+    pairs: pd.DataFrame,
+    now: datetime,
+    facts: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+) -> pd.DataFrame:
     con = getattr(_LOCAL, "con", None)
     if con is None:
         con = _LOCAL.con = duckdb.connect(":memory:")
@@ -126,8 +147,50 @@ def score_one(
     values = {"key": list(range(len(pairs))), **{n: [facts.get(n)] * len(pairs) for n in names}}
     con.register("k_one_values", pd.DataFrame(values))
     try:
-        feats = frame(con, Tables("k_one_targets", "k_one_events", "k_one_values"), names)
+        return frame(con, Tables("k_one_targets", "k_one_events", "k_one_values"), names)
     finally:
         for name in ("k_one_targets", "k_one_events", "k_one_values"):
             con.unregister(name)
-    return model.predict(feats)
+
+
+#: how many of the inputs that moved a chance most a task shows
+REASONS = 3
+
+
+def reasons(model: Model, features: pd.DataFrame, top: int = REASONS) -> list[list[dict[str, Any]]]:
+    """For each row, the inputs that raised or lowered its chance most: name, the
+    banker's word for it, its value, and its effect on the log-odds (LightGBM's
+    own contributions, TreeSHAP)."""
+    contrib = model.contributions(features)
+    named = dict(model.spec.extra.get("named") or {})
+    out = []
+    for i in range(len(features)):
+        row = contrib[i, :-1]
+        found = []
+        for j in np.argsort(-np.abs(row)):
+            name = model.spec.inputs[j].name
+            value = _shown(features.iloc[i].get(name))
+            # the task itself (its action, campaign, product) and what is unknown of
+            # the customer are no reason a banker can act on
+            if name in OF_THE_TASK or value is None or abs(row[j]) < 0.01:
+                continue
+            label = named.get(name) or LABELS.get(name, name)
+            found.append({"name": name, "label": label, "value": value, "effect": round(float(row[j]), 3)})
+            if len(found) == top:
+                break
+        out.append(found)
+    return out
+
+
+#: inputs that say which task it is, not who the customer is
+OF_THE_TASK = frozenset({"action", "campaign", "product_id"})
+
+
+def _shown(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str) and value == "none":
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    return round(value, 2) if isinstance(value, float) else value

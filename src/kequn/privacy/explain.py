@@ -78,6 +78,8 @@ def explain_task(
         "marketing": kind == "marketing",
         "refuse": REFUSE if kind == "marketing" else "这是必要的服务或合规通知,不属于营销推荐。",
         "automated": True,
+        # what raised or lowered the model's chance most (none: the playbook's prior)
+        "propensity_reasons": list(explanation.get("propensity_reasons") or []),
     }
 
 
