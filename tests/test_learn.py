@@ -234,3 +234,50 @@ label = "利率"
         con.close()
     assert kept == [("C1", "sold", "phone", "教师", 45, 1.95), ("C2", "declined", "phone", "工人", 38, 1.95)]
     assert bad == [(4, "outcome", "unknown_code"), (5, "age", "unparseable_number"), (6, "ts", "future_date")]
+
+
+def test_the_banks_own_attributes_reach_the_customer_page(tmp_path: Path) -> None:
+    """Declared in the mapping, kept with the snapshot, carried by the run's
+    profiles: a customer's own attributes are on their page, by their labels."""
+    from kequn.store.cards import Cards
+    from kequn.store.models import Customer
+    from kequn.web.security import Viewer
+    from kequn.web.services.customer import customer_360
+
+    root = tmp_path / "bank"
+    root.mkdir()
+    extract = _bank(root, 800, months=6)
+    store = root / "bank.duckdb"
+    run_pipeline(store)
+    url = f"sqlite:///{root / 'ops.sqlite'}"
+    decide(store, url)
+    wanted = pd.read_csv(extract / "customers.csv", dtype=str).set_index("customer_id")
+    hq = Viewer(1, "hq", "HQ", "hq", None, None, None, "t", "s")
+    ops = open_store(url)
+    cards = Cards(store)
+    try:
+        with ops.session() as s:
+            assert cards.attributes(s) == {
+                "marital": "婚姻状况",
+                "education": "学历",
+                "housing_loan": "住房贷款",
+                "credit_default": "征信违约记录",
+            }
+            cid = s.scalars(select(Customer.customer_id).order_by(Customer.customer_id)).first()
+            page = customer_360(s, cards, hq, cid, PB)
+    finally:
+        cards.close()
+        ops.dispose()
+    # and a group's condition may name them
+    from kequn.campaign.groups import preview
+
+    found = preview(store, "marital = 'single' AND NOT housing_loan", None)
+    assert found.error is None, found.error
+    assert found.stats is not None and found.stats.size == int(
+        ((wanted["marital"] == "single") & (wanted["housing_loan"] == "false")).sum()
+    )
+    assert preview(store, "marriage = 'single'", None).error  # an attribute the bank has not
+    assert page is not None
+    shown = dict(page.attributes)
+    assert shown["婚姻状况"] == wanted.loc[cid, "marital"] and shown["学历"] == wanted.loc[cid, "education"]
+    assert shown["住房贷款"] is (wanted.loc[cid, "housing_loan"] == "true")

@@ -156,7 +156,8 @@ def launch(
     duck = open_analytics(analytics)
     try:
         run, _ = latest_runs(duck)
-        members = groups.members(duck, run, groups.parse_group(group.expression), branches)
+        expression = groups.parse_group(group.expression, groups.run_attributes(duck, run))
+        members = groups.members(duck, run, expression, branches)
     finally:
         duck.close()
     if members.empty:
@@ -187,7 +188,7 @@ def launch(
                 campaign_id,
                 spec.name.strip(),
                 spec.talk_track or None,
-                sorted(groups.parse_group(group.expression).columns),
+                sorted(expression.columns),
             ),
         )
     with ops.session() as s:

@@ -133,15 +133,15 @@ def preview(
     """Counts a condition on the latest run, as the builder shows it while typing."""
     started = time.perf_counter()
     result = GroupPreview(text)
-    try:
-        expr = groups.parse_group(text)
-    except ExpressionError as exc:
-        result.error, result.error_zh = str(exc), exc.zh
-        return result
-    result.parsed = expr
     duck = open_analytics(analytics)
     try:
         run, before = latest_runs(duck)
+        try:
+            expr = groups.parse_group(text, groups.run_attributes(duck, run))
+        except ExpressionError as exc:
+            result.error, result.error_zh = str(exc), exc.zh
+            return result
+        result.parsed = expr
         result.run_id = run.run_id
         try:
             result.stats = groups.stats(duck, run, expr, branches)
@@ -203,7 +203,8 @@ def save_group(
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise KequnError(f"a group needs a name of 1 to {NAME_MAX} characters")
-    groups.parse_group(text)  # raises ExpressionError with the reason
+    if result.parsed is None or result.text != text:
+        groups.parse_group(text)  # raises ExpressionError with the reason
     same_unit = (
         CustomerGroup.branch_id.is_(None) if branch_id is None else CustomerGroup.branch_id == branch_id
     )

@@ -72,6 +72,21 @@ def with_attributes(profiles: str, snapshot_schema: str, attributes: list[str]) 
     )
 
 
+ATTRIBUTES = "attributes"
+
+
+def attributes_sql(attributes: list[str], declared: dict[str, dict[str, str]]) -> str:
+    """The run's table of the bank's own attributes beside its profiles: name,
+    type and label (``declared``: the snapshot's report of them)."""
+    rows = [
+        (a, declared.get(a, {}).get("type", "str"), declared.get(a, {}).get("label") or a) for a in attributes
+    ]
+    if not rows:
+        return "SELECT NULL::VARCHAR AS name, NULL::VARCHAR AS type, NULL::VARCHAR AS label LIMIT 0"
+    values = ", ".join("(" + ", ".join("'" + v.replace("'", "''") + "'" for v in r) + ")" for r in rows)
+    return f"SELECT * FROM (VALUES {values}) v(name, type, label)"
+
+
 def contact_history_sql(con: duckdb.DuckDBPyConnection, snapshot_schema: str, as_of: object) -> str:
     """The bank's own past contacts of the last year (the run's copy, in customer
     order: what a one-customer decision reads of a customer's history)."""
@@ -173,6 +188,15 @@ class _Open:
             f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
 
+    def attributes(self) -> dict[str, str]:
+        """The bank's own attributes on the profile: name -> label."""
+        has = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'r' AND table_name = ?", [ATTRIBUTES]
+        ).fetchone()
+        if not has or not has[0]:
+            return {}
+        return dict(self.con.execute(f"SELECT name, label FROM r.{ATTRIBUTES}").fetchall())
+
     def history(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's own past contacts the run keeps (the bank's, last year)."""
         if self.history_sql is None:
@@ -238,6 +262,9 @@ class CardFacts:
 
     def history(self, customer_id: str, run_schema: str) -> list[dict[str, Any]]:
         return self._open(run_schema).history(customer_id)
+
+    def attributes(self, run_schema: str) -> dict[str, str]:
+        return self._open(run_schema).attributes()
 
     def close(self) -> None:
         for _, opened in self._local.__dict__.pop("open", {}).values():

@@ -9,7 +9,7 @@ scan of one column-store table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -36,9 +36,32 @@ GROUP_LISTS: dict[str, ColumnDoc] = {
 GROUP_COLUMNS: dict[str, ColumnDoc] = {**SCOPES["profile"], **TRIGGER_FEATURES, **GROUP_LISTS}
 
 
-def parse_group(text: str) -> Expression:
-    """Checks a group's condition; raises ExpressionError with the reason."""
-    return parse(text, GROUP_COLUMNS)
+def parse_group(text: str, attributes: Mapping[str, ColumnDoc] | None = None) -> Expression:
+    """Checks a group's condition; raises ExpressionError with the reason
+    (``attributes``: the bank's own, which a condition may name beside the
+    profile's columns)."""
+    return parse(text, {**GROUP_COLUMNS, **(attributes or {})})
+
+
+#: an attribute's type as a condition reads it
+_ATTRIBUTE_TYPES = {"str": "str", "int": "int", "number": "float", "bool": "bool", "date": "date"}
+
+
+def run_attributes(con: duckdb.DuckDBPyConnection, run: RunInfo) -> dict[str, ColumnDoc]:
+    """The bank's own attributes a run's profiles carry, as a condition may name them."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'attributes'",
+        [run.schema],
+    ).fetchone()
+    if not found or not found[0]:
+        return {}
+    return {
+        name: ColumnDoc(_ATTRIBUTE_TYPES.get(kind, "str"), f"the bank's own attribute ({kind})", label)  # type: ignore[arg-type]
+        for name, kind, label in con.execute(
+            f"SELECT name, type, label FROM {run.schema}.attributes"
+        ).fetchall()
+        if name not in GROUP_COLUMNS
+    }
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from kequn.core.faults import point
 from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
 from kequn.pipeline.cards import (
+    ATTRIBUTES,
     CONTACT_HISTORY,
     IN_CUSTOMER_ORDER,
     SHELF,
     attribute_columns,
+    attributes_sql,
     contact_history_sql,
     index_run,
     shelf_sql,
@@ -173,6 +175,8 @@ def run_pipeline(
             # customer's page and the model read them there)
             taken = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {sources['profiles']}").fetchall()}
             attributes = attribute_columns(con, snapshot.schema, taken)
+            reported = (snapshot.report or {}).get("attributes")
+            declared = dict(reported.get("customers") or {}) if isinstance(reported, dict) else {}
             sources = {
                 **sources,
                 "profiles": with_attributes(sources["profiles"], snapshot.schema, attributes),
@@ -205,6 +209,7 @@ def run_pipeline(
                     HELD_LISTS: lambda _: held_lists_sql(snapshot.schema),
                     SHELF: lambda _: shelf_sql(snapshot.schema),
                     CONTACT_HISTORY: lambda _: history,
+                    ATTRIBUTES: lambda _: attributes_sql(attributes, declared),
                 },
                 order=IN_CUSTOMER_ORDER,
                 indexed=index_run,

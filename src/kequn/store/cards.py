@@ -70,6 +70,13 @@ class Cards:
     def facts(self, s: Session, customer_id: str) -> Facts:
         return self.many(s, [customer_id]).get(customer_id, {})
 
+    def attributes(self, s: Session) -> dict[str, str]:
+        """The bank's own attributes a card shows: name -> label."""
+        where = decided(s) if self.reader is not None else None
+        if self.reader is None or where is None:
+            return {}
+        return self.reader.attributes(where.run_schema)
+
     def history(self, s: Session, customer_id: str, since: datetime) -> list[dict[str, Any]]:
         """Every contact of the customer from ``since``: the bank's own, as the run
         behind the cards keeps them, and the outcomes logged in Kequn."""

@@ -4,7 +4,7 @@ contact history and carbon ledger. Personal data masked by default."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,8 @@ class Customer360:
     bank: str | None = None
     unit: str | None = None
     manager: str | None = None
+    #: the bank's own attributes (its mapping declares them): label and value
+    attributes: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def tier_zh(self) -> str:
@@ -241,6 +243,7 @@ def customer_360(
         root.name if root else None,
         unit.name if unit else None,
         manager,
+        [(label, f.get(name)) for name, label in cards.attributes(s).items() if name in f],
     )
 
 
