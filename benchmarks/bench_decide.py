@@ -1,14 +1,22 @@
-"""Decisions at scale, and single events from event to stored task.
+"""Decisions at scale, on PostgreSQL, each figure beside a floor measured in the
+same run; and single events over HTTP.
 
-1. `kequn decide` on the whole store (a run must exist): wall time and peak memory,
-   with the time of each step (sync of the working cards, owners, funnel, arbitration
-   and capacity, publishing).
-2. Real-time: N events (default 10,000) for random customers, each decided and its
-   task stored, in one process: p50/p99 latency and events per second; then the
-   same load from two processes at once (one per core), for sustained throughput.
+For each bank size (default 250,000, 1,000,000 and 2,000,000 customers), in a
+working folder that keeps the banks between runs:
+1. the first `kequn decide` into an empty PostgreSQL store: wall time and peak
+   memory, in a process of its own;
+2. the floors, measured right after: PostgreSQL's own COPY of the same card
+   rows into an empty table like the store's, and DuckDB's own scan of the
+   same pairs (the decision's file);
+3. the next day, with 5% of the customers changed (their balances moved) and
+   the rest as they were: ingest and run, then `kequn decide` timed again.
+It prints each size's cost per customer, and the spread of that cost between
+the sizes. Then, on the last size, events: the workbench served on PostgreSQL,
+four client processes posting `/api/events` as fast as they are answered; the
+events per second and the p50 and p99 of their latency.
 
-    .venv/bin/python benchmarks/bench_decide.py --store /tmp/b/bank.duckdb \\
-        --ops postgresql://postgres@127.0.0.1:5432/kequn_bench
+    .venv/bin/python benchmarks/bench_decide.py --workdir /tmp/bench-decide
+    .venv/bin/python benchmarks/bench_decide.py --sizes 250000 --events 2000
 """
 
 from __future__ import annotations
@@ -16,98 +24,302 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import random
+import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
-from datetime import time as dtime
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
-
-from kequn.core.clock import SHANGHAI  # noqa: E402
-from kequn.decide.realtime import handle_event  # noqa: E402
-from kequn.playbook import load_playbook  # noqa: E402
-from kequn.store import default_url, open_store  # noqa: E402
-from kequn.store.cards import Cards  # noqa: E402
-
-EVENTS = ("product_view", "complaint", "visit_booked", "check_in")
+ROOT = HERE.parent
+PG = "postgresql://postgres@127.0.0.1:5432"
+AS_OF = date(2026, 11, 20)
+PASSWORD = "bench-password-1"
 
 
-def measure(*args: str) -> dict[str, float]:
+def measure(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, str(HERE / "_measure.py"), *args], check=True, capture_output=True, text=True
+        [sys.executable, str(HERE / "_measure.py"), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _events(url: str, n: int, seed: int, day_offset: int, store: str) -> list[float]:
-    ops = open_store(url, upgrade=False, pool_size=2)
-    cards = Cards(store)
-    pb = load_playbook()
-    with ops.engine.connect() as con:
-        ids = [
-            r[0]
-            for r in con.exec_driver_sql(
-                "SELECT customer_id FROM customers WHERE owner_manager_id IS NOT NULL"
+def psql(sql: str, db: str = "postgres") -> str:
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAt", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def clock(day: date) -> dict[str, str]:
+    return {"KEQUN_CLOCK": f"{day.isoformat()}T23:00:00+08:00"}
+
+
+def bank(work: Path, customers: int) -> tuple[Path, Path]:
+    """The bank of ``customers`` (made once, kept in ``work``): its extract and
+    its analytical store with a snapshot and a run."""
+    folder = work / f"bank-{customers}"
+    extract, store = folder / "x0", folder / "bank.duckdb"
+    if not (folder / "ready").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        env = clock(AS_OF)
+        made = measure(
+            "synth", "--customers", str(customers), "--out", str(extract), "--as-of", str(AS_OF), env=env
+        )
+        ingested = measure("ingest", str(extract), "--into", str(store), env=env)
+        ran = measure("run", "--snapshot", str(store), env=env)
+        (folder / "ready").write_text(json.dumps({"synth": made, "ingest": ingested, "run": ran}))
+    return extract, store
+
+
+def fresh_database(name: str) -> str:
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"CREATE DATABASE {name}")
+    return f"{PG}/{name}"
+
+
+def copy_floor(db: str, work: Path) -> float:
+    """PostgreSQL's own COPY of the store's card rows into an empty table like it."""
+    dump = work / "cards.copy"
+    psql(f"COPY customers TO '{dump}'", db)
+    psql("DROP TABLE IF EXISTS floor_cards; CREATE TABLE floor_cards (LIKE customers INCLUDING ALL)", db)
+    started = time.perf_counter()
+    psql(f"COPY floor_cards FROM '{dump}'", db)
+    seconds = time.perf_counter() - started
+    psql("DROP TABLE floor_cards", db)
+    dump.unlink()
+    return seconds
+
+
+def scan_floor(store: Path) -> float:
+    """DuckDB's own scan of the decision's pairs (a fresh process, the file cold)."""
+    code = f"""
+import time, duckdb
+from kequn import warehouse
+con = warehouse.reader({str(store)!r})
+name = [a.name for a in warehouse.artifacts(con) if a.kind == 'decision'][-1]
+warehouse.attach(con, None, [name])
+t = time.perf_counter()
+con.execute(f"SELECT count(*), sum(hash(p)) FROM {{name}}.pairs p").fetchall()
+print(time.perf_counter() - t)
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def next_day(extract: Path, out: Path, share: float = 0.05) -> date:
+    """The extract of the day after, with ``share`` of the customers' balances moved."""
+    import duckdb
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    day = AS_OF + timedelta(days=1)
+    for f in extract.iterdir():
+        if f.name not in ("holdings.csv", "extract.json"):
+            os.link(f, out / f.name)
+    meta = json.loads((extract / "extract.json").read_text(encoding="utf-8"))
+    meta["as_of"] = day.isoformat()
+    (out / "extract.json").write_text(json.dumps(meta), encoding="utf-8")
+    con = duckdb.connect()
+    every = round(1 / share)
+    con.execute(f"""
+        COPY (SELECT * REPLACE (
+                CASE WHEN hash(customer_id) % {every} = 0 THEN round(balance * 1.01, 2) ELSE balance END
+                    AS balance,
+                CASE WHEN hash(customer_id) % {every} = 0 THEN round(avg_daily_balance_month * 1.01, 2)
+                     ELSE avg_daily_balance_month END AS avg_daily_balance_month)
+              FROM read_csv('{extract / "holdings.csv"}', all_varchar = false))
+        TO '{out / "holdings.csv"}' (HEADER, DELIMITER ',')""")
+    con.close()
+    return day
+
+
+def seconds_of(out: str) -> dict[str, float]:
+    found = re.search(r"seconds: (.*)", out)
+    if not found:
+        return {}
+    return {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)", found.group(1))}
+
+
+def decide_size(work: Path, customers: int) -> dict[str, float]:
+    extract, store = bank(work, customers)
+    copy = work / f"decide-{customers}"
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    # each measurement on its own copy of the bank: the kept one stays as made
+    subprocess.run(
+        ["cp", "-al", str(store.parent / "bank.duckdb.d"), str(copy / "bank.duckdb.d")], check=True
+    )
+    shutil.copy(store, copy / "bank.duckdb")
+    store = copy / "bank.duckdb"
+    db = f"kb_decide_{customers}"
+    url = fresh_database(db)
+    env = clock(AS_OF)
+    first = measure("decide", "--snapshot", str(store), "--store", url, env=env)
+    floor_copy = copy_floor(db, copy)
+    floor_scan = scan_floor(store)
+    day = next_day(extract, copy / "x1")
+    env = clock(day)
+    measure("ingest", str(copy / "x1"), "--into", str(store), env=env)
+    measure("run", "--snapshot", str(store), env=env)
+    later = measure("decide", "--snapshot", str(store), "--store", url, env=env)
+    return {
+        "customers": customers,
+        "first_s": first["seconds"],
+        "first_peak_mib": first["peak_mib"],
+        "floor_copy_s": round(floor_copy, 2),
+        "floor_scan_s": round(floor_scan, 2),
+        "next_s": later["seconds"],
+        "next_peak_mib": later["peak_mib"],
+        "url": url,
+        "store": str(store),
+    }
+
+
+# events ---------------------------------------------------------------------------
+
+
+def _client(args: tuple[str, str, str, list[str], int]) -> list[float]:
+    import httpx
+
+    base, cookie_name, cookie, customers, seed = args
+    rng = np.random.default_rng(seed)
+    out = []
+    with httpx.Client(base_url=base, timeout=30, cookies={cookie_name: cookie}) as c:
+        csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', c.get("/my-day").text)
+        token = csrf.group(1) if csrf else ""
+        kinds = ("product_view", "complaint", "visit_booked", "check_in")
+        for i, cid in enumerate(customers):
+            kind = kinds[int(rng.integers(0, 4))]
+            body = {"customer_id": cid, "event_type": kind}
+            if kind == "product_view":
+                body |= {"event_product_id": "FD0001", "event_views_7d": 3}
+            t = time.perf_counter()
+            r = c.post("/api/events", json=body, headers={"X-CSRF-Token": token})
+            out.append(time.perf_counter() - t)
+            if r.status_code != 200 and i < 3:
+                print("event answered", r.status_code, r.text[:200], file=sys.stderr)
+    return out
+
+
+def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
+    import httpx
+    from sqlalchemy import select
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from kequn.core.clock import now
+    from kequn.store import open_store
+    from kequn.store.models import Customer
+    from kequn.web.services.users import create_user
+
+    ops = open_store(url)
+    with ops.session() as s:
+        create_user(s, "bench_hq", PASSWORD, "hq", now(), None, None)
+        ids = list(
+            s.scalars(
+                select(Customer.customer_id).where(Customer.owner_manager_id.is_not(None)).limit(200_000)
             )
-        ]
-    rng = random.Random(seed)
-    day = datetime.now(SHANGHAI).date() + timedelta(days=30 + day_offset)
-    now = datetime.combine(day, dtime(10, 5), SHANGHAI)
-    latencies = []
-    for i in range(n):
-        kind = EVENTS[i % len(EVENTS)]
-        event = {
-            "customer_id": rng.choice(ids),
-            "event_type": kind,
-            "event_product_id": "FD0001" if kind == "product_view" else None,
-            "event_views_7d": 3 if kind == "product_view" else None,
-        }
-        t0 = time.perf_counter()
-        handle_event(ops, cards, event, pb, None, now + timedelta(seconds=i))
-        latencies.append(time.perf_counter() - t0)
+        )
     ops.dispose()
-    return latencies
-
-
-def _worker(args: tuple[str, int, int, int, str]) -> list[float]:
-    return _events(*args)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "KEQUN_SECRET_KEY": "b" * 32, "KEQUN_INSECURE_COOKIES": "1"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kequn.cli.main",
+            "serve",
+            "--store",
+            url,
+            "--port",
+            str(port),
+            "--analytics",
+            store,
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, follow_redirects=False) as c:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+            c.post("/login", data={"login": "bench_hq", "password": PASSWORD, "csrf_token": token})
+            name, cookie = next(iter(c.cookies.items()))
+        rng = np.random.default_rng(1)
+        per = [list(rng.choice(ids, n // clients)) for _ in range(clients)]
+        started = time.perf_counter()
+        with mp.get_context("spawn").Pool(clients) as pool:
+            parts = pool.map(_client, [(base, name, cookie, per[i], i) for i in range(clients)])
+        wall = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(20)
+    lat = np.concatenate([np.array(p) for p in parts]) * 1000
+    return {
+        "events": len(lat),
+        "per_second": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--ops", default=None, help="operational store URL")
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-decide"))
+    parser.add_argument("--sizes", default="250000,1000000,2000000")
+    parser.add_argument("--events", type=int, default=4000, help="events over HTTP (0: none)")
     args = parser.parse_args()
-    url = args.ops or default_url(args.store)
-    if not args.skip_batch:
-        batch = measure("decide", "--snapshot", str(args.store), "--store", url)
-        print(f"kequn decide: {batch['seconds']:.1f} s, peak {batch['peak_mib']:,} MiB")
-    lat = np.array(_events(url, args.events, 1, 0, str(args.store))) * 1000
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rows = [decide_size(args.workdir, int(n)) for n in args.sizes.split(",")]
     print(
-        f"events, one process: {len(lat):,}; p50 {np.percentile(lat, 50):.1f} ms, "
-        f"p99 {np.percentile(lat, 99):.1f} ms; {len(lat) / (lat.sum() / 1000):,.0f} events/s"
+        f"{'customers':>10} {'first s':>8} {'peak MiB':>9} {'µs/cust':>8} {'COPY floor s':>13} "
+        f"{'scan floor s':>13} {'next day s':>11} {'peak MiB':>9} {'µs/cust':>8}"
     )
-    t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(2) as pool:
-        parts = pool.map(
-            _worker,
-            [(url, args.events // 2, 2, 1, str(args.store)), (url, args.events // 2, 3, 2, str(args.store))],
+    for r in rows:
+        n = r["customers"]
+        print(
+            f"{n:>10,} {r['first_s']:>8.1f} {r['first_peak_mib']:>9,.0f} {r['first_s'] / n * 1e6:>8.1f} "
+            f"{r['floor_copy_s']:>13.1f} {r['floor_scan_s']:>13.2f} {r['next_s']:>11.1f} "
+            f"{r['next_peak_mib']:>9,.0f} {r['next_s'] / n * 1e6:>8.1f}"
         )
-    wall = time.perf_counter() - t0
-    both = np.concatenate([np.array(p) for p in parts]) * 1000
-    print(
-        f"events, two processes: {len(both):,} in {wall:.1f} s = {len(both) / wall:,.0f} "
-        f"events/s (startup included); p50 {np.percentile(both, 50):.1f} ms, "
-        f"p99 {np.percentile(both, 99):.1f} ms"
-    )
+    if len(rows) > 1:
+        per = [r["first_s"] / r["customers"] for r in rows]
+        nxt = [r["next_s"] / r["customers"] for r in rows]
+        print(
+            f"cost per customer, largest over smallest: first {max(per) / min(per):.2f}x, "
+            f"next day {max(nxt) / min(nxt):.2f}x"
+        )
+    if args.events:
+        e = events(rows[-1]["url"], rows[-1]["store"], args.events)
+        print(
+            f"events over HTTP from 4 clients on {rows[-1]['customers']:,} customers: {e['events']:,} at "
+            f"{e['per_second']:,.0f}/s; p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms"
+        )
 
 
 if __name__ == "__main__":
