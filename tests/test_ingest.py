@@ -185,6 +185,9 @@ birthday = "出生日期"
 [tables.customers.formats]
 birth_date = "YYYYMMDD"
 
+[tables.customers.values]
+gender = { "男" = "M", "未知" = "" }
+
 [tables.clients]
 files = ["x.csv"]
 """,
@@ -194,7 +197,8 @@ files = ["x.csv"]
     text = str(err.value)
     assert f"{path}:5: customers has no column 'birthday'" in text
     assert f"{path}:8: 'YYYYMMDD' is not a strptime pattern" in text
-    assert f"{path}:10: unknown table 'clients'" in text
+    assert f"{path}:11: customers.gender is required; a code cannot leave it empty" in text
+    assert f"{path}:13: unknown table 'clients'" in text
 
 
 def test_an_unmapped_required_column_stops_before_reading_rows(tmp_path: Path, bank_dir: Path) -> None:

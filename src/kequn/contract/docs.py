@@ -55,7 +55,9 @@ def render() -> str:
         "folder of parts (`transactions/part-1.csv` …), CSV in UTF-8 or GBK with a header "
         "line. Column names are the contract's own unless a mapping file (`--mapping`) "
         "translates the bank's names, codes and formats. Money is CNY with 2 decimals unless "
-        "`currency` says otherwise. Rows that break a rule are quarantined with the file, "
+        '`currency` says otherwise. A code the mapping maps to `""` is the bank\'s word for '
+        '"not known" and leaves an optional column empty (`values = { channel = { '
+        '"unknown" = "" } }`). Rows that break a rule are quarantined with the file, '
         "line, field, value and reason; none are dropped.",
         "",
     ]

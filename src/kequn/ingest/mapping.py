@@ -207,6 +207,16 @@ def _check_semantics(m: Mapping) -> list[tuple[tuple[str | int, ...], str]]:
                 )
         for col, allowed in ((c, table.column(c).values) for c in tm.values if c in known):
             for code, value in tm.values[col].items():
+                if value == "":
+                    # a code that means "not known" leaves an optional column empty
+                    if table.column(col).required:
+                        problems.append(
+                            (
+                                ("tables", tname, "values", col, code),
+                                f"{tname}.{col} is required; a code cannot leave it empty",
+                            )
+                        )
+                    continue
                 if allowed and value not in allowed:
                     problems.append(
                         (

@@ -42,7 +42,8 @@ def mapped_expr(col: Column, header: set[str], tm: TableMapping, m: Mapping, par
     e = f"NULLIF(trim({raw}), '')"
     codes = tm.values.get(col.name)
     if codes:
-        cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in codes.items())
+        # a code mapped to "" is the bank's word for "not known": empty, as a blank cell
+        cases = " ".join(f"WHEN {literal(k)} THEN {literal(v) if v else 'NULL'}" for k, v in codes.items())
         e = f"(CASE {e} {cases} ELSE {e} END)"
     fmt = tm.formats.get(col.name)
     if col.kind == "date" and (fmt or m.date_format):

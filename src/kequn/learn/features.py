@@ -4,7 +4,8 @@ proposals into rows to score.
 
 Every row is a *target*: a customer, a moment, an action (or the bank's
 campaign code), a channel. Its features are
-- the contact's context: action, channel, month and weekday (Beijing time);
+- the contact's context: action, channel, month, day of the month (payroll
+  and month-end days differ) and weekday (Beijing time);
 - the customer's contact history strictly before the moment, from every
   contact Kequn knows (the bank's own history and outcomes logged in Kequn):
   contacts in the last 30, 90 and 365 days, successes in the last 365, days
@@ -29,7 +30,7 @@ import pandas as pd
 POSITIVE = ("interested", "sold")
 #: outcomes that were no contact at all: no training row, but a try in the history
 NOT_A_CONTACT = ("not_reached",)
-CONTEXT = ("action", "campaign", "product_id", "channel", "month", "weekday")
+CONTEXT = ("action", "campaign", "product_id", "channel", "month", "day_of_month", "weekday")
 HISTORY = (
     "contacts_30d",
     "contacts_90d",
@@ -66,6 +67,7 @@ LABELS = {
     "product_id": "产品",
     "channel": "渠道",
     "month": "月份",
+    "day_of_month": "当月日期",
     "weekday": "星期",
     "contacts_30d": "近30天接触次数",
     "contacts_90d": "近90天接触次数",
@@ -117,6 +119,7 @@ def frame(con: duckdb.DuckDBPyConnection, t: Tables, named: Sequence[str]) -> pd
         SELECT t.key, t.action, t.campaign, coalesce(t.product_id, 'none') AS product_id,
                coalesce(t.channel, 'none') AS channel,
                month(timezone('Asia/Shanghai', t.ts)) AS month,
+               day(timezone('Asia/Shanghai', t.ts)) AS day_of_month,
                dayofweek(timezone('Asia/Shanghai', t.ts)) AS weekday,
                coalesce(h.contacts_30d, 0) AS contacts_30d, coalesce(h.contacts_90d, 0) AS contacts_90d,
                coalesce(h.contacts_365d, 0) AS contacts_365d,
