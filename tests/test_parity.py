@@ -11,6 +11,9 @@ from kequn import warehouse
 from kequn.pipeline import run_pipeline
 from kequn.warehouse import copy_store
 
+# one worker, one Spark session (it takes seconds to start) for both tests
+pytestmark = pytest.mark.xdist_group("spark")
+
 KEYS = {
     "profiles": ["customer_id"],
     "recommendations": ["customer_id", "rank"],

@@ -29,7 +29,7 @@ from kequn.decide.batch import decide
 from kequn.ingest.store import snapshots
 from kequn.pipeline import run_pipeline, runs
 from kequn.playbook import load_playbook
-from kequn.release.scratch import clone_ops, clone_store
+from kequn.release.scratch import clone_store, scratch_ops
 from kequn.rules import STAGE_NAMES
 from kequn.store import default_url
 
@@ -147,11 +147,11 @@ def simulate(
         for name, playbook in (("active", active), ("candidate", candidate)):
             scratch = Path(tmp) / name
             side_store = clone_store(store, scratch / "bank.duckdb")
-            side_ops = clone_ops(url, scratch / "ops.sqlite")
-            if not (name == "active" and reuse):
-                run_pipeline(side_store, playbook=playbook)
-            report = decide(side_store, side_ops, playbook=playbook, replace=True)
-            sides[name] = _side(side_store, side_ops, report.run_id, playbook)
+            with scratch_ops(url, scratch / "ops.sqlite") as side_ops:
+                if not (name == "active" and reuse):
+                    run_pipeline(side_store, playbook=playbook)
+                report = decide(side_store, side_ops, playbook=playbook, replace=True)
+                sides[name] = _side(side_store, side_ops, report.run_id, playbook)
         (before, people_before), (after, people_after) = sides["active"], sides["candidate"]
         sim = Simulation(report.snapshot_id, report.day, before, after)
         names = {t.name: t.zh for t in proposed.playbook.tiers.ladder}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,8 +24,10 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.playbook import LoadedPlaybook, load_playbook
 from kequn.privacy.audit import record_one
-from kequn.release.simulate import Simulation, as_dict
 from kequn.store.models import PlaybookVersion, User
+
+if TYPE_CHECKING:  # the rehearsal's stack is for those who rehearse, not every command
+    from kequn.release.simulate import Simulation
 
 ROLE = "hq"  # the retail strategists who own the playbook
 
@@ -91,6 +94,8 @@ def mark_simulated(s: Session, version_id: int, by: str, sim: Simulation) -> Pla
     if version.status != "draft":
         raise ReleaseError(f"version {version_id} is {version.status}, not a draft")
     version.simulated_by, version.simulated_at = by, now()
+    from kequn.release.simulate import as_dict
+
     version.simulation = as_dict(sim)
     headline = {
         "snapshot": sim.snapshot_id,
