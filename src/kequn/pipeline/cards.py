@@ -131,6 +131,7 @@ class _Open:
 
     def __init__(self, run_path: Path) -> None:
         self.con = duckdb.connect(":memory:")
+        self._attributes: dict[str, str] | None = None
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"ATTACH '{run_path}' AS r (READ_ONLY)")
         tables = {
@@ -189,7 +190,13 @@ class _Open:
         return out
 
     def attributes(self) -> dict[str, str]:
-        """The bank's own attributes on the profile: name -> label."""
+        """The bank's own attributes on the profile: name -> label (read once: a
+        run file does not change once published, and every page asks)."""
+        if self._attributes is None:
+            self._attributes = self._read_attributes()
+        return dict(self._attributes)
+
+    def _read_attributes(self) -> dict[str, str]:
         has = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'r' AND table_name = ?", [ATTRIBUTES]
         ).fetchone()
