@@ -116,20 +116,6 @@ def features_batch(
 _LOCAL = threading.local()
 
 
-def score_one(
-    model: Model,
-    pairs: pd.DataFrame,
-    now: datetime,
-    facts: Mapping[str, Any],
-    history: Sequence[Mapping[str, Any]],
-) -> np.ndarray:
-    """One customer's pairs (``facts``: their profile; ``history``: every earlier
-    contact of theirs, customer_id, ts, campaign, outcome)."""
-    if not len(pairs):
-        return np.zeros(0)
-    return model.predict(features_one(model, pairs, now, facts, history))
-
-
 def features_one(
     model: Model,
     pairs: pd.DataFrame,
