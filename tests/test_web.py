@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from kequn.core.errors import KequnError
 from kequn.store import open_store
 from kequn.store.models import Branch, Customer, Outcome, Staff, Task, User
 from kequn.web.app import create_app
+from kequn.web.security import hasher
 from kequn.web.settings import Settings
 from tests.conftest import DAY, PASSWORD, Workbench
 
@@ -137,6 +139,41 @@ def test_repeated_failures_lock_the_account(app, workbench: Workbench) -> None: 
         user.locked_until = None  # unlock for the other tests
         s.commit()
     assert signed_in(app, "head2").get("/api/me").json()["login"] == "head2"
+
+
+def test_a_raised_password_cost_reaches_a_user_at_their_next_sign_in(
+    app, workbench: Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The tests hash at OWASP's minimum (conftest); a bank that raises the cost
+    to RFC 9106's sees each stored hash remade the next time its user signs in."""
+
+    def stored() -> str:
+        for s in ops_session(workbench):
+            user = s.scalar(select(User).where(User.login == "teller"))
+            assert user is not None
+            return user.password_hash
+        raise AssertionError("no session")
+
+    assert "m=19456,t=2,p=1" in stored()
+    monkeypatch.setenv("KEQUN_PASSWORD_COST", "rfc9106")
+    hasher.cache_clear()
+    try:
+        assert signed_in(app, "teller").get("/api/me").json()["login"] == "teller"
+        assert "m=65536,t=3,p=4" in stored()
+        # the remade hash still takes the same password, and a wrong one is still refused
+        assert signed_in(app, "teller").get("/api/me").status_code == 200
+        c = client(app)
+        wrong = c.post(
+            "/login", data={"login": "teller", "password": "not-it-at-all", "csrf_token": pre_token(c)}
+        )
+        assert wrong.status_code == 401
+        monkeypatch.setenv("KEQUN_PASSWORD_COST", "cheap")
+        hasher.cache_clear()
+        with pytest.raises(KequnError, match="KEQUN_PASSWORD_COST='cheap' is not a known cost"):
+            create_app(Settings(store_url=workbench.url, secret_key="k" * 32))
+    finally:
+        monkeypatch.undo()
+        hasher.cache_clear()
 
 
 def test_signing_out_ends_the_session(app) -> None:  # type: ignore[no-untyped-def]

@@ -114,18 +114,12 @@ def print_simulation(sim: Simulation, candidate: Path) -> None:
 
 def _signed(s: Session, login: str) -> str:
     """The HQ user's password, asked for (or ``KEQUN_PASSWORD``) and checked."""
-    from argon2.exceptions import InvalidHashError, VerifyMismatchError
-
-    from kequn.web.security import HASHER
+    from kequn.web.security import password_matches
 
     password = os.environ.get("KEQUN_PASSWORD") or typer.prompt(f"password for {login}", hide_input=True)
     user = s.scalar(select(User).where(User.login == login))
-    try:
-        if user is None or not user.active:
-            raise VerifyMismatchError
-        HASHER.verify(user.password_hash, password)
-    except (VerifyMismatchError, InvalidHashError):
-        raise KequnError("wrong login or password") from None
+    if user is None or not user.active or not password_matches(user.password_hash, password):
+        raise KequnError("wrong login or password")
     return login
 
 

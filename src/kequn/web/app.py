@@ -21,11 +21,13 @@ from kequn.web.middleware import Guard
 from kequn.web.playbooks import Follower
 from kequn.web.render import page
 from kequn.web.routes import api, campaigns, pages, playbooks, privacy
+from kequn.web.security import hasher
 from kequn.web.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
     install_log_scrubbing()
+    hasher()  # a password cost the app does not know refuses the start, not the first sign-in
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
