@@ -2,9 +2,10 @@
 
 Passwords are argon2id hashes, at the cost ``KEQUN_PASSWORD_COST`` names (see
 ``PASSWORD_COSTS``); a hash made at another cost is remade at the next sign-in,
-so raising the cost reaches every user who signs in again. A session is a random id in an HttpOnly, Secure,
-SameSite cookie, kept server-side with its own CSRF token, which every form
-and HTMX request must send back. Repeated failures lock an account for a while.
+so raising the cost reaches every user who signs in again. A session is a
+random id in an HttpOnly, Secure, SameSite cookie, kept server-side with its
+own CSRF token, which every form and HTMX request must send back. Repeated
+failures lock an account for a while.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from fastapi import HTTPException, Request
 from sqlalchemy import delete, select
@@ -35,8 +36,8 @@ ROLES = RM_ROLES | {"branch_head", "hq", "compliance", "lobby_manager", "teller"
 #: three passes, four lanes; the default) or OWASP's minimum (19 MiB, two passes,
 #: one lane), a tenth of the work, for machines that must sign many people in
 PASSWORD_COSTS = {
-    "rfc9106": {"memory_cost": 65536, "time_cost": 3, "parallelism": 4},
-    "owasp-minimum": {"memory_cost": 19456, "time_cost": 2, "parallelism": 1},
+    "rfc9106": profiles.RFC_9106_LOW_MEMORY,
+    "owasp-minimum": replace(profiles.RFC_9106_LOW_MEMORY, memory_cost=19456, time_cost=2, parallelism=1),
 }
 
 
@@ -48,13 +49,7 @@ def hasher() -> PasswordHasher:
         raise KequnError(
             f"KEQUN_PASSWORD_COST={name!r} is not a known cost; one of {', '.join(PASSWORD_COSTS)}"
         )
-    cost = PASSWORD_COSTS[name]
-    return PasswordHasher(
-        time_cost=cost["time_cost"],
-        memory_cost=cost["memory_cost"],
-        parallelism=cost["parallelism"],
-        type=Type.ID,
-    )
+    return PasswordHasher.from_parameters(PASSWORD_COSTS[name])
 
 
 def hash_password(password: str) -> str:
