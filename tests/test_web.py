@@ -546,6 +546,31 @@ def test_customer_360_masks_and_explains(app, workbench: Workbench) -> None:  # 
     assert 'id="health-total"' in html
 
 
+def test_a_liability_holding_and_a_referral_read_by_their_names(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """The holdings list names a credit card's class, and a lobby referral's
+    explanation names its trigger: a banker reads words, never ``liability`` or
+    ``referral``."""
+    from kequn.playbook import load_playbook
+    from kequn.privacy.explain import explain_task
+    from kequn.store.models import CustomerHolding
+
+    for s in ops_session(workbench):
+        cid = s.scalar(
+            select(CustomerHolding.customer_id)
+            .join(Customer, Customer.customer_id == CustomerHolding.customer_id)
+            .where(
+                CustomerHolding.asset_class == "liability",
+                Customer.owner_manager_id == workbench.people["manager"],
+            )
+            .order_by(CustomerHolding.customer_id)
+        )
+    assert cid, "the manager's book holds a credit card or a loan"
+    html = signed_in(app, "manager").get(f"/customers/{cid}").text
+    assert "<td>负债类</td>" in html and ">liability<" not in html
+    said = explain_task({"trigger": "referral", "action": "referral_meet"}, load_playbook(), "visit")
+    assert said["why"].startswith("因为“大堂转介”,我们安排了“大堂转介接待”") and "referral" not in said["why"]
+
+
 def test_a_note_written_with_an_outcome_is_kept_and_shown_on_the_customer(app) -> None:  # type: ignore[no-untyped-def]
     c = signed_in(app, "manager")
     task = _first_open_task(c)

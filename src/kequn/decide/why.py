@@ -13,6 +13,7 @@ from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.one import decide_one
 from kequn.playbook import LoadedPlaybook
+from kequn.privacy.explain import trigger_zh
 from kequn.rules import RULES, stage
 from kequn.store import Store
 from kequn.store.cards import Cards
@@ -61,7 +62,7 @@ def explain(
     out = Explanation(customer_id, action, decision, "")
     if row is not None:
         trigger, at, code, value, prop, prio, channel, manager = row
-        out.lines.append(f"proposed by trigger {trigger!r} / 由触发器「{_trigger_zh(pb, trigger)}」提出")
+        out.lines.append(f"proposed by trigger {trigger!r} / 由触发器「{trigger_zh(pb, trigger)}」提出")
         if at == "task":
             out.verdict = f"task for {manager} by {channel}"
             out.verdict_zh = f"已生成任务:客户经理 {manager},渠道 {channel}"
@@ -90,10 +91,3 @@ def explain(
     return out
 
 
-def _trigger_zh(pb: LoadedPlaybook, name: str) -> str:
-    for t in pb.playbook.triggers:
-        if t.name == name:
-            return t.zh
-    if name.startswith("campaign:"):
-        return f"营销活动 {name.removeprefix('campaign:')}"
-    return {"handover": "客户移交", "referral": "大堂转介", "micro_salon": "微沙龙"}.get(name, name)

@@ -54,11 +54,22 @@ REFUSE = (
 )
 
 
+def trigger_zh(pb: LoadedPlaybook, name: str) -> str:
+    """A trigger's name: the playbook's, or that of a path outside it (a handover,
+    a lobby referral, a salon lead, a campaign)."""
+    for t in pb.playbook.triggers:
+        if t.name == name:
+            return t.zh
+    if name.startswith("campaign:"):
+        return f"营销活动 {name.removeprefix('campaign:')}"
+    return {"handover": "客户移交", "referral": "大堂转介", "micro_salon": "微沙龙"}.get(name, name)
+
+
 def explain_task(
     explanation: Mapping[str, Any], pb: LoadedPlaybook, channel: str | None = None
 ) -> dict[str, Any]:
     """A task's stored explanation (trigger, rules, features, score) in words."""
-    names = {t.name: t.zh for t in pb.playbook.triggers} | {a.name: a.zh for a in pb.playbook.actions}
+    actions = {a.name: a.zh for a in pb.playbook.actions}
     trigger = explanation.get("trigger") or ""
     action = explanation.get("action") or ""
     used = []
@@ -68,7 +79,7 @@ def explain_task(
             used.append(words)
     rules = [RULES_ZH[r] for r in explanation.get("rules_passed") or [] if r in RULES_ZH]
     kind = explanation.get("kind")
-    why = f"因为“{names.get(trigger, trigger)}”,我们安排了“{names.get(action, action)}”"
+    why = f"因为“{trigger_zh(pb, trigger)}”,我们安排了“{actions.get(action, action)}”"
     if channel:
         why += f",通过{CHANNEL_ZH.get(channel, channel)}联系您"
     return {

@@ -34,6 +34,7 @@ from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import (
     CLASS_ZH,
     COMPONENT_ZH,
+    HOLDING_CLASS_ZH,
     TIER_ZH,
     person,
     segments_of,
@@ -132,7 +133,7 @@ def customer_360(
             "product_id": h.product_id,
             "product_name": h.product_name,
             "type": h.product_type,
-            "class_zh": CLASS_ZH.get(h.asset_class, h.asset_class),
+            "class_zh": HOLDING_CLASS_ZH.get(h.asset_class, h.asset_class),
             "risk_level": h.risk_level,
             "balance": h.balance,
             "currency": h.currency,

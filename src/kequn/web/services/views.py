@@ -24,6 +24,9 @@ CLASS_ZH = {
     "alternative": "另类",
     "protection": "保障类",
 }
+#: a holding's class: the allocation's five, and the liabilities a holdings list
+#: also shows (a credit card, a loan)
+HOLDING_CLASS_ZH = CLASS_ZH | {"liability": "负债类"}
 COMPONENT_ZH = {
     "allocation": "配置契合",
     "growth": "资产增速",
