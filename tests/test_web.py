@@ -1068,3 +1068,25 @@ def test_the_dashboard_on_the_first_reads_last_month_when_it_is_picked(app, work
     for s in ops_session(workbench):  # the other tests read this month's figures
         s.execute(Outcome.__table__.delete().where(Outcome.idempotency_key.like("period-%")))
         s.commit()
+
+
+def test_a_workbench_without_the_analytical_store_shows_the_customer_with_a_notice(
+    workbench: Workbench,
+) -> None:
+    """`kequn serve` without ``--analytics`` has no profile to show: the customer's
+    page still opens, says why the profile is missing, and shows no amount it
+    does not have."""
+    bare = create_app(Settings(store_url=workbench.url, secret_key="k" * 32, day=DAY.isoformat()))
+    try:
+        for s in ops_session(workbench):
+            cid = s.scalar(
+                select(Customer.customer_id)
+                .where(Customer.owner_manager_id == workbench.people["manager"])
+                .order_by(Customer.customer_id)
+            )
+        r = signed_in(bare, "manager").get(f"/customers/{cid}")
+        assert r.status_code == 200, r.text[-500:]
+        assert 'id="no-facts"' in r.text and "kequn serve --analytics" in r.text
+        assert "<dt>AUM</dt><dd>— 万元" in r.text
+    finally:
+        bare.state.store.dispose()
