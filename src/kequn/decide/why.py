@@ -89,5 +89,3 @@ def explain(
                 f"trigger {t.name!r} ({t.zh}): {t.when} → {'holds now' if held else 'does not hold'}"
             )
     return out
-
-
