@@ -11,8 +11,8 @@ recommendations and carbon ledger in customer order, with the few product
 fields suitability reads beside them (``shelf``), so that one customer is
 found in the run's file alone without reading the others.
 
-``CardFacts`` keeps one read-only connection per thread to each run file it
-reads. Run files are written once and never changed after they are published
+``CardFacts`` attaches each run file it reads once per process, read-only, and
+gives each thread a cursor of its own. Run files are written once and never changed after they are published
 (an erasure rewrites snapshots, whose personal fields a run does not copy), so
 holding them open blocks no writer.
 """
@@ -130,25 +130,27 @@ def _profile_columns(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
     return [c for c in cols if not c.startswith("seg_")]
 
 
-class _Open:
-    """One thread's connection to one run file."""
+class _RunFile:
+    """One run file, attached once to the process's DuckDB as ``alias``: the SQL
+    a card reads from it, written once. Queries go through the caller's cursor."""
 
-    def __init__(self, run_path: Path) -> None:
-        self.con = duckdb.connect(":memory:")
+    def __init__(self, con: duckdb.DuckDBPyConnection, alias: str, run_path: Path) -> None:
+        self.alias, self.path = alias, run_path
         self._attributes: dict[str, str] | None = None
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"ATTACH '{run_path}' AS r (READ_ONLY)")
+        con.execute(f"ATTACH '{run_path}' AS {alias} (READ_ONLY)")
         tables = {
             r[0]
-            for r in self.con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'r'"
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [alias]
             ).fetchall()
         }
-        cols = ", ".join(f'"{c}"' for c in _profile_columns(self.con, "r"))
-        self.profile_sql = f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM r.profiles"
+        self.tables = tables
+        a = alias
+        cols = ", ".join(f'"{c}"' for c in _profile_columns(con, a))
+        self.profile_sql = f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM {a}.profiles"
         # a run written before it kept its shelf: the suitability fields stay unknown
         shelf = (
-            "LEFT JOIN r.shelf d USING (product_id)"
+            f"LEFT JOIN {a}.shelf d USING (product_id)"
             if SHELF in tables
             else "LEFT JOIN (SELECT NULL::VARCHAR AS product_id, NULL::BOOLEAN AS closed, "
             "NULL::BOOLEAN AS on_sale, NULL::BIGINT AS term_days) d USING (product_id)"
@@ -161,18 +163,18 @@ class _Open:
                 'on_sale': d.on_sale, 'is_pension': coalesce(x.is_pension, FALSE),
                 'dual_recording': x.dual_recording, 'term_days': d.term_days, 'reasons': x.reasons,
                 'rules_passed': x.rules_passed, 'gap_amount': x.gap_amount}})::VARCHAR
-            FROM r.recommendations x {shelf}"""
+            FROM {a}.recommendations x {shelf}"""
         self.history_sql = (
-            f"SELECT customer_id, ts, campaign, outcome FROM r.{CONTACT_HISTORY}"
+            f"SELECT customer_id, ts, campaign, outcome FROM {a}.{CONTACT_HISTORY}"
             if CONTACT_HISTORY in tables
             else None
         )
-        self.carbon_sql = """
-            SELECT customer_id, to_json({'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
-                'times': times, 'grams': grams, 'points': points})::VARCHAR
-            FROM r.carbon_ledger"""
+        self.carbon_sql = f"""
+            SELECT customer_id, to_json({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
+                'times': times, 'grams': grams, 'points': points}})::VARCHAR
+            FROM {a}.carbon_ledger"""
 
-    def facts(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def facts(self, cur: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not customer_ids:
             return {}
         out: dict[str, dict[str, Any]] = {}
@@ -182,10 +184,10 @@ class _Open:
             where, arg = "WHERE customer_id = ?", [customer_ids[0]]
         else:
             where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
-        for cid, text in self.con.execute(f"{self.profile_sql} {where}", arg).fetchall():
+        for cid, text in cur.execute(f"{self.profile_sql} {where}", arg).fetchall():
             out[cid] = json.loads(text) | {"recs": [], "carbon": []}
         for part, sql in (("recs", self.recs_sql), ("carbon", self.carbon_sql)):
-            for cid, text in self.con.execute(f"{sql} {where}", arg).fetchall():
+            for cid, text in cur.execute(f"{sql} {where}", arg).fetchall():
                 if cid in out:
                     out[cid][part].append(json.loads(text))
         for f in out.values():
@@ -193,44 +195,45 @@ class _Open:
             f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
 
-    def attributes(self) -> dict[str, str]:
+    def attributes(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """The bank's own attributes on the profile: name -> label (read once: a
         run file does not change once published, and every page asks)."""
         if self._attributes is None:
-            self._attributes = self._read_attributes()
+            found = {}
+            if ATTRIBUTES in self.tables:
+                found = dict(cur.execute(f"SELECT name, label FROM {self.alias}.{ATTRIBUTES}").fetchall())
+            self._attributes = found
         return dict(self._attributes)
 
-    def _read_attributes(self) -> dict[str, str]:
-        has = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'r' AND table_name = ?", [ATTRIBUTES]
-        ).fetchone()
-        if not has or not has[0]:
-            return {}
-        return dict(self.con.execute(f"SELECT name, label FROM r.{ATTRIBUTES}").fetchall())
-
-    def history(self, customer_id: str) -> list[dict[str, Any]]:
+    def history(self, cur: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]]:
         """The customer's own past contacts the run keeps (the bank's, last year)."""
         if self.history_sql is None:
             return []
-        cur = self.con.execute(f"{self.history_sql} WHERE customer_id = ? ORDER BY ts", [customer_id])
-        cols = [d[0] for d in cur.description or []]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-    def close(self) -> None:
-        self.con.close()
+        found = cur.execute(f"{self.history_sql} WHERE customer_id = ? ORDER BY ts", [customer_id])
+        cols = [d[0] for d in found.description or []]
+        return [dict(zip(cols, r, strict=True)) for r in found.fetchall()]
 
 
 class CardFacts:
-    """Facts of customers as one run of an analytical store holds them."""
+    """Facts of customers as one run of an analytical store holds them.
+
+    One in-memory DuckDB per process attaches each run file once, so every
+    thread shares its buffer cache (the profile index is read from disk once,
+    not once per thread); each thread queries through a cursor of its own."""
 
     #: how long a run's file name is trusted before the catalog is read again
     REFRESH_SECONDS = 30.0
+    #: run files kept attached: the latest and the one before (pages still reading it)
+    KEEP = 2
 
     def __init__(self, store: Path | str) -> None:
         self.store = Path(store)
         self._local = threading.local()
         self._files: dict[str, tuple[float, Path]] = {}
         self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._runs: dict[str, _RunFile] = {}
+        self._attached = 0
 
     def _path(self, name: str) -> Path:
         with self._lock:
@@ -251,32 +254,46 @@ class CardFacts:
             self._files[name] = (time.monotonic(), path)
         return path
 
-    def _open(self, run_schema: str) -> _Open:
-        mine: dict[str, tuple[Path, _Open]] = self._local.__dict__.setdefault("open", {})
+    def _run(self, run_schema: str) -> tuple[_RunFile, duckdb.DuckDBPyConnection]:
+        """The run file (attached if it is not yet) and this thread's cursor."""
         path = self._path(run_schema)
-        held = mine.get(run_schema)
-        if held is not None and held[0] == path:
-            return held[1]
-        if held is not None:
-            held[1].close()
-        opened = _Open(path)
-        # a thread reads the latest run: earlier ones it held are let go
-        for name in [n for n in mine if n != run_schema]:
-            mine.pop(name)[1].close()
-        mine[run_schema] = (path, opened)
-        return opened
+        with self._lock:
+            if self._con is None:
+                self._con = duckdb.connect(":memory:")
+                self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+            run = self._runs.get(run_schema)
+            if run is None or run.path != path:
+                self._attached += 1
+                run = _RunFile(self._con, f"run{self._attached}", path)
+                self._runs[run_schema] = run
+                # older runs are let go; the one before the latest stays for pages
+                # that began reading it before the night's run was published
+                for old in list(self._runs)[: -self.KEEP]:
+                    self._con.execute(f"DETACH {self._runs.pop(old).alias}")
+            con = self._con
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None or getattr(self._local, "root", None) is not con:
+            cur = con.cursor()
+            self._local.cursor, self._local.root = cur, con
+        return run, cur
 
     def facts(self, customer_ids: Iterable[str], run_schema: str) -> dict[str, dict[str, Any]]:
         """Each customer's facts (those the run does not know are absent)."""
         ids = sorted(set(customer_ids))
-        return self._open(run_schema).facts(ids)
+        run, cur = self._run(run_schema)
+        return run.facts(cur, ids)
 
     def history(self, customer_id: str, run_schema: str) -> list[dict[str, Any]]:
-        return self._open(run_schema).history(customer_id)
+        run, cur = self._run(run_schema)
+        return run.history(cur, customer_id)
 
     def attributes(self, run_schema: str) -> dict[str, str]:
-        return self._open(run_schema).attributes()
+        run, cur = self._run(run_schema)
+        return run.attributes(cur)
 
     def close(self) -> None:
-        for _, opened in self._local.__dict__.pop("open", {}).values():
-            opened.close()
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+            self._con, self._runs = None, {}
+        self._local = threading.local()

@@ -21,6 +21,9 @@ from kequn.web.services.sentences import in_language, templates_of
 from kequn.web.services.views import trail_detail
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# the templates ship with the package and do not change while it serves: no stat
+# of each file at every render and every task's include
+TEMPLATES.env.auto_reload = False
 
 
 def playbook_names(pb: Any, language: str = "zh_CN") -> dict[str, str]:
