@@ -45,7 +45,8 @@ def serve_command(
     analytics: Annotated[
         Path | None,
         typer.Option(
-            help="The DuckDB analytical store, for customer groups and campaigns (or KEQUN_ANALYTICS)."
+            help="The DuckDB analytical store: each customer's profile on their page, customer groups "
+            "and campaigns (or KEQUN_ANALYTICS)."
         ),
     ] = None,
 ) -> None:

@@ -97,15 +97,17 @@ class Event:
 def _lock_head(s: Session, count: int) -> tuple[int, str]:
     """Reserves ``count`` sequence numbers; the UPDATE locks the head row (PostgreSQL)
     or the database (SQLite) until the transaction ends, so appends never interleave."""
-    if s.get(AuditHead, 1) is None:
-        s.add(AuditHead(id=1, seq=0, hash=GENESIS))
-        s.flush()
-    row = s.execute(
+    reserve = (
         update(AuditHead)
         .where(AuditHead.id == 1)
         .values(seq=AuditHead.seq + count)
         .returning(AuditHead.seq, AuditHead.hash)
-    ).one()
+    )
+    row = s.execute(reserve).first()
+    if row is None:  # the trail's first entry: its head is made, then reserved as ever
+        s.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        s.flush()
+        row = s.execute(reserve).one()
     return int(row[0]) - count, str(row[1])
 
 
