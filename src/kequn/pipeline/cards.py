@@ -261,6 +261,9 @@ class CardFacts:
             if self._con is None:
                 self._con = duckdb.connect(":memory:")
                 self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+                # a card is a few point lookups: one thread each (the server's own
+                # threads are the parallelism; DuckDB's would only add hand-offs)
+                self._con.execute("SET GLOBAL threads = 1")
             run = self._runs.get(run_schema)
             if run is None or run.path != path:
                 self._attached += 1

@@ -1,0 +1,52 @@
+"""The facts one read of a text file gives (its lines, empty lines, endings and
+encoding), held to what splitting the whole text at once says, whatever the
+chunks the file is read in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kequn.ingest import sources
+from kequn.ingest.sources import _Lines, detect_encoding
+
+
+def reference(data: bytes) -> tuple[tuple[int, ...], int, bool]:
+    newlines = data.count(b"\n")
+    lines = newlines + (1 if data and not data.endswith(b"\n") else 0)
+    ended = data.split(b"\n")[:newlines]  # the lines a newline ends
+    blank = tuple(i for i, line in enumerate(ended, start=1) if line in (b"", b"\r"))
+    crlf = data.count(b"\r\n")
+    return blank, lines, 0 < crlf < newlines
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b",", b"\xe4\xb8\xad"]), max_size=60), st.data()
+)
+def test_lines_read_in_any_chunks_agree_with_the_whole_text(parts: list[bytes], data: st.DataObject) -> None:
+    text = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
+    lines = _Lines()
+    for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True):
+        if b > a:
+            lines.feed(text[a:b])
+    assert lines.facts() == reference(text)
+
+
+def test_a_gbk_file_read_in_small_chunks_is_gbk_and_its_lines_are_counted(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """ASCII chunks are not decoded; a chunk that cuts a GBK character in two is,
+    and the character's second byte (ASCII-range in GBK) is read with its first."""
+    text = ("客户,金额\n" + "张三,1.00\n\n" * 50 + "李四@,2.00\r\n").encode("gbk")
+    path = tmp_path / "t.csv"
+    path.write_bytes(text)
+    monkeypatch.setattr(sources, "CHUNK", 7)
+    facts = detect_encoding(path, None)
+    assert facts.encoding == "gbk"
+    assert (facts.blank_lines, facts.lines, facts.mixed_endings) == reference(text)
+    (tmp_path / "bad.csv").write_bytes(b"abc\n" * 10 + b"\xff\xfe\n")
+    assert sources._read_through(tmp_path / "bad.csv", "utf-8") is None
