@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from kequn import warehouse
 from kequn.core.clock import SHANGHAI
+from kequn.core.errors import KequnError
 from kequn.decide.batch import decide
 from kequn.decide.one import facts_row, plan
 from kequn.decide.realtime import handle_event
@@ -102,6 +103,25 @@ def test_same_input_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
     decide(store, url, replace=True)
     after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
     assert before.sort_index().equals(after.sort_index())
+
+
+def test_a_decision_held_to_a_small_memory_limit_makes_the_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
+    """The decision's DuckDB spills rather than grows: held to 256 MB, it decides
+    the same tasks; a limit that is no size is refused before anything is
+    decided, and the day is left as it was."""
+    store, url, _ = bank
+    before = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
+    decide(store, url, replace=True, memory_limit="256MB")
+    after = _tasks(url).set_index("task_id")[["manager_id", "channel", "talk_track", "scheduled_at"]]
+    assert before.sort_index().equals(after.sort_index())
+    with pytest.raises(KequnError, match="memory limit 'a lot'"):
+        decide(store, url, replace=True, memory_limit="a lot")
+    assert (
+        _tasks(url)
+        .set_index("task_id")[["manager_id"]]
+        .sort_index()
+        .equals(after[["manager_id"]].sort_index())
+    )
 
 
 def test_the_funnel_only_narrows_and_matches_its_pairs(bank) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from rich.table import Table
 from kequn.cli.console import console, err_console, friendly_errors, progress_bars
 from kequn.cli.identity import operator
 from kequn.core.clock import now
-from kequn.decide.batch import DecisionReport, decide
+from kequn.decide.batch import DECIDE_MEMORY, DecisionReport, decide
 from kequn.decide.exports import call_list, wechat_groups
 from kequn.decide.propensity import active_model
 from kequn.decide.realtime import handle_event
@@ -104,6 +104,9 @@ def decide_command(
         bool,
         typer.Option("--replace", help="Decide a day already decided again (its worked tasks are kept)."),
     ] = False,
+    memory_limit: Annotated[
+        str, typer.Option(help="DuckDB memory limit of the decision's stages (they spill beyond it).")
+    ] = DECIDE_MEMORY,
 ) -> None:
     """Turn the latest run's triggers into the day's tasks for every manager.
 
@@ -121,6 +124,7 @@ def decide_command(
             bar,
             engine.value,
             replace,
+            memory_limit,
         )
     print_decision(report)
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from kequn.cli.console import console, friendly_errors, progress_bars
 from kequn.pipeline import RunInfo, run_pipeline, runs
+from kequn.pipeline.engines import RUN_MEMORY
 from kequn.playbook import load_playbook
 
 
@@ -82,7 +83,9 @@ def run_command(
     ] = None,
     engine: Annotated[EngineChoice, typer.Option(help="Where to compute.")] = EngineChoice.duckdb,
     as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the latest).")] = None,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "5GB",
+    memory_limit: Annotated[
+        str, typer.Option(help="DuckDB memory limit (the run spills beside the store beyond it).")
+    ] = RUN_MEMORY,
     store: Annotated[
         str | None,
         typer.Option(

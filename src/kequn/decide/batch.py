@@ -53,6 +53,9 @@ from kequn.store.bulk import load_rows, update_column
 from kequn.store.transfer import to_duckdb
 
 Progress = Callable[[str, int, int], None]
+#: what the decision's DuckDB may hold before it spills beside the store (the
+#: pairs, arbitration and the operational store's copy are Python's, beyond it)
+DECIDE_MEMORY = "2GB"
 STEPS = ("sync", "owners", "funnel", "arbitrate", "publish")
 #: what the decision's file keeps of each pair (``kequn why``)
 KEPT = (
@@ -134,6 +137,7 @@ def decide(
     progress: Progress | None = None,
     engine: str = "duckdb",
     replace: bool = False,
+    memory_limit: str = DECIDE_MEMORY,
 ) -> DecisionReport:
     """Decides ``day`` (default: the day after the snapshot). A day already
     decided is refused unless ``replace``: then its untouched batch tasks are
@@ -163,6 +167,11 @@ def decide(
             duck = warehouse.reader(store, [snapshot.schema])
             try:
                 duck.execute("SET preserve_insertion_order = false")
+                try:
+                    quoted = memory_limit.replace("'", "''")
+                    duck.execute(f"SET memory_limit = '{quoted}'")
+                except duckdb.Error as exc:
+                    raise KequnError(f"memory limit {memory_limit!r}: {exc}") from None
                 run = latest_run(duck, snapshot.snapshot_id)
                 warehouse.attach(duck, store, [run.schema])
                 made, report, write = _decide(

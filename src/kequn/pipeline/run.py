@@ -29,7 +29,7 @@ from kequn.pipeline.cards import (
     with_attributes,
 )
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
-from kequn.pipeline.engines import DuckDBEngine, spark_engine
+from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.profile import build
@@ -134,7 +134,7 @@ def run_pipeline(
     engine: EngineName = "duckdb",
     as_of: date | None = None,
     progress: Progress | None = None,
-    memory_limit: str = "5GB",
+    memory_limit: str = RUN_MEMORY,
 ) -> RunInfo:
     report = progress or (lambda stage, done, total: None)
     pb = load_playbook(playbook)  # refused here, before any data is touched
