@@ -167,11 +167,7 @@ def decide(
             duck = warehouse.reader(store, [snapshot.schema])
             try:
                 duck.execute("SET preserve_insertion_order = false")
-                try:
-                    quoted = memory_limit.replace("'", "''")
-                    duck.execute(f"SET memory_limit = '{quoted}'")
-                except duckdb.Error as exc:
-                    raise KequnError(f"memory limit {memory_limit!r}: {exc}") from None
+                warehouse.limit_memory(duck, memory_limit)
                 run = latest_run(duck, snapshot.snapshot_id)
                 warehouse.attach(duck, store, [run.schema])
                 made, report, write = _decide(

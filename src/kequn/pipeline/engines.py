@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis.backends.sql.datatypes import DuckDBType
 
+from kequn import warehouse
 from kequn.ingest.store import SnapshotInfo
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.compiled import CompiledRun
@@ -67,7 +68,7 @@ class DuckDBEngine:
     def __init__(self, con: duckdb.DuckDBPyConnection, memory_limit: str = RUN_MEMORY) -> None:
         self.raw = con
         self.con = ibis.duckdb.from_connection(con)
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        warehouse.limit_memory(con, memory_limit)
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
         self.steps: list[tuple[str, str]] = []

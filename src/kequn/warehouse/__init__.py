@@ -148,6 +148,16 @@ def latest(con: duckdb.DuckDBPyConnection, kind: str) -> Artifact | None:
     return found[-1] if found else None
 
 
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """Holds ``con``'s DuckDB to ``limit`` (``2GB``, ``1500MB``): beyond it, it
+    spills beside the store. A limit that is no size is refused, naming it."""
+    quoted = limit.replace("'", "''")
+    try:
+        con.execute(f"SET memory_limit = '{quoted}'")
+    except duckdb.Error as exc:
+        raise KequnError(f"memory limit {limit!r}: {exc}") from None
+
+
 def reader(
     store: Path | str, names: Iterable[str] | Literal["all"] | None = None
 ) -> duckdb.DuckDBPyConnection:
