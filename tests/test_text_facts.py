@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,3 +51,13 @@ def test_a_gbk_file_read_in_small_chunks_is_gbk_and_its_lines_are_counted(
     assert (facts.blank_lines, facts.lines, facts.mixed_endings) == reference(text)
     (tmp_path / "bad.csv").write_bytes(b"abc\n" * 10 + b"\xff\xfe\n")
     assert sources._read_through(tmp_path / "bad.csv", "utf-8") is None
+
+
+def test_a_header_with_a_control_character_is_refused_naming_the_column(tmp_path: Path) -> None:
+    from kequn.core.errors import InputError
+    from kequn.ingest.sources import read_header
+
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b'"\x00customer_id",name\nC1,a\n')
+    with pytest.raises(InputError, match="control character in column 1"):
+        read_header(path, "utf-8", ",")

@@ -206,6 +206,11 @@ def read_header(path: Path, encoding: str, delimiter: str) -> tuple[str, ...]:
     dupes = {h for h in header if header.count(h) > 1}
     if dupes:
         raise InputError(path, f"header repeats {', '.join(sorted(dupes))}")
+    # a NUL or another control character names no column a bank meant (and would
+    # end the name in the SQL the reader is given)
+    spoilt = [i for i, h in enumerate(header, start=1) if any(ord(ch) < 32 or ord(ch) == 127 for ch in h)]
+    if spoilt:
+        raise InputError(path, f"header holds a control character in column {', '.join(map(str, spoilt))}")
     return header
 
 
