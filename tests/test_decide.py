@@ -46,7 +46,7 @@ def _tasks(url: str) -> pd.DataFrame:
 
 
 def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None:  # type: ignore[no-untyped-def]
-    _, url, report = bank
+    store, url, report = bank
     ops = open_store(url)
     with ops.session() as s:
         assert s.scalar(select(Customer).where(Customer.owner_manager_id.is_(None))) is None
@@ -57,8 +57,24 @@ def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None: 
                 "WHERE NOT m.active"
             )
         ).scalar_one()
+        # the cards hold exactly the owners the log says they were given (a new
+        # card is written with its owner, a known one updated): the last change,
+        # else the bank's own owner from the extract
+        held = dict(s.execute(text("SELECT customer_id, owner_manager_id FROM customers")).all())
+        logged = dict(
+            s.execute(text("SELECT customer_id, to_manager_id FROM ownership_log ORDER BY change_id")).all()
+        )
     ops.dispose()
     assert owners_active == 0, "a departed manager still owns customers"
+    con = warehouse.reader(store, "all")
+    snapshot = warehouse.latest(con, "snapshot")
+    assert snapshot is not None
+    extract = dict(
+        con.execute(f"SELECT customer_id, owner_manager_id FROM {snapshot.name}.customers").fetchall()
+    )
+    con.close()
+    assert len(logged) > 0
+    assert held == {c: logged.get(c, extract[c]) for c in held}
     tasks = _tasks(url)
     assert len(tasks) > 100
     for (manager, channel), n in Counter(zip(tasks.manager_id, tasks.channel, strict=True)).items():

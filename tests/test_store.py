@@ -55,3 +55,86 @@ def test_the_head_a_store_is_checked_against_is_alembics_head(tmp_path) -> None:
         }
     finally:
         store.dispose()
+
+
+def _index_definitions(con, table: str) -> set[str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    if con.dialect.name == "postgresql":
+        sql = "SELECT indexdef FROM pg_indexes WHERE tablename = :t AND schemaname = current_schema()"
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+    return set(con.execute(text(sql), {"t": table}).scalars())
+
+
+def test_an_empty_table_is_filled_with_its_indexes_built_after_and_kept_whatever_happens(
+    store_url: str,
+) -> None:
+    """``indexes_after``: an empty table loses its secondary indexes (never its
+    primary key) while it is filled, and has exactly the same ones after; a
+    table with rows keeps its own; a fill that fails takes nothing away."""
+    from datetime import datetime
+
+    import pytest
+    from sqlalchemy import text
+
+    from kequn.core.clock import SHANGHAI
+    from kequn.store.bulk import indexes_after, load_rows
+
+    store = open_store(store_url)
+    try:
+        with store.engine.connect() as con:
+            before = {t: _index_definitions(con, t) for t in ("customer_timeline", "customer_holdings")}
+        assert before["customer_timeline"] and before["customer_holdings"]
+        at = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
+        with store.engine.begin() as con:
+            load_rows(
+                con,
+                "customer_holdings",
+                [
+                    "customer_id",
+                    "account_id",
+                    "product_id",
+                    "product_name",
+                    "product_type",
+                    "asset_class",
+                    "risk_level",
+                    "balance",
+                    "currency",
+                ],
+                [("C1", "A1", "P1", "存款", "deposit", "cash", "R1", 100, "CNY")],
+            )
+            with indexes_after(con, ["customer_timeline", "customer_holdings"]):
+                during = {t: _index_definitions(con, t) for t in before}
+                load_rows(
+                    con,
+                    "customer_timeline",
+                    ["customer_id", "at", "kind", "amount", "channel", "note"],
+                    [(f"C{i}", at, "salary", 1000 + i, "auto", None) for i in range(50)],
+                )
+        with store.engine.connect() as con:
+            after = {t: _index_definitions(con, t) for t in before}
+            rows = con.execute(text("SELECT count(*) FROM customer_timeline")).scalar_one()
+        assert after == before
+        assert rows == 50
+        assert during["customer_holdings"] == before["customer_holdings"], (
+            "a table with rows kept its indexes"
+        )
+        if store.engine.dialect.name == "postgresql":
+            assert during["customer_timeline"] < before["customer_timeline"], "built after the rows"
+            assert any("PRIMARY KEY" in d or "pkey" in d for d in during["customer_timeline"])
+        else:
+            assert during["customer_timeline"] == before["customer_timeline"]
+        # a fill that fails midway is rolled back with the indexes it dropped
+        with store.engine.begin() as con:
+            con.execute(text("DELETE FROM customer_timeline"))
+        with (
+            pytest.raises(RuntimeError),
+            store.engine.begin() as con,
+            indexes_after(con, ["customer_timeline"]),
+        ):
+            raise RuntimeError("the copy broke")
+        with store.engine.connect() as con:
+            assert _index_definitions(con, "customer_timeline") == before["customer_timeline"]
+    finally:
+        store.dispose()

@@ -310,7 +310,11 @@ def _decide(
 
     def write(con: Connection) -> None:
         report.synced = apply_sync(duck, con, plan, pb)
-        _write_owners(con, owners, stamp, decision_id)
+        # a new card came with its owner (``apply_sync``): the known cards are updated
+        new_cards = {
+            r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE new").fetchall()
+        }
+        _write_owners(con, owners, stamp, decision_id, new_cards)
         # a re-decided day replaces its untouched batch tasks, never worked ones
         con.execute(
             text("""
@@ -531,14 +535,17 @@ def _ownership(
     return Owners(result.changes, result.refused_claims, applied, result.unowned)
 
 
-def _write_owners(con: Connection, owners: Owners, stamp: datetime, decision_id: str) -> None:
+def _write_owners(
+    con: Connection, owners: Owners, stamp: datetime, decision_id: str, written: set[str]
+) -> None:
+    """Tonight's owner changes, logged; the cards not ``written`` with their owner are updated."""
     changes = owners.changes
     update_column(
         con,
         "customers",
         "customer_id",
         "owner_manager_id",
-        list(zip(changes.customer_id, changes.to_manager_id, strict=True)),
+        [(c, m) for c, m in zip(changes.customer_id, changes.to_manager_id, strict=True) if c not in written],
     )
     load_rows(
         con,

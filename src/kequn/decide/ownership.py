@@ -128,15 +128,28 @@ def assign_owners(
     # 4. everyone still unowned, to the lightest book of the right role
     unowned = 0
     heaps: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for r in cards.sort_values("customer_id").itertuples():
-        if owner.get(r.customer_id) is not None:
-            continue
-        roles = [tier_roles.get(r.tier, "service_manager"), *RM_ROLES]
-        pool = []
-        for role in roles:
-            pool = candidates(r.home_branch_id, role)
-            if pool:
-                break
+    pools: dict[tuple[str, str], list[str]] = {}
+
+    def pool_for(branch: str, tier: str) -> list[str]:
+        if (branch, tier) not in pools:
+            found: list[str] = []
+            for role in (tier_roles.get(tier, "service_manager"), *RM_ROLES):
+                found = candidates(branch, role)
+                if found:
+                    break
+            pools[(branch, tier)] = found
+        return pools[(branch, tier)]
+
+    # column lists, not rows: a million frame rows walked one by one took seconds
+    waiting = sorted(
+        (c, b, t)
+        for c, b, t in zip(
+            cards.customer_id.tolist(), cards.home_branch_id.tolist(), cards.tier.tolist(), strict=True
+        )
+        if owner.get(c) is None
+    )
+    for customer, branch, tier in waiting:
+        pool = pool_for(branch, tier)
         if not pool:
             unowned += 1
             continue
@@ -151,7 +164,7 @@ def assign_owners(
             if n == load[m]:
                 break
             heapq.heappush(heap, (load[m], m))
-        move(r.customer_id, m, "assigned")
+        move(customer, m, "assigned")
         heapq.heappush(heap, (load[m], m))
     # a leaver's customers nobody could take are unowned now, not theirs
     assigned = {c for c, *_ in changes}

@@ -37,6 +37,18 @@ def register_frame(duck: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFra
     duck.unregister(f"{name}_df")
 
 
+def _records(duck: duckdb.DuckDBPyConnection, sql: str) -> dict[str, dict[str, Any]]:
+    """Each row of ``sql`` by its first column, as plain Python values: a
+    frame's records walk pandas' Arrow-backed text one value at a time (15 s
+    for 200,000 tasks, against under one)."""
+    result = duck.execute(sql)
+    names = [d[0] for d in result.description]
+    return {
+        row[0]: {k: (None if isinstance(v, float) and v != v else v) for k, v in zip(names, row, strict=True)}
+        for row in result.fetchall()
+    }
+
+
 def talk_tracks(
     tasks: pd.DataFrame,
     duck: duckdb.DuckDBPyConnection,
@@ -60,28 +72,23 @@ def talk_tracks(
     features_used |= {f"campaign:{cid}": b.columns for cid, b in briefs.items()}
     ids = tasks["customer_id"].unique().tolist()
     register_frame(duck, "k_task_customers", pd.DataFrame({"customer_id": ids}))
-    people = {
-        r["customer_id"]: r
-        for r in duck.execute(f"""
-        SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
-        SEMI JOIN k_task_customers USING (customer_id)""")
-        .df()
-        .to_dict("records")
-    }
-    facts = {
-        r["customer_id"]: {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-        for r in duck.execute(f"""
-        SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
-               next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
-               fund_return, risk_expires_in_days, health_change, health_score
-        FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""")
-        .df()
-        .to_dict("records")
-    }
+    people = _records(
+        duck,
+        f"""SELECT c.customer_id, c.name, c.gender FROM {snapshot_schema}.customers c
+            SEMI JOIN k_task_customers USING (customer_id)""",
+    )
+    facts = _records(
+        duck,
+        f"""SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
+                   next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
+                   fund_return, risk_expires_in_days, health_change, health_score
+            FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""",
+    )
     managers = dict(frame_of(ops, "SELECT manager_id, name FROM staff").itertuples(index=False))
     # a card's JSON floats may carry NaN from a frame: the explanation is plain JSON
     talk, material, explanation, task_id = [], [], [], []
-    for t in tasks.to_dict("records"):
+    columns = {c: tasks[c].tolist() for c in tasks.columns}
+    for t in (dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)):
         a = actions[t["action"]]
         f = facts.get(t["customer_id"], {})
         person = people.get(t["customer_id"], {})
