@@ -237,3 +237,77 @@ def test_an_event_makes_one_task_with_the_batch_rules(bank) -> None:  # type: ig
         )
     ops.dispose()
     assert made > 0 and n == made
+
+
+def test_the_bulk_path_stores_tasks_exactly_as_the_row_path(store_url: str) -> None:
+    """``load_tasks`` (streamed from DuckDB, the nightly batch's path) stores
+    what ``task_rows`` and ``load_rows`` (the campaign launch's) store, value for
+    value: missing texts as NULL, times as instants, JSON with Chinese, tabs,
+    quotes and newlines, a campaign's id from its trigger; and a task already
+    stored is kept as it was."""
+    import duckdb
+
+    from kequn.decide.tasks import TASK_COLUMNS, load_tasks, task_rows
+    from kequn.store.bulk import load_rows
+
+    at = pd.Timestamp("2026-11-21 09:30", tz=SHANGHAI)
+    tasks = pd.DataFrame(
+        {
+            "task_id": ["2026-11-21:C1:call", "2026-11-21:C2:visit:K9"],
+            "run_id": ["20261121_01", None],
+            "customer_id": ["C1", "C2"],
+            "manager_id": ["M1", "M2"],
+            "action": ["call", "visit"],
+            "trigger": ["maturity", "campaign:K9"],
+            "kind": ["service", "marketing"],
+            "channel": ["phone", "visit"],
+            "scheduled_at": pd.Series([at, at + pd.Timedelta(minutes=20)]),
+            "window": ["09:00-11:30", float("nan")],
+            "priority": [1.25, 0.5],
+            "value": [3000.0, 12.5],
+            "propensity": [0.41, 0.04],
+            "urgency": [1.0, 0.6],
+            "product_id": [float("nan"), "P7"],
+            "talk_track": ['王先生，您的"定期"\t明天到期\n请留意', "李女士您好"],
+            "visit_material": [None, "资料\\一页"],
+            "explanation": [{"trigger": "maturity", "score": {"value": 3000.0}}, {"规则": ["同意", "双录"]}],
+        }
+    )
+    stamp = datetime(2026, 11, 21, 1, 2, 3, 456789, tzinfo=SHANGHAI)
+    ops = open_store(store_url)
+    duck = duckdb.connect()
+    try:
+        stored = []
+        for path in ("bulk", "rows"):
+            with ops.engine.begin() as con:
+                con.execute(text("DELETE FROM tasks"))
+                if path == "bulk":
+                    assert load_tasks(con, duck, tasks, DAY, stamp, "batch") == 2
+                else:
+                    load_rows(
+                        con, "tasks", TASK_COLUMNS, task_rows(tasks, DAY, stamp, "batch"), ["task_id"], []
+                    )
+            with ops.session() as s:
+                stored.append(
+                    [
+                        {c: getattr(t, c) for c in TASK_COLUMNS}
+                        for t in s.scalars(select(Task).order_by(Task.task_id))
+                    ]
+                )
+        bulk, rows = stored
+        assert bulk == rows, [
+            (k, b[k], r[k]) for b, r in zip(bulk, rows, strict=True) for k in b if b[k] != r[k]
+        ]
+        assert bulk[0]["talk_track"] == tasks["talk_track"][0] and bulk[0]["product_id"] is None
+        assert bulk[1]["campaign_id"] == "K9" and bulk[1]["contact_window"] is None
+        assert bulk[0]["scheduled_at"] == at.to_pydatetime() and bulk[0]["created_at"] == stamp
+        # kept as stored: a second load of the same ids changes nothing
+        with ops.engine.begin() as con:
+            con.execute(text("UPDATE tasks SET status = 'done'"))
+            load_tasks(con, duck, tasks.assign(talk_track="另一段"), DAY, stamp, "batch")
+        with ops.session() as s:
+            assert {t.status for t in s.scalars(select(Task))} == {"done"}
+            assert s.get(Task, "2026-11-21:C2:visit:K9").talk_track == "李女士您好"  # type: ignore[union-attr]
+    finally:
+        duck.close()
+        ops.dispose()

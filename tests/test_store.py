@@ -138,3 +138,41 @@ def test_an_empty_table_is_filled_with_its_indexes_built_after_and_kept_whatever
             assert _index_definitions(con, "customer_timeline") == before["customer_timeline"]
     finally:
         store.dispose()
+
+
+def test_rows_streamed_from_duckdb_land_whole_or_not_at_all(store_url: str) -> None:
+    """``copy_from_duckdb``: many more rows than a pipe holds arrive, every one;
+    a DuckDB query failing after it has sent rows (a cast error on the last
+    row) raises, and the store's table is as it was."""
+    import duckdb
+    import pytest
+    from sqlalchemy import text
+
+    from kequn.store.bulk import copy_from_duckdb
+
+    store = open_store(store_url)
+    duck = duckdb.connect()
+    columns = ["product_id", "name", "type", "risk_level", "asset_class", "is_pension", "fee_rate"]
+    many = """SELECT 'P' || i, '产品 "' || i || '"', 'fund', 'R2', 'equity', i % 2 = 0, i / 1e6
+              FROM range(200000) t(i)"""
+    try:
+        with store.engine.begin() as con:
+            assert copy_from_duckdb(duck, many, con, "products", columns) == 200_000
+        broken = """SELECT 'Q' || i, 'x', 'fund', 'R2', 'equity', FALSE,
+                           CAST(CASE WHEN i = 199999 THEN 'not a rate' ELSE '0.1' END AS DOUBLE)
+                    FROM range(200000) t(i)"""
+        with pytest.raises(duckdb.Error, match="not a rate"), store.engine.begin() as con:
+            copy_from_duckdb(duck, broken, con, "products", columns)
+        with store.engine.connect() as con:
+            assert con.execute(text("SELECT count(*) FROM products")).scalar_one() == 200_000
+            assert (
+                con.execute(text("SELECT count(*) FROM products WHERE product_id LIKE 'Q%'")).scalar_one()
+                == 0
+            )
+            assert (
+                con.execute(text("SELECT name FROM products WHERE product_id = 'P7'")).scalar_one()
+                == '产品 "7"'
+            )
+    finally:
+        duck.close()
+        store.dispose()

@@ -40,7 +40,7 @@ from kequn.decide.inputs import batch_tables, load_ops_state
 from kequn.decide.ownership import RM_ROLES, assign_owners
 from kequn.decide.propensity import active_model, batch_scorer
 from kequn.decide.sync import apply_sync, plan_sync
-from kequn.decide.tasks import TASK_COLUMNS, frame_of, talk_tracks, task_rows
+from kequn.decide.tasks import frame_of, load_tasks, talk_tracks
 from kequn.pipeline import compiled
 from kequn.pipeline.catalog import RunInfo, list_runs
 from kequn.pipeline.run import pick_snapshot
@@ -291,7 +291,6 @@ def _decide(
             SELECT {dropped_sql} FROM k_verdicts WHERE rule IS NOT NULL
             UNION ALL BY NAME SELECT {arbitrated_sql} FROM k_arbitrated""")
     duck.unregister("k_arbitrated")
-    rows = task_rows(tasks, day, stamp, "batch")
     verdicts = duck.execute(
         "SELECT customer_id, trigger, stage, rule FROM k_verdicts WHERE rule IS NOT NULL AND trigger "
         "LIKE 'campaign:%'"
@@ -322,7 +321,7 @@ def _decide(
             AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = tasks.task_id)"""),
             {"day": day},
         )
-        load_rows(con, "tasks", TASK_COLUMNS, rows, ["task_id"], [])
+        load_tasks(con, duck, tasks, day, stamp, "batch")
         gone = (
             withdrawn + list(open_tasks[open_tasks.customer_id.isin(leavers)].task_id)
             if leavers
@@ -368,8 +367,13 @@ def _decide(
                         {
                             "decision": decision_id,
                             "day": day,
-                            "tasks": len(rows),
-                            "tasks_digest": digest(f"{r[0]}|{r[3]}|{r[4]}|{r[5]}|{r[8]}" for r in rows),
+                            "tasks": len(tasks),
+                            "tasks_digest": digest(
+                                "|".join(map(str, r))
+                                for r in tasks.reindex(
+                                    columns=["task_id", "customer_id", "manager_id", "action", "channel"]
+                                ).itertuples(index=False)
+                            ),
                             "withdrawn": len(gone),
                             "reassigned": len(changes),
                             "reassign_digest": digest(

@@ -6,6 +6,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import select
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -153,6 +157,55 @@ def indexes_after(con: Connection, tables: Sequence[str]) -> Iterator[None]:
         con.execute(text(definition))
 
 
+def _csv_stream(duck: Any, query: str) -> Iterator[bytes]:
+    """The query's rows as DuckDB writes them in CSV, read while it writes: its
+    COPY goes to a pipe from a thread of its own, so the database reading the
+    rows works beside DuckDB instead of after it (a million cards: the 8 s
+    DuckDB takes to write them hide behind PostgreSQL's copy). A DuckDB that
+    fails raises here, before the copy could end as if it were whole."""
+    folder = tempfile.mkdtemp(prefix="kequn-copy-")
+    pipe = os.path.join(folder, "rows.csv")
+    os.mkfifo(pipe)
+    # the reading end first, not waiting for a writer: DuckDB's open never blocks
+    fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            duck.execute(
+                f"COPY ({query}) TO '{pipe}' (FORMAT csv, HEADER false, NULLSTR '\\N', USE_TMP_FILE false)"
+            )
+        except BaseException as exc:  # re-raised by the reader
+            failed.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write, name="kequn-copy", daemon=True)
+    writer.start()
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 22)
+            except BlockingIOError:  # DuckDB is writing: wait for its next rows
+                select.select([fd], [], [], 0.05)
+                continue
+            if chunk:
+                yield chunk
+            elif done.is_set():  # no writer any more and nothing left in the pipe
+                break
+            else:  # DuckDB has not opened the pipe yet, or is between files
+                done.wait(0.005)
+        writer.join()
+        if failed:
+            raise failed[0]
+    finally:
+        os.close(fd)  # a reader gone: a DuckDB still writing fails and its thread ends
+        writer.join()
+        os.unlink(pipe)
+        os.rmdir(folder)
+
+
 def copy_from_duckdb(
     duck: Any,
     query: str,
@@ -177,31 +230,22 @@ def copy_from_duckdb(
         )
     n = 0
     if con.dialect.name == "postgresql":
-        import os
-        import tempfile
-
-        fd, path = tempfile.mkstemp(suffix=".csv")
-        os.close(fd)
-        try:
-            duck.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false, NULLSTR '\\N')")
-            raw = con.connection.driver_connection
-            target = table
-            with raw.cursor() as cur, open(path, "rb") as fh:  # type: ignore[union-attr]
-                if upsert_key:
-                    target = f"_stream_{table}"
-                    cur.execute(
-                        f"CREATE TEMP TABLE IF NOT EXISTS {target} "
-                        f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
-                    )
-                    cur.execute(f"TRUNCATE {target}")
-                with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
-                    while chunk := fh.read(1 << 22):
-                        copy.write(chunk)
-                n = cur.rowcount
-                if upsert_key:
-                    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}{conflict}")
-        finally:
-            os.unlink(path)
+        raw = con.connection.driver_connection
+        target = table
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            if upsert_key:
+                target = f"_stream_{table}"
+                cur.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} "
+                    f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                )
+                cur.execute(f"TRUNCATE {target}")
+            with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
+                for chunk in _csv_stream(duck, query):
+                    copy.write(chunk)
+            n = cur.rowcount
+            if upsert_key:
+                cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}{conflict}")
         return n
     # DuckDB renders each value as SQLite keeps it, so rows go to the cursor as they come
     result = duck.execute(_as_sqlite(query, table, columns))
