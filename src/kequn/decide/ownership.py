@@ -9,7 +9,7 @@ the manager with the lightest book."""
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import pandas as pd
@@ -55,13 +55,12 @@ def assign_owners(
     role_of = dict(zip(staff.manager_id, staff.role, strict=True))
     branch_of = dict(zip(staff.manager_id, staff.branch_id, strict=True))
     is_active = dict(zip(staff.manager_id, staff.active.astype(bool), strict=True))
-    owner: dict[str, str | None] = {
-        c: (None if pd.isna(m) else m) for c, m in zip(cards.customer_id, cards.owner_manager_id, strict=True)
-    }
-    load: dict[str, int] = defaultdict(int)
-    for m in owner.values():
-        if m is not None:
-            load[m] += 1
+    # whole columns at a time: a million customers one by one took seconds
+    owners = cards.owner_manager_id.astype(object)
+    owner: dict[str, str | None] = dict(
+        zip(cards.customer_id.tolist(), owners.where(owners.notna(), None).tolist(), strict=True)
+    )
+    load: dict[str, int] = defaultdict(int, Counter(m for m in owner.values() if m is not None))
     original = dict(owner)
     changes: list[tuple[str, str | None, str | None, str]] = []
 
@@ -82,9 +81,11 @@ def assign_owners(
 
     # 1. departures: the whole book to one successor
     books: dict[str, list[str]] = defaultdict(list)
-    for customer, m in owner.items():
-        if m is not None and not is_active.get(m, False):
-            books[m].append(customer)
+    leavers = {m for m in load if not is_active.get(m, False)}
+    if leavers:
+        for customer, m in owner.items():
+            if m in leavers:
+                books[m].append(customer)
     successors = dict(zip(staff.manager_id, staff.successor_id, strict=True))
     for leaver, book in sorted(books.items()):
         chosen = successors.get(leaver)

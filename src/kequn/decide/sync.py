@@ -202,7 +202,8 @@ def plan_sync(
     moment: datetime,
 ) -> SyncPlan:
     """Builds tonight's cards in DuckDB (``k_cards``) and finds those the store does
-    not hold as they are (``k_cards_changed``), without writing anything."""
+    not hold as they are (``k_cards_changed``), without writing anything. The
+    store's cards as they are, owners included, stay in ``k_ops_cards``."""
     branches = duck.execute(
         f"SELECT branch_id, name, parent_id, level, city FROM {snapshot_schema}.branches"
     ).fetchall()
@@ -218,13 +219,15 @@ def plan_sync(
         con,
         duck,
         "k_ops_cards",
-        "SELECT customer_id, card_hash, holdings_hash, timeline_hash, left_on IS NOT NULL FROM customers",
+        "SELECT customer_id, card_hash, holdings_hash, timeline_hash, left_on IS NOT NULL, owner_manager_id "
+        "FROM customers",
         {
             "customer_id": "VARCHAR",
             "card_hash": "VARCHAR",
             "holdings_hash": "VARCHAR",
             "timeline_hash": "VARCHAR",
             "gone": "BOOLEAN",
+            "owner_manager_id": "VARCHAR",
         },
     )
     duck.execute("""
