@@ -49,7 +49,7 @@ from kequn.privacy.audit import Event, digest, record
 from kequn.rules import STAGE_NAMES
 from kequn.rules import consent as consent_rules
 from kequn.store import default_url, open_store
-from kequn.store.bulk import load_rows, update_column
+from kequn.store.bulk import copy_from_duckdb, update_column
 
 Progress = Callable[[str, int, int], None]
 #: what the decision's DuckDB may hold before it spills beside the store (the
@@ -317,7 +317,7 @@ def _decide(
         new_cards = {
             r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE new").fetchall()
         }
-        _write_owners(con, owners, stamp, decision_id, new_cards)
+        _write_owners(duck, con, owners, stamp, decision_id, new_cards)
         # a re-decided day replaces its untouched batch tasks, never worked ones
         con.execute(
             text("""
@@ -541,7 +541,12 @@ def _ownership(
 
 
 def _write_owners(
-    con: Connection, owners: Owners, stamp: datetime, decision_id: str, written: set[str]
+    duck: duckdb.DuckDBPyConnection,
+    con: Connection,
+    owners: Owners,
+    stamp: datetime,
+    decision_id: str,
+    written: set[str],
 ) -> None:
     """Tonight's owner changes, logged; the cards not ``written`` with their owner are updated."""
     changes = owners.changes
@@ -552,22 +557,20 @@ def _write_owners(
         "owner_manager_id",
         [(c, m) for c, m in zip(changes.customer_id, changes.to_manager_id, strict=True) if c not in written],
     )
-    load_rows(
-        con,
-        "ownership_log",
-        ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
-        [
-            (
-                c.customer_id,
-                None if pd.isna(c.from_manager_id) else c.from_manager_id,
-                c.to_manager_id,
-                c.reason,
-                stamp,
-                decision_id,
-            )
-            for c in changes.itertuples()
-        ],
-    )
+    if len(changes):
+        # streamed from DuckDB: a first night logs an owner for most of the bank
+        duck.register("k_owner_changes", changes.astype(object).where(changes.notna(), None))
+        copy_from_duckdb(
+            duck,
+            f"""SELECT CAST(customer_id AS VARCHAR), CAST(from_manager_id AS VARCHAR),
+                       CAST(to_manager_id AS VARCHAR), CAST(reason AS VARCHAR),
+                       TIMESTAMPTZ '{stamp.isoformat()}', '{decision_id}'
+                FROM k_owner_changes""",
+            con,
+            "ownership_log",
+            ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
+        )
+        duck.unregister("k_owner_changes")
     for claim_id in owners.applied_claims:
         con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"), {"c": claim_id})
     for r in owners.refused_claims.itertuples():

@@ -124,12 +124,12 @@ def _holdings_rows(s: str, only: str = "") -> str:
         FROM {s}.holdings h {only} JOIN {s}.products d USING (product_id)"""
 
 
-def _timeline_rows(s: str, only: str = "") -> str:
+def _timeline_rows(s: str) -> str:
     """Each customer's latest sizeable money movements, for the customer 360."""
     return f"""
         SELECT customer_id, ts, type, amount, channel, coalesce(counterparty_bank, merchant_category) AS note,
                txn_id
-        FROM {s}.transactions {only}
+        FROM {s}.transactions
         WHERE type IN ({", ".join(f"'{t}'" for t in TIMELINE_TYPES)}) AND abs(amount) >= {TIMELINE_MIN}
         QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, txn_id)
                 <= {TIMELINE_PER_CUSTOMER}"""
@@ -137,7 +137,8 @@ def _timeline_rows(s: str, only: str = "") -> str:
 
 def _card_sql(snapshot_schema: str, run: RunInfo) -> str:
     """Tonight's slim card of every customer (``CARD_FIELDS``), the digests of
-    the rows the store keeps for the customer 360, and the digest of it all."""
+    the rows the store keeps for the customer 360 (the timeline's, of
+    ``k_timeline``), and the digest of it all."""
     return f"""
         WITH
         -- the bank's latest answer per purpose (a purpose never asked is absent)
@@ -161,7 +162,7 @@ def _card_sql(snapshot_schema: str, run: RunInfo) -> str:
         moves AS (
             SELECT customer_id, CAST(sum(hash(r.txn_id, r.ts, r.type, r.amount, r.channel, r.note))
                                      AS VARCHAR) AS digest
-            FROM ({_timeline_rows(snapshot_schema)}) r GROUP BY 1)
+            FROM k_timeline r GROUP BY 1)
         SELECT p.customer_id, p.home_branch_id, c.owner_manager_id, c.name, c.id_number, c.phone, c.gender,
                c.birth_date, c.occupation, p.tier, p.prev_tier, p.aum, p.health_score, p.risk_level,
                p.lifecycle, p.life_stage, p.segments, s.consent,
@@ -213,6 +214,8 @@ def plan_sync(
                coalesce(capacity_sms, 0), coalesce(active, TRUE)
         FROM {snapshot_schema}.managers""").fetchall()
     plan = SyncPlan(snapshot_schema, run, branches, branch_paths(branches), staff)
+    # every customer's timeline rows, found once: the digests and the copy read them
+    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_timeline AS {_timeline_rows(snapshot_schema)}")
     duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run)}")
     plan.moment = moment
     to_duckdb(
@@ -343,8 +346,7 @@ def _copy_cards(
     )
     counts["timeline"] = copy_from_duckdb(
         duck,
-        f"""SELECT customer_id, ts, type, amount, channel, note
-            FROM ({_timeline_rows(s, only("timeline_changed"))})""",
+        f"""SELECT customer_id, ts, type, amount, channel, note FROM k_timeline {only("timeline_changed")}""",
         con,
         "customer_timeline",
         ["customer_id", "at", "kind", "amount", "channel", "note"],

@@ -286,11 +286,20 @@ def load_tasks(
             con,
             "tasks",
             TASK_COLUMNS,
-            upsert_key=["task_id"],
+            upsert_key=None if _first_of_the_day(con, tasks, day) else ["task_id"],
             update=[],
         )
     finally:
         duck.unregister("k_new_tasks")
+
+
+def _first_of_the_day(con: Connection, tasks: pd.DataFrame, day: date) -> bool:
+    """No task of ``day`` is stored yet and each of ``tasks`` is one of a kind:
+    nothing can clash, so the rows go straight into the table (a day's id
+    begins with its day, whichever path made it)."""
+    if not tasks["task_id"].is_unique:
+        return False
+    return con.execute(text("SELECT 1 FROM tasks WHERE as_of = :d LIMIT 1"), {"d": day}).first() is None
 
 
 def open_task(
