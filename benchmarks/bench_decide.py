@@ -44,14 +44,16 @@ PASSWORD = "bench-password-1"
 
 
 def measure(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(HERE / "_measure.py"), *args],
-        check=True,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    )
+    if done.returncode:
+        # the step's own error, not only its exit status
+        sys.exit(f"{' '.join(args[:1])} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def psql(sql: str, db: str = "postgres") -> str:
@@ -297,17 +299,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4000, help="events over HTTP (0: none)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rows = [decide_size(args.workdir, int(n)) for n in args.sizes.split(",")]
     print(
         f"{'customers':>10} {'first s':>8} {'peak MiB':>9} {'µs/cust':>8} {'COPY floor s':>13} "
-        f"{'scan floor s':>13} {'next day s':>11} {'peak MiB':>9} {'µs/cust':>8}"
+        f"{'scan floor s':>13} {'next day s':>11} {'peak MiB':>9} {'µs/cust':>8}",
+        flush=True,
     )
-    for r in rows:
+    rows = []
+    for size in args.sizes.split(","):
+        # each size's line as soon as it is measured: a later size may take long, or fail
+        r = decide_size(args.workdir, int(size))
+        rows.append(r)
         n = r["customers"]
         print(
             f"{n:>10,} {r['first_s']:>8.1f} {r['first_peak_mib']:>9,.0f} {r['first_s'] / n * 1e6:>8.1f} "
             f"{r['floor_copy_s']:>13.1f} {r['floor_scan_s']:>13.2f} {r['next_s']:>11.1f} "
-            f"{r['next_peak_mib']:>9,.0f} {r['next_s'] / n * 1e6:>8.1f}"
+            f"{r['next_peak_mib']:>9,.0f} {r['next_s'] / n * 1e6:>8.1f}",
+            flush=True,
         )
     if len(rows) > 1:
         per = [r["first_s"] / r["customers"] for r in rows]

@@ -176,3 +176,28 @@ def test_rows_streamed_from_duckdb_land_whole_or_not_at_all(store_url: str) -> N
     finally:
         duck.close()
         store.dispose()
+
+
+def test_a_copy_stopped_early_leaves_no_writer_and_no_pipe_behind(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The database side of a copy can fail at any row: the stream from DuckDB
+    closed after its first rows ends DuckDB's writer, removes its pipe, and
+    leaves the connection answering the next query."""
+    import tempfile
+    import threading
+
+    import duckdb
+
+    from kequn.store.bulk import _csv_stream
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    duck = duckdb.connect()
+    try:
+        rows = _csv_stream(duck, "SELECT i, repeat('x', 50) FROM range(5000000) t(i)")
+        assert next(rows)
+        assert [t for t in threading.enumerate() if t.name == "kequn-copy"]
+        rows.close()
+        assert not [t for t in threading.enumerate() if t.name == "kequn-copy"]
+        assert list(tmp_path.iterdir()) == []
+        assert duck.execute("SELECT 42").fetchone() == (42,)
+    finally:
+        duck.close()

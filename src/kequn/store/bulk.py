@@ -200,8 +200,12 @@ def _csv_stream(duck: Any, query: str) -> Iterator[bytes]:
         if failed:
             raise failed[0]
     finally:
-        os.close(fd)  # a reader gone: a DuckDB still writing fails and its thread ends
-        writer.join()
+        os.close(fd)  # no reader: a DuckDB still writing fails and its thread ends
+        while writer.is_alive():
+            # a DuckDB not yet at the pipe would wait at its open for a reader:
+            # one comes and goes, so its first write fails too
+            os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+            writer.join(0.05)
         os.unlink(pipe)
         os.rmdir(folder)
 
