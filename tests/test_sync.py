@@ -4,7 +4,9 @@ latest snapshot says, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from kequn.decide.batch import decide
 from kequn.ingest import ingest
 from kequn.pipeline import run_pipeline
 from kequn.store import open_store
-from kequn.store.models import CustomerHolding, TimelineEntry
+from kequn.store.models import Customer, CustomerHolding, TimelineEntry
 from kequn.synth.nightly import next_night
 from tests.conftest import make_bank
 
@@ -41,7 +43,21 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     make_bank(root, "night0", customers=300)
     next_night(root / "night0", root / "night1")
     next_night(root / "night1", root / "night2")
+    _never_asked(root / "night2", "marketing_wechat")
     return [root / f"night{i}" for i in range(3)]
+
+
+def _never_asked(extract: Path, purpose: str) -> None:
+    """Some customers of ``extract`` never asked ``purpose`` (every one of their rows
+    for it gone): their cards must not hold it."""
+    meta = json.loads((extract / "extract.json").read_text(encoding="utf-8"))
+    path = extract / "consents.csv"
+    header, *rows = path.read_text(encoding=meta["encoding"]).splitlines(keepends=True)
+    kept = [r for r in rows if not (f'"{purpose}"' in r and r.split(",")[0].strip('"').endswith("7"))]
+    assert len(kept) < len(rows)
+    path.write_text(header + "".join(kept), encoding=meta["encoding"])
+    meta["rows"]["consents"] -= len(rows) - len(kept)
+    (extract / "extract.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
 
 def _held(ops_url: str) -> tuple[dict[str, set[tuple[object, ...]]], dict[str, list[tuple[object, ...]]]]:
@@ -111,6 +127,53 @@ def test_positions_and_timelines_are_rewritten_only_where_they_changed_and_end_a
     total_moves = sum(len(rows) for rows in moves_after.values())
     assert 0 < report.synced["timeline"] == written(moves_after, moves_before) < total_moves
     assert 0 < report.synced["holdings"] == written(held_after, held_before)
+    # each card holds the bank's latest answer per purpose asked, and only those
+    want, got = _latest_consents(store), _card_consents(store_url)
+    for customer, purposes in want.items():
+        for purpose, (granted, _) in purposes.items():
+            if granted is None and purpose in got.get(customer, {}):  # a tie: either answer
+                got[customer][purpose] = (None, got[customer][purpose][1])  # type: ignore[assignment]
+    assert got == want
+    assert sum(len(p) for p in want.values()) > len(want) > 100
+    assert any("marketing_wechat" not in p for p in want.values())
+
+
+def _latest_consents(store: Path) -> dict[str, dict[str, tuple[bool, datetime]]]:
+    """Per customer, per purpose ever asked, the answer with the latest moment
+    (read here row by row in Python, not by the sync's SQL)."""
+    con = warehouse.reader(store)
+    try:
+        rows = con.execute("SELECT customer_id, purpose, granted, ts FROM consents").fetchall()
+    finally:
+        con.close()
+    answers: dict[str, dict[str, list[tuple[datetime, bool]]]] = defaultdict(lambda: defaultdict(list))
+    for customer, purpose, granted, ts in rows:
+        answers[customer][purpose].append((ts, granted))
+    latest: dict[str, dict[str, tuple[bool, datetime]]] = {}
+    for customer, purposes in answers.items():
+        latest[customer] = {}
+        for purpose, given in purposes.items():
+            ts = max(t for t, _ in given)
+            said = {g for t, g in given if t == ts}
+            # two answers at the same moment: either may stand, the moment is certain
+            latest[customer][purpose] = (said.pop() if len(said) == 1 else None, ts)  # type: ignore[assignment]
+    return latest
+
+
+def _card_consents(ops_url: str) -> dict[str, dict[str, tuple[bool, datetime]]]:
+    ops = open_store(ops_url)
+    try:
+        with ops.session() as s:
+            cards = {c.customer_id: c.consent for c in s.scalars(select(Customer)) if c.consent}
+    finally:
+        ops.dispose()
+    latest: dict[str, dict[str, tuple[bool, datetime]]] = {}
+    for customer, consent in cards.items():
+        latest[customer] = {
+            purpose: (answer["granted"], datetime.fromisoformat(answer["ts"]))
+            for purpose, answer in consent.items()
+        }
+    return latest
 
 
 def _content(rows: Any) -> list[tuple[object, ...]]:
