@@ -160,9 +160,8 @@ def indexes_after(con: Connection, tables: Sequence[str]) -> Iterator[None]:
 def _csv_stream(duck: Any, query: str) -> Iterator[bytes]:
     """The query's rows as DuckDB writes them in CSV, read while it writes: its
     COPY goes to a pipe from a thread of its own, so the database reading the
-    rows works beside DuckDB instead of after it (a million cards: the 8 s
-    DuckDB takes to write them hide behind PostgreSQL's copy). A DuckDB that
-    fails raises here, before the copy could end as if it were whole."""
+    rows works beside DuckDB instead of after it. A DuckDB that fails raises
+    here, before the copy could end as if it were whole."""
     folder = tempfile.mkdtemp(prefix="kequn-copy-")
     pipe = os.path.join(folder, "rows.csv")
     os.mkfifo(pipe)
