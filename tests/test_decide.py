@@ -277,7 +277,7 @@ def test_the_bulk_path_stores_tasks_exactly_as_the_row_path(store_url: str) -> N
     ops = open_store(store_url)
     duck = duckdb.connect()
     try:
-        stored = []
+        stored, raw = [], []
         for path in ("bulk", "rows"):
             with ops.engine.begin() as con:
                 con.execute(text("DELETE FROM tasks"))
@@ -294,6 +294,9 @@ def test_the_bulk_path_stores_tasks_exactly_as_the_row_path(store_url: str) -> N
                         for t in s.scalars(select(Task).order_by(Task.task_id))
                     ]
                 )
+            with ops.engine.connect() as con:  # as the database keeps them: times one way
+                raw.append(con.execute(text("SELECT * FROM tasks ORDER BY task_id")).all())
+        assert raw[0] == raw[1]
         bulk, rows = stored
         assert bulk == rows, [
             (k, b[k], r[k]) for b, r in zip(bulk, rows, strict=True) for k in b if b[k] != r[k]
