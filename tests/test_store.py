@@ -80,6 +80,7 @@ def test_an_empty_table_is_filled_with_its_indexes_built_after_and_kept_whatever
 
     from kequn.core.clock import SHANGHAI
     from kequn.store.bulk import indexes_after, load_rows
+    from kequn.store.models import CustomerHolding
 
     store = open_store(store_url)
     try:
@@ -87,31 +88,28 @@ def test_an_empty_table_is_filled_with_its_indexes_built_after_and_kept_whatever
             before = {t: _index_definitions(con, t) for t in ("customer_timeline", "customer_holdings")}
         assert before["customer_timeline"] and before["customer_holdings"]
         at = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
-        with store.engine.begin() as con:
+        with store.session() as s:
+            s.add(
+                CustomerHolding(
+                    customer_id="C1",
+                    account_id="A1",
+                    product_id="P1",
+                    product_name="存款",
+                    product_type="deposit",
+                    asset_class="cash",
+                    risk_level="R1",
+                    balance=100,
+                    currency="CNY",
+                )
+            )
+        with store.engine.begin() as con, indexes_after(con, ["customer_timeline", "customer_holdings"]):
+            during = {t: _index_definitions(con, t) for t in before}
             load_rows(
                 con,
-                "customer_holdings",
-                [
-                    "customer_id",
-                    "account_id",
-                    "product_id",
-                    "product_name",
-                    "product_type",
-                    "asset_class",
-                    "risk_level",
-                    "balance",
-                    "currency",
-                ],
-                [("C1", "A1", "P1", "存款", "deposit", "cash", "R1", 100, "CNY")],
+                "customer_timeline",
+                ["customer_id", "at", "kind", "amount", "channel", "note"],
+                [(f"C{i}", at, "salary", 1000 + i, "auto", None) for i in range(50)],
             )
-            with indexes_after(con, ["customer_timeline", "customer_holdings"]):
-                during = {t: _index_definitions(con, t) for t in before}
-                load_rows(
-                    con,
-                    "customer_timeline",
-                    ["customer_id", "at", "kind", "amount", "channel", "note"],
-                    [(f"C{i}", at, "salary", 1000 + i, "auto", None) for i in range(50)],
-                )
         with store.engine.connect() as con:
             after = {t: _index_definitions(con, t) for t in before}
             rows = con.execute(text("SELECT count(*) FROM customer_timeline")).scalar_one()
