@@ -35,11 +35,12 @@ from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.decide import funnel
 from kequn.decide.arbitrate import Room, arbitrate, capacity_of
+from kequn.decide.beside import Beside
 from kequn.decide.campaign_hits import load_campaign_proposals, record_verdicts
 from kequn.decide.inputs import batch_tables, load_ops_state
 from kequn.decide.ownership import RM_ROLES, assign_owners
 from kequn.decide.propensity import active_model, batch_scorer
-from kequn.decide.sync import apply_sync, plan_sync
+from kequn.decide.sync import SyncPlan, apply_sync, plan_sync
 from kequn.decide.tasks import frame_of, load_tasks, talk_tracks
 from kequn.pipeline import compiled
 from kequn.pipeline.catalog import RunInfo, list_runs
@@ -54,7 +55,7 @@ from kequn.store.bulk import copy_from_duckdb, update_column
 Progress = Callable[[str, int, int], None]
 #: what the decision's DuckDB may hold before it spills beside the store (the
 #: pairs, arbitration and the operational store's copy are Python's, beyond it)
-DECIDE_MEMORY = "2GB"
+DECIDE_MEMORY = "1500MB"
 STEPS = ("sync", "owners", "funnel", "arbitrate", "publish")
 #: what the decision's file keeps of each pair (``kequn why``)
 KEPT = (
@@ -169,11 +170,31 @@ def decide(
                 warehouse.limit_memory(duck, memory_limit)
                 run = latest_run(duck, snapshot.snapshot_id)
                 warehouse.attach(duck, store, [run.schema])
-                made, report, write = _decide(
-                    duck, store, ops, pb, snapshot.schema, snapshot.snapshot_id, run, day, now, step, engine
-                )
-                step("publish")
+                night = _read_night(duck, ops, pb, snapshot.schema, run, day, now, step)
+                # the publish transaction opens now: the cards and owners are written
+                # into it while the funnel runs (``kequn.decide.beside``)
                 with ops.engine.begin() as con:
+                    beside = Beside(con, duck, lambda d: _cards_and_owners(d, con, night, pb))
+                    try:
+                        made, report, write = _decide(
+                            duck,
+                            store,
+                            ops,
+                            pb,
+                            snapshot.schema,
+                            snapshot.snapshot_id,
+                            run,
+                            day,
+                            now,
+                            step,
+                            engine,
+                            night,
+                            beside,
+                        )
+                    except BaseException:
+                        beside.abandon()
+                        raise
+                    step("publish")
                     write(con)
                     point("decide.publish", drop=lambda: _drop_connection(con))
             finally:
@@ -188,21 +209,32 @@ def decide(
     return report
 
 
-def _decide(
+@dataclass
+class Night:
+    """What a night's decisions start from, read before anything is written: the
+    sync's plan, tonight's owners and the operational store's state."""
+
+    stamp: datetime
+    plan: SyncPlan
+    owners: Owners
+    counts: dict[str, int]
+    taken: pd.DataFrame  # today's tasks made outside the batch
+    open_tasks: pd.DataFrame
+    decision_id: str
+    model: Any
+    score: Any
+
+
+def _read_night(
     duck: duckdb.DuckDBPyConnection,
-    store: Path,
     ops: Any,
     pb: LoadedPlaybook,
     snapshot_schema: str,
-    snapshot_id: str,
     run: RunInfo,
     day: date,
     now: datetime,
     step: Callable[[str], None],
-    engine: str,
-) -> tuple[warehouse.NewFile, DecisionReport, Callable[[Connection], None]]:
-    """Everything but the writing: returns the decision's file, its report and
-    the function that writes it, in one transaction, to the operational store."""
+) -> Night:
     stamp = clock_now()
     with ops.engine.connect() as con:
         step("sync")
@@ -226,6 +258,46 @@ def _decide(
         decision_id = _next_decision_id(con, duck, day)
         model = active_model(ops)
         score = batch_scorer(duck, con, pb, model, run.schema, now)
+    return Night(stamp, plan, owners, counts, taken, open_tasks, decision_id, model, score)
+
+
+def _cards_and_owners(
+    duck: duckdb.DuckDBPyConnection, con: Connection, night: Night, pb: LoadedPlaybook
+) -> dict[str, int]:
+    """The sync's writes and tonight's owners (``Beside`` runs them)."""
+    synced = apply_sync(duck, con, night.plan, pb)
+    # a new card came with its owner (``apply_sync``): the known cards are updated
+    new_cards = {r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE new").fetchall()}
+    _write_owners(duck, con, night.owners, night.stamp, night.decision_id, new_cards)
+    return synced
+
+
+def _decide(
+    duck: duckdb.DuckDBPyConnection,
+    store: Path,
+    ops: Any,
+    pb: LoadedPlaybook,
+    snapshot_schema: str,
+    snapshot_id: str,
+    run: RunInfo,
+    day: date,
+    now: datetime,
+    step: Callable[[str], None],
+    engine: str,
+    night: Night,
+    beside: Beside[dict[str, int]],
+) -> tuple[warehouse.NewFile, DecisionReport, Callable[[Connection], None]]:
+    """The funnel, the arbitration and the decision's file, while ``beside``
+    writes the cards: returns the file, the report and the function that writes
+    the rest in the publish transaction."""
+    plan, owners, counts, taken, open_tasks = (
+        night.plan,
+        night.owners,
+        night.counts,
+        night.taken,
+        night.open_tasks,
+    )
+    decision_id, model, score, stamp = night.decision_id, night.model, night.score, night.stamp
     tables = batch_tables(duck, run.schema, snapshot_schema, pb, now, day)
     duck.execute("""
         CREATE OR REPLACE TEMP TABLE k_extra_props AS
@@ -312,12 +384,7 @@ def _decide(
         duck.unregister("k_open_customers")
 
     def write(con: Connection) -> None:
-        report.synced = apply_sync(duck, con, plan, pb)
-        # a new card came with its owner (``apply_sync``): the known cards are updated
-        new_cards = {
-            r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE new").fetchall()
-        }
-        _write_owners(duck, con, owners, stamp, decision_id, new_cards)
+        report.synced = beside.result()
         # a re-decided day replaces its untouched batch tasks, never worked ones
         con.execute(
             text("""
@@ -524,8 +591,8 @@ def _ownership(
     frame = owner.rename("manager_id").reset_index()
     duck.register("k_owner_df", frame)
     duck.execute(
-        "CREATE OR REPLACE TEMP TABLE k_owner AS SELECT customer_id, CAST(manager_id AS VARCHAR) AS "
-        "manager_id FROM k_owner_df"
+        f"CREATE OR REPLACE TABLE {warehouse.SHARED}.k_owner AS SELECT customer_id, "
+        "CAST(manager_id AS VARCHAR) AS manager_id FROM k_owner_df"
     )
     duck.unregister("k_owner_df")
     handover = result.changes[result.changes.reason == "tier_move"][["customer_id"]].reset_index(drop=True)

@@ -28,6 +28,7 @@ from kequn.pipeline.catalog import RunInfo
 from kequn.playbook import LoadedPlaybook
 from kequn.store.bulk import copy_from_duckdb, indexes_after, load_rows, update_column
 from kequn.store.transfer import to_duckdb
+from kequn.warehouse import SHARED
 
 TIMELINE_TYPES = (
     "salary",
@@ -228,9 +229,12 @@ def plan_sync(
                coalesce(capacity_sms, 0), coalesce(active, TRUE)
         FROM {snapshot_schema}.managers""").fetchall()
     plan = SyncPlan(snapshot_schema, run, branches, branch_paths(branches), staff)
+    # what ``apply_sync`` reads is shared: it may write beside the funnel, from a
+    # thread and a DuckDB connection of its own
+    warehouse.share(duck)
     # every customer's timeline rows, found once: the digests and the copy read them
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_timeline AS {_timeline_rows(snapshot_schema)}")
-    duck.execute(f"CREATE OR REPLACE TEMP TABLE k_cards AS {_card_sql(snapshot_schema, run)}")
+    duck.execute(f"CREATE OR REPLACE TABLE {SHARED}.k_timeline AS {_timeline_rows(snapshot_schema)}")
+    duck.execute(f"CREATE OR REPLACE TABLE {SHARED}.k_cards AS {_card_sql(snapshot_schema, run)}")
     plan.moment = moment
     to_duckdb(
         con,
@@ -247,8 +251,8 @@ def plan_sync(
             "owner_manager_id": "VARCHAR",
         },
     )
-    duck.execute("""
-        CREATE OR REPLACE TEMP TABLE k_cards_changed AS
+    duck.execute(f"""
+        CREATE OR REPLACE TABLE {SHARED}.k_cards_changed AS
         SELECT c.customer_id, o.customer_id IS NULL AS new,
                o.holdings_hash IS DISTINCT FROM c.held AS holdings_changed,
                o.timeline_hash IS DISTINCT FROM c.moves AS timeline_changed

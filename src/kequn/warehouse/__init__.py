@@ -148,6 +148,33 @@ def latest(con: duckdb.DuckDBPyConnection, kind: str) -> Artifact | None:
     return found[-1] if found else None
 
 
+#: an in-memory database every cursor of a connection sees, where a temp table
+#: is its own connection's alone: what one thread builds, another can read
+SHARED = "k_shared"
+
+
+def share(con: duckdb.DuckDBPyConnection) -> None:
+    """Attaches ``SHARED`` to ``con`` (a reader too) and looks names up there
+    after the catalog's own, so ``SHARED``'s tables read by their bare names."""
+    if SHARED not in attached(con):
+        con.execute(f"ATTACH ':memory:' AS {SHARED} (READ_WRITE)")
+    _look_in_shared(con)
+
+
+def shared_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of its own (for another thread) to ``con``'s database, the
+    artifacts and ``SHARED`` attached to ``con`` seen alike (``share`` first)."""
+    cursor = con.cursor()
+    _look_in_shared(cursor)
+    return cursor
+
+
+def _look_in_shared(con: duckdb.DuckDBPyConnection) -> None:
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    con.execute(f"SET search_path = {_quote(f'{row[0]}.main,{SHARED}.main')}")
+
+
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """Holds ``con``'s DuckDB to ``limit`` (``2GB``, ``1500MB``): beyond it, it
     spills beside the store. A limit that is no size is refused, naming it."""
