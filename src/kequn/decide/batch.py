@@ -75,6 +75,10 @@ KEPT = (
     "campaign_id",
 )
 
+#: the pairs' columns the rules read and nothing after them does (the arbitration,
+#: talk tracks, tasks and the decision's file read the channels left, not these)
+UNREAD_AFTER_RULES = ("segments", "channels", "allowed", "campaign_channels", "broken_rule")
+
 
 @dataclass
 class DecisionReport:
@@ -318,7 +322,15 @@ def _decide(
     tables["k_proposals"] = ic.table("k_proposals")
     _verdicts(duck, ic, tables, pb, engine)
     step("arbitrate")
-    live = duck.execute("SELECT * FROM k_verdicts WHERE rule IS NULL").df()
+    # the live pairs without the lists no later step reads: they were nearly half
+    # of each row the arbitration holds, and copies, in Python
+    present = {d[0] for d in duck.execute("SELECT * FROM k_verdicts LIMIT 0").description}
+    unread = [c for c in UNREAD_AFTER_RULES if c in present]
+    live = duck.execute(
+        f"SELECT * EXCLUDE ({', '.join(unread)}) FROM k_verdicts WHERE rule IS NULL"
+        if unread
+        else "SELECT * FROM k_verdicts WHERE rule IS NULL"
+    ).df()
     staff = duck.execute(f"""
         SELECT manager_id, capacity_phone, capacity_visit, capacity_wechat, capacity_sms
         FROM {snapshot_schema}.managers WHERE coalesce(active, TRUE)""").df()

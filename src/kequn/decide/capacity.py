@@ -9,6 +9,7 @@ no better assignment exists."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,46 +40,82 @@ def fit(
     n = len(pairs)
     if n == 0:
         return pd.Series([], dtype=object)
-    slots: dict[tuple[str, str], int] = {}
-    starts, ends, caps, costs, arc_pair, arc_channel = [], [], [], [], [], []
-    top = max(float(pairs["priority"].max()), 1e-12)
+    arcs = _assignment_arcs(pairs, capacity, weights)
+    slots = len(arcs.slot_manager)
+    # nodes: 0 source, 1 sink, 2.. the pairs, then the slots (manager, channel)
     first_slot = 2 + n
-    for i, (manager, channels, priority) in enumerate(
-        zip(pairs["manager_id"], pairs["channels"], pairs["priority"], strict=True)
-    ):
-        for ch in channels:
-            key = (manager, ch)
-            if ch not in UNLIMITED and capacity.get(key, 0) <= 0:
-                continue
-            node = slots.setdefault(key, first_slot + len(slots))
-            starts.append(2 + i)
-            ends.append(node)
-            caps.append(1)
-            costs.append(-round(SCALE * float(priority) * weights.get(ch, 1.0) / top))
-            arc_pair.append(i)
-            arc_channel.append(ch)
-    assign_arcs = len(starts)
-    # source -> each pair; each pair -> sink directly (left undone); each slot -> sink
-    starts += [0] * n + list(range(2, 2 + n)) + list(slots.values())
-    ends += list(range(2, 2 + n)) + [1] * n + [1] * len(slots)
-    caps += [1] * n + [1] * n + [n if k[1] in UNLIMITED else int(capacity.get(k, 0)) for k in slots]
-    costs += [0] * (2 * n + len(slots))
+    pair_nodes = np.arange(2, 2 + n, dtype=np.int64)
+    slot_nodes = first_slot + np.arange(slots, dtype=np.int64)
+    slot_caps = np.array(
+        [
+            n if ch in UNLIMITED else int(capacity.get((m, ch), 0))
+            for m, ch in zip(arcs.slot_manager, arcs.slot_channel, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    # pair -> its slots; source -> each pair; each pair -> sink (left undone); slot -> sink
+    starts = np.concatenate([2 + arcs.pair, np.zeros(n, np.int64), pair_nodes, slot_nodes])
+    ends = np.concatenate(
+        [first_slot + arcs.slot, pair_nodes, np.ones(n, np.int64), np.ones(slots, np.int64)]
+    )
+    caps = np.concatenate([np.ones(len(arcs.pair) + 2 * n, np.int64), slot_caps])
+    costs = np.concatenate([arcs.cost, np.zeros(2 * n + slots, np.int64)])
     flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(
-        np.array(starts, dtype=np.int32),
-        np.array(ends, dtype=np.int32),
-        np.array(caps, dtype=np.int64),
-        np.array(costs, dtype=np.int64),
+    handles = flow.add_arcs_with_capacity_and_unit_cost(
+        starts.astype(np.int32), ends.astype(np.int32), caps, costs
     )
     flow.set_nodes_supplies(np.array([0, 1], dtype=np.int32), np.array([n, -n], dtype=np.int64))
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"capacity assignment failed: status {status}")
-    used = flow.flows(arcs[:assign_arcs])
-    channel: list[str | None] = [None] * n
-    for k in np.flatnonzero(used):
-        channel[arc_pair[k]] = arc_channel[k]
+    used = np.flatnonzero(flow.flows(handles[: len(arcs.pair)]))
+    channel = np.full(n, None, dtype=object)
+    channel[arcs.pair[used]] = arcs.slot_channel[arcs.slot[used]]
     return pd.Series(channel, index=pairs.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class _Arcs:
+    """The arcs from pairs to slots, in the pairs' order and each pair's channels'
+    order (the solver's answer among equal optima follows the arcs' order)."""
+
+    pair: np.ndarray  # the pair of each arc
+    slot: np.ndarray  # its slot, numbered by first appearance
+    cost: np.ndarray  # minus its worth, scaled to integers
+    slot_manager: np.ndarray
+    slot_channel: np.ndarray
+
+
+def _assignment_arcs(
+    pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int], weights: Mapping[str, float]
+) -> _Arcs:
+    """Whole columns, not a loop over pairs: at two million customers the loop's
+    lists of Python numbers were gigabytes."""
+    lists = pairs["channels"].tolist()
+    lengths = np.fromiter((len(c) for c in lists), dtype=np.int64, count=len(lists))
+    pair = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+    channel = np.fromiter(itertools.chain.from_iterable(lists), dtype=object, count=int(lengths.sum()))
+    manager = pairs["manager_id"].to_numpy(dtype=object)[pair]
+    # an arc to a slot with no capacity is left out (app is pushed, without one)
+    open_slot = np.fromiter(
+        (ch in UNLIMITED or capacity.get((m, ch), 0) > 0 for m, ch in zip(manager, channel, strict=True)),
+        dtype=bool,
+        count=len(pair),
+    )
+    pair, channel, manager = pair[open_slot], channel[open_slot], manager[open_slot]
+    slot, keys = pd.factorize(pd.MultiIndex.from_arrays([manager, channel]), sort=False)
+    top = max(float(pairs["priority"].max()), 1e-12)
+    weight = np.fromiter((weights.get(ch, 1.0) for ch in channel), dtype=np.float64, count=len(channel))
+    priority = pairs["priority"].to_numpy(dtype=np.float64)[pair]
+    # the same float operations, in the same order, as one pair at a time
+    cost = -np.round(SCALE * priority * weight / top).astype(np.int64)
+    return _Arcs(
+        pair,
+        slot.astype(np.int64),
+        cost,
+        np.asarray(keys.get_level_values(0), dtype=object),
+        np.asarray(keys.get_level_values(1), dtype=object),
+    )
 
 
 def _windows(channel: str, occupation: str | None, policy: ContactPolicy) -> Sequence[str]:
