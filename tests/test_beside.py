@@ -33,11 +33,17 @@ def _threads_left() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name in ("kequn-beside", "kequn-copy")]
 
 
+@pytest.fixture
+def store(run_store: Path, tmp_path: Path) -> Path:
+    """A copy of the small bank with a run, not decided yet."""
+    copied = tmp_path / "bank.duckdb"
+    copy_store(run_store, copied)
+    return copied
+
+
 def test_a_failed_arbitration_cancels_the_cards_copy_and_writes_nothing(
-    run_store: Path, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+    store: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = tmp_path / "bank.duckdb"
-    copy_store(run_store, store)
     real = batch.apply_sync
     copied = threading.Event()
 
@@ -75,10 +81,8 @@ def test_a_failed_arbitration_cancels_the_cards_copy_and_writes_nothing(
 
 
 def test_a_failed_cards_copy_fails_the_decision_and_writes_nothing(
-    run_store: Path, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+    store: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = tmp_path / "bank.duckdb"
-    copy_store(run_store, store)
     real = batch.apply_sync
 
     def copy_then_fail(duck, con, plan, pb):  # type: ignore[no-untyped-def]
