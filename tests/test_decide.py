@@ -121,6 +121,30 @@ def test_same_input_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
     assert before.sort_index().equals(after.sort_index())
 
 
+def test_talk_tracks_rendered_in_slices_are_the_same_tasks(bank, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The talk tracks are rendered a slice of tasks at a time (their customers'
+    facts read per slice): in slices of 37 the stored texts and explanations
+    are the ones rendered in one go."""
+    import kequn.decide.tasks as task_module
+
+    store, url, _ = bank
+    shown = ["manager_id", "talk_track", "visit_material", "explanation"]
+
+    def stored() -> pd.DataFrame:
+        frame = _tasks(url).set_index("task_id")[shown].sort_index()
+        frame["explanation"] = [json.loads(e) if isinstance(e, str) else e for e in frame["explanation"]]
+        return frame
+
+    before = stored()
+    assert len(before) > 37 * 3 and before["talk_track"].notna().all()
+    monkeypatch.setattr(task_module, "TALK_CHUNK", 37)
+    decide(store, url, replace=True)
+    after = stored()
+    assert after.index.equals(before.index)
+    for column in shown:
+        assert after[column].tolist() == before[column].tolist(), column
+
+
 def test_a_decision_held_to_a_small_memory_limit_makes_the_same_tasks(bank) -> None:  # type: ignore[no-untyped-def]
     """The decision's DuckDB spills rather than grows: held to 256 MB, it decides
     the same tasks; a limit that is no size is refused before anything is

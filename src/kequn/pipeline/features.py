@@ -211,37 +211,50 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     )
 
 
+def _where(value: ir.Value, cond: ir.BooleanValue) -> ir.Value:
+    """``value`` where ``cond`` holds, else NULL (a NULL ``cond`` does not hold).
+
+    Written as CASE rather than an aggregate's FILTER: DuckDB took 1.5-1.7x as
+    long over 30 million transactions with two dozen FILTERed aggregates."""
+    return ibis.ifelse(cond, value, ibis.null(value.type()))
+
+
+def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``cond`` holds (a NULL ``cond`` does not)."""
+    return ibis.ifelse(cond, 1, 0).sum().fill_null(0)
+
+
 def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     """Flows over the window, and counts of each low-carbon behaviour, in one pass.
 
     Timestamps are compared as timestamps: turning 30 million of them into
     Beijing dates would cost more than the whole aggregation."""
     today = today_of(inputs, pb)
-    t = inputs.transactions
-    t = t.filter(t.ts >= today.window_since)
+    raw = inputs.transactions
+    t = raw.filter(raw.ts >= today.window_since)
     amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
     last_week = t.ts >= today.week_since
+    same_name_out = (t.type == "transfer_out") & t.same_name.fill_null(False)
     aggs = {
-        "salary_total_x": t.amt.sum(where=t.type == "salary"),
-        "spend_total_x": -t.amt.sum(where=t.type.isin(list(SPENDING_TYPES))),
-        "same_name_out_x": -t.amt.sum(where=(t.type == "transfer_out") & t.same_name.fill_null(False)),
-        "same_name_out_count": ((t.type == "transfer_out") & t.same_name.fill_null(False)).sum().fill_null(0),
-        "txn_count": t.initiated.sum().fill_null(0),
-        "last_txn_at": t.ts.max(where=t.initiated),
-        "net_flow_x": t.amt.sum(where=~t.type.isin(list(INTERNAL_TYPES))),
-        "same_name_out_7d_x": -t.amt.sum(
-            where=(t.type == "transfer_out") & last_week & t.same_name.fill_null(False)
-        ),
-        "large_transfer_7d_x": -t.amt.min(where=(t.type == "transfer_out") & last_week),
+        "salary_total_x": _where(t.amt, t.type == "salary").sum(),
+        "spend_total_x": -_where(t.amt, t.type.isin(list(SPENDING_TYPES))).sum(),
+        "same_name_out_x": -_where(t.amt, same_name_out).sum(),
+        "same_name_out_count": _count(same_name_out),
+        "txn_count": _count(t.initiated),
+        "last_txn_at": _where(t.ts, t.initiated).max(),
+        "net_flow_x": _where(t.amt, ~t.type.isin(list(INTERNAL_TYPES))).sum(),
+        "same_name_out_7d_x": -_where(t.amt, same_name_out & last_week).sum(),
+        "large_transfer_7d_x": -_where(t.amt, (t.type == "transfer_out") & last_week).min(),
     }
     for b in pb.playbook.carbon.behaviours:
-        cond = compile_predicate(pb.expression("carbon", b.name), t)
-        aggs[f"carbon_{b.name}"] = cond.sum().fill_null(0)
+        aggs[f"carbon_{b.name}"] = _count(compile_predicate(pb.expression("carbon", b.name), t))
     flows = t.group_by("customer_id").aggregate(**aggs)
-    # months with a payroll or pension credit: a few rows, so dates are cheap here
-    credits = t.filter(t.type.isin(["salary", "pension"]))
+    # months with a payroll or pension credit: a few rows, so dates are cheap here.
+    # Read apart from the flows: one filtered table read by both was materialised
+    # whole by DuckDB (30 million rows) and scanned twice
+    credits = raw.filter((raw.ts >= today.window_since) & raw.type.isin(["salary", "pension"]))
     credits = credits.mutate(month=credits.ts.date().year() * 100 + credits.ts.date().month())
     months = credits.group_by("customer_id").aggregate(
         salary_months=credits.month.nunique(where=credits.type == "salary"),

@@ -99,18 +99,12 @@ def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
     )
 
 
-def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
-    r = pb.playbook.recommendations
-    s = pb.playbook.suitability
-    wt = r.weights
-    p = profiles.mutate(
-        risk_cell=profiles.risk_level.fill_null("NONE"),
-        eff_risk=ibis.ifelse(profiles.risk_valid, profiles.risk_level_num, 0).cast("int64"),
-        liquid_ok=suit.reserve_ok(profiles.liquid_reserve_months, s),
-        pension_ok=suit.pension_age_ok(profiles.age, s),
-        low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
-    )
-    need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
+def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
+    """Each customer's two largest gaps of at least ``need``, one row per gap, its
+    rank (0 or 1) beside it; equal gaps are ranked by the asset class's name.
+
+    Ranked across the customer's own row (how many qualifying classes come
+    before each), not by a window over a million customers' rows."""
     keep = [
         "customer_id",
         "tier",
@@ -124,20 +118,45 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
         "first_time_investor",
         "risk_level",
     ]
-    gaps = ibis.union(
+    classes = sorted(ASSET_CLASSES)
+    qualifies = {c: (p[f"gap_{c}"] >= need).fill_null(False) for c in classes}
+
+    def before(d: str, c: str) -> ir.BooleanValue:
+        ahead = p[f"gap_{d}"] > p[f"gap_{c}"]
+        if d < c:
+            ahead = ahead | (p[f"gap_{d}"] == p[f"gap_{c}"])
+        return qualifies[d] & ahead.fill_null(False)
+
+    rank = {
+        c: sum((ibis.ifelse(before(d, c), 1, 0) for d in classes if d != c), ibis.literal(0)) for c in classes
+    }
+    return ibis.union(
         *(
-            p.filter(p[f"gap_{c}"] >= need).select(
-                *keep, asset_class=ibis.literal(c), gap=p[f"gap_{c}"], gap_x=units_to_money(p[f"gap_{c}_x"])
+            p.filter(qualifies[c] & (rank[c] < 2)).select(
+                *keep,
+                asset_class=ibis.literal(c),
+                gap=p[f"gap_{c}"],
+                gap_x=units_to_money(p[f"gap_{c}_x"]),
+                gap_rank=rank[c].cast("int64"),
             )
-            for c in ASSET_CLASSES
+            for c in classes
         )
     )
-    gaps = gaps.mutate(
-        gap_rank=ibis.row_number().over(
-            group_by=gaps.customer_id, order_by=[ibis.desc(gaps.gap), gaps.asset_class]
-        )
+
+
+def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
+    r = pb.playbook.recommendations
+    s = pb.playbook.suitability
+    wt = r.weights
+    p = profiles.mutate(
+        risk_cell=profiles.risk_level.fill_null("NONE"),
+        eff_risk=ibis.ifelse(profiles.risk_valid, profiles.risk_level_num, 0).cast("int64"),
+        liquid_ok=suit.reserve_ok(profiles.liquid_reserve_months, s),
+        pension_ok=suit.pension_age_ok(profiles.age, s),
+        low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
-    gaps = gaps.filter(gaps.gap_rank < 2)
+    need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
+    gaps = _largest_gaps(p, need)
     gaps = gaps.mutate(
         gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
         gap_floor=ibis.cases(*((gaps.gap >= line, float(line)) for line in reversed(GAP_FLOORS)), else_=0.0),
@@ -173,16 +192,31 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     )
     cand = cand.filter(cand.bucket_rank < r.candidates_per_bucket)
 
-    recs = gaps.join(cand, BUCKET)
+    # ranked narrow (a customer, a class, a product, a score), and only the chosen
+    # rows given the customer's and the product's facts: ranking millions of
+    # rows that carried every column took most of the run's recommendations
+    picks = cand.select(*BUCKET, "product_id", "base_score", "min_amount", "popularity")
+    recs = gaps.select("customer_id", *BUCKET, "gap", "gap_fit").join(picks, BUCKET)
     recs = recs.filter(recs.min_amount <= recs.gap)
     recs = recs.anti_join(held, ["customer_id", "product_id"])
-    recs = recs.mutate(score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4))
+    recs = recs.select(
+        "customer_id",
+        "asset_class",
+        "product_id",
+        "popularity",
+        score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4),
+    )
     recs = recs.mutate(
         rank=ibis.row_number().over(
             group_by=recs.customer_id, order_by=[ibis.desc(recs.score), recs.product_id]
         )
     )
     recs = recs.filter(recs.rank < r.per_customer)
+    customer = gaps.select(
+        "customer_id", "asset_class", "gap", "gap_x", "eff_risk", "risk_level", "age", "first_time_investor"
+    )
+    recs = recs.join(customer, ["customer_id", "asset_class"])
+    recs = recs.join(products.drop("asset_class", "min_amount", "return_factor"), "product_id")
 
     dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
