@@ -192,31 +192,19 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     )
     cand = cand.filter(cand.bucket_rank < r.candidates_per_bucket)
 
-    # ranked narrow (a customer, a class, a product, a score), and only the chosen
-    # rows given the customer's and the product's facts: ranking millions of
-    # rows that carried every column took most of the run's recommendations
-    picks = cand.select(*BUCKET, "product_id", "base_score", "min_amount", "popularity")
-    recs = gaps.select("customer_id", *BUCKET, "gap", "gap_fit").join(picks, BUCKET)
+    # ranked with every column: ranking a narrow relation and joining the
+    # products back was faster at 1,000,000 customers, but at 2,000,000 the run
+    # ran out of its 3 GB writing the ranked rows in customer order
+    recs = gaps.join(cand, BUCKET)
     recs = recs.filter(recs.min_amount <= recs.gap)
     recs = recs.anti_join(held, ["customer_id", "product_id"])
-    recs = recs.select(
-        "customer_id",
-        "asset_class",
-        "product_id",
-        "popularity",
-        score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4),
-    )
+    recs = recs.mutate(score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4))
     recs = recs.mutate(
         rank=ibis.row_number().over(
             group_by=recs.customer_id, order_by=[ibis.desc(recs.score), recs.product_id]
         )
     )
     recs = recs.filter(recs.rank < r.per_customer)
-    customer = gaps.select(
-        "customer_id", "asset_class", "gap", "gap_x", "eff_risk", "risk_level", "age", "first_time_investor"
-    )
-    recs = recs.join(customer, ["customer_id", "asset_class"])
-    recs = recs.join(products.drop("asset_class", "min_amount", "return_factor"), "product_id")
 
     dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
