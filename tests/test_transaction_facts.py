@@ -92,17 +92,18 @@ def _made_rows(customer: str, as_of_midnight: datetime, window_since: datetime) 
 
 
 def _oracle(
-    rows: list[dict[str, Any]], pb: Any, since: datetime, week: datetime
+    table: ibis.Table, rows: list[dict[str, Any]], pb: Any, since: datetime, week: datetime
 ) -> dict[str, dict[str, Any]]:
+    """The facts counted row by row; ``table``: the transactions as the run reads
+    them (typed as the snapshot types them), for the carbon predicates."""
     rate = {code: round(r * 10_000) for code, r in pb.playbook.fx.items()}
     behaviours = pb.playbook.carbon.behaviours
-    table = ibis.table({c: t for c, t in _TYPES.items()}, name="transactions")
     hits = {
         b.name: [
             r["hit"]
             for r in execute(
                 table.select(hit=compile_predicate(pb.expression("carbon", b.name), table)),
-                {"transactions": rows},
+                {table.get_name(): rows},
             )
         ]
         for b in behaviours
@@ -164,22 +165,6 @@ def _oracle(
     return out
 
 
-_TYPES = {
-    "txn_id": "string",
-    "customer_id": "string",
-    "account_id": "string",
-    "ts": "timestamp('Asia/Shanghai')",
-    "amount": "decimal(18, 2)",
-    "currency": "string",
-    "channel": "string",
-    "type": "string",
-    "counterparty_bank": "string",
-    "same_name": "boolean",
-    "merchant_category": "string",
-    "employer_id": "string",
-}
-
-
 def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> None:
     pb = load_playbook()
     snapshot = pick_snapshot(run_store, None)
@@ -212,10 +197,11 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
         names = [d[0] for d in con.description]
         rows_cursor = con.execute(f"SELECT {', '.join(COLUMNS)} FROM kequn_transactions")
         rows = [dict(zip(COLUMNS, r, strict=True)) for r in rows_cursor.fetchall()]
+        table = engine.con.table("kequn_transactions")
     finally:
         con.close()
     got = {r[0]: dict(zip(names[1:], r[1:], strict=True)) for r in got_frame}
-    want = _oracle(rows, pb, since, week)
+    want = _oracle(table, rows, pb, since, week)
     assert set(got) == set(want)
     assert len(got) > 100
     for customer, facts in want.items():
