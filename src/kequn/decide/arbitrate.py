@@ -14,7 +14,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from kequn.decide.capacity import UNLIMITED, fit, schedule
+from kequn.decide.capacity import UNLIMITED, fit, rank_within, schedule
 from kequn.decide.propensity import Scorer
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import rule
@@ -41,11 +41,17 @@ def capacity_of(staff: pd.DataFrame, taken: pd.DataFrame | None = None) -> dict[
         for ch in CHANNELS
         for m, v in zip(staff["manager_id"], staff[f"capacity_{ch}"].fillna(0), strict=True)
     }
+    counts: dict[tuple[str, str], int] = {}
     if taken is not None and len(taken):
-        for (m, ch), n in taken.groupby(["manager_id", "channel"]).size().items():
-            if (m, ch) in cap:
-                cap[(m, ch)] = max(0, cap[(m, ch)] - int(n))
-    return cap
+        counts = {(m, ch): int(n) for (m, ch), n in taken.groupby(["manager_id", "channel"]).size().items()}
+    return remaining(cap, counts)
+
+
+def remaining(
+    capacity: Mapping[tuple[str, str], int], taken: Mapping[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    """What is left of each (manager, channel)'s capacity after ``taken`` tasks."""
+    return {key: max(0, int(n) - int(taken.get(key, 0))) for key, n in capacity.items()}
 
 
 def arbitrate(
@@ -54,41 +60,67 @@ def arbitrate(
     """``live``: pairs alive after the rules (manager_id, channels_left, value,
     urgency; ``score`` gives each its propensity). Returns the tasks (with
     channel, scheduled_at, window, propensity, priority) and the pairs dropped
-    here (with stage and rule), both on ``live``'s index."""
+    here (with stage and rule), both on ``live``'s index.
+
+    Ranked on whole columns and the pairs' rows taken once at the end: an event
+    arbitrates one or two pairs, and a frame operation per step cost it more
+    than the rules did."""
     if live.empty:
         empty = live.assign(stage=pd.Series(dtype=object), rule=pd.Series(dtype=object))
         return live.assign(channel=pd.Series(dtype=object)), empty
-    live = live.copy()
-    live["channel"] = live["channels_left"].map(lambda c: c[0] if len(c) else None)
-    live["propensity"] = score(live)
-    live["priority"] = live["value"].clip(lower=0) * live["propensity"] * live["urgency"]
-    live = live.sort_values(
-        ["customer_id", "priority", "action"], ascending=[True, False, True], kind="stable"
+    n = len(live)
+    first = [c[0] if len(c) else None for c in live["channels_left"].tolist()]
+    propensity = np.asarray(score(live), dtype=np.float64)
+    priority = (
+        np.clip(live["value"].to_numpy(dtype=np.float64), 0, None)
+        * propensity
+        * live["urgency"].to_numpy(dtype=np.float64)
     )
-    rank = live.groupby("customer_id").cumcount()
-    keep = pb.playbook.contact.tasks_per_customer_per_day - live["customer_id"].map(room.per_customer).fillna(
-        0
+    customers, _ = pd.factorize(live["customer_id"], sort=True)
+    actions, _ = pd.factorize(live["action"], sort=True)
+    # each customer's pairs best first, ties by action, then as they came
+    order = np.lexsort((np.arange(n), actions, -priority, customers))
+    rank = rank_within(customers, order)
+    per_customer = np.fromiter(
+        (room.per_customer.get(c, 0) for c in live["customer_id"].tolist()), dtype=np.int64, count=n
     )
-    chosen = live[rank < keep].copy()
-    outranked = live[rank >= keep]
-    options = pd.DataFrame(
-        {
-            "manager_id": chosen["manager_id"],
-            "channels": chosen["channels_left"],
-            "priority": chosen["priority"],
-        },
-        index=chosen.index,
+    kept = rank < pb.playbook.contact.tasks_per_customer_per_day - per_customer
+    chosen = order[kept[order]]
+    outranked = order[~kept[order]]
+    fitted = fit(
+        pd.DataFrame(
+            {
+                "manager_id": live["manager_id"].to_numpy(dtype=object)[chosen],
+                "channels": live["channels_left"].to_numpy(dtype=object)[chosen],
+                "priority": priority[chosen],
+            }
+        ),
+        room.capacity,
+        pb.playbook.contact.channel_weight,
+    ).to_numpy(dtype=object)
+    placed = np.array([c is not None and c == c for c in fitted], dtype=bool)
+    tasks = live.take(chosen[placed]).assign(
+        channel=fitted[placed], propensity=propensity[chosen[placed]], priority=priority[chosen[placed]]
     )
-    chosen["channel"] = fit(options, room.capacity, pb.playbook.contact.channel_weight)
-    over = chosen[chosen["channel"].isna()]
-    tasks = chosen[chosen["channel"].notna()].copy()
     tasks = schedule(tasks, day, pb.playbook.contact, room.booked, room.not_before)
     # what moved each task's chance most, where a model gave it (shown with the task)
     tasks["propensity_reasons"] = score.reasons(tasks)
     dropped = pd.concat(
         [
-            outranked.assign(stage=rule("outranked").stage, rule="outranked"),
-            over.assign(stage=rule("over_capacity").stage, rule="over_capacity"),
+            live.take(outranked).assign(
+                channel=[first[i] for i in outranked],
+                propensity=propensity[outranked],
+                priority=priority[outranked],
+                stage=rule("outranked").stage,
+                rule="outranked",
+            ),
+            live.take(chosen[~placed]).assign(
+                channel=None,
+                propensity=propensity[chosen[~placed]],
+                priority=priority[chosen[~placed]],
+                stage=rule("over_capacity").stage,
+                rule="over_capacity",
+            ),
         ]
     )
     return tasks, dropped

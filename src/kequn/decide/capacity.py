@@ -124,6 +124,28 @@ def _windows(channel: str, occupation: str | None, policy: ContactPolicy) -> Seq
     return policy.windows.get(channel, ["09:00-17:00"])
 
 
+def rank_within(groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each row's place within its group (0 first), counted in ``order``: the
+    rows' positions, best first. ``groups``: an integer code per row."""
+    n = len(groups)
+    in_order = groups[order]
+    by_group = np.argsort(in_order, kind="stable")
+    grouped = in_order[by_group]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, n]))
+    place_in_order = np.empty(n, dtype=np.int64)
+    place_in_order[by_group] = np.arange(n) - first
+    place = np.empty(n, dtype=np.int64)
+    place[order] = place_in_order
+    return place
+
+
+def codes(values: Sequence[object]) -> np.ndarray:
+    """An integer code per value, equal values equal codes (tuples too)."""
+    seen: dict[object, int] = {}
+    return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
+
+
 def schedule(
     tasks: pd.DataFrame,
     day: date,
@@ -134,47 +156,59 @@ def schedule(
     """Adds ``scheduled_at`` and ``window`` to tasks (manager_id, channel, priority,
     occupation): each manager's contacts on a channel, best first, one after
     another through the channel's windows (visits by the customer's occupation),
-    after the ``booked`` slots of the day and not before ``not_before``."""
-    out = tasks.copy()
-    if out.empty:
-        out["scheduled_at"] = pd.Series(dtype="datetime64[ns, Asia/Shanghai]")
-        out["window"] = pd.Series(dtype=object)
-        return out
-    out["win_key"] = [
-        tuple(_windows(ch, occ, policy)) for ch, occ in zip(out["channel"], out["occupation"], strict=True)
+    after the ``booked`` slots of the day and not before ``not_before``.
+
+    On whole columns, not frames: an event schedules one task, and the frame
+    operations cost it more than the rule did."""
+    if tasks.empty:
+        return tasks.assign(
+            scheduled_at=pd.Series(dtype="datetime64[ns, Asia/Shanghai]"), window=pd.Series(dtype=object)
+        )
+    n = len(tasks)
+    manager = tasks["manager_id"].to_numpy(dtype=object)
+    channel = tasks["channel"].to_numpy(dtype=object)
+    windows = [
+        tuple(_windows(ch, occ, policy))
+        for ch, occ in zip(channel, tasks["occupation"].to_numpy(), strict=True)
     ]
-    out = out.sort_values(["priority"], ascending=False, kind="stable")
-    out["k"] = out.groupby(["manager_id", "channel", "win_key"], sort=False).cumcount()
+    # best first; ties keep their order
+    order = np.argsort(-tasks["priority"].to_numpy(dtype=np.float64), kind="stable")
+    k = rank_within(codes(list(zip(manager, channel, windows, strict=True))), order)
     if booked:
-        out["k"] += [booked.get((m, c), 0) for m, c in zip(out["manager_id"], out["channel"], strict=True)]
+        k += np.fromiter(
+            (booked.get((m, c), 0) for m, c in zip(manager, channel, strict=True)), dtype=np.int64, count=n
+        )
     saturday = day + timedelta(days=(5 - day.weekday()) % 7)
-    at = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, Asia/Shanghai]")
-    label = pd.Series(None, index=out.index, dtype=object)
-    for (channel, wins), sub in out.groupby(["channel", "win_key"], sort=False):
-        minutes = policy.minutes.get(channel, 5)
-        k = sub["k"].to_numpy()
+    minute = 60 * 1_000_000_000
+    at = np.zeros(n, dtype=np.int64)  # nanoseconds since the epoch
+    label = np.full(n, None, dtype=object)
+    rows: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for i, key in enumerate(zip(channel, windows, strict=True)):
+        rows.setdefault(key, []).append(i)
+    for (ch, wins), members in rows.items():
+        idx = np.array(members, dtype=np.int64)
+        minutes = policy.minutes.get(ch, 5)
+        kk = k[idx]
         if "weekend" in wins:
-            offset = np.minimum(10 * 60 + k * minutes, 17 * 60 - minutes)
-            base = pd.Timestamp(saturday, tz=SHANGHAI)
-            at.loc[sub.index] = base + pd.to_timedelta(offset, unit="m")
-            label.loc[sub.index] = "weekend"
+            offset = np.minimum(10 * 60 + kk * minutes, 17 * 60 - minutes)
+            at[idx] = pd.Timestamp(saturday, tz=SHANGHAI).value + offset * minute
+            label[idx] = "weekend"
             continue
         spans = [parse_window(w) for w in wins]
         room = np.array([max(0, (e - s_) // minutes) for s_, e in spans])
         before = np.concatenate([[0], np.cumsum(room)[:-1]])
-        which = np.minimum(np.searchsorted(np.cumsum(room), k, side="right"), len(spans) - 1)
+        which = np.minimum(np.searchsorted(np.cumsum(room), kk, side="right"), len(spans) - 1)
         starts = np.array([s_ for s_, _ in spans])
         # beyond the windows' room the contacts queue at the last window's close
         offset = np.minimum(
-            starts[which] + (k - before[which]) * minutes, np.array([e for _, e in spans])[which] - minutes
+            starts[which] + (kk - before[which]) * minutes, np.array([e for _, e in spans])[which] - minutes
         )
-        base = pd.Timestamp(day, tz=SHANGHAI)
-        at.loc[sub.index] = base + pd.to_timedelta(offset, unit="m")
-        label.loc[sub.index] = [wins[i] for i in which]
+        at[idx] = pd.Timestamp(day, tz=SHANGHAI).value + offset * minute
+        label[idx] = [wins[i] for i in which]
     if not_before is not None:
         # an event's task: its slot is now at the earliest
-        floor = pd.Timestamp(not_before).tz_convert(SHANGHAI).ceil("min")
-        at = at.where(at >= floor, floor)
-    out["scheduled_at"] = at
-    out["window"] = label
-    return out.drop(columns=["win_key", "k"]).loc[tasks.index]
+        at = np.maximum(at, pd.Timestamp(not_before).tz_convert(SHANGHAI).ceil("min").value)
+    scheduled = pd.Series(
+        pd.to_datetime(at, unit="ns", utc=True).tz_convert(SHANGHAI), index=tasks.index
+    ).astype("datetime64[ns, Asia/Shanghai]")
+    return tasks.assign(scheduled_at=scheduled, window=pd.Series(label, index=tasks.index, dtype=object))

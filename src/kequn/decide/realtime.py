@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.arbitrate import Room, arbitrate, capacity_of
+from kequn.decide.arbitrate import CHANNELS, Room, arbitrate, remaining
 from kequn.decide.one import decide_one
 from kequn.decide.propensity import Model, with_model
 from kequn.decide.tasks import open_task
@@ -52,42 +52,22 @@ def room_today(s: Session, manager_id: str | None, customer_id: str, now: dateti
     """What is left of the manager's day and the customer's, from the tasks already made."""
     day = now.date()
     staff = s.get(Staff, manager_id) if manager_id else None
-    rows = pd.DataFrame(
-        [
-            {
-                "manager_id": staff.manager_id,
-                **{
-                    f"capacity_{ch}": getattr(staff, f"capacity_{ch}")
-                    for ch in ("phone", "visit", "wechat", "sms")
-                },
-            }
-        ]
+    capacity = (
+        {(staff.manager_id, ch): int(getattr(staff, f"capacity_{ch}") or 0) for ch in CHANNELS}
         if staff
-        else [],
-        columns=["manager_id", "capacity_phone", "capacity_visit", "capacity_wechat", "capacity_sms"],
-    )
-    taken = pd.DataFrame(
-        s.execute(
-            select(Task.manager_id, Task.channel).where(
-                Task.manager_id == manager_id, Task.as_of == day, Task.status.in_(["open", "done"])
-            )
-        ).all(),
-        columns=["manager_id", "channel"],
-    )
-    mine = (
-        s.scalar(
-            select(func.count())
-            .select_from(Task)
-            .where(Task.customer_id == customer_id, Task.as_of == day, Task.status.in_(["open", "done"]))
-        )
-        or 0
-    )
-    booked = (
-        {(m, c): int(n) for (m, c), n in taken.groupby(["manager_id", "channel"]).size().items()}
-        if len(taken)
         else {}
     )
-    return Room(capacity_of(rows, taken), {customer_id: int(mine)}, booked, now)
+    made = (Task.as_of == day) & Task.status.in_(["open", "done"])
+    booked: dict[tuple[str, str], int] = {
+        (m, ch): int(n)
+        for m, ch, n in s.execute(
+            select(Task.manager_id, Task.channel, func.count())
+            .where(Task.manager_id == manager_id, made)
+            .group_by(Task.manager_id, Task.channel)
+        ).all()
+    }
+    mine = s.scalar(select(func.count()).select_from(Task).where(Task.customer_id == customer_id, made)) or 0
+    return Room(remaining(capacity, booked), {customer_id: int(mine)}, booked, now)
 
 
 def handle_event(
@@ -130,7 +110,7 @@ def handle_event(
         tasks, dropped = arbitrate(
             frame, room_today(s, card.owner_manager_id, customer_id, now), pb, score, now.date()
         )
-        for r in dropped.itertuples():
+        for r in dropped[["trigger", "action", "stage", "rule", "priority"]].itertuples():
             result.pairs.append(PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority)))
         actions = {a.name: a for a in pb.playbook.actions}
         for t in tasks.itertuples():

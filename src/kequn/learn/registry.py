@@ -23,17 +23,23 @@ _LOADED: dict[str, Model] = {}
 def active(ops: Store) -> Model | None:
     """The model in force (parsed once per process), or None: priors."""
     with ops.session() as s:
-        row = s.execute(
-            select(PropensityModel.version, PropensityModel.model_text, PropensityModel.spec).where(
+        # the version alone: its text (a few hundred kilobytes of trees) is read
+        # once per process, not on every event
+        version = s.scalar(
+            select(PropensityModel.version).where(
                 PropensityModel.active, PropensityModel.model_text.is_not(None)
             )
-        ).first()
-    if row is None:
-        return None
-    version, text, spec = row
-    found = _LOADED.get(version)
-    if found is None:
-        found = _LOADED[version] = Model.from_text(version, text, spec)
+        )
+        if version is None:
+            return None
+        found = _LOADED.get(version)
+        if found is None:
+            text, spec = s.execute(
+                select(PropensityModel.model_text, PropensityModel.spec).where(
+                    PropensityModel.version == version
+                )
+            ).one()
+            found = _LOADED[version] = Model.from_text(version, text, spec)
     return found
 
 

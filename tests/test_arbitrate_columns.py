@@ -1,0 +1,126 @@
+"""The arbitration on whole columns: each customer's best pairs kept, each
+manager's contacts laid into the windows best first, checked on random pairs
+against what the rules say, pair by pair."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kequn.core.clock import SHANGHAI
+from kequn.decide.arbitrate import Room, arbitrate
+from kequn.decide.capacity import rank_within, schedule
+from kequn.decide.propensity import Scorer
+from kequn.playbook import load_playbook
+
+PB = load_playbook(None)
+DAY = date(2026, 12, 7)  # a Monday
+CH = ["phone", "visit", "wechat", "sms"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.5, 1.0, 2.0, 3.0])), max_size=40))
+def test_rank_within_counts_each_group_in_order(rows: list[tuple[int, float]]) -> None:
+    groups = np.array([g for g, _ in rows], dtype=np.int64)
+    priority = np.array([p for _, p in rows], dtype=np.float64)
+    order = np.argsort(-priority, kind="stable")
+    got = rank_within(groups, order)
+    seen: dict[int, int] = {}
+    for i in order:
+        assert got[i] == seen.get(int(groups[i]), 0)
+        seen[int(groups[i])] = got[i] + 1
+
+
+pair = st.fixed_dictionaries(
+    {
+        "customer_id": st.sampled_from(["C1", "C2", "C3", "C4"]),
+        "action": st.sampled_from(["a_call", "b_visit", "c_note"]),
+        "manager_id": st.sampled_from(["M1", "M2"]),
+        "channels_left": st.lists(st.sampled_from(CH), min_size=1, max_size=3, unique=True),
+        "value": st.sampled_from([-5.0, 0.0, 100.0, 250.0, 1000.0]),
+        "urgency": st.sampled_from([0.5, 1.0, 2.0]),
+        "occupation": st.sampled_from([None, "civil_servant", "self_employed"]),
+    }
+)
+capacities = st.dictionaries(st.tuples(st.sampled_from(["M1", "M2"]), st.sampled_from(CH)), st.integers(0, 3))
+already = st.dictionaries(st.sampled_from(["C1", "C2", "C3", "C4"]), st.integers(0, 2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(pair, min_size=1, max_size=25), capacities, already)
+def test_arbitration_keeps_each_customers_best_within_capacity(
+    pairs: list[dict], capacity: dict, per_customer: dict
+) -> None:
+    live = pd.DataFrame(pairs)
+    live.index = live.index * 3 + 7  # not a plain range: results stay on live's index
+    tasks, dropped = arbitrate(
+        live, Room(capacity, per_customer), PB, Scorer(lambda p: np.full(len(p), 0.5)), DAY
+    )
+    # every pair once: a task or dropped with its rule
+    assert sorted(tasks.index.tolist() + dropped.index.tolist()) == sorted(live.index.tolist())
+    assert set(dropped["rule"]) <= {"outranked", "over_capacity"}
+    cap = PB.playbook.contact.tasks_per_customer_per_day
+    for cid, mine in live.groupby("customer_id"):
+        room = max(0, cap - per_customer.get(cid, 0))
+        best = mine.assign(p=mine["value"].clip(lower=0) * 0.5 * mine["urgency"]).sort_values(
+            ["p", "action"], ascending=[False, True], kind="stable"
+        )
+        kept = set(best.index[:room])
+        assert set(dropped.index[dropped["rule"] == "outranked"]) & set(mine.index) == set(mine.index) - kept
+    used = tasks.groupby(["manager_id", "channel"]).size()
+    for (m, ch), n in used.items():
+        assert (
+            ch
+            in live.loc[tasks.index[(tasks["manager_id"] == m) & (tasks["channel"] == ch)]].iloc[0][
+                "channels_left"
+            ]
+        )
+        assert n <= capacity.get((m, ch), 0)
+    for i, t in tasks.iterrows():
+        assert t["channel"] in live.loc[i, "channels_left"]
+        assert t["priority"] == max(live.loc[i, "value"], 0) * 0.5 * live.loc[i, "urgency"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["M1", "M2"]),
+            st.sampled_from(CH),
+            st.sampled_from([1.0, 2.0, 3.0]),
+            st.sampled_from([None, "civil_servant", "self_employed"]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.dictionaries(st.tuples(st.sampled_from(["M1", "M2"]), st.sampled_from(CH)), st.integers(0, 50)),
+    st.sampled_from([None, datetime(2026, 12, 7, 13, 7, 30, tzinfo=SHANGHAI)]),
+)
+def test_each_managers_contacts_are_laid_best_first(
+    rows: list[tuple], booked: dict, not_before: datetime | None
+) -> None:
+    policy = PB.playbook.contact
+    tasks = pd.DataFrame(rows, columns=["manager_id", "channel", "priority", "occupation"])
+    tasks.index = tasks.index[::-1]
+    out = schedule(tasks, DAY, policy, booked, not_before)
+    assert out.index.equals(tasks.index)
+    assert str(out["scheduled_at"].dtype) == "datetime64[ns, Asia/Shanghai]"
+    for _, group in out.groupby(["manager_id", "channel", "occupation"], dropna=False):
+        # within a manager's channel and window, a better contact is never later
+        ordered = group.sort_values("priority", ascending=False, kind="stable")
+        assert ordered["scheduled_at"].is_monotonic_increasing
+    for t in out.itertuples():
+        if not_before is not None:
+            assert t.scheduled_at >= pd.Timestamp(not_before).ceil("min")
+        if t.window == "weekend":
+            assert t.scheduled_at.weekday() == 5
+            continue
+        start, end = t.window.split("-")
+        clock = t.scheduled_at.strftime("%H:%M")
+        if not_before is None:
+            assert t.scheduled_at.date() == DAY
+            assert start <= clock < end
