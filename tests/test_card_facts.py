@@ -72,3 +72,55 @@ def test_a_server_living_through_several_nights_reads_each_run_and_lets_old_ones
         assert reader.history(cid, runs[-1]) is not None
     finally:
         reader.close()
+
+
+def test_the_run_behind_the_cards_is_read_once_per_transaction(tmp_path: Path) -> None:
+    """A page reads it for its facts and its attributes in one transaction; after a
+    commit, a decision published meanwhile is the one read."""
+    from datetime import date, datetime
+
+    from sqlalchemy import event
+
+    from kequn.core.clock import SHANGHAI
+    from kequn.store import open_store
+    from kequn.store.cards import decided
+    from kequn.store.models import DecisionRun
+
+    ops = open_store(f"sqlite:///{tmp_path / 'ops.sqlite'}")
+
+    def publish(run_id: str, day: date, pipeline_run: str) -> None:
+        with ops.session() as w:
+            w.add(
+                DecisionRun(
+                    run_id=run_id,
+                    as_of=day,
+                    snapshot_id=f"{day:%Y-%m-%d}",
+                    pipeline_run_id=pipeline_run,
+                    started_at=datetime(2026, 12, 1, 9, tzinfo=SHANGHAI),
+                    status="published",
+                )
+            )
+            w.commit()
+
+    publish("d1", date(2026, 12, 1), "20261201_01")
+    asked: list[str] = []
+    event.listen(
+        ops.engine,
+        "before_cursor_execute",
+        lambda c, cur, sql, *a: (
+            asked.append(sql) if sql.startswith("SELECT") and "decision_runs" in sql else None
+        ),
+    )
+    try:
+        with ops.sessions() as s:
+            first = decided(s)
+            assert first is not None and first.run_schema == "run_20261201_01"
+            assert decided(s) is first
+            assert len(asked) == 1
+            publish("d2", date(2026, 12, 2), "20261202_01")
+            s.commit()
+            later = decided(s)
+            assert later is not None and later.run_schema == "run_20261202_01"
+            assert len(asked) == 2
+    finally:
+        ops.dispose()

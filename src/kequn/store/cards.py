@@ -34,6 +34,20 @@ class Decided:
 
 
 def decided(s: Session) -> Decided | None:
+    """The run behind the cards, read once per transaction: a page asks for its
+    facts and for the run's attributes, an event for facts and history; a later
+    transaction of the same session reads it again (a decision may have published)."""
+    memo = s.info.get("kequn_decided")
+    txn = s.get_transaction()
+    if memo is not None and txn is not None and memo[0] is txn:
+        found: Decided | None = memo[1]
+        return found
+    found = _decided(s)
+    s.info["kequn_decided"] = (s.get_transaction(), found)
+    return found
+
+
+def _decided(s: Session) -> Decided | None:
     row = s.execute(
         select(DecisionRun.pipeline_run_id, DecisionRun.snapshot_id)
         .where(DecisionRun.status == "published")

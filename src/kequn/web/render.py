@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Undefined
+from markupsafe import Markup
 
 from kequn.core.clock import SHANGHAI
 from kequn.pipeline.group_builder import Words, read_back
@@ -74,6 +75,17 @@ def helpers(request: Request) -> dict[str, Any]:
     words = Words(label, lambda v: amount_words(v, lang, label))
     sentences = templates_of(request.app.state.playbook)
 
+    rendered: dict[str, Markup] = {}
+
+    def outcome_buttons() -> Markup:
+        """A task's outcome buttons, the same on every task of the page: rendered
+        once, not once per task (forty tasks' buttons were a fifth of My day)."""
+        if "buttons" not in rendered:
+            html = TEMPLATES.get_template("_outcome_buttons.html").render(_=label)
+            # rendered by the same escaping environment as the page
+            rendered["buttons"] = Markup(html)
+        return rendered["buttons"]
+
     def read_text(text: str) -> str:
         """A saved condition in words (its text when it no longer parses)."""
         try:
@@ -90,6 +102,7 @@ def helpers(request: Request) -> dict[str, Any]:
         "new_key": lambda: uuid.uuid4().hex,
         "read_back": lambda expr: read_back(expr, words),
         "read_text": read_text,
+        "outcome_buttons": outcome_buttons,
         "trail_detail": trail_detail,
         # Kequn's own sentences (findings, advice, reasons) in the page's language
         "say": lambda text: in_language(text, lang, label, sentences),
