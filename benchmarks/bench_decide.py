@@ -17,7 +17,9 @@ working folder that keeps the banks between runs:
 It prints each size's cost per customer, and the spread of that cost between
 the sizes. Then, on the last size, events: the workbench served on PostgreSQL,
 four client processes posting `/api/events` as fast as they are answered; the
-events per second and the p50 and p99 of their latency.
+events per second and the p50 and p99 of their latency, beside the floor: the
+same four clients asking the same server for `/api/me`, a signed-in request
+that decides nothing (the session, the framework and the clients' own cost).
 
     .venv/bin/python benchmarks/bench_decide.py --workdir /tmp/bench-decide
     .venv/bin/python benchmarks/bench_decide.py --sizes 250000 --events 2000
@@ -207,10 +209,10 @@ def decide_size(work: Path, customers: int) -> dict[str, Any]:
 # events ---------------------------------------------------------------------------
 
 
-def _client(args: tuple[str, str, str, list[str], int]) -> list[float]:
+def _client(args: tuple[str, str, str, list[str], int, bool]) -> list[float]:
     import httpx
 
-    base, cookie_name, cookie, customers, seed = args
+    base, cookie_name, cookie, customers, seed, floor = args
     rng = np.random.default_rng(seed)
     out = []
     with httpx.Client(base_url=base, timeout=30, cookies={cookie_name: cookie}) as c:
@@ -223,25 +225,32 @@ def _client(args: tuple[str, str, str, list[str], int]) -> list[float]:
             if kind == "product_view":
                 body |= {"event_product_id": "FD0001", "event_views_7d": 3}
             t = time.perf_counter()
-            r = c.post("/api/events", json=body, headers={"X-CSRF-Token": token})
+            if floor:
+                r = c.get("/api/me")
+            else:
+                r = c.post("/api/events", json=body, headers={"X-CSRF-Token": token})
             out.append(time.perf_counter() - t)
             if r.status_code != 200 and i < 3:
-                print("event answered", r.status_code, r.text[:200], file=sys.stderr)
+                print("answered", r.status_code, r.text[:200], file=sys.stderr)
     return out
 
 
 def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
     import httpx
-    from sqlalchemy import select
+    from sqlalchemy import delete, select
 
     sys.path.insert(0, str(ROOT / "src"))
     from kequn.core.clock import now
     from kequn.store import open_store
-    from kequn.store.models import Customer
+    from kequn.store.models import Customer, User, WebSession
     from kequn.web.services.users import create_user
 
     ops = open_store(url)
     with ops.session() as s:
+        # a second run on the same store signs in afresh
+        earlier = select(User.user_id).where(User.login == "bench_hq")
+        s.execute(delete(WebSession).where(WebSession.user_id.in_(earlier)))
+        s.execute(delete(User).where(User.login == "bench_hq"))
         create_user(s, "bench_hq", PASSWORD, "hq", now(), None, None)
         ids = list(
             s.scalars(
@@ -286,19 +295,27 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
             name, cookie = next(iter(c.cookies.items()))
         rng = np.random.default_rng(1)
         per = [list(rng.choice(ids, n // clients)) for _ in range(clients)]
-        started = time.perf_counter()
+        measured = {}
         with mp.get_context("spawn").Pool(clients) as pool:
-            parts = pool.map(_client, [(base, name, cookie, per[i], i) for i in range(clients)])
-        wall = time.perf_counter() - started
+            for floor in (True, False):
+                started = time.perf_counter()
+                parts = pool.map(_client, [(base, name, cookie, per[i], i, floor) for i in range(clients)])
+                wall = time.perf_counter() - started
+                lat = np.concatenate([np.array(p) for p in parts]) * 1000
+                measured["floor" if floor else "events"] = (len(lat), wall, lat)
     finally:
         server.terminate()
         server.wait(20)
-    lat = np.concatenate([np.array(p) for p in parts]) * 1000
+    count, wall, lat = measured["events"]
+    floor_count, floor_wall, floor_lat = measured["floor"]
     return {
-        "events": len(lat),
-        "per_second": round(len(lat) / wall, 1),
+        "events": count,
+        "per_second": round(count / wall, 1),
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "floor_per_second": round(floor_count / floor_wall, 1),
+        "floor_p50_ms": round(float(np.percentile(floor_lat, 50)), 1),
+        "floor_p99_ms": round(float(np.percentile(floor_lat, 99)), 1),
     }
 
 
@@ -307,7 +324,21 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-decide"))
     parser.add_argument("--sizes", default="250000,1000000,2000000")
     parser.add_argument("--events", type=int, default=4000, help="events over HTTP (0: none)")
+    parser.add_argument(
+        "--events-on",
+        nargs=2,
+        metavar=("STORE_URL", "ANALYTICS"),
+        help="events only, on a bank already decided into STORE_URL (its analytical store ANALYTICS)",
+    )
     args = parser.parse_args()
+    if args.events_on:
+        e = events(args.events_on[0], args.events_on[1], args.events or 4000)
+        print(
+            f"events over HTTP from 4 clients: {e['events']:,} at {e['per_second']:,.0f}/s; "
+            f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; floor (GET /api/me, same clients and server): "
+            f"{e['floor_per_second']:,.0f}/s, p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
+        )
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(
         f"{'customers':>10} {'first s':>8} {'peak MiB':>9} {'µs/cust':>8} {'COPY floor s':>13} "
@@ -339,7 +370,9 @@ def main() -> None:
         e = events(rows[-1]["url"], rows[-1]["store"], args.events)
         print(
             f"events over HTTP from 4 clients on {rows[-1]['customers']:,} customers: {e['events']:,} at "
-            f"{e['per_second']:,.0f}/s; p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms"
+            f"{e['per_second']:,.0f}/s; p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; "
+            f"floor (GET /api/me, same clients and server): {e['floor_per_second']:,.0f}/s, "
+            f"p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
         )
 
 
