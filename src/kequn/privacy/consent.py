@@ -8,7 +8,7 @@ rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,20 +24,23 @@ from kequn.rules.rows import execute
 from kequn.store.models import Consent, ContactPreference, Customer, Task
 
 
-def events_of(s: Session, card: Customer) -> list[dict[str, Any]]:
+def events_of(s: Session, card: Customer, recorded: Sequence[Consent] | None = None) -> list[dict[str, Any]]:
     """The customer's consent events: the bank's latest answer per purpose (kept
-    on the card) and every change recorded in Kequn since."""
+    on the card) and every change recorded in Kequn since (``recorded``: those
+    changes, when the caller has read them already)."""
     events = rules.card_events(card.customer_id, card.consent)
-    for ev in s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)):
+    if recorded is None:
+        recorded = list(s.scalars(select(Consent).where(Consent.customer_id == card.customer_id)))
+    for ev in recorded:
         events.append(
             {"customer_id": card.customer_id, "purpose": ev.purpose, "granted": ev.granted, "ts": ev.ts}
         )
     return events
 
 
-def consents_of(s: Session, card: Customer) -> dict[str, bool]:
+def consents_of(s: Session, card: Customer, recorded: Sequence[Consent] | None = None) -> dict[str, bool]:
     """The consents in force, purpose by purpose (a purpose never asked is absent)."""
-    state = rules.state_of(card.customer_id, events_of(s, card))
+    state = rules.state_of(card.customer_id, events_of(s, card, recorded))
     return {p: bool(v) for p, v in state.items() if v is not None}
 
 

@@ -179,6 +179,8 @@ def customer_360(
         }
         for c in contacts
     ]
+    # read once: the timeline shows each change, the card the consents in force
+    recorded = list(s.scalars(select(Consent).where(Consent.customer_id == customer_id)))
     timeline += [
         {
             "at": c.ts,
@@ -188,7 +190,7 @@ def customer_360(
             "note": None,
             "source": "consent",
         }
-        for c in s.scalars(select(Consent).where(Consent.customer_id == customer_id))
+        for c in recorded
     ]
     timeline += [
         {
@@ -216,7 +218,7 @@ def customer_360(
             .order_by(Task.as_of.desc())
         )
     )
-    consents = consents_of(s, card)
+    consents = consents_of(s, card, recorded)
     prefs = s.get(ContactPreference, customer_id)
     explanations = []
     if pb is not None:
