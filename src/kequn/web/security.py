@@ -140,20 +140,18 @@ def sign_out(s: Session, session_id: str) -> None:
 def viewer_for(s: Session, session_id: str | None, moment: datetime) -> Viewer | None:
     if not session_id:
         return None
+    # the session, its user and the user's branch in one round trip: every request asks
     row = s.execute(
-        select(WebSession, User)
+        select(WebSession, User, Branch.path)
         .join(User, User.user_id == WebSession.user_id)
+        .outerjoin(Branch, Branch.branch_id == User.branch_id)
         .where(WebSession.session_id == session_id)
     ).first()
     if row is None:
         return None
-    ws, user = row
+    ws, user, path = row
     if ws.expires_at <= moment or not user.active:
         return None
-    path = None
-    if user.branch_id:
-        branch = s.get(Branch, user.branch_id)
-        path = branch.path if branch else None
     return Viewer(
         user.user_id,
         user.login,
