@@ -33,7 +33,6 @@ import multiprocessing as mp
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _serve import free_port, sign_in, wait_until_serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -258,9 +258,7 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
             )
         )
     ops.dispose()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "KEQUN_SECRET_KEY": "b" * 32, "KEQUN_INSECURE_COOKIES": "1"}
     server = subprocess.Popen(
         [
@@ -283,15 +281,9 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_serving(base)
         with httpx.Client(base_url=base, follow_redirects=False) as c:
-            token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
-            c.post("/login", data={"login": "bench_hq", "password": PASSWORD, "csrf_token": token})
+            sign_in(c, "bench_hq", PASSWORD)
             name, cookie = next(iter(c.cookies.items()))
         rng = np.random.default_rng(1)
         per = [list(rng.choice(ids, n // clients)) for _ in range(clients)]

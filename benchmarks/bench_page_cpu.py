@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from _serve import free_port, sign_in, wait_until_serving
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -109,9 +108,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200, help="pages of each kind")
     args = parser.parse_args()
     day, book = prepare(args.ops)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "KEQUN_SECRET_KEY": "c" * 32, "KEQUN_INSECURE_COOKIES": "1"}
     server = subprocess.Popen(
         [
@@ -125,16 +122,9 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_serving(base)
         with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
-            token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
-            assert token, "no sign-in form"
-            c.post("/login", data={"login": LOGIN, "password": PASSWORD, "csrf_token": token.group(1)})
+            sign_in(c, LOGIN, PASSWORD)
             n = args.pages
             kinds = {
                 "my_day": [f"/my-day?day={day}"] * n,

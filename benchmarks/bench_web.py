@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _serve import wait_until_serving
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -185,14 +186,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("the server did not start")
+        wait_until_serving(base)
         out = asyncio.run(drive(base, books, args.seconds, args.warmup, args.think))
     finally:
         server.send_signal(signal.SIGINT)
