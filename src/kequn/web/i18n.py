@@ -42,7 +42,7 @@ def gettext_for(language: str) -> Callable[[str], str]:
 
 @functools.cache
 def formatter(language: str) -> Format:
-    """One per language: parsing the locale on every amount was a tenth of My day."""
+    """One per language, not one per amount (a babel ``Format`` parses its locale)."""
     return Format("zh_Hans_CN" if language == "zh_CN" else "en_US")
 
 

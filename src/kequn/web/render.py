@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from pathlib import Path
 from typing import Any
@@ -75,16 +76,11 @@ def helpers(request: Request) -> dict[str, Any]:
     words = Words(label, lambda v: amount_words(v, lang, label))
     sentences = templates_of(request.app.state.playbook)
 
-    rendered: dict[str, Markup] = {}
-
+    @functools.cache
     def outcome_buttons() -> Markup:
         """A task's outcome buttons, the same on every task of the page: rendered
-        once, not once per task (forty tasks' buttons were a fifth of My day)."""
-        if "buttons" not in rendered:
-            html = TEMPLATES.get_template("_outcome_buttons.html").render(_=label)
-            # rendered by the same escaping environment as the page
-            rendered["buttons"] = Markup(html)
-        return rendered["buttons"]
+        once per page, not once per task (by the same escaping environment)."""
+        return Markup(TEMPLATES.get_template("_outcome_buttons.html").render(_=label))
 
     def read_text(text: str) -> str:
         """A saved condition in words (its text when it no longer parses)."""
