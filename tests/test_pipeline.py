@@ -52,13 +52,42 @@ def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) ->
     inputs = eng.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
     kept: dict[str, ibis.Table] = {}
 
-    def keep(name: str, expr: ibis.Table) -> ibis.Table:
+    def keep(name: str, expr: ibis.Table, frees: tuple[str, ...] = ()) -> ibis.Table:
         kept[name] = expr
         return expr
 
     build(inputs, pb, keep)
     assert set(FEATURES) <= set(kept["features"].columns)
     assert set(CLASSIFICATIONS) <= set(kept["scored"].columns)
+    con.close()
+
+
+def test_the_run_holds_only_the_kept_steps_a_later_step_reads(bank_store: Path) -> None:
+    """The features are let go once the scored profiles are kept (they carry
+    every feature read after), on the first run and on a replay of its SQL."""
+    pb = load_playbook()
+    snapshot = pick_snapshot(bank_store, None)
+
+    def held(con: object) -> set[str]:
+        rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()  # type: ignore[attr-defined]
+        return {r[0] for r in rows if r[0].startswith("_kequn_")}
+
+    con = warehouse.reader(bank_store, "all")
+    eng = DuckDBEngine(con)
+    inputs = eng.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
+    outputs = eng.outputs(build(inputs, pb, eng.keep))
+    assert held(con) == {"_kequn_scored", "_kequn_picks"}
+    first = {name: con.execute(f"SELECT count(*) FROM {sql}").fetchone() for name, sql in outputs.items()}
+    con.close()
+
+    con = warehouse.reader(bank_store, "all")
+    again = DuckDBEngine(con)
+    again.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
+    replayed = again.replay(eng.compiled(), lambda name: None)
+    assert held(con) == {"_kequn_scored", "_kequn_picks"}
+    assert {
+        name: con.execute(f"SELECT count(*) FROM {sql}").fetchone() for name, sql in replayed.items()
+    } == first
     con.close()
 
 

@@ -93,7 +93,7 @@ class Bank:
         }
         targets = self.con.create_table("targets", pd.DataFrame(portfolio_rows(PB)))
         inputs = Inputs(as_of=AS_OF, portfolio_targets=targets, **tables)
-        out = build(inputs, PB, lambda name, expr: expr)
+        out = build(inputs, PB, lambda name, expr, frees=(): expr)
         self.sql = {k: str(self.con.compile(out[k])) for k in ("profiles", "recommendations")}
 
     def run(self, data: dict[str, list[dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:

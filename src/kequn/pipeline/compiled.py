@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 #: the format of the cache file; a change makes every older entry another name
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class CompiledRun:
-    #: the materialised steps in order: (name, SQL)
-    steps: tuple[tuple[str, str], ...]
+    #: the materialised steps in order: (name, SQL, the kept steps let go after it)
+    steps: tuple[tuple[str, str, tuple[str, ...]], ...]
     #: the results the run publishes: (name, SQL)
     outputs: tuple[tuple[str, str], ...]
 
@@ -100,7 +100,7 @@ def load(key: str) -> CompiledRun | None:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("key") != key:
             return None
-        steps = tuple((str(n), str(q)) for n, q in raw["steps"])
+        steps = tuple((str(n), str(q), tuple(str(f) for f in fs)) for n, q, fs in raw["steps"])
         outputs = tuple((str(n), str(q)) for n, q in raw["outputs"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # missing, unreadable or spoilt: compiled afresh

@@ -40,7 +40,7 @@ class Engine(Protocol):
         window_months: int,
     ) -> Inputs: ...
 
-    def keep(self, name: str, expr: ir.Table) -> ir.Table: ...
+    def keep(self, name: str, expr: ir.Table, frees: tuple[str, ...] = ()) -> ir.Table: ...
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:
         """Makes each result readable by the store's connection; returns the
@@ -71,7 +71,7 @@ class DuckDBEngine:
         warehouse.limit_memory(con, memory_limit)
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
-        self.steps: list[tuple[str, str]] = []
+        self.steps: list[tuple[str, str, tuple[str, ...]]] = []
         self.results: dict[str, str] = {}
 
     def inputs(
@@ -109,18 +109,20 @@ class DuckDBEngine:
             + (["kequn_prev_profiles"] if previous else [])
         )
 
-    def keep(self, name: str, expr: ir.Table) -> ir.Table:
+    def keep(self, name: str, expr: ir.Table, frees: tuple[str, ...] = ()) -> ir.Table:
         # held to the types the expressions declare (DuckDB would widen a sum to HUGEINT)
         columns = ", ".join(
             f'CAST("{c}" AS {DuckDBType.to_string(t)}) AS "{c}"' for c, t in expr.schema().items()
         )
         sql = f"SELECT {columns} FROM ({self.con.compile(expr)})"
-        self._materialise(name, sql)
-        self.steps.append((name, sql))
+        self._materialise(name, sql, frees)
+        self.steps.append((name, sql, frees))
         return self.con.table(f"_kequn_{name}")
 
-    def _materialise(self, name: str, sql: str) -> None:
+    def _materialise(self, name: str, sql: str, frees: tuple[str, ...]) -> None:
         self.raw.execute(f"CREATE OR REPLACE TEMP TABLE _kequn_{name} AS {sql}")
+        for done in frees:
+            self.raw.execute(f"DROP TABLE IF EXISTS _kequn_{done}")
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:
         # computed straight into the run's tables when it is published
@@ -132,9 +134,9 @@ class DuckDBEngine:
 
     def replay(self, compiled: CompiledRun, report: Callable[[str], None]) -> dict[str, str]:
         """Runs SQL recorded by an earlier run of the same code, playbook and inputs."""
-        for name, sql in compiled.steps:
+        for name, sql, frees in compiled.steps:
             report(name)
-            self._materialise(name, sql)
+            self._materialise(name, sql, frees)
         return {name: f"({sql})" for name, sql in compiled.outputs}
 
 
@@ -176,9 +178,11 @@ class SparkEngine:
         targets = self.con.read_parquet(str(path), table_name="kequn_portfolios")
         return Inputs(as_of=snapshot.as_of, previous=prev, portfolio_targets=targets, **tables)
 
-    def keep(self, name: str, expr: ir.Table) -> ir.Table:
-        # a cached table reports Spark's own types (int for an Ibis int64):
-        # cast back, so later steps see the schema the expressions declared
+    def keep(self, name: str, expr: ir.Table, frees: tuple[str, ...] = ()) -> ir.Table:
+        # ``frees`` is not acted on: Spark caches lazily, so a cache let go here
+        # could be recomputed by the step that reads it, and Spark spills its
+        # caches itself. A cached table reports Spark's own types (int for an
+        # Ibis int64): cast back, so later steps see the schema declared
         return expr.cache().cast(expr.schema())
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:

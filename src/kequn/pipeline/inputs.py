@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import ibis
 import ibis.expr.types as ir
@@ -28,6 +29,15 @@ class Inputs:
     previous: ir.Table | None = None
     #: how the expressions read the day (default: ``as_of`` as literals)
     today: Today | None = None
+
+
+class Materialize(Protocol):
+    """How the engine keeps an intermediate result (``name``) that later steps
+    read, and lets go of kept results no later step reads (``frees``): the kept
+    tables live in the run's memory, and a bank's features held beside its
+    scored profiles filled it."""
+
+    def __call__(self, name: str, expr: ir.Table, frees: tuple[str, ...] = ()) -> ir.Table: ...
 
 
 #: Money inside the pipeline: whole millionths of a yuan, as 64-bit integers.

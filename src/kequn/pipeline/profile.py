@@ -4,21 +4,18 @@ the engine decides where intermediate results are kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import ibis
 import ibis.expr.types as ir
 
 from kequn.pipeline.classify import classify
 from kequn.pipeline.features import features
 from kequn.pipeline.health import findings, scores, with_targets
-from kequn.pipeline.inputs import Inputs, fround, units_to_money
+from kequn.pipeline.inputs import Inputs, Materialize, fround, units_to_money
 from kequn.pipeline.predicates import compile_predicate
 from kequn.pipeline.recommend import recommendations
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 
-Materialize = Callable[[str, ir.Table], ir.Table]
 MONEY = (
     "aum",
     "aum_month_end",
@@ -200,11 +197,13 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     p = classify(f, pb)
     assert inputs.portfolio_targets is not None
     p = with_targets(p, inputs.portfolio_targets)
-    p = keep("scored", scores(p, pb))
-    recs = recommendations(p, inputs, pb)
+    # the scored profiles carry every feature the later steps read (the green
+    # ledger's counts too): the features are let go once they are kept
+    p = keep("scored", scores(p, pb), frees=("features",))
+    recs = recommendations(p, inputs, pb, keep)
     return {
         "profiles": finish(findings(p, pb), pb),
         "recommendations": recs,
-        "carbon_ledger": carbon_ledger(f, pb),
+        "carbon_ledger": carbon_ledger(p, pb),
         "triggers": trigger_hits(p, pb),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from kequn.pipeline.inputs import Inputs, fround, fx_rate, units_to_money
+from kequn.pipeline.inputs import Inputs, Materialize, fround, fx_rate, units_to_money
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
@@ -144,7 +144,9 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
     )
 
 
-def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
+def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> ir.Table:
+    """Each customer's best few suitable products; ``keep`` holds the ranked picks
+    (the engine's materialisation, as for the profile's steps)."""
     r = pb.playbook.recommendations
     s = pb.playbook.suitability
     wt = r.weights
@@ -192,19 +194,31 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook) -> i
     )
     cand = cand.filter(cand.bucket_rank < r.candidates_per_bucket)
 
-    # ranked with every column: ranking a narrow relation and joining the
-    # products back was faster at 1,000,000 customers, but at 2,000,000 the run
-    # ran out of its 3 GB writing the ranked rows in customer order
-    recs = gaps.join(cand, BUCKET)
-    recs = recs.filter(recs.min_amount <= recs.gap)
-    recs = recs.anti_join(held, ["customer_id", "product_id"])
-    recs = recs.mutate(score=fround(wt["gap_fit"] * recs.gap_fit + recs.base_score, 4))
-    recs = recs.mutate(
+    # ranked narrow (a customer, a gap, a product, a score) and kept, then only the
+    # chosen rows are given the customer's and the product's facts: ranking and
+    # sieving millions of rows that carried every column took most of the
+    # recommendations' time, and one query doing both ran a 2,000,000-customer
+    # run out of its 3 GB (the ranking's sort and the join back held at once)
+    offers = cand.select(*BUCKET, "product_id", "base_score", "min_amount", "popularity")
+    customer = ["customer_id", "gap", "gap_x", "risk_level", "age", "first_time_investor"]
+    picks = gaps.select(*customer, *BUCKET, "gap_fit").join(offers, BUCKET)
+    picks = picks.filter(picks.min_amount <= picks.gap)
+    picks = picks.anti_join(held, ["customer_id", "product_id"])
+    picks = picks.select(
+        *customer,
+        "eff_risk",
+        "asset_class",
+        "product_id",
+        "popularity",
+        score=fround(wt["gap_fit"] * picks.gap_fit + picks.base_score, 4),
+    )
+    picks = picks.mutate(
         rank=ibis.row_number().over(
-            group_by=recs.customer_id, order_by=[ibis.desc(recs.score), recs.product_id]
+            group_by=picks.customer_id, order_by=[ibis.desc(picks.score), picks.product_id]
         )
     )
-    recs = recs.filter(recs.rank < r.per_customer)
+    picks = keep("picks", picks.filter(picks.rank < r.per_customer))
+    recs = picks.join(products.drop("asset_class", "min_amount", "return_factor"), "product_id")
 
     dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))

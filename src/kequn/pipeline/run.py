@@ -146,13 +146,13 @@ def run_pipeline(
         previous = previous_run(con, snapshot.as_of)
         if previous:
             warehouse.attach(con, store, [previous.schema])
-        steps = ["features", "scored", "outputs", "publish"]
+        steps = ["features", "scored", "picks", "outputs", "publish"]
         context = spark_engine(con) if engine == "spark" else nullcontext(DuckDBEngine(con, memory_limit))
         with context as eng:
 
-            def keep(name: str, expr: Any) -> Any:
+            def keep(name: str, expr: Any, frees: tuple[str, ...] = ()) -> Any:
                 report(name, steps.index(name), len(steps))
-                return eng.keep(name, expr)
+                return eng.keep(name, expr, frees)
 
             inputs = eng.inputs(snapshot, previous, portfolio_rows(pb), pb.playbook.window_months)
             sources = None
@@ -161,15 +161,15 @@ def run_pipeline(
                 kept = compiled.load(key)
                 if kept is not None:
                     sources = eng.replay(kept, lambda name: report(name, steps.index(name), len(steps)))
-                    report("outputs", 2, len(steps))
+                    report("outputs", steps.index("outputs"), len(steps))
             if sources is None:
                 results = build(inputs, pb, keep)
-                report("outputs", 2, len(steps))
+                report("outputs", steps.index("outputs"), len(steps))
                 sources = eng.outputs(results)
                 if isinstance(eng, DuckDBEngine):
                     compiled.save(key, eng.compiled())
             point("run.compute")
-            report("publish", 3, len(steps))
+            report("publish", steps.index("publish"), len(steps))
 
             # the bank's own attributes ride with the profiles (group conditions, the
             # customer's page and the model read them there)
@@ -217,5 +217,5 @@ def run_pipeline(
     finally:
         con.close()
     info = list_run(store, written)
-    report("publish", 4, len(steps))
+    report("publish", len(steps), len(steps))
     return info
