@@ -99,30 +99,27 @@ def arbitrate(
         pb.playbook.contact.channel_weight,
     ).to_numpy(dtype=object)
     placed = np.array([c is not None and c == c for c in fitted], dtype=bool)
-    tasks = live.take(chosen[placed]).assign(
-        channel=fitted[placed], propensity=propensity[chosen[placed]], priority=priority[chosen[placed]]
-    )
+    # each result is one take of the pairs' rows with its columns set on it (a
+    # frame per part, assigned and concatenated, cost an event more than its rules)
+    made = chosen[placed]
+    tasks = live.take(made)
+    tasks["channel"] = fitted[placed]
+    tasks["propensity"] = propensity[made]
+    tasks["priority"] = priority[made]
     tasks = schedule(tasks, day, pb.playbook.contact, room.booked, room.not_before)
     # what moved each task's chance most, where a model gave it (shown with the task)
     tasks["propensity_reasons"] = score.reasons(tasks)
-    dropped = pd.concat(
-        [
-            live.take(outranked).assign(
-                channel=[first[i] for i in outranked],
-                propensity=propensity[outranked],
-                priority=priority[outranked],
-                stage=rule("outranked").stage,
-                rule="outranked",
-            ),
-            live.take(chosen[~placed]).assign(
-                channel=None,
-                propensity=propensity[chosen[~placed]],
-                priority=priority[chosen[~placed]],
-                stage=rule("over_capacity").stage,
-                rule="over_capacity",
-            ),
-        ]
-    )
+    over = chosen[~placed]
+    gone = np.concatenate([outranked, over])
+    dropped = live.take(gone)
+    # object columns, as the pairs' own text columns are (pandas would infer strings)
+    channel = [first[i] for i in outranked] + [None] * len(over)
+    dropped["channel"] = pd.Series(channel, index=dropped.index, dtype=object)
+    dropped["propensity"] = propensity[gone]
+    dropped["priority"] = priority[gone]
+    why = ["outranked"] * len(outranked) + ["over_capacity"] * len(over)
+    dropped["stage"] = pd.Series([rule(r).stage for r in why], index=dropped.index, dtype=object)
+    dropped["rule"] = pd.Series(why, index=dropped.index, dtype=object)
     return tasks, dropped
 
 

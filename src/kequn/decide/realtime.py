@@ -5,6 +5,7 @@ task stored at once."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,10 +111,10 @@ def handle_event(
         tasks, dropped = arbitrate(
             frame, room_today(s, card.owner_manager_id, customer_id, now), pb, score, now.date()
         )
-        for r in dropped[["trigger", "action", "stage", "rule", "priority"]].itertuples():
+        for r in _rows(dropped, ("trigger", "action", "stage", "rule", "priority")):
             result.pairs.append(PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority)))
         actions = {a.name: a for a in pb.playbook.actions}
-        for t in tasks.itertuples():
+        for t in _rows(tasks, TASK_FIELDS):
             pv = PairVerdict(t.trigger, t.action, "task", "", t.channel, float(t.priority))
             result.pairs.append(pv)
             if result.task is not None:
@@ -130,7 +131,7 @@ def handle_event(
                 manager_id=t.manager_id,
                 manager_name=staff.name if staff else None,
                 channel=t.channel,
-                scheduled_at=t.scheduled_at.to_pydatetime(),
+                scheduled_at=pd.Timestamp(t.scheduled_at).to_pydatetime(),
                 product=product,
                 facts=facts,
                 score={
@@ -152,13 +153,43 @@ def handle_event(
                         "priority": round(float(t.priority), 4),
                     },
                     "features_used": sorted(pb.expression("triggers", t.trigger).columns),
-                    "propensity_reasons": getattr(t, "propensity_reasons", None) or [],
+                    "propensity_reasons": t.propensity_reasons or [],
                 },
                 source="event",
                 audit=("system:event", "decision_event", {"event": event.get("event_type")}),
                 now=now,
             )
         return result
+
+
+#: what an event reads of each task the arbitration made
+TASK_FIELDS = (
+    "trigger",
+    "action",
+    "channel",
+    "priority",
+    "manager_id",
+    "scheduled_at",
+    "value",
+    "propensity",
+    "urgency",
+    "dual_recording",
+    "propensity_reasons",
+    "product_id",
+    "product_name",
+    "expected_return",
+    "is_pension",
+    "term_days",
+)
+
+
+def _rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[Any]:
+    """The frame's rows as named tuples of ``fields`` (None for a column it
+    lacks): read column by column, not through ``itertuples``, which takes
+    each of a wide frame's columns apart for every call."""
+    Row = namedtuple("Row", fields)  # type: ignore[misc]
+    columns = [frame[f].tolist() if f in frame else [None] * len(frame) for f in fields]
+    return [Row(*values) for values in zip(*columns, strict=True)]
 
 
 def _product(t: Any) -> dict[str, Any] | None:
