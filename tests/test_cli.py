@@ -54,3 +54,29 @@ def test_the_issue_commands_work_as_written(tmp_path: Path) -> None:
     assert customers["accepted"] == 20_000
     listing = runner.invoke(app, ["snapshots", str(tmp_path / "bank.duckdb"), "--json"])
     assert json.loads(listing.output)[0]["schema"].startswith("snap_")
+
+
+def test_the_demo_prepares_its_bank_and_again_in_the_same_folder(tmp_path: Path) -> None:
+    """`make demo` as a new user runs it (the serving left out), and once more in
+    the same folder: each time it decides today with the simulated history's
+    model and prints the logins."""
+    for _ in range(2):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kequn.cli.main",
+                "demo",
+                "--customers",
+                "300",
+                "--workdir",
+                str(tmp_path / "demo"),
+                "--no-serve",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "Demo bank ready" in done.stdout
+        assert "already decided" not in done.stdout + done.stderr

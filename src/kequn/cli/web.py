@@ -207,7 +207,10 @@ def demo_command(
         synthesize(SynthOptions(customers=customers, seed=seed, out=extract, as_of=as_of), bar)
         ingest(extract, store, as_of, None, bar)
         run = run_pipeline(store, None, "duckdb", as_of, bar)
-        decide(store, url, None, as_of, day, bar)
+        # the day is decided twice, and again when the demo is made anew in the same
+        # folder: first to give the simulated managers their cards, then with the
+        # model trained on what they did (each replaces the one before)
+        decide(store, url, None, as_of, day, bar, replace=True)
         ops = open_store(url)
         cards = Cards(store)
         simulate_history(
@@ -217,7 +220,7 @@ def demo_command(
             train(store, ops, pb, now())
         cards.close()
         ops.dispose()
-        report = decide(store, url, None, as_of, day, bar)
+        report = decide(store, url, None, as_of, day, bar, replace=True)
     print_summary(run)
     print_decision(report)
     people = demo_users(url, day)
