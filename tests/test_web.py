@@ -633,6 +633,35 @@ def test_english_on_request(app) -> None:  # type: ignore[no-untyped-def]
     assert "My day" in c.get("/my-day").text  # the choice sticks
 
 
+def test_what_moved_a_tasks_chance_reads_in_words_not_codes(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """The model's calendar features read as days (星期六, not 星期=6), in
+    Chinese and in English; other features as their label and value."""
+    reasons = [
+        {"name": "weekday", "label": "星期", "value": 6, "effect": 0.2},
+        {"name": "day_of_month", "label": "当月日期", "value": 5, "effect": 0.1},
+        {"name": "channel", "label": "渠道", "value": "mobile_app", "effect": -0.3},
+    ]
+    for s in ops_session(workbench):
+        task = s.scalars(
+            select(Task)
+            .where(Task.manager_id == workbench.people["manager"], Task.as_of == DAY)
+            .order_by(Task.scheduled_at, Task.priority.desc(), Task.task_id)
+        ).first()
+        assert task is not None
+        kept = dict(task.explanation or {})
+        task.explanation = {**kept, "propensity_reasons": reasons}
+    try:
+        c = signed_in(app, "manager")
+        chinese = c.get("/my-day?lang=zh_CN").text
+        assert "星期六 提高" in chinese and "每月5日 提高" in chinese and "渠道=手机银行 降低" in chinese
+        assert "星期=6" not in chinese and "当月日期=5" not in chinese
+        english = c.get("/my-day?lang=en").text
+        assert "Saturday" in english and "day 5 of the month" in english
+    finally:
+        for s in ops_session(workbench):
+            s.get(Task, task.task_id).explanation = kept  # type: ignore[union-attr]
+
+
 def test_amounts_read_as_a_banker_reads_them_in_each_language(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
     from kequn.web.i18n import wan
 

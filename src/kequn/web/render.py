@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,17 @@ def playbook_names(pb: Any, language: str = "zh_CN") -> dict[str, str]:
     return names
 
 
+WEEKDAYS_ZH = "日一二三四五六"
+WEEKDAYS_EN = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+#: the model's calendar features (``learn.features``: DuckDB's dayofweek, Sunday 0),
+#: each as (Chinese, English) words for its value
+DAY_PARTS: dict[str, tuple[Callable[[int], str], Callable[[int], str]]] = {
+    "weekday": (lambda d: f"星期{WEEKDAYS_ZH[d % 7]}", lambda d: WEEKDAYS_EN[d % 7]),
+    "day_of_month": (lambda d: f"每月{d}日", lambda d: f"day {d} of the month"),
+    "month": (lambda m: f"{m}月", lambda m: calendar.month_name[m] if 1 <= m <= 12 else str(m)),
+}
+
+
 def helpers(request: Request) -> dict[str, Any]:
     """What every template may call, in the request's language."""
     lang = language_of(request, request.app.state.settings.default_language)
@@ -82,6 +95,22 @@ def helpers(request: Request) -> dict[str, Any]:
         once per page, not once per task (by the same escaping environment)."""
         return Markup(TEMPLATES.get_template("_outcome_buttons.html").render(_=label))
 
+    def reason(r: Mapping[str, Any]) -> str:
+        """What moved a task's chance, as a banker reads it: the day's own words
+        for a weekday, a day of the month or a month (not ``星期=6``), else the
+        feature's label and its value."""
+        value = r.get("value")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == int(value):
+            when = DAY_PARTS.get(str(r.get("name")))
+            if when is not None:
+                return when[lang == "en"](int(value))
+        text = label(r.get("label"))
+        if value is True:
+            return f"{text}({label('是')})"
+        if value is False:
+            return f"{text}({label('否')})"
+        return text if value is None else f"{text}={label(str(value))}"
+
     def read_text(text: str) -> str:
         """A saved condition in words (its text when it no longer parses)."""
         try:
@@ -98,6 +127,7 @@ def helpers(request: Request) -> dict[str, Any]:
         "new_key": lambda: uuid.uuid4().hex,
         "read_back": lambda expr: read_back(expr, words),
         "read_text": read_text,
+        "reason": reason,
         "outcome_buttons": outcome_buttons,
         "trail_detail": trail_detail,
         # Kequn's own sentences (findings, advice, reasons) in the page's language
