@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -33,3 +39,28 @@ def sign_in(client: httpx.Client, login: str, password: str) -> None:
     if token is None:
         raise SystemExit("no sign-in form")
     client.post("/login", data={"login": login, "password": password, "csrf_token": token.group(1)})
+
+
+@contextmanager
+def serving(ops: str, analytics: str, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``kequn serve`` on a free port of this machine, ready to answer: the
+    process (its pid is what CPU is read from) and its base URL; stopped after."""
+    port = free_port()
+    env = {**os.environ, "KEQUN_SECRET_KEY": secrets.token_hex(16), "KEQUN_INSECURE_COOKIES": "1"}
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "kequn.cli.main", "serve"),
+            *("--store", ops, "--port", str(port)),
+            *("--analytics", analytics, "--workers", str(workers)),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base)
+        yield server, base
+    finally:
+        server.terminate()
+        server.wait(20)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _serve import free_port, sign_in, wait_until_serving
+from _serve import serving, sign_in
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -258,30 +258,7 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
             )
         )
     ops.dispose()
-    port = free_port()
-    env = {**os.environ, "KEQUN_SECRET_KEY": "b" * 32, "KEQUN_INSECURE_COOKIES": "1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kequn.cli.main",
-            "serve",
-            "--store",
-            url,
-            "--port",
-            str(port),
-            "--analytics",
-            store,
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base)
+    with serving(url, str(store), 2) as (_, base):
         with httpx.Client(base_url=base, follow_redirects=False) as c:
             sign_in(c, "bench_hq", PASSWORD)
             name, cookie = next(iter(c.cookies.items()))
@@ -295,9 +272,6 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
                 wall = time.perf_counter() - started
                 lat = np.concatenate([np.array(p) for p in parts]) * 1000
                 measured["floor" if floor else "events"] = (len(lat), wall, lat)
-    finally:
-        server.terminate()
-        server.wait(20)
     count, wall, lat = measured["events"]
     floor_count, floor_wall, floor_lat = measured["floor"]
     return {

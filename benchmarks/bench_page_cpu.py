@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from _serve import free_port, sign_in, wait_until_serving
+from _serve import serving, sign_in
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -108,47 +107,32 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200, help="pages of each kind")
     args = parser.parse_args()
     day, book = prepare(args.ops)
-    port = free_port()
-    env = {**os.environ, "KEQUN_SECRET_KEY": "c" * 32, "KEQUN_INSECURE_COOKIES": "1"}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "kequn"),
-            *("serve", "--store", args.ops, "--port", str(port)),
-            *("--analytics", args.analytics, "--workers", "1"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base)
-        with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
-            sign_in(c, LOGIN, PASSWORD)
-            n = args.pages
-            kinds = {
-                "my_day": [f"/my-day?day={day}"] * n,
-                "customer_360": [f"/customers/{cid}" for cid in (book * (n // max(len(book), 1) + 1))[:n]],
-            }
-            print(f"one worker, one client, {n} pages of each kind; day {day}")
-            for kind, paths in kinds.items():
-                for path in paths[:10]:  # warm: templates compiled, the run file attached
-                    assert c.get(path).status_code == 200, path
-                (s0, p0), w0 = cpu_seconds(server.pid), time.perf_counter()
-                size = 0
-                for path in paths:
-                    r = c.get(path)
-                    assert r.status_code == 200, (path, r.status_code)
-                    size += len(r.content)
-                (s1, p1), w1 = cpu_seconds(server.pid), time.perf_counter()
-                print(
-                    f"  {kind:13} server CPU {(s1 - s0) / n * 1000:6.2f} ms  PostgreSQL CPU "
-                    f"{(p1 - p0) / n * 1000:5.2f} ms  wall {(w1 - w0) / n * 1000:6.2f} ms  "
-                    f"({size / n / 1024:.0f} KiB a page)"
-                )
-    finally:
-        server.terminate()
-        server.wait(20)
+    with (
+        serving(args.ops, args.analytics, 1) as (server, base),
+        httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c,
+    ):
+        sign_in(c, LOGIN, PASSWORD)
+        n = args.pages
+        kinds = {
+            "my_day": [f"/my-day?day={day}"] * n,
+            "customer_360": [f"/customers/{cid}" for cid in (book * (n // max(len(book), 1) + 1))[:n]],
+        }
+        print(f"one worker, one client, {n} pages of each kind; day {day}")
+        for kind, paths in kinds.items():
+            for path in paths[:10]:  # warm: templates compiled, the run file attached
+                assert c.get(path).status_code == 200, path
+            (s0, p0), w0 = cpu_seconds(server.pid), time.perf_counter()
+            size = 0
+            for path in paths:
+                r = c.get(path)
+                assert r.status_code == 200, (path, r.status_code)
+                size += len(r.content)
+            (s1, p1), w1 = cpu_seconds(server.pid), time.perf_counter()
+            print(
+                f"  {kind:13} server CPU {(s1 - s0) / n * 1000:6.2f} ms  PostgreSQL CPU "
+                f"{(p1 - p0) / n * 1000:5.2f} ms  wall {(w1 - w0) / n * 1000:6.2f} ms  "
+                f"({size / n / 1024:.0f} KiB a page)"
+            )
 
 
 if __name__ == "__main__":
