@@ -638,7 +638,7 @@ def test_what_moved_a_tasks_chance_reads_in_words_not_codes(app, workbench: Work
     Chinese and in English; other features as their label and value."""
     reasons = [
         {"name": "weekday", "label": "星期", "value": 6, "effect": 0.2},
-        {"name": "day_of_month", "label": "当月日期", "value": 5, "effect": 0.1},
+        {"name": "day_of_month", "label": "当月日期", "value": 5.0, "effect": 0.1},
         {"name": "channel", "label": "渠道", "value": "mobile_app", "effect": -0.3},
     ]
     for s in ops_session(workbench):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -183,11 +184,16 @@ TASK_FIELDS = (
 )
 
 
+@cache
+def _row_type(fields: tuple[str, ...]) -> Any:
+    return namedtuple("Row", fields)  # type: ignore[misc]
+
+
 def _rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[Any]:
     """The frame's rows as named tuples of ``fields`` (None for a column it
     lacks): read column by column, not through ``itertuples``, which takes
     each of a wide frame's columns apart for every call."""
-    Row = namedtuple("Row", fields)  # type: ignore[misc]
+    Row = _row_type(fields)
     columns = [frame[f].tolist() if f in frame else [None] * len(frame) for f in fields]
     return [Row(*values) for values in zip(*columns, strict=True)]
 

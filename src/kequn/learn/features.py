@@ -21,7 +21,8 @@ takes them from the day before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import calendar
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -76,6 +77,16 @@ LABELS = {
     "days_since_last": "距上次接触天数",
     "last_outcome": "上次接触结果",
     "prev_campaign_outcome": "上一个活动的结果",
+}
+
+_WEEKDAYS_ZH = "日一二三四五六"
+_WEEKDAYS_EN = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+#: the calendar features' values in words, (Chinese, English): ``frame`` reads them
+#: with DuckDB's ``month``, ``day`` and ``dayofweek`` (Sunday 0) in Beijing time
+CALENDAR_WORDS: dict[str, tuple[Callable[[int], str], Callable[[int], str]]] = {
+    "weekday": (lambda d: f"星期{_WEEKDAYS_ZH[d % 7]}", lambda d: _WEEKDAYS_EN[d % 7]),
+    "day_of_month": (lambda d: f"每月{d}日", lambda d: f"day {d} of the month"),
+    "month": (lambda m: f"{m}月", lambda m: calendar.month_name[m] if 1 <= m <= 12 else str(m)),
 }
 
 

@@ -3,7 +3,6 @@ and ``translations/en.po`` (Babel's PO format) gives the English."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
@@ -40,7 +39,7 @@ def gettext_for(language: str) -> Callable[[str], str]:
     return lambda text: table.get(text, text)
 
 
-@functools.cache
+@cache
 def formatter(language: str) -> Format:
     """One per language, not one per amount (a babel ``Format`` parses its locale)."""
     return Format("zh_Hans_CN" if language == "zh_CN" else "en_US")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import calendar
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,13 @@ from jinja2 import Undefined
 from markupsafe import Markup
 
 from kequn.core.clock import SHANGHAI
+from kequn.learn.features import CALENDAR_WORDS
 from kequn.pipeline.group_builder import Words, read_back
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
 from kequn.rules import RULES
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
+from kequn.web.services.myday import OUTCOMES
 from kequn.web.services.sentences import in_language, templates_of
 from kequn.web.services.views import trail_detail
 
@@ -54,15 +55,9 @@ def playbook_names(pb: Any, language: str = "zh_CN") -> dict[str, str]:
     return names
 
 
-WEEKDAYS_ZH = "日一二三四五六"
-WEEKDAYS_EN = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-#: the model's calendar features (``learn.features``: DuckDB's dayofweek, Sunday 0),
-#: each as (Chinese, English) words for its value
-DAY_PARTS: dict[str, tuple[Callable[[int], str], Callable[[int], str]]] = {
-    "weekday": (lambda d: f"星期{WEEKDAYS_ZH[d % 7]}", lambda d: WEEKDAYS_EN[d % 7]),
-    "day_of_month": (lambda d: f"每月{d}日", lambda d: f"day {d} of the month"),
-    "month": (lambda m: f"{m}月", lambda m: calendar.month_name[m] if 1 <= m <= 12 else str(m)),
-}
+#: a task's outcome buttons: every outcome but a sale, which has its own button
+#: with the product and the amount
+BUTTONS = tuple(o for o in OUTCOMES if o != "sold")
 
 
 def helpers(request: Request) -> dict[str, Any]:
@@ -93,17 +88,22 @@ def helpers(request: Request) -> dict[str, Any]:
     def outcome_buttons() -> Markup:
         """A task's outcome buttons, the same on every task of the page: rendered
         once per page, not once per task (by the same escaping environment)."""
-        return Markup(TEMPLATES.get_template("_outcome_buttons.html").render(_=label))
+        return Markup(TEMPLATES.get_template("_outcome_buttons.html").render(_=label, outcomes=BUTTONS))
 
     def reason(r: Mapping[str, Any]) -> str:
         """What moved a task's chance, as a banker reads it: the day's own words
         for a weekday, a day of the month or a month (not ``星期=6``), else the
         feature's label and its value."""
         value = r.get("value")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == int(value):
-            when = DAY_PARTS.get(str(r.get("name")))
-            if when is not None:
-                return when[lang == "en"](int(value))
+        when = CALENDAR_WORDS.get(str(r.get("name")))
+        # a whole number, whether the row held it as an int or a float (never NaN)
+        if (
+            when is not None
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        ):
+            return when[lang == "en"](int(value))
         text = label(r.get("label"))
         if value is True:
             return f"{text}({label('是')})"
