@@ -40,7 +40,12 @@ def serve_command(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes (on Linux each on a socket of its own: connections spread evenly)."
+        ),
+    ] = 1,
     day: Annotated[str | None, typer.Option(help="Business day the pages show (default: today).")] = None,
     analytics: Annotated[
         Path | None,
@@ -51,7 +56,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve the workbench (pages and JSON API)."""
-    import uvicorn
+    from kequn.web.workers import serve
 
     if store:
         os.environ["KEQUN_STORE_URL"] = store
@@ -69,14 +74,16 @@ def serve_command(
         os.environ.setdefault("KEQUN_INSECURE_COOKIES", "1")
     else:
         console.print("[yellow]serving beyond this machine: put it behind HTTPS[/]")
-    uvicorn.run(
-        "kequn.web.main:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
+    serve(
+        {
+            "app": "kequn.web.main:app_from_env",
+            "factory": True,
+            "host": host,
+            "port": port,
+            "log_level": "warning",
+            "access_log": False,
+        },
+        workers,
     )
 
 

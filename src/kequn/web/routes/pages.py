@@ -174,7 +174,7 @@ def outcome(
         raise HTTPException(status_code=422, detail=str(exc)) from None
     s.flush()
     if request.headers.get("hx-request"):
-        views = [t for t in my_day(s, me, day) if t.task.task_id == task_id]
+        views = my_day(s, me, day, task_id=task_id)
         if not views:
             return HTMLResponse("")
         return page(request, "_task.html", viewer=me, t=views[0], loop_index=0)

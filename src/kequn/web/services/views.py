@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Row
+
 from kequn.privacy.masking import mask
 from kequn.store.models import Customer
 
@@ -38,13 +40,14 @@ COMPONENT_ZH = {
 }
 
 
-def segments_of(card: Customer) -> list[str]:
+def segments_of(card: Customer | Row[Any]) -> list[str]:
     s = card.segments
     return json.loads(s) if isinstance(s, str) else list(s or [])
 
 
-def person(card: Customer, clear: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The customer's personal fields, masked unless ``clear`` names them."""
+def person(card: Customer | Row[Any], clear: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The customer's personal fields (of the card, or of a row that selected
+    them), masked unless ``clear`` names them."""
     return {
         "name": mask("name", card.name, clear),
         "id_number": mask("id_number", card.id_number, clear),

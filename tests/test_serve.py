@@ -1,0 +1,165 @@
+"""`kequn serve --workers N`: every worker takes its share of the managers'
+connections, a worker that dies is replaced, and the server stops whole."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kequn.store import open_store
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT spreads connections on Linux")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The serving processes under ``kequn serve`` (not multiprocessing's tracker)."""
+    return [p for p in _children(pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def _sockets(worker: int, port: int, state: str) -> int:
+    """The worker's sockets on ``port`` in ``state`` (01: a connection it holds;
+    0A: listening), found by their inodes in /proc/net/tcp."""
+    inodes = set()
+    for fd in Path(f"/proc/{worker}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == state and fields[9] in inodes:
+            count += 1
+    return count
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    open_store(url).dispose()
+    return url
+
+
+def _serve(url: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "kequn.cli.main", "serve"),
+            *("--store", url, "--port", str(port), "--workers", str(workers)),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _until_serving(proc: subprocess.Popen[bytes], port: int, workers: int) -> None:
+    """Until each worker listens on a socket of its own (the kernel spreads
+    connections over the sockets bound when they arrive) and the page answers."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = _workers(proc.pid)
+        if len(found) == workers and all(_sockets(w, port, "0A") == 1 for w in found):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/login", timeout=5).status_code == 200:
+                    return
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the workbench did not start: {proc.communicate()[1].decode()[-2000:]}")
+
+
+def test_each_worker_takes_its_share_of_the_managers_connections(store_url: str) -> None:
+    port = _free_port()
+    proc = _serve(store_url, port, 2)
+    base = f"http://127.0.0.1:{port}"
+    clients = [httpx.Client(base_url=base, timeout=30) for _ in range(60)]
+    try:
+        _until_serving(proc, port, 2)
+        # sixty browsers open the sign-in page at once, and keep their connections
+        with ThreadPoolExecutor(20) as pool:
+            assert all(r.status_code == 200 for r in pool.map(lambda c: c.get("/login"), clients))
+        held = [_sockets(w, port, "01") for w in _workers(proc.pid)]
+        assert sum(held) == 60, held
+        # the kernel spreads them by address: each of two workers holds at least 15
+        # (a worker with fewer has odds of 1 in 20,000; one shared socket gives most to one)
+        assert min(held) >= 15, held
+    finally:
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0
+    assert not _children(proc.pid)
+
+
+def test_a_worker_that_dies_is_replaced_and_ctrl_c_stops_them_all(store_url: str) -> None:
+    port = _free_port()
+    proc = _serve(store_url, port, 2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _until_serving(proc, port, 2)
+        first = _workers(proc.pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            len(now := _workers(proc.pid)) == 2 and first[0] not in now
+        ):
+            time.sleep(0.3)
+        assert len(_workers(proc.pid)) == 2 and first[0] not in _workers(proc.pid)
+        _until_serving(proc, port, 2)
+        assert httpx.get(f"{base}/login", timeout=30).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    assert proc.returncode == 0
+    assert not _workers(proc.pid)
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_an_error(store_url: str) -> None:
+    proc = _serve(store_url, _free_port(), 2, KEQUN_SECRET_KEY="too-short")
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode != 0
+    assert b"KEQUN_SECRET_KEY must be at least 16 characters" in err
+    assert b"could not start" in err
+
+
+def test_an_address_already_served_is_refused(store_url: str) -> None:
+    port = _free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        proc = _serve(store_url, port, 2)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"127.0.0.1:{port}".encode() in err
