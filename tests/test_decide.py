@@ -83,6 +83,25 @@ def test_every_customer_is_owned_and_no_manager_is_over_capacity(bank) -> None: 
     assert report.unowned == 0
 
 
+def test_a_decision_leaves_the_planner_statistics_of_what_it_wrote(bank) -> None:  # type: ignore[no-untyped-def]
+    """Right after a bulk fill a planner without statistics guesses (a parallel
+    scan of every holding for one customer's page): decide analyses what it wrote."""
+    _, url, _ = bank
+    ops = open_store(url)
+    with ops.engine.connect() as con:
+        if ops.is_sqlite:
+            found = set(con.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars())
+        else:
+            # ANALYZE by hand, not autovacuum's: only it sets last_analyze
+            found = set(
+                con.exec_driver_sql(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+                ).scalars()
+            )
+    ops.dispose()
+    assert {"customers", "customer_holdings", "customer_timeline", "tasks", "ownership_log"} <= found
+
+
 def test_tasks_keep_consent_opt_out_and_contact_windows(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     tasks = _tasks(url)

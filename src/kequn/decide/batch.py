@@ -205,6 +205,8 @@ def decide(
                 duck.close()
             # the tasks are committed: the pairs behind them are listed for `kequn why`
             warehouse.publish(store, made, lambda cat: None)
+            # the night's cards, holdings, timeline and tasks, as the pages will read them
+            ops.refresh_statistics()
     finally:
         ops.dispose()
     report_progress("publish", len(STEPS), len(STEPS))

@@ -79,6 +79,22 @@ class Store:
             cfg.attributes["connection"] = con
             command.upgrade(cfg, "head")
 
+    def refresh_statistics(self) -> None:
+        """Tells the query planner what the tables now hold, after a bulk write.
+
+        Without statistics PostgreSQL guesses: at 1,000,000 customers, right after
+        the first decide had copied them in, one customer's holdings were read by
+        a parallel scan of 4 million rows (5.8 ms and two worker processes on
+        every customer page, not 0.1 ms), and autovacuum, which would analyse
+        them in time, may be off. PostgreSQL's own advice after filling a
+        database is ANALYZE (2.4 s there); SQLite's too, each index sampled
+        (``analysis_limit``) rather than read whole."""
+        with self.engine.connect() as con:
+            if self.is_sqlite:
+                con.exec_driver_sql("PRAGMA analysis_limit = 1000")
+            con.exec_driver_sql("ANALYZE")
+            con.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
