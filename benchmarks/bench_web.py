@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from _serve import wait_until_serving
+from bench_page_cpu import _processes
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -133,19 +134,51 @@ async def user(
                 await asyncio.sleep(rng.expovariate(1 / think))
 
 
+def worker_cpu(server: int) -> dict[int, float]:
+    """CPU seconds of each serving process under ``kequn serve`` (the server itself
+    when it has one worker)."""
+    procs = {pid: (parent, cpu) for pid, parent, _, cpu in _processes()}
+    workers = [pid for pid, (parent, _) in procs.items() if parent == server]
+    serving = [p for p in workers if b"spawn_main" in _cmdline(p) and b"resource_tracker" not in _cmdline(p)]
+    return {pid: procs[pid][1] for pid in serving} or {server: procs[server][1]}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 async def drive(
-    base: str, books: dict[str, list[str]], seconds: float, warmup: float, think: float
+    base: str,
+    books: dict[str, list[str]],
+    seconds: float,
+    warmup: float,
+    think: float,
+    server: int | None = None,
+    shares: list[dict[int, float]] | None = None,
 ) -> dict[str, list[float]]:
     """Signs every user in (argon2 by design takes time: not part of a page's
-    latency), then lets them work through the warm-up into the measured window."""
+    latency), then lets them work through the warm-up into the measured window;
+    ``shares`` gets each worker's CPU at the window's start and end."""
     clients = {login: httpx.AsyncClient(base_url=base, timeout=60) for login in books}
     try:
         await asyncio.gather(*(sign_in(c, login) for login, c in clients.items()))
         out: dict[str, list[float]] = {"my_day": [], "customer_360": []}
         start = time.perf_counter()
         measure_from, until = start + warmup, start + warmup + seconds
+
+        async def window() -> None:
+            if server is None or shares is None:
+                return
+            await asyncio.sleep(warmup)
+            shares.append(worker_cpu(server))
+            await asyncio.sleep(seconds)
+            shares.append(worker_cpu(server))
+
         await asyncio.gather(
-            *(user(clients[u], u, b, measure_from, until, out, think) for u, b in books.items())
+            window(), *(user(clients[u], u, b, measure_from, until, out, think) for u, b in books.items())
         )
         return out
     finally:
@@ -187,7 +220,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     try:
         wait_until_serving(base)
-        out = asyncio.run(drive(base, books, args.seconds, args.warmup, args.think))
+        shares: list[dict[int, float]] = []
+        out = asyncio.run(drive(base, books, args.seconds, args.warmup, args.think, server.pid, shares))
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
@@ -206,6 +240,13 @@ def main() -> None:
             f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms) / args.seconds:,.1f}/s)"
         )
     print(f"  errors: {len(out.get('errors', []))}")
+    if len(shares) == 2:
+        # a worker far busier than the others queues pages while cores idle
+        used = {pid: shares[1][pid] - shares[0].get(pid, 0.0) for pid in shares[1]}
+        print(
+            "  server workers' CPU in the window: "
+            + ", ".join(f"{u / args.seconds:.0%} of a core" for u in sorted(used.values(), reverse=True))
+        )
 
 
 if __name__ == "__main__":
