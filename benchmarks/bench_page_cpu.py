@@ -15,14 +15,13 @@ using the server.
 from __future__ import annotations
 
 import argparse
-import os
 import pwd
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from _serve import serving, sign_in
+from _serve import processes, serving, sign_in
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -63,28 +62,9 @@ def prepare(url: str) -> tuple[str, list[str]]:
         ops.dispose()
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _processes() -> list[tuple[int, int, int, float]]:
-    """Every process: pid, parent, owner's uid, CPU seconds (Linux's /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            uid = (entry / "status").stat().st_uid
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out.append((int(entry.name), int(fields[1]), uid, (int(fields[11]) + int(fields[12])) / TICK))
-    return out
-
-
 def cpu_seconds(root: int) -> tuple[float, float]:
     """CPU of ``root`` and its descendants, and of PostgreSQL's processes."""
-    procs = _processes()
+    procs = processes()
     children: dict[int, list[int]] = {}
     for pid, parent, _, _ in procs:
         children.setdefault(parent, []).append(pid)

@@ -34,8 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _serve import wait_until_serving
-from bench_page_cpu import _processes
+from _serve import processes, wait_until_serving
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -137,7 +136,7 @@ async def user(
 def worker_cpu(server: int) -> dict[int, float]:
     """CPU seconds of each serving process under ``kequn serve`` (the server itself
     when it has one worker)."""
-    procs = {pid: (parent, cpu) for pid, parent, _, cpu in _processes()}
+    procs = {pid: (parent, cpu) for pid, parent, _, cpu in processes()}
     workers = [pid for pid, (parent, _) in procs.items() if parent == server]
     serving = [p for p in workers if b"spawn_main" in _cmdline(p) and b"resource_tracker" not in _cmdline(p)]
     return {pid: procs[pid][1] for pid in serving} or {server: procs[server][1]}

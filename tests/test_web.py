@@ -695,8 +695,10 @@ def test_an_amount_reads_as_babel_writes_it_in_each_locale(fen: int) -> None:
     yuan = Decimal(fen) / 100
     assert wan(yuan) == format_decimal(yuan / 10_000, format="#,##0.00", locale="zh_Hans_CN")
     assert wan(yuan, "en") == format_decimal(yuan, format="#,##0", locale="en_US")
-    # a float amount (a fact of the run) reads as its shortest decimal does
+    # a float amount (a fact of the run) reads as its shortest decimal does; a
+    # whole number of yuan as itself, however large
     assert wan(float(yuan)) == wan(Decimal(str(float(yuan))))
+    assert wan(fen) == wan(Decimal(fen)) and wan(fen, "en") == wan(Decimal(fen), "en")
 
 
 def test_every_label_in_the_templates_has_an_english_translation() -> None:

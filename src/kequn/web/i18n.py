@@ -49,7 +49,9 @@ def wan(amount: object, language: str = "zh_CN") -> str:
     with thousands separators (the unit after it, 万元, reads "CNY"). Exact: the
     amount's own decimal digits, never a float's (and a page shows forty)."""
     try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(float(amount)))  # type: ignore[arg-type]
+        # a Decimal or a whole number as it is; a float as its shortest decimal
+        exact = isinstance(amount, Decimal) or (isinstance(amount, int) and not isinstance(amount, bool))
+        value = Decimal(amount) if exact else Decimal(str(float(amount)))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "—"
     if not value.is_finite():
