@@ -130,6 +130,8 @@ def test_a_worker_that_dies_is_replaced_and_ctrl_c_stops_them_all(store_url: str
     try:
         _until_serving(proc, port, 2)
         first = _workers(proc.pid)
+        # killed from outside, perhaps while still loading the app: replaced, not
+        # taken for a worker that cannot start
         os.kill(first[0], signal.SIGKILL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (
@@ -144,6 +146,25 @@ def test_a_worker_that_dies_is_replaced_and_ctrl_c_stops_them_all(store_url: str
         proc.wait(60)
     assert proc.returncode == 0
     assert not _workers(proc.pid)
+
+
+def test_a_worker_killed_while_it_starts_is_replaced(store_url: str) -> None:
+    """A worker killed before it served (the OOM killer, an operator) is not a
+    worker that cannot start: the server starts another and serves."""
+    port = _free_port()
+    proc = _serve(store_url, port, 2)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
+            time.sleep(0.05)
+        first = _workers(proc.pid)
+        os.kill(first[0], signal.SIGKILL)  # still importing the app
+        _until_serving(proc, port, 2)
+        assert first[0] not in _workers(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0
 
 
 def test_a_worker_that_cannot_start_stops_the_server_with_an_error(store_url: str) -> None:

@@ -69,8 +69,8 @@ def _worker(options: dict[str, Any], ready: Any) -> None:
 def serve(options: dict[str, Any], workers: int) -> None:
     """``uvicorn.run(**options)`` with ``workers`` processes. Several workers on
     Linux: each on its own ``SO_REUSEPORT`` socket, started again if it dies;
-    SIGINT or SIGTERM stops them all. Exits non-zero when a worker ended before it
-    served (the app refused its settings)."""
+    SIGINT or SIGTERM stops them all. Exits non-zero when a worker exited by
+    itself before it served (the app refused its settings)."""
     if workers <= 1 or not balanced():
         uvicorn.run(**options, workers=workers)
         return
@@ -99,7 +99,9 @@ def serve(options: dict[str, Any], workers: int) -> None:
             for i, (process, ready) in enumerate(running):
                 if process.is_alive():
                     continue
-                if not ready.is_set():
+                # ended by itself before it served: the app refused its settings, and
+                # another would fail the same way (one killed by a signal is replaced)
+                if not ready.is_set() and (process.exitcode or 0) > 0:
                     failed = True
                     stop.set()
                     break
