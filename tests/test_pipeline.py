@@ -19,7 +19,7 @@ from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import CLASSIFICATIONS, FEATURES
-from kequn.playbook.model import HEALTH_COMPONENTS
+from kequn.playbook.model import BANDS, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
 from kequn.warehouse import copy_store
 from tests.law import needs_dual_recording, violations
 
@@ -31,9 +31,12 @@ def test_every_customer_has_one_profile(run_store: Path) -> None:
 
 
 def test_every_customer_has_a_health_score_with_every_component_explained(run_store: Path) -> None:
+    def bands(component: str) -> tuple[str, ...]:
+        return (*BANDS, UNKNOWN_BAND) if component in MAY_BE_UNKNOWN else BANDS
+
     checks = " OR ".join(
         f"health_{c} IS NULL OR health_{c} NOT BETWEEN 0 AND 100 OR coalesce(finding_{c}, '') = "
-        f"'' OR coalesce(action_{c}, '') = '' OR band_{c} NOT IN ('poor', 'fair', 'good') "
+        f"'' OR coalesce(action_{c}, '') = '' OR band_{c} NOT IN {bands(c)} "
         f"OR finding_{c} LIKE '%{{%'"
         for c in HEALTH_COMPONENTS
     )
@@ -42,6 +45,27 @@ def test_every_customer_has_a_health_score_with_every_component_explained(run_st
     pb = load_playbook()
     weighted = " + ".join(f"{w} * health_{c}" for c, w in pb.playbook.health.weights.items())
     assert read(run_store, f"SELECT max(abs(health_score - ({weighted}))) FROM profiles")[0][0] <= 0.05 + 1e-9
+
+
+def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store: Path) -> None:
+    """A customer with no assets before the period has no growth to judge: the
+    finding says so (not "moved —%, a steady pace"), the score stays neutral,
+    and a customer whose growth is known is judged on it."""
+    pb = load_playbook()
+    unknown = pb.playbook.health.texts["growth"][UNKNOWN_BAND]
+    rows = read(
+        run_store,
+        "SELECT aum_growth IS NULL, band_growth, finding_growth, action_growth, health_growth, count(*) "
+        "FROM profiles GROUP BY ALL",
+    )
+    unjudged = [r for r in rows if r[0]]
+    judged = [r for r in rows if not r[0]]
+    assert unjudged and judged, "the small bank has customers of both kinds"
+    assert {(r[1], r[2], r[3], r[4]) for r in unjudged} == {
+        (UNKNOWN_BAND, unknown.finding, unknown.action, 50.0)
+    }
+    assert {r[1] for r in judged} <= set(BANDS)
+    assert not [r for r in rows if "—" in r[2]]
 
 
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:

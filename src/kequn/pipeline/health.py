@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 from kequn.pipeline.inputs import UNITS, fround, units_to_fen
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, render
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
+from kequn.playbook.model import ASSET_CLASSES, BANDS, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
 
 #: model-portfolio weights are kept to four decimals in the money arithmetic
 WEIGHT_SCALE = 10_000
@@ -111,19 +111,25 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         "protection_wan": fmt_1(p.protection_amount / 10_000),
         "maturity_peak_pct": fmt_int(p.maturity_peak_share.fill_null(0.0) * 100),
     }
+    # a component whose input is not known has a band of its own (its score
+    # is neutral, and is not a finding about the customer)
+    unknown = {"growth": p.aum_growth.isnull()}
+    assert set(unknown) == set(MAY_BE_UNKNOWN)
     out = {}
     for comp in HEALTH_COMPONENTS:
         score = p[f"health_{comp}"]
         band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"), else_="good")
+        bands: tuple[str, ...] = BANDS
+        if comp in unknown:
+            band = ibis.ifelse(unknown[comp], UNKNOWN_BAND, band)
+            bands = (UNKNOWN_BAND, *BANDS)
         vals = {**values, "score": fmt_int(score)}
         texts = h.texts[comp]
-        out[f"finding_{comp}"] = ibis.cases(
-            *((band == b, render(texts[b].finding, vals)) for b in ("poor", "fair")),
-            else_=render(texts["good"].finding, vals),
-        )
-        out[f"action_{comp}"] = ibis.cases(
-            *((band == b, render(texts[b].action, vals)) for b in ("poor", "fair")),
-            else_=render(texts["good"].action, vals),
-        )
+        *first, last = bands
+        for part in ("finding", "action"):
+            out[f"{part}_{comp}"] = ibis.cases(
+                *((band == b, render(getattr(texts[b], part), vals)) for b in first),
+                else_=render(getattr(texts[last], part), vals),
+            )
         out[f"band_{comp}"] = band
     return p.mutate(**out)

@@ -22,8 +22,10 @@ from kequn.playbook.model import (
     BANDS,
     CHANNELS,
     HEALTH_COMPONENTS,
+    MAY_BE_UNKNOWN,
     RECOMMENDATION_FACTORS,
     RISK_LEVELS,
+    UNKNOWN_BAND,
     Playbook,
 )
 
@@ -200,7 +202,15 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str, digest
     if health.poor_below >= health.good_from:
         problems.append((("health", "poor_below"), "poor_below must be below good_from"))
     for comp in HEALTH_COMPONENTS:
-        for band in BANDS:
+        bands = (*BANDS, UNKNOWN_BAND) if comp in MAY_BE_UNKNOWN else BANDS
+        for band in sorted(set(health.texts.get(comp, {})) - set(bands)):
+            problems.append(
+                (
+                    ("health", "texts", comp, band),
+                    f"{comp}.{band}: unknown band; {comp} has {', '.join(bands)}",
+                )
+            )
+        for band in bands:
             texts = health.texts.get(comp, {}).get(band)
             where = ("health", "texts", comp, band)
             if texts is None:

@@ -20,6 +20,12 @@ HEALTH_COMPONENTS = (
     "maturity",
 )
 BANDS = ("poor", "fair", "good")
+#: the band of a component whose input is not known yet (growth on a bank's
+#: first run has no earlier period): its score stays neutral, and its finding
+#: says it cannot be judged rather than calling it steady
+UNKNOWN_BAND = "unknown"
+#: components that can be unknown, and so need texts for that band
+MAY_BE_UNKNOWN = ("growth",)
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
 
