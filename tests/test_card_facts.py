@@ -7,9 +7,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import ibis
+
 from kequn import warehouse
 from kequn.pipeline import run_pipeline
 from kequn.pipeline.cards import CardFacts
+from kequn.pipeline.inputs import fround
+from kequn.playbook import load_playbook
 from kequn.warehouse import copy_store
 
 
@@ -124,3 +128,110 @@ def test_the_run_behind_the_cards_is_read_once_per_transaction(tmp_path: Path) -
             assert len(asked) == 2
     finally:
         ops.dispose()
+
+
+def _ledger_as_a_table_of_lines(store: Path, run: str) -> dict[str, list[dict[str, object]]]:
+    """The green ledger as runs wrote it before the profile held its counts: a
+    line per customer and behaviour seen, from one filter per behaviour (the
+    expression those runs published, kept here as the oracle)."""
+    pb = load_playbook()
+    con = ibis.duckdb.connect()
+    con.raw_sql(f"ATTACH '{warehouse.folder(store) / _file_of(store, run)}' AS r (READ_ONLY)")
+    p = con.table("profiles", database="r")
+    parts = []
+    for b in pb.playbook.carbon.behaviours:
+        n = p[f"carbon_{b.name}"]
+        parts.append(
+            p.filter(n > 0).select(
+                customer_id=p.customer_id,
+                behaviour=ibis.literal(b.name),
+                behaviour_zh=ibis.literal(b.zh),
+                times=n.cast("int64"),
+                grams=fround(n * b.grams, 1),
+                points=(n * b.points).cast("int64"),
+            )
+        )
+    lines: dict[str, list[dict[str, object]]] = {}
+    for row in ibis.union(*parts).to_pyarrow().to_pylist():
+        lines.setdefault(str(row.pop("customer_id")), []).append(row)
+    return lines
+
+
+def _file_of(store: Path, run: str) -> str:
+    con = warehouse.reader(store, [])
+    try:
+        return next(a.file for a in warehouse.artifacts(con) if a.name == run)
+    finally:
+        con.close()
+
+
+def test_the_green_ledger_read_from_the_profile_is_the_ledger_the_runs_wrote_line_for_line(
+    run_store: Path,
+) -> None:
+    """Each customer's ledger, made from the counts on their profile and the
+    run's weights, has exactly the lines (times, grams, points) the table of
+    lines gave, in order of points."""
+    run = _runs(run_store)[-1]
+    expected = _ledger_as_a_table_of_lines(run_store, run)
+    ids = _customers(run_store, run)
+    facts = CardFacts(run_store)
+    try:
+        got = facts.facts(ids, run)
+    finally:
+        facts.close()
+    assert len(expected) > len(ids) // 2, "most customers of the small bank have a green ledger"
+    key = lambda line: line["behaviour"]  # noqa: E731
+    for cid in ids:
+        ledger = got[cid]["carbon"]
+        assert sorted(ledger, key=key) == sorted(expected.get(cid, []), key=key), cid
+        assert [line["points"] for line in ledger] == sorted(
+            (line["points"] for line in ledger), reverse=True
+        )
+        assert sum(line["points"] for line in ledger) == got[cid]["green_points"]
+
+
+def test_a_run_written_before_the_profile_held_the_counts_still_reads_its_ledger(
+    run_store: Path, tmp_path: Path
+) -> None:
+    """A run published by an earlier Kequn has its ledger as a table of lines and
+    no table of weights: its customers' ledgers are read from that table."""
+    import duckdb
+
+    store = tmp_path / "bank.duckdb"
+    copy_store(run_store, store)
+    run = _runs(store)[-1]
+    ids = _customers(store, run)[:200]
+    now = CardFacts(store)
+    try:
+        expected = {cid: f["carbon"] for cid, f in now.facts(ids, run).items()}
+    finally:
+        now.close()
+    lines = _ledger_as_a_table_of_lines(store, run)
+    con = duckdb.connect(str(warehouse.folder(store) / _file_of(store, run)))
+    try:
+        con.execute("DROP TABLE carbon_behaviours")
+        con.execute(
+            "CREATE TABLE carbon_ledger (customer_id VARCHAR, behaviour VARCHAR, behaviour_zh VARCHAR, "
+            "times BIGINT, grams DOUBLE, points BIGINT)"
+        )
+        con.executemany(
+            "INSERT INTO carbon_ledger VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [cid, line["behaviour"], line["behaviour_zh"], line["times"], line["grams"], line["points"]]
+                for cid, ledger in lines.items()
+                for line in ledger
+            ],
+        )
+    finally:
+        con.close()
+    old = CardFacts(store)
+    try:
+        got = {cid: f["carbon"] for cid, f in old.facts(ids, run).items()}
+    finally:
+        old.close()
+
+    def by_behaviour(ledgers: dict[str, list[dict[str, object]]]) -> dict[str, list[dict[str, object]]]:
+        return {c: sorted(v, key=lambda line: str(line["behaviour"])) for c, v in ledgers.items()}
+
+    assert any(expected.values())
+    assert by_behaviour(got) == by_behaviour(expected)

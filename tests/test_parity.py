@@ -17,7 +17,7 @@ pytestmark = pytest.mark.xdist_group("spark")
 KEYS = {
     "profiles": ["customer_id"],
     "recommendations": ["customer_id", "rank"],
-    "carbon_ledger": ["customer_id", "behaviour"],
+    "carbon_behaviours": ["ordinal"],
     "triggers": ["customer_id", "trigger"],
 }
 

@@ -81,14 +81,17 @@ def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) ->
         return expr
 
     build(inputs, pb, keep)
-    assert set(FEATURES) <= set(kept["features"].columns)
+    # the features are computed inside the scoring step, which carries them on
+    assert set(kept) == {"scored", "picks"}
+    assert set(FEATURES) <= set(kept["scored"].columns)
     assert set(CLASSIFICATIONS) <= set(kept["scored"].columns)
     con.close()
 
 
 def test_the_run_holds_only_the_kept_steps_a_later_step_reads(bank_store: Path) -> None:
-    """The features are let go once the scored profiles are kept (they carry
-    every feature read after), on the first run and on a replay of its SQL."""
+    """The run keeps the scored profiles (they carry every feature read after)
+    and the recommendations' picks, and nothing else, on the first run and on a
+    replay of its SQL."""
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)
 

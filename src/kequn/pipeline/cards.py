@@ -1,5 +1,5 @@
-"""A customer's facts as a run holds them: the profile, the recommendations and
-the carbon ledger, read one customer at a time (the customer 360, a real-time
+"""A customer's facts as a run holds them: the profile (with their green
+ledger's counts) and the recommendations, read one customer at a time (the customer 360, a real-time
 event, a referral, a data-subject's copy).
 
 The facts stay where the run wrote them. The operational store keeps a slim
@@ -7,7 +7,7 @@ card per customer (who, tier, AUM, owner, the bank's consents); what a night
 computes about every customer is a few kilobytes each, and writing it all
 again into the operational store every night cost more than the decisions
 themselves. The run indexes its profiles on ``customer_id`` and writes its
-recommendations and carbon ledger in customer order, with the few product
+recommendations in customer order, with the few product
 fields suitability reads beside them (``shelf``), so that one customer is
 found in the run's file alone without reading the others.
 
@@ -20,6 +20,7 @@ holding them open blocks no writer.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -30,11 +31,12 @@ import duckdb
 
 from kequn import warehouse
 from kequn.core.errors import KequnError
+from kequn.playbook import LoadedPlaybook
 
 SHELF = "shelf"
 #: the run's outputs with several rows per customer, written in customer order
 #: so that one customer's rows are found by the zone maps without an index
-IN_CUSTOMER_ORDER = {"recommendations": "customer_id, rank", "carbon_ledger": "customer_id, points DESC"}
+IN_CUSTOMER_ORDER = {"recommendations": "customer_id, rank"}
 
 
 def shelf_sql(snapshot_schema: str) -> str:
@@ -87,6 +89,49 @@ def attributes_sql(attributes: list[str], declared: dict[str, dict[str, str]]) -
     return f"SELECT * FROM (VALUES {values}) v(name, type, label)"
 
 
+CARBON_BEHAVIOURS = "carbon_behaviours"
+#: the table runs wrote their green ledger into, one line per customer and
+#: behaviour, before the profile held the counts (still read in those runs)
+OLD_CARBON_LEDGER = "carbon_ledger"
+
+
+def carbon_behaviours_sql(pb: LoadedPlaybook) -> str:
+    """The run's low-carbon behaviours as its playbook weighs them (a customer's
+    ledger is their counts on the profile times these): in playbook order."""
+
+    def text(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    rows = [
+        f"({i}, {text(b.name)}, {text(b.zh)}, {float(b.grams)!r}::DOUBLE, {int(b.points)}::BIGINT)"
+        for i, b in enumerate(pb.playbook.carbon.behaviours)
+    ]
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) v(ordinal, behaviour, behaviour_zh, grams, points)"
+
+
+Behaviours = list[tuple[str, str, float, int]]
+
+
+def green_ledger(profile: dict[str, Any], behaviours: Behaviours) -> list[dict[str, Any]]:
+    """A customer's green ledger: a line for each behaviour seen, its grams and
+    points by the run's weights, the most points first. The grams are rounded
+    half up to 0.1 g by the same float operations as the run's (``fround``)."""
+    lines = []
+    for name, zh, grams, points in behaviours:
+        times = int(profile.get(f"carbon_{name}") or 0)
+        if times > 0:
+            lines.append(
+                {
+                    "behaviour": name,
+                    "behaviour_zh": zh,
+                    "times": times,
+                    "grams": math.floor(times * grams * 10 + 0.5) / 10,
+                    "points": times * points,
+                }
+            )
+    return sorted(lines, key=lambda line: -line["points"])
+
+
 def contact_history_sql(con: duckdb.DuckDBPyConnection, snapshot_schema: str, as_of: object) -> str:
     """The bank's own past contacts of the last year (the run's copy, in customer
     order: what a one-customer decision reads of a customer's history)."""
@@ -108,12 +153,11 @@ def contact_history_sql(con: duckdb.DuckDBPyConnection, snapshot_schema: str, as
 
 def index_run(con: duckdb.DuckDBPyConnection, run_schema: str) -> None:
     """Indexes what a card reads on ``customer_id`` (in the run file being
-    written): one customer's profile, recommendations and green ledger are then
+    written): one customer's profile and recommendations are then
     found without reading the others' (the customer's page and every event read
     them; at 250,000 customers the index halves each lookup)."""
     con.execute(f"CREATE INDEX ix_profiles_customer ON {run_schema}.profiles (customer_id)")
     con.execute(f"CREATE INDEX ix_recommendations_customer ON {run_schema}.recommendations (customer_id)")
-    con.execute(f"CREATE INDEX ix_carbon_customer ON {run_schema}.carbon_ledger (customer_id)")
 
 
 def _profile_columns(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
@@ -169,10 +213,21 @@ class _RunFile:
             if CONTACT_HISTORY in tables
             else None
         )
-        self.carbon_sql = f"""
-            SELECT customer_id, to_json({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
-                'times': times, 'grams': grams, 'points': points}})::VARCHAR
-            FROM {a}.carbon_ledger"""
+        self.behaviours: Behaviours | None = None
+        self.carbon_sql: str | None = None
+        if CARBON_BEHAVIOURS in tables:
+            self.behaviours = [
+                (name, zh, float(grams), int(points))
+                for name, zh, grams, points in con.execute(
+                    "SELECT behaviour, behaviour_zh, grams, points "
+                    f"FROM {a}.{CARBON_BEHAVIOURS} ORDER BY ordinal"
+                ).fetchall()
+            ]
+        elif OLD_CARBON_LEDGER in tables:
+            self.carbon_sql = f"""
+                SELECT customer_id, to_json({{'behaviour': behaviour, 'behaviour_zh': behaviour_zh,
+                    'times': times, 'grams': grams, 'points': points}})::VARCHAR
+                FROM {a}.{OLD_CARBON_LEDGER}"""
 
     def facts(self, cur: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not customer_ids:
@@ -186,13 +241,17 @@ class _RunFile:
             where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
         for cid, text in cur.execute(f"{self.profile_sql} {where}", arg).fetchall():
             out[cid] = json.loads(text) | {"recs": [], "carbon": []}
-        for part, sql in (("recs", self.recs_sql), ("carbon", self.carbon_sql)):
+        parts = [("recs", self.recs_sql)] + ([("carbon", self.carbon_sql)] if self.carbon_sql else [])
+        for part, sql in parts:
             for cid, text in cur.execute(f"{sql} {where}", arg).fetchall():
                 if cid in out:
                     out[cid][part].append(json.loads(text))
         for f in out.values():
             f["recs"].sort(key=lambda r: r.get("rank") or 0)
-            f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
+            if self.behaviours is not None:
+                f["carbon"] = green_ledger(f, self.behaviours)
+            else:
+                f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
 
     def attributes(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:

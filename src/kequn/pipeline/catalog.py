@@ -1,6 +1,6 @@
 """Runs in the analytical store: each run is a file of its own (``run_20261120_01``,
-see ``kequn.warehouse``) with profiles, recommendations, triggers and the carbon
-ledger, listed with its playbook version and input snapshot in ``kequn_runs``;
+see ``kequn.warehouse``) with profiles, recommendations and triggers (and the
+lookups derived with them), listed with its playbook version and input snapshot in ``kequn_runs``;
 the ``main`` views show the latest run."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kequn.core.clock import now
 from kequn.core.faults import point
 
 CATALOG = "kequn_runs"
-OUTPUTS = ("profiles", "recommendations", "carbon_ledger", "triggers")
+OUTPUTS = ("profiles", "recommendations", "triggers")
 
 
 @dataclass(frozen=True)

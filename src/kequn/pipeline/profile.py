@@ -1,5 +1,6 @@
 """The whole profile: features → classification → health → recommendations,
-plus the carbon ledger. Engine-neutral: each step is an Ibis expression, and
+with each customer's count of every low-carbon behaviour (their green ledger).
+Engine-neutral: each step is an Ibis expression, and
 the engine decides where intermediate results are kept."""
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
         "value_return",
         "green_points",
         "carbon_grams",
+        # the green ledger: how often each behaviour was seen (``cards.green_ledger``
+        # turns them into the ledger's lines with the run's grams and points)
+        *(f"carbon_{b.name}" for b in pb.playbook.carbon.behaviours),
         "maturing_7d_amount",
         "next_maturity_days",
         "birthday_this_month",
@@ -154,23 +158,6 @@ def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     return p.select(*profile_columns(pb))
 
 
-def carbon_ledger(f: ir.Table, pb: LoadedPlaybook) -> ir.Table:
-    parts = []
-    for b in pb.playbook.carbon.behaviours:
-        n = f[f"carbon_{b.name}"]
-        parts.append(
-            f.filter(n > 0).select(
-                customer_id=f.customer_id,
-                behaviour=ibis.literal(b.name),
-                behaviour_zh=ibis.literal(b.zh),
-                times=n.cast("int64"),
-                grams=fround(n * b.grams, 1),
-                points=(n * b.points).cast("int64"),
-            )
-        )
-    return ibis.union(*parts)
-
-
 def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     """Every trigger that holds for a customer tonight. Event fields are NULL in
     the batch, so event-only triggers fire only in real time."""
@@ -193,17 +180,16 @@ def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
 
 
 def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir.Table]:
-    f = keep("features", features(inputs, pb))
-    p = classify(f, pb)
+    # the features are read by the scoring alone: computed inside its step, not
+    # kept on their own (a table of 1,000,000 rows written and read once)
+    p = classify(features(inputs, pb), pb)
     assert inputs.portfolio_targets is not None
     p = with_targets(p, inputs.portfolio_targets)
-    # the scored profiles carry every feature the later steps read (the green
-    # ledger's counts too): the features are let go once they are kept
-    p = keep("scored", scores(p, pb), frees=("features",))
+    # the scored profiles carry every feature the later steps read
+    p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb, keep)
     return {
         "profiles": finish(findings(p, pb), pb),
         "recommendations": recs,
-        "carbon_ledger": carbon_ledger(p, pb),
         "triggers": trigger_hits(p, pb),
     }

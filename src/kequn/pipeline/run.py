@@ -18,11 +18,13 @@ from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
 from kequn.pipeline.cards import (
     ATTRIBUTES,
+    CARBON_BEHAVIOURS,
     CONTACT_HISTORY,
     IN_CUSTOMER_ORDER,
     SHELF,
     attribute_columns,
     attributes_sql,
+    carbon_behaviours_sql,
     contact_history_sql,
     index_run,
     shelf_sql,
@@ -121,7 +123,7 @@ def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str], pb: Loaded
         "customers_with_recommendations": rows(
             f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}"
         )[0][0],
-        "carbon_points": rows(f"SELECT coalesce(sum(points), 0) FROM {source['carbon_ledger']}")[0][0],
+        "carbon_points": rows(f"SELECT coalesce(sum(green_points), 0) FROM {prof}")[0][0],
         "triggers": dict(
             rows(f"SELECT trigger, count(*) FROM {source['triggers']} GROUP BY 1 ORDER BY 2 DESC")
         ),
@@ -146,7 +148,7 @@ def run_pipeline(
         previous = previous_run(con, snapshot.as_of)
         if previous:
             warehouse.attach(con, store, [previous.schema])
-        steps = ["features", "scored", "picks", "outputs", "publish"]
+        steps = ["scored", "picks", "outputs", "publish"]
         context = spark_engine(con) if engine == "spark" else nullcontext(DuckDBEngine(con, memory_limit))
         with context as eng:
 
@@ -210,6 +212,7 @@ def run_pipeline(
                     SHELF: lambda _: shelf_sql(snapshot.schema),
                     CONTACT_HISTORY: lambda _: history,
                     ATTRIBUTES: lambda _: attributes_sql(attributes, declared),
+                    CARBON_BEHAVIOURS: lambda _: carbon_behaviours_sql(pb),
                 },
                 order=IN_CUSTOMER_ORDER,
                 indexed=index_run,
