@@ -16,7 +16,7 @@ from datetime import date
 import duckdb
 
 from kequn.contract import Table
-from kequn.ingest.sql import ident, literal, problems_of_row, typed_expr
+from kequn.ingest.sql import checked_select, ident, literal
 
 STAGE_COLUMN, STAGE_DUPLICATE, STAGE_FOREIGN_KEY, STAGE_RULE = 0, 1, 2, 3
 
@@ -36,11 +36,9 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
     """Checks ``stage_<table>``; ``files`` names each staged file (``FILES_DDL``)."""
     t = table.name
     con.execute(FILES_DDL)
-    typed = ", ".join(f"{typed_expr(c)} AS {ident(c.name)}" for c in table.columns)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE checked_{t} AS
-        SELECT _row, _file, _line, {typed}, {problems_of_row(table.columns, as_of)} AS _p
-        FROM stage_{t}""")
+    con.execute(
+        f"CREATE OR REPLACE TABLE checked_{t} AS {checked_select(table.columns, as_of, f'stage_{t}')}"
+    )
     # detail: what a reason alone does not say (the line a duplicate repeats)
     con.execute(
         f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR, detail VARCHAR)"
