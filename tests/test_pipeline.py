@@ -284,3 +284,22 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
         assert said is not None, reasons
         assert said.group(1) == CLASS_ZH[str(cls)]
         assert abs(Decimal(said.group(2)) - expected / 10_000) <= Decimal("0.05"), (reasons, expected)
+
+
+def test_a_run_lists_no_view_of_an_output_runs_no_longer_write(run_store: Path, tmp_path: Path) -> None:
+    """A store whose latest run was written before the green ledger rode on the
+    profile has a ``main.carbon_ledger`` view of that run: the next run drops it
+    rather than leave it showing an older run than every other view."""
+    import duckdb
+
+    store = tmp_path / "bank.duckdb"
+    copy_store(run_store, store)
+    con = duckdb.connect(str(store))
+    try:
+        con.execute("CREATE VIEW main.carbon_ledger AS SELECT 'C1' AS customer_id")
+    finally:
+        con.close()
+    run_pipeline(store)
+    views = {r[0] for r in read(store, "SELECT view_name FROM duckdb_views() WHERE database_name = 'bank'")}
+    assert {"profiles", "recommendations", "triggers"} <= views
+    assert "carbon_ledger" not in views

@@ -1,7 +1,7 @@
 """Runs in the analytical store: each run is a file of its own (``run_20261120_01``,
 see ``kequn.warehouse``) with profiles, recommendations and triggers (and the
-lookups derived with them), listed with its playbook version and input snapshot in ``kequn_runs``;
-the ``main`` views show the latest run."""
+lookups derived with them), listed with its playbook version and input
+snapshot in ``kequn_runs``; the ``main`` views show the latest run."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from kequn.core.faults import point
 
 CATALOG = "kequn_runs"
 OUTPUTS = ("profiles", "recommendations", "triggers")
+#: outputs of earlier runs that later runs no longer write: their ``main``
+#: views are dropped when a later run is listed, not left on an old run
+RETIRED = ("carbon_ledger",)
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,8 @@ def list_run(store: Path, written: RunWritten) -> RunInfo:
         warehouse.attach(cat, store, [latest[0]])
         for name in OUTPUTS:
             cat.execute(f"CREATE OR REPLACE VIEW main.{name} AS SELECT * FROM {latest[0]}.{name}")
+        for name in RETIRED:
+            cat.execute(f"DROP VIEW IF EXISTS main.{name}")
 
     warehouse.publish(store, written.made, catalog)
     return info
