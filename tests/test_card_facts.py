@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ibis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kequn import warehouse
 from kequn.pipeline import run_pipeline
 from kequn.pipeline.cards import CardFacts
-from kequn.pipeline.inputs import fround
+from kequn.pipeline.inputs import fround, fround_value
 from kequn.playbook import load_playbook
 from kequn.warehouse import copy_store
 
@@ -188,6 +190,9 @@ def test_the_green_ledger_read_from_the_profile_is_the_ledger_the_runs_wrote_lin
             (line["points"] for line in ledger), reverse=True
         )
         assert sum(line["points"] for line in ledger) == got[cid]["green_points"]
+        # the lines' grams add up to the account's total, each rounded to 0.1 g
+        grams = sum(float(line["grams"]) for line in ledger)
+        assert abs(grams - float(got[cid]["carbon_grams"])) <= 0.05 * (len(ledger) + 1) + 1e-9, cid
 
 
 def test_a_run_written_before_the_profile_held_the_counts_still_reads_its_ledger(
@@ -235,3 +240,12 @@ def test_a_run_written_before_the_profile_held_the_counts_still_reads_its_ledger
 
     assert any(expected.values())
     assert by_behaviour(got) == by_behaviour(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=1, max_size=50), st.integers(0, 3))
+def test_a_value_rounded_in_python_reads_as_the_run_rounds_it(values: list[float], digits: int) -> None:
+    con = ibis.duckdb.connect()
+    t = ibis.memtable({"x": values})
+    run = con.execute(t.select(r=fround(t.x, digits)))["r"].tolist()
+    assert [fround_value(v, digits) for v in values] == run

@@ -230,8 +230,6 @@ def problems_of_row(columns: tuple[Column, ...], as_of: date, typed: Mapping_[st
     if not texts:
         return clean
     full = _problems(columns, as_of, True, typed)
-    if clean == full:
-        return full
     any_control = f"regexp_matches(concat_ws('', {', '.join(texts)}), {CONTROL_CHARACTERS})"
     return f"(CASE WHEN {any_control} THEN {full} ELSE {clean} END)"
 

@@ -20,7 +20,6 @@ holding them open blocks no writer.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,8 @@ import duckdb
 
 from kequn import warehouse
 from kequn.core.errors import KequnError
+from kequn.ingest.sql import literal
+from kequn.pipeline.inputs import fround_value
 from kequn.playbook import LoadedPlaybook
 
 SHELF = "shelf"
@@ -85,7 +86,7 @@ def attributes_sql(attributes: list[str], declared: dict[str, dict[str, str]]) -
     ]
     if not rows:
         return "SELECT NULL::VARCHAR AS name, NULL::VARCHAR AS type, NULL::VARCHAR AS label LIMIT 0"
-    values = ", ".join("(" + ", ".join("'" + v.replace("'", "''") + "'" for v in r) + ")" for r in rows)
+    values = ", ".join("(" + ", ".join(literal(v) for v in r) + ")" for r in rows)
     return f"SELECT * FROM (VALUES {values}) v(name, type, label)"
 
 
@@ -99,11 +100,8 @@ def carbon_behaviours_sql(pb: LoadedPlaybook) -> str:
     """The run's low-carbon behaviours as its playbook weighs them (a customer's
     ledger is their counts on the profile times these): in playbook order."""
 
-    def text(value: str) -> str:
-        return "'" + value.replace("'", "''") + "'"
-
     rows = [
-        f"({i}, {text(b.name)}, {text(b.zh)}, {float(b.grams)!r}::DOUBLE, {int(b.points)}::BIGINT)"
+        f"({i}, {literal(b.name)}, {literal(b.zh)}, {float(b.grams)!r}::DOUBLE, {int(b.points)}::BIGINT)"
         for i, b in enumerate(pb.playbook.carbon.behaviours)
     ]
     return f"SELECT * FROM (VALUES {', '.join(rows)}) v(ordinal, behaviour, behaviour_zh, grams, points)"
@@ -114,8 +112,8 @@ Behaviours = list[tuple[str, str, float, int]]
 
 def green_ledger(profile: dict[str, Any], behaviours: Behaviours) -> list[dict[str, Any]]:
     """A customer's green ledger: a line for each behaviour seen, its grams and
-    points by the run's weights, the most points first. The grams are rounded
-    half up to 0.1 g by the same float operations as the run's (``fround``)."""
+    points by the run's weights, the most points first; the grams rounded to
+    0.1 g as the run rounds them."""
     lines = []
     for name, zh, grams, points in behaviours:
         times = int(profile.get(f"carbon_{name}") or 0)
@@ -125,7 +123,7 @@ def green_ledger(profile: dict[str, Any], behaviours: Behaviours) -> list[dict[s
                     "behaviour": name,
                     "behaviour_zh": zh,
                     "times": times,
-                    "grams": math.floor(times * grams * 10 + 0.5) / 10,
+                    "grams": fround_value(times * grams, 1),
                     "points": times * points,
                 }
             )

@@ -3,6 +3,7 @@ profiles), as Ibis tables of whichever engine runs it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -94,3 +95,10 @@ def fround(x: ir.NumericValue, digits: int) -> ir.FloatingValue:
     round() functions disagree on values a hair from a tie)."""
     scale = 10**digits
     return ((x.cast("float64") * scale + 0.5).floor() / scale).cast("float64")
+
+
+def fround_value(x: float, digits: int) -> float:
+    """``fround`` of one value in Python, by the same float operations: what a
+    card computes from a run's counts reads as the run would have computed it."""
+    scale = 10**digits
+    return math.floor(float(x) * scale + 0.5) / scale

@@ -1,7 +1,7 @@
 """The whole profile: features → classification → health → recommendations,
 with each customer's count of every low-carbon behaviour (their green ledger).
-Engine-neutral: each step is an Ibis expression, and
-the engine decides where intermediate results are kept."""
+Engine-neutral: each step is an Ibis expression, and the engine decides where
+intermediate results are kept."""
 
 from __future__ import annotations
 
