@@ -176,6 +176,28 @@ def test_rows_streamed_from_duckdb_land_whole_or_not_at_all(store_url: str) -> N
         store.dispose()
 
 
+def test_a_streamed_query_that_fails_always_names_its_cause() -> None:
+    """DuckDB 1.5 sometimes reports a query failing on one of its two threads
+    as "Interrupted!" (one to two in a hundred here); ``duck_batches`` must
+    raise the cause every time, so a bank's bad value is named, not hidden."""
+    import duckdb
+    import pytest
+
+    from kequn.store.bulk import duck_batches
+
+    duck = duckdb.connect()
+    duck.execute("SET threads = 2")
+    failing = """SELECT 'Q' || i, CAST(CASE WHEN i = 199999 THEN 'not a rate' ELSE '0.1' END AS DOUBLE)
+                 FROM range(200000) t(i)"""
+    try:
+        for _ in range(200):
+            with pytest.raises(duckdb.Error, match="not a rate"):
+                for _batch in duck_batches(duck, failing, 50_000):
+                    pass
+    finally:
+        duck.close()
+
+
 def test_a_copy_stopped_early_leaves_no_writer_and_no_pipe_behind(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The database side of a copy can fail at any row: the stream from DuckDB
     closed after its first rows ends DuckDB's writer, removes its pipe, and

@@ -251,14 +251,31 @@ def copy_from_duckdb(
                 cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}{conflict}")
         return n
     # DuckDB renders each value as SQLite keeps it, so rows go to the cursor as they come
-    result = duck.execute(_as_sqlite(query, table, columns))
     cur = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
     marks = ", ".join("?" for _ in columns)
-    while batch := result.fetchmany(50_000):
+    for batch in duck_batches(duck, _as_sqlite(query, table, columns), 50_000):
         cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}", batch)
         n += len(batch)
     cur.close()
     return n
+
+
+def duck_batches(duck: Any, query: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The query's rows, ``size`` at a time, as DuckDB streams them.
+
+    DuckDB 1.5 can report a query that failed on one of its threads as
+    "Interrupted!" when another thread was stopped first (a race: about one
+    failing query in a hundred on two cores), which names no cause. The query
+    is then run once more to its end, which raises the cause itself."""
+    import duckdb
+
+    result = duck.execute(query)
+    try:
+        while batch := result.fetchmany(size):
+            yield batch
+    except duckdb.InterruptException:
+        duck.execute(f"COPY ({query}) TO '/dev/null' (FORMAT csv)")
+        raise
 
 
 def _as_sqlite(query: str, table: str, columns: Sequence[str]) -> str:
