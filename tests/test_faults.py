@@ -65,6 +65,14 @@ def kequn(
     return subprocess.CompletedProcess([*args], done.code, *said)
 
 
+def _listed(store: Path) -> list[warehouse.Artifact]:
+    con = warehouse.reader(store, [])
+    try:
+        return sorted(warehouse.artifacts(con), key=lambda a: a.file)
+    finally:
+        con.close()
+
+
 def duck_digest(store: Path) -> str:
     """What the analytical store holds: its catalogs' content and every table of
     every published artifact, row by row."""
@@ -244,6 +252,10 @@ def test_a_killed_step_leaves_the_stores_as_before_and_reruns_whole(
     assert (duck_digest(s.store), ops_digest(s.url)) == untouched, f"{fault} left the stores half-written"
     again = kequn(*_commands(step, root, s), url=s.url, clock=CLOCK, cwd=root)
     assert again.returncode == 0, again.stderr[-2000:]
+    if step == "ingest":  # the half-written snapshot file of the killed ingest is gone
+        assert sorted(p.name for p in warehouse.folder(s.store).glob("snap_*")) == [
+            a.file for a in _listed(s.store) if a.kind == "snapshot"
+        ]
     whole = before[NEXT[step]]
     assert duck_digest(s.store) == duck_digest(whole.store), (
         f"after {fault}, the re-run differs from an unbroken run"

@@ -73,6 +73,37 @@ def test_dirty_extract_quarantines_exactly_the_injected_defects(tmp_path: Path) 
         assert t.read == t.accepted + t.quarantined
 
 
+def test_a_snapshot_trimmed_in_place_holds_exactly_the_rows_the_checks_accepted(tmp_path: Path) -> None:
+    """The checks write their typed rows into the new snapshot's file, and
+    publishing removes the rejected rows and helper columns there: each table
+    must hold what checking in the stage alone accepts (the form ingest had
+    before, copying every accepted row), column for column and row for row."""
+    from kequn.ingest.mapping import Mapping
+    from kequn.ingest.run import _sources, _validate, stage_connection
+
+    folder = make_bank(tmp_path, "dirty", dirty=0.03)
+    report = ingest(folder, tmp_path / "dirty.duckdb", accept="a test of dirty rows")
+    assert report.quarantined > 500
+    (tmp_path / "scratch").mkdir()
+    stage = stage_connection(tmp_path / "scratch", "500MB")
+    published = warehouse.reader(tmp_path / "dirty.duckdb")
+    try:
+        sources, _ = _sources(folder, Mapping(version=1))
+        _validate(stage, tmp_path / "scratch", sources, Mapping(version=1), AS_OF, lambda *_: None)
+        for name, table in TABLES.items():
+            columns = ", ".join(f'"{c}"' for c in table.column_names)
+            accepted = stage.execute(
+                f"SELECT count(*), sum(hash(t)) FROM (SELECT {columns} FROM accepted_{name}) t"
+            ).fetchone()
+            kept = published.execute(f"SELECT count(*), sum(hash(t)) FROM main.{name} t").fetchone()
+            assert kept == accepted, name
+            described = [r[0] for r in published.execute(f"DESCRIBE main.{name}").fetchall()]
+            assert described == list(table.column_names), name
+    finally:
+        stage.close()
+        published.close()
+
+
 def test_gbk_ingests_to_the_same_snapshot(tmp_path: Path, bank_store: Path) -> None:
     folder = make_bank(tmp_path, "gbk", encoding="gbk")
     ingest(folder, tmp_path / "gbk.duckdb")

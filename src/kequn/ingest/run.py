@@ -27,7 +27,7 @@ from kequn.ingest.mapping import Mapping, load_mapping
 from kequn.ingest.sources import SourceFile, open_source, table_files
 from kequn.ingest.sql import literal
 from kequn.ingest.stage import stage_table
-from kequn.ingest.store import publish, snapshots
+from kequn.ingest.store import publish, schema_for, seal, snapshots
 from kequn.ingest.validate import FILES_DDL, check_table
 
 Progress = Callable[[str, int, int], None]
@@ -198,59 +198,58 @@ def ingest(
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
+        # a snapshot file no catalog lists was left by a killed ingest: only an
+        # ingest writes one, and this one holds the lock
+        warehouse.clear_unlisted(into, "snap_")
         stage = into.with_name(f"{into.name}.stage-{uuid.uuid4().hex[:8]}")
         scratch = Path(str(stage) + ".files")
         scratch.mkdir()
         # the stage lives in memory (spilling to the scratch folder when the bank is
-        # big): nothing of it is committed to disk, and a killed ingest leaves no stage
+        # big): nothing of it is committed to disk, and a killed ingest leaves no stage.
+        # The checked rows are written straight into the new snapshot's file, which is
+        # deleted if the extract is refused and listed only once it is whole
         con = stage_connection(scratch, memory_limit)
+        contract = {name: mapping.table(name) for name in TABLES}
         try:
-            tables = _validate(con, scratch, sources, mapping, as_of, report_progress)
-            never_empty(
-                [
-                    (
-                        t.table,
-                        t.read,
-                        t.accepted,
-                        TABLES[t.table].optional or mapping.for_table(t.table).empty,
-                    )
-                    for t in tables
-                ]
-            )
-            guard = enforce(
-                check(
-                    *_previous_figures(into, as_of, limits),
-                    figures(con, "accepted_", limits.aum_types),
-                    [(t.table, t.read, t.quarantined) for t in tables],
-                    limits,
-                ),
-                accept,
-                accepted_by,
-            )
+            with warehouse.new_artifact(con, into, schema_for(as_of), "snapshot", as_of) as made:
+                tables = _validate(con, scratch, sources, mapping, as_of, report_progress, made.name)
+                never_empty(
+                    [
+                        (
+                            t.table,
+                            t.read,
+                            t.accepted,
+                            TABLES[t.table].optional or mapping.for_table(t.table).empty,
+                        )
+                        for t in tables
+                    ]
+                )
+                guard = enforce(
+                    check(
+                        *_previous_figures(into, as_of, limits),
+                        figures(con, "accepted_", limits.aum_types),
+                        [(t.table, t.read, t.quarantined) for t in tables],
+                        limits,
+                    ),
+                    accept,
+                    accepted_by,
+                )
+                report_progress("publish", 0, 1)
+                erased = seal(into, con, made.name, contract)
             report = IngestReport(
                 snapshot_id=as_of.isoformat(),
                 as_of=as_of.isoformat(),
                 store=str(into),
                 source=str(folder.resolve()),
                 digest=digest,
-                seconds=0.0,
+                seconds=round(time.monotonic() - started, 2),
                 tables=tables,
                 ignored_files=ignored_files,
                 ignored_columns=ignored_columns,
                 guards=asdict(guard),
                 attributes={t: a for t in ATTRIBUTE_TABLES if (a := mapping.attributes(t))},
             )
-            report_progress("publish", 0, 1)
-            report.seconds = round(time.monotonic() - started, 2)
-            publish(
-                into,
-                con,
-                as_of,
-                report.source,
-                digest,
-                report.to_dict(),
-                {name: mapping.table(name) for name in TABLES},
-            )
+            publish(into, made, report.source, digest, report.to_dict(), erased)
             report_progress("publish", 1, 1)
             return report
         finally:
@@ -274,9 +273,11 @@ def _validate(
     mapping: Mapping,
     as_of: date,
     progress: Progress,
+    into: str | None = None,
 ) -> list[TableCount]:
-    """Stages and checks every table in ``con``: ``accepted_<table>`` and the
-    ``quarantine`` are what publishing reads."""
+    """Stages and checks every table in ``con`` (the checked rows written ``into``
+    the snapshot schema being made, see ``validate.checked_name``):
+    ``accepted_<table>`` and the ``quarantine`` are what publishing reads."""
     con.execute(FILES_DDL)
     # every file of the extract, numbered as each table stages them, in one statement
     listed = [(name, i, src.name) for name, srcs in sources.items() for i, src in enumerate(srcs)]
@@ -291,7 +292,7 @@ def _validate(
         table = mapping.table(name)
         staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
         point("ingest.stage")
-        check_table(con, table, as_of, present)
+        check_table(con, table, as_of, present, into)
         point("ingest.validate")
         if staged or not table.optional:  # an optional table the extract leaves out is not reported
             counts.append(count_of(con, name, staged))

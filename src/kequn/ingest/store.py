@@ -20,6 +20,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.ingest.sql import ident
+from kequn.ingest.validate import HELPER_COLUMNS
 
 CATALOG = "kequn_snapshots"
 #: customers whose personal data was erased (a deletion request, or retention):
@@ -68,31 +69,48 @@ def _erased(store: Path) -> list[str]:
         con.close()
 
 
-def publish(
+def seal(
     store: Path,
     stage: duckdb.DuckDBPyConnection,
-    as_of: date,
+    schema: str,
+    tables: Mapping[str, Table] | None = None,
+) -> list[str]:
+    """Makes the snapshot being written as ``schema`` in the stage connection
+    whole: each table's checked rows (written there by the checks, see
+    ``validate.checked_name``) lose their rejected rows and helper columns in
+    place, the ``quarantine`` is written beside them, and customers erased
+    before keep their personal fields erased. Returns the customers erased
+    (``tables``: the contract's, with the bank's attributes)."""
+    erased = _erased(store)
+    for name, table in (tables or TABLES).items():
+        stage.execute(f"DELETE FROM {schema}.{name} WHERE _row IN (SELECT _row FROM memory.main.bad_{name})")
+        for helper in HELPER_COLUMNS:
+            stage.execute(f"ALTER TABLE {schema}.{name} DROP COLUMN {helper}")
+        kept = [r[0] for r in stage.execute(f"DESCRIBE {schema}.{name}").fetchall()]
+        if kept != list(table.column_names):  # the snapshot's columns are the contract's, in its order
+            raise KequnError(f"snapshot table {name} holds {kept}, not {list(table.column_names)}")
+    stage.execute(f"""
+        CREATE TABLE {schema}.quarantine AS
+        SELECT * FROM memory.main.quarantine ORDER BY table_name, file, line""")
+    if erased:
+        _erase(stage, schema, erased)
+    return erased
+
+
+def publish(
+    store: Path,
+    made: warehouse.NewFile,
     source: str,
     digest: str,
     report: dict[str, object],
-    tables: Mapping[str, Table] | None = None,
+    erased: Sequence[str],
 ) -> SnapshotInfo:
-    """Writes the accepted rows (``accepted_<table>``) and the ``quarantine`` of
-    the stage connection into a new snapshot file and lists it in the catalog,
-    atomically (``tables``: the contract's, with the bank's attributes)."""
-    schema = schema_for(as_of)
+    """Lists the snapshot file ``made`` (sealed, see ``seal``) in the catalog and
+    points the store's views at the latest snapshot, atomically."""
+    as_of = made.as_of
+    schema = made.name
     snapshot_id = as_of.isoformat()
     ingested_at = now()
-    erased = _erased(store)
-    with warehouse.new_artifact(stage, store, schema, "snapshot", as_of) as made:
-        for name, table in (tables or TABLES).items():
-            cols = ", ".join(ident(c) for c in table.column_names)
-            stage.execute(f"CREATE TABLE {schema}.{name} AS SELECT {cols} FROM memory.main.accepted_{name}")
-        stage.execute(f"""
-            CREATE TABLE {schema}.quarantine AS
-            SELECT * FROM memory.main.quarantine ORDER BY table_name, file, line""")
-        if erased:
-            _erase(stage, schema, erased)
     point("ingest.publish")
 
     def catalog(cat: duckdb.DuckDBPyConnection) -> None:

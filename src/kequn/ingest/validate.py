@@ -1,7 +1,10 @@
 """Checking staged rows against the contract, a table at a time, in load order.
 
 For table ``t`` this builds, in the stage database:
-- ``checked_t``: every staged row, typed, with its column problems;
+- ``checked_t``: every staged row, typed, with its column problems (or, when
+  the checks write ``into`` a snapshot being made, that snapshot's table ``t``:
+  publishing then trims the rejected rows and the helper columns in place
+  instead of copying every accepted row once more);
 - ``bad_t``: one line per problem (stage 0 column checks, 1 duplicate keys,
   2 foreign keys, 3 row rules);
 - ``accepted_t``: the rows without problems (a view);
@@ -32,31 +35,45 @@ def _join(left: tuple[str, ...], right: tuple[str, ...], la: str, ra: str) -> st
 FILES_DDL = "CREATE TABLE IF NOT EXISTS files (table_name VARCHAR, idx INTEGER, file VARCHAR)"
 
 
-def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str]) -> None:
-    """Checks ``stage_<table>``; ``files`` names each staged file (``FILES_DDL``)."""
+#: the columns a checked table holds beside the contract's: its staged row, file
+#: and line, and its column problems
+HELPER_COLUMNS = ("_row", "_file", "_line", "_p")
+
+
+def checked_name(table: str, into: str | None = None) -> str:
+    """Where ``table``'s checked rows are: ``checked_<table>`` in the stage, or
+    the table of that name in the snapshot schema ``into``."""
+    return f"{into}.{table}" if into else f"checked_{table}"
+
+
+def check_table(
+    con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str], into: str | None = None
+) -> None:
+    """Checks ``stage_<table>``; ``files`` names each staged file (``FILES_DDL``);
+    ``into``: the snapshot schema the checked rows are written to (see
+    ``checked_name``)."""
     t = table.name
+    checked = checked_name(t, into)
     con.execute(FILES_DDL)
-    con.execute(
-        f"CREATE OR REPLACE TABLE checked_{t} AS {checked_select(table.columns, as_of, f'stage_{t}')}"
-    )
+    con.execute(f"CREATE OR REPLACE TABLE {checked} AS {checked_select(table.columns, as_of, f'stage_{t}')}")
     # detail: what a reason alone does not say (the line a duplicate repeats)
     con.execute(
         f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR, detail VARCHAR)"
     )
-    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p, NULL FROM checked_{t} WHERE _p <> ''")
+    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p, NULL FROM {checked} WHERE _p <> ''")
 
     pk = table.primary_key
     not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in pk)
     con.execute(f"""
         INSERT INTO bad_{t}
         WITH dup AS (
-            SELECT {_key(pk, "c")} FROM checked_{t} c WHERE _p = '' AND {not_null}
+            SELECT {_key(pk, "c")} FROM {checked} c WHERE _p = '' AND {not_null}
             GROUP BY ALL HAVING count(*) > 1),
         ranked AS (
             SELECT c._row, c._file,
                    row_number() OVER w AS rn, first_value(c._file) OVER w AS first_file,
                    first_value(c._line) OVER w AS first_line
-            FROM checked_{t} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
+            FROM {checked} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
             WHERE c._p = ''
             WINDOW w AS (PARTITION BY {_key(pk, "c")} ORDER BY c._file, c._line))
         SELECT r._row, {STAGE_DUPLICATE}, {literal(",".join(pk) + ":duplicate_key")},
@@ -69,18 +86,19 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
         if fk.ref_table not in present:
             continue
         if fk.ref_table == t:
-            _self_reference(con, table, fk.columns, fk.ref_columns, fk.reason)
+            _self_reference(con, table, checked, fk.columns, fk.ref_columns, fk.reason)
             continue
         ref = fk.ref_table
+        parent = checked_name(ref, into)
         cols_nn = " AND ".join(f"c.{ident(c)} IS NOT NULL" for c in fk.columns)
         field = ",".join(fk.columns)
         con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
-                       SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
+                       SELECT 1 FROM {parent} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(fk.reason)} END, NULL
-            FROM checked_{t} c ANTI JOIN accepted_{ref} p
+            FROM {checked} c ANTI JOIN accepted_{ref} p
                 ON {_join(fk.columns, fk.ref_columns, "c", "p")}
             WHERE {cols_nn}""")
 
@@ -89,9 +107,9 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
             ref, cols, ref_cols = check.lookup
             if ref not in present:
                 continue
-            source = f"checked_{t} c LEFT JOIN accepted_{ref} ref ON {_join(cols, ref_cols, 'c', 'ref')}"
+            source = f"{checked} c LEFT JOIN accepted_{ref} ref ON {_join(cols, ref_cols, 'c', 'ref')}"
         else:
-            source = f"checked_{t} c"
+            source = f"{checked} c"
         con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_RULE}, {literal(check.field + ":" + check.reason)}, NULL
@@ -99,13 +117,14 @@ def check_table(con: duckdb.DuckDBPyConnection, table: Table, as_of: date, prese
 
     con.execute(f"""
         CREATE OR REPLACE VIEW accepted_{t} AS
-        SELECT * EXCLUDE (_p) FROM checked_{t} ANTI JOIN bad_{t} USING (_row)""")
+        SELECT * EXCLUDE (_p) FROM {checked} ANTI JOIN bad_{t} USING (_row)""")
     _quarantine(con, table)
 
 
 def _self_reference(
     con: duckdb.DuckDBPyConnection,
     table: Table,
+    checked: str,
     cols: tuple[str, ...],
     ref_cols: tuple[str, ...],
     reason: str,
@@ -120,10 +139,10 @@ def _self_reference(
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
-                       SELECT 1 FROM checked_{t} r WHERE {_join(cols, ref_cols, "c", "r")})
+                       SELECT 1 FROM {checked} r WHERE {_join(cols, ref_cols, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(reason)} END, NULL
-            FROM (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) c
-            ANTI JOIN (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) p
+            FROM (SELECT * FROM {checked} ANTI JOIN bad_{t} USING (_row)) c
+            ANTI JOIN (SELECT * FROM {checked} ANTI JOIN bad_{t} USING (_row)) p
                 ON {_join(cols, ref_cols, "c", "p")}
             WHERE {cols_nn}""").fetchone()[0]  # type: ignore[index]
         if not added:

@@ -330,6 +330,25 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
+def clear_unlisted(store: Path | str, prefix: str) -> None:
+    """Files named ``prefix…`` that no catalog row lists, whatever their age: for
+    a step holding the lock on what it writes (an ingest and its snapshot files),
+    so that a file no catalog lists can only have been left by a killed step."""
+    where = folder(store)
+    if not where.is_dir():
+        return
+    listed: set[str] = set()
+    if Path(store).exists():
+        con = reader(store, [])
+        try:
+            listed = {a.file for a in artifacts(con)}
+        finally:
+            con.close()
+    for p in where.glob(f"{prefix}*.duckdb"):
+        if p.name not in listed:
+            _remove(p)
+
+
 def _clear_leftovers(con: duckdb.DuckDBPyConnection, store: Path) -> None:
     """Files that no catalog row lists: left by a killed step, or replaced."""
     where = folder(store)
