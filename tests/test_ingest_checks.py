@@ -146,3 +146,59 @@ def test_a_rows_problems_and_typed_values_are_those_each_check_finds_alone(
     plain = con.execute(f"SELECT _row, {names}, _p FROM ({_plain_select(table)}) ORDER BY 1").fetchall()
     assert fast == plain
     assert len(fast) == len(rows)
+
+
+def test_a_big_file_read_on_two_threads_keeps_every_row_on_its_own_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A file's rows are typed as they are read and their lines told from their
+    place (see ``ingest.stage``): in a file large enough to be read in parallel,
+    with blank lines, lines the reader rejects and values quarantine shows,
+    every row must come out on its own line, and its text read again must be
+    its own."""
+    from pathlib import Path
+
+    from kequn.ingest.mapping import Mapping
+    from kequn.ingest.run import stage_connection
+    from kequn.ingest.sources import open_source
+    from kequn.ingest.stage import stage_table, stage_view
+    from kequn.ingest.validate import FILES_DDL, check_table
+
+    lines = ['"customer_id","purpose","granted","ts","source"']
+    for n in range(2, 400_002):
+        if n % 99_991 == 0:
+            lines.append("")  # a blank line
+        elif n % 77_777 == 0:
+            lines.append(f'"C{n:09d}","marketing_sms"')  # too few fields: rejected by the reader
+        elif n % 5_003 == 0:
+            lines.append(f'"C{n:09d}","not_a_purpose","true","2025-01-01 08:00:00","counter"')
+        else:
+            lines.append(f'"C{n:09d}","marketing_sms","true","2025-01-01 08:00:00","counter"')
+    path = Path(tmp_path) / "consents.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    con = stage_connection(Path(tmp_path), "500MB")
+    try:
+        con.execute("SET threads = 2")
+        con.execute(FILES_DDL)
+        con.execute("INSERT INTO files VALUES ('consents', 0, 'consents.csv')")
+        staged = stage_table(
+            con, TABLES["consents"], [open_source(path, None, ",")], Mapping(version=1), Path(tmp_path), AS_OF
+        )
+        check_table(con, TABLES["consents"], AS_OF, {"consents"}, staged)
+        rows = con.execute("SELECT _line, customer_id, purpose FROM checked_consents").fetchall()
+        assert len(rows) == sum(1 for n in range(2, 400_002) if n % 99_991 and n % 77_777)
+        assert all(int(cid[1:]) == line for line, cid, _ in rows)
+        quarantined = con.execute(
+            "SELECT line, reason, value FROM quarantine_consents ORDER BY line"
+        ).fetchall()
+        assert {(line, reason) for line, reason, _ in quarantined} == {
+            (n, "malformed_row" if n % 77_777 == 0 else "unknown_code")
+            for n in range(2, 400_002)
+            if n % 99_991 and (n % 77_777 == 0 or n % 5_003 == 0)
+        }
+        assert all(value == "not_a_purpose" for _, reason, value in quarantined if reason == "unknown_code")
+        stage_view(con, TABLES["consents"], staged)
+        mismatched = con.execute("""
+            SELECT count(*) FROM checked_consents c JOIN stage_consents s USING (_row)
+            WHERE c._line <> s._line OR c.customer_id <> s.customer_id""").fetchone()
+        assert mismatched == (0,)
+    finally:
+        con.close()

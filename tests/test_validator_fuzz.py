@@ -15,7 +15,7 @@ from kequn.contract import TABLES
 from kequn.contract.schema import REASONS
 from kequn.ingest.mapping import Mapping
 from kequn.ingest.sources import open_source
-from kequn.ingest.stage import stage_table
+from kequn.ingest.stage import stage_table, stage_view
 from kequn.ingest.validate import check_table
 
 GOOD = {
@@ -79,8 +79,9 @@ def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObje
     src = open_source(path, None, ",")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    staged = stage_table(con, TABLES[table], [src], Mapping(version=1), tmp_path)
-    check_table(con, TABLES[table], date(2026, 11, 20), {table})
+    staged = stage_table(con, TABLES[table], [src], Mapping(version=1), tmp_path, date(2026, 11, 20))
+    check_table(con, TABLES[table], date(2026, 11, 20), {table}, staged)
+    stage_view(con, TABLES[table], staged)  # every row's text, read again
 
     accepted = con.execute(f"SELECT count(*) FROM accepted_{table}").fetchone()[0]  # type: ignore[index]
     quarantine = con.execute(f"SELECT line, reason, value, record FROM quarantine_{table}").fetchall()

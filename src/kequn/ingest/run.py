@@ -275,8 +275,8 @@ def _validate(
     progress: Progress,
     into: str | None = None,
 ) -> list[TableCount]:
-    """Stages and checks every table in ``con`` (the checked rows written ``into``
-    the snapshot schema being made, see ``validate.checked_name``):
+    """Reads and checks every table in ``con`` (the checked rows written ``into``
+    the snapshot schema being made, see ``stage.checked_table``):
     ``accepted_<table>`` and the ``quarantine`` are what publishing reads."""
     con.execute(FILES_DDL)
     # every file of the extract, numbered as each table stages them, in one statement
@@ -290,9 +290,9 @@ def _validate(
     for i, name in enumerate(order):
         progress(f"check {name}", i, len(order))
         table = mapping.table(name)
-        staged = stage_table(con, table, sources.get(name, []), mapping, scratch)
+        staged = stage_table(con, table, sources.get(name, []), mapping, scratch, as_of, into)
         point("ingest.stage")
-        check_table(con, table, as_of, present, into)
+        check_table(con, table, as_of, present, staged)
         point("ingest.validate")
         if staged or not table.optional:  # an optional table the extract leaves out is not reported
             counts.append(count_of(con, name, staged))

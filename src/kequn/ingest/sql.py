@@ -26,8 +26,11 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _in_list(values: tuple[str, ...] | frozenset[str]) -> str:
-    return ", ".join(literal(v) for v in sorted(values))
+def _one_of(value: str, values: tuple[str, ...] | frozenset[str]) -> str:
+    """``value`` is one of ``values`` (NULL for NULL). Not ``IN (…)``: DuckDB reads
+    a long list as a join, and a join does not keep the rows in the file's
+    order, which the reading of a file relies on (see ``stage``)."""
+    return f"list_contains([{', '.join(literal(v) for v in sorted(values))}], {value})"
 
 
 def mapped_expr(col: Column, header: set[str], tm: TableMapping, m: Mapping, parquet: bool) -> str:
@@ -72,7 +75,7 @@ def _id_number_problem(v: str) -> str:
     digits = " + ".join(f"{w} * CAST(substr({v}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(WEIGHTS))
     return (
         f"WHEN NOT regexp_full_match({v}, '[0-9]{{17}}[0-9X]') "
-        f"OR substr({v}, 1, 2) NOT IN ({_in_list(PROVINCE_CODES)}) "
+        f"OR NOT {_one_of(f'substr({v}, 1, 2)', PROVINCE_CODES)} "
         f"OR try_strptime(substr({v}, 7, 8), '%Y%m%d') IS NULL THEN 'bad_id_format' "
         f"WHEN substr({literal(CHECK_CHARS)}, (({digits}) % 11) + 1, 1) <> substr({v}, 18, 1) "
         "THEN 'bad_id_check_digit' "
@@ -127,8 +130,8 @@ def typed_expr(col: Column) -> str:
         "date": f"TRY_CAST({v} AS DATE)",
         "timestamp": timestamp_expr(v),
         "bool": (
-            f"(CASE WHEN lower({v}) IN ({_in_list(frozenset(TRUE_WORDS))}) THEN TRUE "
-            f"WHEN lower({v}) IN ({_in_list(frozenset(FALSE_WORDS))}) THEN FALSE END)"
+            f"(CASE WHEN {_one_of(f'lower({v})', frozenset(TRUE_WORDS))} THEN TRUE "
+            f"WHEN {_one_of(f'lower({v})', frozenset(FALSE_WORDS))} THEN FALSE END)"
         ),
     }[col.kind]
 
@@ -177,7 +180,7 @@ def problem_expr(col: Column, as_of: date, controls: bool = True, typed: str | N
     elif col.kind == "bool":
         body += f"WHEN {typed} IS NULL THEN 'unparseable_bool' "
     elif col.kind == "enum":
-        body += f"WHEN {v} NOT IN ({_in_list(frozenset(col.values))}) THEN 'unknown_code' "
+        body += f"WHEN NOT {_one_of(v, frozenset(col.values))} THEN 'unknown_code' "
     if _is_text(col) and controls:
         # NUL and the other C0 controls never belong in a bank's text (a NUL would
         # also end the string in the systems it is sent on to)
@@ -238,14 +241,16 @@ def problems_of_row(columns: tuple[Column, ...], as_of: date, typed: Mapping_[st
 TYPED = "_typed_"
 
 
-def checked_select(columns: tuple[Column, ...], as_of: date, source: str) -> str:
-    """The rows of ``source`` (staged text with ``_row, _file, _line``) typed, with
-    their problems in ``_p``: each value is typed once, below, and read by its
-    column and by the checks that compare it (a date's range, a moment in the
-    future), rather than typed again by each."""
+def checked_select(
+    columns: tuple[Column, ...], as_of: date, source: str, keep: str = "_row, _file, _line"
+) -> str:
+    """The rows of ``source`` (text, with the columns ``keep`` names carried
+    through in front) typed, with their problems in ``_p``: each value is typed
+    once, below, and read by its column and by the checks that compare it (a
+    date's range, a moment in the future), rather than typed again by each."""
     converted = [c for c in columns if typed_expr(c) != ident(c.name)]
     refs = {c.name: ident(TYPED + c.name) for c in converted}
     inner = ", ".join(f"{typed_expr(c)} AS {refs[c.name]}" for c in converted)
     out = ", ".join(f"{refs.get(c.name, ident(c.name))} AS {ident(c.name)}" for c in columns)
     below = f"(SELECT *, {inner} FROM {source})" if inner else source
-    return f"SELECT _row, _file, _line, {out}, {problems_of_row(columns, as_of, refs)} AS _p FROM {below}"
+    return f"SELECT {keep}, {out}, {problems_of_row(columns, as_of, refs)} AS _p FROM {below}"

@@ -1,64 +1,129 @@
-"""Reading an extract's files into a scratch DuckDB (the stage), as contract-named text.
+"""Reading an extract's files and typing their rows in one pass, each row kept
+with its file and line.
 
-Each staged row keeps its file and line. Lines the CSV reader cannot split
-into the header's columns are kept too, as malformed rows for quarantine.
-Each file is read once into a table of its own (``_read_<table>_<n>``, in the
-file's order, the contract's names already mapped); ``stage_<table>`` is the
-view that numbers its rows with their file and line and unites the files, so
-a file's rows are copied once, not twice.
+Each file of a table is read once, straight into the table's checked rows
+(typed, with their column problems, see ``sql.checked_select``): the
+snapshot's own table when an ingest writes one, so that the accepted rows are
+never copied again. A file's rows are inserted in one statement, in the
+file's order, so the row's ``rowid`` tells its place in the file; the
+``checked_<table>`` view numbers each row with ``_row`` (its rowid), ``_file``
+and ``_line``. Lines the CSV reader cannot split into the header's columns
+are kept too, as malformed rows for quarantine.
+
+The rows' text is not kept: what quarantine shows of a rejected row is read
+again from its file (``stage_view``), only for the files that have one, in
+the same order, so that the text is the file's own.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from kequn.contract import Table
-from kequn.core.errors import InputError
+from kequn.core.errors import InputError, KequnError
 from kequn.ingest.mapping import Mapping
 from kequn.ingest.repair import repair_csv
 from kequn.ingest.sources import SourceFile, transcode_to_utf8
-from kequn.ingest.sql import ident, literal, mapped_expr
+from kequn.ingest.sql import checked_select, ident, literal, mapped_expr
+
+#: the checked table's columns beside the contract's: the file, the line when
+#: it is known as the row is read (a careful read, Parquet), and the problems
+HELPER_COLUMNS = ("_file", "_l", "_p")
 
 
 @dataclass
 class StagedFile:
     source: SourceFile
     index: int
-    rows: int  # well-formed rows staged
+    rows: int  # well-formed rows read
     malformed: int  # lines rejected by the CSV reader
+    #: the rowid of the file's first row in the checked table
+    start: int = 0
+    #: the file's rows as text, in the file's order, as they were read (with
+    #: ``_l``, their line, when the read knows it)
+    text: str = ""
+    #: the table of (position, shift) steps by which a fast-read row's line moves
+    #: past the blank and rejected lines before it; empty when there are none
+    shifts: str = ""
+
+    def lines(self, rows: str, alias: str, position: str) -> tuple[str, str]:
+        """The FROM clause over ``rows`` (as ``alias``) and the SQL of each row's
+        line: the line the read gave (``_l``), or the row's 0-based ``position``
+        in the file moved past the blank and rejected lines before it."""
+        if self.shifts == "known":
+            return f"{rows} {alias}", f"{alias}._l"
+        if self.shifts:
+            return (
+                f"{rows} {alias} ASOF LEFT JOIN {self.shifts} s ON {position} >= s._shift_a",
+                f"{position} + 2 + coalesce(s._shift_i, 0)",
+            )
+        return f"{rows} {alias}", f"{position} + 2"
+
+
+def checked_table(table: str, into: str | None = None) -> str:
+    """Where ``table``'s checked rows are kept: the table of that name in the
+    snapshot schema ``into``, or ``_checked_<table>`` in the stage."""
+    return f"{into}.{table}" if into else f"_checked_{table}"
 
 
 def stage_table(
-    con: duckdb.DuckDBPyConnection, table: Table, files: list[SourceFile], mapping: Mapping, scratch: Path
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    files: list[SourceFile],
+    mapping: Mapping,
+    scratch: Path,
+    as_of: date,
+    into: str | None = None,
 ) -> list[StagedFile]:
-    """Creates ``stage_<table>`` (text columns plus _row, _file, _line) and
-    ``malformed_<table>``; returns per-file counts."""
+    """Reads and types ``files`` into ``checked_table(table, into)``, makes the
+    ``checked_<table>`` view and ``malformed_<table>``; returns per-file counts."""
     tm = mapping.for_table(table.name)
-    names = ", ".join(ident(c) for c in table.column_names)
+    name = table.name
+    target = checked_table(name, into)
     con.execute(
-        f"CREATE OR REPLACE TABLE malformed_{table.name} (_file INTEGER, _line BIGINT, "
+        f"CREATE OR REPLACE TABLE malformed_{name} (_file INTEGER, _line BIGINT, "
         "field VARCHAR, value VARCHAR, error VARCHAR)"
     )
+    nothing = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in table.column_names)
+    empty = f"(SELECT NULL::INTEGER AS _file, NULL::BIGINT AS _l, {nothing} LIMIT 0)"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS {checked_select(table.columns, as_of, empty, '_file, _l')}"
+    )
+
+    def insert(index: int, text: str) -> tuple[int, int]:
+        """Types and inserts one file's text rows; returns its first rowid and rows."""
+        source = f"(SELECT {index} AS _file, _l, * EXCLUDE (_l) FROM ({text}))"
+        select = checked_select(table.columns, as_of, source, "_file, _l")
+        _keeps_order(con, select)
+        con.execute(f"INSERT INTO {target} {select}")
+        first, rows, last = con.execute(
+            f"SELECT min(rowid), count(*), max(rowid) FROM {target} WHERE _file = {index}"
+        ).fetchone()  # type: ignore[misc]
+        if rows and last - first + 1 != rows:  # a row's place in its file would be lost
+            raise KequnError(f"{name}: the rows of file {index} were not kept together")
+        return int(first or 0), int(rows)
+
     staged: list[StagedFile] = []
-    parts: list[str] = []
-    base = 0
     for index, src in enumerate(files):
-        read = f"_read_{table.name}_{index}"
         header = set(src.header)
         parquet = src.kind == "parquet"
         exprs = ", ".join(
             f"{mapped_expr(c, header, tm, mapping, parquet)} AS {ident(c.name)}" for c in table.columns
         )
-        malformed = 0
         if parquet:
+            text = (
+                f"SELECT file_row_number + 1 AS _l, {exprs} "
+                f"FROM read_parquet({literal(str(src.path))}, file_row_number = true)"
+            )
             try:
-                con.execute(f"""
-                    CREATE OR REPLACE TABLE {read} AS
-                    SELECT file_row_number AS _n, {exprs}
-                    FROM read_parquet({literal(str(src.path))}, file_row_number = true)""")
+                start, rows = insert(index, text)
             except duckdb.Error as exc:
                 # a footer that reads but pages that do not: which rows are lost is
                 # unknowable, so the file is refused whole rather than half-taken
@@ -66,30 +131,87 @@ def stage_table(
                 raise InputError(
                     src.path, f"is not a readable Parquet file: its data is damaged ({reason})"
                 ) from None
-            rows_of = f"SELECT {base} + _n AS _row, {index} AS _file, _n + 1 AS _line, {names} FROM {read}"
-        else:
-            path = src.path
-            if src.encoding != "utf-8":
-                path = transcode_to_utf8(src, scratch / f"{table.name}-{index}.utf8.csv")
-            try:
-                malformed, rows_of = _fast_csv(con, table.name, read, index, base, src, path, exprs, names)
-            except (duckdb.InvalidInputException, _LinesDisagree):
-                # the strict reader gave up on the whole file, or its records do not
-                # match the physical lines one to one: read the file line by line
-                malformed, rows_of = _careful_csv(
-                    con, table.name, read, index, base, src, path, exprs, names, scratch
-                )
-        rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
-        staged.append(StagedFile(src, index, rows, malformed))
-        parts.append(rows_of)
-        base += rows
+            staged.append(StagedFile(src, index, rows, 0, start, text, "known"))
+            continue
+        path = src.path
+        if src.encoding != "utf-8":
+            path = transcode_to_utf8(src, scratch / f"{name}-{index}.utf8.csv")
+        try:
+            staged.append(_fast_csv(con, name, index, src, path, exprs, insert))
+        except (duckdb.InvalidInputException, _LinesDisagree):
+            # the strict reader gave up on the whole file, or its records do not
+            # match the physical lines one to one: read the file line by line
+            con.execute(f"DELETE FROM {target} WHERE _file = {index}")
+            con.execute(f"DELETE FROM malformed_{name} WHERE _file = {index}")
+            staged.append(_careful_csv(con, name, index, src, path, exprs, scratch, insert))
+    _checked_view(con, name, target, staged)
+    return staged
+
+
+#: the operators that keep a file's rows in its order as they are inserted
+IN_ORDER = frozenset({"READ_CSV", "READ_PARQUET", "PROJECTION"})
+
+
+def _keeps_order(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    """Refuses a reading statement whose plan could reorder rows (a join, say):
+    a row's place in its file is its rowid, and its line is told from that."""
+
+    def operators(node: dict[str, Any]) -> Iterator[str]:
+        yield node["name"]
+        for child in node.get("children", []):
+            yield from operators(child)
+
+    plan = con.execute(f"EXPLAIN (FORMAT json) {select}").fetchall()
+    found = {name for root in json.loads(plan[0][1]) for name in operators(root)}
+    if not found <= IN_ORDER:
+        raise KequnError(f"reading a file would not keep its rows in order: {sorted(found - IN_ORDER)}")
+
+
+def _checked_view(con: duckdb.DuckDBPyConnection, name: str, target: str, staged: list[StagedFile]) -> None:
+    """``checked_<name>``: the checked rows with ``_row`` (their rowid), ``_file``
+    and ``_line``, the typed columns and ``_p``."""
+    parts = []
+    for f in staged:
+        source, line = f.lines(target, "c", f"(c.rowid - {f.start})")
+        where = f" WHERE c._file = {f.index}" if len(staged) > 1 else ""
+        parts.append(
+            f"SELECT c.rowid AS _row, c._file, {line} AS _line, c.* EXCLUDE (_file, _l) FROM {source}{where}"
+        )
     if not parts:  # an optional table the extract does not carry: no rows
+        parts.append(
+            f"SELECT c.rowid AS _row, c._file, c._l AS _line, c.* EXCLUDE (_file, _l) FROM {target} c"
+        )
+    con.execute(f"CREATE OR REPLACE VIEW checked_{name} AS {' UNION ALL '.join(parts)}")
+
+
+def stage_view(
+    con: duckdb.DuckDBPyConnection, table: Table, staged: list[StagedFile], files: set[int] | None = None
+) -> None:
+    """``stage_<table>``: the text of the rows of ``files`` (every file when None),
+    read again from them, each row with the ``_row``, ``_file`` and ``_line`` its
+    checked row has."""
+    name = table.name
+    parts = []
+    for f in staged:
+        if files is not None and f.index not in files:
+            continue
+        read = f"_read_{name}_{f.index}"
+        con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
+        con.execute(f"CREATE OR REPLACE TABLE {read} AS {f.text}")
+        rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
+        if rows != f.rows:  # the file changed under the ingest: its rows cannot be matched
+            raise InputError(f.source.path, f"read {rows} rows the second time, against {f.rows} the first")
+        source, line = f.lines(read, "r", "r.rowid")
+        parts.append(
+            f"SELECT {f.start} + r.rowid AS _row, {f.index} AS _file, {line} AS _line, "
+            f"{', '.join(f'r.{ident(c)}' for c in table.column_names)} FROM {source}"
+        )
+    if not parts:
         empty = ", ".join(f"NULL::VARCHAR AS {ident(c)}" for c in table.column_names)
         parts.append(
             f"SELECT NULL::BIGINT AS _row, NULL::INTEGER AS _file, NULL::BIGINT AS _line, {empty} LIMIT 0"
         )
-    con.execute(f"CREATE OR REPLACE VIEW stage_{table.name} AS {' UNION ALL '.join(parts)}")
-    return staged
+    con.execute(f"CREATE OR REPLACE VIEW stage_{name} AS {' UNION ALL '.join(parts)}")
 
 
 class _LinesDisagree(Exception):
@@ -100,27 +222,24 @@ class _LinesDisagree(Exception):
 def _fast_csv(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    read: str,
     index: int,
-    base: int,
     src: SourceFile,
     path: Path,
     exprs: str,
-    names: str,
-) -> tuple[int, str]:
-    """DuckDB's strict reader into ``read``, in the file's order; bad lines go to
-    its rejects table. Returns how many lines were rejected, and the query that
-    numbers the rows read with their file and line."""
+    insert,  # type: ignore[no-untyped-def]
+) -> StagedFile:
+    """DuckDB's strict reader, in the file's order; bad lines go to its rejects
+    table. Raises ``_LinesDisagree`` when rows cannot be matched to lines."""
     if src.mixed_endings:
         raise _LinesDisagree
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in src.header) + "}"
-    con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {read} AS
-        SELECT {exprs} FROM read_csv({literal(str(path))}, header = true, auto_detect = false,
-            columns = {columns}, delim = {literal(src.delimiter)}, quote = '"',
+    text = f"""
+        SELECT NULL::BIGINT AS _l, {exprs} FROM read_csv({literal(str(path))}, header = true,
+            auto_detect = false, columns = {columns}, delim = {literal(src.delimiter)}, quote = '"',
             escape = '"', store_rejects = true, rejects_table = '_rejects',
-            rejects_scan = '_scans', strict_mode = true, null_padding = false)""")
+            rejects_scan = '_scans', strict_mode = true, null_padding = false)"""
+    con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
+    start, rows = insert(index, text)
     # lines the reader rejected, and where each accepted row really sits
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _bad_lines AS
@@ -128,51 +247,43 @@ def _fast_csv(
                string_agg(DISTINCT error_type, ', ') AS error
         FROM _rejects GROUP BY line""")
     bad = con.execute("SELECT line, value FROM _bad_lines").fetchall()
-    rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
     if rows + len(bad) + len(src.blank_lines) != src.lines - 1 or any(
         "\n" in (value or "").rstrip("\r\n") for _, value in bad
     ):
         raise _LinesDisagree
-    malformed = len(bad)
     con.execute(f"""
         INSERT INTO malformed_{name}
         SELECT {index}, line, field, value, error FROM _bad_lines""")
+    staged = StagedFile(src, index, rows, len(bad), start, text)
     # physical lines that hold no accepted row: blank lines and rejected lines
     gaps = set(src.blank_lines) | {line for line, _ in bad}
-    if not gaps:
-        return (
-            malformed,
-            f"SELECT {base} + rowid AS _row, {index} AS _file, rowid + 2 AS _line, {names} FROM {read}",
+    if gaps:
+        # accepted row k sits on line k + 2 + (gap lines before it); gap i (from 1)
+        # on line L comes after L - 1 - i accepted rows
+        shifts = f"_shift_{name}_{index}"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE {shifts} AS
+            SELECT line - 1 - i AS _shift_a, max(i) AS _shift_i FROM (
+                SELECT line, row_number() OVER (ORDER BY line) AS i FROM (SELECT unnest(?) AS line))
+            GROUP BY 1""",
+            [sorted(gaps)],
         )
-    # accepted row k sits on line k + 2 + (gap lines before it); gap i (from 1)
-    # on line L comes after L - 1 - i accepted rows
-    con.execute(f"CREATE OR REPLACE TABLE {read}_gaps AS SELECT unnest(?) AS line", [sorted(gaps)])
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {read}_shift AS
-        SELECT line - 1 - i AS _shift_a, max(i) AS _shift_i FROM (
-            SELECT line, row_number() OVER (ORDER BY line) AS i FROM {read}_gaps)
-        GROUP BY 1""")
-    return (
-        malformed,
-        f"""
-        SELECT {base} + r.rowid AS _row, {index} AS _file, r.rowid + 2 + coalesce(s._shift_i, 0) AS _line,
-               {", ".join(f"r.{c.strip()}" for c in names.split(", "))}
-        FROM {read} r ASOF LEFT JOIN {read}_shift s ON r.rowid >= s._shift_a""",
-    )
+        staged.shifts = shifts
+    return staged
 
 
 def _careful_csv(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    read: str,
     index: int,
-    base: int,
     src: SourceFile,
     path: Path,
     exprs: str,
-    names: str,
     scratch: Path,
-) -> tuple[int, str]:
+    insert,  # type: ignore[no-untyped-def]
+) -> StagedFile:
+    # the clean copy stays in the scratch folder: quarantine may read it again
     clean = scratch / f"{name}-{index}.repaired.csv"
     bad = repair_csv(path, "utf-8", src.delimiter, len(src.header), clean)
     if bad:
@@ -182,10 +293,9 @@ def _careful_csv(
         )
     header = ["_line", *src.header]
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {read} AS
+    text = f"""
         SELECT CAST(_line AS BIGINT) AS _l, {exprs}
         FROM read_csv({literal(str(clean))}, header = true, auto_detect = false,
-            columns = {columns}, delim = ',', quote = '"', escape = '"', strict_mode = true)""")
-    clean.unlink()
-    return len(bad), f"SELECT {base} + rowid AS _row, {index} AS _file, _l AS _line, {names} FROM {read}"
+            columns = {columns}, delim = ',', quote = '"', escape = '"', strict_mode = true)"""
+    start, rows = insert(index, text)
+    return StagedFile(src, index, rows, len(bad), start, text, "known")

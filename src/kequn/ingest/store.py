@@ -20,7 +20,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
 from kequn.ingest.sql import ident
-from kequn.ingest.validate import HELPER_COLUMNS
+from kequn.ingest.stage import HELPER_COLUMNS
 
 CATALOG = "kequn_snapshots"
 #: customers whose personal data was erased (a deletion request, or retention):
@@ -76,14 +76,15 @@ def seal(
     tables: Mapping[str, Table] | None = None,
 ) -> list[str]:
     """Makes the snapshot being written as ``schema`` in the stage connection
-    whole: each table's checked rows (written there by the checks, see
-    ``validate.checked_name``) lose their rejected rows and helper columns in
+    whole: each table's checked rows (written there as the files were read, see
+    ``stage.checked_table``) lose their rejected rows and helper columns in
     place, the ``quarantine`` is written beside them, and customers erased
     before keep their personal fields erased. Returns the customers erased
     (``tables``: the contract's, with the bank's attributes)."""
     erased = _erased(store)
     for name, table in (tables or TABLES).items():
-        stage.execute(f"DELETE FROM {schema}.{name} WHERE _row IN (SELECT _row FROM memory.main.bad_{name})")
+        # a checked row's _row is its rowid (see stage)
+        stage.execute(f"DELETE FROM {schema}.{name} WHERE rowid IN (SELECT _row FROM memory.main.bad_{name})")
         for helper in HELPER_COLUMNS:
             stage.execute(f"ALTER TABLE {schema}.{name} DROP COLUMN {helper}")
         kept = [r[0] for r in stage.execute(f"DESCRIBE {schema}.{name}").fetchall()]

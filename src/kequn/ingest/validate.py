@@ -1,10 +1,8 @@
 """Checking staged rows against the contract, a table at a time, in load order.
 
 For table ``t`` this builds, in the stage database:
-- ``checked_t``: every staged row, typed, with its column problems (or, when
-  the checks write ``into`` a snapshot being made, that snapshot's table ``t``:
-  publishing then trims the rejected rows and the helper columns in place
-  instead of copying every accepted row once more);
+- ``checked_t`` (made as the files are read, see ``stage``): every row read,
+  typed, with its column problems;
 - ``bad_t``: one line per problem (stage 0 column checks, 1 duplicate keys,
   2 foreign keys, 3 row rules);
 - ``accepted_t``: the rows without problems (a view);
@@ -19,7 +17,8 @@ from datetime import date
 import duckdb
 
 from kequn.contract import Table
-from kequn.ingest.sql import checked_select, ident, literal
+from kequn.ingest.sql import ident, literal
+from kequn.ingest.stage import StagedFile, stage_view
 
 STAGE_COLUMN, STAGE_DUPLICATE, STAGE_FOREIGN_KEY, STAGE_RULE = 0, 1, 2, 3
 
@@ -35,27 +34,14 @@ def _join(left: tuple[str, ...], right: tuple[str, ...], la: str, ra: str) -> st
 FILES_DDL = "CREATE TABLE IF NOT EXISTS files (table_name VARCHAR, idx INTEGER, file VARCHAR)"
 
 
-#: the columns a checked table holds beside the contract's: its staged row, file
-#: and line, and its column problems
-HELPER_COLUMNS = ("_row", "_file", "_line", "_p")
-
-
-def checked_name(table: str, into: str | None = None) -> str:
-    """Where ``table``'s checked rows are: ``checked_<table>`` in the stage, or
-    the table of that name in the snapshot schema ``into``."""
-    return f"{into}.{table}" if into else f"checked_{table}"
-
-
 def check_table(
-    con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str], into: str | None = None
+    con: duckdb.DuckDBPyConnection, table: Table, as_of: date, present: set[str], staged: list[StagedFile]
 ) -> None:
-    """Checks ``stage_<table>``; ``files`` names each staged file (``FILES_DDL``);
-    ``into``: the snapshot schema the checked rows are written to (see
-    ``checked_name``)."""
+    """Checks ``checked_<table>`` (see ``stage.stage_table``, which read
+    ``staged``); ``files`` names each staged file (``FILES_DDL``)."""
     t = table.name
-    checked = checked_name(t, into)
+    checked = f"checked_{t}"
     con.execute(FILES_DDL)
-    con.execute(f"CREATE OR REPLACE TABLE {checked} AS {checked_select(table.columns, as_of, f'stage_{t}')}")
     # detail: what a reason alone does not say (the line a duplicate repeats)
     con.execute(
         f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR, detail VARCHAR)"
@@ -89,14 +75,13 @@ def check_table(
             _self_reference(con, table, checked, fk.columns, fk.ref_columns, fk.reason)
             continue
         ref = fk.ref_table
-        parent = checked_name(ref, into)
         cols_nn = " AND ".join(f"c.{ident(c)} IS NOT NULL" for c in fk.columns)
         field = ",".join(fk.columns)
         con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
-                       SELECT 1 FROM {parent} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
+                       SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(fk.reason)} END, NULL
             FROM {checked} c ANTI JOIN accepted_{ref} p
                 ON {_join(fk.columns, fk.ref_columns, "c", "p")}
@@ -118,7 +103,7 @@ def check_table(
     con.execute(f"""
         CREATE OR REPLACE VIEW accepted_{t} AS
         SELECT * EXCLUDE (_p) FROM {checked} ANTI JOIN bad_{t} USING (_row)""")
-    _quarantine(con, table)
+    _quarantine(con, table, staged)
 
 
 def _self_reference(
@@ -149,8 +134,16 @@ def _self_reference(
             return
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+def _quarantine(con: duckdb.DuckDBPyConnection, table: Table, staged: list[StagedFile]) -> None:
     t = table.name
+    # the text of the rejected rows, read again from the files that hold one
+    files = {
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT c._file FROM checked_{t} c SEMI JOIN bad_{t} b USING (_row)"
+        ).fetchall()
+    }
+    stage_view(con, table, staged, files)
     record = (
         "to_json(struct_pack(" + ", ".join(f"{ident(c)} := s.{ident(c)}" for c in table.column_names) + "))"
     )
