@@ -37,6 +37,51 @@ def test_lines_read_in_any_chunks_agree_with_the_whole_text(parts: list[bytes], 
     assert lines.facts() == reference(text)
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            # ASCII, newlines, whole characters of two, three and four bytes, and
+            # the pieces that are not UTF-8: a lone continuation byte, a cut lead,
+            # an overlong form, a surrogate, a code point past U+10FFFF, 0xFF
+            [
+                b"a",
+                b"\n",
+                b"\xc3\xa9",
+                b"\xe4\xb8\xad",
+                b"\xf0\x9f\x98\x80",
+                b"\x80",
+                b"\xe4\xb8",
+                b"\xc0\xaf",
+                b"\xed\xa0\x80",
+                b"\xf4\x90\x80\x80",
+                b"\xff",
+            ]
+        ),
+        max_size=40,
+    ),
+    st.data(),
+)
+def test_utf8_checked_in_any_chunks_agrees_with_decoding_the_whole_text(
+    parts: list[bytes], data: st.DataObject
+) -> None:
+    """The fast UTF-8 check (Arrow's, chunk by chunk) says what Python's strict
+    decoder says of the whole text: GBK is told from UTF-8 by it."""
+    text = b"".join(parts)
+    try:
+        text.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
+    checker = sources._Utf8()
+    whole = True
+    for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True):
+        if b > a:
+            whole = checker.feed(text[a:b]) and whole
+    assert (whole and checker.end()) == expected
+
+
 def test_a_gbk_file_read_in_small_chunks_is_gbk_and_its_lines_are_counted(
     tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
