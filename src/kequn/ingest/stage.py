@@ -18,7 +18,7 @@ the same order, so that the text is the file's own.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,6 +32,10 @@ from kequn.ingest.mapping import Mapping
 from kequn.ingest.repair import repair_csv
 from kequn.ingest.sources import SourceFile, transcode_to_utf8
 from kequn.ingest.sql import checked_select, ident, literal, mapped_expr
+
+#: types and inserts one file's text rows (its index, its SELECT); returns the
+#: rowid of its first row and how many rows it has
+Insert = Callable[[int, str], tuple[int, int]]
 
 #: the checked table's columns beside the contract's: the file, the line when
 #: it is known as the row is read (a careful read, Parquet), and the problems
@@ -197,6 +201,7 @@ def stage_view(
             continue
         read = f"_read_{name}_{f.index}"
         con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
+        _keeps_order(con, f.text)  # read in the order it was read the first time
         con.execute(f"CREATE OR REPLACE TABLE {read} AS {f.text}")
         rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
         if rows != f.rows:  # the file changed under the ingest: its rows cannot be matched
@@ -226,7 +231,7 @@ def _fast_csv(
     src: SourceFile,
     path: Path,
     exprs: str,
-    insert,  # type: ignore[no-untyped-def]
+    insert: Insert,
 ) -> StagedFile:
     """DuckDB's strict reader, in the file's order; bad lines go to its rejects
     table. Raises ``_LinesDisagree`` when rows cannot be matched to lines."""
@@ -281,7 +286,7 @@ def _careful_csv(
     path: Path,
     exprs: str,
     scratch: Path,
-    insert,  # type: ignore[no-untyped-def]
+    insert: Insert,
 ) -> StagedFile:
     # the clean copy stays in the scratch folder: quarantine may read it again
     clean = scratch / f"{name}-{index}.repaired.csv"
