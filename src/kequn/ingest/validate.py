@@ -40,26 +40,25 @@ def check_table(
     """Checks ``checked_<table>`` (see ``stage.stage_table``, which read
     ``staged``); ``files`` names each staged file (``FILES_DDL``)."""
     t = table.name
-    checked = f"checked_{t}"
     con.execute(FILES_DDL)
     # detail: what a reason alone does not say (the line a duplicate repeats)
     con.execute(
         f"CREATE OR REPLACE TABLE bad_{t} (_row BIGINT, stage INTEGER, problem VARCHAR, detail VARCHAR)"
     )
-    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p, NULL FROM {checked} WHERE _p <> ''")
+    con.execute(f"INSERT INTO bad_{t} SELECT _row, {STAGE_COLUMN}, _p, NULL FROM checked_{t} WHERE _p <> ''")
 
     pk = table.primary_key
     not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in pk)
     con.execute(f"""
         INSERT INTO bad_{t}
         WITH dup AS (
-            SELECT {_key(pk, "c")} FROM {checked} c WHERE _p = '' AND {not_null}
+            SELECT {_key(pk, "c")} FROM checked_{t} c WHERE _p = '' AND {not_null}
             GROUP BY ALL HAVING count(*) > 1),
         ranked AS (
             SELECT c._row, c._file,
                    row_number() OVER w AS rn, first_value(c._file) OVER w AS first_file,
                    first_value(c._line) OVER w AS first_line
-            FROM {checked} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
+            FROM checked_{t} c SEMI JOIN dup d ON {_join(pk, pk, "c", "d")}
             WHERE c._p = ''
             WINDOW w AS (PARTITION BY {_key(pk, "c")} ORDER BY c._file, c._line))
         SELECT r._row, {STAGE_DUPLICATE}, {literal(",".join(pk) + ":duplicate_key")},
@@ -72,7 +71,7 @@ def check_table(
         if fk.ref_table not in present:
             continue
         if fk.ref_table == t:
-            _self_reference(con, table, checked, fk.columns, fk.ref_columns, fk.reason)
+            _self_reference(con, table, fk.columns, fk.ref_columns, fk.reason)
             continue
         ref = fk.ref_table
         cols_nn = " AND ".join(f"c.{ident(c)} IS NOT NULL" for c in fk.columns)
@@ -83,7 +82,7 @@ def check_table(
                    {literal(field + ":")} || CASE WHEN EXISTS (
                        SELECT 1 FROM checked_{ref} r WHERE {_join(fk.columns, fk.ref_columns, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(fk.reason)} END, NULL
-            FROM {checked} c ANTI JOIN accepted_{ref} p
+            FROM checked_{t} c ANTI JOIN accepted_{ref} p
                 ON {_join(fk.columns, fk.ref_columns, "c", "p")}
             WHERE {cols_nn}""")
 
@@ -92,9 +91,9 @@ def check_table(
             ref, cols, ref_cols = check.lookup
             if ref not in present:
                 continue
-            source = f"{checked} c LEFT JOIN accepted_{ref} ref ON {_join(cols, ref_cols, 'c', 'ref')}"
+            source = f"checked_{t} c LEFT JOIN accepted_{ref} ref ON {_join(cols, ref_cols, 'c', 'ref')}"
         else:
-            source = f"{checked} c"
+            source = f"checked_{t} c"
         con.execute(f"""
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_RULE}, {literal(check.field + ":" + check.reason)}, NULL
@@ -102,14 +101,13 @@ def check_table(
 
     con.execute(f"""
         CREATE OR REPLACE VIEW accepted_{t} AS
-        SELECT * EXCLUDE (_p) FROM {checked} ANTI JOIN bad_{t} USING (_row)""")
+        SELECT * EXCLUDE (_p) FROM checked_{t} ANTI JOIN bad_{t} USING (_row)""")
     _quarantine(con, table, staged)
 
 
 def _self_reference(
     con: duckdb.DuckDBPyConnection,
     table: Table,
-    checked: str,
     cols: tuple[str, ...],
     ref_cols: tuple[str, ...],
     reason: str,
@@ -124,10 +122,10 @@ def _self_reference(
             INSERT INTO bad_{t}
             SELECT c._row, {STAGE_FOREIGN_KEY},
                    {literal(field + ":")} || CASE WHEN EXISTS (
-                       SELECT 1 FROM {checked} r WHERE {_join(cols, ref_cols, "c", "r")})
+                       SELECT 1 FROM checked_{t} r WHERE {_join(cols, ref_cols, "c", "r")})
                    THEN 'parent_quarantined' ELSE {literal(reason)} END, NULL
-            FROM (SELECT * FROM {checked} ANTI JOIN bad_{t} USING (_row)) c
-            ANTI JOIN (SELECT * FROM {checked} ANTI JOIN bad_{t} USING (_row)) p
+            FROM (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) c
+            ANTI JOIN (SELECT * FROM checked_{t} ANTI JOIN bad_{t} USING (_row)) p
                 ON {_join(cols, ref_cols, "c", "p")}
             WHERE {cols_nn}""").fetchone()[0]  # type: ignore[index]
         if not added:
