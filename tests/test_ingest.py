@@ -1,9 +1,11 @@
 import csv
+import io
 import json
 import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 
 from kequn import warehouse
@@ -102,6 +104,50 @@ def test_a_snapshot_trimmed_in_place_holds_exactly_the_rows_the_checks_accepted(
     finally:
         stage.close()
         published.close()
+
+
+def test_a_table_in_parts_quarantines_a_row_of_its_second_part_on_its_own_line(
+    tmp_path: Path, bank_dir: Path, bank_store: Path
+) -> None:
+    """Each part of a table is read into the same table, one after the other: a
+    bad row in the second part is quarantined under that part's name, line and
+    text, and every other row is in the snapshot as if the table were one file."""
+    folder = tmp_path / "parts"
+    shutil.copytree(bank_dir, folder)
+    lines = (folder / "transactions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "transactions.csv").unlink()
+    (folder / "transactions").mkdir()
+    half = len(lines) // 2
+    (folder / "transactions" / "part-1.csv").write_text("".join(lines[:half]), encoding="utf-8")
+    second = [lines[0], *lines[half:]]
+    header = next(csv.reader([lines[0]]))
+    bad_at = 40  # the line in part 2
+    row = next(csv.reader([second[bad_at - 1]]))
+    row[header.index("amount")] = "twelve yuan"
+    txn_id = row[header.index("txn_id")]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    second[bad_at - 1] = buf.getvalue()
+    (folder / "transactions" / "part-2.csv").write_text("".join(second), encoding="utf-8")
+    store = tmp_path / "parts.duckdb"
+    report = ingest(folder, store)
+    (transactions,) = [t for t in report.tables if t.table == "transactions"]
+    assert [(f.file, f.read, f.quarantined) for f in transactions.files] == [
+        ("part-1.csv", half - 1, 0),
+        ("part-2.csv", len(second) - 1, 1),
+    ]
+    con = warehouse.reader(store)
+    try:
+        found = con.execute("SELECT file, line, field, value, reason FROM quarantine").fetchall()
+        assert found == [("part-2.csv", bad_at, "amount", "twelve yuan", "unparseable_amount")]
+        kept = con.execute("SELECT count(*) FROM transactions WHERE txn_id = ?", [txn_id]).fetchone()
+        assert kept == (0,)
+    finally:
+        con.close()
+    whole = snapshot_tables(bank_store)["transactions"]
+    parted = snapshot_tables(store)["transactions"]
+    assert parted.num_rows == whole.num_rows - 1
+    assert parted.equals(whole.filter(pc.invert(pc.equal(whole["txn_id"], txn_id))))
 
 
 def test_gbk_ingests_to_the_same_snapshot(tmp_path: Path, bank_store: Path) -> None:
