@@ -53,6 +53,8 @@ class StagedFile:
     #: the file's rows as text, in the file's order, as they were read (with
     #: ``_l``, their line, when the read knows it)
     text: str = ""
+    #: the read gave each row its line (``_l``): a careful read, Parquet
+    lines_read: bool = False
     #: the table of (position, shift) steps by which a fast-read row's line moves
     #: past the blank and rejected lines before it; empty when there are none
     shifts: str = ""
@@ -61,7 +63,7 @@ class StagedFile:
         """The FROM clause over ``rows`` (as ``alias``) and the SQL of each row's
         line: the line the read gave (``_l``), or the row's 0-based ``position``
         in the file moved past the blank and rejected lines before it."""
-        if self.shifts == "known":
+        if self.lines_read:
             return f"{rows} {alias}", f"{alias}._l"
         if self.shifts:
             return (
@@ -135,7 +137,7 @@ def stage_table(
                 raise InputError(
                     src.path, f"is not a readable Parquet file: its data is damaged ({reason})"
                 ) from None
-            staged.append(StagedFile(src, index, rows, 0, start, text, "known"))
+            staged.append(StagedFile(src, index, rows, 0, start, text, lines_read=True))
             continue
         path = src.path
         if src.encoding != "utf-8":
@@ -303,4 +305,4 @@ def _careful_csv(
         FROM read_csv({literal(str(clean))}, header = true, auto_detect = false,
             columns = {columns}, delim = ',', quote = '"', escape = '"', strict_mode = true)"""
     start, rows = insert(index, text)
-    return StagedFile(src, index, rows, len(bad), start, text, "known")
+    return StagedFile(src, index, rows, len(bad), start, text, lines_read=True)

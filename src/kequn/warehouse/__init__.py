@@ -330,6 +330,11 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
+def _unlisted(where: Path, listed: set[str], pattern: str = "*.duckdb") -> Iterator[Path]:
+    """The files in ``where`` matching ``pattern`` that no catalog row lists."""
+    return (p for p in where.glob(pattern) if p.name not in listed)
+
+
 def clear_unlisted(store: Path | str, prefix: str) -> None:
     """Files named ``prefix…`` that no catalog row lists, whatever their age: for
     a step holding the lock on what it writes (an ingest and its snapshot files),
@@ -344,9 +349,8 @@ def clear_unlisted(store: Path | str, prefix: str) -> None:
             listed = {a.file for a in artifacts(con)}
         finally:
             con.close()
-    for p in where.glob(f"{prefix}*.duckdb"):
-        if p.name not in listed:
-            _remove(p)
+    for p in _unlisted(where, listed, f"{prefix}*.duckdb"):
+        _remove(p)
 
 
 def _clear_leftovers(con: duckdb.DuckDBPyConnection, store: Path) -> None:
@@ -354,11 +358,10 @@ def _clear_leftovers(con: duckdb.DuckDBPyConnection, store: Path) -> None:
     where = folder(store)
     if not where.is_dir():
         return
-    listed = {a.file for a in artifacts(con)}
     cutoff = time.time() - 24 * 3600
-    for p in where.glob("*.duckdb"):
+    for p in _unlisted(where, {a.file for a in artifacts(con)}):
         # a file being written right now by another step is young: keep it
-        if p.name not in listed and p.stat().st_mtime < cutoff:
+        if p.stat().st_mtime < cutoff:
             _remove(p)
 
 
