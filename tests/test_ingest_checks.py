@@ -202,3 +202,34 @@ def test_a_big_file_read_on_two_threads_keeps_every_row_on_its_own_line(tmp_path
         assert mismatched == (0,)
     finally:
         con.close()
+
+
+def test_a_file_changed_while_it_is_ingested_is_refused_before_its_rows_are_matched(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Quarantine reads a file with rejected rows a second time and matches the
+    rows by their place: a file changed in between (the same number of lines,
+    another value) is refused, naming the file, not matched row to wrong row."""
+    from pathlib import Path
+
+    import pytest
+
+    from kequn.core.errors import InputError
+    from kequn.ingest.mapping import Mapping
+    from kequn.ingest.run import stage_connection
+    from kequn.ingest.sources import open_source
+    from kequn.ingest.stage import stage_table, stage_view
+
+    path = Path(tmp_path) / "consents.csv"
+    rows = [f'"C{n:09d}","marketing_sms","true","2025-01-01 08:00:00","counter"' for n in range(1, 50)]
+    header = '"customer_id","purpose","granted","ts","source"'
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    con = stage_connection(Path(tmp_path), "200MB")
+    try:
+        source = open_source(path, None, ",")
+        staged = stage_table(con, TABLES["consents"], [source], Mapping(version=1), Path(tmp_path), AS_OF)
+        stage_view(con, TABLES["consents"], staged)  # unchanged: read again
+        changed = path.read_text(encoding="utf-8").replace("C000000007", "C000000070")
+        path.write_text(changed, encoding="utf-8")
+        with pytest.raises(InputError, match="changed while it was being ingested"):
+            stage_view(con, TABLES["consents"], staged)
+    finally:
+        con.close()

@@ -30,7 +30,7 @@ from kequn.contract import Table
 from kequn.core.errors import InputError, KequnError
 from kequn.ingest.mapping import Mapping
 from kequn.ingest.repair import repair_csv
-from kequn.ingest.sources import SourceFile, transcode_to_utf8
+from kequn.ingest.sources import SourceFile, file_digest, transcode_to_utf8
 from kequn.ingest.sql import checked_select, ident, literal, mapped_expr
 
 #: types and inserts one file's text rows (its index, its SELECT); returns the
@@ -202,12 +202,14 @@ def stage_view(
         if files is not None and f.index not in files:
             continue
         read = f"_read_{name}_{f.index}"
+        if file_digest(f.source.path) != f.source.digest:  # its rows could no longer be matched
+            raise InputError(f.source.path, "changed while it was being ingested; ingest it again")
         con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
         _keeps_order(con, f.text)  # read in the order it was read the first time
         con.execute(f"CREATE OR REPLACE TABLE {read} AS {f.text}")
         rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
-        if rows != f.rows:  # the file changed under the ingest: its rows cannot be matched
-            raise InputError(f.source.path, f"read {rows} rows the second time, against {f.rows} the first")
+        if rows != f.rows:  # the same bytes read otherwise: nothing can be matched
+            raise KequnError(f"{f.source.path}: read {rows} rows the second time, against {f.rows} the first")
         source, line = f.lines(read, "r", "r.rowid")
         parts.append(
             f"SELECT {f.start} + r.rowid AS _row, {f.index} AS _file, {line} AS _line, "
