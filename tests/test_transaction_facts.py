@@ -134,20 +134,20 @@ def _oracle(
         if r["type"] in ("salary", "pension"):
             f[f"{r['type']}_months"].append(month.year * 100 + month.month)
 
-    def total(values: list[Any]) -> Any:
-        known = [v for v in values if v is not None]
-        return sum(known) if known else None
+    def total(values: list[Any]) -> int:
+        """The sum of the known amounts (0 where there are none)."""
+        return sum(v for v in values if v is not None)
 
     for customer, f in acc.items():
         out[customer] = {
             "salary_total_x": total(f["salary"]),
-            "spend_total_x": None if total(f["spend"]) is None else -total(f["spend"]),
-            "same_name_out_x": None if total(f["same_out"]) is None else -total(f["same_out"]),
+            "spend_total_x": -total(f["spend"]),
+            "same_name_out_x": -total(f["same_out"]),
             "same_name_out_count": sum(f["same_out_n"]),
             "txn_count": sum(f["initiated"]),
             "last_txn_at": max(f["last"]) if f["last"] else None,
             "net_flow_x": total(f["net"]),
-            "same_name_out_7d_x": None if total(f["same_out_7d"]) is None else -total(f["same_out_7d"]),
+            "same_name_out_7d_x": -total(f["same_out_7d"]),
             "large_transfer_7d_x": (
                 -min(v for v in f["out_7d"] if v is not None)
                 if any(v is not None for v in f["out_7d"])

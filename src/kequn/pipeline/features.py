@@ -212,16 +212,28 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
 
 
 def _where(value: ir.Value, cond: ir.BooleanValue) -> ir.Value:
-    """``value`` where ``cond`` holds, else NULL (a NULL ``cond`` does not hold).
+    """``value`` where ``cond`` holds, else NULL (a NULL ``cond`` does not hold):
+    for the aggregates that are not sums (a latest time, a largest transfer).
 
     Written as CASE rather than an aggregate's FILTER: DuckDB took 1.5-1.7x as
     long over 30 million transactions with two dozen FILTERed aggregates."""
     return ibis.ifelse(cond, value, ibis.null(value.type()))
 
 
+def _sum_where(value: ir.IntegerValue, cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """The sum of ``value`` over the rows where ``cond`` holds, 0 where none does
+    (a NULL ``cond`` does not hold, a NULL ``value`` is not counted).
+
+    Each value is multiplied by its condition as 0 or 1, not chosen by CASE: over
+    28 million transactions a tenth less of the aggregation's time than two
+    dozen CASEs. (A sum over no rows is 0 here and NULL by CASE; the features
+    read both as 0.)"""
+    return (value * cond.cast("int64")).sum().fill_null(0)
+
+
 def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
     """Rows where ``cond`` holds (a NULL ``cond`` does not)."""
-    return ibis.ifelse(cond, 1, 0).sum().fill_null(0)
+    return cond.cast("int64").sum().fill_null(0)
 
 
 def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -238,14 +250,14 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     last_week = t.ts >= today.week_since
     same_name_out = (t.type == "transfer_out") & t.same_name.fill_null(False)
     aggs = {
-        "salary_total_x": _where(t.amt, t.type == "salary").sum(),
-        "spend_total_x": -_where(t.amt, t.type.isin(list(SPENDING_TYPES))).sum(),
-        "same_name_out_x": -_where(t.amt, same_name_out).sum(),
+        "salary_total_x": _sum_where(t.amt, t.type == "salary"),
+        "spend_total_x": -_sum_where(t.amt, t.type.isin(list(SPENDING_TYPES))),
+        "same_name_out_x": -_sum_where(t.amt, same_name_out),
         "same_name_out_count": _count(same_name_out),
         "txn_count": _count(t.initiated),
         "last_txn_at": _where(t.ts, t.initiated).max(),
-        "net_flow_x": _where(t.amt, ~t.type.isin(list(INTERNAL_TYPES))).sum(),
-        "same_name_out_7d_x": -_where(t.amt, same_name_out & last_week).sum(),
+        "net_flow_x": _sum_where(t.amt, ~t.type.isin(list(INTERNAL_TYPES))),
+        "same_name_out_7d_x": -_sum_where(t.amt, same_name_out & last_week),
         "large_transfer_7d_x": -_where(t.amt, (t.type == "transfer_out") & last_week).min(),
     }
     for b in pb.playbook.carbon.behaviours:
