@@ -303,3 +303,31 @@ def test_a_run_lists_no_view_of_an_output_runs_no_longer_write(run_store: Path, 
     views = {r[0] for r in read(store, "SELECT view_name FROM duckdb_views() WHERE database_name = 'bank'")}
     assert {"profiles", "recommendations", "triggers"} <= views
     assert "carbon_ledger" not in views
+
+
+def test_each_customers_holdings_lists_are_their_products_and_types_once_each_in_order(
+    run_store: Path,
+) -> None:
+    """The lists a group condition reads (``products_held``, ``product_types``),
+    held to the snapshot's holdings gathered in Python."""
+    run = runs(run_store)[-1].schema
+    want: dict[str, tuple[set[str], set[str]]] = {}
+    for customer, product, kind in read(
+        run_store,
+        "SELECT h.customer_id, h.product_id, d.type FROM holdings h JOIN products d USING (product_id)",
+    ):
+        held = want.setdefault(str(customer), (set(), set()))
+        held[0].add(str(product))
+        held[1].add(str(kind))
+    got = {
+        str(c): (list(p), list(t))  # type: ignore[call-overload]
+        for c, p, t in read(
+            run_store, f"SELECT customer_id, products_held, product_types FROM {run}.held_lists"
+        )
+    }
+    # some customer holds a product twice (in two accounts) and two of one type
+    assert any(
+        n > len(set(p))
+        for n, p in read(run_store, "SELECT count(*), list(product_id) FROM holdings GROUP BY customer_id")
+    )
+    assert got == {c: (sorted(p), sorted(t)) for c, (p, t) in want.items()}
