@@ -10,6 +10,8 @@ its one place changes both paths."""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +63,9 @@ contact = st.fixed_dictionaries(
     {
         "action": st.sampled_from(ACTIONS),
         "outcome": st.sampled_from(OUTCOMES),
-        "days_ago": st.integers(0, 95),
+        # half of them in the last days, where the cap, the snooze and the pause
+        # after a contact all still hold
+        "days_ago": st.one_of(st.integers(0, 10), st.integers(0, 95)),
     }
 )
 customer = st.fixed_dictionaries(
@@ -299,7 +303,7 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
         for ch in channels:
             given_ = latest.get(c_policy.channel_consent[ch])
             assert given_ is True if a.kind == "marketing" else given_ is not False, (cid, action, ch)
-        # do-not-contact, opt-out, the marketing cap, one open task per action
+        # do-not-contact, opt-out, the marketing cap, the pause after a contact, one open task per action
         assert not (c["dnc"] and a.kind != "compliance")
         if a.kind == "marketing" or a.personalised:
             assert not c["opt_out"] and latest.get("personalised_recommendation") is not False
@@ -312,6 +316,13 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
                 and timedelta(days=h["days_ago"], hours=1) <= timedelta(days=c_policy.cap_days)
             )
             assert recent < c_policy.marketing_cap
+        # an action that reached the customer is not raised again within its pause
+        assert not any(
+            h["action"] == action
+            and h["outcome"] in contact_rules.CONTACTED
+            and timedelta(days=h["days_ago"], hours=1) < timedelta(days=c_policy.recontact_days)
+            for h in c["history"]
+        ), (cid, action)
         assert action not in c["open"]
         assert c["manager"] == "M1"
         assert c.get("at_bank", True), (cid, action)
@@ -350,3 +361,55 @@ def test_a_rule_changed_in_its_one_place_changes_both_paths(monkeypatch: pytest.
             assert (stage, rule) == ("within_contact_policy", "marketing_cap")
         else:
             assert rule is None
+
+
+def test_an_action_that_reached_the_customer_waits_its_pause_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Yesterday's conversation is not today's task: an action that reached the
+    customer (whatever they answered) waits ``recontact_days`` at night and in
+    real time; one not reached, or reached longer ago, does not. The playbook's
+    number set to 0 lifts the pause on both paths."""
+    contacts = [
+        ("risk_reassessment", "interested", 1),
+        ("downgrade_care", "declined", 3),
+        ("birthday_care", "not_reached", 1),
+        ("upgrade_welcome", "reached", 8),
+    ]
+    rows = _world(
+        [
+            {
+                "risk_level": "C3",
+                "assessed_days_ago": 10,
+                "age": 40,
+                "reserve": 24.0,
+                "first_time": False,
+                "manager": "M1",
+                "products": [],
+                "consents": [{"purpose": p, "granted": True, "days_ago": 5} for p in PURPOSES],
+                "dnc": None,
+                "opt_out": None,
+                "history": [{"action": a, "outcome": o, "days_ago": d} for a, o, d in contacts],
+                "open": [],
+                "proposals": [a for a, _, _ in contacts],
+            }
+        ]
+    )
+    assert PB.playbook.contact.recontact_days == 7
+    night, now = _batch(rows), _events(rows)
+    assert night == now
+    assert {action: rule for (_, action), (_, rule, *_rest) in night.items()} == {
+        "risk_reassessment": "contacted_recently",
+        "downgrade_care": "contacted_recently",
+        "birthday_care": None,
+        "upgrade_welcome": None,
+    }
+    assert RULES["contacted_recently"].stage == "within_contact_policy"
+
+    lifted = PB.playbook.model_copy(
+        update={"contact": PB.playbook.contact.model_copy(update={"recontact_days": 0})}
+    )
+    monkeypatch.setattr(sys.modules[__name__], "PB", replace(PB, playbook=lifted))
+    night, now = _batch(rows), _events(rows)
+    assert night == now
+    assert all(rule is None for _, rule, *_rest in night.values()), night

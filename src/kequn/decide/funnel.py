@@ -215,7 +215,7 @@ def suitable(pairs: ir.Table, pb: LoadedPlaybook) -> ir.StringValue:
 
 def within_contact_policy(pairs: ir.Table, pb: LoadedPlaybook) -> ir.StringValue:
     """Do-not-contact, one open task per action, a channel the customer consented
-    to, the marketing cap, suppression and snoozes."""
+    to, the marketing cap, suppression, snoozes and the pause after a contact."""
     policy = pb.playbook.contact
     s = "within_contact_policy"
     why = ibis.cases(
@@ -229,6 +229,7 @@ def within_contact_policy(pairs: ir.Table, pb: LoadedPlaybook) -> ir.StringValue
         (contact_rules.over_cap(pairs, pairs.kind, policy), _code("marketing_cap", s)),
         (contact_rules.suppressed(pairs, pairs.now), _code("suppressed", s)),
         (contact_rules.snoozed(pairs, pairs.now), _code("snoozed", s)),
+        (contact_rules.contacted_recently(pairs, pairs.now), _code("contacted_recently", s)),
         else_=ibis.null("string"),
     )
     return why

@@ -72,6 +72,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "marketing_cap": ("营销频次上限", "marketing cap"),
     "cap_days": ("频次统计天数", "cap window (days)"),
     "snooze_days": ("暂缓联系天数", "snooze (days)"),
+    "recontact_days": ("同一动作再次联系间隔天数", "days before an action is raised again"),
     "suppress_after": ("连续拒绝后暂停(次)", "suppress after (refusals)"),
     "suppress_days": ("暂停天数", "suppression (days)"),
     "suppress_window_days": ("拒绝统计天数", "suppression window (days)"),

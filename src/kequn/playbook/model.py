@@ -189,6 +189,10 @@ class ContactPolicy(Frozen):
     suppress_days: int = Field(default=60, ge=1)
     #: "maybe later" snoozes the action this long instead of counting against it
     snooze_days: int = Field(default=14, ge=1)
+    #: an action that reached the customer (whatever they answered) is not raised
+    #: for them again for this many days: a manager does not find yesterday's
+    #: conversation as today's task (0: no pause)
+    recontact_days: int = Field(default=7, ge=0)
     #: the consent purpose each channel needs for marketing
     channel_consent: dict[str, str]
     #: contact windows by channel, "HH:MM-HH:MM"

@@ -131,6 +131,12 @@ RULES: dict[str, Rule] = {
             "the customer said 'maybe later'",
         ),
         Rule(
+            "contacted_recently",
+            "within_contact_policy",
+            "近期已就该动作联系过客户,间隔期内不再重复",
+            "this action reached the customer recently: not repeated so soon",
+        ),
+        Rule(
             "outranked",
             "arbitrated",
             "当天该客户有更优先的动作",

@@ -1,8 +1,9 @@
 """The contact policy (DOMAIN.md §8): the marketing cap, suppression after
-repeated rejections, the snooze a "maybe later" asks for, and one open task per
-action. Each is an Ibis expression over the customer's contact history (the
-outcomes logged), evaluated for every customer at night and for one customer
-when an event arrives."""
+repeated rejections, the snooze a "maybe later" asks for, the pause after an
+action reached the customer, and one open task per action. Each is an Ibis
+expression over the customer's contact history (the outcomes logged),
+evaluated for every customer at night and for one customer when an event
+arrives."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ REJECTED = ("ignored", "declined")
 def horizon(policy: ContactPolicy) -> timedelta:
     """How far back the history matters to any rule."""
     return timedelta(
-        days=max(policy.cap_days, policy.suppress_window_days + policy.suppress_days, policy.snooze_days)
+        days=max(
+            policy.cap_days,
+            policy.suppress_window_days + policy.suppress_days,
+            policy.snooze_days,
+            policy.recontact_days,
+        )
     )
 
 
@@ -48,9 +54,10 @@ def recent_marketing(history: ir.Table, clock: ir.Table, policy: ContactPolicy) 
 
 
 def paused(history: ir.Table, policy: ContactPolicy) -> ir.Table:
-    """customer_id, action, suppressed_until, snoozed_until: ``suppress_after``
-    rejections of an action within ``suppress_window_days`` pause it for
-    ``suppress_days`` from the last; a "maybe later" snoozes it."""
+    """customer_id, action, suppressed_until, snoozed_until, contacted_until:
+    ``suppress_after`` rejections of an action within ``suppress_window_days``
+    pause it for ``suppress_days`` from the last; a "maybe later" snoozes it;
+    any contact that reached the customer pauses it for ``recontact_days``."""
     k = policy.suppress_after
     r = history.filter(history.outcome.isin(list(REJECTED)))
     w = ibis.window(group_by=[r.customer_id, r.action], order_by=r.at)
@@ -60,15 +67,20 @@ def paused(history: ir.Table, policy: ContactPolicy) -> ir.Table:
     suppressed = r.group_by(["customer_id", "action"]).aggregate(
         suppressed_until=r.at.max() + ibis.interval(days=policy.suppress_days)
     )
-    later = history.filter(history.outcome == "maybe_later")
-    snoozed = later.group_by(["customer_id", "action"]).aggregate(
-        snoozed_until=later.at.max() + ibis.interval(days=policy.snooze_days)
+    # the latest "maybe later" and the latest contact of each action, in one pass
+    h = history.filter(history.outcome.isin(list(CONTACTED))).mutate(
+        later_at=ibis.ifelse(history.outcome == "maybe_later", history.at, ibis.null(history.at.type())),
     )
-    return suppressed.outer_join(snoozed, ["customer_id", "action"]).select(
-        customer_id=ibis.coalesce(suppressed.customer_id, snoozed.customer_id),
-        action=ibis.coalesce(suppressed.action, snoozed.action),
+    since = h.group_by(["customer_id", "action"]).aggregate(
+        snoozed_until=h.later_at.max() + ibis.interval(days=policy.snooze_days),
+        contacted_until=h.at.max() + ibis.interval(days=policy.recontact_days),
+    )
+    return suppressed.outer_join(since, ["customer_id", "action"]).select(
+        customer_id=ibis.coalesce(suppressed.customer_id, since.customer_id),
+        action=ibis.coalesce(suppressed.action, since.action),
         suppressed_until=suppressed.suppressed_until,
-        snoozed_until=snoozed.snoozed_until,
+        snoozed_until=since.snoozed_until,
+        contacted_until=since.contacted_until,
     )
 
 
@@ -83,6 +95,11 @@ def suppressed(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
 
 def snoozed(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
     return (row.snoozed_until > now).fill_null(False)
+
+
+def contacted_recently(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
+    """The same action reached the customer less than ``recontact_days`` ago."""
+    return (row.contacted_until > now).fill_null(False)
 
 
 def already_open(row: ir.Table) -> ir.BooleanValue:
