@@ -21,10 +21,11 @@ from kequn.core.clock import SHANGHAI
 from kequn.decide.batch import decide
 from kequn.decide.simulate import simulate_history
 from kequn.playbook import load_playbook
+from kequn.rules.contact import CONTACTED
 from kequn.store import open_store
 from kequn.store.campaign_models import Campaign
 from kequn.store.cards import Cards
-from kequn.store.models import Base, Instant, Task
+from kequn.store.models import Base, Instant, Outcome, Task
 from kequn.warehouse import copy_store
 from kequn.web.app import create_app
 from kequn.web.services.users import create_user
@@ -79,6 +80,26 @@ def test_the_next_day_decides_and_launches_after_outcomes_from_the_web(
     # the next day, on the same bank: the outcome and the simulated history meet in one decide
     second = decide(store, store_url, day=DAY + timedelta(days=1))
     assert second.run_id != first.run_id and sum(second.tasks_by_channel.values()) > 0
+    # no action that reached its customer in the days before is raised for them again
+    midnight = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), SHANGHAI)
+    with ops.session() as s:
+        reached = set(
+            s.execute(
+                select(Outcome.customer_id, Outcome.action).where(
+                    Outcome.outcome.in_(CONTACTED),
+                    # the one logged through the web is stamped with today's clock, after the bank's day
+                    Outcome.at >= midnight - timedelta(days=PB.playbook.contact.recontact_days - 1),
+                )
+            ).all()
+        )
+        raised = set(
+            s.execute(
+                select(Task.customer_id, Task.action).where(Task.as_of == DAY + timedelta(days=1))
+            ).all()
+        )
+    assert (task.customer_id, task.action) in reached and len(reached) > 20
+    assert not reached & raised
+    assert second.dropped.get("within_contact_policy:contacted_recently", 0) > 0, second.dropped
     with ops.session() as s:
         group = save_group(
             s,
