@@ -151,31 +151,31 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     )
 
     def exact(cond: ir.BooleanValue) -> ir.IntegerValue:
-        return h.bal.sum(where=cond).fill_null(0)
+        return _sum_where(h.bal, cond)
 
     def amount(cond: ir.BooleanValue) -> ir.FloatingValue:
-        return (as_float(h.bal.sum(where=cond)) / UNITS).fill_null(0.0)
+        return as_float(_sum_where(h.bal, cond)) / UNITS
 
     # published money is summed exactly (the "_x" columns, integer millionths of
     # a yuan); scores use floats
     aggs = {
         "aum_month_end_x": exact(h.is_asset),
-        "aum_avg_daily_x": h.adb.sum(where=h.is_asset).fill_null(0),
+        "aum_avg_daily_x": _sum_where(h.adb, h.is_asset),
         "deposits_x": exact(h.type.isin(list(DEPOSIT_TYPES))),
         "liabilities_x": exact(h.type.isin(list(LIABILITY_TYPES))),
         "liquid_assets_x": exact(
             h.is_asset & h.liquidity.isin(["T0", "T1"]) & (h.asset_class != "protection")
         ),
         "fund_balance_x": exact(h.type == "fund"),
-        "fund_cost": (as_float(h.cost_cny.sum(where=h.type == "fund")) / UNITS).fill_null(0.0),
+        "fund_cost": as_float(_sum_where(h.cost_cny, h.type == "fund")) / UNITS,
         "wealth_balance_x": exact(h.type == "wealth_product"),
         "pension_balance_x": exact(h.type.isin(["pension", "individual_pension"])),
         "above_risk_amount": amount(h.above),
         "investment_balance": amount(h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])),
-        "investment_cost": (
-            as_float(h.cost_cny.sum(where=h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])))
-            / UNITS
-        ).fill_null(0.0),
+        "investment_cost": as_float(
+            _sum_where(h.cost_cny, h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]))
+        )
+        / UNITS,
         "investments_held": h.type.isin(list(INVESTMENT_TYPES)).sum().fill_null(0),
     }
     for cls in ASSET_CLASSES:
