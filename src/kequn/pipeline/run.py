@@ -145,6 +145,7 @@ def run_pipeline(
     # read-only: the workbench keeps reading the last run while this one is made
     con = warehouse.reader(store, [snapshot.schema])
     try:
+        warehouse.skip_costly_compression(con)
         previous = previous_run(con, snapshot.as_of)
         if previous:
             warehouse.attach(con, store, [previous.schema])
