@@ -130,7 +130,8 @@ def _day_tasks(url: str, day: date) -> pd.DataFrame:
 
 def rules_kept(store: Path, url: str, pb: LoadedPlaybook, day: date) -> list[str]:
     """No task of ``day`` breaks suitability, consent, opt-out, do-not-contact, the
-    marketing cap, a customer's daily room or a manager's capacity."""
+    marketing cap, the pause after a contact, a customer's daily room or a
+    manager's capacity."""
     tasks = _day_tasks(url, day)
     if tasks.empty:
         return []
@@ -243,6 +244,20 @@ def rules_kept(store: Path, url: str, pb: LoadedPlaybook, day: date) -> list[str
                 f"task {t.task_id}: the customer had {recent[t.customer_id]} marketing contacts "
                 f"in {c.cap_days} days"
             )
+    # the pause after a contact: an action that reached the customer in the days
+    # before (all of them inside the pause, whatever the hour of the night's
+    # decision) is not raised for them again
+    reached = _ops(
+        url,
+        "SELECT customer_id, action, outcome FROM outcomes WHERE at >= :since AND at < :day",
+        since=datetime.combine(day - timedelta(days=c.recontact_days - 1), time(0), SHANGHAI),
+        day=datetime.combine(day, time(0), SHANGHAI),
+    )
+    reached = reached[reached.outcome.isin(CONTACTED)]
+    paused = set(zip(reached.customer_id, reached.action, strict=True))
+    for t in tasks[tasks.source == "batch"].itertuples():
+        if (t.customer_id, t.action) in paused:
+            bad.append(f"task {t.task_id}: {t.action} reached the customer within {c.recontact_days} days")
     decided = tasks[tasks.source.isin(["batch", "campaign"]) & (tasks.status != "withdrawn")]
     per_customer = decided.groupby("customer_id").size()
     for cid, n in per_customer[per_customer > c.tasks_per_customer_per_day].items():
