@@ -328,28 +328,29 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
         assert c.get("at_bank", True), (cid, action)
 
 
+def _willing(**given: Any) -> dict[str, Any]:
+    """A customer every rule lets through, but for what ``given`` changes: assessed,
+    owned, consenting to every purpose, no flags, no history, nothing open."""
+    return {
+        "risk_level": "C3",
+        "assessed_days_ago": 10,
+        "age": 40,
+        "reserve": 24.0,
+        "first_time": False,
+        "manager": "M1",
+        "products": [],
+        "consents": [{"purpose": p, "granted": True, "days_ago": 5} for p in PURPOSES],
+        "dnc": None,
+        "opt_out": None,
+        "history": [],
+        "open": [],
+    } | given
+
+
 def test_a_rule_changed_in_its_one_place_changes_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """The marketing cap lives in ``rules.contact.over_cap``: tightened there,
     every marketing pair stops at it, at night and in real time."""
-    rows = _world(
-        [
-            {
-                "risk_level": "C3",
-                "assessed_days_ago": 10,
-                "age": 40,
-                "reserve": 24.0,
-                "first_time": False,
-                "manager": "M1",
-                "products": [],
-                "consents": [{"purpose": p, "granted": True, "days_ago": 5} for p in PURPOSES],
-                "dnc": None,
-                "opt_out": None,
-                "history": [],
-                "open": [],
-                "proposals": ["payday_credit_offer", "birthday_care", "reactivation"],
-            }
-        ]
-    )
+    rows = _world([_willing(proposals=["payday_credit_offer", "birthday_care", "reactivation"])])
     before = _batch(rows)
     assert all(v[1] is None for v in before.values()), before
     monkeypatch.setattr(contact_rules, "over_cap", lambda row, kind, policy: kind == "marketing")
@@ -378,21 +379,10 @@ def test_an_action_that_reached_the_customer_waits_its_pause_on_both_paths(
     ]
     rows = _world(
         [
-            {
-                "risk_level": "C3",
-                "assessed_days_ago": 10,
-                "age": 40,
-                "reserve": 24.0,
-                "first_time": False,
-                "manager": "M1",
-                "products": [],
-                "consents": [{"purpose": p, "granted": True, "days_ago": 5} for p in PURPOSES],
-                "dnc": None,
-                "opt_out": None,
-                "history": [{"action": a, "outcome": o, "days_ago": d} for a, o, d in contacts],
-                "open": [],
-                "proposals": [a for a, _, _ in contacts],
-            }
+            _willing(
+                history=[{"action": a, "outcome": o, "days_ago": d} for a, o, d in contacts],
+                proposals=[a for a, _, _ in contacts],
+            )
         ]
     )
     assert PB.playbook.contact.recontact_days == 7
