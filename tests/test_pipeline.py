@@ -68,6 +68,38 @@ def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store
     assert not [r for r in rows if "—" in r[2]]
 
 
+
+
+def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: Path) -> None:
+    """A customer with no valid risk assessment is never told their holdings
+    "match" their tolerance and to re-assess "before it expires": where the
+    score would be good, the finding says there is no valid assessment and how
+    much of the money needs one. A customer with a valid assessment is judged
+    on it; money held above it without one still marks the score down."""
+    pb = load_playbook()
+    h = pb.playbook.health
+    unknown = h.texts["risk_match"][UNKNOWN_BAND]
+    rows = read(
+        run_store,
+        "SELECT risk_valid, round(above_risk_share * 100)::INT, band_risk_match, finding_risk_match, "
+        "action_risk_match, health_risk_match FROM profiles",
+    )
+    unassessed = [r for r in rows if not r[0]]
+    assessed = [r for r in rows if r[0]]
+    assert assessed and [r for r in unassessed if r[1] == 0] and [r for r in unassessed if r[1] > 0]
+    for valid, pct, band, finding, action, score in unassessed:
+        if score >= h.good_from:
+            assert (band, finding, action) == (
+                UNKNOWN_BAND,
+                unknown.finding.replace("{above_risk_pct}", str(pct)),
+                unknown.action,
+            )
+        else:
+            assert band in ("poor", "fair")
+    assert {r[2] for r in assessed} <= set(BANDS)
+    assert {r[3] for r in assessed if r[2] == "good"} == {h.texts["risk_match"]["good"].finding}
+
+
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)

@@ -113,7 +113,13 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     }
     # a component whose input is not known has a band of its own (its score
     # is neutral, and is not a finding about the customer)
-    unknown = {"growth": p.aum_growth.isnull()}
+    unknown = {
+        "growth": p.aum_growth.isnull(),
+        # no valid assessment and little or nothing held that needs one: the
+        # score stays high, but "matched, re-assess before it expires" would
+        # speak of an assessment the customer does not have
+        "risk_match": ~p.risk_valid & (p.health_risk_match >= h.good_from),
+    }
     assert set(unknown) == set(MAY_BE_UNKNOWN)
     out = {}
     for comp in HEALTH_COMPONENTS:

@@ -20,12 +20,13 @@ HEALTH_COMPONENTS = (
     "maturity",
 )
 BANDS = ("poor", "fair", "good")
-#: the band of a component whose input is not known yet (growth on a bank's
-#: first run has no earlier period): its score stays neutral, and its finding
-#: says it cannot be judged rather than calling it steady
+#: the band of a component whose input is not known (growth on a bank's first
+#: run has no earlier period; risk match for a customer with no valid risk
+#: assessment holds nothing to measure against): its finding says what cannot
+#: be judged rather than calling it steady or matched
 UNKNOWN_BAND = "unknown"
 #: components that can be unknown, and so need texts for that band
-MAY_BE_UNKNOWN = ("growth",)
+MAY_BE_UNKNOWN = ("growth", "risk_match")
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
 
