@@ -68,8 +68,6 @@ def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store
     assert not [r for r in rows if "—" in r[2]]
 
 
-
-
 def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: Path) -> None:
     """A customer with no valid risk assessment is never told their holdings
     "match" their tolerance and to re-assess "before it expires": where the
@@ -87,7 +85,7 @@ def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: 
     unassessed = [r for r in rows if not r[0]]
     assessed = [r for r in rows if r[0]]
     assert assessed and [r for r in unassessed if r[1] == 0] and [r for r in unassessed if r[1] > 0]
-    for valid, pct, band, finding, action, score in unassessed:
+    for _valid, pct, band, finding, action, score in unassessed:
         if score >= h.good_from:
             assert (band, finding, action) == (
                 UNKNOWN_BAND,
