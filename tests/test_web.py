@@ -25,6 +25,7 @@ from kequn.store import open_store
 from kequn.store.models import Branch, Customer, Outcome, Staff, Task, User
 from kequn.web.app import create_app
 from kequn.web.security import hasher
+from kequn.web.services.views import SYSTEM_ACTORS
 from kequn.web.settings import Settings
 from tests.conftest import DAY, PASSWORD, Workbench
 
@@ -1012,6 +1013,26 @@ def test_compliance_searches_the_trail_and_cannot_change_anything(app, workbench
         data={"purpose": "marketing_sms", "granted": "no", "csrf_token": csrf(c)},
     )
     assert r.status_code in (403, 404)
+
+
+def test_the_trail_names_system_jobs_in_the_page_language(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """A compliance officer reads "系统·每晚决策", not the code ``system:decide``;
+    a person's login is shown as it is. Every system actor the code writes has a name."""
+    c = signed_in(app, "compliance")
+
+    def actors(lang: str) -> set[str]:
+        page = c.get("/audit", params={"lang": lang}).text
+        return set(re.findall(r'<td class="actor"[^>]*>([^<]*)</td>', page))
+
+    zh, en = actors("zh_CN"), actors("en")
+    assert "系统·每晚决策" in zh and "System · nightly decisions" in en
+    assert not [a for a in zh | en if a.startswith("system:")]
+    written = {
+        m
+        for path in Path("src/kequn").rglob("*.py")
+        for m in re.findall(r'"(system:[a-z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert written and written <= set(SYSTEM_ACTORS)
 
 
 def test_a_refused_request_body_is_a_422_not_a_crash(app) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from kequn.rules import RULES
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
 from kequn.web.services.myday import OUTCOMES
 from kequn.web.services.sentences import in_language, templates_of
-from kequn.web.services.views import trail_detail
+from kequn.web.services.views import actor_name, trail_detail
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # the templates ship with the package and do not change while it serves: no stat
@@ -130,6 +130,7 @@ def helpers(request: Request) -> dict[str, Any]:
         "reason": reason,
         "outcome_buttons": outcome_buttons,
         "trail_detail": trail_detail,
+        "actor_name": lambda actor: actor_name(actor, label),
         # Kequn's own sentences (findings, advice, reasons) in the page's language
         "say": lambda text: in_language(text, lang, label, sentences),
     }

@@ -56,6 +56,26 @@ def person(card: Customer | Row[Any], clear: frozenset[str] = frozenset()) -> di
     }
 
 
+#: what a trail's ``system:<job>`` actors are called on the page (the trail keeps the code)
+SYSTEM_ACTORS = {
+    "system:decide": "系统·每晚决策",
+    "system:event": "系统·实时事件",
+    "system:campaign": "系统·营销活动",
+    "system:export": "系统·导出",
+    "system:train": "系统·模型训练",
+    "system:planted": "系统·模拟历史",
+    "system:referral": "系统·转介",
+    "system:salon": "系统·微沙龙",
+}
+
+
+def actor_name(actor: str, label: Callable[[str], str]) -> tuple[str, bool]:
+    """Who did it, as the trail page shows it: a person's login as it is
+    (``raw``), a system job by its name in the page's language."""
+    named = SYSTEM_ACTORS.get(actor)
+    return (label(named), False) if named else (actor, True)
+
+
 def trail_detail(detail: object, label: Callable[[str], str]) -> list[tuple[str, str, bool]]:
     """A trail entry's detail as a compliance officer reads it: ``(key, value,
     raw)`` for each field that says something; codes by their names (``raw``:
