@@ -98,6 +98,29 @@ def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: 
     assert {r[3] for r in assessed if r[2] == "good"} == {h.texts["risk_match"]["good"].finding}
 
 
+def test_a_maturity_ladder_that_is_not_there_is_not_called_well_spread(run_store: Path) -> None:
+    """A customer with fewer than two fixed-term holdings (the 360 showed "到期分布均衡"
+    to one who held only demand deposits) is told there is no ladder to judge;
+    one with two or more is judged on how their maturities bunch."""
+    pb = load_playbook().playbook
+    texts = pb.health.texts["maturity"]
+    assets = ", ".join(f"'{t}'" for t in pb.aum_product_types)
+    rows = read(
+        run_store,
+        "SELECT h.n < 2, p.band_maturity, p.finding_maturity, p.action_maturity, p.health_maturity, count(*) "
+        "FROM profiles p LEFT JOIN (SELECT customer_id, count(*) AS n FROM holdings JOIN products "
+        f"USING (product_id) WHERE type IN ({assets}) AND maturity_date IS NOT NULL AND balance > 0 "
+        "GROUP BY ALL) h USING (customer_id) GROUP BY ALL",
+    )
+    few = [r for r in rows if r[0] is None or r[0]]
+    ladders = [r for r in rows if r[0] is False]
+    assert few and ladders, "the small bank has customers of both kinds"
+    assert {r[1:5] for r in few} == {
+        (UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action, 100.0)
+    }
+    assert {r[1] for r in ladders} <= set(BANDS)
+
+
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)

@@ -119,6 +119,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         # score stays high, but "matched, re-assess before it expires" would
         # speak of an assessment the customer does not have
         "risk_match": ~p.risk_valid & (p.health_risk_match >= h.good_from),
+        # fewer than two fixed-term holdings: nothing can bunch up (the score
+        # is full), but "maturities well spread" would describe a ladder that is not there
+        "maturity": p.term_positions.fill_null(0) < 2,
     }
     assert set(unknown) == set(MAY_BE_UNKNOWN)
     out = {}

@@ -20,13 +20,14 @@ HEALTH_COMPONENTS = (
     "maturity",
 )
 BANDS = ("poor", "fair", "good")
-#: the band of a component whose input is not known (growth on a bank's first
-#: run has no earlier period; risk match for a customer with no valid risk
-#: assessment holds nothing to measure against): its finding says what cannot
-#: be judged rather than calling it steady or matched
+#: the band of a component that cannot be judged for a customer (growth on a
+#: bank's first run has no earlier period; risk match with no valid risk
+#: assessment has nothing to measure against; a maturity ladder needs two
+#: fixed-term holdings): its finding says so rather than calling it steady,
+#: matched or well spread
 UNKNOWN_BAND = "unknown"
 #: components that can be unknown, and so need texts for that band
-MAY_BE_UNKNOWN = ("growth", "risk_match")
+MAY_BE_UNKNOWN = ("growth", "risk_match", "maturity")
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
 
