@@ -260,6 +260,25 @@ def test_recommendations_keep_every_suitability_rule(run_store: Path) -> None:
     assert held == [(0,)]
 
 
+def test_recommendations_read_as_a_banker_would_give_them(run_store: Path) -> None:
+    """No cover is offered from the age it is no longer bought (the demo offered
+    term life insurance to an 87-year-old), while younger customers are offered
+    it; and "0% of similar customers hold it" is never given as a reason."""
+    until = load_playbook().playbook.health.protection_until_age
+    rows = read(
+        run_store,
+        f"SELECT p.age >= {until}, r.asset_class = 'protection', count(*), "
+        "count(*) FILTER (WHERE r.reasons LIKE '%同类客户中0%%持有%'), "
+        "count(*) FILTER (WHERE r.popularity > 0.005 AND r.reasons NOT LIKE '%同类客户中%') "
+        "FROM recommendations r JOIN profiles p USING (customer_id) GROUP BY ALL",
+    )
+    by = {(old, cover): n for old, cover, n, _, _ in rows}
+    assert by.get((True, True), 0) == 0
+    assert by.get((False, True), 0) > 0 and by.get((True, False), 0) > 0
+    assert sum(r[3] for r in rows) == 0
+    assert sum(r[4] for r in rows) == 0
+
+
 def test_a_run_records_its_playbook_and_snapshot(run_store: Path) -> None:
     (info,) = runs(run_store)
     pb = load_playbook()

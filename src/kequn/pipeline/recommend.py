@@ -99,9 +99,11 @@ def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
     )
 
 
-def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
+def _largest_gaps(p: ir.Table, need: ir.FloatingValue, cover_until_age: int) -> ir.Table:
     """Each customer's two largest gaps of at least ``need``, one row per gap, its
     rank (0 or 1) beside it; equal gaps are ranked by the asset class's name.
+    Protection is not a gap to fill from ``cover_until_age`` on: cover is not
+    bought at that age (the health score asks no more of it either).
 
     Ranked across the customer's own row (how many qualifying classes come
     before each), not by a window over a million customers' rows."""
@@ -120,6 +122,7 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
     ]
     classes = sorted(ASSET_CLASSES)
     qualifies = {c: (p[f"gap_{c}"] >= need).fill_null(False) for c in classes}
+    qualifies["protection"] = qualifies["protection"] & (p.age < cover_until_age).fill_null(True)
 
     def before(d: str, c: str) -> ir.BooleanValue:
         ahead = p[f"gap_{d}"] > p[f"gap_{c}"]
@@ -158,7 +161,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
     need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
-    gaps = _largest_gaps(p, need)
+    gaps = _largest_gaps(p, need, pb.playbook.health.protection_until_age)
     gaps = gaps.mutate(
         gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
         gap_floor=ibis.cases(*((gaps.gap >= line, float(line)) for line in reversed(GAP_FLOORS)), else_=0.0),
@@ -227,6 +230,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.risk_level,
         "风险测评未完成或已过期，仅推荐非风险产品",
     )
+    popularity_pct = fmt_int(recs.popularity * 100)
     # one clause per REASON_CLAUSES entry, joined by "；"
     reasons = (
         "补足"
@@ -234,9 +238,8 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         + "配置缺口约"
         + fmt_1(recs.gap / 10_000)
         + "万元；"
-        + "同类客户中"
-        + fmt_int(recs.popularity * 100)
-        + "%持有；"
+        # "0% of similar customers hold it" is no reason to offer a product: said only when some do
+        + ibis.ifelse(popularity_pct == "0", "", "同类客户中" + popularity_pct + "%持有；")
         + risk_note
         + ibis.ifelse(dual, "；需在网点双录办理", "")
     )

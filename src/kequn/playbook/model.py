@@ -104,7 +104,8 @@ class Health(Frozen):
     diversification_target: int = Field(default=4, ge=2)
     #: protection amount that scores 100, per dependant plus one for the customer
     protection_per_person: float = Field(default=100_000, gt=0)
-    #: above this age, missing protection is no longer held against the score
+    #: from this age cover is not bought: missing protection is no longer held
+    #: against the score, nor is protection recommended
     protection_until_age: int = Field(default=65, ge=18)
     texts: dict[str, dict[str, Texts]]
 
