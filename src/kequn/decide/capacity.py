@@ -146,6 +146,24 @@ def codes(values: Sequence[object]) -> np.ndarray:
     return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
 
 
+#: the hours of a weekend visit (civil servants are visited at weekends)
+WEEKEND_HOURS = (10 * 60, 17 * 60)
+
+
+def _pace(contacts: np.ndarray, minutes: int, lengths: np.ndarray) -> np.ndarray:
+    """Minutes between a manager's contacts on a channel: the playbook's
+    ``minutes`` while the day's contacts fit the windows at that pace; a fuller
+    day (the bank's capacity allows more than the windows hold at it) is spread
+    evenly through the windows, never queued at the close nor laid outside them."""
+    pace = np.full(len(contacts), minutes, dtype=np.int64)
+    for count in np.unique(contacts):
+        p = minutes
+        while p > 1 and int((lengths // p).sum()) < count:
+            p -= 1
+        pace[contacts == count] = p
+    return pace
+
+
 def schedule(
     tasks: pd.DataFrame,
     day: date,
@@ -173,11 +191,16 @@ def schedule(
     ]
     # best first; ties keep their order
     order = np.argsort(-tasks["priority"].to_numpy(dtype=np.float64), kind="stable")
-    k = rank_within(codes(list(zip(manager, channel, windows, strict=True))), order)
+    group = codes(list(zip(manager, channel, windows, strict=True)))
+    k = rank_within(group, order)
+    # the day's contacts of each manager's channel and windows, those booked before included
+    total = np.bincount(group)[group]
     if booked:
-        k += np.fromiter(
+        already = np.fromiter(
             (booked.get((m, c), 0) for m, c in zip(manager, channel, strict=True)), dtype=np.int64, count=n
         )
+        k += already
+        total += already
     saturday = day + timedelta(days=(5 - day.weekday()) % 7)
     minute = 60 * 1_000_000_000
     at = np.zeros(n, dtype=np.int64)  # nanoseconds since the epoch
@@ -187,24 +210,20 @@ def schedule(
         rows.setdefault(key, []).append(i)
     for (ch, wins), members in rows.items():
         idx = np.array(members, dtype=np.int64)
-        minutes = policy.minutes.get(ch, 5)
+        weekend = "weekend" in wins
+        spans = [WEEKEND_HOURS] if weekend else [parse_window(w) for w in wins]
+        starts = np.array([s_ for s_, _ in spans], dtype=np.int64)
+        ends = np.array([e for _, e in spans], dtype=np.int64)
+        pace = _pace(total[idx], policy.minutes.get(ch, 5), ends - starts)
         kk = k[idx]
-        if "weekend" in wins:
-            offset = np.minimum(10 * 60 + kk * minutes, 17 * 60 - minutes)
-            at[idx] = pd.Timestamp(saturday, tz=SHANGHAI).value + offset * minute
-            label[idx] = "weekend"
-            continue
-        spans = [parse_window(w) for w in wins]
-        room = np.array([max(0, (e - s_) // minutes) for s_, e in spans])
-        before = np.concatenate([[0], np.cumsum(room)[:-1]])
-        which = np.minimum(np.searchsorted(np.cumsum(room), kk, side="right"), len(spans) - 1)
-        starts = np.array([s_ for s_, _ in spans])
-        # beyond the windows' room the contacts queue at the last window's close
-        offset = np.minimum(
-            starts[which] + (kk - before[which]) * minutes, np.array([e for _, e in spans])[which] - minutes
-        )
-        at[idx] = pd.Timestamp(day, tz=SHANGHAI).value + offset * minute
-        label[idx] = [wins[i] for i in which]
+        room = np.cumsum((ends - starts)[None, :] // pace[:, None], axis=1)
+        which = np.minimum((room <= kk[:, None]).sum(axis=1), len(spans) - 1)
+        before = np.where(which > 0, room[np.arange(len(idx)), np.maximum(which - 1, 0)], 0)
+        # beyond even the quickest pace's room, the last contacts wait at the close
+        offset = np.minimum(starts[which] + (kk - before) * pace, ends[which] - pace)
+        first = pd.Timestamp(saturday if weekend else day, tz=SHANGHAI).value
+        at[idx] = first + offset * minute
+        label[idx] = "weekend" if weekend else [wins[i] for i in which]
     if not_before is not None:
         # an event's task: its slot is now at the earliest
         at = np.maximum(at, pd.Timestamp(not_before).tz_convert(SHANGHAI).ceil("min").value)
