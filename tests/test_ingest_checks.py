@@ -16,6 +16,7 @@ from kequn.contract import TABLES
 from kequn.ingest.sql import (
     FIXED_OFFSET_SINCE,
     OFFSET_SECONDS,
+    blank_to_null,
     checked_select,
     ident,
     problem_expr,
@@ -82,6 +83,30 @@ def test_a_timestamp_is_read_as_the_time_zone_cast_reads_it_alone(values: list[s
     con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
     batch = [r[0] for r in con.execute(f"SELECT {timestamp_expr('v')} FROM t ORDER BY i").fetchall()]
     assert batch == alone, values
+
+
+#: characters a cell may start or end with: spaces DuckDB's trim removes (the
+#: Unicode space separators), and those it keeps (tab, newline, other controls)
+edges = st.sampled_from([" ", "\u3000", "\u00a0", "\u2002", "\u202f", "\t", "\n", "\x01", "\u200b", "\ufeff"])
+cells = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=12),
+    st.tuples(st.lists(edges, max_size=2), st.text(max_size=6), st.lists(edges, max_size=2)).map(
+        lambda t: "".join(t[0]) + t[1] + "".join(t[2])
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), cells), min_size=1, max_size=40))
+def test_a_cell_is_trimmed_and_blanked_as_trim_alone_does_it(values: list[str | None]) -> None:
+    """The ingest's quick trim (``blank_to_null``) gives what ``NULLIF(trim(v), '')``
+    gives, for every text: ASCII or not, padded by any kind of space or none."""
+    con = _session()
+    con.execute("CREATE TABLE t (i INTEGER, v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
+    got = con.execute(f"SELECT {blank_to_null('v')}, NULLIF(trim(v), '') FROM t ORDER BY i").fetchall()
+    assert [a for a, _ in got] == [b for _, b in got], values
 
 
 def test_a_zone_named_by_one_timestamp_is_not_carried_to_the_next() -> None:
