@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from kequn.core.errors import KequnError
 from kequn.store import open_store
-from kequn.store.models import Branch, Customer, Outcome, Staff, Task, User
+from kequn.store.models import Branch, Customer, Outcome, Product, Staff, Task, User
 from kequn.web.app import create_app
 from kequn.web.security import hasher
 from kequn.web.services.views import SYSTEM_ACTORS
@@ -424,8 +424,10 @@ def test_the_dashboards_rates_are_the_data_counted_by_their_definitions(app, wor
                 Outcome.at,
                 Outcome.amount,
                 Outcome.task_id,
+                Outcome.product_id,
             )
         ).all()
+        fee_rates = dict(s.execute(select(Product.product_id, Product.fee_rate)).all())
         tasks = s.execute(select(Task.task_id, Task.manager_id, Task.as_of)).all()
         owned = dict(
             s.execute(
@@ -460,6 +462,15 @@ def test_the_dashboards_rates_are_the_data_counted_by_their_definitions(app, wor
             totals[key] += m[key]
     # the figures are about something: the simulated month has tasks, contacts and timely work
     assert totals["tasks"] > 0 and totals["contacts"] > 0 and 2 <= totals["on_time"] < totals["tasks"]
+    # fee income (中收): each sale of the period by the unit's managers at its product's fee rate
+    until = dt.combine(day + timedelta(days=1), dtime(0), SHANGHAI)
+    fees = [
+        float(o.amount or 0) * float(fee_rates.get(o.product_id) or 0)
+        for o in outcomes
+        if o.outcome == "sold" and o.manager_id in shown and since <= moment(o.at) < until
+    ]
+    assert abs(board["fee_income"] - sum(fees)) < 0.005
+    assert sum(fees) > 0, "the simulated month sells products that earn the bank a fee"
 
 
 def test_a_sale_moves_the_branch_heads_conversion(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

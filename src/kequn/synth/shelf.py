@@ -215,7 +215,9 @@ def build_shelf(seed: int) -> list[Product]:
             is_green=False,
             expected_return=None,
             volatility=None,
-            fee_rate=None,
+            # the bank's agency commission on the premium (bancassurance): a
+            # branch's fee income moves with what it sells
+            fee_rate=_rate(0.05 if risk >= 2 else 0.08),
         )
 
     for i, (name, risk, liq) in enumerate(
@@ -247,7 +249,7 @@ def build_shelf(seed: int) -> list[Product]:
             is_green=False,
             expected_return=None,
             volatility=_rate(0.15),
-            fee_rate=None,
+            fee_rate=_rate(0.008),  # the dealing spread on gold and silver
         )
 
     for i in range(12):
