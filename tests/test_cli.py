@@ -80,3 +80,28 @@ def test_the_demo_prepares_its_bank_and_again_in_the_same_folder(tmp_path: Path)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "Demo bank ready" in done.stdout
         assert "already decided" not in done.stdout + done.stderr
+
+
+def test_a_group_count_names_the_tiers_as_the_playbook_does(run_store: Path, tmp_path: Path) -> None:
+    """The tier mix reads "Private banking 3 · Wealth 40", highest first, not the codes."""
+    from kequn.playbook import load_playbook
+
+    ladder = load_playbook().playbook.tiers.ladder
+    result = runner.invoke(
+        app,
+        [
+            "group",
+            "count",
+            "aum >= 0",
+            "--snapshot",
+            str(run_store),
+            "--store",
+            f"sqlite:///{tmp_path}/ops.sqlite",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    line = " ".join(result.output.split())
+    named = [t.en for t in ladder if f"{t.en} " in line]
+    assert len(named) >= 3, line
+    assert [line.index(f"{t} ") for t in named] == sorted(line.index(f"{t} ") for t in named)
+    assert not [t.name for t in ladder if f" {t.name} " in f" {line} "], line

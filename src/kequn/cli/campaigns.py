@@ -80,7 +80,14 @@ def group_count_command(
         )
         return
     print(st.size)
-    mix = " · ".join(f"{t} {n}" for t, n in st.tier_mix.items())
+    # the tiers by their names in the playbook in force, highest first (not their codes)
+    ladder = load_playbook(in_force(_url(store, snapshot), snapshot)).playbook.tiers.ladder
+    rank = {t.name: i for i, t in enumerate(ladder)}
+    named = {t.name: t.en or t.name for t in ladder}
+    mix = " · ".join(
+        f"{named.get(t, t)} {n:,}"
+        for t, n in sorted(st.tier_mix.items(), key=lambda tn: rank.get(tn[0], len(rank)))
+    )
     change = f", {shown.change:+d} since the run before" if shown.change is not None else ""
     console.print(
         f"AUM {st.aum:,.2f} CNY; {mix}{change}; run {shown.run_id}, {shown.seconds * 1000:.0f} ms",
