@@ -106,3 +106,45 @@ def test_a_group_count_names_the_tiers_as_the_playbook_does(run_store: Path, tmp
     assert len(named) >= 3, line
     assert [line.index(f"{t} ") for t in named] == sorted(line.index(f"{t} ") for t in named)
     assert not [t.name for t in ladder if re.search(rf"(?:; |· ){t.name} \d", line)], line
+
+
+def test_the_run_and_decision_reports_name_what_they_count(run_store: Path) -> None:
+    """An operator reads "Private banking", "suitable: no suitable product fills
+    the gap…" and "Maturity ahead", each beside its code where a code is needed."""
+    from datetime import date
+
+    from kequn.cli.console import console
+    from kequn.cli.decisions import print_decision
+    from kequn.cli.names import Names
+    from kequn.cli.pipeline import print_summary
+    from kequn.decide.batch import DecisionReport
+    from kequn.pipeline import runs
+    from kequn.playbook import load_playbook
+    from kequn.rules import RULES
+
+    pb = load_playbook()
+    names = Names(pb)
+    (info,) = runs(run_store)
+    width = console.width
+    console.width = 200  # one table row to a line
+    try:
+        with console.capture() as summary:
+            print_summary(info, names)
+        out = summary.get()
+        shown = [t for t in pb.playbook.tiers.ladder if info.summary["tiers"].get(t.name)]
+        assert shown and all(f"{t.en} " in out and f" {t.name} " in out for t in shown)
+        stages = info.summary["life_stages"]
+        assert stages and all(f"{names('life_stage', k)} {v:,}" in out for k, v in stages.items())
+
+        trigger = pb.playbook.triggers[0]
+        report = DecisionReport("20261121_01", date(2026, 11, 21), "2026-11-20", info.run_id, None)
+        report.funnel = {"suitable": 5}
+        report.dropped = {"suitable:no_suitable_product": 3}
+        report.tasks_by_trigger = {trigger.name: 2}
+        with console.capture() as decision:
+            print_decision(report, names)
+    finally:
+        console.width = width
+    out = " ".join(decision.get().split())
+    assert f"suitable: {RULES['no_suitable_product'].en}" in out and "no_suitable_product" in out
+    assert trigger.en and f"{trigger.en} │ 2" in out

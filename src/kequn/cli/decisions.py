@@ -12,6 +12,7 @@ from rich.table import Table
 
 from kequn.cli.console import console, err_console, friendly_errors, progress_bars
 from kequn.cli.identity import operator
+from kequn.cli.names import Names
 from kequn.core.clock import now
 from kequn.decide.batch import DECIDE_MEMORY, DecisionReport, decide
 from kequn.decide.exports import call_list, wechat_groups
@@ -37,7 +38,8 @@ class Engine(StrEnum):
     spark = "spark"
 
 
-def print_decision(r: DecisionReport) -> None:
+def print_decision(r: DecisionReport, names: Names) -> None:
+    """The decision's figures, each stage, reason and trigger by its name and its code."""
     console.print(
         f"decision {r.run_id} for {r.day} on snapshot {r.snapshot_id} (run "
         f"{r.pipeline_run}); propensity: {r.model_version or 'playbook priors'}"
@@ -46,20 +48,23 @@ def print_decision(r: DecisionReport) -> None:
     funnel.add_column("stage")
     funnel.add_column("pairs", justify="right")
     for stage, n in r.funnel.items():
-        funnel.add_row(stage, f"{n:,}")
+        funnel.add_row(names("stage", stage), f"{n:,}")
     console.print(funnel)
     dropped = Table(title="dropped, by stage and reason")
-    for col in ("stage:reason", "pairs"):
+    for col in ("stage: reason", "code", "pairs"):
         dropped.add_column(col, justify="right" if col == "pairs" else "left")
     for reason, n in r.dropped.items():
-        dropped.add_row(reason, f"{n:,}")
+        dropped.add_row(names.reason(reason), reason.partition(":")[2], f"{n:,}")
     console.print(dropped)
-    for title, counts in (("tasks by trigger", r.tasks_by_trigger), ("tasks by channel", r.tasks_by_channel)):
+    for title, kind, counts in (
+        ("tasks by trigger", "trigger", r.tasks_by_trigger),
+        ("tasks by channel", "channel", r.tasks_by_channel),
+    ):
         t = Table(title=title)
-        t.add_column(title.split()[-1])
+        t.add_column(kind)
         t.add_column("tasks", justify="right")
         for k, n in counts.items():
-            t.add_row(k, f"{n:,}")
+            t.add_row(names(kind, k), f"{n:,}")
         console.print(t)
     per = Table(title=f"tasks per manager ({len(r.tasks_by_manager)} managers)")
     for col in ("manager", "phone", "visit", "wechat", "sms", "app", "total"):
@@ -126,7 +131,7 @@ def decide_command(
             replace,
             memory_limit,
         )
-    print_decision(report)
+    print_decision(report, Names(load_playbook(playbook)))
 
 
 @friendly_errors

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from kequn.cli.console import console, friendly_errors, progress_bars
+from kequn.cli.names import Names
 from kequn.pipeline import RunInfo, run_pipeline, runs
 from kequn.pipeline.engines import RUN_MEMORY
 from kequn.playbook import load_playbook
@@ -25,7 +26,8 @@ def _share(n: int, total: int) -> str:
     return f"{100 * n / total:.2f}%" if total else "-"
 
 
-def print_summary(info: RunInfo) -> None:
+def print_summary(info: RunInfo, names: Names) -> None:
+    """The run's figures, each tier, segment and stage by its name and its code."""
     s: dict[str, Any] = info.summary
     total = s["customers"]
     console.print(
@@ -33,18 +35,18 @@ def print_summary(info: RunInfo) -> None:
         f"{info.playbook_version}: {total:,} customers"
     )
     tiers = Table(title="tiers")
-    for col in ("tier", "customers", "share"):
-        tiers.add_column(col, justify="left" if col == "tier" else "right")
+    for col in ("tier", "code", "customers", "share"):
+        tiers.add_column(col, justify="left" if col in ("tier", "code") else "right")
     for name, n in s["tiers"].items():
-        tiers.add_row(name, f"{n:,}", _share(n, total))
+        tiers.add_row(names("tier", name), name, f"{n:,}", _share(n, total))
     console.print(tiers)
     moves = ", ".join(f"{k} {v:,}" for k, v in s["tier_moves"].items())
     console.print(f"tier moves: {moves}")
     segs = Table(title="segments (overlapping)")
-    for col in ("segment", "customers", "share"):
-        segs.add_column(col, justify="left" if col == "segment" else "right")
+    for col in ("segment", "code", "customers", "share"):
+        segs.add_column(col, justify="left" if col in ("segment", "code") else "right")
     for name, n in sorted(s["segments"].items(), key=lambda kv: -kv[1]):
-        segs.add_row(name, f"{n:,}", _share(n, total))
+        segs.add_row(names("segment", name), name, f"{n:,}", _share(n, total))
     console.print(segs)
     h = s["health"]
     console.print(f"health score: mean {h['mean']}, p10 {h['p10']}, median {h['median']}, p90 {h['p90']}")
@@ -58,10 +60,13 @@ def print_summary(info: RunInfo) -> None:
             f"{low}-{int(low) + 9 if int(low) < 100 else 100}", f"{n:,}", "█" * max(1, round(30 * n / top))
         )
     console.print(dist)
-    comps = ", ".join(f"{k} {v}" for k, v in h["components"].items())
+    comps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in h["components"].items())
     console.print(f"component means: {comps}")
-    console.print("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in s["lifecycle"].items()))
-    console.print("life stages: " + ", ".join(f"{k} {v:,}" for k, v in s["life_stages"].items()))
+    cycle = ", ".join(f"{names('lifecycle', k)} {v:,}" for k, v in s["lifecycle"].items())
+    console.print(f"lifecycle: {cycle}")
+    console.print(
+        "life stages: " + ", ".join(f"{names('life_stage', k)} {v:,}" for k, v in s["life_stages"].items())
+    )
     console.print(
         f"recommendations: {s['recommendations']:,} for "
         f"{s['customers_with_recommendations']:,} customers; green points "
@@ -105,7 +110,7 @@ def run_command(
         info = run_pipeline(
             snapshot, playbook, engine.value, date.fromisoformat(as_of) if as_of else None, bar, memory_limit
         )
-    print_summary(info)
+    print_summary(info, Names(load_playbook(playbook)))
 
 
 @friendly_errors

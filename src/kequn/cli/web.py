@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from kequn.cli.console import console, friendly_errors, progress_bars
 from kequn.cli.decisions import print_decision
+from kequn.cli.names import Names
 from kequn.cli.pipeline import print_summary
 from kequn.core.clock import now, today
 from kequn.core.errors import KequnError
@@ -228,8 +229,8 @@ def demo_command(
         cards.close()
         ops.dispose()
         report = decide(store, url, None, as_of, day, bar, replace=True)
-    print_summary(run)
-    print_decision(report)
+    print_summary(run, Names(pb))
+    print_decision(report, Names(pb))
     people = demo_users(url, day)
     console.print(f"\n[bold]Demo bank ready[/] ({workdir}); sign in at http://127.0.0.1:{port}/")
     for login, role, password, who in people:
