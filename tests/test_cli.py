@@ -148,3 +148,28 @@ def test_the_run_and_decision_reports_name_what_they_count(run_store: Path) -> N
     out = " ".join(decision.get().split())
     assert f"suitable: {RULES['no_suitable_product'].en}" in out and "no_suitable_product" in out
     assert trigger.en and f"{trigger.en} │ 2" in out
+
+
+def test_an_ingest_names_each_quarantine_reason_beside_its_code(tmp_path: Path) -> None:
+    from kequn.contract.schema import REASONS
+
+    extract = tmp_path / "x"
+    made = runner.invoke(app, ["synth", "--customers", "300", "--dirty", "0.05", "--out", str(extract)])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(extract),
+            "--into",
+            str(tmp_path / "bank.duckdb"),
+            "--accept",
+            "a test's dirty extract",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    codes = [code for code in REASONS if f" {code} " in out]
+    assert len(codes) >= 3, out
+    for code in codes:
+        assert " ".join(REASONS[code].split()[:3]) in out, code

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from kequn.cli.console import console, friendly_errors, progress_bars
+from kequn.contract.schema import REASONS
 from kequn.core.clock import today
 from kequn.ingest import IngestReport, ingest, snapshots
 from kequn.ingest.guards import Limits
@@ -124,11 +125,11 @@ def print_report(report: IngestReport) -> None:
             table.add_row(t.table, "(absent: optional)", "0", "0", "0")
     console.print(table)
     reasons = Table(title="quarantined rows by reason")
-    for col in ("table", "reason", "rows"):
+    for col in ("table", "reason", "code", "rows"):
         reasons.add_column(col, justify="right" if col == "rows" else "left")
     for t in report.tables:
         for reason, count in t.reasons.items():
-            reasons.add_row(t.table, reason, f"{count:,}")
+            reasons.add_row(t.table, REASONS.get(reason, reason), reason, f"{count:,}")
     if reasons.row_count:
         console.print(reasons)
     for name, cols in report.ignored_columns.items():
