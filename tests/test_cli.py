@@ -134,7 +134,7 @@ def test_the_run_and_decision_reports_name_what_they_count(run_store: Path) -> N
         shown = [t for t in pb.playbook.tiers.ladder if info.summary["tiers"].get(t.name)]
         assert shown and all(f"{t.en} " in out and f" {t.name} " in out for t in shown)
         stages = info.summary["life_stages"]
-        assert stages and all(f"{names('life_stage', k)} {v:,}" in out for k, v in stages.items())
+        assert stages and all(f"{names(k)} {v:,}" in out for k, v in stages.items())
 
         trigger = pb.playbook.triggers[0]
         report = DecisionReport("20261121_01", date(2026, 11, 21), "2026-11-20", info.run_id, None)

@@ -20,8 +20,8 @@ from kequn.pipeline.catalog import list_runs
 from kequn.pipeline.group_builder import Condition, Words, read_back, to_expression
 from kequn.playbook import load_playbook
 from kequn.playbook.expr import ExpressionError
+from kequn.playbook.names import playbook_names
 from kequn.web.i18n import amount_words, catalog, gettext_for
-from kequn.web.render import playbook_names
 from kequn.web.services.group_builder import OP_NAMES, SECTIONS, read_builder
 
 

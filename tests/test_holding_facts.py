@@ -23,6 +23,7 @@ from kequn.playbook import load_playbook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.rules.suitability import INVESTMENT_TYPES
 
+RISK_LEVELS = {f"R{i}" for i in range(1, 6)}
 COLUMNS = (
     "account_id",
     "customer_id",
@@ -90,6 +91,7 @@ def _made_rows(customers: list[str], products: dict[str, str]) -> list[dict[str,
 def _oracle(rows: list[dict[str, Any]], pb: Any) -> dict[str, dict[str, Any]]:
     rate = {code: round(r * 10_000) for code, r in pb.playbook.fx.items()}
     assets = set(pb.playbook.aum_product_types)
+    risk_types = set(pb.playbook.suitability.risk_product_types)
     sums: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
     for h in rows:
         f = sums[h["customer_id"]]
@@ -112,6 +114,13 @@ def _oracle(rows: list[dict[str, Any]], pb: Any) -> dict[str, dict[str, Any]]:
                 f[column] += bal
         if h["type"] == "fund":
             f["fund_cost_x"] += units(h["cost"])
+        # held above the customer's valid risk level, or a risk product held without one
+        product_risk = int(h["risk_level"][1]) if h["risk_level"] in RISK_LEVELS else 5
+        risk_product = h["type"] in risk_types or product_risk >= 2
+        if asset and (
+            (h["risk_valid"] and product_risk > h["risk_level_num"]) or (not h["risk_valid"] and risk_product)
+        ):
+            f["above_risk_x"] += bal
         f["investments_held"] += h["type"] in INVESTMENT_TYPES
     return sums
 
@@ -143,16 +152,26 @@ def test_holding_facts_are_the_holdings_summed_one_by_one(run_store: Path) -> No
             "CREATE OR REPLACE TEMP VIEW kequn_holdings AS "
             f"SELECT * FROM {s}.holdings UNION ALL SELECT * FROM made_rows"
         )
-        facts = holding_facts(inputs, pb, customer_facts(inputs, pb))
+        customer = customer_facts(inputs, pb)
+        facts = holding_facts(inputs, pb, customer)
         got_rows = con.execute(str(engine.con.compile(facts))).fetchall()
         names = [d[0] for d in con.description]
+        # each customer's risk level and whether its assessment is valid, as the run reads them
+        risk = {
+            r[0]: (r[1], r[2])
+            for r in con.execute(
+                str(engine.con.compile(customer.select("customer_id", "risk_level_num", "risk_valid")))
+            ).fetchall()
+        }
         held = con.execute(
             "SELECT h.customer_id, h.balance, h.avg_daily_balance_month, h.cost, h.currency, "
-            "p.type, p.asset_class, p.liquidity "
+            "p.type, p.asset_class, p.liquidity, p.risk_level "
             f"FROM kequn_holdings h JOIN {s}.products p USING (product_id)"
         )
         keys = [d[0] for d in held.description]
         rows = [dict(zip(keys, r, strict=True)) for r in held.fetchall()]
+        for h in rows:
+            h["risk_level_num"], h["risk_valid"] = risk[h["customer_id"]]
     finally:
         con.close()
     got = {r[0]: dict(zip(names, r, strict=True)) for r in got_rows}
@@ -170,7 +189,12 @@ def test_holding_facts_are_the_holdings_summed_one_by_one(run_store: Path) -> No
         mine = got[customer]
         assert {c: mine[c] for c in columns} == {c: sums[c] for c in columns}, customer
         assert mine["fund_cost"] == sums["fund_cost_x"] / UNITS, customer
+        # the money a risk-match finding speaks of (需测评的产品占资产N%, N% above the risk level)
+        assert mine["above_risk_amount"] == sums["above_risk_x"] / UNITS, customer
     # the bank's rows and the made ones reach every sum with something to add
     for column in columns:
         assert any(sums[column] for sums in want.values()), column
     assert any(sums["fund_cost_x"] for sums in want.values())
+    valid = {c for c, (_, ok) in risk.items() if ok}
+    assert any(sums["above_risk_x"] for c, sums in want.items() if c in valid)
+    assert any(sums["above_risk_x"] for c, sums in want.items() if c not in valid)

@@ -747,8 +747,8 @@ def test_every_code_with_a_chinese_name_has_an_english_one() -> None:
     a trail action, …) has its English too: read in English it never falls back
     to the code with its underscores turned into spaces."""
     from kequn.playbook import load_playbook
+    from kequn.playbook.names import playbook_names
     from kequn.web.i18n import catalog
-    from kequn.web.render import playbook_names
 
     chinese, english = catalog("zh_CN"), catalog("en")
     pb = load_playbook()

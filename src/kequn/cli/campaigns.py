@@ -16,6 +16,7 @@ from kequn.campaign.groups import groups_in_reach, preview, read_group_file, sav
 from kequn.campaign.results import results, to_excel
 from kequn.cli.console import console, friendly_errors
 from kequn.cli.identity import operator
+from kequn.cli.names import Names
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.playbook import load_playbook
@@ -81,12 +82,11 @@ def group_count_command(
         return
     print(st.size)
     # the tiers by their names in the playbook in force, highest first (not their codes)
-    ladder = load_playbook(in_force(_url(store, snapshot), snapshot)).playbook.tiers.ladder
-    rank = {t.name: i for i, t in enumerate(ladder)}
-    named = {t.name: t.en or t.name for t in ladder}
+    pb = load_playbook(in_force(_url(store, snapshot), snapshot))
+    rank = {t.name: i for i, t in enumerate(pb.playbook.tiers.ladder)}
+    names = Names(pb)
     mix = " · ".join(
-        f"{named.get(t, t)} {n:,}"
-        for t, n in sorted(st.tier_mix.items(), key=lambda tn: rank.get(tn[0], len(rank)))
+        f"{names(t)} {n:,}" for t, n in sorted(st.tier_mix.items(), key=lambda tn: rank.get(tn[0], len(rank)))
     )
     change = f", {shown.change:+d} since the run before" if shown.change is not None else ""
     console.print(

@@ -48,7 +48,7 @@ def print_decision(r: DecisionReport, names: Names) -> None:
     funnel.add_column("stage")
     funnel.add_column("pairs", justify="right")
     for stage, n in r.funnel.items():
-        funnel.add_row(names("stage", stage), f"{n:,}")
+        funnel.add_row(names.reason(stage), f"{n:,}")
     console.print(funnel)
     dropped = Table(title="dropped, by stage and reason")
     for col in ("stage: reason", "code", "pairs"):
@@ -56,15 +56,12 @@ def print_decision(r: DecisionReport, names: Names) -> None:
     for reason, n in r.dropped.items():
         dropped.add_row(names.reason(reason), reason.partition(":")[2], f"{n:,}")
     console.print(dropped)
-    for title, kind, counts in (
-        ("tasks by trigger", "trigger", r.tasks_by_trigger),
-        ("tasks by channel", "channel", r.tasks_by_channel),
-    ):
+    for title, counts in (("tasks by trigger", r.tasks_by_trigger), ("tasks by channel", r.tasks_by_channel)):
         t = Table(title=title)
-        t.add_column(kind)
+        t.add_column(title.split()[-1])
         t.add_column("tasks", justify="right")
         for k, n in counts.items():
-            t.add_row(names(kind, k), f"{n:,}")
+            t.add_row(names(k), f"{n:,}")
         console.print(t)
     per = Table(title=f"tasks per manager ({len(r.tasks_by_manager)} managers)")
     for col in ("manager", "phone", "visit", "wechat", "sms", "app", "total"):

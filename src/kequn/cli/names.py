@@ -1,33 +1,27 @@
 """What the CLI's reports call a code: the playbook's English name for a tier,
-segment, stage of life, trigger or action, and the rule registry's for a
-funnel stage or a reason. A code with no name is shown as it is."""
+segment, stage of life, trigger or action (``playbook.names``, as the
+workbench's English pages), and the rule registry's for a funnel stage or a
+reason. A code with no name is shown as it is."""
 
 from __future__ import annotations
 
 from kequn.playbook import LoadedPlaybook
+from kequn.playbook.names import playbook_names
 from kequn.rules import RULES, STAGES
+
+STAGE_NAMES = {s.name: s.en for s in STAGES}
+RULE_NAMES = {code: r.en for code, r in RULES.items()}
 
 
 class Names:
     def __init__(self, pb: LoadedPlaybook) -> None:
-        p = pb.playbook
-        self.kinds: dict[str, dict[str, str]] = {
-            "tier": {t.name: t.en for t in p.tiers.ladder},
-            "segment": {s.name: s.en for s in p.segments},
-            "life_stage": {r.name: r.en for r in p.life_stages.rules}
-            | {p.life_stages.default: p.life_stages.default_en},
-            "lifecycle": {r.name: r.en for r in p.lifecycle.rules}
-            | {p.lifecycle.default: p.lifecycle.default_en},
-            "trigger": {t.name: t.en for t in p.triggers},
-            "action": {a.name: a.en for a in p.actions},
-            "stage": {s.name: s.en for s in STAGES},
-            "rule": {code: r.en for code, r in RULES.items()},
-        }
+        self.codes = playbook_names(pb, "en")
 
-    def __call__(self, kind: str, code: str) -> str:
-        return self.kinds.get(kind, {}).get(code) or code
+    def __call__(self, code: str) -> str:
+        return self.codes.get(code) or code
 
     def reason(self, stage_and_rule: str) -> str:
         """``suitable:no_suitable_product`` as "suitable: no suitable product fills the gap…"."""
         stage, _, rule = stage_and_rule.partition(":")
-        return f"{self('stage', stage)}: {self('rule', rule)}" if rule else self("stage", stage)
+        named = STAGE_NAMES.get(stage, stage)
+        return f"{named}: {RULE_NAMES.get(rule, rule)}" if rule else named

@@ -38,7 +38,7 @@ def print_summary(info: RunInfo, names: Names) -> None:
     for col in ("tier", "code", "customers", "share"):
         tiers.add_column(col, justify="left" if col in ("tier", "code") else "right")
     for name, n in s["tiers"].items():
-        tiers.add_row(names("tier", name), name, f"{n:,}", _share(n, total))
+        tiers.add_row(names(name), name, f"{n:,}", _share(n, total))
     console.print(tiers)
     moves = ", ".join(f"{k} {v:,}" for k, v in s["tier_moves"].items())
     console.print(f"tier moves: {moves}")
@@ -46,7 +46,7 @@ def print_summary(info: RunInfo, names: Names) -> None:
     for col in ("segment", "code", "customers", "share"):
         segs.add_column(col, justify="left" if col in ("segment", "code") else "right")
     for name, n in sorted(s["segments"].items(), key=lambda kv: -kv[1]):
-        segs.add_row(names("segment", name), name, f"{n:,}", _share(n, total))
+        segs.add_row(names(name), name, f"{n:,}", _share(n, total))
     console.print(segs)
     h = s["health"]
     console.print(f"health score: mean {h['mean']}, p10 {h['p10']}, median {h['median']}, p90 {h['p90']}")
@@ -62,11 +62,9 @@ def print_summary(info: RunInfo, names: Names) -> None:
     console.print(dist)
     comps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in h["components"].items())
     console.print(f"component means: {comps}")
-    cycle = ", ".join(f"{names('lifecycle', k)} {v:,}" for k, v in s["lifecycle"].items())
+    cycle = ", ".join(f"{names(k)} {v:,}" for k, v in s["lifecycle"].items())
     console.print(f"lifecycle: {cycle}")
-    console.print(
-        "life stages: " + ", ".join(f"{names('life_stage', k)} {v:,}" for k, v in s["life_stages"].items())
-    )
+    console.print("life stages: " + ", ".join(f"{names(k)} {v:,}" for k, v in s["life_stages"].items()))
     console.print(
         f"recommendations: {s['recommendations']:,} for "
         f"{s['customers_with_recommendations']:,} customers; green points "

@@ -19,6 +19,7 @@ from kequn.learn.features import CALENDAR_WORDS
 from kequn.pipeline.group_builder import Words, read_back
 from kequn.pipeline.groups import parse_group
 from kequn.playbook.expr import ExpressionError
+from kequn.playbook.names import playbook_names
 from kequn.rules import RULES
 from kequn.web.i18n import amount_words, gettext_for, language_of, wan
 from kequn.web.services.myday import OUTCOMES
@@ -29,30 +30,6 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # the templates ship with the package and do not change while it serves: no stat
 # of each file at every render and every task's include
 TEMPLATES.env.auto_reload = False
-
-
-def playbook_names(pb: Any, language: str = "zh_CN") -> dict[str, str]:
-    """The playbook's codes by their names in ``language`` (English: where the
-    playbook gives one)."""
-    p = pb.playbook
-    english = language == "en"
-    entries = (
-        *p.actions,
-        *p.triggers,
-        *p.segments,
-        *p.tiers.ladder,
-        *p.life_stages.rules,
-        *p.lifecycle.rules,
-        *p.carbon.behaviours,
-    )
-    names = {x.name: (x.en if english else x.zh) for x in entries if (x.en if english else x.zh)}
-    for stages in (p.life_stages, p.lifecycle):
-        name = stages.default_en if english else stages.default_zh
-        if name:
-            names[stages.default] = name
-    if not english:
-        names.update({"up": "升级", "down": "降级", "same": "持平", "new": "首次"})
-    return names
 
 
 #: a task's outcome buttons: every outcome but a sale, which has its own button

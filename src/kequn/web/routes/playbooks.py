@@ -15,6 +15,7 @@ from sqlalchemy import select
 from kequn.core.errors import KequnError
 from kequn.playbook import load_playbook
 from kequn.playbook.diff import diff
+from kequn.playbook.names import playbook_names
 from kequn.release import versions
 from kequn.release.sheets import reason_zh, workbook_of
 from kequn.release.simulate import from_dict, simulate
@@ -22,7 +23,7 @@ from kequn.rules import RULES, STAGES
 from kequn.store.models import PlaybookVersion
 from kequn.web.deps import DB, viewer
 from kequn.web.i18n import gettext_for, language_of
-from kequn.web.render import page, playbook_names
+from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 
 router = APIRouter(include_in_schema=False)
