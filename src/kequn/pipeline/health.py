@@ -111,8 +111,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         "protection_wan": fmt_1(p.protection_amount / 10_000),
         "maturity_peak_pct": fmt_int(p.maturity_peak_share.fill_null(0.0) * 100),
     }
-    # a component whose input is not known has a band of its own (its score
-    # is neutral, and is not a finding about the customer)
+    # a component that cannot be judged for a customer has a band of its own,
+    # whose texts say so (its score is what the scores above gave it: neutral
+    # for growth, full for risk match and the maturity ladder)
     unknown = {
         "growth": p.aum_growth.isnull(),
         # no valid assessment and little or nothing held that needs one: the
