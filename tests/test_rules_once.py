@@ -316,9 +316,10 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
                 and timedelta(days=h["days_ago"], hours=1) <= timedelta(days=c_policy.cap_days)
             )
             assert recent < c_policy.marketing_cap
-        # an action that reached the customer is not raised again within its pause
+        # an action that reached the customer, or another that a trigger proposes
+        # with it, is not raised again within its pause
         assert not any(
-            h["action"] == action
+            (h["action"] == action or any({h["action"], action} <= set(t.actions) for t in PB.playbook.triggers))
             and h["outcome"] in contact_rules.CONTACTED
             and timedelta(days=h["days_ago"], hours=1) < timedelta(days=c_policy.recontact_days)
             for h in c["history"]
@@ -395,6 +396,38 @@ def test_an_action_that_reached_the_customer_waits_its_pause_on_both_paths(
         "upgrade_welcome": None,
     }
     assert RULES["contacted_recently"].stage == "within_contact_policy"
+
+    # a maturity action that reached the customer yesterday pauses the other
+    # action of the same maturity both ways; it pauses nothing of another occasion
+    deposit = {
+        "asset_class": "fixed_income",
+        "product_type": "time_deposit",
+        "product_risk": 1,
+        "closed": False,
+        "is_pension": False,
+        "term_days": 365,
+        "on_sale": True,
+    }
+    proposals = ["maturity_notice", "maturity_renewal", "birthday_care"]
+    maturities = _world(
+        [
+            _willing(
+                history=[{"action": reached, "outcome": "reached", "days_ago": 1}],
+                proposals=proposals,
+                products=[deposit],
+            )
+            for reached in ("maturity_notice", "maturity_renewal")
+        ]
+    )
+    assert any(t.actions == ["maturity_renewal", "maturity_notice"] for t in PB.playbook.triggers)
+    night, now = _batch(maturities), _events(maturities)
+    assert night == now
+    rules = {key: rule for key, (_, rule, *_rest) in night.items()}
+    notice_reached, renewal_reached = sorted({cid for cid, _ in rules})
+    assert rules[(notice_reached, "maturity_renewal")] == "contacted_recently"
+    assert rules[(renewal_reached, "maturity_notice")] == "contacted_recently"
+    assert rules[(notice_reached, "birthday_care")] is None
+    assert rules[(renewal_reached, "birthday_care")] is None
 
     lifted = PB.playbook.model_copy(
         update={"contact": PB.playbook.contact.model_copy(update={"recontact_days": 0})}

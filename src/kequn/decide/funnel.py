@@ -326,6 +326,12 @@ def pairs(t: dict[str, ir.Table], pb: LoadedPlaybook) -> ir.Table:
     history = t["k_history"]
     p = _with(p, contact_rules.recent_marketing(history, clock, policy), ["customer_id"])
     p = _with(p, contact_rules.paused(history, policy), ["customer_id", "action"])
+    of = contact_rules.occasions(t.actions for t in pb.playbook.triggers)
+    p = _with(
+        p.mutate(occasion=contact_rules.occasion(p.action, of)),
+        contact_rules.reached(history, policy, of),
+        ["customer_id", "occasion"],
+    ).drop("occasion")
     opened = t["k_open"].distinct().mutate(already_open=ibis.literal(True))
     p = _with(p, opened, ["customer_id", "action"])
     # the channels the customer allows for this action; dual recording means the branch

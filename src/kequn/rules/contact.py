@@ -1,12 +1,14 @@
 """The contact policy (DOMAIN.md §8): the marketing cap, suppression after
 repeated rejections, the snooze a "maybe later" asks for, the pause after an
-action reached the customer, and one open task per action. Each is an Ibis
+action (or another of the same occasion) reached the customer, and one open
+task per action. Each is an Ibis
 expression over the customer's contact history (the outcomes logged),
 evaluated for every customer at night and for one customer when an event
 arrives."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 import ibis
@@ -53,11 +55,35 @@ def recent_marketing(history: ir.Table, clock: ir.Table, policy: ContactPolicy) 
     return h.group_by("customer_id").aggregate(recent_marketing=h.count())
 
 
+def occasions(triggers: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Each action that shares an occasion with another, and the occasion's name
+    (its first action in name order). The actions a trigger proposes together
+    answer one occasion: a maturity renewal that reached the customer makes
+    the maturity notice of the same deposit a second call about it. Two
+    triggers that share an action share their occasion. ``triggers``: the
+    actions each trigger proposes."""
+    groups: list[set[str]] = []
+    for actions in triggers:
+        joined = set(actions)
+        for g in [g for g in groups if g & joined]:
+            groups.remove(g)
+            joined |= g
+        groups.append(joined)
+    return {a: min(g) for g in groups if len(g) > 1 for a in g}
+
+
+def occasion(action: ir.StringValue, of: dict[str, str]) -> ir.StringValue:
+    """The occasion ``action`` answers (``of``, from ``occasions``; an action
+    alone is its own)."""
+    if not of:
+        return action
+    return ibis.cases(*((action == a, ibis.literal(o)) for a, o in sorted(of.items())), else_=action)
+
+
 def paused(history: ir.Table, policy: ContactPolicy) -> ir.Table:
-    """customer_id, action, suppressed_until, snoozed_until, contacted_until:
-    ``suppress_after`` rejections of an action within ``suppress_window_days``
-    pause it for ``suppress_days`` from the last; a "maybe later" snoozes it;
-    any contact that reached the customer pauses it for ``recontact_days``."""
+    """customer_id, action, suppressed_until, snoozed_until: ``suppress_after``
+    rejections of an action within ``suppress_window_days`` pause it for
+    ``suppress_days`` from the last; a "maybe later" snoozes it."""
     k = policy.suppress_after
     r = history.filter(history.outcome.isin(list(REJECTED)))
     w = ibis.window(group_by=[r.customer_id, r.action], order_by=r.at)
@@ -67,20 +93,26 @@ def paused(history: ir.Table, policy: ContactPolicy) -> ir.Table:
     suppressed = r.group_by(["customer_id", "action"]).aggregate(
         suppressed_until=r.at.max() + ibis.interval(days=policy.suppress_days)
     )
-    # the latest "maybe later" and the latest contact of each action, in one pass
-    h = history.filter(history.outcome.isin(list(CONTACTED))).mutate(
-        later_at=ibis.ifelse(history.outcome == "maybe_later", history.at, ibis.null(history.at.type())),
-    )
+    h = history.filter(history.outcome == "maybe_later")
     since = h.group_by(["customer_id", "action"]).aggregate(
-        snoozed_until=h.later_at.max() + ibis.interval(days=policy.snooze_days),
-        contacted_until=h.at.max() + ibis.interval(days=policy.recontact_days),
+        snoozed_until=h.at.max() + ibis.interval(days=policy.snooze_days),
     )
     return suppressed.outer_join(since, ["customer_id", "action"]).select(
         customer_id=ibis.coalesce(suppressed.customer_id, since.customer_id),
         action=ibis.coalesce(suppressed.action, since.action),
         suppressed_until=suppressed.suppressed_until,
         snoozed_until=since.snoozed_until,
-        contacted_until=since.contacted_until,
+    )
+
+
+def reached(history: ir.Table, policy: ContactPolicy, of: dict[str, str]) -> ir.Table:
+    """customer_id, occasion, contacted_until: any contact that reached the
+    customer pauses every action of its occasion (``of``, from ``occasions``)
+    for ``recontact_days``."""
+    h = history.filter(history.outcome.isin(list(CONTACTED)))
+    h = h.mutate(occasion=occasion(h.action, of))
+    return h.group_by(["customer_id", "occasion"]).aggregate(
+        contacted_until=h.at.max() + ibis.interval(days=policy.recontact_days),
     )
 
 
@@ -98,7 +130,8 @@ def snoozed(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
 
 
 def contacted_recently(row: ir.Table, now: ir.TimestampValue) -> ir.BooleanValue:
-    """The same action reached the customer less than ``recontact_days`` ago."""
+    """The same action, or one of the same occasion, reached the customer less
+    than ``recontact_days`` ago."""
     return (row.contacted_until > now).fill_null(False)
 
 
