@@ -318,8 +318,14 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
             assert recent < c_policy.marketing_cap
         # an action that reached the customer, or another that a trigger proposes
         # with it, is not raised again within its pause
+        together = {
+            h["action"]
+            for h in c["history"]
+            for t in PB.playbook.triggers
+            if {h["action"], action} <= set(t.actions)
+        }
         assert not any(
-            (h["action"] == action or any({h["action"], action} <= set(t.actions) for t in PB.playbook.triggers))
+            (h["action"] == action or h["action"] in together)
             and h["outcome"] in contact_rules.CONTACTED
             and timedelta(days=h["days_ago"], hours=1) < timedelta(days=c_policy.recontact_days)
             for h in c["history"]

@@ -134,7 +134,8 @@ RULES: dict[str, Rule] = {
             "contacted_recently",
             "within_contact_policy",
             "近期已就该动作或同一事由联系过客户,间隔期内不再重复",
-            "this action, or another for the same occasion, reached the customer recently: not repeated so soon",
+            "this action, or another for the same occasion, reached the customer recently: "
+            "not repeated so soon",
         ),
         Rule(
             "outranked",
