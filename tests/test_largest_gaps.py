@@ -1,7 +1,6 @@
 """Each customer's two largest gaps (``pipeline.recommend._largest_gaps``),
 ranked across the customer's row, held to sorting the qualifying gaps in
-Python: larger first, equal gaps by the asset class's name; protection is no
-gap from the age cover is no longer bought."""
+Python: larger first, equal gaps by the asset class's name."""
 
 from __future__ import annotations
 
@@ -13,14 +12,11 @@ from hypothesis import strategies as st
 from kequn.pipeline.recommend import _largest_gaps
 from kequn.playbook.model import ASSET_CLASSES
 
-COVER_UNTIL = 65
-
 gap = st.one_of(st.none(), st.sampled_from([0.0, 500.0, 1000.0, 2500.0]), st.floats(0, 1e6, allow_nan=False))
 row = st.fixed_dictionaries(
     {c: gap for c in ASSET_CLASSES}
     | {
         "need": st.sampled_from([0.0, 1000.0, 2000.0]),
-        "age": st.sampled_from([30, COVER_UNTIL - 1, COVER_UNTIL, 87]),
     }
 )
 
@@ -36,7 +32,7 @@ def test_the_two_largest_gaps_are_the_sorted_first_two(rows: list[dict[str, floa
             **{f"gap_{c}_x": [0] * len(rows) for c in ASSET_CLASSES},
             **{k: [None] * len(rows) for k in ("tier", "risk_cell", "life_stage", "risk_level")},
             "eff_risk": [0] * len(rows),
-            "age": [r["age"] for r in rows],
+            "age": [40] * len(rows),
             **{
                 k: [False] * len(rows)
                 for k in ("liquid_ok", "pension_ok", "low_carbon", "first_time_investor")
@@ -44,16 +40,12 @@ def test_the_two_largest_gaps_are_the_sorted_first_two(rows: list[dict[str, floa
         }
     )
     p = ibis.memtable(frame)
-    got = ibis.duckdb.connect().execute(_largest_gaps(p, p.need, COVER_UNTIL))
+    got = ibis.duckdb.connect().execute(_largest_gaps(p, p.need))
     found = {(r.customer_id, r.asset_class): r.gap_rank for r in got.itertuples()}
     want = {}
     for i, r in enumerate(rows):
         qualifying = sorted(
-            (
-                c
-                for c in ASSET_CLASSES
-                if r[c] is not None and r[c] >= r["need"] and (c != "protection" or r["age"] < COVER_UNTIL)
-            ),
+            (c for c in ASSET_CLASSES if r[c] is not None and r[c] >= r["need"]),
             key=lambda c: (-r[c], c),
         )
         want |= {(f"C{i}", c): rank for rank, c in enumerate(qualifying[:2])}

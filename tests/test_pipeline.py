@@ -19,7 +19,7 @@ from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import CLASSIFICATIONS, FEATURES
-from kequn.playbook.model import BANDS, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
+from kequn.playbook.model import ASSET_CLASSES, BANDS, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
 from kequn.warehouse import copy_store
 from tests.law import needs_dual_recording, violations
 
@@ -279,6 +279,31 @@ def test_recommendations_read_as_a_banker_would_give_them(run_store: Path) -> No
     assert sum(r[4] for r in rows) == 0
 
 
+def test_the_allocation_asks_no_cover_from_the_age_it_is_no_longer_bought(run_store: Path) -> None:
+    """From ``protection_until_age`` the model portfolio's protection weight goes
+    to the other classes: the allocation never names protection as the short
+    class there (the demo told customers over 65 their protection was the
+    most short), while it does for younger customers; the targets still sum to 1."""
+    pb = load_playbook().playbook
+    until = pb.health.protection_until_age
+    targets = " + ".join(f"target_{c}" for c in ASSET_CLASSES)
+    rows = read(
+        run_store,
+        f"SELECT age >= {until}, count(*), "
+        "count(*) FILTER (WHERE gap_class = 'protection'), "
+        "count(*) FILTER (WHERE finding_allocation LIKE '%保障%'), "
+        "count(*) FILTER (WHERE target_protection > 0), "
+        f"max(abs({targets} - 1)) "
+        "FROM profiles WHERE age IS NOT NULL GROUP BY ALL",
+    )
+    by = {old: rest for old, *rest in rows}
+    n_old, short_old, named_old, cover_old, off_old = by[True]
+    n_young, short_young, named_young, cover_young, off_young = by[False]
+    assert n_old > 0 and short_old == 0 and named_old == 0 and cover_old == 0
+    assert short_young > 0 and named_young > 0 and cover_young == n_young
+    assert off_old < 1e-9 and off_young < 1e-9
+
+
 def test_a_run_records_its_playbook_and_snapshot(run_store: Path) -> None:
     (info,) = runs(run_store)
     pb = load_playbook()
@@ -331,14 +356,18 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
         mine["aum"] = mine.get("aum", Decimal(0)) + money
     rows = read(
         run_store,
-        """SELECT r.customer_id, r.asset_class, r.gap_amount, r.reasons, p.risk_level, p.life_stage
+        """SELECT r.customer_id, r.asset_class, r.gap_amount, r.reasons, p.risk_level, p.life_stage, p.age
            FROM recommendations r JOIN profiles p USING (customer_id)""",
     )
     assert len(rows) > 500
-    for customer, cls, gap, reasons, risk, stage in rows:
+    for customer, cls, gap, reasons, risk, stage, age in rows:
         mine = held.get(str(customer), {})
         aum = mine.get("aum", Decimal(0))
-        weight = Decimal(str(pb.playbook.portfolios.targets[str(risk or "C1")][str(stage)][str(cls)]))
+        model = pb.playbook.portfolios.targets[str(risk or "C1")][str(stage)]
+        weight = Decimal(str(model[str(cls)]))
+        if age is not None and age >= pb.playbook.health.protection_until_age:
+            # past the age cover is bought, protection's weight goes to the rest
+            weight = weight / (1 - Decimal(str(model["protection"])))
         expected = (weight.quantize(Decimal("0.0001")) * aum - mine.get(str(cls), Decimal(0))).quantize(
             Decimal("0.01")
         )

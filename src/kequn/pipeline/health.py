@@ -28,13 +28,28 @@ def _clip(x: ir.NumericValue) -> ir.FloatingValue:
     return ibis.greatest(ibis.least(x, 100.0), 0.0).cast("float64")
 
 
-def with_targets(p: ir.Table, targets: ir.Table) -> ir.Table:
+def with_targets(p: ir.Table, targets: ir.Table, cover_until_age: int) -> ir.Table:
     """Joins the model portfolio of each customer's risk level and life stage
-    (the most conservative, C1, when never assessed) and the allocation gaps."""
+    (the most conservative, C1, when never assessed) and the allocation gaps.
+
+    From ``cover_until_age`` on, cover is no longer bought: the portfolio's
+    protection weight goes to the other classes in proportion, so protection is
+    no gap, in the allocation's score and finding as in the recommendations
+    (the protection component asks no more of it either)."""
     p = p.mutate(pf_risk=p.risk_level.fill_null("C1"))
     t = targets
     p = p.left_join(t, (p.pf_risk == t.pf_risk) & (p.life_stage == t.pf_stage)).drop(
         "pf_risk_right", "pf_stage"
+    )
+    past_cover = (p.age >= cover_until_age).fill_null(False) & (p.target_protection < 1)
+    rest = 1 - p.target_protection
+    p = p.mutate(
+        **{
+            f"target_{c}": ibis.ifelse(
+                past_cover, 0.0 if c == "protection" else p[f"target_{c}"] / rest, p[f"target_{c}"]
+            )
+            for c in ASSET_CLASSES
+        }
     )
     aum = p.aum_month_end
     # the gaps in money, exactly, in UNITS: a weight in ten-thousandths times

@@ -184,7 +184,7 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     # kept on their own (a table of 1,000,000 rows written and read once)
     p = classify(features(inputs, pb), pb)
     assert inputs.portfolio_targets is not None
-    p = with_targets(p, inputs.portfolio_targets)
+    p = with_targets(p, inputs.portfolio_targets, pb.playbook.health.protection_until_age)
     # the scored profiles carry every feature the later steps read
     p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb, keep)

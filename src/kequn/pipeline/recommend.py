@@ -99,11 +99,11 @@ def _popularity(profiles: ir.Table, held: ir.Table) -> ir.Table:
     )
 
 
-def _largest_gaps(p: ir.Table, need: ir.FloatingValue, cover_until_age: int) -> ir.Table:
+def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
     """Each customer's two largest gaps of at least ``need``, one row per gap, its
     rank (0 or 1) beside it; equal gaps are ranked by the asset class's name.
-    Protection is not a gap to fill from ``cover_until_age`` on: cover is not
-    bought at that age (the health score asks no more of it either).
+    (From the age cover is no longer bought, the model portfolio holds no
+    protection: ``health.with_targets``.)
 
     Ranked across the customer's own row (how many qualifying classes come
     before each), not by a window over a million customers' rows."""
@@ -122,7 +122,6 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue, cover_until_age: int) -> 
     ]
     classes = sorted(ASSET_CLASSES)
     qualifies = {c: (p[f"gap_{c}"] >= need).fill_null(False) for c in classes}
-    qualifies["protection"] = qualifies["protection"] & (p.age < cover_until_age).fill_null(True)
 
     def before(d: str, c: str) -> ir.BooleanValue:
         ahead = p[f"gap_{d}"] > p[f"gap_{c}"]
@@ -161,7 +160,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
     need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
-    gaps = _largest_gaps(p, need, pb.playbook.health.protection_until_age)
+    gaps = _largest_gaps(p, need)
     gaps = gaps.mutate(
         gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),
         gap_floor=ibis.cases(*((gaps.gap >= line, float(line)) for line in reversed(GAP_FLOORS)), else_=0.0),
