@@ -41,6 +41,11 @@ CHROME = "h1, h2, h3, h4, th, label, button, nav a, summary, legend, .kpi > span
 WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 CODE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
 HAN = re.compile(r"[\u4e00-\u9fff]")
+#: a half-width comma, semicolon, colon, question or exclamation mark beside
+#: Chinese: Chinese text takes the full-width ones (，；：？！)
+HALF_WIDTH = re.compile(r"[\u4e00-\u9fff][,;:?!]|[,;:?!]\s*[\u4e00-\u9fff]")
+#: and the full-width ones (and the enumeration comma) in English
+FULL_WIDTH = re.compile(r"[，；：？！、。]")
 ROLES = ("manager", "head", "hq", "compliance", "teller", "lobby")
 
 #: every text node a person sees, with its element and whether that element is the
@@ -97,8 +102,12 @@ def problems_on(me: Person, path: str, lang: str) -> list[str]:
             words = [w for w in WORD.findall(text) if w not in ALLOWED]
             if words:
                 found.append(f"{path}: English or a code in Chinese <{tag}>: {text[:80]!r}")
+            if HALF_WIDTH.search(text):
+                found.append(f"{path}: half-width punctuation in Chinese <{tag}>: {text[:80]!r}")
         elif HAN.search(text):
             found.append(f"{path}: Chinese in English <{tag}>: {text[:80]!r}")
+        elif FULL_WIDTH.search(text):
+            found.append(f"{path}: Chinese punctuation in English <{tag}>: {text[:80]!r}")
         elif CODE.search(text):
             found.append(f"{path}: a raw code <{tag}>: {text[:80]!r}")
     shot = re.sub(r"[^A-Za-z0-9_-]+", "-", path.strip("/")) or "home"

@@ -360,7 +360,7 @@ def log_visit(
                     at=now,
                     kind="outbound_visit",
                     channel="visit",
-                    note=f"外拓:{visit.target_name}"[:200],
+                    note=f"外拓：{visit.target_name}"[:200],
                 )
             )
         s.flush()

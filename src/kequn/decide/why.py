@@ -65,13 +65,13 @@ def explain(
         out.lines.append(f"proposed by trigger {trigger!r} / 由触发器「{trigger_zh(pb, trigger)}」提出")
         if at == "task":
             out.verdict = f"task for {manager} by {channel}"
-            out.verdict_zh = f"已生成任务:客户经理 {manager},渠道 {channel}"
+            out.verdict_zh = f"已生成任务：客户经理 {manager}，渠道 {channel}"
         else:
             r = RULES.get(code or "")
             st = stage(at)
             out.stage, out.rule = at, code
             out.verdict = f"dropped at stage '{st.en}' by rule {code}: {r.en if r else code}"
-            out.verdict_zh = f"在「{st.zh}」环节被规则 {code} 拦下:{r.zh if r else code}"
+            out.verdict_zh = f"在「{st.zh}」环节被规则 {code} 拦下：{r.zh if r else code}"
         if prio is not None and prio == prio:
             out.lines.append(f"value {value:.2f} × propensity {prop:.3f} × urgency = priority {prio:.3f}")
         return out
@@ -81,7 +81,7 @@ def explain(
         judged = decide_one(s, pb, card, cards.facts(s, customer_id), clock_now())
     mine = [r for r in judged if r["action"] == action]
     out.verdict = "not proposed: no trigger for it held"
-    out.verdict_zh = "未被提出:没有触发该动作的条件成立"
+    out.verdict_zh = "未被提出：没有触发该动作的条件成立"
     for t in pb.playbook.triggers:
         if action in t.actions:
             held = any(r["trigger"] == t.name for r in mine)

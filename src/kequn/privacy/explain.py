@@ -41,7 +41,7 @@ RULES_ZH = {
     "eligible": "事件与您的情况相符",
     "applicable": "您未拒绝此类服务",
     "suitable": "产品风险不高于您的风险承受能力(适当性)",
-    "within_contact_policy": "您已同意通过该渠道联系,且未超过联系频次上限",
+    "within_contact_policy": "您已同意通过该渠道联系，且未超过联系频次上限",
     "arbitrated": "在当天可做的服务中优先级较高",
     "within_capacity": "客户经理当天有时间为您服务",
 }
@@ -49,7 +49,7 @@ RULES_ZH = {
 CHANNEL_ZH = {"phone": "电话", "visit": "面谈", "wechat": "企业微信", "sms": "短信", "app": "手机银行"}
 
 REFUSE = (
-    "如您不希望收到基于个人信息的推荐,可随时告知客户经理或在手机银行中关闭“个性化推荐”,"
+    "如您不希望收到基于个人信息的推荐，可随时告知客户经理或在手机银行中关闭“个性化推荐”，"
     "之后仅保留必要的服务通知。"
 )
 
@@ -79,15 +79,15 @@ def explain_task(
             used.append(words)
     rules = [RULES_ZH[r] for r in explanation.get("rules_passed") or [] if r in RULES_ZH]
     kind = explanation.get("kind")
-    why = f"因为“{trigger_zh(pb, trigger)}”,我们安排了“{actions.get(action, action)}”"
+    why = f"因为“{trigger_zh(pb, trigger)}”，我们安排了“{actions.get(action, action)}”"
     if channel:
-        why += f",通过{CHANNEL_ZH.get(channel, channel)}联系您"
+        why += f"，通过{CHANNEL_ZH.get(channel, channel)}联系您"
     return {
         "why": why + "。",
         "data_used": used or ["您在我行的基本信息"],
         "rules": rules,
         "marketing": kind == "marketing",
-        "refuse": REFUSE if kind == "marketing" else "这是必要的服务或合规通知,不属于营销推荐。",
+        "refuse": REFUSE if kind == "marketing" else "这是必要的服务或合规通知，不属于营销推荐。",
         "automated": True,
         # what raised or lowered the model's chance most (none: the playbook's prior)
         "propensity_reasons": list(explanation.get("propensity_reasons") or []),
@@ -98,7 +98,7 @@ def explain_recommendation(rec: Mapping[str, Any]) -> dict[str, Any]:
     """A recommended product's reasons and passed suitability rules in words."""
     rules = {
         "on_sale": "产品在售",
-        "no_risk_product": "风险测评未完成或已过期,仅推荐不承担投资风险的产品",
+        "no_risk_product": "风险测评未完成或已过期，仅推荐不承担投资风险的产品",
         "risk_within_tolerance": "产品风险等级不高于您的风险承受能力",
         "reserve_before_lockup": "保留足够的流动资金后再配置长期产品",
         "not_held": "您尚未持有该产品",

@@ -73,13 +73,13 @@ RULES: dict[str, Rule] = {
         Rule(
             "valid_assessment",
             "suitable",
-            "客户风险测评未做或已过期,不得推荐风险产品",
+            "客户风险测评未做或已过期，不得推荐风险产品",
             "no valid risk assessment: no risk product may be offered",
         ),
         Rule(
             "reserve_before_lockup",
             "suitable",
-            "客户流动性储备不足6个月支出,不推荐封闭期产品",
+            "客户流动性储备不足6个月支出，不推荐封闭期产品",
             "the customer's liquid reserve is below the months a closed product needs",
         ),
         Rule(
@@ -121,19 +121,19 @@ RULES: dict[str, Rule] = {
         Rule(
             "suppressed",
             "within_contact_policy",
-            "客户近期多次忽略或拒绝,该动作暂停",
+            "客户近期多次忽略或拒绝，该动作暂停",
             "ignored or declined too often recently: paused",
         ),
         Rule(
             "snoozed",
             "within_contact_policy",
-            "客户表示“以后再说”,暂缓联系",
+            "客户表示“以后再说”，暂缓联系",
             "the customer said 'maybe later'",
         ),
         Rule(
             "contacted_recently",
             "within_contact_policy",
-            "近期已就该动作或同一事由联系过客户,间隔期内不再重复",
+            "近期已就该动作或同一事由联系过客户，间隔期内不再重复",
             "this action, or another for the same occasion, reached the customer recently: "
             "not repeated so soon",
         ),
@@ -155,11 +155,11 @@ RULES: dict[str, Rule] = {
 #: what a path that skips a stage on purpose says in its tasks' explanation
 SKIPPED: dict[str, tuple[str, str]] = {
     "in_person": (
-        "客户在网点现场,转介不占用客户经理产能,也不受营销频次限制",
+        "客户在网点现场，转介不占用客户经理产能，也不受营销频次限制",
         "the customer is in the branch: a referral takes no capacity and no marketing cap",
     ),
     "chosen_by_staff": (
-        "由员工挑选的客户(沙龙线索),不参与当日择优,不占用批量产能",
+        "由员工挑选的客户(沙龙线索)，不参与当日择优，不占用批量产能",
         "chosen by staff (a salon lead): not arbitrated, no batch capacity",
     ),
 }

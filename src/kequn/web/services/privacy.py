@@ -61,7 +61,7 @@ def unmask(
     reason = " ".join((reason or "").split())
     if not reason_is_stated(reason):
         raise UnmaskRefused(
-            "请写明查看原因(至少4个字,不能只是数字或符号) / "
+            "请写明查看原因(至少4个字，不能只是数字或符号) / "
             "state why you need it in words (at least 4 characters)"
         )
     # recorded first: the append holds the trail's lock until the request ends, so
