@@ -121,6 +121,30 @@ def test_a_maturity_ladder_that_is_not_there_is_not_called_well_spread(run_store
     assert {r[1] for r in ladders} <= set(BANDS)
 
 
+def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> None:
+    """A customer who spent nothing over the period (the 360 told a dormant one
+    "流动资产可覆盖99.0个月支出") is told the reserve cannot be counted in months;
+    one who spent is judged in months of their own spending."""
+    texts = load_playbook().playbook.health.texts["liquidity"]
+    rows = read(
+        run_store,
+        "SELECT spend_monthly > 0, band_liquidity, finding_liquidity, action_liquidity, count(*) "
+        "FROM profiles GROUP BY ALL",
+    )
+    idle = {r[1:4] for r in rows if not r[0]}
+    spent = [r for r in rows if r[0]]
+    assert idle == {(UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action)}
+    assert spent and {r[1] for r in spent} <= set(BANDS)
+    assert all("个月支出" in r[2] for r in spent)
+    assert not any("99.0个月" in r[2] for r in rows)
+    many = read(
+        run_store,
+        "SELECT count(*) FILTER (WHERE finding_liquidity LIKE '%99+个月%'), "
+        "count(*) FILTER (WHERE liquid_reserve_months >= 99 AND spend_monthly > 0) FROM profiles",
+    )
+    assert many[0][0] == many[0][1]
+
+
 def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) -> None:
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)

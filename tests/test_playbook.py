@@ -75,13 +75,13 @@ def test_bad_predicates_are_refused_with_line_and_reason(
     assert reason in message
 
 
-def test_growth_needs_its_unknown_texts_and_only_growth_has_them(tmp_path: Path) -> None:
+def test_growth_needs_its_unknown_texts_and_others_may_not_have_them(tmp_path: Path) -> None:
     line = next(x for x in DEFAULT.splitlines() if x.startswith("unknown = { finding"))
     message, _ = _refused(tmp_path, line + "\n", "")
     assert "no unknown texts for growth" in message
-    heading = "[health.texts.liquidity]\n"
+    heading = "[health.texts.diversification]\n"
     message, _ = _refused(tmp_path, heading, heading + line + "\n")
-    assert "liquidity.unknown: unknown band; liquidity has poor, fair, good" in message
+    assert "diversification.unknown: unknown band; diversification has poor, fair, good" in message
 
 
 def test_health_weights_must_sum_to_one(tmp_path: Path) -> None:

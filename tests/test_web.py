@@ -582,7 +582,9 @@ def test_a_liability_holding_and_a_referral_read_by_their_names(app, workbench: 
     html = signed_in(app, "manager").get(f"/customers/{cid}").text
     assert "<td>负债类</td>" in html and ">liability<" not in html
     said = explain_task({"trigger": "referral", "action": "referral_meet"}, load_playbook(), "visit")
-    assert said["why"].startswith("因为“大堂转介”，我们安排了“大堂转介接待”") and "referral" not in said["why"]
+    assert (
+        said["why"].startswith("因为“大堂转介”，我们安排了“大堂转介接待”") and "referral" not in said["why"]
+    )
 
 
 def test_a_note_written_with_an_outcome_is_kept_and_shown_on_the_customer(app) -> None:  # type: ignore[no-untyped-def]

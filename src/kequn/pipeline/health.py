@@ -120,7 +120,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         "gap_class": ibis.cases(*((p.gap_class == k, v) for k, v in CLASS_ZH.items()), else_="—"),
         "gap_pct": fmt_int(p.allocation_distance * 100),
         "growth_pct": ibis.ifelse(p.aum_growth.isnull(), "—", fmt_1(p.aum_growth * 100)),
-        "reserve_months": fmt_1(ibis.least(p.liquid_reserve_months, 99.0)),
+        # a reserve of a hundred months or more is "99+" (a few yuan of spending
+        # against a deposit would otherwise read as thousands of months)
+        "reserve_months": ibis.ifelse(p.liquid_reserve_months >= 99.0, "99+", fmt_1(p.liquid_reserve_months)),
         "above_risk_pct": fmt_int(p.above_risk_share * 100),
         "n_products": p.n_products.cast("string"),
         "protection_wan": fmt_1(p.protection_amount / 10_000),
@@ -131,6 +133,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     # for growth, full for risk match and the maturity ladder)
     unknown = {
         "growth": p.aum_growth.isnull(),
+        # no spending over the window: a reserve in months of spending means
+        # nothing ("covers 99.0 months" was shown), whatever the score says
+        "liquidity": p.spend_monthly.fill_null(0.0) <= 0,
         # no valid assessment and little or nothing held that needs one: the
         # score stays high, but "matched, re-assess before it expires" would
         # speak of an assessment the customer does not have

@@ -27,7 +27,7 @@ BANDS = ("poor", "fair", "good")
 #: matched or well spread
 UNKNOWN_BAND = "unknown"
 #: components that can be unknown, and so need texts for that band
-MAY_BE_UNKNOWN = ("growth", "risk_match", "maturity")
+MAY_BE_UNKNOWN = ("growth", "liquidity", "risk_match", "maturity")
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
 
