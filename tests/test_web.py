@@ -1176,3 +1176,23 @@ def test_a_workbench_without_the_analytical_store_shows_the_customer_with_a_noti
         assert "<dt>AUM</dt><dd>— 万元" in r.text
     finally:
         bare.state.store.dispose()
+
+
+def test_a_rate_with_nothing_to_count_reads_a_dash_not_zero(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """On the first of a month no task of the month has fallen due and no one has
+    checked in at the floor: the on-time, take-up and referral rates have nothing
+    to divide by and read "—" (the demo showed every manager "0%" on time); counts
+    carry thousands separators and every amount its unit."""
+    first = DAY.replace(day=1)
+    hq = signed_in(app, "hq")
+    html = hq.get("/dashboard", params={"day": first.isoformat(), "period": "month"}).text
+    rows = re.findall(r'<tr data-manager="[^"]+">(.*?)</tr>', html)
+    assert rows
+    on_time = [re.findall(r"<td[^>]*>(.*?)</td>", r)[-1] for r in rows]
+    assert set(on_time) == {"—"}, on_time
+    assert re.search(r"资产配置实施率</span><strong>—</strong>", html)
+    assert re.search(r'id="dash-referral-lobby"><span>大堂转介率</span><strong>—</strong>', html)
+    html = hq.get("/dashboard", params={"day": DAY.isoformat(), "period": "month"}).text
+    customers = re.search(r"客户数</span><strong>([^<]+)</strong>", html)
+    assert customers and re.fullmatch(r"\d{1,3}(,\d{3})*", customers.group(1)), customers
+    assert re.search(r"考核基数 [\d,.]+万元", html) and re.search(r"上期 [\d,.]+万元", html)

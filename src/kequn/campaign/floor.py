@@ -380,9 +380,10 @@ class FloorFigures:
     salon_amount: Decimal = Decimal(0)
     visits: int = 0
 
-    def rate(self, post: str) -> float:
+    def rate(self, post: str) -> float | None:
+        """Referrals over check-ins at ``post``; None when no one checked in there."""
         n = self.checkins.get(post, 0)
-        return self.referrals.get(post, 0) / n if n else 0.0
+        return self.referrals.get(post, 0) / n if n else None
 
 
 def floor_figures(s: Session, branches: list[str] | None, start: date, end: date) -> FloorFigures:

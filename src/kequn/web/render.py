@@ -37,6 +37,16 @@ TEMPLATES.env.auto_reload = False
 BUTTONS = tuple(o for o in OUTCOMES if o != "sold")
 
 
+def count(n: object) -> str:
+    """A number of people or things with thousands separators ("—" when unknown)."""
+    return "—" if n is None or isinstance(n, Undefined) else f"{int(n):,}"  # type: ignore[call-overload]
+
+
+def pct(share: float | None, places: int = 1) -> str:
+    """A share as a percentage; "—" when there is none (nothing to divide by)."""
+    return "—" if share is None or isinstance(share, Undefined) else f"{share * 100:.{places}f}%"
+
+
 def helpers(request: Request) -> dict[str, Any]:
     """What every template may call, in the request's language."""
     lang = language_of(request, request.app.state.settings.default_language)
@@ -100,6 +110,8 @@ def helpers(request: Request) -> dict[str, Any]:
         "lang": lang,
         # a fact the page lacks (no analytical store, a customer the run does not know) reads "—"
         "wan": lambda v: wan(None if isinstance(v, Undefined) else v, lang),
+        "count": count,
+        "pct": pct,
         "tz": SHANGHAI,
         "new_key": lambda: uuid.uuid4().hex,
         "read_back": lambda expr: read_back(expr, words),

@@ -50,8 +50,9 @@ class ManagerRow:
         return self.sales / self.contacts if self.contacts else 0.0
 
     @property
-    def on_time_rate(self) -> float:
-        return self.on_time / self.tasks if self.tasks else 0.0
+    def on_time_rate(self) -> float | None:
+        """None when no task of the manager's fell due in the period: no rate, not 0%."""
+        return self.on_time / self.tasks if self.tasks else None
 
 
 @dataclass
@@ -367,7 +368,7 @@ def to_excel(board: Dashboard) -> bytes:
                 _wan(m.sold_amount),
                 round(m.reach, 4),
                 round(m.conversion, 4),
-                round(m.on_time_rate, 4),
+                None if m.on_time_rate is None else round(m.on_time_rate, 4),
             ],
             percent=[8, 9, 10],
         )
