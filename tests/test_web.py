@@ -1196,3 +1196,46 @@ def test_a_rate_with_nothing_to_count_reads_a_dash_not_zero(app, workbench: Work
     customers = re.search(r"客户数</span><strong>([^<]+)</strong>", html)
     assert customers and re.fullmatch(r"\d{1,3}(,\d{3})*", customers.group(1)), customers
     assert re.search(r"考核基数 [\d,.]+万元", html) and re.search(r"上期 [\d,.]+万元", html)
+
+
+def test_the_explanations_and_reasons_read_in_english_are_english(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """A customer with an open task, read in English: the explanation of each
+    automated decision (why, the data used, the rules passed, how to refuse) and
+    each recommendation's rules are English, money in yuan ("about 0.2 (10k
+    CNY)" was shown), and no Chinese punctuation is left."""
+    from kequn.playbook import load_playbook
+    from kequn.privacy.explain import explain_recommendation, explain_task
+    from kequn.web.i18n import gettext_for
+    from kequn.web.services.sentences import in_language, templates_of
+
+    pb = load_playbook()
+    manager = workbench.people["manager"]
+    for s in ops_session(workbench):
+        task = s.scalars(
+            select(Task).where(Task.status == "open", Task.manager_id == manager, Task.channel.is_not(None))
+        ).first()
+        assert task is not None
+        said = explain_task(task.explanation or {}, pb, task.channel)
+    han = re.compile(r"[\u4e00-\u9fff，；：、。]")
+    english = said["en"]
+    assert not han.search(
+        " ".join([english["why"], english["refuse"], *english["data_used"], *english["rules"]])
+    )
+    assert han.search(said["why"]) and english["rules"] and len(english["rules"]) == len(said["rules"])
+    rec = explain_recommendation(
+        {"product_name": "X", "rules_passed": "on_sale;risk_within_tolerance;not_held"}
+    )
+    assert rec["en"]["rules"] == [
+        "the product is on sale",
+        "the product's risk is within your risk tolerance",
+        "you do not hold it yet",
+    ]
+    page = signed_in(app, "manager").get(f"/customers/{task.customer_id}?lang=en").text
+    block = page[page.index('id="explanations"') :]
+    # product names are the bank's own (Chinese, kept apart as translate="no"); the rest is English
+    shown = re.sub(r"<[^>]+>", " ", re.sub(r'<span translate="no">.*?</span>', "", block))
+    assert "Because of" in shown and not han.search(shown.replace(task.action, "")), shown[:400]
+    read = in_language(
+        "补足固收类配置缺口约0.2万元；同类客户中2%持有", "en", gettext_for("en"), templates_of(pb)
+    )
+    assert read == "Fills a fixed income gap of about 2,000 CNY; 2% of similar customers hold it"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from kequn.pipeline.recommend import REASON_CLAUSES
@@ -56,6 +57,20 @@ def in_language(
     return "; ".join(_clause(c.strip(), patterns, translate) for c in _CLAUSES.split(text) if c.strip())
 
 
+def _value(slot: str, value: str, translate: Callable[[str], str]) -> str:
+    """A value carried into English: an amount in 万 (a ``*_wan`` slot) in yuan
+    with thousands separators, as English pages give money; a name translated."""
+    if slot.endswith("_wan"):
+        try:
+            yuan = Decimal(value.replace(",", "")) * 10_000
+        except InvalidOperation:
+            return value
+        return f"{yuan.quantize(Decimal(1)):,f}"
+    name = translate(value)
+    # an asset class inside a sentence is a common noun ("a fixed income gap")
+    return name[:1].lower() + name[1:] if slot in ("asset_class", "gap_class") else name
+
+
 def _clause(
     clause: str, patterns: tuple[tuple[str, re.Pattern[str]], ...], translate: Callable[[str], str]
 ) -> str:
@@ -66,5 +81,5 @@ def _clause(
         english = translate(template)
         if english == template:
             return clause
-        return english.format(**{k: translate(v) for k, v in found.groupdict().items()})
+        return english.format(**{k: _value(k, v, translate) for k, v in found.groupdict().items()})
     return clause
