@@ -249,3 +249,56 @@ def test_a_value_rounded_in_python_reads_as_the_run_rounds_it(values: list[float
     t = ibis.memtable({"x": values})
     run = con.execute(t.select(r=fround(t.x, digits)))["r"].tolist()
     assert [fround_value(v, digits) for v in values] == run
+
+
+def test_a_cards_recommendations_are_the_runs_rows_with_the_shelf_beside(run_store: Path) -> None:
+    """Each recommendation a card holds is the run's row, in rank order, with the
+    product's shelf facts (closed, on sale, term) the run kept, the product's risk
+    as a number and amounts as JSON gives them (floats), worked out here by a
+    join in SQL."""
+    run = _runs(run_store)[-1]
+    con = warehouse.reader(run_store, [])
+    try:
+        warehouse.attach(con, run_store, [run])
+        rows = con.execute(
+            f"""SELECT r.customer_id, r.product_id, r.rank, r.product_risk, r.gap_amount::DOUBLE,
+                       r.is_pension, s.closed, s.on_sale, s.term_days, r.reasons
+                FROM {run}.recommendations r LEFT JOIN {run}.shelf s USING (product_id)
+                ORDER BY r.customer_id, r.rank"""
+        ).fetchall()
+    finally:
+        con.close()
+    want: dict[str, list[tuple[object, ...]]] = {}
+    for cid, *rest in rows:
+        want.setdefault(cid, []).append(tuple(rest))
+    ids = sorted(want)[:200]
+    assert len(ids) == 200 and any(len(want[c]) > 1 for c in ids)
+    cards = CardFacts(run_store)
+    try:
+        facts = cards.facts(ids, run)
+    finally:
+        cards.close()
+    for cid in ids:
+        got = [
+            (
+                r["product_id"],
+                r["rank"],
+                f"R{r['product_risk']}",
+                r["gap_amount"],
+                r["is_pension"],
+                r["closed"],
+                r["on_sale"],
+                r["term_days"],
+                r["reasons"],
+            )
+            for r in facts[cid]["recs"]
+        ]
+        expected = [
+            (p, k, risk, gap, bool(pension), *shelf, why)
+            for p, k, risk, gap, pension, *shelf, why in want[cid]
+        ]
+        assert got == expected, cid
+        assert all(
+            isinstance(r["gap_amount"], float) and isinstance(r["product_risk"], int)
+            for r in facts[cid]["recs"]
+        )

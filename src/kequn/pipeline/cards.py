@@ -23,6 +23,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,22 @@ def shelf_sql(snapshot_schema: str) -> str:
                coalesce(term_days, lockup_days) AS term_days
         FROM {snapshot_schema}.products"""
 
+
+#: what a card holds of each of the customer's recommendations (with the shelf's facts)
+RECOMMENDATION_FIELDS = (
+    "product_id",
+    "product_name",
+    "asset_class",
+    "rank",
+    "expected_return",
+    "product_type",
+    "product_risk",
+    "is_pension",
+    "dual_recording",
+    "reasons",
+    "rules_passed",
+    "gap_amount",
+)
 
 CONTACT_HISTORY = "contact_history"
 #: how far back a contact still counts in a customer's history
@@ -190,22 +207,18 @@ class _RunFile:
         a = alias
         cols = ", ".join(f'"{c}"' for c in _profile_columns(con, a))
         self.profile_sql = f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM {a}.profiles"
-        # a run written before it kept its shelf: the suitability fields stay unknown
-        shelf = (
-            f"LEFT JOIN {a}.shelf d USING (product_id)"
-            if SHELF in tables
-            else "LEFT JOIN (SELECT NULL::VARCHAR AS product_id, NULL::BOOLEAN AS closed, "
-            "NULL::BOOLEAN AS on_sale, NULL::BIGINT AS term_days) d USING (product_id)"
-        )
-        self.recs_sql = f"""
-            SELECT customer_id, to_json({{'product_id': x.product_id, 'product_name': x.product_name,
-                'asset_class': x.asset_class, 'rank': x.rank, 'expected_return': x.expected_return,
-                'product_type': x.product_type,
-                'product_risk': CAST(substr(x.product_risk, 2) AS BIGINT), 'closed': d.closed,
-                'on_sale': d.on_sale, 'is_pension': coalesce(x.is_pension, FALSE),
-                'dual_recording': x.dual_recording, 'term_days': d.term_days, 'reasons': x.reasons,
-                'rules_passed': x.rules_passed, 'gap_amount': x.gap_amount}})::VARCHAR
-            FROM {a}.recommendations x {shelf}"""
+        # what suitability reads of each product beside a recommendation, read
+        # once per run file (a few hundred products) rather than joined on every
+        # card; a run written before it kept its shelf leaves them unknown
+        self.shelf: dict[str, tuple[Any, Any, Any]] = {}
+        if SHELF in tables:
+            self.shelf = {
+                pid: (closed, on_sale, term_days)
+                for pid, closed, on_sale, term_days in con.execute(
+                    f"SELECT product_id, closed, on_sale, term_days FROM {a}.shelf"
+                ).fetchall()
+            }
+        self.recs_sql = f"SELECT customer_id, {', '.join(RECOMMENDATION_FIELDS)} FROM {a}.recommendations"
         self.history_sql = (
             f"SELECT customer_id, ts, campaign, outcome FROM {a}.{CONTACT_HISTORY}"
             if CONTACT_HISTORY in tables
@@ -239,11 +252,13 @@ class _RunFile:
             where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
         for cid, text in cur.execute(f"{self.profile_sql} {where}", arg).fetchall():
             out[cid] = json.loads(text) | {"recs": [], "carbon": []}
-        parts = [("recs", self.recs_sql)] + ([("carbon", self.carbon_sql)] if self.carbon_sql else [])
-        for part, sql in parts:
-            for cid, text in cur.execute(f"{sql} {where}", arg).fetchall():
+        for cid, *values in cur.execute(f"{self.recs_sql} {where}", arg).fetchall():
+            if cid in out:
+                out[cid]["recs"].append(self._recommendation(values))
+        if self.carbon_sql:
+            for cid, text in cur.execute(f"{self.carbon_sql} {where}", arg).fetchall():
                 if cid in out:
-                    out[cid][part].append(json.loads(text))
+                    out[cid]["carbon"].append(json.loads(text))
         for f in out.values():
             f["recs"].sort(key=lambda r: r.get("rank") or 0)
             if self.behaviours is not None:
@@ -251,6 +266,33 @@ class _RunFile:
             else:
                 f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
+
+    def _recommendation(self, values: Sequence[Any]) -> dict[str, Any]:
+        """One recommendation as a card holds it: numbers as JSON would give them
+        (an amount a float), the product's risk a number, its shelf facts beside."""
+        r: dict[str, Any] = {
+            name: float(v) if isinstance(v, Decimal) else v
+            for name, v in zip(RECOMMENDATION_FIELDS, values, strict=True)
+        }
+        risk = r["product_risk"]
+        closed, on_sale, term_days = self.shelf.get(r["product_id"], (None, None, None))
+        return {
+            "product_id": r["product_id"],
+            "product_name": r["product_name"],
+            "asset_class": r["asset_class"],
+            "rank": r["rank"],
+            "expected_return": r["expected_return"],
+            "product_type": r["product_type"],
+            "product_risk": int(risk[1:]) if isinstance(risk, str) and risk[1:].isdigit() else None,
+            "closed": closed,
+            "on_sale": on_sale,
+            "is_pension": bool(r["is_pension"]),
+            "dual_recording": r["dual_recording"],
+            "term_days": term_days,
+            "reasons": r["reasons"],
+            "rules_passed": r["rules_passed"],
+            "gap_amount": r["gap_amount"],
+        }
 
     def attributes(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """The bank's own attributes on the profile: name -> label (read once: a
