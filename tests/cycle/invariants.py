@@ -254,10 +254,21 @@ def rules_kept(store: Path, url: str, pb: LoadedPlaybook, day: date) -> list[str
         day=datetime.combine(day, time(0), SHANGHAI),
     )
     reached = reached[reached.outcome.isin(CONTACTED)]
-    paused = set(zip(reached.customer_id, reached.action, strict=True))
+    # and neither is another action a trigger proposes with it: the same occasion
+    # (yesterday's maturity renewal call makes today's maturity notice a repeat)
+    together = {a: {a} for a in reached.action}
+    for trigger in pb.playbook.triggers:
+        for a in trigger.actions:
+            together.setdefault(a, {a}).update(trigger.actions)
+    paused = {
+        (cid, b) for cid, a in zip(reached.customer_id, reached.action, strict=True) for b in together[a]
+    }
     for t in tasks[tasks.source == "batch"].itertuples():
         if (t.customer_id, t.action) in paused:
-            bad.append(f"task {t.task_id}: {t.action} reached the customer within {c.recontact_days} days")
+            bad.append(
+                f"task {t.task_id}: {t.action} (or another action of its occasion) reached the customer "
+                f"within {c.recontact_days} days"
+            )
     decided = tasks[tasks.source.isin(["batch", "campaign"]) & (tasks.status != "withdrawn")]
     per_customer = decided.groupby("customer_id").size()
     for cid, n in per_customer[per_customer > c.tasks_per_customer_per_day].items():
