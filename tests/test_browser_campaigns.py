@@ -148,6 +148,9 @@ def test_head_builds_a_group_launches_a_campaign_and_managers_see_its_tasks(
     tasked = int(head.page.inner_text("[data-stage=tasked]"))
     assert tasked > 0
     assert int(head.page.inner_text("[data-stage=group]")) == narrow
+    # a target of 100 customers reads as a count ("100.00" was shown)
+    target = head.page.inner_text("#campaign-target")
+    assert re.search(r"\b0 / 100\b", target) and "100.00" not in target, target
     head.shot("campaign")
     # a manager with one of its tasks signs in and finds it in My day
     ops = open_store(workbench.url)

@@ -1239,3 +1239,22 @@ def test_the_explanations_and_reasons_read_in_english_are_english(app, workbench
         "补足固收类配置缺口约0.2万元；同类客户中2%持有", "en", gettext_for("en"), templates_of(pb)
     )
     assert read == "Fills a fixed income gap of about 2,000 CNY; 2% of similar customers hold it"
+
+
+def test_every_action_the_trail_records_is_named_in_both_languages(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """The audit page showed "campaign launch" and "campaign tasks" (the code with
+    its underscores turned into spaces) among Chinese: every action the trail
+    takes is named in Chinese and English, compliance can filter by each, and an
+    action the list does not name is refused when it is recorded."""
+    from kequn.privacy.audit import ACTIONS, Event, record
+    from kequn.web.i18n import catalog
+
+    chinese, english = catalog("zh_CN"), catalog("en")
+    assert not [a for a in ACTIONS if a not in chinese or a not in english]
+    html = signed_in(app, "compliance").get("/audit").text
+    offered = re.findall(r'<option value="([a-z_]+)"', html)
+    assert offered == list(ACTIONS)
+    for s in ops_session(workbench):
+        with pytest.raises(ValueError, match="made_up_action"):
+            record(s, [Event("someone", "hq", "made_up_action", None, {})])
+        s.rollback()

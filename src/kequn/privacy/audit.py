@@ -22,16 +22,19 @@ from kequn.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 
-#: what the trail records
+#: what the trail records: an entry of another action is refused (each is named
+#: in both languages on the audit page, and compliance filters by them)
 ACTIONS = (
     "view_customer",
     "view_report",
+    "search",
     "export",
     "unmask",
     "outcome",
     "reassign",
     "decision_run",
     "decision_event",
+    "decision_direct",
     "consent_change",
     "opt_out",
     "subject_request",
@@ -40,6 +43,15 @@ ACTIONS = (
     "sign_in",
     "audit_search",
     "ingest_accepted",
+    "model_trained",
+    "model_activated",
+    "model_rolled_back",
+    "campaign_launch",
+    "campaign_pause",
+    "campaign_resume",
+    "campaign_tasks",
+    "floor_check_in",
+    "floor_referral",
     "playbook_submitted",
     "playbook_simulated",
     "playbook_approved",
@@ -117,6 +129,9 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
     batch = list(events)
     if not batch:
         return []
+    unnamed = sorted({ev.action for ev in batch} - set(ACTIONS))
+    if unnamed:
+        raise ValueError(f"audit actions {unnamed} are not in kequn.privacy.audit.ACTIONS")
     last_seq, prev = _lock_head(s, len(batch))
     moment = clock_now()
     rows = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ def count(n: object) -> str:
 def pct(share: float | None, places: int = 1) -> str:
     """A share as a percentage; "—" when there is none (nothing to divide by)."""
     return "—" if share is None or isinstance(share, Undefined) else f"{share * 100:.{places}f}%"
+
+
+def measure_value(measure: str, value: object) -> str:
+    """A campaign's target or its progress: a count of customers or sales as a
+    whole number, an amount (the measure's label says 元) in whole yuan; with
+    thousands separators either way ("30.00" sales was shown)."""
+    if value is None or isinstance(value, Undefined):
+        return "—"
+    number = Decimal(str(value))
+    return f"{number.quantize(Decimal(1)):,f}"
 
 
 def helpers(request: Request) -> dict[str, Any]:
@@ -112,6 +123,7 @@ def helpers(request: Request) -> dict[str, Any]:
         "wan": lambda v: wan(None if isinstance(v, Undefined) else v, lang),
         "count": count,
         "pct": pct,
+        "measure_value": measure_value,
         "tz": SHANGHAI,
         "new_key": lambda: uuid.uuid4().hex,
         "read_back": lambda expr: read_back(expr, words),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
+from kequn.privacy.audit import ACTIONS as AUDIT_ACTIONS
 from kequn.privacy.consent import change_consent, refuse_personalisation
 from kequn.privacy.requests import requests as subject_requests
 from kequn.web.deps import CODE, CUSTOMER_CODE, DB, CustomerId, Day, viewer
@@ -160,6 +161,7 @@ def audit_page(
         title="合规审计",
         viewer=me,
         q=q,
+        actions=AUDIT_ACTIONS,
         entries=entries,
         alerts=alerts(s, pb, day),
         requests=subject_requests(s, day, "open"),
