@@ -326,7 +326,7 @@ def pairs(t: dict[str, ir.Table], pb: LoadedPlaybook) -> ir.Table:
     history = t["k_history"]
     p = _with(p, contact_rules.recent_marketing(history, clock, policy), ["customer_id"])
     p = _with(p, contact_rules.paused(history, policy), ["customer_id", "action"])
-    of = contact_rules.occasions(t.actions for t in pb.playbook.triggers)
+    of = contact_rules.occasions(trigger.actions for trigger in pb.playbook.triggers)
     p = _with(
         p.mutate(occasion=contact_rules.occasion(p.action, of)),
         contact_rules.reached(history, policy, of),

@@ -1,10 +1,9 @@
 """The contact policy (DOMAIN.md §8): the marketing cap, suppression after
 repeated rejections, the snooze a "maybe later" asks for, the pause after an
 action (or another of the same occasion) reached the customer, and one open
-task per action. Each is an Ibis
-expression over the customer's contact history (the outcomes logged),
-evaluated for every customer at night and for one customer when an event
-arrives."""
+task per action. Each is an Ibis expression over the customer's contact
+history (the outcomes logged), evaluated for every customer at night and for
+one customer when an event arrives."""
 
 from __future__ import annotations
 
