@@ -48,9 +48,9 @@ def pct(share: float | None, places: int = 1) -> str:
     return "—" if share is None or isinstance(share, Undefined) else f"{share * 100:.{places}f}%"
 
 
-def measure_value(measure: str, value: object) -> str:
+def measure_value(value: object) -> str:
     """A campaign's target or its progress: a count of customers or sales as a
-    whole number, an amount (the measure's label says 元) in whole yuan; with
+    whole number, an amount (each measure's label says 元) in whole yuan; with
     thousands separators either way ("30.00" sales was shown)."""
     if value is None or isinstance(value, Undefined):
         return "—"
