@@ -67,8 +67,6 @@ CHANNELS = {
     "sms": ("短信", "text message"),
     "app": ("手机银行", "the mobile banking app"),
 }
-#: kept for the callers that name a channel in Chinese
-CHANNEL_ZH = {code: zh for code, (zh, _) in CHANNELS.items()}
 
 REFUSE = (
     "如您不希望收到基于个人信息的推荐，可随时告知客户经理或在手机银行中关闭“个性化推荐”，"
