@@ -270,29 +270,17 @@ class _RunFile:
     def _recommendation(self, values: Sequence[Any]) -> dict[str, Any]:
         """One recommendation as a card holds it: numbers as JSON would give them
         (an amount a float), the product's risk a number, its shelf facts beside."""
-        r: dict[str, Any] = {
+        rec: dict[str, Any] = {
             name: float(v) if isinstance(v, Decimal) else v
             for name, v in zip(RECOMMENDATION_FIELDS, values, strict=True)
         }
-        risk = r["product_risk"]
-        closed, on_sale, term_days = self.shelf.get(r["product_id"], (None, None, None))
-        return {
-            "product_id": r["product_id"],
-            "product_name": r["product_name"],
-            "asset_class": r["asset_class"],
-            "rank": r["rank"],
-            "expected_return": r["expected_return"],
-            "product_type": r["product_type"],
-            "product_risk": int(risk[1:]) if isinstance(risk, str) and risk[1:].isdigit() else None,
-            "closed": closed,
-            "on_sale": on_sale,
-            "is_pension": bool(r["is_pension"]),
-            "dual_recording": r["dual_recording"],
-            "term_days": term_days,
-            "reasons": r["reasons"],
-            "rules_passed": r["rules_passed"],
-            "gap_amount": r["gap_amount"],
-        }
+        risk = rec["product_risk"]
+        rec["product_risk"] = int(risk[1:]) if isinstance(risk, str) and risk[1:].isdigit() else None
+        rec["is_pension"] = bool(rec["is_pension"])
+        rec["closed"], rec["on_sale"], rec["term_days"] = self.shelf.get(
+            rec["product_id"], (None, None, None)
+        )
+        return rec
 
     def attributes(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """The bank's own attributes on the profile: name -> label (read once: a
