@@ -560,6 +560,39 @@ def test_customer_360_masks_and_explains(app, workbench: Workbench) -> None:  # 
     assert 'id="health-total"' in html
 
 
+def test_products_filling_one_gap_show_its_amount_once(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """A customer's recommendations of one class fill one gap: its amount is
+    beside the first, and the others say so (three rows of 0.20万元 read as 0.60)."""
+    c = signed_in(app, "manager")
+    for s in ops_session(workbench):
+        ids = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id == workbench.people["manager"])
+            .order_by(Customer.customer_id)
+        ).all()
+    seen_shared = 0
+    for cid in ids:
+        recs = c.get(f"/api/customers/{cid}").json()["recommendations"]
+        classes = [r["asset_class"] for r in recs]
+        if len(set(classes)) == len(classes):
+            continue
+        html = c.get(f"/customers/{cid}").text
+        table = html.split("推荐产品", 1)[1].split("</table>", 1)[0]
+        cells = re.findall(r"<tr><td>\d+</td><td>.*?</td><td>(.*?)</td>", table, re.S)
+        assert len(cells) == len(recs), cells
+        first_of: set[str] = set()
+        for r, cell in zip(recs, cells, strict=True):
+            if r["asset_class"] in first_of:
+                assert cell == "同上", cell
+            else:
+                assert "万元" in cell and cell != "同上", cell
+                first_of.add(r["asset_class"])
+        seen_shared += 1
+        if seen_shared >= 3:
+            break
+    assert seen_shared, "no customer of the book has two products of one class"
+
+
 def test_a_liability_holding_and_a_referral_read_by_their_names(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
     """The holdings list names a credit card's class, and a lobby referral's
     explanation names its trigger: a banker reads words, never ``liability`` or

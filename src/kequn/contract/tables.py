@@ -78,6 +78,15 @@ PRODUCT_TYPES = (
 DEPOSIT_TYPES = ("demand_deposit", "time_deposit", "large_cd")
 LIABILITY_TYPES = ("loan", "credit_card")
 ASSET_CLASSES = ("cash", "fixed_income", "equity", "alternative", "protection", "liability")
+#: each asset class as a banker names it (the allocation's five and the liabilities)
+ASSET_CLASS_ZH = {
+    "cash": "现金类",
+    "fixed_income": "固收类",
+    "equity": "权益类",
+    "alternative": "另类",
+    "protection": "保障类",
+    "liability": "负债类",
+}
 LIQUIDITY = ("T0", "T1", "closed")
 CHANNELS = (
     "counter",

@@ -8,15 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
 
-CLASS_ZH = {
-    "cash": "现金类",
-    "fixed_income": "固收类",
-    "equity": "权益类",
-    "alternative": "另类",
-    "protection": "保障类",
-}
 _FIELD = re.compile(r"\{([a-z_0-9]+)\}")
 
 

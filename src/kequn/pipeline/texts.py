@@ -8,13 +8,11 @@ import re
 import ibis
 import ibis.expr.types as ir
 
-CLASS_ZH = {
-    "cash": "现金类",
-    "fixed_income": "固收类",
-    "equity": "权益类",
-    "alternative": "另类",
-    "protection": "保障类",
-}
+from kequn.contract.tables import ASSET_CLASS_ZH
+from kequn.playbook.model import ASSET_CLASSES
+
+#: the allocation's classes as a banker names them
+CLASS_ZH = {c: ASSET_CLASS_ZH[c] for c in ASSET_CLASSES}
 
 
 def fmt_int(x: ir.NumericValue) -> ir.StringValue:

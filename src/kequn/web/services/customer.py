@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
 from kequn.privacy.consent import consents_of
 from kequn.privacy.explain import explain_recommendation, explain_task
@@ -32,7 +33,6 @@ from kequn.web.security import Viewer
 from kequn.web.services.privacy import clear_fields, trail_read
 from kequn.web.services.scope import customers_in_scope
 from kequn.web.services.views import (
-    CLASS_ZH,
     COMPONENT_ZH,
     HOLDING_CLASS_ZH,
     TIER_ZH,
@@ -122,10 +122,16 @@ def customer_360(
         for c in COMPONENTS
     ]
     recs = []
+    gaps_shown: set[Any] = set()
     for r in f.get("recs") or []:
         r = dict(r)
         if r.get("is_pension"):
             r["expected_return"] = None  # never shown for pension products
+        # products of one class fill one gap: its amount is shown once, beside the
+        # first of them, so that a banker does not read the rows as adding up
+        r["gap_class_zh"] = CLASS_ZH.get(r.get("asset_class") or "", r.get("asset_class"))
+        r["same_gap"] = r.get("asset_class") in gaps_shown
+        gaps_shown.add(r.get("asset_class"))
         recs.append(r)
     holdings = [
         {

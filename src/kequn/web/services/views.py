@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from kequn.contract.tables import ASSET_CLASS_ZH
 from kequn.privacy.masking import mask
 from kequn.store.models import Customer
 
@@ -19,16 +20,9 @@ TIER_ZH = {
     "mass_affluent": "潜力",
     "mass": "大众",
 }
-CLASS_ZH = {
-    "cash": "现金类",
-    "fixed_income": "固收类",
-    "equity": "权益类",
-    "alternative": "另类",
-    "protection": "保障类",
-}
 #: a holding's class: the allocation's five, and the liabilities a holdings list
 #: also shows (a credit card, a loan)
-HOLDING_CLASS_ZH = CLASS_ZH | {"liability": "负债类"}
+HOLDING_CLASS_ZH = ASSET_CLASS_ZH
 COMPONENT_ZH = {
     "allocation": "配置契合",
     "growth": "资产增速",
