@@ -75,7 +75,7 @@ def test_a_server_living_through_several_nights_reads_each_run_and_lets_old_ones
         }  # type: ignore[union-attr]
         assert len([a for a in attached if a.startswith("run")]) == CardFacts.KEEP
         assert reader.facts([cid], runs[0])[cid]["aum"] == seen[0]
-        assert reader.history(cid, runs[-1]) is not None
+        assert reader.history([cid], runs[-1]) is not None
     finally:
         reader.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kequn.decide.one import decide_one
-from kequn.decide.tasks import open_task
+from kequn.decide.single_tasks import new_task, open_tasks
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import SKIPPED, passed_before
 from kequn.store.cards import Cards
@@ -83,32 +83,41 @@ def propose(
     staff = s.get(Staff, manager_id)
     value = float(row["value"] or 0.0)
     product = _product(row)
-    task = open_task(
+    [task] = open_tasks(
         s,
-        pb,
-        card,
-        action,
-        trigger=trigger,
-        manager_id=manager_id,
-        manager_name=staff.name if staff else None,
-        channel=channel or action.channels[0],
-        scheduled_at=now,
-        product=product,
-        facts=facts,
-        score={"value": value, "propensity": action.prior, "urgency": 1.0, "priority": value * action.prior},
-        explanation={
-            "rules_passed": ["within_contact_policy:do_not_contact"]
-            if in_person
-            else [st for st in passed_before("task") if st not in skipped],
-            "skipped": list(skipped) if not in_person else [*skipped, "applicable", "suitable"],
-            "skipped_why": {"zh": SKIPPED[skip][0], "en": SKIPPED[skip][1]},
-            "note": note,
-            "features_used": [],
-        },
-        source=source,
-        audit=(f"system:{source}", "decision_direct", {"manager": manager_id}),
-        now=now,
-        suffix=suffix,
+        [
+            new_task(
+                pb,
+                card,
+                action,
+                trigger=trigger,
+                manager_id=manager_id,
+                manager_name=staff.name if staff else None,
+                channel=channel or action.channels[0],
+                scheduled_at=now,
+                product=product,
+                facts=facts,
+                score={
+                    "value": value,
+                    "propensity": action.prior,
+                    "urgency": 1.0,
+                    "priority": value * action.prior,
+                },
+                explanation={
+                    "rules_passed": ["within_contact_policy:do_not_contact"]
+                    if in_person
+                    else [st for st in passed_before("task") if st not in skipped],
+                    "skipped": list(skipped) if not in_person else [*skipped, "applicable", "suitable"],
+                    "skipped_why": {"zh": SKIPPED[skip][0], "en": SKIPPED[skip][1]},
+                    "note": note,
+                    "features_used": [],
+                },
+                source=source,
+                audit=(f"system:{source}", "decision_direct", {"manager": manager_id}),
+                now=now,
+                suffix=suffix,
+            )
+        ],
     )
     return Proposed(task, Verdict(True, "task", "", channel))
 

@@ -8,7 +8,7 @@ explanation of a task all decide here."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -98,45 +98,99 @@ def offers_rows(customer_id: str, facts: Mapping[str, Any]) -> list[Row]:
     ]
 
 
-def state_rows(s: Session, card: Customer, now: datetime, pb: LoadedPlaybook) -> dict[str, list[Row]]:
-    """The customer's consents (the bank's on the card, Kequn's since),
-    preferences, history and open tasks, as rows."""
-    cid = card.customer_id
-    events = consent_rules.card_events(cid, card.consent)
+@dataclass(frozen=True)
+class Subject:
+    """A customer to decide on: their slim card, the run's facts, the event's
+    fields and the manager (``None``: the card's owner)."""
+
+    card: Customer
+    facts: Mapping[str, Any]
+    event: Mapping[str, Any] = field(default_factory=dict)
+    manager_id: str | None = None
+
+
+def state_rows(
+    s: Session, cards: Sequence[Customer], now: datetime, pb: LoadedPlaybook
+) -> dict[str, list[Row]]:
+    """The customers' consents (the bank's on the card, Kequn's since),
+    preferences, history and open tasks, as rows: one query each for them all."""
+    ids = [c.customer_id for c in cards]
+    events = [e for c in cards for e in consent_rules.card_events(c.customer_id, c.consent)]
     events += [
-        {"customer_id": cid, "purpose": c.purpose, "granted": c.granted, "ts": c.ts}
-        for c in s.scalars(select(Consent).where(Consent.customer_id == cid))
+        {"customer_id": c.customer_id, "purpose": c.purpose, "granted": c.granted, "ts": c.ts}
+        for c in s.scalars(select(Consent).where(Consent.customer_id.in_(ids)))
     ]
-    prefs = s.get(ContactPreference, cid)
     since = now - contact_rules.horizon(pb.playbook.contact)
     history = [
-        {"customer_id": cid, "action": o.action, "kind": o.kind, "outcome": o.outcome, "at": o.at}
-        for o in s.scalars(select(Outcome).where(Outcome.customer_id == cid, Outcome.at >= since))
+        {"customer_id": o.customer_id, "action": o.action, "kind": o.kind, "outcome": o.outcome, "at": o.at}
+        for o in s.scalars(select(Outcome).where(Outcome.customer_id.in_(ids), Outcome.at >= since))
     ]
     open_tasks = [
         {"customer_id": cid, "action": a}
-        for a in set(
-            s.scalars(
-                select(Task.action).where(
-                    Task.customer_id == cid, Task.status == "open", Task.as_of <= now.date()
+        for cid, a in set(
+            s.execute(
+                select(Task.customer_id, Task.action).where(
+                    Task.customer_id.in_(ids), Task.status == "open", Task.as_of <= now.date()
                 )
-            )
+            ).all()
         )
     ]
     return {
         "k_consent_events": events,
         "k_prefs": [
             {
-                "customer_id": cid,
+                "customer_id": prefs.customer_id,
                 "do_not_contact": bool(prefs.do_not_contact),
                 "personalised_opt_out": bool(prefs.personalised_opt_out),
             }
-        ]
-        if prefs
-        else [],
+            for prefs in s.scalars(select(ContactPreference).where(ContactPreference.customer_id.in_(ids)))
+        ],
         "k_history": history,
         "k_open": open_tasks,
     }
+
+
+def decide_many(
+    s: Session,
+    pb: LoadedPlaybook,
+    subjects: Sequence[Subject],
+    now: datetime,
+    proposals: Sequence[Row] | None = None,
+) -> list[Row]:
+    """Every proposal for the customers with its verdict (``stage``/``rule`` NULL:
+    alive after the rules): the triggers' own proposals on each customer's facts
+    and event, or the ``proposals`` given (a referral, a salon lead). The
+    customers are decided together, as the nightly batch decides its own, and
+    must be distinct: a customer's second event is decided after the first."""
+    if not subjects:
+        return []
+    ids = [x.card.customer_id for x in subjects]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a customer is decided once in a call: their next event after this one")
+    p = plan(pb)
+    managers = {x.manager_id or x.card.owner_manager_id for x in subjects} - {None}
+    active = (
+        set(s.scalars(select(Staff.manager_id).where(Staff.manager_id.in_(managers), Staff.active)))
+        if managers
+        else set()
+    )
+    rows = []
+    for x in subjects:
+        manager = x.manager_id or x.card.owner_manager_id
+        rows.append(facts_row(x.card, x.facts, manager, manager in active, x.event))
+    if proposals is None:
+        proposals = execute(p.proposals, {"k_facts": rows})
+    if not proposals:
+        return []
+    inputs: dict[str, list[Row]] = {
+        "k_clock": [{"now": now, "day": now.date()}],
+        "k_proposals": [dict(r) for r in proposals],
+        "k_actions": action_rows(pb),
+        "k_facts": rows,
+        "k_offers": [r for x in subjects for r in offers_rows(x.card.customer_id, x.facts)],
+        **state_rows(s, [x.card for x in subjects], now, pb),
+    }
+    return execute(p.verdicts, inputs)
 
 
 def decide_one(
@@ -149,24 +203,6 @@ def decide_one(
     proposals: Sequence[Row] | None = None,
     manager_id: str | None = None,
 ) -> list[Row]:
-    """Every proposal for the customer with its verdict (``stage``/``rule`` NULL:
-    alive after the rules): the triggers' own proposals on the card's ``facts``
-    and ``event``, or the ``proposals`` given (a referral, a salon lead), with
-    ``manager_id`` as the manager when one was chosen by a person."""
-    p = plan(pb)
-    manager = manager_id or card.owner_manager_id
-    staff = s.get(Staff, manager) if manager else None
-    row = facts_row(card, facts, manager, bool(staff and staff.active), event or {})
-    if proposals is None:
-        proposals = execute(p.proposals, {"k_facts": [row]})
-    if not proposals:
-        return []
-    inputs: dict[str, list[Row]] = {
-        "k_clock": [{"now": now, "day": now.date()}],
-        "k_proposals": [dict(r) for r in proposals],
-        "k_actions": action_rows(pb),
-        "k_facts": [row],
-        "k_offers": offers_rows(card.customer_id, facts),
-        **state_rows(s, card, now, pb),
-    }
-    return execute(p.verdicts, inputs)
+    """``decide_many`` for one customer, with ``manager_id`` as the manager when
+    one was chosen by a person."""
+    return decide_many(s, pb, [Subject(card, facts, event or {}, manager_id)], now, proposals)

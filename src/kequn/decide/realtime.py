@@ -6,6 +6,7 @@ task stored at once."""
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -18,15 +19,15 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.arbitrate import CHANNELS, Room, arbitrate, remaining
-from kequn.decide.one import decide_one
+from kequn.decide.one import Subject, decide_many
 from kequn.decide.propensity import Model, with_model
-from kequn.decide.tasks import open_task
-from kequn.learn.score import features_one
+from kequn.decide.single_tasks import NewTask, new_task, open_tasks
+from kequn.learn.score import features_of
 from kequn.pipeline.cards import HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
-from kequn.store.cards import Cards
+from kequn.store.cards import Cards, Facts
 from kequn.store.models import Customer, Staff, Task
 
 EVENT_FIELDS = ("event_type", "event_product_id", "event_views_7d", "event_amount")
@@ -50,26 +51,42 @@ class EventResult:
     task: Task | None = None
 
 
-def room_today(s: Session, manager_id: str | None, customer_id: str, now: datetime) -> Room:
-    """What is left of the manager's day and the customer's, from the tasks already made."""
+def room_today(
+    s: Session, manager_ids: Iterable[str | None], customer_ids: Iterable[str], now: datetime
+) -> Room:
+    """What is left of the managers' day and the customers', from the tasks already made."""
     day = now.date()
-    staff = s.get(Staff, manager_id) if manager_id else None
-    capacity = (
-        {(staff.manager_id, ch): int(getattr(staff, f"capacity_{ch}") or 0) for ch in CHANNELS}
-        if staff
-        else {}
-    )
+    managers = sorted({m for m in manager_ids if m})
+    ids = sorted(set(customer_ids))
+    capacity = {
+        (staff.manager_id, ch): int(getattr(staff, f"capacity_{ch}") or 0)
+        for staff in (s.scalars(select(Staff).where(Staff.manager_id.in_(managers))) if managers else [])
+        for ch in CHANNELS
+    }
     made = (Task.as_of == day) & Task.status.in_(["open", "done"])
-    booked: dict[tuple[str, str], int] = {
-        (m, ch): int(n)
-        for m, ch, n in s.execute(
-            select(Task.manager_id, Task.channel, func.count())
-            .where(Task.manager_id == manager_id, made)
-            .group_by(Task.manager_id, Task.channel)
+    booked: dict[tuple[str, str], int] = {}
+    if managers:
+        booked = {
+            (m, ch): int(n)
+            for m, ch, n in s.execute(
+                select(Task.manager_id, Task.channel, func.count())
+                .where(Task.manager_id.in_(managers), made)
+                .group_by(Task.manager_id, Task.channel)
+            ).all()
+        }
+    mine = dict.fromkeys(ids, 0) | {
+        cid: int(n)
+        for cid, n in s.execute(
+            select(Task.customer_id, func.count())
+            .where(Task.customer_id.in_(ids), made)
+            .group_by(Task.customer_id)
         ).all()
     }
-    mine = s.scalar(select(func.count()).select_from(Task).where(Task.customer_id == customer_id, made)) or 0
-    return Room(remaining(capacity, booked), {customer_id: int(mine)}, booked, now)
+    return Room(remaining(capacity, booked), mine, booked, now)
+
+
+#: the most events one call decides (a batch from the bank's event stream)
+MAX_BATCH = 500
 
 
 def handle_event(
@@ -81,86 +98,175 @@ def handle_event(
     now: datetime | None = None,
 ) -> EventResult:
     """Decides on one event and stores the resulting task, if any."""
+    return handle_events(ops, cards, [event], pb, model, now)[0]
+
+
+def handle_events(
+    ops: Store,
+    cards: Cards,
+    events: Sequence[Mapping[str, Any]],
+    pb: LoadedPlaybook,
+    model: Model | None = None,
+    now: datetime | None = None,
+) -> list[EventResult]:
+    """Decides on a batch of events and stores their tasks, in one transaction:
+    all of them or, if any fails, none. The customers' events are decided
+    together, as the nightly batch decides its customers (their pairs ranked
+    against one another for their managers' room); a customer's second event is
+    decided after their first, seeing the task it made. An unknown customer
+    refuses the batch before anything is decided."""
     now = now or clock_now()
-    customer_id = str(event.get("customer_id") or "")
+    if len(events) > MAX_BATCH:
+        raise KequnError(f"{len(events)} events in one batch: at most {MAX_BATCH}")
+    ids = [str(e.get("customer_id") or "") for e in events]
+    results = [EventResult(cid) for cid in ids]
     with ops.session() as s:
-        card = s.get(Customer, customer_id)
-        if card is None:
-            raise KequnError(f"unknown customer {customer_id!r}")
-        result = EventResult(customer_id)
-        facts = cards.facts(s, customer_id)
-        judged = decide_one(s, pb, card, facts, now, {k: event.get(k) for k in EVENT_FIELDS})
-        result.triggers = sorted({r["trigger"] for r in judged})
-        for r in judged:
-            if r["rule"] is not None:
-                result.pairs.append(PairVerdict(r["trigger"], r["action"], r["stage"], r["rule"]))
-        live = [r for r in judged if r["rule"] is None]
-        if not live:
-            return result
-        frame = pd.DataFrame(live)
-        score = with_model(
-            pb,
-            model,
-            lambda pairs: features_one(
-                model,  # type: ignore[arg-type]
-                pairs,
-                now,
-                facts,
-                cards.history(s, customer_id, now - timedelta(days=HISTORY_DAYS)),
-            ),
-        )
-        tasks, dropped = arbitrate(
-            frame, room_today(s, card.owner_manager_id, customer_id, now), pb, score, now.date()
-        )
-        for r in _rows(dropped, ("trigger", "action", "stage", "rule", "priority")):
-            result.pairs.append(PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority)))
-        actions = {a.name: a for a in pb.playbook.actions}
-        for t in _rows(tasks, TASK_FIELDS):
-            pv = PairVerdict(t.trigger, t.action, "task", "", t.channel, float(t.priority))
-            result.pairs.append(pv)
-            if result.task is not None:
-                continue
-            staff = s.get(Staff, t.manager_id)
-            product = _product(t)
-            # the same event twice makes one task
-            result.task = open_task(
-                s,
-                pb,
-                card,
-                actions[t.action],
-                trigger=t.trigger,
-                manager_id=t.manager_id,
-                manager_name=staff.name if staff else None,
-                channel=t.channel,
-                scheduled_at=pd.Timestamp(t.scheduled_at).to_pydatetime(),
-                product=product,
-                facts=facts,
-                score={
-                    "value": float(t.value),
-                    "propensity": float(t.propensity),
-                    "urgency": float(t.urgency),
-                    "priority": float(t.priority),
-                },
-                explanation={
-                    "event": event,
-                    "rules_passed": passed_before("task"),
-                    "dual_recording": bool(t.dual_recording)
-                    if t.dual_recording == t.dual_recording
-                    else False,
-                    "score": {
-                        "value": round(float(t.value), 2),
-                        "propensity": round(float(t.propensity), 4),
-                        "urgency": float(t.urgency),
-                        "priority": round(float(t.priority), 4),
-                    },
-                    "features_used": sorted(pb.expression("triggers", t.trigger).columns),
-                    "propensity_reasons": t.propensity_reasons or [],
-                },
-                source="event",
-                audit=("system:event", "decision_event", {"event": event.get("event_type")}),
-                now=now,
+        known = {
+            c.customer_id: c
+            for c in s.scalars(select(Customer).where(Customer.customer_id.in_(sorted(set(ids)))))
+        }
+        unknown = sorted({cid for cid in ids if cid not in known})
+        if unknown:
+            raise KequnError(
+                f"unknown customer {unknown[0]!r}"
+                + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else "")
             )
-        return result
+        facts = cards.many(s, known)
+        for turn in _turns(ids):
+            _decide_turn(
+                s, cards, pb, model, now, [(i, events[i], known[ids[i]]) for i in turn], facts, results
+            )
+    return results
+
+
+def _turns(ids: Sequence[str]) -> list[list[int]]:
+    """The events' positions in turns: each customer's first event in the first
+    turn, their second in the next, and so on."""
+    turns: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, cid in enumerate(ids):
+        k = seen.get(cid, 0)
+        seen[cid] = k + 1
+        if k == len(turns):
+            turns.append([])
+        turns[k].append(i)
+    return turns
+
+
+def _decide_turn(
+    s: Session,
+    cards: Cards,
+    pb: LoadedPlaybook,
+    model: Model | None,
+    now: datetime,
+    turn: Sequence[tuple[int, Mapping[str, Any], Customer]],
+    facts: Mapping[str, Facts],
+    results: list[EventResult],
+) -> None:
+    """One turn of distinct customers' events: the rules, then the arbitration of
+    every live pair, then a task per event (its best) stored."""
+    subjects = [
+        Subject(card, facts.get(card.customer_id, {}), {k: event.get(k) for k in EVENT_FIELDS})
+        for _, event, card in turn
+    ]
+    judged = decide_many(s, pb, subjects, now)
+    at = {card.customer_id: i for i, _, card in turn}
+    for r in judged:
+        result = results[at[r["customer_id"]]]
+        if r["trigger"] not in result.triggers:
+            result.triggers.append(r["trigger"])
+        if r["rule"] is not None:
+            result.pairs.append(PairVerdict(r["trigger"], r["action"], r["stage"], r["rule"]))
+    for i, _, _ in turn:
+        results[i].triggers.sort()
+    live = [r for r in judged if r["rule"] is None]
+    if not live:
+        return
+    frame = pd.DataFrame(live)
+    deciding = {r["customer_id"] for r in live}
+    score = with_model(
+        pb,
+        model,
+        lambda pairs: features_of(
+            model,  # type: ignore[arg-type]
+            pairs,
+            now,
+            facts,
+            cards.history(s, deciding, now - timedelta(days=HISTORY_DAYS)),
+        ),
+    )
+    cards_of = {card.customer_id: card for _, _, card in turn}
+    room = room_today(s, {c.owner_manager_id for c in cards_of.values()}, deciding, now)
+    tasks, dropped = arbitrate(frame, room, pb, score, now.date())
+    for r in _rows(dropped, ("customer_id", "trigger", "action", "stage", "rule", "priority")):
+        results[at[r.customer_id]].pairs.append(
+            PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority))
+        )
+    actions = {a.name: a for a in pb.playbook.actions}
+    names = (
+        {
+            m.manager_id: m.name
+            for m in s.scalars(
+                select(Staff).where(Staff.manager_id.in_(sorted(set(tasks["manager_id"].dropna()))))
+            )
+        }
+        if len(tasks)
+        else {}
+    )
+    decided: list[tuple[EventResult, NewTask]] = []
+    made: set[str] = set()
+    for t in _rows(tasks, ("customer_id", *TASK_FIELDS)):
+        result = results[at[t.customer_id]]
+        result.pairs.append(PairVerdict(t.trigger, t.action, "task", "", t.channel, float(t.priority)))
+        if t.customer_id in made:
+            continue  # an event makes one task: its best
+        made.add(t.customer_id)
+        event = next(e for _, e, c in turn if c.customer_id == t.customer_id)
+        decided.append(
+            (
+                result,
+                new_task(
+                    pb,
+                    cards_of[t.customer_id],
+                    actions[t.action],
+                    trigger=t.trigger,
+                    manager_id=t.manager_id,
+                    manager_name=names.get(t.manager_id),
+                    channel=t.channel,
+                    scheduled_at=pd.Timestamp(t.scheduled_at).to_pydatetime(),
+                    product=_product(t),
+                    facts=dict(facts.get(t.customer_id, {})),
+                    score={
+                        "value": float(t.value),
+                        "propensity": float(t.propensity),
+                        "urgency": float(t.urgency),
+                        "priority": float(t.priority),
+                    },
+                    explanation={
+                        "event": dict(event),
+                        "rules_passed": passed_before("task"),
+                        "dual_recording": bool(t.dual_recording)
+                        if t.dual_recording == t.dual_recording
+                        else False,
+                        "score": {
+                            "value": round(float(t.value), 2),
+                            "propensity": round(float(t.propensity), 4),
+                            "urgency": float(t.urgency),
+                            "priority": round(float(t.priority), 4),
+                        },
+                        "features_used": sorted(pb.expression("triggers", t.trigger).columns),
+                        "propensity_reasons": t.propensity_reasons or [],
+                    },
+                    source="event",
+                    audit=("system:event", "decision_event", {"event": event.get("event_type")}),
+                    now=now,
+                ),
+            )
+        )
+    # the same event twice makes one task: the one stored the first time
+    stored = open_tasks(s, [n for _, n in decided])
+    for (result, _), task in zip(decided, stored, strict=True):
+        result.task = task
 
 
 #: what an event reads of each task the arbitration made

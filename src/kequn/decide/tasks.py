@@ -11,17 +11,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
 from kequn.decide.campaign_hits import CampaignBrief, campaign_briefs, campaign_of
 from kequn.decide.talk import render, values
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.model import Action
-from kequn.privacy.audit import Event, record
 from kequn.rules import passed_before
 from kequn.store import Store
 from kequn.store.bulk import copy_from_duckdb
-from kequn.store.models import Customer, Task
 
 
 def frame_of(ops: Store | Any, sql: str, **params: Any) -> pd.DataFrame:
@@ -322,88 +318,3 @@ def _first_of_the_day(con: Connection, tasks: pd.DataFrame, day: date) -> bool:
     if not tasks["task_id"].is_unique:
         return False
     return con.execute(text("SELECT 1 FROM tasks WHERE as_of = :d LIMIT 1"), {"d": day}).first() is None
-
-
-def open_task(
-    s: Session,
-    pb: LoadedPlaybook,
-    card: Customer,
-    action: Action,
-    *,
-    trigger: str,
-    manager_id: str,
-    manager_name: str | None,
-    channel: str,
-    scheduled_at: datetime,
-    product: dict[str, Any] | None,
-    facts: dict[str, Any],
-    score: dict[str, float],
-    explanation: dict[str, Any],
-    source: str,
-    audit: tuple[str, str, dict[str, Any]],
-    now: datetime,
-    suffix: str = "",
-) -> Task:
-    """Stores one task decided outside the nightly batch (an event, a referral, a
-    salon lead), with its talk track rendered and its audit entry; the same
-    customer, action and day (and ``suffix``) makes it only once."""
-    task_id = f"{now.date().isoformat()}:{card.customer_id}:{action.name}{suffix}"
-    existing = s.get(Task, task_id)
-    if existing is not None:
-        return existing
-    vals = values(facts, card.name, card.gender, manager_name, product, pb)
-    product_id = product.get("product_id") if product else None
-    task = Task(
-        task_id=task_id,
-        run_id=None,
-        as_of=now.date(),
-        customer_id=card.customer_id,
-        manager_id=manager_id,
-        action=action.name,
-        trigger=trigger,
-        kind=action.kind,
-        channel=channel,
-        scheduled_at=scheduled_at,
-        contact_window="now",
-        priority=score["priority"],
-        value=score["value"],
-        propensity=score["propensity"],
-        urgency=score["urgency"],
-        product_id=product_id,
-        talk_track=render(action.talk_track, vals),
-        visit_material=render(action.visit_material, vals) if action.visit_material else None,
-        # JSON-safe: an event may carry dates and amounts
-        explanation=json.loads(
-            json.dumps(
-                {
-                    "trigger": trigger,
-                    "action": action.name,
-                    "kind": action.kind,
-                    "product": product_id,
-                    **explanation,
-                },
-                default=str,
-            )
-        ),
-        status="open",
-        source=source,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(task)
-    actor, what, detail = audit
-    record(
-        s,
-        [
-            Event(
-                actor,
-                "system",
-                what,
-                card.customer_id,
-                {"task": task_id, "trigger": trigger, "action": action.name, **detail},
-                now,
-            )
-        ],
-    )
-    return task

@@ -116,13 +116,16 @@ def features_batch(
 _LOCAL = threading.local()
 
 
-def features_one(
+def features_of(
     model: Model,
     pairs: pd.DataFrame,
     now: datetime,
-    facts: Mapping[str, Any],
+    facts: Mapping[str, Mapping[str, Any]],
     history: Sequence[Mapping[str, Any]],
 ) -> pd.DataFrame:
+    """The model's inputs for the pairs of a few customers decided in process (an
+    event, a batch of events): ``facts`` by customer, ``history`` their earlier
+    contacts."""
     con = getattr(_LOCAL, "con", None)
     if con is None:
         con = _LOCAL.con = duckdb.connect(":memory:")
@@ -130,7 +133,8 @@ def features_one(
     names = named(model)
     con.register("k_one_targets", targets(pairs, now))
     con.register("k_one_events", pa.Table.from_pylist([dict(h) for h in history], schema=EVENTS))
-    values = {"key": list(range(len(pairs))), **{n: [facts.get(n)] * len(pairs) for n in names}}
+    of = [facts.get(str(cid)) or {} for cid in pairs["customer_id"]]
+    values = {"key": list(range(len(pairs))), **{n: [f.get(n) for f in of] for n in names}}
     con.register("k_one_values", pd.DataFrame(values))
     try:
         return frame(con, Tables("k_one_targets", "k_one_events", "k_one_values"), names)

@@ -292,11 +292,15 @@ class _RunFile:
             self._attributes = found
         return dict(self._attributes)
 
-    def history(self, cur: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]]:
-        """The customer's own past contacts the run keeps (the bank's, last year)."""
-        if self.history_sql is None:
+    def history(self, cur: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The customers' own past contacts the run keeps (the bank's, last year),
+        each customer's in time order."""
+        if self.history_sql is None or not customer_ids:
             return []
-        found = cur.execute(f"{self.history_sql} WHERE customer_id = ? ORDER BY ts", [customer_id])
+        found = cur.execute(
+            f"{self.history_sql} WHERE customer_id IN (SELECT unnest(?)) ORDER BY customer_id, ts",
+            [list(customer_ids)],
+        )
         cols = [d[0] for d in found.description or []]
         return [dict(zip(cols, r, strict=True)) for r in found.fetchall()]
 
@@ -373,9 +377,9 @@ class CardFacts:
         run, cur = self._run(run_schema)
         return run.facts(cur, ids)
 
-    def history(self, customer_id: str, run_schema: str) -> list[dict[str, Any]]:
+    def history(self, customer_ids: Sequence[str], run_schema: str) -> list[dict[str, Any]]:
         run, cur = self._run(run_schema)
-        return run.history(cur, customer_id)
+        return run.history(cur, customer_ids)
 
     def attributes(self, run_schema: str) -> dict[str, str]:
         run, cur = self._run(run_schema)

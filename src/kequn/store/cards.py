@@ -91,21 +91,22 @@ class Cards:
             return {}
         return self.reader.attributes(where.run_schema)
 
-    def history(self, s: Session, customer_id: str, since: datetime) -> list[dict[str, Any]]:
-        """Every contact of the customer from ``since``: the bank's own, as the run
+    def history(self, s: Session, customer_ids: Iterable[str], since: datetime) -> list[dict[str, Any]]:
+        """Every contact of the customers from ``since``: the bank's own, as the run
         behind the cards keeps them, and the outcomes logged in Kequn."""
+        ids = sorted(set(customer_ids))
         out: list[dict[str, Any]] = []
         where = decided(s) if self.reader is not None else None
         if self.reader is not None and where is not None:
-            out = [h for h in self.reader.history(customer_id, where.run_schema) if h["ts"] >= since]
+            out = [h for h in self.reader.history(ids, where.run_schema) if h["ts"] >= since]
         rows = s.execute(
-            select(Outcome.at, Task.campaign_id, Outcome.action, Outcome.outcome)
+            select(Outcome.customer_id, Outcome.at, Task.campaign_id, Outcome.action, Outcome.outcome)
             .outerjoin(Task, Task.task_id == Outcome.task_id)
-            .where(Outcome.customer_id == customer_id, Outcome.at >= since, Outcome.outcome != "survey")
+            .where(Outcome.customer_id.in_(ids), Outcome.at >= since, Outcome.outcome != "survey")
         ).all()
         out += [
-            {"customer_id": customer_id, "ts": at, "campaign": campaign or action, "outcome": outcome}
-            for at, campaign, action, outcome in rows
+            {"customer_id": cid, "ts": at, "campaign": campaign or action, "outcome": outcome}
+            for cid, at, campaign, action, outcome in rows
         ]
         return out
 

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model
-from kequn.decide.realtime import handle_event
+from kequn.decide.realtime import MAX_BATCH, handle_events
 from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
@@ -97,6 +98,17 @@ class EventOut(BaseModel):
     triggers: list[str]
     task_id: str | None
     pairs: list[dict[str, Any]]
+
+
+class EventsIn(BaseModel):
+    """A batch of events, as a bank's event stream delivers them."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EventsOut(BaseModel):
+    #: each event's decision, in the order the events came
+    results: list[EventOut]
 
 
 @router.get("/me", response_model=Me)
@@ -243,40 +255,57 @@ def api_dashboard(
     }
 
 
+#: who may send events: the roles that serve customers
+EVENT_ROLES = (
+    "hq",
+    "lobby_manager",
+    "teller",
+    "branch_head",
+    "private_banker",
+    "wealth_manager",
+    "remote_manager",
+    "service_manager",
+)
+
+
 @router.post("/events", response_model=EventOut)
 def api_event(request: Request, body: EventIn, s: DB, v: ViewerDep) -> EventOut:
     """A real-time event: the same rules as the nightly batch; a task at once."""
-    u = require(
-        v,
-        "hq",
-        "lobby_manager",
-        "teller",
-        "branch_head",
-        "private_banker",
-        "wealth_manager",
-        "remote_manager",
-        "service_manager",
-    )
+    return _decide_events(request, [body], s, v)[0]
+
+
+@router.post("/events/batch", response_model=EventsOut)
+def api_events(request: Request, body: EventsIn, s: DB, v: ViewerDep) -> EventsOut:
+    """A batch of events decided together, in one transaction: all stored or,
+    if one fails (a customer outside the sender's reach, say), none."""
+    return EventsOut(results=_decide_events(request, body.events, s, v))
+
+
+def _decide_events(request: Request, events: list[EventIn], s: Session, v: Viewer | None) -> list[EventOut]:
+    u = require(v, *EVENT_ROLES)
     check_csrf(request, u, None)
-    if not all_within_reach(s, u, [body.customer_id]):
+    if not all_within_reach(s, u, [e.customer_id for e in events]):
         raise HTTPException(status_code=404, detail="customer not found")
     app = request.app
     try:
-        result = handle_event(
+        results = handle_events(
             app.state.store,
             app.state.cards,
-            body.model_dump(),
+            [e.model_dump() for e in events],
             app.state.playbook,
             active_model(app.state.store),
             now(),
         )
     except KequnError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    return EventOut(
-        triggers=result.triggers,
-        task_id=result.task.task_id if result.task else None,
-        pairs=[
-            {"trigger": p.trigger, "action": p.action, "stage": p.stage, "reason": p.reason}
-            for p in result.pairs
-        ],
-    )
+    return [
+        EventOut(
+            triggers=result.triggers,
+            task_id=result.task.task_id if result.task else None,
+            pairs=[
+                {"trigger": p.trigger, "action": p.action, "stage": p.stage, "reason": p.reason}
+                for p in result.pairs
+            ],
+        )
+        for result in results
+    ]
