@@ -16,7 +16,7 @@ from kequn.core.clock import SHANGHAI
 from kequn.core.errors import KequnError
 from kequn.decide.batch import decide
 from kequn.decide.one import facts_row, plan
-from kequn.decide.realtime import handle_event
+from kequn.decide.realtime import decide_events, handle_event, handle_events
 from kequn.playbook import load_playbook
 from kequn.playbook.load import NEVER_CALL, parse_window
 from kequn.rules.rows import execute
@@ -280,6 +280,105 @@ def test_an_event_makes_one_task_with_the_batch_rules(bank) -> None:  # type: ig
         )
     ops.dispose()
     assert made > 0 and n == made
+
+
+def _verdicts(results) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
+    return [
+        (
+            r.customer_id,
+            tuple(r.triggers),
+            sorted((p.trigger, p.action, p.stage, p.reason, p.channel) for p in r.pairs),
+            r.task.action if r.task is not None else None,
+        )
+        for r in results
+    ]
+
+
+def test_a_batch_of_events_decides_each_as_it_would_alone(bank) -> None:  # type: ignore[no-untyped-def]
+    """Customers of different managers (no room shared): the batch gives each
+    event the verdicts, stages, reasons and task it gets when sent alone."""
+    store, url, _ = bank
+    ops = open_store(url)
+    cards = Cards(store)
+    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    kinds = ("complaint", "product_view", "visit_booked", "check_in")
+    with ops.sessions() as s:  # a plain session: each way rolled back
+        one_each: dict[str, str] = {}
+        for cid, owner in s.execute(
+            select(Customer.customer_id, Customer.owner_manager_id)
+            .where(Customer.owner_manager_id.is_not(None))
+            .order_by(Customer.customer_id)
+        ):
+            one_each.setdefault(owner, cid)
+        events = [
+            {"customer_id": cid, "event_type": kinds[i % 4]}
+            | ({"event_product_id": "FD0001", "event_views_7d": 3} if kinds[i % 4] == "product_view" else {})
+            for i, cid in enumerate(sorted(one_each.values())[:40])
+        ]
+        together = _verdicts(decide_events(s, cards, events, PB, None, now))
+        s.rollback()
+        alone = [_verdicts(decide_events(s, cards, [e], PB, None, now))[0] for e in events]
+        s.rollback()
+    ops.dispose()
+    assert len(events) >= 10
+    assert together == alone
+    assert any(task for *_, task in together), "some event makes a task"
+    assert any(any(p[2] != "task" for p in pairs) for _, _, pairs, _ in together), "some pair is dropped"
+
+
+def test_a_customers_second_event_in_a_batch_is_decided_after_the_first(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    ops = open_store(url)
+    cards = Cards(store)
+    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    with ops.session() as s:
+        cids = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id.is_not(None))
+            .order_by(Customer.customer_id)
+        ).all()
+    made = 0
+    for cid in cids[:30]:
+        event = {"customer_id": cid, "event_type": "complaint"}
+        first, second = handle_events(ops, cards, [event, event], PB, None, now)
+        if first.task is None:
+            continue
+        made += 1
+        # the first event's task is open: the second finds it and makes none
+        assert second.task is None
+        assert any(p.action == first.task.action and p.stage != "task" for p in second.pairs)
+    with ops.session() as s:
+        stored = s.scalar(
+            select(text("count(*)"))
+            .select_from(Task)
+            .where(Task.source == "event", Task.customer_id.in_(cids[:30]))
+        )
+    ops.dispose()
+    assert made > 0 and stored == made
+
+
+def test_a_batch_with_an_unknown_customer_stores_nothing(bank) -> None:  # type: ignore[no-untyped-def]
+    store, url, _ = bank
+    ops = open_store(url)
+    cards = Cards(store)
+    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    with ops.session() as s:
+        cids = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id.is_not(None))
+            .order_by(Customer.customer_id)
+        ).all()[:20]
+        before = s.scalar(select(text("count(*)")).select_from(Task))
+    events = [{"customer_id": c, "event_type": "complaint"} for c in cids]
+    with pytest.raises(KequnError, match="NOBODY"):
+        handle_events(
+            ops, cards, [*events, {"customer_id": "NOBODY", "event_type": "complaint"}], PB, None, now
+        )
+    with ops.session() as s:
+        assert s.scalar(select(text("count(*)")).select_from(Task)) == before
+    # the same events without the stranger are decided, and store their tasks
+    assert any(r.task for r in handle_events(ops, cards, events, PB, None, now))
+    ops.dispose()
 
 
 def test_the_bulk_path_stores_tasks_exactly_as_the_row_path(store_url: str) -> None:

@@ -925,6 +925,50 @@ def test_malformed_input_is_answered_4xx_never_500(app) -> None:  # type: ignore
         assert "金额" in r.json()["detail"]  # in the page's language
 
 
+def test_a_batch_of_events_is_decided_whole_or_not_at_all(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """``POST /api/events/batch``: each event's decision in order; a customer
+    outside the sender's reach refuses the whole batch, and nothing is stored."""
+    c = signed_in(app, "manager")
+    token = csrf(c)
+    for s in ops_session(workbench):
+        mine = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id == workbench.people["manager"])
+            .order_by(Customer.customer_id.desc())
+            .limit(6)
+        ).all()
+
+    def stored() -> set[str]:
+        for s in ops_session(workbench):
+            ids = set(s.scalars(select(Task.task_id).where(Task.customer_id.in_(mine))))
+        return ids
+
+    events = [{"customer_id": cid, "event_type": "complaint"} for cid in mine]
+    theirs = one_customer(workbench, "manager2")
+    before = stored()
+    refused = c.post(
+        "/api/events/batch",
+        json={"events": [*events, {"customer_id": theirs, "event_type": "complaint"}]},
+        headers={"X-CSRF-Token": token},
+    )
+    assert refused.status_code == 404 and theirs not in refused.text
+    assert stored() == before
+    too_many = {"events": [events[0]] * 501}
+    assert c.post("/api/events/batch", json=too_many, headers={"X-CSRF-Token": token}).status_code == 422
+    answered = c.post("/api/events/batch", json={"events": events}, headers={"X-CSRF-Token": token})
+    assert answered.status_code == 200, answered.text
+    results = answered.json()["results"]
+    assert len(results) == len(events)
+    assert all(
+        r["task_id"] is None or r["task_id"].split(":")[1] == cid
+        for r, cid in zip(results, mine, strict=True)
+    )
+    assert all("complaint" in r["triggers"] for r in results)
+    made = {r["task_id"] for r in results if r["task_id"]}
+    after = stored()
+    assert made and made <= after and after - before <= made
+
+
 def test_no_one_records_anything_about_a_customer_outside_their_reach(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
     theirs, mine = one_customer(workbench, "manager2"), one_customer(workbench, "manager")
     c = signed_in(app, "manager")

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from kequn.learn.model import Model
 from kequn.learn.persuasion import active_uplifts, profiles_on
 from kequn.learn.registry import active as active_model
+from kequn.learn.registry import active_in as active_model_in
 from kequn.learn.score import features_batch, reasons
 from kequn.learn.uplift import UpliftModel
 from kequn.pipeline.cards import CONTACT_HISTORY, HISTORY_DAYS
@@ -171,4 +172,13 @@ def batch_scorer(
     return with_uplift(scored, uplifts, uplift_of)
 
 
-__all__ = ["Model", "Scorer", "active_model", "batch_scorer", "by_priors", "priors", "with_model"]
+__all__ = [
+    "Model",
+    "Scorer",
+    "active_model",
+    "active_model_in",
+    "batch_scorer",
+    "by_priors",
+    "priors",
+    "with_model",
+]

@@ -109,33 +109,42 @@ def handle_events(
     model: Model | None = None,
     now: datetime | None = None,
 ) -> list[EventResult]:
-    """Decides on a batch of events and stores their tasks, in one transaction:
-    all of them or, if any fails, none. The customers' events are decided
-    together, as the nightly batch decides its customers (their pairs ranked
-    against one another for their managers' room); a customer's second event is
-    decided after their first, seeing the task it made. An unknown customer
-    refuses the batch before anything is decided."""
+    """``decide_events`` in a transaction of its own: all the batch's tasks
+    stored or, if any fails, none."""
+    with ops.session() as s:
+        return decide_events(s, cards, events, pb, model, now)
+
+
+def decide_events(
+    s: Session,
+    cards: Cards,
+    events: Sequence[Mapping[str, Any]],
+    pb: LoadedPlaybook,
+    model: Model | None = None,
+    now: datetime | None = None,
+) -> list[EventResult]:
+    """Decides on a batch of events and stores their tasks in the session's
+    transaction. The customers' events are decided together, as the nightly
+    batch decides its customers (their pairs ranked against one another for
+    their managers' room); a customer's second event is decided after their
+    first, seeing the task it made. An unknown customer refuses the batch
+    before anything is decided."""
     now = now or clock_now()
     if len(events) > MAX_BATCH:
         raise KequnError(f"{len(events)} events in one batch: at most {MAX_BATCH}")
     ids = [str(e.get("customer_id") or "") for e in events]
     results = [EventResult(cid) for cid in ids]
-    with ops.session() as s:
-        known = {
-            c.customer_id: c
-            for c in s.scalars(select(Customer).where(Customer.customer_id.in_(sorted(set(ids)))))
-        }
-        unknown = sorted({cid for cid in ids if cid not in known})
-        if unknown:
-            raise KequnError(
-                f"unknown customer {unknown[0]!r}"
-                + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else "")
-            )
-        facts = cards.many(s, known)
-        for turn in _turns(ids):
-            _decide_turn(
-                s, cards, pb, model, now, [(i, events[i], known[ids[i]]) for i in turn], facts, results
-            )
+    known = {
+        c.customer_id: c
+        for c in s.scalars(select(Customer).where(Customer.customer_id.in_(sorted(set(ids)))))
+    }
+    unknown = sorted({cid for cid in ids if cid not in known})
+    if unknown:
+        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+        raise KequnError(f"unknown customer {unknown[0]!r}{more}")
+    facts = cards.many(s, known)
+    for turn in _turns(ids):
+        _decide_turn(s, cards, pb, model, now, [(i, events[i], known[ids[i]]) for i in turn], facts, results)
     return results
 
 

@@ -23,23 +23,24 @@ _LOADED: dict[str, Model] = {}
 def active(ops: Store) -> Model | None:
     """The model in force (parsed once per process), or None: priors."""
     with ops.session() as s:
-        # the version alone: its text (a few hundred kilobytes of trees) is read
-        # once per process, not on every event
-        version = s.scalar(
-            select(PropensityModel.version).where(
-                PropensityModel.active, PropensityModel.model_text.is_not(None)
-            )
-        )
-        if version is None:
-            return None
-        found = _LOADED.get(version)
-        if found is None:
-            text, spec = s.execute(
-                select(PropensityModel.model_text, PropensityModel.spec).where(
-                    PropensityModel.version == version
-                )
-            ).one()
-            found = _LOADED[version] = Model.from_text(version, text, spec)
+        return active_in(s)
+
+
+def active_in(s: Session) -> Model | None:
+    """``active``, read in the caller's transaction."""
+    # the version alone: its text (a few hundred kilobytes of trees) is read
+    # once per process, not on every event
+    version = s.scalar(
+        select(PropensityModel.version).where(PropensityModel.active, PropensityModel.model_text.is_not(None))
+    )
+    if version is None:
+        return None
+    found = _LOADED.get(version)
+    if found is None:
+        text, spec = s.execute(
+            select(PropensityModel.model_text, PropensityModel.spec).where(PropensityModel.version == version)
+        ).one()
+        found = _LOADED[version] = Model.from_text(version, text, spec)
     return found
 
 

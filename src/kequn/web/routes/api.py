@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
-from kequn.decide.propensity import active_model
-from kequn.decide.realtime import MAX_BATCH, handle_events
+from kequn.decide.propensity import active_model_in
+from kequn.decide.realtime import MAX_BATCH, decide_events
 from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
@@ -288,12 +288,13 @@ def _decide_events(request: Request, events: list[EventIn], s: Session, v: Viewe
         raise HTTPException(status_code=404, detail="customer not found")
     app = request.app
     try:
-        results = handle_events(
-            app.state.store,
+        # in the request's transaction: the batch's tasks stored when it succeeds
+        results = decide_events(
+            s,
             app.state.cards,
             [e.model_dump() for e in events],
             app.state.playbook,
-            active_model(app.state.store),
+            active_model_in(s),
             now(),
         )
     except KequnError as exc:
