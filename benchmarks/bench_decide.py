@@ -209,33 +209,46 @@ def decide_size(work: Path, customers: int) -> dict[str, Any]:
 # events ---------------------------------------------------------------------------
 
 
-def _client(args: tuple[str, str, str, list[str], int, bool]) -> list[float]:
+def _client(args: tuple[str, str, str, list[str], int, str, int]) -> list[float]:
+    """One client's requests, each timed from send to answer: ``mode`` "floor"
+    (GET /api/me), "events" (one event a request) or "batch" (``batch`` events
+    a request)."""
     import httpx
 
-    base, cookie_name, cookie, customers, seed, floor = args
+    base, cookie_name, cookie, customers, seed, mode, batch = args
     rng = np.random.default_rng(seed)
     out = []
     with httpx.Client(base_url=base, timeout=30, cookies={cookie_name: cookie}) as c:
         csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', c.get("/my-day").text)
         token = csrf.group(1) if csrf else ""
         kinds = ("product_view", "complaint", "visit_booked", "check_in")
-        for i, cid in enumerate(customers):
+        bodies = []
+        for cid in customers:
             kind = kinds[int(rng.integers(0, 4))]
             body: dict[str, Any] = {"customer_id": cid, "event_type": kind}
             if kind == "product_view":
                 body |= {"event_product_id": "FD0001", "event_views_7d": 3}
+            bodies.append(body)
+        step = batch if mode == "batch" else 1
+        for i in range(0, len(bodies), step):
             t = time.perf_counter()
-            if floor:
+            if mode == "floor":
                 r = c.get("/api/me")
+            elif mode == "events":
+                r = c.post("/api/events", json=bodies[i], headers={"X-CSRF-Token": token})
             else:
-                r = c.post("/api/events", json=body, headers={"X-CSRF-Token": token})
+                r = c.post(
+                    "/api/events/batch",
+                    json={"events": bodies[i : i + step]},
+                    headers={"X-CSRF-Token": token},
+                )
             out.append(time.perf_counter() - t)
-            if r.status_code != 200 and i < 3:
+            if r.status_code != 200 and i < 3 * step:
                 print("answered", r.status_code, r.text[:200], file=sys.stderr)
     return out
 
 
-def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
+def events(url: str, store: str, n: int, clients: int = 4, batch: int = 1) -> dict[str, float]:
     import httpx
     from sqlalchemy import delete, select
 
@@ -266,23 +279,26 @@ def events(url: str, store: str, n: int, clients: int = 4) -> dict[str, float]:
         per = [list(rng.choice(ids, n // clients)) for _ in range(clients)]
         measured = {}
         with mp.get_context("spawn").Pool(clients) as pool:
-            for floor in (True, False):
+            for mode in ("floor", "events", *(("batch",) if batch > 1 else ())):
                 started = time.perf_counter()
-                parts = pool.map(_client, [(base, name, cookie, per[i], i, floor) for i in range(clients)])
+                parts = pool.map(
+                    _client, [(base, name, cookie, per[i], i, mode, batch) for i in range(clients)]
+                )
                 wall = time.perf_counter() - started
                 lat = np.concatenate([np.array(p) for p in parts]) * 1000
-                measured["floor" if floor else "events"] = (len(lat), wall, lat)
-    count, wall, lat = measured["events"]
-    floor_count, floor_wall, floor_lat = measured["floor"]
-    return {
-        "events": count,
-        "per_second": round(count / wall, 1),
-        "p50_ms": round(float(np.percentile(lat, 50)), 1),
-        "p99_ms": round(float(np.percentile(lat, 99)), 1),
-        "floor_per_second": round(floor_count / floor_wall, 1),
-        "floor_p50_ms": round(float(np.percentile(floor_lat, 50)), 1),
-        "floor_p99_ms": round(float(np.percentile(floor_lat, 99)), 1),
-    }
+                # decisions: a batch request decides ``batch`` events
+                decisions = n // clients * clients if mode != "floor" else len(lat)
+                measured[mode] = (decisions, wall, lat)
+    out: dict[str, float] = {}
+    for mode, (count, wall, lat) in measured.items():
+        key = "" if mode == "events" else f"{mode}_"
+        out |= {
+            f"{key}count": count,
+            f"{key}per_second": round(count / wall, 1),
+            f"{key}p50_ms": round(float(np.percentile(lat, 50)), 1),
+            f"{key}p99_ms": round(float(np.percentile(lat, 99)), 1),
+        }
+    return out
 
 
 def main() -> None:
@@ -291,6 +307,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="250000,1000000,2000000")
     parser.add_argument("--events", type=int, default=4000, help="events over HTTP (0: none)")
     parser.add_argument(
+        "--batch", type=int, default=1, help="also send the events in batches of this many a request"
+    )
+    parser.add_argument(
         "--events-on",
         nargs=2,
         metavar=("STORE_URL", "ANALYTICS"),
@@ -298,11 +317,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.events_on:
-        e = events(args.events_on[0], args.events_on[1], args.events or 4000)
-        print(
-            f"events over HTTP from 4 clients: {e['events']:,} at {e['per_second']:,.0f}/s; "
-            f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; floor (GET /api/me, same clients and server): "
-            f"{e['floor_per_second']:,.0f}/s, p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
+        show_events(
+            events(args.events_on[0], args.events_on[1], args.events or 4000, batch=args.batch), args.batch
         )
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -333,12 +349,21 @@ def main() -> None:
             f"next day {max(nxt) / min(nxt):.2f}x"
         )
     if args.events:
-        e = events(rows[-1]["url"], rows[-1]["store"], args.events)
+        print(f"events on the {rows[-1]['customers']:,}-customer bank:")
+        show_events(events(rows[-1]["url"], rows[-1]["store"], args.events, batch=args.batch), args.batch)
+
+
+def show_events(e: dict[str, float], batch: int) -> None:
+    print(
+        f"events over HTTP from 4 clients, one a request: {e['count']:,.0f} at {e['per_second']:,.0f}/s; "
+        f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; floor (GET /api/me, same clients and server): "
+        f"{e['floor_per_second']:,.0f}/s, p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
+    )
+    if batch > 1:
         print(
-            f"events over HTTP from 4 clients on {rows[-1]['customers']:,} customers: {e['events']:,} at "
-            f"{e['per_second']:,.0f}/s; p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms; "
-            f"floor (GET /api/me, same clients and server): {e['floor_per_second']:,.0f}/s, "
-            f"p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
+            f"events in batches of {batch} (POST /api/events/batch): {e['batch_count']:,.0f} decisions "
+            f"at {e['batch_per_second']:,.0f}/s; a request (its decisions' latency) "
+            f"p50 {e['batch_p50_ms']} ms, p99 {e['batch_p99_ms']} ms"
         )
 
 

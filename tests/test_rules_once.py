@@ -245,6 +245,19 @@ def _events(
     return out
 
 
+def _together(rows: dict[str, list[dict[str, Any]]], expr: Any) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every customer in process at once (a batch of events)."""
+    return {
+        (r["customer_id"], r["action"]): (
+            r["stage"],
+            r["rule"],
+            list(r["channels_left"] or []),
+            r["product_id"],
+        )
+        for r in execute(expr, rows)
+    }
+
+
 def test_the_batch_and_an_event_give_the_same_verdict_and_keep_the_law() -> None:
     SEEN.update(alive=0, dropped=0)
     _same_verdict_and_the_law()
@@ -260,6 +273,8 @@ def _same_verdict_and_the_law(customers: list[dict[str, Any]]) -> None:
     sql, expr = _compiled()
     batch, events = _batch(rows, sql), _events(rows, expr)
     assert batch == events
+    # a batch of events: every customer through the row engine at once
+    assert _together(rows, expr) == events
     SEEN["alive"] += sum(v[1] is None for v in batch.values())
     SEEN["dropped"] += sum(v[1] is not None for v in batch.values())
     s = PB.playbook.suitability

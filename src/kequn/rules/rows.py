@@ -529,9 +529,28 @@ class _Run:
             how = link.how
             out: list[Env] = []
             matched_right: set[int] = set()
+            # equalities of a key of ``right`` with a key of the rows so far: the
+            # right rows bucketed by their keys, and each row so far meets only its
+            # bucket (every predicate still decides; a batch of events joins
+            # hundreds of customers' rows, and all pairs would be quadratic)
+            keys = [] if how == "cross" else _equi_keys(link.predicates, ref)
+            buckets: dict[tuple[Any, ...], list[int]] | None = None
+            if keys:
+                buckets = {}
+                for j, r in enumerate(right):
+                    key = tuple(k({ref: r}) for _, k in keys)
+                    if None not in key:
+                        buckets.setdefault(key, []).append(j)
+            everyone = range(len(right))
             for c in combos:
                 hit = False
-                for j, r in enumerate(right):
+                if buckets is None:
+                    candidates: Sequence[int] = everyone
+                else:
+                    probe = tuple(k(c) for k, _ in keys)
+                    candidates = () if None in probe else buckets.get(probe, ())
+                for j in candidates:
+                    r = right[j]
                     env = {**c, ref: r}
                     if how == "cross" or all(p(env) is True for p in preds):
                         out.append(env)
@@ -567,6 +586,32 @@ class _Run:
                 row[name] = m(context)
             out.append(row)
         return out
+
+
+def _relations(op: ops.Value) -> set[Any]:
+    return {f.rel for f in op.find(ops.Field)}
+
+
+def _equi_keys(predicates: Sequence[ops.Value], ref: Any) -> list[tuple[Fn, Fn]]:
+    """The (rows so far, right) key pairs of the predicates that are equalities
+    of a string or integer value of the right relation ``ref`` alone with one of
+    the rows so far: values that are equal in SQL are equal, and hash alike, in
+    Python (a NULL matches nothing)."""
+    keys = []
+    for p in predicates:
+        if not isinstance(p, ops.Equals):
+            continue
+        a, b = p.left, p.right
+        if not (a.dtype.is_string() and b.dtype.is_string()) and not (
+            a.dtype.is_integer() and b.dtype.is_integer()
+        ):
+            continue
+        ra, rb = _relations(a), _relations(b)
+        if ra == {ref} and ref not in rb and rb:
+            keys.append((scalar(b), scalar(a)))
+        elif rb == {ref} and ref not in ra and ra:
+            keys.append((scalar(a), scalar(b)))
+    return keys
 
 
 def value_of(v: Any) -> Any:
