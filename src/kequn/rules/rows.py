@@ -592,7 +592,20 @@ def _relations(op: ops.Value) -> set[Any]:
     return {f.rel for f in op.find(ops.Field)}
 
 
+_EQUI_KEYS: dict[tuple[Any, ...], list[tuple[Fn, Fn]]] = {}
+
+
 def _equi_keys(predicates: Sequence[ops.Value], ref: Any) -> list[tuple[Fn, Fn]]:
+    """``_find_equi_keys``, once per join (walking the expressions costs more
+    than a small join)."""
+    memo = (ref, *predicates)
+    found = _EQUI_KEYS.get(memo)
+    if found is None:
+        found = _EQUI_KEYS[memo] = _find_equi_keys(predicates, ref)
+    return found
+
+
+def _find_equi_keys(predicates: Sequence[ops.Value], ref: Any) -> list[tuple[Fn, Fn]]:
     """The (rows so far, right) key pairs of the predicates that are equalities
     of a string or integer value of the right relation ``ref`` alone with one of
     the rows so far: values that are equal in SQL are equal, and hash alike, in
