@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -80,6 +81,7 @@ def helpers(request: Request) -> dict[str, Any]:
         return code.replace("_", " ")
 
     words = Words(label, lambda v: amount_words(v, lang, label))
+    page_key = uuid.uuid4().hex
     sentences = templates_of(request.app.state.playbook)
 
     @functools.cache
@@ -125,7 +127,9 @@ def helpers(request: Request) -> dict[str, Any]:
         "pct": pct,
         "measure_value": measure_value,
         "tz": SHANGHAI,
-        "new_key": lambda: uuid.uuid4().hex,
+        # a form's idempotency key: the page's own random part and the form's
+        # number on it (one random draw a page, not one a task)
+        "new_key": functools.partial(next, (f"{page_key}{n:08x}" for n in itertools.count())),
         "read_back": lambda expr: read_back(expr, words),
         "read_text": read_text,
         "reason": reason,

@@ -50,7 +50,9 @@ TASK_FIELDS = (
     Task.propensity,
     Task.talk_track,
     Task.visit_material,
-    Task.explanation,
+    # of the explanation, what the card shows (the whole of it is the 360's)
+    Task.explanation["campaign_name"].as_string().label("campaign_name"),
+    Task.explanation["propensity_reasons"].label("propensity_reasons"),
 )
 CARD_FIELDS = (
     Customer.name,
