@@ -13,6 +13,7 @@ they receive into kept and dropped. The rules themselves live in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ TS = dt.Timestamp(timezone="UTC")
 _KIND = {"int": dt.int64, "float": dt.float64, "str": dt.string, "bool": dt.boolean, "date": dt.date}
 
 
+@functools.cache
 def fact_schema() -> ibis.Schema:
     """A customer's facts, as the funnel reads them: every column a trigger or an
     action's value may name (the event's fields NULL at night), the owner the
