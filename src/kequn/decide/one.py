@@ -7,7 +7,7 @@ explanation of a task all decide here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -150,16 +150,28 @@ def state_rows(
     }
 
 
+def staff_of(s: Session, manager_ids: Iterable[str | None]) -> dict[str, Staff]:
+    """The managers' rows, by id (one query for them all)."""
+    wanted = sorted({m for m in manager_ids if m})
+    return (
+        {m.manager_id: m for m in s.scalars(select(Staff).where(Staff.manager_id.in_(wanted)))}
+        if wanted
+        else {}
+    )
+
+
 def decide_many(
     s: Session,
     pb: LoadedPlaybook,
     subjects: Sequence[Subject],
     now: datetime,
     proposals: Sequence[Row] | None = None,
+    staff: Mapping[str, Staff] | None = None,
 ) -> list[Row]:
     """Every proposal for the customers with its verdict (``stage``/``rule`` NULL:
     alive after the rules): the triggers' own proposals on each customer's facts
-    and event, or the ``proposals`` given (a referral, a salon lead). The
+    and event, or the ``proposals`` given (a referral, a salon lead); ``staff``:
+    the managers' rows when the caller has read them. The
     customers are decided together, as the nightly batch decides its own, and
     must be distinct: a customer's second event is decided after the first."""
     if not subjects:
@@ -169,11 +181,9 @@ def decide_many(
         raise ValueError("a customer is decided once in a call: their next event after this one")
     p = plan(pb)
     managers = {x.manager_id or x.card.owner_manager_id for x in subjects} - {None}
-    active = (
-        set(s.scalars(select(Staff.manager_id).where(Staff.manager_id.in_(managers), Staff.active)))
-        if managers
-        else set()
-    )
+    if staff is None:
+        staff = staff_of(s, managers)
+    active = {m for m in managers if m is not None and m in staff and staff[m].active}
     rows = []
     for x in subjects:
         manager = x.manager_id or x.card.owner_manager_id

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.arbitrate import CHANNELS, Room, arbitrate, remaining
-from kequn.decide.one import Subject, decide_many
+from kequn.decide.one import Subject, decide_many, staff_of
 from kequn.decide.propensity import Model, with_model
 from kequn.decide.single_tasks import NewTask, new_task, open_tasks
 from kequn.learn.score import features_of
@@ -51,17 +51,14 @@ class EventResult:
     task: Task | None = None
 
 
-def room_today(
-    s: Session, manager_ids: Iterable[str | None], customer_ids: Iterable[str], now: datetime
-) -> Room:
-    """What is left of the managers' day and the customers', from the tasks already made."""
+def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[str], now: datetime) -> Room:
+    """What is left of the day of the managers (``staff``: their rows) and of the
+    customers, from the tasks already made."""
     day = now.date()
-    managers = sorted({m for m in manager_ids if m})
+    managers = sorted(staff)
     ids = sorted(set(customer_ids))
     capacity = {
-        (staff.manager_id, ch): int(getattr(staff, f"capacity_{ch}") or 0)
-        for staff in (s.scalars(select(Staff).where(Staff.manager_id.in_(managers))) if managers else [])
-        for ch in CHANNELS
+        (m.manager_id, ch): int(getattr(m, f"capacity_{ch}") or 0) for m in staff.values() for ch in CHANNELS
     }
     made = (Task.as_of == day) & Task.status.in_(["open", "done"])
     booked: dict[tuple[str, str], int] = {}
@@ -178,7 +175,8 @@ def _decide_turn(
         Subject(card, facts.get(card.customer_id, {}), {k: event.get(k) for k in EVENT_FIELDS})
         for _, event, card in turn
     ]
-    judged = decide_many(s, pb, subjects, now)
+    staff = staff_of(s, (card.owner_manager_id for _, _, card in turn))
+    judged = decide_many(s, pb, subjects, now, staff=staff)
     at = {card.customer_id: i for i, _, card in turn}
     for r in judged:
         result = results[at[r["customer_id"]]]
@@ -205,23 +203,13 @@ def _decide_turn(
         ),
     )
     cards_of = {card.customer_id: card for _, _, card in turn}
-    room = room_today(s, {c.owner_manager_id for c in cards_of.values()}, deciding, now)
+    room = room_today(s, staff, deciding, now)
     tasks, dropped = arbitrate(frame, room, pb, score, now.date())
     for r in _rows(dropped, ("customer_id", "trigger", "action", "stage", "rule", "priority")):
         results[at[r.customer_id]].pairs.append(
             PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority))
         )
     actions = {a.name: a for a in pb.playbook.actions}
-    names = (
-        {
-            m.manager_id: m.name
-            for m in s.scalars(
-                select(Staff).where(Staff.manager_id.in_(sorted(set(tasks["manager_id"].dropna()))))
-            )
-        }
-        if len(tasks)
-        else {}
-    )
     decided: list[tuple[EventResult, NewTask]] = []
     made: set[str] = set()
     for t in _rows(tasks, ("customer_id", *TASK_FIELDS)):
@@ -240,7 +228,8 @@ def _decide_turn(
                     actions[t.action],
                     trigger=t.trigger,
                     manager_id=t.manager_id,
-                    manager_name=names.get(t.manager_id),
+                    # a task's manager is the customer's owner, whose row was read
+                    manager_name=staff[t.manager_id].name if t.manager_id in staff else None,
                     channel=t.channel,
                     scheduled_at=pd.Timestamp(t.scheduled_at).to_pydatetime(),
                     product=_product(t),
