@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import ibis
@@ -119,6 +119,32 @@ def test_a_maturity_ladder_that_is_not_there_is_not_called_well_spread(run_store
         (UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action, 100.0)
     }
     assert {r[1] for r in ladders} <= set(BANDS)
+
+
+def test_protection_is_not_weighed_against_family_needs_past_the_age_cover_is_bought(
+    run_store: Path,
+) -> None:
+    """A customer of 71 with no cover was told "保障偏低，结合家庭责任补充重疾、医疗保障";
+    from ``protection_until_age`` the finding says cover is not measured against
+    the family's needs, and younger customers are judged as ever."""
+    h = load_playbook().playbook.health
+    texts = h.texts["protection"]
+    rows = read(
+        run_store,
+        f"SELECT age >= {h.protection_until_age}, band_protection, finding_protection, action_protection, "
+        "protection_amount, count(*) FROM profiles GROUP BY ALL",
+    )
+    old = [r for r in rows if r[0]]
+    young = [r for r in rows if not r[0]]
+    assert old and young, "the small bank has customers of both kinds"
+    for _, band, finding, action, amount, _n in old:
+        assert band == UNKNOWN_BAND and action == texts[UNKNOWN_BAND].action
+        assert finding == texts[UNKNOWN_BAND].finding.replace(
+            "{protection_wan}",
+            str((Decimal(str(amount)) / 10_000).quantize(Decimal("0.1"), ROUND_HALF_UP)),
+        ), finding
+        assert "重疾" not in finding + action and "偏低" not in finding
+    assert {r[1] for r in young} <= set(BANDS)
 
 
 def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> None:

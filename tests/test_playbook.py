@@ -8,6 +8,7 @@ import pytest
 
 from kequn.core.errors import ConfigError
 from kequn.playbook import default_playbook_path, load_playbook
+from kequn.playbook.model import MAY_BE_UNKNOWN, UNKNOWN_BAND
 
 DEFAULT = default_playbook_path().read_text(encoding="utf-8")
 
@@ -75,12 +76,23 @@ def test_bad_predicates_are_refused_with_line_and_reason(
     assert reason in message
 
 
-def test_growth_needs_its_unknown_texts_and_others_may_not_have_them(tmp_path: Path) -> None:
-    line = next(x for x in DEFAULT.splitlines() if x.startswith("unknown = { finding"))
-    message, _ = _refused(tmp_path, line + "\n", "")
-    assert "no unknown texts for growth" in message
+def test_unknown_texts_are_the_playbooks_to_give_and_other_components_may_not_have_them(
+    tmp_path: Path,
+) -> None:
+    """A playbook written before a component could be unknown (a bank's released
+    one, kept in its store) still loads: that component is judged in its three
+    bands. A component that cannot be unknown refuses such texts."""
+    unknowns = [x for x in DEFAULT.splitlines() if x.startswith("unknown = { finding")]
+    assert len(unknowns) == len(MAY_BE_UNKNOWN)
+    older = DEFAULT
+    for line in unknowns:
+        older = older.replace(line + "\n", "", 1)
+    path = tmp_path / "older.toml"
+    path.write_text(older, encoding="utf-8")
+    loaded = load_playbook(path).playbook.health.texts
+    assert all(UNKNOWN_BAND not in loaded[c] for c in MAY_BE_UNKNOWN)
     heading = "[health.texts.diversification]\n"
-    message, _ = _refused(tmp_path, heading, heading + line + "\n")
+    message, _ = _refused(tmp_path, heading, heading + unknowns[0] + "\n")
     assert "diversification.unknown: unknown band; diversification has poor, fair, good" in message
 
 

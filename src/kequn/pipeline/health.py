@@ -143,6 +143,9 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         # fewer than two fixed-term holdings: nothing can bunch up (the score
         # is full), but "maturities well spread" would describe a ladder that is not there
         "maturity": p.term_positions.fill_null(0) < 2,
+        # past the age cover is bought (no protection is offered or asked of
+        # them): "保障偏低，补充重疾" was told to customers of 71
+        "protection": p.age.fill_null(0) >= h.protection_until_age,
     }
     assert set(unknown) == set(MAY_BE_UNKNOWN)
     out = {}
@@ -150,7 +153,7 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         score = p[f"health_{comp}"]
         band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"), else_="good")
         bands: tuple[str, ...] = BANDS
-        if comp in unknown:
+        if comp in unknown and UNKNOWN_BAND in h.texts[comp]:
             band = ibis.ifelse(unknown[comp], UNKNOWN_BAND, band)
             bands = (UNKNOWN_BAND, *BANDS)
         vals = {**values, "score": fmt_int(score)}

@@ -21,13 +21,16 @@ HEALTH_COMPONENTS = (
 )
 BANDS = ("poor", "fair", "good")
 #: the band of a component that cannot be judged for a customer (growth on a
-#: bank's first run has no earlier period; risk match with no valid risk
-#: assessment has nothing to measure against; a maturity ladder needs two
-#: fixed-term holdings): its finding says so rather than calling it steady,
-#: matched or well spread
+#: bank's first run has no earlier period; liquidity with no spending to count
+#: months of; risk match with no valid risk assessment has nothing to measure
+#: against; a maturity ladder needs two fixed-term holdings; protection past the
+#: age cover is bought is not measured against the family's needs): its finding
+#: says so rather than calling it steady, matched, well spread or low
 UNKNOWN_BAND = "unknown"
-#: components that can be unknown, and so need texts for that band
-MAY_BE_UNKNOWN = ("growth", "liquidity", "risk_match", "maturity")
+#: components that can be unknown, where the playbook gives texts for that band
+#: (a playbook without them, written before a component could be unknown,
+#: judges that component in the three bands as it did)
+MAY_BE_UNKNOWN = ("growth", "liquidity", "risk_match", "maturity", "protection")
 RECOMMENDATION_FACTORS = ("gap_fit", "popularity", "return", "green")
 
 
