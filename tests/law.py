@@ -37,6 +37,8 @@ def violations(
         (term_days or 0) < s.pension_min_term_days or age < s.pension_min_age or not assessment_valid
     ):
         out.append("pension rules")
+    if product_type == "individual_pension" and age >= s.individual_pension_until_age:
+        out.append("individual pension past paying in")
     return out
 
 

@@ -147,6 +147,20 @@ def test_protection_is_not_weighed_against_family_needs_past_the_age_cover_is_bo
     assert {r[1] for r in young} <= set(BANDS)
 
 
+def test_no_individual_pension_is_offered_past_the_age_it_is_paid_into(run_store: Path) -> None:
+    """个人养老金 is paid into until the basic pension is drawn: a retiree of 71 was
+    offered a ten-year 个人养老金储蓄; younger customers are still offered it."""
+    until = load_playbook().playbook.suitability.individual_pension_until_age
+    rows = read(
+        run_store,
+        f"SELECT p.age >= {until}, count(*) FROM recommendations r JOIN profiles p USING (customer_id) "
+        "WHERE r.product_type = 'individual_pension' GROUP BY ALL",
+    )
+    by = dict(rows)
+    assert by.get(True, 0) == 0
+    assert by.get(False, 0) > 0, "the small bank offers it to younger customers"
+
+
 def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> None:
     """A customer who spent nothing over the period (the 360 told a dormant one
     "流动资产可覆盖99.0个月支出") is told the reserve cannot be counted in months;

@@ -159,6 +159,8 @@ def rules_kept(store: Path, url: str, pb: LoadedPlaybook, day: date) -> list[str
                         WHEN coalesce(d.is_pension, FALSE) AND (p.age < {s.pension_min_age}
                              OR coalesce(d.term_days, d.lockup_days, 0) < {s.pension_min_term_days})
                           THEN 'a pension product outside the pension rules'
+                        WHEN d.type = 'individual_pension' AND p.age >= {s.individual_pension_until_age}
+                          THEN 'an individual pension past the age it is paid into'
                         WHEN ((p.age >= {s.dual_recording_age} AND {p_risk} >= {s.dual_recording_min_risk})
                               OR (p.first_time_investor AND d.type IN ({invest}))) AND t.channel <> 'visit'
                           THEN 'needs dual recording in the branch but goes by ' || t.channel

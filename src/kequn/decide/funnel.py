@@ -253,6 +253,7 @@ def _customer_side(f: ir.Table, pb: LoadedPlaybook) -> suit.CustomerSide:
         valid=suit.assessment_valid(f.risk_level, f.risk_assessed_on, f.day, s),
         reserve_ok=suit.reserve_ok(f.liquid_reserve_months, s),
         pension_age_ok=suit.pension_age_ok(f.age, s),
+        pension_paying_in=suit.pension_paying_in(f.age, s),
     )
 
 

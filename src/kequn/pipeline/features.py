@@ -137,6 +137,7 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
         valid=h.risk_valid,
         reserve_ok=ibis.literal(True),
         pension_age_ok=ibis.literal(True),
+        pension_paying_in=ibis.literal(True),
     )
     above = is_asset & suit.above_tolerance(holder, held, pb.playbook.suitability)
     days_left = days_between(h.maturity_date, asof)

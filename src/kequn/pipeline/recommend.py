@@ -27,6 +27,7 @@ BUCKET = [
     "eff_risk",
     "liquid_ok",
     "pension_ok",
+    "paying_in",
     "low_carbon",
     "gap_floor",
 ]
@@ -115,6 +116,7 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
         "eff_risk",
         "liquid_ok",
         "pension_ok",
+        "paying_in",
         "low_carbon",
         "age",
         "first_time_investor",
@@ -157,6 +159,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         eff_risk=ibis.ifelse(profiles.risk_valid, profiles.risk_level_num, 0).cast("int64"),
         liquid_ok=suit.reserve_ok(profiles.liquid_reserve_months, s),
         pension_ok=suit.pension_age_ok(profiles.age, s),
+        paying_in=suit.pension_paying_in(profiles.age, s),
         low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
     need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
@@ -175,6 +178,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         valid=cand.eff_risk >= 1,
         reserve_ok=cand.liquid_ok,
         pension_age_ok=cand.pension_ok,
+        pension_paying_in=cand.paying_in,
     )
     cand = cand.filter(
         (cand.min_amount <= ibis.greatest(cand.gap_floor, 1000.0)) & suit.suitable(alike, _side(cand), s)

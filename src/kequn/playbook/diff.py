@@ -84,6 +84,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "closed_min_reserve_months": ("封闭产品前应急储备(月)", "reserve before a lock-up (months)"),
     "pension_min_term_days": ("养老产品最短期限(天)", "pension minimum term (days)"),
     "pension_min_age": ("养老产品最低年龄", "pension minimum age"),
+    "individual_pension_until_age": ("个人养老金缴存截止年龄", "individual pension: paid into until age"),
     "per_customer": ("每客户推荐数", "recommendations a customer"),
     "min_gap_amount": ("最小缺口金额", "minimum gap"),
     "min_gap_share": ("最小缺口占比", "minimum gap share"),

@@ -121,6 +121,8 @@ class Suitability(Frozen):
     closed_min_reserve_months: float = Field(default=6, ge=0)
     pension_min_term_days: int = Field(default=1825, ge=0)
     pension_min_age: int = Field(default=40, ge=18)
+    #: 个人养老金 is paid into until the basic pension is drawn: not offered from this age
+    individual_pension_until_age: int = Field(default=60, ge=18)
     #: product types that count as risk products: never offered on an expired or
     #: missing assessment
     risk_product_types: list[str]

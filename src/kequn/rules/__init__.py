@@ -85,8 +85,9 @@ RULES: dict[str, Rule] = {
         Rule(
             "pension_rules",
             "suitable",
-            "不符合养老产品销售规则(期限、年龄或测评)",
-            "the pension product's rules are not met (term, age or assessment)",
+            "不符合养老产品销售规则(期限、年龄或测评)，或已过个人养老金缴存年龄",
+            "the pension product's rules are not met (term, age or assessment), "
+            "or the customer is past paying into an individual pension",
         ),
         Rule(
             "do_not_contact",

@@ -17,6 +17,8 @@ from kequn.playbook.model import Suitability
 
 #: products a first-time buyer must buy in the branch, with dual recording
 INVESTMENT_TYPES = ("wealth_product", "fund", "trust")
+#: the individual pension account's product type (个人养老金)
+INDIVIDUAL_PENSION = "individual_pension"
 #: the rules in the order a broken one is reported
 ORDER = ("on_sale", "risk_within_tolerance", "valid_assessment", "reserve_before_lockup", "pension_rules")
 
@@ -25,13 +27,14 @@ ORDER = ("on_sale", "risk_within_tolerance", "valid_assessment", "reserve_before
 class CustomerSide:
     """A customer's facts as columns: ``risk_num`` 1–5 (0 never assessed),
     ``valid`` the assessment valid on the day, ``reserve_ok`` (``reserve_ok``
-    of their liquid reserve) and ``pension_age_ok`` (``pension_age_ok`` of
-    their age). Whole customers or buckets of alike ones both fit."""
+    of their liquid reserve), ``pension_age_ok`` and ``pension_paying_in``
+    (of their age). Whole customers or buckets of alike ones both fit."""
 
     risk_num: ir.IntegerValue
     valid: ir.BooleanValue
     reserve_ok: ir.BooleanValue
     pension_age_ok: ir.BooleanValue
+    pension_paying_in: ir.BooleanValue
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,13 @@ def pension_age_ok(age: ir.IntegerValue, s: Suitability) -> ir.BooleanValue:
     return (age >= s.pension_min_age).fill_null(False)
 
 
+def pension_paying_in(age: ir.IntegerValue, s: Suitability) -> ir.BooleanValue:
+    """Young enough to pay into an individual pension account (个人养老金): it is
+    paid into until the basic pension is drawn (a retiree of 71 was offered a
+    ten-year 个人养老金储蓄)."""
+    return (age < s.individual_pension_until_age).fill_null(False)
+
+
 def broken(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.StringValue:
     """The first rule offering ``p`` to ``c`` would break (NULL: suitable)."""
     term = p.term_days.fill_null(0)
@@ -87,6 +97,7 @@ def broken(c: CustomerSide, p: ProductSide, s: Suitability) -> ir.StringValue:
             p.is_pension.fill_null(False) & ((term < s.pension_min_term_days) | ~c.pension_age_ok | ~c.valid),
             "pension_rules",
         ),
+        ((p.type == INDIVIDUAL_PENSION) & ~c.pension_paying_in, "pension_rules"),
         else_=ibis.null("string"),
     )
 
