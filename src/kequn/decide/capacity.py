@@ -103,7 +103,13 @@ def _assignment_arcs(
         count=len(pair),
     )
     pair, channel, manager = pair[open_slot], channel[open_slot], manager[open_slot]
-    slot, keys = pd.factorize(pd.MultiIndex.from_arrays([manager, channel]), sort=False)
+    # a slot per (manager, channel), numbered by first appearance: each column
+    # coded alone and the two codes made one number (a MultiIndex cost an
+    # event's few pairs milliseconds)
+    m_code, m_names = pd.factorize(manager, sort=False)
+    c_code, c_names = pd.factorize(channel, sort=False)
+    width = max(len(c_names), 1)
+    slot, joint = pd.factorize(m_code.astype(np.int64) * width + c_code, sort=False)
     top = max(float(pairs["priority"].max()), 1e-12)
     weight = np.fromiter((weights.get(ch, 1.0) for ch in channel), dtype=np.float64, count=len(channel))
     priority = pairs["priority"].to_numpy(dtype=np.float64)[pair]
@@ -113,8 +119,8 @@ def _assignment_arcs(
         pair,
         slot.astype(np.int64),
         cost,
-        np.asarray(keys.get_level_values(0), dtype=object),
-        np.asarray(keys.get_level_values(1), dtype=object),
+        np.asarray(m_names, dtype=object)[joint // width],
+        np.asarray(c_names, dtype=object)[joint % width],
     )
 
 
