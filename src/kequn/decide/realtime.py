@@ -203,6 +203,7 @@ def _decide_turn(
         ),
     )
     cards_of = {card.customer_id: card for _, _, card in turn}
+    event_of = {card.customer_id: event for _, event, card in turn}
     room = room_today(s, staff, deciding, now)
     tasks, dropped = arbitrate(frame, room, pb, score, now.date())
     for r in _rows(dropped, ("customer_id", "trigger", "action", "stage", "rule", "priority")):
@@ -218,7 +219,7 @@ def _decide_turn(
         if t.customer_id in made:
             continue  # an event makes one task: its best
         made.add(t.customer_id)
-        event = next(e for _, e, c in turn if c.customer_id == t.customer_id)
+        event = event_of[t.customer_id]
         decided.append(
             (
                 result,
