@@ -35,7 +35,7 @@ def test_the_two_largest_gaps_are_the_sorted_first_two(rows: list[dict[str, floa
             "age": [40] * len(rows),
             **{
                 k: [False] * len(rows)
-                for k in ("liquid_ok", "pension_ok", "low_carbon", "first_time_investor")
+                for k in ("liquid_ok", "pension_ok", "paying_in", "low_carbon", "first_time_investor")
             },
         }
     )
