@@ -711,6 +711,32 @@ def test_what_moved_a_tasks_chance_reads_in_words_not_codes(app, workbench: Work
             s.get(Task, task.task_id).explanation = kept  # type: ignore[union-attr]
 
 
+def test_every_health_finding_of_an_older_customer_reads_in_english(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """Past the age cover is bought the protection finding has its own words; in
+    English they are English (they were shown in Chinese), and the diagnosis
+    table holds no Chinese at all."""
+    c = signed_in(app, "manager")
+    for s in ops_session(workbench):
+        ids = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id == workbench.people["manager"])
+            .order_by(Customer.customer_id)
+        ).all()
+
+    def protection_band(cid: str) -> str:
+        health = c.get(f"/api/customers/{cid}").json()["health"]
+        return next(h["band"] for h in health if h["component"] == "protection")
+
+    # the run bands protection "unknown" from that age (tests/test_pipeline.py)
+    old = next(cid for cid in ids if protection_band(cid) == "unknown")
+    english = c.get(f"/customers/{old}?lang=en").text
+    table = english.split('data-component="allocation"', 1)[1].split("</table>", 1)[0]
+    assert "past the age cover is usually bought" in table
+    assert not re.search(r"[\u4e00-\u9fff]", table), re.findall(r"[\u4e00-\u9fff]+", table)
+    chinese = c.get(f"/customers/{old}?lang=zh_CN").text
+    assert "已过通常新配保障的年龄" in chinese and "补充重疾" not in chinese
+
+
 def test_amounts_read_as_a_banker_reads_them_in_each_language(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
     from kequn.web.i18n import wan
 
