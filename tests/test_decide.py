@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -378,6 +379,54 @@ def test_a_batch_with_an_unknown_customer_stores_nothing(bank) -> None:  # type:
         assert s.scalar(select(text("count(*)")).select_from(Task)) == before
     # the same events without the stranger are decided, and store their tasks
     assert any(r.task for r in handle_events(ops, cards, events, PB, None, now))
+    ops.dispose()
+
+
+def test_a_file_of_events_is_checked_whole_then_decided_in_batches(bank, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``kequn events FILE``: a bad line or an unknown customer refuses the file
+    (exit 2, its line and field named) before anything is decided; a good file is
+    decided in batches, and the tasks it reports are the tasks stored."""
+    from typer.testing import CliRunner
+
+    from kequn.cli.main import app
+
+    store, url, _ = bank
+    ops = open_store(url)
+    with ops.session() as s:
+        cids = s.scalars(
+            select(Customer.customer_id)
+            .where(Customer.owner_manager_id.is_not(None))
+            .order_by(Customer.customer_id)
+        ).all()[:150]
+
+    def events_made() -> int:
+        with ops.session() as s:
+            return int(
+                s.scalar(select(text("count(*)")).select_from(Task).where(Task.source == "event")) or 0
+            )
+
+    kinds = ("complaint", "visit_booked", "check_in")
+    good = [json.dumps({"customer_id": c, "event_type": kinds[i % 3]}) for i, c in enumerate(cids)]
+    runner = CliRunner()
+
+    def decide_file(lines: list[str]):  # type: ignore[no-untyped-def]
+        path = tmp_path / "events.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return runner.invoke(
+            app, ["events", str(path), "--snapshot", str(store), "--store", url, "--batch", "40"]
+        )
+
+    before = events_made()
+    bad = decide_file([*good[:5], json.dumps({"customer_id": cids[0], "event_views_7d": 3}), *good[5:]])
+    # rich wraps a long message: read it as one line
+    assert bad.exit_code == 2 and "events.jsonl:6: event_type" in " ".join(bad.output.split()), bad.output
+    stranger = decide_file([*good, json.dumps({"customer_id": "NOBODY", "event_type": "complaint"})])
+    assert stranger.exit_code == 2 and "NOBODY" in stranger.output, stranger.output
+    assert events_made() == before
+    done = decide_file(good)
+    assert done.exit_code == 0, done.output
+    reported = int(re.search(r"decided: ([\d,]+) tasks", done.output).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert reported > 0 and events_made() == before + reported
     ops.dispose()
 
 

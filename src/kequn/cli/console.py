@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -56,7 +57,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KequnError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # the message as written: a path is not broken across lines, nor a
+            # bracket in it read as markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:
             if not _database_failure(exc):

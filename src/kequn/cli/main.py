@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decide": ("kequn.cli.decisions", "decide_command"),
     "why": ("kequn.cli.decisions", "why_command"),
     "event": ("kequn.cli.decisions", "event_command"),
+    "events": ("kequn.cli.events", "events_command"),
     "train": ("kequn.cli.models", "train_command"),
     "model": ("kequn.cli.models", "model_app"),
     "uplift": ("kequn.cli.models", "uplift_command"),
