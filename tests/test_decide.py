@@ -295,13 +295,29 @@ def _verdicts(results) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
     ]
 
 
+#: when the event tests' events happen
+EVENT_TIME = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+
+
+def _owned(ops) -> list[str]:  # type: ignore[no-untyped-def]
+    """The customers someone owns, in id order."""
+    with ops.session() as s:
+        return list(
+            s.scalars(
+                select(Customer.customer_id)
+                .where(Customer.owner_manager_id.is_not(None))
+                .order_by(Customer.customer_id)
+            )
+        )
+
+
 def test_a_batch_of_events_decides_each_as_it_would_alone(bank) -> None:  # type: ignore[no-untyped-def]
     """Customers of different managers (no room shared): the batch gives each
     event the verdicts, stages, reasons and task it gets when sent alone."""
     store, url, _ = bank
     ops = open_store(url)
     cards = Cards(store)
-    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    now = EVENT_TIME
     kinds = ("complaint", "product_view", "visit_booked", "check_in")
     with ops.sessions() as s:  # a plain session: each way rolled back
         one_each: dict[str, str] = {}
@@ -331,13 +347,8 @@ def test_a_customers_second_event_in_a_batch_is_decided_after_the_first(bank) ->
     store, url, _ = bank
     ops = open_store(url)
     cards = Cards(store)
-    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
-    with ops.session() as s:
-        cids = s.scalars(
-            select(Customer.customer_id)
-            .where(Customer.owner_manager_id.is_not(None))
-            .order_by(Customer.customer_id)
-        ).all()
+    now = EVENT_TIME
+    cids = _owned(ops)
     made = 0
     for cid in cids[:30]:
         event = {"customer_id": cid, "event_type": "complaint"}
@@ -362,13 +373,9 @@ def test_a_batch_with_an_unknown_customer_stores_nothing(bank) -> None:  # type:
     store, url, _ = bank
     ops = open_store(url)
     cards = Cards(store)
-    now = datetime.combine(date(2026, 11, 30), time(10, 20), SHANGHAI)
+    now = EVENT_TIME
+    cids = _owned(ops)[:20]
     with ops.session() as s:
-        cids = s.scalars(
-            select(Customer.customer_id)
-            .where(Customer.owner_manager_id.is_not(None))
-            .order_by(Customer.customer_id)
-        ).all()[:20]
         before = s.scalar(select(text("count(*)")).select_from(Task))
     events = [{"customer_id": c, "event_type": "complaint"} for c in cids]
     with pytest.raises(KequnError, match="NOBODY"):

@@ -82,15 +82,21 @@ def ops_session(workbench: Workbench) -> Iterator:  # type: ignore[type-arg]
         ops.dispose()
 
 
-def one_customer(workbench: Workbench, login: str) -> str:
+def book(workbench: Workbench, login: str) -> list[str]:
+    """The customers ``login`` manages, in id order."""
     for s in ops_session(workbench):
-        cid = s.scalar(
+        ids = s.scalars(
             select(Customer.customer_id)
             .where(Customer.owner_manager_id == workbench.people[login])
             .order_by(Customer.customer_id)
-        )
-    assert cid
-    return cid
+        ).all()
+    return list(ids)
+
+
+def one_customer(workbench: Workbench, login: str) -> str:
+    ids = book(workbench, login)
+    assert ids
+    return ids[0]
 
 
 # sign-in ------------------------------------------------------------------
@@ -564,12 +570,7 @@ def test_products_filling_one_gap_show_its_amount_once(app, workbench: Workbench
     """A customer's recommendations of one class fill one gap: its amount is
     beside the first, and the others say so (three rows of 0.20万元 read as 0.60)."""
     c = signed_in(app, "manager")
-    for s in ops_session(workbench):
-        ids = s.scalars(
-            select(Customer.customer_id)
-            .where(Customer.owner_manager_id == workbench.people["manager"])
-            .order_by(Customer.customer_id)
-        ).all()
+    ids = book(workbench, "manager")
     seen_shared = 0
     for cid in ids:
         recs = c.get(f"/api/customers/{cid}").json()["recommendations"]
@@ -716,12 +717,7 @@ def test_every_health_finding_of_an_older_customer_reads_in_english(app, workben
     English they are English (they were shown in Chinese), and the diagnosis
     table holds no Chinese at all."""
     c = signed_in(app, "manager")
-    for s in ops_session(workbench):
-        ids = s.scalars(
-            select(Customer.customer_id)
-            .where(Customer.owner_manager_id == workbench.people["manager"])
-            .order_by(Customer.customer_id)
-        ).all()
+    ids = book(workbench, "manager")
 
     def protection_band(cid: str) -> str:
         health = c.get(f"/api/customers/{cid}").json()["health"]
