@@ -178,10 +178,61 @@ def test_a_worse_model_is_not_put_in_force_and_a_rollback_restores_the_one_befor
                     assert t.propensity != next(a.prior for a in PB.playbook.actions if a.name == t.action)
                 else:
                     assert why == []
+        # events decided in a batch are scored by the model as each one alone is
+        _batch_scores_as_alone(store, ops)
+        with ops.session() as s:
             assert registry.rollback(s, "test", NOW) == (good.version, None)  # back to the priors
         assert registry.active(ops) is None
     finally:
         ops.dispose()
+
+
+def _batch_scores_as_alone(store: Path, ops) -> None:  # type: ignore[no-untyped-def]
+    """Customers of different managers (no room shared), each with an event: the
+    model in force gives each pair of the batch the chance, priority and reasons
+    it gives the event alone."""
+    from kequn.decide.realtime import decide_events
+    from kequn.store.cards import Cards
+    from kequn.store.models import Customer
+
+    model = registry.active(ops)
+    assert model is not None
+    cards = Cards(store)
+    kinds = ("product_view", "visit_booked", "complaint", "check_in")
+    try:
+        with ops.sessions() as s:
+            one_each: dict[str, str] = {}
+            for cid, owner in s.execute(
+                select(Customer.customer_id, Customer.owner_manager_id)
+                .where(Customer.owner_manager_id.is_not(None))
+                .order_by(Customer.customer_id)
+            ):
+                one_each.setdefault(owner, cid)
+            events = [
+                {"customer_id": cid, "event_type": kinds[i % 4]}
+                | ({"event_product_id": "FD0001", "event_views_7d": 3} if i % 4 == 0 else {})
+                for i, cid in enumerate(sorted(one_each.values())[:30])
+            ]
+
+            def seen(results) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
+                return [
+                    (
+                        sorted((p.action, p.stage, p.reason, round(p.priority, 9)) for p in r.pairs),
+                        None if r.task is None else (r.task.action, round(r.task.propensity, 9)),
+                        None if r.task is None else r.task.explanation.get("propensity_reasons"),
+                    )
+                    for r in results
+                ]
+
+            together = seen(decide_events(s, cards, events, PB, model, NOW))
+            s.rollback()
+            alone = [seen(decide_events(s, cards, [e], PB, model, NOW))[0] for e in events]
+            s.rollback()
+    finally:
+        cards.close()
+    assert together == alone
+    learnt = set(model.actions)
+    assert any(task and task[0] in learnt for _, task, _ in together), "the model scores some event's task"
 
 
 def test_a_banks_own_history_is_imported_through_its_mapping(tmp_path: Path) -> None:
