@@ -282,3 +282,31 @@ def workbench(
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
         con.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+#: the kinds of event the event tests send, in turn
+EVENT_KINDS = ("product_view", "complaint", "visit_booked", "check_in")
+
+
+def one_event_per_manager(s: object, n: int) -> list[dict[str, object]]:
+    """Events for the first customer of each of ``n`` managers (so that no two
+    share a manager's room), of each kind in turn; a product view names a product."""
+    from sqlalchemy import select
+
+    from kequn.store.models import Customer
+
+    first: dict[str, str] = {}
+    for cid, owner in s.execute(  # type: ignore[attr-defined]
+        select(Customer.customer_id, Customer.owner_manager_id)
+        .where(Customer.owner_manager_id.is_not(None))
+        .order_by(Customer.customer_id)
+    ):
+        first.setdefault(owner, cid)
+    events: list[dict[str, object]] = []
+    for i, cid in enumerate(sorted(first.values())[:n]):
+        kind = EVENT_KINDS[i % len(EVENT_KINDS)]
+        event: dict[str, object] = {"customer_id": cid, "event_type": kind}
+        if kind == "product_view":
+            event |= {"event_product_id": "FD0001", "event_views_7d": 3}
+        events.append(event)
+    return events

@@ -25,7 +25,7 @@ from kequn.store import open_store
 from kequn.store.cards import Cards
 from kequn.store.models import Consent, Customer, Staff, Task
 
-from .conftest import AS_OF, decided
+from .conftest import AS_OF, decided, one_event_per_manager
 
 DAY = AS_OF + timedelta(days=1)
 PB = load_playbook()
@@ -318,20 +318,8 @@ def test_a_batch_of_events_decides_each_as_it_would_alone(bank) -> None:  # type
     ops = open_store(url)
     cards = Cards(store)
     now = EVENT_TIME
-    kinds = ("complaint", "product_view", "visit_booked", "check_in")
     with ops.sessions() as s:  # a plain session: each way rolled back
-        one_each: dict[str, str] = {}
-        for cid, owner in s.execute(
-            select(Customer.customer_id, Customer.owner_manager_id)
-            .where(Customer.owner_manager_id.is_not(None))
-            .order_by(Customer.customer_id)
-        ):
-            one_each.setdefault(owner, cid)
-        events = [
-            {"customer_id": cid, "event_type": kinds[i % 4]}
-            | ({"event_product_id": "FD0001", "event_views_7d": 3} if kinds[i % 4] == "product_view" else {})
-            for i, cid in enumerate(sorted(one_each.values())[:40])
-        ]
+        events = one_event_per_manager(s, 40)
         together = _verdicts(decide_events(s, cards, events, PB, None, now))
         s.rollback()
         alone = [_verdicts(decide_events(s, cards, [e], PB, None, now))[0] for e in events]

@@ -34,6 +34,8 @@ from kequn.store.models import DecisionRun, PropensityModel, Task
 from kequn.synth import SynthOptions, synthesize
 from kequn.synth.history import TRUTH_FILE
 
+from .conftest import one_event_per_manager
+
 PB = load_playbook()
 AS_OF = date(2026, 12, 1)
 NOW = datetime.combine(AS_OF + timedelta(days=1), time(9), SHANGHAI)
@@ -193,26 +195,13 @@ def _batch_scores_as_alone(store: Path, ops) -> None:  # type: ignore[no-untyped
     it gives the event alone."""
     from kequn.decide.realtime import decide_events
     from kequn.store.cards import Cards
-    from kequn.store.models import Customer
 
     model = registry.active(ops)
     assert model is not None
     cards = Cards(store)
-    kinds = ("product_view", "visit_booked", "complaint", "check_in")
     try:
         with ops.sessions() as s:
-            one_each: dict[str, str] = {}
-            for cid, owner in s.execute(
-                select(Customer.customer_id, Customer.owner_manager_id)
-                .where(Customer.owner_manager_id.is_not(None))
-                .order_by(Customer.customer_id)
-            ):
-                one_each.setdefault(owner, cid)
-            events = [
-                {"customer_id": cid, "event_type": kinds[i % 4]}
-                | ({"event_product_id": "FD0001", "event_views_7d": 3} if i % 4 == 0 else {})
-                for i, cid in enumerate(sorted(one_each.values())[:30])
-            ]
+            events = one_event_per_manager(s, 30)
 
             def seen(results) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
                 return [
