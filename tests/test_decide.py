@@ -15,9 +15,11 @@ from sqlalchemy import select, text
 from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.core.errors import KequnError
+from kequn.decide import realtime
 from kequn.decide.batch import decide
 from kequn.decide.one import facts_row, plan
 from kequn.decide.realtime import decide_events, handle_event, handle_events
+from kequn.decide.talk import TALK_FACTS, values
 from kequn.playbook import load_playbook
 from kequn.playbook.load import NEVER_CALL, parse_window
 from kequn.rules.rows import execute
@@ -329,6 +331,74 @@ def test_a_batch_of_events_decides_each_as_it_would_alone(bank) -> None:  # type
     assert together == alone
     assert any(task for *_, task in together), "some event makes a task"
     assert any(any(p[2] != "task" for p in pairs) for _, _, pairs, _ in together), "some pair is dropped"
+
+
+def test_an_event_reads_only_the_profile_columns_it_decides_on(bank, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The columns an event reads of a customer's profile give the verdicts,
+    tasks and talk tracks the whole profile gives."""
+    store, url, _ = bank
+    ops = open_store(url)
+    cards = Cards(store)
+
+    def seen(results) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
+        return [
+            (*v, None if r.task is None else (r.task.talk_track, r.task.visit_material, r.task.priority))
+            for v, r in zip(_verdicts(results), results, strict=True)
+        ]
+
+    read = realtime.read_by_decision(None)
+    with ops.sessions() as s:
+        events = one_event_per_manager(s, 40)
+        some = seen(decide_events(s, cards, events, PB, None, EVENT_TIME))
+        s.rollback()
+        monkeypatch.setattr(realtime, "read_by_decision", lambda model: None)
+        whole = seen(decide_events(s, cards, events, PB, None, EVENT_TIME))
+        s.rollback()
+        ids = [e["customer_id"] for e in events]
+        profiles, narrow = cards.many(s, ids), cards.many(s, ids, read)
+    ops.dispose()
+    assert some == whole
+    assert sum(task is not None for *_, task in some) >= 5, "tasks were compared"
+    for cid in ids:
+        # fewer columns than the profile's (the point of reading them alone), each as the whole card has it
+        assert set(narrow[cid]) < set(profiles[cid])
+        assert all(profiles[cid][k] == v for k, v in narrow[cid].items())
+        # and every talk track any action could say is filled alike
+        product = (profiles[cid]["recs"] or [None])[0]
+        assert values(narrow[cid], "王芳", "F", "李经理", product, PB) == values(
+            profiles[cid], "王芳", "F", "李经理", product, PB
+        )
+
+
+def test_a_talk_track_reads_only_the_facts_it_names() -> None:
+    """``TALK_FACTS`` is what ``values`` reads of a profile (the nightly talk
+    tracks read those columns, and an event reads them with its own)."""
+    read: set[str] = set()
+
+    class Watched(dict):  # type: ignore[type-arg]
+        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+            read.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):  # type: ignore[no-untyped-def]
+            read.add(key)
+            return super().__getitem__(key)
+
+    for facts in (
+        {},
+        {
+            "tier": "gold",
+            "risk_expires_in_days": -3,
+            "fund_return": -0.12,
+            "health_change": -8.5,
+            "next_tier_gap": 20_000,
+            "aum_month_end": 480_000,
+            "days_to_payday": 2,
+            "gap_class": "fixed_income",
+        },
+    ):
+        values(Watched(facts), "王芳", "F", "李经理", {"product_name": "稳利", "expected_return": 0.03}, PB)
+    assert read == set(TALK_FACTS)
 
 
 def test_a_customers_second_event_in_a_batch_is_decided_after_the_first(bank) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -193,6 +194,7 @@ def _batch_scores_as_alone(store: Path, ops) -> None:  # type: ignore[no-untyped
     """Customers of different managers (no room shared), each with an event: the
     model in force gives each pair of the batch the chance, priority and reasons
     it gives the event alone."""
+    from kequn.decide import realtime
     from kequn.decide.realtime import decide_events
     from kequn.store.cards import Cards
 
@@ -217,9 +219,14 @@ def _batch_scores_as_alone(store: Path, ops) -> None:  # type: ignore[no-untyped
             s.rollback()
             alone = [seen(decide_events(s, cards, [e], PB, model, NOW))[0] for e in events]
             s.rollback()
+            # an event reads the profile's columns it decides on: the model's
+            # inputs among them, or its chances would differ from the whole card's
+            with patch.object(realtime, "read_by_decision", lambda model: None):
+                whole = seen(decide_events(s, cards, events, PB, model, NOW))
+            s.rollback()
     finally:
         cards.close()
-    assert together == alone
+    assert together == alone == whole
     learnt = set(model.actions)
     assert any(task and task[0] in learnt for _, task, _ in together), "the model scores some event's task"
 

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
 from kequn.decide.arbitrate import CHANNELS, Room, arbitrate, remaining
+from kequn.decide.funnel import fact_schema
 from kequn.decide.one import Subject, decide_many, staff_of
 from kequn.decide.propensity import Model, with_model
 from kequn.decide.single_tasks import NewTask, new_task, open_tasks
-from kequn.learn.score import features_of
+from kequn.decide.talk import TALK_FACTS
+from kequn.learn.score import features_of, named
 from kequn.pipeline.cards import HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
@@ -139,10 +141,16 @@ def decide_events(
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
         raise KequnError(f"unknown customer {unknown[0]!r}{more}")
-    facts = cards.many(s, known)
+    facts = cards.many(s, known, read_by_decision(model))
     for turn in _turns(ids):
         _decide_turn(s, cards, pb, model, now, [(i, events[i], known[ids[i]]) for i in turn], facts, results)
     return results
+
+
+def read_by_decision(model: Model | None) -> frozenset[str]:
+    """The profile's columns a decision reads: the funnel's facts, what a talk
+    track is filled from, and the model's inputs."""
+    return frozenset(fact_schema()) | frozenset(TALK_FACTS) | frozenset(named(model) if model else ())
 
 
 def _turns(ids: Sequence[str]) -> list[list[int]]:

@@ -13,6 +13,23 @@ from kequn.playbook import LoadedPlaybook
 
 _FIELD = re.compile(r"\{([a-z_0-9]+)\}")
 
+#: the profile's columns ``values`` reads: what a task's talk track is filled from
+TALK_FACTS = (
+    "tier",
+    "aum_month_end",
+    "next_tier_gap",
+    "maturing_7d_amount",
+    "next_maturity_days",
+    "same_name_out",
+    "same_name_out_7d",
+    "gap_class",
+    "days_to_payday",
+    "fund_return",
+    "risk_expires_in_days",
+    "health_change",
+    "health_score",
+)
+
 
 def _wan(x: Any) -> str:
     return "—" if x is None else f"{float(x) / 10_000:.1f}"

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from kequn.decide.campaign_hits import CampaignBrief, campaign_briefs, campaign_of
-from kequn.decide.talk import render, values
+from kequn.decide.talk import TALK_FACTS, render, values
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
@@ -106,9 +106,7 @@ def talk_tracks(
         )
         facts = _records(
             duck,
-            f"""SELECT customer_id, tier, aum_month_end, next_tier_gap, maturing_7d_amount,
-                       next_maturity_days, same_name_out, same_name_out_7d, gap_class, days_to_payday,
-                       fund_return, risk_expires_in_days, health_change, health_score
+            f"""SELECT customer_id, {", ".join(TALK_FACTS)}
                 FROM {run_schema}.profiles SEMI JOIN k_task_customers USING (customer_id)""",
         )
         columns = {c: part[c].tolist() if c in part else [None] * len(part) for c in used}

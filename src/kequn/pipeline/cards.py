@@ -205,8 +205,9 @@ class _RunFile:
         }
         self.tables = tables
         a = alias
-        cols = ", ".join(f'"{c}"' for c in _profile_columns(con, a))
-        self.profile_sql = f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM {a}.profiles"
+        self.profile_columns = _profile_columns(con, a)
+        self.profile_sql = self._profile_sql(self.profile_columns)
+        self._narrow: dict[frozenset[str], str] = {}
         # what suitability reads of each product beside a recommendation, read
         # once per run file (a few hundred products) rather than joined on every
         # card; a run written before it kept its shelf leaves them unknown
@@ -240,9 +241,27 @@ class _RunFile:
                     'times': times, 'grams': grams, 'points': points}})::VARCHAR
                 FROM {a}.{OLD_CARBON_LEDGER}"""
 
-    def facts(self, cur: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def _profile_sql(self, columns: Sequence[str]) -> str:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        return f"SELECT customer_id, to_json(struct_pack({cols}))::VARCHAR FROM {self.alias}.profiles"
+
+    def facts(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        customer_ids: Sequence[str],
+        columns: frozenset[str] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Each customer's facts; ``columns``: only these of the profile, with the
+        recommendations and no green ledger (a decision reads a few dozen of a
+        profile's hundred and more columns, and each column of a row found
+        through the index costs alike)."""
         if not customer_ids:
             return {}
+        profile_sql = self.profile_sql
+        if columns is not None:
+            profile_sql = self._narrow.get(columns) or self._narrow.setdefault(
+                columns, self._profile_sql([c for c in self.profile_columns if c in columns])
+            )
         out: dict[str, dict[str, Any]] = {}
         # one customer: an equality the index and zone maps answer; several: a list
         arg: list[Any]
@@ -250,11 +269,17 @@ class _RunFile:
             where, arg = "WHERE customer_id = ?", [customer_ids[0]]
         else:
             where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
-        for cid, text in cur.execute(f"{self.profile_sql} {where}", arg).fetchall():
-            out[cid] = json.loads(text) | {"recs": [], "carbon": []}
+        for cid, text in cur.execute(f"{profile_sql} {where}", arg).fetchall():
+            out[cid] = json.loads(text) | (
+                {"recs": []} if columns is not None else {"recs": [], "carbon": []}
+            )
         for cid, *values in cur.execute(f"{self.recs_sql} {where}", arg).fetchall():
             if cid in out:
                 out[cid]["recs"].append(self._recommendation(values))
+        if columns is not None:
+            for f in out.values():
+                f["recs"].sort(key=lambda r: r.get("rank") or 0)
+            return out
         if self.carbon_sql:
             for cid, text in cur.execute(f"{self.carbon_sql} {where}", arg).fetchall():
                 if cid in out:
@@ -371,11 +396,14 @@ class CardFacts:
             self._local.cursor, self._local.root = cur, con
         return run, cur
 
-    def facts(self, customer_ids: Iterable[str], run_schema: str) -> dict[str, dict[str, Any]]:
-        """Each customer's facts (those the run does not know are absent)."""
+    def facts(
+        self, customer_ids: Iterable[str], run_schema: str, columns: frozenset[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Each customer's facts (those the run does not know are absent);
+        ``columns``: only these of the profile (``_RunFile.facts``)."""
         ids = sorted(set(customer_ids))
         run, cur = self._run(run_schema)
-        return run.facts(cur, ids)
+        return run.facts(cur, ids, columns)
 
     def history(self, customer_ids: Sequence[str], run_schema: str) -> list[dict[str, Any]]:
         run, cur = self._run(run_schema)

@@ -66,16 +66,19 @@ class Cards:
     def __init__(self, analytics: Path | str | None) -> None:
         self.reader = CardFacts(analytics) if analytics else None
 
-    def many(self, s: Session, customer_ids: Iterable[str]) -> dict[str, Facts]:
+    def many(
+        self, s: Session, customer_ids: Iterable[str], columns: frozenset[str] | None = None
+    ) -> dict[str, Facts]:
         """Each customer's facts; a customer the run does not know (one who has
-        left, say) has none."""
+        left, say) has none. ``columns``: only these of the profile, and the
+        recommendations (what a decision reads)."""
         ids = sorted(set(customer_ids))
         if self.reader is None or not ids:
             return {}
         where = decided(s)
         if where is None:
             return {}
-        found = self.reader.facts(ids, where.run_schema)
+        found = self.reader.facts(ids, where.run_schema, columns)
         # an erased customer's age goes with their birth date, in every copy
         for cid in s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))):
             found[cid].pop("age", None)
