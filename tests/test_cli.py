@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from kequn.cli.docs import render
@@ -27,6 +28,26 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("synth", "ingest", "snapshots", "adapt"):
         assert command in result.output
+
+
+def test_each_command_is_summed_up_in_one_line() -> None:
+    """``kequn --help`` lists each command by the first paragraph of its help:
+    a sentence broken across lines there is shown broken."""
+
+    def each(group, path: str):  # type: ignore[no-untyped-def]
+        with group.make_context(path, [], resilient_parsing=True) as ctx:
+            for name in group.list_commands(ctx):
+                command = group.get_command(ctx, name)
+                yield f"{path} {name}", command
+                if hasattr(command, "list_commands"):
+                    yield from each(command, f"{path} {name}")
+
+    seen = 0
+    for path, command in each(typer.main.get_command(app), "kequn"):
+        summary = (command.help or "").strip().split("\n\n")[0]
+        assert summary and "\n" not in summary, f"{path}: {summary!r}"
+        seen += 1
+    assert seen > 40, "the subcommands were walked"
 
 
 def test_bad_input_exits_2_naming_the_file(tmp_path: Path) -> None:

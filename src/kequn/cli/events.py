@@ -63,8 +63,10 @@ def events_command(
     playbook: Annotated[Path | None, typer.Option(help="Playbook file.")] = None,
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Events decided together.")] = MAX_BATCH,
 ) -> None:
-    """Decide a file of events: every line checked first, every customer known
-    first, then the events in batches, each stored whole."""
+    """Decide a file of events (JSON Lines, the fields of POST /api/events).
+
+    Every line is checked and every customer looked up first; then the events
+    are decided in batches, each stored whole."""
     events = read_events(file)
     url = store or default_url(snapshot)
     pb = load_playbook(playbook or in_force(url, snapshot))

@@ -42,9 +42,11 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     by: ByOpt = None,
 ) -> None:
-    """Train the propensity model on every past contact, each as it was known the
-    day before; judge it on the latest quarter of them; put it in force only if
-    it beats the priors and the model in force there."""
+    """Train the propensity model; put it in force only if it beats what is in force.
+
+    Every past contact is taken as it was known the day before; the model is
+    judged on the latest quarter of them and put in force only if it beats the
+    priors and the model in force there."""
     from kequn.learn.train import train
     from kequn.playbook import load_playbook
     from kequn.privacy.audit import Event, record
@@ -192,8 +194,10 @@ def uplift_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
-    """Learn who is persuadable for each campaigned action, from its campaigns'
-    treated and control arms; judged on members held out (Qini and AUUC)."""
+    """Learn who is persuadable for each action campaigns have carried.
+
+    Learnt from the campaigns' treated and control arms, and judged on members
+    held out (Qini and AUUC)."""
     from sqlalchemy import select
 
     from kequn.learn.persuasion import learn_action
@@ -245,8 +249,9 @@ def history_import(
         Path | None, typer.Option(help="Mapping of the bank's headers, outcome codes and own attributes.")
     ] = None,
 ) -> None:
-    """Import a history of past contacts (call centre, campaigns), checked row by
-    row; bad rows are quarantined with their reason."""
+    """Import a history of past contacts (call centre, campaigns), each row checked.
+
+    Bad rows are quarantined with their reason."""
     from kequn.ingest.history import import_history
 
     name, counts = import_history(folder, into, mapping)

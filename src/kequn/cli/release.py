@@ -232,8 +232,9 @@ def playbook_simulate_command(
         str | None, typer.Option("--as", help="Your HQ login, to record a draft's rehearsal.")
     ] = None,
 ) -> None:
-    """Rehearse a playbook change on the latest snapshot beside the one in force;
-    nothing is published and neither store is written (but for the note that a
+    """Rehearse a playbook change on the latest snapshot beside the one in force.
+
+    Nothing is published and neither store is written (but for the note that a
     draft was rehearsed)."""
     url = store or default_url(snapshot)
     scratch = Path(tempfile.mkdtemp(prefix="kequn-versions-"))
@@ -266,8 +267,9 @@ def playbook_diff_command(
     new: Annotated[Path, typer.Argument(help="The changed playbook.")],
     english: Annotated[bool, typer.Option("--en", help="Say the changes in English.")] = False,
 ) -> None:
-    """Say what changed between two playbooks, as a strategist reads it; exits 1
-    when they differ (as diff does), 0 when they are the same."""
+    """Say what changed between two playbooks, as a strategist reads it.
+
+    Exits 1 when they differ (as diff does), 0 when they are the same."""
     changes = diff(load_playbook(old).playbook, load_playbook(new).playbook)
     for change in changes:
         typer.echo(change.en if english else change.zh)
