@@ -684,6 +684,11 @@ def test_english_on_request(app) -> None:  # type: ignore[no-untyped-def]
     assert "我的一天" in c.get("/my-day").text
     assert "My day" in c.get("/my-day?lang=en").text
     assert "My day" in c.get("/my-day").text  # the choice sticks
+    # asked for on the way in: the home page sends each role to its own page in that language
+    head = signed_in(app, "head")
+    assert "Dashboard" in head.get("/?lang=en", follow_redirects=True).text
+    assert "业绩看板" in head.get("/?lang=zh_CN", follow_redirects=True).text
+    assert "Sign in" in client(app).get("/?lang=en", follow_redirects=True).text
 
 
 def test_what_moved_a_tasks_chance_reads_in_words_not_codes(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

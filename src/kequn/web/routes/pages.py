@@ -12,7 +12,7 @@ from sqlalchemy import select
 from kequn.core.clock import now
 from kequn.store.models import Branch
 from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, settings, viewer
-from kequn.web.i18n import gettext_for, language_of
+from kequn.web.i18n import LANGUAGES, gettext_for, language_of
 from kequn.web.render import page, render_text
 from kequn.web.security import (
     PRE_COOKIE,
@@ -94,16 +94,20 @@ def logout(request: Request, s: DB, v: ViewerDep, csrf_token: Annotated[str, For
 
 
 @router.get("/")
-def home(v: ViewerDep) -> Response:
-    if v is None:
-        return RedirectResponse("/login", status_code=303)
-    target = {
-        "branch_head": "/dashboard",
-        "hq": "/dashboard",
-        "compliance": "/audit",
-        "lobby_manager": "/floor",
-        "teller": "/floor",
-    }.get(v.role, "/my-day")
+def home(request: Request, v: ViewerDep) -> Response:
+    target = "/login"
+    if v is not None:
+        target = {
+            "branch_head": "/dashboard",
+            "hq": "/dashboard",
+            "compliance": "/audit",
+            "lobby_manager": "/floor",
+            "teller": "/floor",
+        }.get(v.role, "/my-day")
+    # a language asked for on the way in is the page's (``/?lang=en``, a bookmark)
+    lang = request.query_params.get("lang")
+    if lang in LANGUAGES:
+        target += f"?lang={lang}"
     return RedirectResponse(target, status_code=303)
 
 
