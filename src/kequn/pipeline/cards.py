@@ -276,16 +276,15 @@ class _RunFile:
         for cid, *values in cur.execute(f"{self.recs_sql} {where}", arg).fetchall():
             if cid in out:
                 out[cid]["recs"].append(self._recommendation(values))
+        for f in out.values():
+            f["recs"].sort(key=lambda r: r.get("rank") or 0)
         if columns is not None:
-            for f in out.values():
-                f["recs"].sort(key=lambda r: r.get("rank") or 0)
             return out
         if self.carbon_sql:
             for cid, text in cur.execute(f"{self.carbon_sql} {where}", arg).fetchall():
                 if cid in out:
                     out[cid]["carbon"].append(json.loads(text))
         for f in out.values():
-            f["recs"].sort(key=lambda r: r.get("rank") or 0)
             if self.behaviours is not None:
                 f["carbon"] = green_ledger(f, self.behaviours)
             else:
