@@ -156,7 +156,8 @@ def _baseline(frame: pd.DataFrame, train_rows: np.ndarray, test_rows: np.ndarray
     model.fit(
         x.iloc[fit],
         y[fit],
-        eval_set=[(x.iloc[stop], y[stop])],
+        eval_X=(x.iloc[stop],),
+        eval_y=(y[stop],),
         callbacks=[lgb.early_stopping(100, verbose=False)],
     )
     return float(roc_auc_score(y[test_rows], model.predict_proba(x.iloc[test_rows])[:, 1]))
