@@ -56,6 +56,34 @@ def test_threads_reading_at_once_read_what_one_reads_alone(run_store: Path) -> N
         shared.close()
 
 
+def test_a_hundred_customers_are_read_through_the_customer_index(run_store: Path) -> None:
+    """A batch of events reads its customers' profiles and recommendations by
+    the index, not by a scan of every customer (a list passed as one parameter
+    became a scan from 64 customers on)."""
+    run = _runs(run_store)[-1]
+    everyone = _customers(run_store, run)
+    ids = everyone[:: len(everyone) // 100][:100]
+    reader = CardFacts(run_store)
+    try:
+        file, cur = reader._run(run)
+        asked: list[tuple[str, list[object]]] = []
+
+        class Recording:
+            def execute(self, sql: str, args: list[object]):  # type: ignore[no-untyped-def]
+                asked.append((sql, args))
+                return cur.execute(sql, args)
+
+        found = file.facts(Recording(), ids)  # type: ignore[arg-type]
+        assert len(found) == 100 and any(f["recs"] for f in found.values())
+        read = [(sql, args) for sql, args in asked if ".profiles" in sql or ".recommendations" in sql]
+        assert len(read) == 2
+        for sql, args in read:
+            plan = cur.execute(f"EXPLAIN ANALYZE {sql}", args).fetchall()[0][1]
+            assert "Type: Index Scan" in plan and "Sequential Scan" not in plan, plan
+    finally:
+        reader.close()
+
+
 def test_a_server_living_through_several_nights_reads_each_run_and_lets_old_ones_go(
     run_store: Path, tmp_path: Path
 ) -> None:

@@ -189,6 +189,18 @@ def _profile_columns(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
     return [c for c in cols if not c.startswith("seg_")]
 
 
+def _of_customers(customer_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """The WHERE clause of a read of some customers' rows, and its arguments: one
+    customer an equality, several a list of parameters. DuckDB answers either
+    through the customer index at any length; a list passed as one parameter
+    (``IN (SELECT unnest(?))``) became a scan of every profile from 64 customers
+    on (100 customers of a 1,000,000-customer run: 50 ms by the list, 510 ms by
+    the scan)."""
+    if len(customer_ids) == 1:
+        return "WHERE customer_id = ?", [customer_ids[0]]
+    return f"WHERE customer_id IN ({', '.join('?' * len(customer_ids))})", list(customer_ids)
+
+
 class _RunFile:
     """One run file, attached once to the process's DuckDB as ``alias``: the SQL
     a card reads from it, written once. Queries go through the caller's cursor."""
@@ -263,12 +275,7 @@ class _RunFile:
                 columns, self._profile_sql([c for c in self.profile_columns if c in columns])
             )
         out: dict[str, dict[str, Any]] = {}
-        # one customer: an equality the index and zone maps answer; several: a list
-        arg: list[Any]
-        if len(customer_ids) == 1:
-            where, arg = "WHERE customer_id = ?", [customer_ids[0]]
-        else:
-            where, arg = "WHERE customer_id IN (SELECT unnest(?))", [list(customer_ids)]
+        where, arg = _of_customers(customer_ids)
         for cid, text in cur.execute(f"{profile_sql} {where}", arg).fetchall():
             out[cid] = json.loads(text) | (
                 {"recs": []} if columns is not None else {"recs": [], "carbon": []}
@@ -321,10 +328,8 @@ class _RunFile:
         each customer's in time order."""
         if self.history_sql is None or not customer_ids:
             return []
-        found = cur.execute(
-            f"{self.history_sql} WHERE customer_id IN (SELECT unnest(?)) ORDER BY customer_id, ts",
-            [list(customer_ids)],
-        )
+        where, arg = _of_customers(customer_ids)
+        found = cur.execute(f"{self.history_sql} {where} ORDER BY customer_id, ts", arg)
         cols = [d[0] for d in found.description or []]
         return [dict(zip(cols, r, strict=True)) for r in found.fetchall()]
 
