@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from kequn.decide.exports import call_list, wechat_groups
 from kequn.decide.realtime import handle_event
 from kequn.ingest import ingest
 from kequn.playbook import load_playbook
+from kequn.privacy import audit
 from kequn.privacy.audit import Event, record, verify
 from kequn.privacy.consent import change_consent, consents_of, refuse_personalisation
 from kequn.privacy.logs import install
@@ -134,6 +136,54 @@ def test_entries_cut_from_the_end_are_found(store_url: str) -> None:
     _trail(store_url)
     _sql(store_url, "DELETE FROM audit_log WHERE seq >= 11")
     assert any("removed from the end" in p for p in _verify(store_url))
+
+
+def test_views_recorded_at_the_same_moment_make_one_unbroken_chain(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many requests put views on the trail at once, each in its own transaction
+    as the workbench's threads do: every entry is kept, numbered without a gap,
+    and the chain verifies. On PostgreSQL the database numbers and hashes each
+    entry as it appends it, in one statement; ``verify`` recomputes every hash in
+    Python, so the two must agree on every text (Chinese, quotes, backslashes,
+    control characters, no customer)."""
+    _trail(store_url, 1)  # the head exists: every later append is the usual one
+    if store_url.startswith("postgresql"):
+
+        def three_statements(*_: object) -> None:
+            raise AssertionError("PostgreSQL appends in one statement")
+
+        monkeypatch.setattr(audit, "_lock_head", three_statements)
+    texts = ["林晓娟", 'said "yes"', "C:\\bank\\x", "tab\there", "nul\x00 and \u2028", "😀 收益"]
+    ops = open_store(store_url)
+
+    def views(worker: int) -> None:
+        for i in range(25):
+            with ops.session() as s:
+                t = texts[(worker + i) % len(texts)]
+                record(
+                    s,
+                    [
+                        Event(
+                            f"经理{worker}",
+                            "service_manager",
+                            "view_customer",
+                            None if i % 5 == 0 else f"C{worker:03d}{i:06d}",
+                            {"note": t, "n": i, "nested": {"k": [t, None, 1.5]}},
+                        )
+                    ],
+                )
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(views, range(8)))
+        with ops.session() as s:
+            result = verify(s)
+            seqs = s.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)).all()
+    finally:
+        ops.dispose()
+    assert result.problems == [] and result.checked == 201
+    assert seqs == list(range(1, 202))
 
 
 def test_a_rewritten_chain_shows_against_its_anchor(store_url: str) -> None:

@@ -86,12 +86,44 @@ def entry_hash(
     customer_id: str | None,
     detail: str,
 ) -> str:
-    body = json.dumps(
-        [seq, _instant(at), actor, role, action, customer_id, detail],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    body = f"[{seq}{_after_number(at, actor, role, action, customer_id, detail)}"
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def _after_number(
+    at: datetime, actor: str, role: str, action: str, customer_id: str | None, detail: str
+) -> str:
+    """What an entry's hashed body holds after its number: the body is the JSON
+    list ``[seq, instant, actor, role, action, customer_id, detail]``, and
+    PostgreSQL, which numbers an entry as it appends it (``_APPEND``), puts the
+    number in front of this."""
+    rest = json.dumps(
+        [_instant(at), actor, role, action, customer_id, detail], ensure_ascii=False, separators=(",", ":")
+    )
+    return "," + rest[1:]
+
+
+#: one entry appended on PostgreSQL in one statement: the head locked, the
+#: entry numbered and hashed after the head's hash, stored, and the head moved
+#: on. The head stays locked until the transaction ends, as before; what it
+#: saves is the time it is held: with the hash computed in Python between
+#: three statements, a holder under load waited for its process's other
+#: threads before each, and every page that records a view queued behind it.
+#: ``FOR UPDATE`` reads the head as the appender before left it.
+_APPEND = text(
+    """
+    WITH old AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+    new AS (
+        SELECT seq + 1 AS seq, hash AS prev_hash,
+               encode(sha256(convert_to(hash || '[' || (seq + 1)::text || :rest, 'UTF8')), 'hex') AS hash
+        FROM old
+    ),
+    moved AS (UPDATE audit_head SET seq = new.seq, hash = new.hash FROM new WHERE audit_head.id = 1)
+    INSERT INTO audit_log (seq, at, actor, role, action, customer_id, detail, prev_hash, hash)
+    SELECT seq, :at, :actor, :role, :action, :customer_id, :detail, prev_hash, hash FROM new
+    RETURNING seq, prev_hash, hash
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +164,10 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
     unnamed = sorted({ev.action for ev in batch} - set(ACTIONS))
     if unnamed:
         raise ValueError(f"audit actions {unnamed} are not in kequn.privacy.audit.ACTIONS")
+    if s.get_bind().dialect.name == "postgresql":
+        appended = _append_each(s, batch)
+        if appended is not None:
+            return appended
     last_seq, prev = _lock_head(s, len(batch))
     moment = clock_now()
     rows = []
@@ -156,6 +192,45 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
     s.add_all(rows)
     s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
     s.flush()
+    return rows
+
+
+def _append_each(s: Session, batch: list[Event]) -> list[AuditEntry] | None:
+    """``batch`` appended on PostgreSQL, an entry a statement; None when the
+    trail has no head yet (its first entry makes it)."""
+    moment = clock_now()
+    rows = []
+    for ev in batch:
+        at = ev.at or moment
+        detail = canonical(ev.detail)
+        done = s.execute(
+            _APPEND,
+            {
+                "rest": _after_number(at, ev.actor, ev.role, ev.action, ev.customer_id, detail),
+                "at": at,
+                "actor": ev.actor,
+                "role": ev.role,
+                "action": ev.action,
+                "customer_id": ev.customer_id,
+                "detail": detail,
+            },
+        ).first()
+        if done is None:
+            return None  # no head: nothing was appended
+        seq, prev_hash, h = done
+        rows.append(
+            AuditEntry(
+                seq=seq,
+                at=at,
+                actor=ev.actor,
+                role=ev.role,
+                action=ev.action,
+                customer_id=ev.customer_id,
+                detail=detail,
+                prev_hash=prev_hash,
+                hash=h,
+            )
+        )
     return rows
 
 
