@@ -175,19 +175,7 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
         at = ev.at or moment
         detail = canonical(ev.detail)
         h = entry_hash(prev, last_seq + i, at, ev.actor, ev.role, ev.action, ev.customer_id, detail)
-        rows.append(
-            AuditEntry(
-                seq=last_seq + i,
-                at=at,
-                actor=ev.actor,
-                role=ev.role,
-                action=ev.action,
-                customer_id=ev.customer_id,
-                detail=detail,
-                prev_hash=prev,
-                hash=h,
-            )
-        )
+        rows.append(_entry(ev, last_seq + i, at, detail, prev, h))
         prev = h
     s.add_all(rows)
     s.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
@@ -218,20 +206,22 @@ def _append_each(s: Session, batch: list[Event]) -> list[AuditEntry] | None:
         if done is None:
             return None  # no head: nothing was appended
         seq, prev_hash, h = done
-        rows.append(
-            AuditEntry(
-                seq=seq,
-                at=at,
-                actor=ev.actor,
-                role=ev.role,
-                action=ev.action,
-                customer_id=ev.customer_id,
-                detail=detail,
-                prev_hash=prev_hash,
-                hash=h,
-            )
-        )
+        rows.append(_entry(ev, seq, at, detail, prev_hash, h))
     return rows
+
+
+def _entry(ev: Event, seq: int, at: datetime, detail: str, prev_hash: str, h: str) -> AuditEntry:
+    return AuditEntry(
+        seq=seq,
+        at=at,
+        actor=ev.actor,
+        role=ev.role,
+        action=ev.action,
+        customer_id=ev.customer_id,
+        detail=detail,
+        prev_hash=prev_hash,
+        hash=h,
+    )
 
 
 def record_one(
