@@ -109,7 +109,8 @@ def _after_number(
 #: saves is the time it is held: with the hash computed in Python between
 #: three statements, a holder under load waited for its process's other
 #: threads before each, and every page that records a view queued behind it.
-#: ``FOR UPDATE`` reads the head as the appender before left it.
+#: ``FOR UPDATE`` waits for an appender holding the head, then reads the head
+#: as that appender left it.
 _APPEND = text(
     """
     WITH old AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),

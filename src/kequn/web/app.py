@@ -30,7 +30,7 @@ from kequn.web.settings import Settings
 def settle(app: FastAPI) -> None:
     """Readies what every worker keeps until it stops (the compiled templates,
     the playbook's plan for events), then leaves all it holds out of the garbage
-    collector's passes. A worker holds some 250,000 such objects (modules, the
+    collector's passes. A worker holds some 225,000 such objects (modules, the
     playbook, the ORM's mappings): each full pass over them took 100-200 ms,
     and every request in flight on the worker waited, the slowest pages of a
     day. Whatever is made later is still collected as usual; a playbook
