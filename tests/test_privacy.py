@@ -143,15 +143,16 @@ def test_views_recorded_at_the_same_moment_make_one_unbroken_chain(
 ) -> None:
     """Many requests put views on the trail at once, each in its own transaction
     as the workbench's threads do: every entry is kept, numbered without a gap,
-    and the chain verifies. On PostgreSQL the database numbers and hashes each
-    entry as it appends it, in one statement; ``verify`` recomputes every hash in
+    and the chain verifies. On PostgreSQL the database numbers and hashes an
+    entry appended alone as it appends it, in one statement; ``verify`` recomputes every hash in
     Python, so the two must agree on every text (Chinese, quotes, backslashes,
     control characters, no customer)."""
     _trail(store_url, 1)  # the head exists: every later append is the usual one
+    _trail(store_url, 5)  # a batch's entries, appended together
     if store_url.startswith("postgresql"):
 
         def three_statements(*_: object) -> None:
-            raise AssertionError("PostgreSQL appends in one statement")
+            raise AssertionError("PostgreSQL appends an entry alone in one statement")
 
         monkeypatch.setattr(audit, "_lock_head", three_statements)
     texts = ["林晓娟", 'said "yes"', "C:\\bank\\x", "tab\there", "nul\x00 and \u2028", "😀 收益"]
@@ -182,8 +183,8 @@ def test_views_recorded_at_the_same_moment_make_one_unbroken_chain(
             seqs = s.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)).all()
     finally:
         ops.dispose()
-    assert result.problems == [] and result.checked == 201
-    assert seqs == list(range(1, 202))
+    assert result.problems == [] and result.checked == 206
+    assert seqs == list(range(1, 207))
 
 
 def test_a_rewritten_chain_shows_against_its_anchor(store_url: str) -> None:

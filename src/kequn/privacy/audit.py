@@ -103,7 +103,7 @@ def _after_number(
     return "," + rest[1:]
 
 
-#: one entry appended on PostgreSQL in one statement: the head locked, the
+#: an entry appended alone on PostgreSQL, in one statement: the head locked, the
 #: entry numbered and hashed after the head's hash, stored, and the head moved
 #: on. The head stays locked until the transaction ends, as before; what it
 #: saves is the time it is held: with the hash computed in Python between
@@ -165,10 +165,12 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
     unnamed = sorted({ev.action for ev in batch} - set(ACTIONS))
     if unnamed:
         raise ValueError(f"audit actions {unnamed} are not in kequn.privacy.audit.ACTIONS")
-    if s.get_bind().dialect.name == "postgresql":
-        appended = _append_each(s, batch)
+    if len(batch) == 1 and s.get_bind().dialect.name == "postgresql":
+        # one entry (a view, an outcome): one statement. A batch's entries (an
+        # event batch's tasks) are three statements in all, not one each
+        appended = _append_one(s, batch[0])
         if appended is not None:
-            return appended
+            return [appended]
     last_seq, prev = _lock_head(s, len(batch))
     moment = clock_now()
     rows = []
@@ -184,31 +186,27 @@ def record(s: Session, events: Iterable[Event]) -> list[AuditEntry]:
     return rows
 
 
-def _append_each(s: Session, batch: list[Event]) -> list[AuditEntry] | None:
-    """``batch`` appended on PostgreSQL, an entry a statement; None when the
-    trail has no head yet (its first entry makes it)."""
-    moment = clock_now()
-    rows = []
-    for ev in batch:
-        at = ev.at or moment
-        detail = canonical(ev.detail)
-        done = s.execute(
-            _APPEND,
-            {
-                "rest": _after_number(at, ev.actor, ev.role, ev.action, ev.customer_id, detail),
-                "at": at,
-                "actor": ev.actor,
-                "role": ev.role,
-                "action": ev.action,
-                "customer_id": ev.customer_id,
-                "detail": detail,
-            },
-        ).first()
-        if done is None:
-            return None  # no head: nothing was appended
-        seq, prev_hash, h = done
-        rows.append(_entry(ev, seq, at, detail, prev_hash, h))
-    return rows
+def _append_one(s: Session, ev: Event) -> AuditEntry | None:
+    """``ev`` appended on PostgreSQL in one statement; None when the trail has
+    no head yet (its first entry makes it)."""
+    at = ev.at or clock_now()
+    detail = canonical(ev.detail)
+    done = s.execute(
+        _APPEND,
+        {
+            "rest": _after_number(at, ev.actor, ev.role, ev.action, ev.customer_id, detail),
+            "at": at,
+            "actor": ev.actor,
+            "role": ev.role,
+            "action": ev.action,
+            "customer_id": ev.customer_id,
+            "detail": detail,
+        },
+    ).first()
+    if done is None:
+        return None  # no head: nothing was appended
+    seq, prev_hash, h = done
+    return _entry(ev, seq, at, detail, prev_hash, h)
 
 
 def _entry(ev: Event, seq: int, at: datetime, detail: str, prev_hash: str, h: str) -> AuditEntry:
