@@ -4,6 +4,7 @@ against what the rules say, pair by pair."""
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime
 
 import numpy as np
@@ -158,3 +159,41 @@ def test_a_day_fuller_than_the_windows_is_spread_through_them_not_queued_at_the_
     fits = laid(room // 2)
     for _, window in fits.groupby("window"):
         assert set(window["scheduled_at"].sort_values().diff().dropna().dt.total_seconds() / 60) <= {pace}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"trigger": st.sampled_from(["maturity", "idle_cash", "campaign:K1"])}).flatmap(
+            lambda t: pair.map(lambda p: {**p, **t})
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+    capacities,
+    already,
+    st.randoms(use_true_random=False),
+)
+def test_the_same_pairs_in_any_order_make_the_same_tasks(
+    pairs: list[dict], capacity: dict, per_customer: dict, shuffler: random.Random
+) -> None:
+    """The batch reads its live pairs from DuckDB in whatever order its threads
+    gave them: equal priorities (one value, one propensity) must not let that
+    order choose who gets the last slot or the earlier time."""
+    live = pd.DataFrame(pairs).drop_duplicates(["customer_id", "trigger", "action"], ignore_index=True)
+    shuffled = live.sample(frac=1.0, random_state=shuffler.randrange(2**32)).reset_index(drop=True)
+    key = ["customer_id", "trigger", "action"]
+
+    def made(frame: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
+        tasks, dropped = arbitrate(
+            frame, Room(capacity, per_customer), PB, Scorer(lambda p: np.full(len(p), 0.5)), DAY
+        )
+        return (
+            sorted(
+                tuple(r)
+                for r in tasks[[*key, "manager_id", "channel", "scheduled_at"]].itertuples(index=False)
+            ),
+            sorted(tuple(r) for r in dropped[[*key, "rule"]].itertuples(index=False)),
+        )
+
+    assert made(shuffled) == made(live)

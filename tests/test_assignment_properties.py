@@ -203,3 +203,21 @@ def test_fit_gives_each_pair_the_channel_the_pair_by_pair_build_gave(
     # channels as DuckDB hands them over (arrays) as well as lists
     frame["channels"] = [np.array(c, dtype=object) if i % 2 else c for i, c in enumerate(frame["channels"])]
     assert list(fit(frame, capacity, WEIGHTS)) == _fit_pair_by_pair(frame, capacity, WEIGHTS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(book(), st.randoms(use_true_random=False))
+def test_the_owners_do_not_depend_on_the_order_the_rows_came_in(data, shuffler) -> None:  # type: ignore[no-untyped-def]
+    """The cards and staff come from DuckDB in no fixed order: the lightest book
+    a customer is given to must not depend on it."""
+    cards, staff, branches, claims = data
+
+    def shuffled(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sample(frac=1.0, random_state=shuffler.randrange(2**32)).reset_index(drop=True)
+
+    def owners(result) -> tuple[list[tuple], int]:  # type: ignore[no-untyped-def]
+        return sorted(tuple(r) for r in result.changes.itertuples(index=False)), result.unowned
+
+    as_read = assign_owners(cards, staff, branches, claims, TIER_ROLES)
+    reordered = assign_owners(shuffled(cards), shuffled(staff), shuffled(branches), claims, TIER_ROLES)
+    assert owners(reordered) == owners(as_read)

@@ -103,10 +103,11 @@ def duck_digest(store: Path) -> str:
     return h.hexdigest()
 
 
-def ops_digest(url: str) -> str:
-    """Every table of the operational store, sorted, moments left out."""
+def ops_digest(url: str) -> dict[str, str]:
+    """Every table of the operational store, sorted, moments left out: a digest
+    per table, so a difference names the table it is in."""
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    h = hashlib.sha256()
+    digests: dict[str, str] = {}
     try:
         names = set(inspect(engine).get_table_names())
         with engine.connect() as con:
@@ -121,10 +122,11 @@ def ops_digest(url: str) -> str:
                     if not isinstance(c.type, Instant) and c.name not in VOLATILE | surrogate
                 ]
                 rows = con.execute(text(f"SELECT {', '.join(cols)} FROM {table.name}")).all()
-                h.update(f"{table.name}:{sorted(repr(tuple(r)) for r in rows)}".encode())
+                body = repr(sorted(repr(tuple(r)) for r in rows)).encode()
+                digests[table.name] = f"{len(rows)} rows {hashlib.sha256(body).hexdigest()[:16]}"
     finally:
         engine.dispose()
-    return h.hexdigest()
+    return digests
 
 
 @dataclass

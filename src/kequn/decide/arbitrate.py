@@ -78,8 +78,15 @@ def arbitrate(
     )
     customers, _ = pd.factorize(live["customer_id"], sort=True)
     actions, _ = pd.factorize(live["action"], sort=True)
-    # each customer's pairs best first, ties by action, then as they came
-    order = np.lexsort((np.arange(n), actions, -priority, customers))
+    triggers = (
+        pd.factorize(live["trigger"], sort=True)[0] if "trigger" in live.columns else np.zeros(n, np.int64)
+    )
+    # each customer's pairs best first, ties by action and trigger: an order the
+    # pairs' content decides, never the order they came in (the batch reads them
+    # from DuckDB's threads in no fixed order, and equal priorities are common:
+    # one product's value, one propensity). The capacity's assignment and the
+    # schedule follow this order among equals, so they are fixed by it too.
+    order = np.lexsort((np.arange(n), triggers, actions, -priority, customers))
     rank = rank_within(customers, order)
     per_customer = np.fromiter(
         (room.per_customer.get(c, 0) for c in live["customer_id"].tolist()), dtype=np.int64, count=n

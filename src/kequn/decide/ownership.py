@@ -116,7 +116,9 @@ def assign_owners(
             move(c.customer_id, c.manager_id, "claim")
 
     # 3. a tier move takes the customer to the new tier's role
-    moved = cards[cards.tier_move.isin(["up", "down"])]
+    # by customer: each goes to the lightest book as the moves before it left the
+    # books, so the order the cards came in (DuckDB's threads') must not choose
+    moved = cards[cards.tier_move.isin(["up", "down"])].sort_values("customer_id", kind="stable")
     for r in moved.itertuples():
         current = owner.get(r.customer_id)
         want = tier_roles.get(r.tier)

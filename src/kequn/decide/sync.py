@@ -464,7 +464,9 @@ def _branch_figures(
                    histogram(tier) AS tiers
             FROM {run.schema}.profiles GROUP BY 1)
         SELECT n.*, coalesce(b.deposits, 0) AS deposits_base
-        FROM now n LEFT JOIN base b USING (home_branch_id)""").df()
+        FROM now n LEFT JOIN base b USING (home_branch_id)
+        -- summed below in this order: a float sum's last digits follow it
+        ORDER BY home_branch_id""").df()
     totals: dict[str, dict[str, Any]] = {}
     for row in units.to_dict("records"):
         for unit in [u for u in paths.get(row["home_branch_id"], "").strip("/").split("/") if u]:
