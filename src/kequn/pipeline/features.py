@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 
 from kequn.contract.tables import DEPOSIT_TYPES, LIABILITY_TYPES
 from kequn.pipeline.inputs import UNITS, Inputs, as_float, days_between, money_units
-from kequn.pipeline.predicates import compile_predicate
+from kequn.pipeline.predicates import compile_condition
 from kequn.pipeline.today import Today
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
@@ -233,8 +233,11 @@ def _sum_where(value: ir.IntegerValue, cond: ir.BooleanValue) -> ir.IntegerScala
 
 
 def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
-    """Rows where ``cond`` holds (a NULL ``cond`` does not)."""
-    return cond.cast("int64").sum().fill_null(0)
+    """Rows where ``cond`` holds (a NULL ``cond`` does not).
+
+    A CASE, not the condition cast to an integer: fifteen counts over 28
+    million transactions took 3.9 s so against 6.4 s cast."""
+    return ibis.ifelse(cond, 1, 0).sum().fill_null(0)
 
 
 def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
@@ -249,7 +252,9 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
     last_week = t.ts >= today.week_since
-    same_name_out = (t.type == "transfer_out") & t.same_name.fill_null(False)
+    # NULL where the flag is unknown: each aggregate below counts an unknown as
+    # not holding, and a COALESCE over 28 million rows costs as much as the sum
+    same_name_out = (t.type == "transfer_out") & t.same_name
     aggs = {
         "salary_total_x": _sum_where(t.amt, t.type == "salary"),
         "spend_total_x": -_sum_where(t.amt, t.type.isin(list(SPENDING_TYPES))),
@@ -262,7 +267,7 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
         "large_transfer_7d_x": -_where(t.amt, (t.type == "transfer_out") & last_week).min(),
     }
     for b in pb.playbook.carbon.behaviours:
-        aggs[f"carbon_{b.name}"] = _count(compile_predicate(pb.expression("carbon", b.name), t))
+        aggs[f"carbon_{b.name}"] = _count(compile_condition(pb.expression("carbon", b.name), t))
     flows = t.group_by("customer_id").aggregate(**aggs)
     # months with a payroll or pension credit: a few rows, so dates are cheap here.
     # Read apart from the flows: one filtered table read by both was materialised
