@@ -236,7 +236,7 @@ def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
     """Rows where ``cond`` holds (a NULL ``cond`` does not).
 
     A CASE, not the condition cast to an integer: fifteen counts over 28
-    million transactions took 3.9 s so against 6.4 s cast."""
+    million transactions took 3.9 s by CASE against 6.4 s cast."""
     return ibis.ifelse(cond, 1, 0).sum().fill_null(0)
 
 
