@@ -144,9 +144,9 @@ def test_views_recorded_at_the_same_moment_make_one_unbroken_chain(
     """Many requests put views on the trail at once, each in its own transaction
     as the workbench's threads do: every entry is kept, numbered without a gap,
     and the chain verifies. On PostgreSQL the database numbers and hashes an
-    entry appended alone as it appends it, in one statement; ``verify`` recomputes every hash in
-    Python, so the two must agree on every text (Chinese, quotes, backslashes,
-    control characters, no customer)."""
+    entry appended alone as it appends it, in one statement; ``verify``
+    recomputes every hash in Python, so the two must agree on every text
+    (Chinese, quotes, backslashes, control characters, no customer)."""
     _trail(store_url, 1)  # the head exists: every later append is the usual one
     _trail(store_url, 5)  # a batch's entries, appended together
     if store_url.startswith("postgresql"):
