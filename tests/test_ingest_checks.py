@@ -220,6 +220,14 @@ def test_a_big_file_read_on_two_threads_keeps_every_row_on_its_own_line(tmp_path
             if n % 99_991 and (n % 77_777 == 0 or n % 5_003 == 0)
         }
         assert all(value == "not_a_purpose" for _, reason, value in quarantined if reason == "unknown_code")
+        # what quarantine shows is each rejected row's own text, and only those
+        # rows (and the last, which tells the count) were kept from the second read
+        records = con.execute(
+            "SELECT line, record->>'customer_id' FROM quarantine_consents WHERE reason = 'unknown_code'"
+        ).fetchall()
+        assert records and all(int(cid[1:]) == line for line, cid in records)
+        kept = con.execute("SELECT count(*) FROM _read_consents_0").fetchone()
+        assert kept == (len(records) + 1,)
         stage_view(con, TABLES["consents"], staged)
         mismatched = con.execute("""
             SELECT count(*) FROM checked_consents c JOIN stage_consents s USING (_row)

@@ -12,7 +12,8 @@ are kept too, as malformed rows for quarantine.
 
 The rows' text is not kept: what quarantine shows of a rejected row is read
 again from its file (``stage_view``), only for the files that have one, in
-the same order, so that the text is the file's own.
+the same order, so that the text is the file's own; only the rejected rows'
+text is kept from that read.
 """
 
 from __future__ import annotations
@@ -191,11 +192,16 @@ def _checked_view(con: duckdb.DuckDBPyConnection, name: str, target: str, staged
 
 
 def stage_view(
-    con: duckdb.DuckDBPyConnection, table: Table, staged: list[StagedFile], files: set[int] | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    staged: list[StagedFile],
+    files: set[int] | None = None,
+    wanted: str | None = None,
 ) -> None:
     """``stage_<table>``: the text of the rows of ``files`` (every file when None),
     read again from them, each row with the ``_row``, ``_file`` and ``_line`` its
-    checked row has."""
+    checked row has. ``wanted``: a relation of the ``_row``s whose text is
+    needed (every row's when None); only those are kept from the second read."""
     name = table.name
     parts = []
     for f in staged:
@@ -206,13 +212,26 @@ def stage_view(
             raise InputError(f.source.path, "changed while it was being ingested; ingest it again")
         con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
         _keeps_order(con, f.text)  # read in the order it was read the first time
-        con.execute(f"CREATE OR REPLACE TABLE {read} AS {f.text}")
-        rows = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
+        # a row's place in the read is its number in the reader's order (an empty
+        # OVER keeps it); the last row is kept too, to tell that the read has as
+        # many rows as the first. A file's one rejected row once kept a copy of
+        # every row's text: 28 million transactions' for one bad amount
+        keep = "TRUE"
+        if wanted is not None:
+            last = f.rows - 1
+            keep = (
+                f"_pos >= {last} OR _pos IN (SELECT _row - {f.start} FROM ({wanted}) "
+                f"WHERE _row BETWEEN {f.start} AND {f.start + last})"
+            )
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {read} AS
+            SELECT * FROM (SELECT row_number() OVER () - 1 AS _pos, * FROM ({f.text})) WHERE {keep}""")
+        rows = con.execute(f"SELECT coalesce(max(_pos), -1) + 1 FROM {read}").fetchone()[0]  # type: ignore[index]
         if rows != f.rows:  # the same bytes read otherwise: nothing can be matched
             raise KequnError(f"{f.source.path}: read {rows} rows the second time, against {f.rows} the first")
-        source, line = f.lines(read, "r", "r.rowid")
+        source, line = f.lines(read, "r", "r._pos")
         parts.append(
-            f"SELECT {f.start} + r.rowid AS _row, {f.index} AS _file, {line} AS _line, "
+            f"SELECT {f.start} + r._pos AS _row, {f.index} AS _file, {line} AS _line, "
             f"{', '.join(f'r.{ident(c)}' for c in table.column_names)} FROM {source}"
         )
     if not parts:

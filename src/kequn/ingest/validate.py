@@ -141,7 +141,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, table: Table, staged: list[Stage
             f"SELECT DISTINCT c._file FROM checked_{t} c SEMI JOIN bad_{t} b USING (_row)"
         ).fetchall()
     }
-    stage_view(con, table, staged, files)
+    stage_view(con, table, staged, files, wanted=f"SELECT _row FROM bad_{t}")
     record = (
         "to_json(struct_pack(" + ", ".join(f"{ident(c)} := s.{ident(c)}" for c in table.column_names) + "))"
     )
