@@ -83,6 +83,16 @@ def test_every_line_is_accepted_or_quarantined(tmp_path: Path, data: st.DataObje
     check_table(con, TABLES[table], date(2026, 11, 20), {table}, staged)
     stage_view(con, TABLES[table], staged)  # every row's text, read again
 
+    # what quarantine shows of a rejected row (read again from its line alone)
+    # is what the whole file read again shows on that line
+    cols = TABLES[table].column_names
+    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := s."{c}"' for c in cols) + "))"
+    again = dict(con.execute(f"SELECT _line, {record} FROM stage_{table} s").fetchall())
+    shown = con.execute(
+        f"SELECT line, record FROM quarantine_{table} WHERE reason <> 'malformed_row'"
+    ).fetchall()
+    assert all(again[line] == text for line, text in shown)
+
     accepted = con.execute(f"SELECT count(*) FROM accepted_{table}").fetchone()[0]  # type: ignore[index]
     quarantine = con.execute(f"SELECT line, reason, value, record FROM quarantine_{table}").fetchall()
     read = staged[0].rows + staged[0].malformed

@@ -230,6 +230,36 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
+def physical_lines(path: Path, numbers: set[int], chunk_size: int = CHUNK) -> dict[int, bytes]:
+    """The bytes of each of the file's physical lines ``numbers`` (from 1, split
+    at ``\n``; a CRLF line keeps its ``\r``). Newlines are counted chunk by
+    chunk; only a chunk that holds a wanted line is searched for where it is."""
+    wanted = sorted(numbers)
+    found: dict[int, bytes] = {}
+    at = 0  # the next wanted line's index in ``wanted``
+    first = 1  # the number of the line ``rest`` begins
+    rest = b""  # the line the last chunk left unfinished
+    with open(path, "rb") as fh:
+        while at < len(wanted) and (chunk := fh.read(chunk_size)):
+            data = rest + chunk
+            ended = data.count(b"\n")  # lines that end in ``data``
+            if ended and wanted[at] < first + ended:
+                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NL)
+                while at < len(wanted) and wanted[at] < first + ended:
+                    k = wanted[at] - first
+                    begin = int(ends[k - 1]) + 1 if k else 0
+                    found[wanted[at]] = data[begin : int(ends[k])]
+                    at += 1
+            if ended:
+                rest = data[data.rfind(b"\n") + 1 :]
+                first += ended
+            else:
+                rest = data
+    if at < len(wanted) and wanted[at] == first and rest:  # a last line with no newline
+        found[first] = rest
+    return found
+
+
 def _first_bad(path: Path, encoding: str) -> str:
     line = 1
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")

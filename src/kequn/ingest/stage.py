@@ -18,6 +18,8 @@ text is kept from that read.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from kequn.contract import Table
 from kequn.core.errors import InputError, KequnError
 from kequn.ingest.mapping import Mapping
 from kequn.ingest.repair import repair_csv
-from kequn.ingest.sources import SourceFile, file_digest, transcode_to_utf8
+from kequn.ingest.sources import SourceFile, file_digest, physical_lines, transcode_to_utf8
 from kequn.ingest.sql import checked_select, ident, literal, mapped_expr
 
 #: types and inserts one file's text rows (its index, its SELECT); returns the
@@ -59,6 +61,10 @@ class StagedFile:
     #: the table of (position, shift) steps by which a fast-read row's line moves
     #: past the blank and rejected lines before it; empty when there are none
     shifts: str = ""
+    #: a fast read: the file its text reads (the source or its UTF-8 copy), whose
+    #: physical lines are its rows' lines, and the scratch folder beside it
+    read_from: Path | None = None
+    scratch: Path | None = None
 
     def lines(self, rows: str, alias: str, position: str) -> tuple[str, str]:
         """The FROM clause over ``rows`` (as ``alias``) and the SQL of each row's
@@ -144,7 +150,9 @@ def stage_table(
         if src.encoding != "utf-8":
             path = transcode_to_utf8(src, scratch / f"{name}-{index}.utf8.csv")
         try:
-            staged.append(_fast_csv(con, name, index, src, path, exprs, insert))
+            fast = _fast_csv(con, name, index, src, path, exprs, insert)
+            fast.read_from, fast.scratch = path, scratch
+            staged.append(fast)
         except (duckdb.InvalidInputException, _LinesDisagree):
             # the strict reader gave up on the whole file, or its records do not
             # match the physical lines one to one: read the file line by line
@@ -210,6 +218,9 @@ def stage_view(
         read = f"_read_{name}_{f.index}"
         if file_digest(f.source.path) != f.source.digest:  # its rows could no longer be matched
             raise InputError(f.source.path, "changed while it was being ingested; ingest it again")
+        if wanted is not None and f.read_from is not None and f.scratch is not None:
+            parts.append(_rows_on_their_lines(con, table, f, wanted))
+            continue
         con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
         _keeps_order(con, f.text)  # read in the order it was read the first time
         # a row's place in the read is its number in the reader's order (an empty
@@ -240,6 +251,49 @@ def stage_view(
             f"SELECT NULL::BIGINT AS _row, NULL::INTEGER AS _file, NULL::BIGINT AS _line, {empty} LIMIT 0"
         )
     con.execute(f"CREATE OR REPLACE VIEW stage_{name} AS {' UNION ALL '.join(parts)}")
+
+
+def _rows_on_their_lines(con: duckdb.DuckDBPyConnection, table: Table, f: StagedFile, wanted: str) -> str:
+    """The SELECT of the ``wanted`` rows of a fast-read file, read again from their
+    own lines alone: in such a file each row is one physical line, and its line
+    is known, so the reader is given those lines (under the header) instead of
+    the whole file again."""
+    assert f.read_from is not None and f.scratch is not None
+    name = table.name
+    rows = con.execute(f"""
+        SELECT _row, _line FROM checked_{name}
+        WHERE _file = {f.index} AND _row IN (SELECT _row FROM ({wanted})) ORDER BY _line""").fetchall()
+    lines = physical_lines(f.read_from, {line for _, line in rows})
+    header = io.StringIO()
+    csv.writer(header, delimiter=f.source.delimiter, lineterminator="\n").writerow(f.source.header)
+    few = f.scratch / f"_wanted_{name}_{f.index}.csv"
+    read = f"_read_{name}_{f.index}"
+    whole, alone = literal(str(f.read_from)), literal(str(few))
+    if f.text.count(whole) != 1:
+        raise KequnError(f"{f.source.path}: its read does not name the file once")
+    try:
+        with open(few, "wb") as out:
+            out.write(header.getvalue().encode("utf-8"))
+            # LF endings alone: a fast-read file's lines all end alike, and a CRLF
+            # line's ``\r`` is its ending, not its text
+            out.writelines(lines[line].removesuffix(b"\r") + b"\n" for _, line in rows)
+        con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _scans")
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {read} AS
+            SELECT row_number() OVER () - 1 AS _pos, * FROM ({f.text.replace(whole, alone)})""")
+    finally:
+        few.unlink(missing_ok=True)
+    got = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]  # type: ignore[index]
+    if got != len(rows):  # a line that read as one row the first time did not now
+        raise KequnError(f"{f.source.path}: its rejected rows read as {got} rows again, against {len(rows)}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE _at_{read} AS "
+        "SELECT unnest(?::BIGINT[]) AS _row, unnest(?::BIGINT[]) AS _line, unnest(range(?)) AS _pos",
+        [[r for r, _ in rows], [line for _, line in rows], len(rows)],
+    )
+    columns = ", ".join(f"r.{ident(c)}" for c in table.column_names)
+    joined = f"{read} r JOIN _at_{read} m USING (_pos)"
+    return f"SELECT m._row, {f.index} AS _file, m._line, {columns} FROM {joined}"
 
 
 class _LinesDisagree(Exception):
