@@ -62,7 +62,7 @@ class StagedFile:
     #: past the blank and rejected lines before it; empty when there are none
     shifts: str = ""
     #: a fast read: the file its text reads (the source or its UTF-8 copy), whose
-    #: physical lines are its rows' lines, and the scratch folder beside it
+    #: physical lines are its rows' lines, and the ingest's scratch folder
     read_from: Path | None = None
     scratch: Path | None = None
 
