@@ -14,12 +14,28 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from kequn.decide.capacity import UNLIMITED, fit, rank_within, schedule
+from kequn.decide.capacity import fit_channels, rank_within, schedule_columns
 from kequn.decide.propensity import Scorer
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import rule
 
 CHANNELS = ("phone", "visit", "wechat", "sms")
+
+#: what ``arbitrate`` reads of a live pair, and its scorer (a model's inputs
+#: are the customer's facts, found by customer_id; its targets the pair's
+#: action, campaign and product)
+READS = (
+    "customer_id",
+    "trigger",
+    "action",
+    "campaign_id",
+    "product_id",
+    "manager_id",
+    "channels_left",
+    "value",
+    "urgency",
+    "occupation",
+)
 
 
 @dataclass
@@ -69,17 +85,21 @@ def arbitrate(
         empty = live.assign(stage=pd.Series(dtype=object), rule=pd.Series(dtype=object))
         return live.assign(channel=pd.Series(dtype=object)), empty
     n = len(live)
-    first = [c[0] if len(c) else None for c in live["channels_left"].tolist()]
+    customer_ids = live["customer_id"].to_numpy(dtype=object)
+    channels_left = live["channels_left"].to_numpy(dtype=object)
     propensity = np.asarray(score(live), dtype=np.float64)
     priority = (
         np.clip(live["value"].to_numpy(dtype=np.float64), 0, None)
         * propensity
         * live["urgency"].to_numpy(dtype=np.float64)
     )
-    customers, _ = pd.factorize(live["customer_id"], sort=True)
-    actions, _ = pd.factorize(live["action"], sort=True)
+    # coded from plain arrays: a frame's column costs an event's few pairs more to code
+    customers, _ = pd.factorize(customer_ids, sort=True)
+    actions, _ = pd.factorize(live["action"].to_numpy(dtype=object), sort=True)
     triggers = (
-        pd.factorize(live["trigger"], sort=True)[0] if "trigger" in live.columns else np.zeros(n, np.int64)
+        pd.factorize(live["trigger"].to_numpy(dtype=object), sort=True)[0]
+        if "trigger" in live.columns
+        else np.zeros(n, np.int64)
     )
     # each customer's pairs best first, ties by action and trigger: an order the
     # pairs' content decides, never the order they came in (the batch reads them
@@ -89,61 +109,78 @@ def arbitrate(
     order = np.lexsort((np.arange(n), triggers, actions, -priority, customers))
     rank = rank_within(customers, order)
     per_customer = np.fromiter(
-        (room.per_customer.get(c, 0) for c in live["customer_id"].tolist()), dtype=np.int64, count=n
+        (room.per_customer.get(c, 0) for c in customer_ids.tolist()), dtype=np.int64, count=n
     )
     kept = rank < pb.playbook.contact.tasks_per_customer_per_day - per_customer
     chosen = order[kept[order]]
     outranked = order[~kept[order]]
-    fitted = fit(
-        pd.DataFrame(
-            {
-                "manager_id": live["manager_id"].to_numpy(dtype=object)[chosen],
-                "channels": live["channels_left"].to_numpy(dtype=object)[chosen],
-                "priority": priority[chosen],
-            }
-        ),
+    managers = live["manager_id"].to_numpy(dtype=object)
+    fitted = fit_channels(
+        managers[chosen],
+        channels_left[chosen].tolist(),
+        priority[chosen],
         room.capacity,
         pb.playbook.contact.channel_weight,
-    ).to_numpy(dtype=object)
+    )
     placed = np.array([c is not None and c == c for c in fitted], dtype=bool)
-    # each result is one take of the pairs' rows with its columns set on it (a
-    # frame per part, assigned and concatenated, cost an event more than its rules)
+    # each result is one take of the pairs' rows and one frame of the columns
+    # it adds (a column set at a time cost an event more than its rules)
     made = chosen[placed]
-    tasks = live.take(made)
-    tasks["channel"] = fitted[placed]
-    tasks["propensity"] = propensity[made]
-    tasks["priority"] = priority[made]
-    tasks = schedule(tasks, day, pb.playbook.contact, room.booked, room.not_before)
+    channel = fitted[placed]
+    at, window = schedule_columns(
+        managers[made],
+        channel,
+        live["occupation"].to_numpy()[made],
+        priority[made],
+        day,
+        pb.playbook.contact,
+        room.booked,
+        room.not_before,
+    )
+    tasks = _beside(
+        live.take(made),
+        {
+            "channel": channel,
+            "propensity": propensity[made],
+            "priority": priority[made],
+            "scheduled_at": at,
+            "window": pd.Series(window, dtype=object),
+        },
+    )
     # what moved each task's chance most, where a model gave it (shown with the task)
     tasks["propensity_reasons"] = score.reasons(tasks)
     over = chosen[~placed]
     gone = np.concatenate([outranked, over])
-    dropped = live.take(gone)
-    # object columns, as the pairs' own text columns are (pandas would infer strings)
-    channel = [first[i] for i in outranked] + [None] * len(over)
-    dropped["channel"] = pd.Series(channel, index=dropped.index, dtype=object)
-    dropped["propensity"] = propensity[gone]
-    dropped["priority"] = priority[gone]
     why = ["outranked"] * len(outranked) + ["over_capacity"] * len(over)
-    dropped["stage"] = pd.Series([rule(r).stage for r in why], index=dropped.index, dtype=object)
-    dropped["rule"] = pd.Series(why, index=dropped.index, dtype=object)
+    dropped = _beside(
+        live.take(gone),
+        {
+            # object columns, as the pairs' own text columns are (pandas would infer strings)
+            "channel": pd.Series(
+                [c[0] if len(c) else None for c in channels_left[outranked]] + [None] * len(over),
+                dtype=object,
+            ),
+            "propensity": propensity[gone],
+            "priority": priority[gone],
+            "stage": pd.Series([rule(r).stage for r in why], dtype=object),
+            "rule": pd.Series(why, dtype=object),
+        },
+    )
     return tasks, dropped
 
 
-def unlimited(channel: str) -> bool:
-    return channel in UNLIMITED
+def _beside(rows: pd.DataFrame, columns: Mapping[str, object]) -> pd.DataFrame:
+    """``rows`` with ``columns`` set on them in one step: the new ones joined
+    beside them, any of the same name replaced in its place. An array's text is
+    inferred as pandas infers it; a Series keeps its own type."""
+    index = rows.index
 
+    def column(values: object) -> object:
+        return values.set_axis(index) if isinstance(values, pd.Series) else values
 
-def as_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Rows from the row engine as the frame ``arbitrate`` reads."""
-    frame = pd.DataFrame(rows)
-    for col in ("value", "urgency", "prior"):
-        if col in frame:
-            frame[col] = frame[col].astype(float)
-    if "channels_left" in frame:
-        frame["channels_left"] = frame["channels_left"].map(lambda c: list(c) if c is not None else [])
-    return (
-        frame.reset_index(drop=True)
-        if len(frame)
-        else frame.astype({"value": np.float64} if "value" in frame else {})
-    )
+    added = {name: column(v) for name, v in columns.items() if name not in rows.columns}
+    out = pd.concat([rows, pd.DataFrame(added, index=index)], axis=1) if added else rows
+    for name, values in columns.items():
+        if name not in added:
+            out[name] = column(values)
+    return out

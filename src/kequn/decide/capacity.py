@@ -37,10 +37,33 @@ def fit(
 ) -> pd.Series:
     """``pairs``: manager_id, channels (allowed, in preference order), priority.
     Returns the channel each pair gets (None: over capacity), on pairs' index."""
-    n = len(pairs)
-    if n == 0:
+    if len(pairs) == 0:
         return pd.Series([], dtype=object)
-    arcs = _assignment_arcs(pairs, capacity, weights)
+    channel = fit_channels(
+        pairs["manager_id"].to_numpy(dtype=object),
+        pairs["channels"].tolist(),
+        pairs["priority"].to_numpy(dtype=np.float64),
+        capacity,
+        weights,
+    )
+    return pd.Series(channel, index=pairs.index, dtype=object)
+
+
+def fit_channels(
+    manager: np.ndarray,
+    channels: Sequence[Sequence[str]],
+    priority: np.ndarray,
+    capacity: Mapping[tuple[str, str], int],
+    weights: Mapping[str, float],
+) -> np.ndarray:
+    """``fit`` on the pairs' columns: each pair's manager, its channels (allowed,
+    in preference order) and its priority. Returns the channel each pair gets
+    (None: over capacity), an object array (an event fits one or two pairs, and
+    a frame built for them cost more than the solver)."""
+    n = len(manager)
+    if n == 0:
+        return np.full(0, None, dtype=object)
+    arcs = _assignment_arcs(manager, channels, priority, capacity, weights)
     slots = len(arcs.slot_manager)
     # nodes: 0 source, 1 sink, 2.. the pairs, then the slots (manager, channel)
     first_slot = 2 + n
@@ -71,7 +94,7 @@ def fit(
     used = np.flatnonzero(flow.flows(handles[: len(arcs.pair)]))
     channel = np.full(n, None, dtype=object)
     channel[arcs.pair[used]] = arcs.slot_channel[arcs.slot[used]]
-    return pd.Series(channel, index=pairs.index, dtype=object)
+    return channel
 
 
 @dataclass(frozen=True)
@@ -87,15 +110,18 @@ class _Arcs:
 
 
 def _assignment_arcs(
-    pairs: pd.DataFrame, capacity: Mapping[tuple[str, str], int], weights: Mapping[str, float]
+    managers: np.ndarray,
+    lists: Sequence[Sequence[str]],
+    priorities: np.ndarray,
+    capacity: Mapping[tuple[str, str], int],
+    weights: Mapping[str, float],
 ) -> _Arcs:
     """Whole columns, not a loop over pairs: at two million customers the loop's
     lists of Python objects held hundreds of megabytes at the decide's peak."""
-    lists = pairs["channels"].tolist()
     lengths = np.fromiter((len(c) for c in lists), dtype=np.int64, count=len(lists))
     pair = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
     channel = np.fromiter(itertools.chain.from_iterable(lists), dtype=object, count=int(lengths.sum()))
-    manager = pairs["manager_id"].to_numpy(dtype=object)[pair]
+    manager = managers[pair]
     # an arc to a slot with no capacity is left out (app is pushed, without one)
     open_slot = np.fromiter(
         (ch in UNLIMITED or capacity.get((m, ch), 0) > 0 for m, ch in zip(manager, channel, strict=True)),
@@ -110,9 +136,11 @@ def _assignment_arcs(
     c_code, c_names = pd.factorize(channel, sort=False)
     width = max(len(c_names), 1)
     slot, joint = pd.factorize(m_code.astype(np.int64) * width + c_code, sort=False)
-    top = max(float(pairs["priority"].max()), 1e-12)
+    # the highest priority among those known, as a frame's max() skips NaN
+    known = priorities[~np.isnan(priorities)]
+    top = max(float(known.max()) if len(known) else float("nan"), 1e-12)
     weight = np.fromiter((weights.get(ch, 1.0) for ch in channel), dtype=np.float64, count=len(channel))
-    priority = pairs["priority"].to_numpy(dtype=np.float64)[pair]
+    priority = priorities[pair]
     # the same float operations, in the same order, as one pair at a time
     cost = -np.round(SCALE * priority * weight / top).astype(np.int64)
     return _Arcs(
@@ -178,29 +206,53 @@ def schedule(
     not_before: datetime | None = None,
 ) -> pd.DataFrame:
     """Adds ``scheduled_at`` and ``window`` to tasks (manager_id, channel, priority,
-    occupation): each manager's contacts on a channel, best first, one after
-    another through the channel's windows (visits by the customer's occupation),
-    after the ``booked`` slots of the day and not before ``not_before``.
-
-    On whole columns, not frames: an event schedules one task, and the frame
-    operations cost it more than the rule did."""
+    occupation): ``schedule_columns`` on the frame's columns."""
     if tasks.empty:
         return tasks.assign(
             scheduled_at=pd.Series(dtype="datetime64[ns, Asia/Shanghai]"), window=pd.Series(dtype=object)
         )
-    n = len(tasks)
-    manager = tasks["manager_id"].to_numpy(dtype=object)
-    channel = tasks["channel"].to_numpy(dtype=object)
-    windows = [
-        tuple(_windows(ch, occ, policy))
-        for ch, occ in zip(channel, tasks["occupation"].to_numpy(), strict=True)
-    ]
+    at, label = schedule_columns(
+        tasks["manager_id"].to_numpy(dtype=object),
+        tasks["channel"].to_numpy(dtype=object),
+        tasks["occupation"].to_numpy(),
+        tasks["priority"].to_numpy(dtype=np.float64),
+        day,
+        policy,
+        booked,
+        not_before,
+    )
+    return tasks.assign(
+        scheduled_at=pd.Series(at, index=tasks.index),
+        window=pd.Series(label, index=tasks.index, dtype=object),
+    )
+
+
+def schedule_columns(
+    manager: np.ndarray,
+    channel: np.ndarray,
+    occupation: np.ndarray,
+    priority: np.ndarray,
+    day: date,
+    policy: ContactPolicy,
+    booked: Mapping[tuple[str, str], int] | None = None,
+    not_before: datetime | None = None,
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """When and in which window each task is: each manager's contacts on a
+    channel, best first (``priority``), one after another through the channel's
+    windows (visits by the customer's ``occupation``), after the ``booked``
+    slots of the day and not before ``not_before``. Returns the times (in
+    Shanghai) and the windows' labels.
+
+    On whole columns, not frames: an event schedules one task, and the frame
+    operations cost it more than the rule did."""
+    n = len(manager)
+    windows = [tuple(_windows(ch, occ, policy)) for ch, occ in zip(channel, occupation, strict=True)]
     # best first; ties keep their order
-    order = np.argsort(-tasks["priority"].to_numpy(dtype=np.float64), kind="stable")
+    order = np.argsort(-priority, kind="stable")
     group = codes(list(zip(manager, channel, windows, strict=True)))
     k = rank_within(group, order)
     # the day's contacts of each manager's channel and windows, those booked before included
-    total = np.bincount(group)[group]
+    total = np.bincount(group)[group] if n else np.zeros(0, dtype=np.int64)
     if booked:
         already = np.fromiter(
             (booked.get((m, c), 0) for m, c in zip(manager, channel, strict=True)), dtype=np.int64, count=n
@@ -233,7 +285,4 @@ def schedule(
     if not_before is not None:
         # an event's task: its slot is now at the earliest
         at = np.maximum(at, pd.Timestamp(not_before).tz_convert(SHANGHAI).ceil("min").value)
-    scheduled = pd.Series(
-        pd.to_datetime(at, unit="ns", utc=True).tz_convert(SHANGHAI), index=tasks.index
-    ).astype("datetime64[ns, Asia/Shanghai]")
-    return tasks.assign(scheduled_at=scheduled, window=pd.Series(label, index=tasks.index, dtype=object))
+    return pd.DatetimeIndex(at.astype("datetime64[ns]"), tz="UTC").tz_convert(SHANGHAI), label

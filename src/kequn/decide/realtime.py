@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.arbitrate import CHANNELS, Room, arbitrate, remaining
+from kequn.decide.arbitrate import CHANNELS, READS, Room, arbitrate, remaining
 from kequn.decide.funnel import fact_schema
 from kequn.decide.one import Subject, decide_many, staff_of
 from kequn.decide.propensity import Model, with_model
@@ -197,7 +197,7 @@ def _decide_turn(
     live = [r for r in judged if r["rule"] is None]
     if not live:
         return
-    frame = pd.DataFrame(live)
+    frame = _pairs_frame(live)
     deciding = {r["customer_id"] for r in live}
     score = with_model(
         pb,
@@ -295,6 +295,26 @@ TASK_FIELDS = (
     "is_pension",
     "term_days",
 )
+
+
+#: what an event reads of a live pair: the arbitration's inputs and the task's
+#: fields (the pair's copies of the customer's facts, read from ``facts``, and
+#: of the rules' steps, are left behind)
+PAIR_FIELDS = tuple(dict.fromkeys((*READS, *TASK_FIELDS, "stage", "rule")))
+
+
+def _pairs_frame(live: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The live pairs as the frame ``arbitrate`` reads: the columns the event
+    reads (``PAIR_FIELDS``), text as object columns. Every one of the row
+    engine's fifty-odd columns, text as pandas' strings, cost an event more to
+    build, take and set than its arbitration."""
+    names = [k for k in PAIR_FIELDS if k in live[0]]
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = [r[name] for r in live]
+        text = any(isinstance(v, str) for v in values)
+        columns[name] = pd.Series(values, dtype=object) if text else values
+    return pd.DataFrame(columns)
 
 
 @cache
