@@ -178,9 +178,22 @@ def scalar(op: ops.Value) -> Fn:
     return found
 
 
+_SLOTS: dict[ops.Node, int] = {}
+
+
+def slot(node: ops.Node) -> int:
+    """A relation's (or a window's) key in an environment: a small number given
+    once per node. Keyed by the node itself, every field read hashed an Ibis
+    node in Python, a third of an event's rules."""
+    found = _SLOTS.get(node)
+    if found is None:
+        found = _SLOTS[node] = len(_SLOTS)
+    return found
+
+
 def _compile(op: ops.Value) -> Fn:
     if isinstance(op, ops.Field):
-        rel, name = op.rel, op.name
+        rel, name = slot(op.rel), op.name
 
         def field(env: Env) -> Any:
             row = env.get(rel)
@@ -338,7 +351,8 @@ def _compile(op: ops.Value) -> Fn:
 
         return keep
     if isinstance(op, ops.WindowFunction):
-        return lambda env: env[_WIN][op][env[_IDX]]
+        window = slot(op)
+        return lambda env: env[_WIN][window][env[_IDX]]
     if isinstance(op, ops.Max | ops.Min | ops.Sum | ops.CountStar | ops.Count):
         return _reduction(op)
     raise Unsupported(f"the row engine cannot evaluate {type(op).__name__}")
@@ -420,6 +434,25 @@ def _hashable(v: Any) -> Any:
     return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
+# the classes an operation is tested against, as tuples made once: ``A | B`` of
+# Ibis's node classes builds a new typing union at every test, which cost an
+# event's rules a sixth of their time
+_TABLES = (ops.DatabaseTable, ops.UnboundTable, ops.InMemoryTable)
+_REFERENCES = (ops.SelfReference, ops.JoinReference)
+_SHIFTS = (ops.Lag, ops.Lead)
+
+
+_KINDS: dict[type, tuple[type, ...] | None] = {}
+
+
+def _kind_of(cls: type) -> tuple[type, ...] | None:
+    """Which of the tuples above a relation's class belongs to, if any (found
+    once per class)."""
+    if cls not in _KINDS:
+        _KINDS[cls] = next((kind for kind in (_TABLES, _REFERENCES) if issubclass(cls, kind)), None)
+    return _KINDS[cls]
+
+
 class _Run:
     def __init__(self, tables: Mapping[str, Sequence[Row]]) -> None:
         self.tables = tables
@@ -433,30 +466,26 @@ class _Run:
         return found
 
     def _relation(self, op: ops.Relation) -> list[Row]:
-        if isinstance(op, ops.DatabaseTable | ops.UnboundTable | ops.InMemoryTable):
+        kind = _kind_of(type(op))
+        if kind is _TABLES:
             names = op.schema.names
             return [{n: r.get(n) for n in names} for r in self.tables.get(op.name, ())]
-        if isinstance(op, ops.SelfReference | ops.JoinReference):
+        if kind is _REFERENCES:
             return self.relation(op.parent)
         if isinstance(op, ops.Project):
             parent = self.relation(op.parent)
-            envs = [{op.parent: r, _IDX: i} for i, r in enumerate(parent)]
-            wins: dict[ops.Node, list[Any]] = {}
-            for value in op.values.values():
-                for w in _windows(value):
-                    if w not in wins:
-                        wins[w] = self._window(w, op.parent, parent)
+            at = slot(op.parent)
+            envs = [{at: r, _IDX: i} for i, r in enumerate(parent)]
+            funcs, windows = _projection(op)
+            wins = {slot(w): self._window(w, op.parent, parent) for w in windows}
             for e in envs:
                 e[_WIN] = wins
-            funcs = [(name, scalar(v)) for name, v in op.values.items()]
             return [{name: f(e) for name, f in funcs} for e in envs]
         if isinstance(op, ops.Filter):
             parent = self.relation(op.parent)
-            preds = [scalar(p) for p in op.predicates]
-            for p in op.predicates:
-                if _windows(p):
-                    raise Unsupported("a window function in a filter")
-            return [r for r in parent if all(p({op.parent: r}) is True for p in preds)]
+            at = slot(op.parent)
+            preds = _predicates(op)
+            return [r for r in parent if all(p({at: r}) is True for p in preds)]
         if isinstance(op, ops.DropColumns):
             drop = set(op.columns_to_drop)
             return [{k: v for k, v in r.items() if k not in drop} for r in self.relation(op.parent)]
@@ -474,8 +503,8 @@ class _Run:
             return self._aggregate(op)
         if isinstance(op, ops.Sort):
             parent = self.relation(op.parent)
-            key = _sort_key(op.keys)
-            return [r for _, r in sorted(((key({op.parent: r}), r) for r in parent), key=lambda x: x[0])]
+            key, at = _sort_key(op.keys), slot(op.parent)
+            return [r for _, r in sorted(((key({at: r}), r) for r in parent), key=lambda x: x[0])]
         if isinstance(op, ops.Limit):
             parent = self.relation(op.parent)
             start = op.offset if isinstance(op.offset, int) else 0
@@ -494,7 +523,8 @@ class _Run:
         return out
 
     def _window(self, w: ops.WindowFunction, rel: ops.Relation, rows: list[Row]) -> list[Any]:
-        envs: list[Env] = [{rel: r, _IDX: i} for i, r in enumerate(rows)]
+        at = slot(rel)
+        envs: list[Env] = [{at: r, _IDX: i} for i, r in enumerate(rows)]
         groups = [scalar(g) for g in w.group_by]
         parts: dict[Any, list[Env]] = {}
         for e in envs:
@@ -507,7 +537,7 @@ class _Run:
             if isinstance(func, ops.RowNumber):
                 for n, e in enumerate(ordered):
                     out[e[_IDX]] = n
-            elif isinstance(func, ops.Lag | ops.Lead):
+            elif isinstance(func, _SHIFTS):
                 arg = scalar(func.arg)
                 off = 1 if func.offset is None else int(scalar(func.offset)({}))
                 default = (lambda env: None) if func.default is None else scalar(func.default)
@@ -520,12 +550,11 @@ class _Run:
         return out
 
     def _join(self, op: ops.JoinChain) -> list[Row]:
-        first = op.first
-        combos: list[Env] = [{first: r} for r in self.relation(first)]
-        for link in op.rest:
-            ref = link.table
-            right = self.relation(ref)
-            preds = [scalar(p) for p in link.predicates]
+        first = slot(op.first)
+        combos: list[Env] = [{first: r} for r in self.relation(op.first)]
+        for link, (preds, keys) in zip(op.rest, _links(op), strict=True):
+            ref = slot(link.table)
+            right = self.relation(link.table)
             how = link.how
             out: list[Env] = []
             matched_right: set[int] = set()
@@ -533,7 +562,6 @@ class _Run:
             # right rows bucketed by their keys, and each row so far meets only its
             # bucket (every predicate still decides; a batch of events joins
             # hundreds of customers' rows, and all pairs would be quadratic)
-            keys = [] if how == "cross" else _equi_keys(link.predicates, ref)
             buckets: dict[tuple[Any, ...], list[int]] | None = None
             if keys:
                 buckets = {}
@@ -563,12 +591,13 @@ class _Run:
             elif how not in ("inner", "left", "cross", "outer"):
                 raise Unsupported(f"a {how} join")
             combos = out
-        funcs = [(name, scalar(v)) for name, v in op.values.items()]
+        funcs = _values(op)
         return [{name: f(e) for name, f in funcs} for e in combos]
 
     def _aggregate(self, op: ops.Aggregate) -> list[Row]:
         parent = self.relation(op.parent)
-        envs = [{op.parent: r} for r in parent]
+        at = slot(op.parent)
+        envs = [{at: r} for r in parent]
         keys = [(name, scalar(g)) for name, g in op.groups.items()]
         groups: dict[Any, list[Env]] = {}
         for e in envs:
@@ -588,21 +617,58 @@ class _Run:
         return out
 
 
+# what each relation evaluates, compiled once per node (looked up once per
+# evaluation, not once per value)
+_PROJECTIONS: dict[ops.Node, tuple[list[tuple[str, Fn]], list[ops.WindowFunction]]] = {}
+_PREDICATES: dict[ops.Node, list[Fn]] = {}
+_LINKS: dict[ops.Node, list[tuple[list[Fn], list[tuple[Fn, Fn]]]]] = {}
+_JOIN_VALUES: dict[ops.Node, list[tuple[str, Fn]]] = {}
+
+
+def _projection(op: ops.Project) -> tuple[list[tuple[str, Fn]], list[ops.WindowFunction]]:
+    """A projection's values compiled, and the window functions within them."""
+    found = _PROJECTIONS.get(op)
+    if found is None:
+        windows: dict[ops.WindowFunction, None] = {}
+        for value in op.values.values():
+            windows |= dict.fromkeys(_windows(value))
+        found = _PROJECTIONS[op] = ([(name, scalar(v)) for name, v in op.values.items()], list(windows))
+    return found
+
+
+def _predicates(op: ops.Filter) -> list[Fn]:
+    found = _PREDICATES.get(op)
+    if found is None:
+        if any(_windows(p) for p in op.predicates):
+            raise Unsupported("a window function in a filter")
+        found = _PREDICATES[op] = [scalar(p) for p in op.predicates]
+    return found
+
+
+def _links(op: ops.JoinChain) -> list[tuple[list[Fn], list[tuple[Fn, Fn]]]]:
+    """Each link of a join: its predicates compiled, and the equalities its rows
+    are bucketed by (walking the expressions costs more than a small join)."""
+    found = _LINKS.get(op)
+    if found is None:
+        found = _LINKS[op] = [
+            (
+                [scalar(p) for p in link.predicates],
+                [] if link.how == "cross" else _find_equi_keys(link.predicates, link.table),
+            )
+            for link in op.rest
+        ]
+    return found
+
+
+def _values(op: ops.JoinChain) -> list[tuple[str, Fn]]:
+    found = _JOIN_VALUES.get(op)
+    if found is None:
+        found = _JOIN_VALUES[op] = [(name, scalar(v)) for name, v in op.values.items()]
+    return found
+
+
 def _relations(op: ops.Value) -> set[Any]:
     return {f.rel for f in op.find(ops.Field)}
-
-
-_EQUI_KEYS: dict[tuple[Any, ...], list[tuple[Fn, Fn]]] = {}
-
-
-def _equi_keys(predicates: Sequence[ops.Value], ref: Any) -> list[tuple[Fn, Fn]]:
-    """``_find_equi_keys``, once per join (walking the expressions costs more
-    than a small join)."""
-    memo = (ref, *predicates)
-    found = _EQUI_KEYS.get(memo)
-    if found is None:
-        found = _EQUI_KEYS[memo] = _find_equi_keys(predicates, ref)
-    return found
 
 
 def _find_equi_keys(predicates: Sequence[ops.Value], ref: Any) -> list[tuple[Fn, Fn]]:
