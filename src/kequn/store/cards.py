@@ -9,7 +9,7 @@ that run's file in the analytical store (``kequn.pipeline.cards``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -67,11 +67,16 @@ class Cards:
         self.reader = CardFacts(analytics) if analytics else None
 
     def many(
-        self, s: Session, customer_ids: Iterable[str], columns: frozenset[str] | None = None
+        self,
+        s: Session,
+        customer_ids: Iterable[str],
+        columns: frozenset[str] | None = None,
+        erased: Collection[str] | None = None,
     ) -> dict[str, Facts]:
         """Each customer's facts; a customer the run does not know (one who has
         left, say) has none. ``columns``: only these of the profile, and the
-        recommendations (what a decision reads)."""
+        recommendations (what a decision reads); ``erased``: which of the
+        customers were erased, when the caller read it with their cards."""
         ids = sorted(set(customer_ids))
         if self.reader is None or not ids:
             return {}
@@ -80,8 +85,11 @@ class Cards:
             return {}
         found = self.reader.facts(ids, where.run_schema, columns)
         # an erased customer's age goes with their birth date, in every copy
-        for cid in s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))):
-            found[cid].pop("age", None)
+        if erased is None:
+            erased = set(s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))))
+        for cid in erased:
+            if cid in found:
+                found[cid].pop("age", None)
         return found
 
     def facts(self, s: Session, customer_id: str) -> Facts:
