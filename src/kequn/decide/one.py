@@ -116,14 +116,24 @@ def state_rows(
     preferences, history and open tasks, as rows: one query each for them all."""
     ids = [c.customer_id for c in cards]
     events = [e for c in cards for e in consent_rules.card_events(c.customer_id, c.consent)]
+    # columns, not the ORM's objects: an event reads a handful of rows of each
+    # kind, and building objects for them cost more than the queries
     events += [
-        {"customer_id": c.customer_id, "purpose": c.purpose, "granted": c.granted, "ts": c.ts}
-        for c in s.scalars(select(Consent).where(Consent.customer_id.in_(ids)))
+        {"customer_id": cid, "purpose": purpose, "granted": granted, "ts": ts}
+        for cid, purpose, granted, ts in s.execute(
+            select(Consent.customer_id, Consent.purpose, Consent.granted, Consent.ts).where(
+                Consent.customer_id.in_(ids)
+            )
+        )
     ]
     since = now - contact_rules.horizon(pb.playbook.contact)
     history = [
-        {"customer_id": o.customer_id, "action": o.action, "kind": o.kind, "outcome": o.outcome, "at": o.at}
-        for o in s.scalars(select(Outcome).where(Outcome.customer_id.in_(ids), Outcome.at >= since))
+        {"customer_id": cid, "action": action, "kind": kind, "outcome": outcome, "at": at}
+        for cid, action, kind, outcome, at in s.execute(
+            select(Outcome.customer_id, Outcome.action, Outcome.kind, Outcome.outcome, Outcome.at).where(
+                Outcome.customer_id.in_(ids), Outcome.at >= since
+            )
+        )
     ]
     open_tasks = [
         {"customer_id": cid, "action": a}
@@ -139,11 +149,17 @@ def state_rows(
         "k_consent_events": events,
         "k_prefs": [
             {
-                "customer_id": prefs.customer_id,
-                "do_not_contact": bool(prefs.do_not_contact),
-                "personalised_opt_out": bool(prefs.personalised_opt_out),
+                "customer_id": cid,
+                "do_not_contact": bool(do_not_contact),
+                "personalised_opt_out": bool(opt_out),
             }
-            for prefs in s.scalars(select(ContactPreference).where(ContactPreference.customer_id.in_(ids)))
+            for cid, do_not_contact, opt_out in s.execute(
+                select(
+                    ContactPreference.customer_id,
+                    ContactPreference.do_not_contact,
+                    ContactPreference.personalised_opt_out,
+                ).where(ContactPreference.customer_id.in_(ids))
+            )
         ],
         "k_history": history,
         "k_open": open_tasks,
