@@ -14,7 +14,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-from sqlalchemy import select
+from sqlalchemy import Boolean, CompoundSelect, String, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from kequn.decide.funnel import EVENT_COLUMNS, INPUTS, action_rows, fact_schema, proposals_for, verdicts
@@ -115,55 +115,80 @@ def state_rows(
     """The customers' consents (the bank's on the card, Kequn's since),
     preferences, history and open tasks, as rows: one query each for them all."""
     ids = [c.customer_id for c in cards]
-    events = [e for c in cards for e in consent_rules.card_events(c.customer_id, c.consent)]
-    # columns, not the ORM's objects: an event reads a handful of rows of each
-    # kind, and building objects for them cost more than the queries
-    events += [
-        {"customer_id": cid, "purpose": purpose, "granted": granted, "ts": ts}
-        for cid, purpose, granted, ts in s.execute(
-            select(Consent.customer_id, Consent.purpose, Consent.granted, Consent.ts).where(
-                Consent.customer_id.in_(ids)
-            )
-        )
-    ]
     since = now - contact_rules.horizon(pb.playbook.contact)
-    history = [
-        {"customer_id": cid, "action": action, "kind": kind, "outcome": outcome, "at": at}
-        for cid, action, kind, outcome, at in s.execute(
-            select(Outcome.customer_id, Outcome.action, Outcome.kind, Outcome.outcome, Outcome.at).where(
-                Outcome.customer_id.in_(ids), Outcome.at >= since
-            )
-        )
-    ]
-    open_tasks = [
-        {"customer_id": cid, "action": a}
-        for cid, a in set(
-            s.execute(
-                select(Task.customer_id, Task.action).where(
-                    Task.customer_id.in_(ids), Task.status == "open", Task.as_of <= now.date()
-                )
-            ).all()
-        )
-    ]
+    events = [e for c in cards for e in consent_rules.card_events(c.customer_id, c.consent)]
+    history: list[Row] = []
+    open_tasks: set[tuple[str, str]] = set()
+    prefs: list[Row] = []
+    for kind, cid, a, b, c, yes, no, at in s.execute(_state_query(ids, since, now.date())):
+        if kind == "consent":
+            events.append({"customer_id": cid, "purpose": a, "granted": yes, "ts": at})
+        elif kind == "contact":
+            history.append({"customer_id": cid, "action": a, "kind": b, "outcome": c, "at": at})
+        elif kind == "open":
+            open_tasks.add((cid, a))
+        else:
+            prefs.append({"customer_id": cid, "do_not_contact": bool(yes), "personalised_opt_out": bool(no)})
     return {
         "k_consent_events": events,
-        "k_prefs": [
-            {
-                "customer_id": cid,
-                "do_not_contact": bool(do_not_contact),
-                "personalised_opt_out": bool(opt_out),
-            }
-            for cid, do_not_contact, opt_out in s.execute(
-                select(
-                    ContactPreference.customer_id,
-                    ContactPreference.do_not_contact,
-                    ContactPreference.personalised_opt_out,
-                ).where(ContactPreference.customer_id.in_(ids))
-            )
-        ],
+        "k_prefs": prefs,
         "k_history": history,
-        "k_open": open_tasks,
+        "k_open": [{"customer_id": cid, "action": a} for cid, a in open_tasks],
     }
+
+
+def _state_query(ids: Sequence[str], since: datetime, day: date) -> CompoundSelect[Any]:
+    """The customers' consents, contacts since ``since``, actions with a task
+    open on ``day`` and preferences, as one query of rows of one shape (kind,
+    customer, three texts, two flags, a time): an event's four reads were four
+    round trips, a sixth of its time on a busy server."""
+    text, flag = String(), Boolean()
+
+    def none(kind: Any) -> Any:
+        return cast(null(), kind)
+
+    return union_all(
+        select(
+            literal("consent", text).label("kind"),
+            Consent.customer_id,
+            Consent.purpose,
+            none(text),
+            none(text),
+            Consent.granted,
+            none(flag),
+            Consent.ts,
+        ).where(Consent.customer_id.in_(ids)),
+        select(
+            literal("contact", text),
+            Outcome.customer_id,
+            Outcome.action,
+            Outcome.kind,
+            Outcome.outcome,
+            none(flag),
+            none(flag),
+            Outcome.at,
+        ).where(Outcome.customer_id.in_(ids), Outcome.at >= since),
+        select(
+            literal("open", text),
+            Task.customer_id,
+            Task.action,
+            none(text),
+            none(text),
+            none(flag),
+            none(flag),
+            none(Task.scheduled_at.type),
+        ).where(Task.customer_id.in_(ids), Task.status == "open", Task.as_of <= day),
+        select(
+            literal("prefs", text),
+            ContactPreference.customer_id,
+            none(text),
+            none(text),
+            none(text),
+            ContactPreference.do_not_contact,
+            ContactPreference.personalised_opt_out,
+            none(Task.scheduled_at.type),
+        ).where(ContactPreference.customer_id.in_(ids)),
+    )
 
 
 def staff_of(s: Session, manager_ids: Iterable[str | None]) -> dict[str, Staff]:
