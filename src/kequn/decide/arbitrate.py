@@ -85,7 +85,6 @@ def arbitrate(
         empty = live.assign(stage=pd.Series(dtype=object), rule=pd.Series(dtype=object))
         return live.assign(channel=pd.Series(dtype=object)), empty
     n = len(live)
-    customer_ids = live["customer_id"].to_numpy(dtype=object)
     channels_left = live["channels_left"].to_numpy(dtype=object)
     propensity = np.asarray(score(live), dtype=np.float64)
     priority = (
@@ -93,13 +92,12 @@ def arbitrate(
         * propensity
         * live["urgency"].to_numpy(dtype=np.float64)
     )
-    # coded from plain arrays: a frame's column costs an event's few pairs more to code
-    customers, _ = pd.factorize(customer_ids, sort=True)
-    actions, _ = pd.factorize(live["action"].to_numpy(dtype=object), sort=True)
+    # coded from the columns as they are: the night's millions of pairs hold
+    # their text as Arrow strings, which pandas codes without a Python object each
+    customers, _ = pd.factorize(live["customer_id"], sort=True)
+    actions, _ = pd.factorize(live["action"], sort=True)
     triggers = (
-        pd.factorize(live["trigger"].to_numpy(dtype=object), sort=True)[0]
-        if "trigger" in live.columns
-        else np.zeros(n, np.int64)
+        pd.factorize(live["trigger"], sort=True)[0] if "trigger" in live.columns else np.zeros(n, np.int64)
     )
     # each customer's pairs best first, ties by action and trigger: an order the
     # pairs' content decides, never the order they came in (the batch reads them
@@ -109,7 +107,7 @@ def arbitrate(
     order = np.lexsort((np.arange(n), triggers, actions, -priority, customers))
     rank = rank_within(customers, order)
     per_customer = np.fromiter(
-        (room.per_customer.get(c, 0) for c in customer_ids.tolist()), dtype=np.int64, count=n
+        (room.per_customer.get(c, 0) for c in live["customer_id"].tolist()), dtype=np.int64, count=n
     )
     kept = rank < pb.playbook.contact.tasks_per_customer_per_day - per_customer
     chosen = order[kept[order]]
@@ -130,7 +128,7 @@ def arbitrate(
     at, window = schedule_columns(
         managers[made],
         channel,
-        live["occupation"].to_numpy()[made],
+        live["occupation"].take(made).to_numpy(),
         priority[made],
         day,
         pb.playbook.contact,
