@@ -18,6 +18,7 @@ import functools
 import math
 import operator
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -179,15 +180,21 @@ def scalar(op: ops.Value) -> Fn:
 
 
 _SLOTS: dict[ops.Node, int] = {}
+_SLOTS_GIVEN = threading.Lock()
 
 
 def slot(node: ops.Node) -> int:
     """A relation's (or a window's) key in an environment: a small number given
     once per node. Keyed by the node itself, every field read hashed an Ibis
-    node in Python, a third of an event's rules."""
+    node in Python, a third of an event's rules. Given under a lock: the web
+    server's threads compile at once, and two nodes with one number would read
+    each other's rows."""
     found = _SLOTS.get(node)
     if found is None:
-        found = _SLOTS[node] = len(_SLOTS)
+        with _SLOTS_GIVEN:
+            found = _SLOTS.get(node)
+            if found is None:
+                found = _SLOTS[node] = len(_SLOTS)
     return found
 
 
