@@ -44,7 +44,7 @@ def serve_command(
     workers: Annotated[
         int,
         typer.Option(
-            help="Worker processes (on Linux each on a socket of its own: connections spread evenly)."
+            help="Worker processes (each connection handed to the worker holding the fewest)."
         ),
     ] = 1,
     day: Annotated[str | None, typer.Option(help="Business day the pages show (default: today).")] = None,
