@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, null, select, union_all
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
@@ -63,24 +63,27 @@ def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[st
         (m.manager_id, ch): int(getattr(m, f"capacity_{ch}") or 0) for m in staff.values() for ch in CHANNELS
     }
     made = (Task.as_of == day) & Task.status.in_(["open", "done"])
+    text = String()
+    # the managers' slots booked and the customers' tasks made, as one query of
+    # rows of one shape (manager or NULL, channel or customer, count): its two
+    # round trips were a tenth of a server worker's time under batches of events
+    by_manager = (
+        select(Task.manager_id, Task.channel, func.count())
+        .where(Task.manager_id.in_(managers), made)
+        .group_by(Task.manager_id, Task.channel)
+    )
+    by_customer = (
+        select(cast(null(), text), Task.customer_id, func.count())
+        .where(Task.customer_id.in_(ids), made)
+        .group_by(Task.customer_id)
+    )
     booked: dict[tuple[str, str], int] = {}
-    if managers:
-        booked = {
-            (m, ch): int(n)
-            for m, ch, n in s.execute(
-                select(Task.manager_id, Task.channel, func.count())
-                .where(Task.manager_id.in_(managers), made)
-                .group_by(Task.manager_id, Task.channel)
-            ).all()
-        }
-    mine = dict.fromkeys(ids, 0) | {
-        cid: int(n)
-        for cid, n in s.execute(
-            select(Task.customer_id, func.count())
-            .where(Task.customer_id.in_(ids), made)
-            .group_by(Task.customer_id)
-        ).all()
-    }
+    mine = dict.fromkeys(ids, 0)
+    for manager, key, n in s.execute(union_all(by_manager, by_customer) if managers else by_customer):
+        if manager is None:
+            mine[key] = int(n)
+        else:
+            booked[(manager, key)] = int(n)
     return Room(remaining(capacity, booked), mine, booked, now)
 
 
