@@ -166,11 +166,12 @@ def serve(options: dict[str, Any], workers: int) -> None:
             connection.shutdown(socket.SHUT_RDWR)
 
     def accepting() -> None:
+        # nothing is accepted before every worker serves (connections wait in the
+        # backlog): a client keeps its connection, and four handed to the first
+        # worker up stayed there while the second was still loading the app
+        while not stop.is_set() and not all(w.ready.is_set() for w in running):
+            stop.wait(0.05)
         while not stop.is_set():
-            # nothing is accepted before a worker serves: connections wait in the backlog
-            if not any(w.ready.is_set() for w in running):
-                stop.wait(0.05)
-                continue
             try:
                 connection, _ = listener.accept()
             except OSError:
