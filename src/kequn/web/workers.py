@@ -65,6 +65,7 @@ class _Handed(uvicorn.Server):
     ) -> None:
         super().__init__(config)
         self.ready, self.channel, self.closed, self.index = ready, channel, closed, index
+        self.handing: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])
@@ -99,7 +100,9 @@ class _Handed(uvicorn.Server):
             self.should_exit = True
             return
         for fd in fds:
-            loop.create_task(self._serve_connection(loop, socket.socket(fileno=fd)))
+            task = loop.create_task(self._serve_connection(loop, socket.socket(fileno=fd)))
+            self.handing.add(task)
+            task.add_done_callback(self.handing.discard)
 
     async def _serve_connection(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
         try:
