@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,6 +86,21 @@ def _serve(url: str, port: int, workers: int, **env: str) -> subprocess.Popen[by
     )
 
 
+@contextlib.contextmanager
+def _server(url: str, workers: int = 2) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``kequn serve`` on a free port, stopped by SIGTERM after the block; it
+    must then exit 0 and leave no process behind."""
+    port = _free_port()
+    proc = _serve(url, port, workers)
+    try:
+        yield proc, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0
+    assert not _children(proc.pid)
+
+
 def _until_serving(proc: subprocess.Popen[bytes], port: int, workers: int) -> None:
     """Until every worker serves: each answers a connection of its own (the
     supervisor hands one to each worker holding none) while all are held."""
@@ -131,9 +147,7 @@ def _held_after_connecting(proc: subprocess.Popen[bytes], port: int, clients: in
 
 
 def test_each_worker_holds_its_share_of_the_connections_few_or_many(store_url: str) -> None:
-    port = _free_port()
-    proc = _serve(store_url, port, 2)
-    try:
+    with _server(store_url) as (proc, port):
         _until_serving(proc, port, 2)
         _until_none_held(proc, port)
         # four clients posting events: two and two (a hash of their addresses,
@@ -144,21 +158,14 @@ def test_each_worker_holds_its_share_of_the_connections_few_or_many(store_url: s
         # sixty browsers opening the sign-in page at once and keeping their connections
         held = _held_after_connecting(proc, port, 60)
         assert sum(held) == 60 and min(held) == 30, held
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    assert proc.returncode == 0
-    assert not _children(proc.pid)
 
 
 def test_clients_that_connect_while_a_worker_starts_are_spread_too(store_url: str) -> None:
     """Four clients asking while one worker is still starting (killed as it
     loads the app, and started again): none is served before every worker
     serves, so the worker up first does not keep all four."""
-    port = _free_port()
-    proc = _serve(store_url, port, 2)
-    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) for _ in range(4)]
-    try:
+    with _server(store_url) as (proc, port):
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) for _ in range(4)]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
             time.sleep(0.05)
@@ -172,12 +179,8 @@ def test_clients_that_connect_while_a_worker_starts_are_spread_too(store_url: st
                     assert time.monotonic() < deadline and proc.poll() is None
                     time.sleep(0.05)
         assert sorted(_sockets(w, port, "01") for w in _workers(proc.pid)) == [2, 2]
-    finally:
         for c in clients:
             c.close()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    assert proc.returncode == 0
 
 
 def test_a_worker_that_dies_is_replaced_and_ctrl_c_stops_them_all(store_url: str) -> None:
