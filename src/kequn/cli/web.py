@@ -43,9 +43,7 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[
         int,
-        typer.Option(
-            help="Worker processes (each connection handed to the worker holding the fewest)."
-        ),
+        typer.Option(help="Worker processes (each connection handed to the worker holding the fewest)."),
     ] = 1,
     day: Annotated[str | None, typer.Option(help="Business day the pages show (default: today).")] = None,
     analytics: Annotated[
