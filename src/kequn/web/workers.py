@@ -14,8 +14,8 @@ Here the supervisor accepts every connection and hands it (``SCM_RIGHTS`` over
 a Unix socket pair) to the worker holding the fewest; each worker counts the
 connections it has closed in a shared array. A browser or a client keeps its
 connection, so holding is what is balanced: four clients on two workers are
-two and two, sixty are thirty and thirty. Where the platform cannot pass a
-socket, uvicorn's shared socket serves as before.
+two and two, sixty are thirty and thirty. Elsewhere than Linux, uvicorn's
+shared socket serves as before.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from kequn.core.errors import KequnError
 
 
 def dispatching() -> bool:
-    """Whether connections can be handed to workers (a Unix with ``SCM_RIGHTS``)."""
-    return sys.platform != "win32" and hasattr(socket, "send_fds")
+    """Whether connections can be handed to workers: ``SCM_RIGHTS`` over a
+    ``SOCK_SEQPACKET`` socket pair, which Linux has (macOS has no such pair)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
