@@ -1,7 +1,8 @@
 """What a one-customer decision reads of the operational store (consents,
-contacts, open tasks, preferences) comes in one query of one row shape; each
-kind must come back as its own table holds it, typed, on SQLite and on
-PostgreSQL, and nothing of another customer, an old contact or a closed task."""
+contacts, open tasks, preferences; then the room left in the day) comes in one
+query of one row shape each; each kind must come back as its own table holds
+it, typed, on SQLite and on PostgreSQL, and nothing of another customer, an old
+contact, a closed task or another day."""
 
 from __future__ import annotations
 
@@ -9,25 +10,34 @@ from datetime import date, datetime, timedelta
 
 from kequn.core.clock import SHANGHAI
 from kequn.decide.one import state_rows
+from kequn.decide.realtime import room_today
 from kequn.playbook import load_playbook
 from kequn.rules import contact as contact_rules
 from kequn.store import open_store
-from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Task
+from kequn.store.models import Consent, ContactPreference, Customer, Outcome, Staff, Task
 
 PB = load_playbook(None)
 NOW = datetime(2026, 11, 30, 10, 20, tzinfo=SHANGHAI)
 
 
-def _task(task_id: str, customer_id: str, action: str, as_of: date, status: str) -> Task:
+def _task(
+    task_id: str,
+    customer_id: str,
+    action: str,
+    as_of: date,
+    status: str,
+    manager_id: str = "M1",
+    channel: str = "phone",
+) -> Task:
     return Task(
         task_id=task_id,
         as_of=as_of,
         customer_id=customer_id,
-        manager_id="M1",
+        manager_id=manager_id,
         action=action,
         trigger="maturity",
         kind="service",
-        channel="phone",
+        channel=channel,
         scheduled_at=NOW,
         priority=1.0,
         value=1.0,
@@ -119,3 +129,36 @@ def test_a_decisions_state_comes_back_as_each_table_holds_it(store_url: str) -> 
         {"customer_id": "C1", "do_not_contact": False, "personalised_opt_out": True},
         {"customer_id": "C2", "do_not_contact": True, "personalised_opt_out": False},
     ]
+
+
+def test_the_room_left_in_the_day_counts_the_days_tasks_of_each_manager_and_customer(store_url: str) -> None:
+    """The managers' slots booked by channel and the customers' tasks made, read
+    in one query: only today's open and done tasks count, each on its own side."""
+    today, later = NOW.date(), NOW.date() + timedelta(days=1)
+    ops = open_store(store_url)
+    with ops.session() as s:
+        s.add_all(
+            [
+                _task("a", "C1", "call", today, "open", "M1", "phone"),
+                _task("b", "C2", "call", today, "done", "M1", "phone"),
+                _task("c", "C2", "visit", today, "open", "M1", "visit"),
+                _task("d", "C3", "call", today, "open", "M2", "sms"),
+                _task("e", "C1", "call", today, "cancelled", "M1", "phone"),  # not made
+                _task("f", "C1", "call", later, "open", "M1", "phone"),  # another day
+                _task("g", "C9", "call", today, "open", "M9", "phone"),  # neither asked for
+            ]
+        )
+    staff = {
+        m: Staff(
+            manager_id=m, name=m, branch_id="B1", role="wealth_manager", capacity_phone=3, capacity_visit=1
+        )
+        for m in ("M1", "M2")
+    }
+    with ops.session() as s:
+        room = room_today(s, staff, ["C1", "C2", "C4"], NOW)
+    ops.dispose()
+    assert room.booked == {("M1", "phone"): 2, ("M1", "visit"): 1, ("M2", "sms"): 1}
+    assert room.per_customer == {"C1": 1, "C2": 2, "C4": 0}
+    assert room.capacity[("M1", "phone")] == 1 and room.capacity[("M1", "visit")] == 0
+    assert room.capacity[("M2", "phone")] == 3
+    assert room.not_before == NOW

@@ -63,7 +63,6 @@ def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[st
         (m.manager_id, ch): int(getattr(m, f"capacity_{ch}") or 0) for m in staff.values() for ch in CHANNELS
     }
     made = (Task.as_of == day) & Task.status.in_(["open", "done"])
-    text = String()
     # the managers' slots booked and the customers' tasks made, as one query of
     # rows of one shape (manager or NULL, channel or customer, count): its two
     # round trips were a tenth of a server worker's time under batches of events
@@ -73,7 +72,7 @@ def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[st
         .group_by(Task.manager_id, Task.channel)
     )
     by_customer = (
-        select(cast(null(), text), Task.customer_id, func.count())
+        select(cast(null(), String()), Task.customer_id, func.count())
         .where(Task.customer_id.in_(ids), made)
         .group_by(Task.customer_id)
     )
