@@ -72,18 +72,20 @@ class Cards:
         customer_ids: Iterable[str],
         columns: frozenset[str] | None = None,
         erased: Collection[str] | None = None,
+        ledger: bool = False,
     ) -> dict[str, Facts]:
         """Each customer's facts; a customer the run does not know (one who has
         left, say) has none. ``columns``: only these of the profile, and the
-        recommendations (what a decision reads); ``erased``: which of the
-        customers were erased, when the caller read it with their cards."""
+        recommendations (what a decision reads), with the green ledger if
+        ``ledger``; ``erased``: which of the customers were erased, when the
+        caller read it with their cards."""
         ids = sorted(set(customer_ids))
         if self.reader is None or not ids:
             return {}
         where = decided(s)
         if where is None:
             return {}
-        found = self.reader.facts(ids, where.run_schema, columns)
+        found = self.reader.facts(ids, where.run_schema, columns, ledger)
         # an erased customer's age goes with their birth date, in every copy
         if erased is None:
             erased = set(s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))))
@@ -92,8 +94,10 @@ class Cards:
                 found[cid].pop("age", None)
         return found
 
-    def facts(self, s: Session, customer_id: str) -> Facts:
-        return self.many(s, [customer_id]).get(customer_id, {})
+    def facts(
+        self, s: Session, customer_id: str, columns: frozenset[str] | None = None, ledger: bool = False
+    ) -> Facts:
+        return self.many(s, [customer_id], columns, ledger=ledger).get(customer_id, {})
 
     def attributes(self, s: Session) -> dict[str, str]:
         """The bank's own attributes a card shows: name -> label."""
