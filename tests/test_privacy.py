@@ -484,6 +484,23 @@ def test_a_deletion_leaves_no_personal_field_but_the_aml_record(bank, tmp_path: 
     with ops.session() as s:
         aml = s.get(AmlRecord, cid)
         assert aml is not None and aml.id_number == id_number and "反洗钱" in aml.reason
+    # the customer's page shows no age (it goes with the birth date); another's does
+    from kequn.store.cards import Cards
+    from kequn.web.security import Viewer
+    from kequn.web.services.customer import customer_360
+
+    hq, cards = Viewer(1, "hq", "HQ", "hq", None, None, None, "t", "s"), Cards(store)
+    try:
+        with ops.session() as s:
+            other = s.scalar(select(Customer.customer_id).where(Customer.customer_id != cid))
+            erased_page, other_page = (
+                customer_360(s, cards, hq, cid, PB),
+                customer_360(s, cards, hq, other, PB),
+            )
+            assert erased_page is not None and erased_page.facts and "age" not in erased_page.facts
+            assert other_page is not None and other_page.facts.get("age") is not None
+    finally:
+        cards.close()
     # the snapshot, and the next ingested snapshot of the same extract
     con = warehouse.reader(store, "all")
     assert con.execute(

@@ -95,9 +95,17 @@ class Cards:
         return found
 
     def facts(
-        self, s: Session, customer_id: str, columns: frozenset[str] | None = None, ledger: bool = False
+        self,
+        s: Session,
+        customer_id: str,
+        columns: frozenset[str] | None = None,
+        ledger: bool = False,
+        erased: bool | None = None,
     ) -> Facts:
-        return self.many(s, [customer_id], columns, ledger=ledger).get(customer_id, {})
+        """One customer's facts (``many``); ``erased``: whether they were, when
+        the caller read it with their card."""
+        known = None if erased is None else ([customer_id] if erased else [])
+        return self.many(s, [customer_id], columns, known, ledger).get(customer_id, {})
 
     def attributes(self, s: Session) -> dict[str, str]:
         """The bank's own attributes a card shows: name -> label."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
@@ -23,6 +23,7 @@ from kequn.store.models import (
     ContactPreference,
     Customer,
     CustomerHolding,
+    Erasure,
     Outcome,
     OwnershipChange,
     Staff,
@@ -118,11 +119,21 @@ def customer_360(
     clear: frozenset[str] = frozenset(),
 ) -> Customer360 | None:
     """The customer's page, if the viewer may see them (else None: not found)."""
-    card = find_customer(s, viewer, customer_id)
-    if card is None:
+    # the card with what the page names beside it, in one query: whether the
+    # customer was erased, their manager's name, their branch
+    unit_of = aliased(Branch)  # the scope's own subquery reads branches too
+    found = s.execute(
+        select(Customer, Erasure.customer_id, Staff.name, unit_of)
+        .outerjoin(Erasure, Erasure.customer_id == Customer.customer_id)
+        .outerjoin(Staff, Staff.manager_id == Customer.owner_manager_id)
+        .outerjoin(unit_of, unit_of.branch_id == Customer.home_branch_id)
+        .where(and_(Customer.customer_id == customer_id, customers_in_scope(viewer)))
+    ).first()
+    if found is None:
         return None
+    card, erased, manager, unit = found
     attributes = cards.attributes(s)
-    f = cards.facts(s, customer_id, PAGE_FACTS | set(attributes), ledger=True)
+    f = cards.facts(s, customer_id, PAGE_FACTS | set(attributes), ledger=True, erased=bool(erased))
     aum = float(f.get("aum_month_end") or 0)
     allocation = [
         {
@@ -240,12 +251,9 @@ def customer_360(
         for o in s.scalars(select(OwnershipChange).where(OwnershipChange.customer_id == customer_id))
     ]
     timeline.sort(key=lambda e: e["at"] or datetime.min, reverse=True)
-    owner = manager = None
+    owner = None
     if card.owner_manager_id:
-        m = s.get(Staff, card.owner_manager_id)
-        owner = f"{m.name} ({m.manager_id})" if m else card.owner_manager_id
-        manager = m.name if m else None
-    unit = s.get(Branch, card.home_branch_id) if card.home_branch_id else None
+        owner = f"{manager} ({card.owner_manager_id})" if manager is not None else card.owner_manager_id
     root = s.get(Branch, unit.path.strip("/").split("/")[0]) if unit and unit.path else None
     open_tasks = list(
         s.scalars(
