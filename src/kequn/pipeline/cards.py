@@ -268,7 +268,7 @@ class _RunFile:
         recommendations, and the green ledger only if ``ledger`` (a decision reads
         a few dozen of a profile's hundred and more columns, a page a few more,
         and each column of a row found through the index costs alike: 1.9 ms for
-        all 150 at 1,000,000 customers, 0.2 ms for one)."""
+        all 146 at 1,000,000 customers, 0.2 ms for one)."""
         if not customer_ids:
             return {}
         if columns is None:
