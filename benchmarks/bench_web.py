@@ -238,6 +238,9 @@ def main() -> None:
             f"  {kind:<13} {len(ms):>6,} requests  p50 {np.percentile(ms, 50):7.1f} ms  "
             f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms) / args.seconds:,.1f}/s)"
         )
+    # the aim (issue 17) counts both pages' requests together, as bench_scale.py does
+    both = sum(len(out[kind]) for kind in ("my_day", "customer_360"))
+    print(f"  {'both pages':<13} {both:>6,} requests  ({both / args.seconds:,.1f}/s in all)")
     print(f"  errors: {len(out.get('errors', []))}")
     if len(shares) == 2:
         # a worker far busier than the others queues pages while cores idle
