@@ -166,21 +166,23 @@ def test_clients_that_connect_while_a_worker_starts_are_spread_too(store_url: st
     serves, so the worker up first does not keep all four."""
     with _server(store_url) as (proc, port):
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) for _ in range(4)]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
-            time.sleep(0.05)
-        os.kill(_workers(proc.pid)[0], signal.SIGKILL)
-        for c in clients:
-            while True:
-                try:
-                    assert c.get("/login").status_code == 200
-                    break
-                except httpx.ConnectError:  # not listening yet
-                    assert time.monotonic() < deadline and proc.poll() is None
-                    time.sleep(0.05)
-        assert sorted(_sockets(w, port, "01") for w in _workers(proc.pid)) == [2, 2]
-        for c in clients:
-            c.close()
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
+                time.sleep(0.05)
+            os.kill(_workers(proc.pid)[0], signal.SIGKILL)
+            for c in clients:
+                while True:
+                    try:
+                        assert c.get("/login").status_code == 200
+                        break
+                    except httpx.ConnectError:  # not listening yet
+                        assert time.monotonic() < deadline and proc.poll() is None
+                        time.sleep(0.05)
+            assert sorted(_sockets(w, port, "01") for w in _workers(proc.pid)) == [2, 2]
+        finally:
+            for c in clients:
+                c.close()
 
 
 def test_a_worker_that_dies_is_replaced_and_ctrl_c_stops_them_all(store_url: str) -> None:

@@ -156,7 +156,10 @@ def test_the_room_left_in_the_day_counts_the_days_tasks_of_each_manager_and_cust
     }
     with ops.session() as s:
         room = room_today(s, staff, ["C1", "C2", "C4"], NOW)
+        # no manager of theirs known: the customers' side alone is read
+        alone = room_today(s, {}, ["C1", "C2"], NOW)
     ops.dispose()
+    assert alone.booked == {} and alone.capacity == {} and alone.per_customer == {"C1": 1, "C2": 2}
     assert room.booked == {("M1", "phone"): 2, ("M1", "visit"): 1, ("M2", "sms"): 1}
     assert room.per_customer == {"C1": 1, "C2": 2, "C4": 0}
     assert room.capacity[("M1", "phone")] == 1 and room.capacity[("M1", "visit")] == 0
