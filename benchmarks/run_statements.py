@@ -3,6 +3,9 @@
 The run's kept steps (its temporary tables) and every statement of its publish
 are timed one by one; with ``--profiles DIR`` DuckDB writes each one's JSON
 profile there, whose operators show what the statement spent its time on.
+After each kept step it prints what the kept tables then hold, in memory and
+spilled to disk: DuckDB keeps temporary tables uncompressed, and a step the
+memory limit cannot hold is written out and read back by the steps after it.
 The store given is copied first and left as it was.
 
     .venv/bin/python benchmarks/run_statements.py --store /tmp/b/bank.duckdb
@@ -59,6 +62,15 @@ def timed(
         lines.append(f"{took:8.2f} s  {name}  {' '.join(sql.split())[:100]}")
 
 
+def kept_tables(con: duckdb.DuckDBPyConnection) -> str:
+    """What the connection's tables in memory hold now, and how much of it was spilled."""
+    held, spilled = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0), coalesce(sum(temporary_storage_bytes), 0) "
+        "FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
+    ).fetchone() or (0, 0)
+    return f"kept tables after it: {held / 2**20:,.0f} MiB in memory, {spilled / 2**20:,.0f} MiB spilled"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", type=Path, required=True)
@@ -72,6 +84,7 @@ def main() -> None:
     def timed_step(self: engines.DuckDBEngine, name: str, sql: str, frees: tuple[str, ...]) -> None:
         step = f"step {name}: {sql}"
         timed(self.raw, step, lambda: materialise(self, name, sql, frees), args.profiles, lines)
+        lines[-1] += f"\n{'':18}{kept_tables(self.raw)}"
 
     write_run = run_module.write_run
     engines.DuckDBEngine._materialise = timed_step  # type: ignore[method-assign]
