@@ -50,6 +50,8 @@ from kequn.store.models import (
     Outcome,
     Task,
 )
+from kequn.web.security import Viewer
+from kequn.web.services.customer import customer_360
 
 from .conftest import AS_OF, decided, make_bank
 
@@ -485,10 +487,6 @@ def test_a_deletion_leaves_no_personal_field_but_the_aml_record(bank, tmp_path: 
         aml = s.get(AmlRecord, cid)
         assert aml is not None and aml.id_number == id_number and "反洗钱" in aml.reason
     # the customer's page shows no age (it goes with the birth date); another's does
-    from kequn.store.cards import Cards
-    from kequn.web.security import Viewer
-    from kequn.web.services.customer import customer_360
-
     hq, cards = Viewer(1, "hq", "HQ", "hq", None, None, None, "t", "s"), Cards(store)
     try:
         with ops.session() as s:

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
+from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 from kequn.privacy.consent import consents_of
 from kequn.privacy.explain import explain_recommendation, explain_task
 from kequn.privacy.masking import mask
@@ -66,9 +67,9 @@ PAGE_FACTS = frozenset(
         "tier",
         "tier_move",
         "value_return",
-        *(f"{kind}_{c}" for kind in ("health", "band", "finding", "action") for c in COMPONENTS),
-        *(f"target_{c}" for c in CLASS_ZH),
-        *(f"{c}_amount" for c in CLASS_ZH),
+        *(f"{kind}_{c}" for kind in ("health", "band", "finding", "action") for c in HEALTH_COMPONENTS),
+        *(f"target_{c}" for c in ASSET_CLASSES),
+        *(f"{c}_amount" for c in ASSET_CLASSES),
     }
 )
 
@@ -104,10 +105,13 @@ class Customer360:
         return TIER_ZH.get(self.card.tier, self.card.tier)
 
 
+def _seen_by(viewer: Viewer, customer_id: str) -> ColumnElement[bool]:
+    """The customer, if the viewer may see them."""
+    return and_(Customer.customer_id == customer_id, customers_in_scope(viewer))
+
+
 def find_customer(s: Session, viewer: Viewer, customer_id: str) -> Customer | None:
-    return s.scalar(
-        select(Customer).where(and_(Customer.customer_id == customer_id, customers_in_scope(viewer)))
-    )
+    return s.scalar(select(Customer).where(_seen_by(viewer, customer_id)))
 
 
 def customer_360(
@@ -127,7 +131,7 @@ def customer_360(
         .outerjoin(Erasure, Erasure.customer_id == Customer.customer_id)
         .outerjoin(Staff, Staff.manager_id == Customer.owner_manager_id)
         .outerjoin(unit_of, unit_of.branch_id == Customer.home_branch_id)
-        .where(and_(Customer.customer_id == customer_id, customers_in_scope(viewer)))
+        .where(_seen_by(viewer, customer_id))
     ).first()
     if found is None:
         return None
