@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kequn.core.clock import SHANGHAI
-from kequn.decide.arbitrate import Room, arbitrate
+from kequn.decide.arbitrate import Room, arbitrate, arbitrate_rows
 from kequn.decide.capacity import rank_within, schedule
-from kequn.decide.propensity import Scorer
+from kequn.decide.propensity import UNKNOWN_PRIOR, Scorer, by_priors, priors_of
 from kequn.playbook import load_playbook
 
 PB = load_playbook(None)
@@ -84,6 +84,56 @@ def test_arbitration_keeps_each_customers_best_within_capacity(
     for i, t in tasks.iterrows():
         assert t["channel"] in live.loc[i, "channels_left"]
         assert t["priority"] == max(live.loc[i, "value"], 0) * 0.5 * live.loc[i, "urgency"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(pair, min_size=1, max_size=25),
+    capacities,
+    already,
+    st.sampled_from([None, datetime(2026, 12, 7, 13, 7, 30, tzinfo=SHANGHAI)]),
+)
+def test_an_events_rows_are_arbitrated_as_the_nights_frame(
+    pairs: list[dict], capacity: dict, per_customer: dict, not_before: datetime | None
+) -> None:
+    """An event's pairs are judged as rows (no frame: ``arbitrate_rows``), the
+    night's as a frame: the same tasks, channels, times, windows, priorities
+    and dropped pairs with their rules, in the same order, scored by the
+    playbook's priors (the scorer an event has with no model in force)."""
+    # the playbook's own actions, whose priors differ
+    named = dict(
+        zip(["a_call", "b_visit", "c_note"], sorted(a.name for a in PB.playbook.actions), strict=False)
+    )
+    pairs = [
+        p | {"action": named[p["action"]], "trigger": random.Random(i).choice(["t1", "t2"])}
+        for i, p in enumerate(pairs)
+    ]
+    room = Room(capacity, per_customer, {}, not_before)
+    score = by_priors(PB)
+    frame_tasks, frame_dropped = arbitrate(pd.DataFrame(pairs), room, PB, score, DAY)
+    row_tasks, row_dropped = arbitrate_rows(pairs, room, PB, score, DAY)
+    task_fields = ("customer_id", "action", "trigger", "channel", "scheduled_at", "window", "priority")
+    assert [tuple(t[f] for f in task_fields) for t in row_tasks] == list(
+        frame_tasks[list(task_fields)].itertuples(index=False, name=None)
+    )
+    assert [t["propensity"] for t in row_tasks] == frame_tasks["propensity"].tolist()
+    dropped_fields = ("customer_id", "action", "trigger", "channel", "stage", "rule", "priority")
+    assert [tuple(d[f] for f in dropped_fields) for d in row_dropped] == list(
+        frame_dropped[list(dropped_fields)].itertuples(index=False, name=None)
+    )
+
+
+def test_the_priors_of_actions_the_playbook_does_not_know_are_its_default() -> None:
+    known = {a.name: a.prior for a in PB.playbook.actions}
+    some = next(iter(known))
+    actions = [some, "no_such_action", some]
+    assert priors_of(actions, PB).tolist() == [known[some], UNKNOWN_PRIOR, known[some]]
+    assert priors_of(pd.Series([*actions, None], dtype=object), PB).tolist() == [
+        known[some],
+        UNKNOWN_PRIOR,
+        known[some],
+        UNKNOWN_PRIOR,
+    ]
 
 
 @settings(max_examples=150, deadline=None)

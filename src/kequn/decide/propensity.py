@@ -5,7 +5,7 @@ The arbitration ranks on it; every path that arbitrates gets a scorer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,9 @@ class Scorer:
     explain: Reasons | None = None
     model_actions: frozenset[str] = frozenset()
     uplift_actions: frozenset[str] = frozenset()
+    #: the chances from the pairs' actions alone, where that is all the scorer
+    #: reads (the priors): an event's few pairs are then scored without a frame
+    by_action: Callable[[Sequence[str]], np.ndarray] | None = None
 
     def __call__(self, pairs: pd.DataFrame) -> np.ndarray:
         return self.chances(pairs)
@@ -62,13 +65,26 @@ class Scorer:
         return out
 
 
+#: the chance of an action the playbook gives no prior
+UNKNOWN_PRIOR = 0.1
+
+
 def priors(pairs: pd.DataFrame, pb: LoadedPlaybook) -> np.ndarray:
+    return priors_of(pairs["action"], pb)
+
+
+def priors_of(actions: Sequence[str] | pd.Series, pb: LoadedPlaybook) -> np.ndarray:
+    """Each action's playbook prior (a new array, the caller's to change)."""
     known = {a.name: a.prior for a in pb.playbook.actions}
-    return np.array(pairs["action"].map(known).fillna(0.1).to_numpy(dtype=float), copy=True)
+    given = actions if isinstance(actions, pd.Series) else np.asarray(actions, dtype=object)
+    codes, found = pd.factorize(given)
+    # code -1 (no action) reads the last entry: the prior of an unknown action
+    table = np.array([known.get(a, UNKNOWN_PRIOR) for a in found] + [UNKNOWN_PRIOR], dtype=np.float64)
+    return table[codes]
 
 
 def by_priors(pb: LoadedPlaybook) -> Scorer:
-    return Scorer(lambda pairs: priors(pairs, pb))
+    return Scorer(lambda pairs: priors(pairs, pb), by_action=lambda actions: priors_of(actions, pb))
 
 
 def with_model(

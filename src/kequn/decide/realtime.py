@@ -5,11 +5,10 @@ task stored at once."""
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
 from kequn.core.errors import KequnError
-from kequn.decide.arbitrate import CHANNELS, READS, Room, arbitrate, remaining
+from kequn.decide.arbitrate import CHANNELS, Room, arbitrate_rows, remaining
 from kequn.decide.funnel import fact_schema
 from kequn.decide.one import Subject, decide_many
 from kequn.decide.propensity import Model, with_model
@@ -213,7 +212,6 @@ def _decide_turn(
     live = [r for r in judged if r["rule"] is None]
     if not live:
         return
-    frame = _pairs_frame(live)
     deciding = {r["customer_id"] for r in live}
     score = with_model(
         pb,
@@ -229,15 +227,15 @@ def _decide_turn(
     cards_of = {card.customer_id: card for _, _, card in turn}
     event_of = {card.customer_id: event for _, event, card in turn}
     room = room_today(s, staff, deciding, now)
-    tasks, dropped = arbitrate(frame, room, pb, score, now.date())
-    for r in _rows(dropped, ("customer_id", "trigger", "action", "stage", "rule", "priority")):
-        results[at[r.customer_id]].pairs.append(
-            PairVerdict(r.trigger, r.action, r.stage, r.rule, None, float(r.priority))
+    tasks, dropped = arbitrate_rows(live, room, pb, score, now.date())
+    for d in dropped:
+        results[at[d["customer_id"]]].pairs.append(
+            PairVerdict(d["trigger"], d["action"], d["stage"], d["rule"], None, d["priority"])
         )
     actions = {a.name: a for a in pb.playbook.actions}
     decided: list[tuple[EventResult, NewTask]] = []
     made: set[str] = set()
-    for t in _rows(tasks, ("customer_id", *TASK_FIELDS)):
+    for t in (SimpleNamespace(**{f: row.get(f) for f in TASK_READS}) for row in tasks):
         result = results[at[t.customer_id]]
         result.pairs.append(PairVerdict(t.trigger, t.action, "task", "", t.channel, float(t.priority)))
         if t.customer_id in made:
@@ -313,38 +311,8 @@ TASK_FIELDS = (
 )
 
 
-#: what an event reads of a live pair: the arbitration's inputs and the task's
-#: fields (the pair's copies of the customer's facts, read from ``facts``, and
-#: of the rules' steps, are left behind)
-PAIR_FIELDS = tuple(dict.fromkeys((*READS, *TASK_FIELDS, "stage", "rule")))
-
-
-def _pairs_frame(live: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The live pairs as the frame ``arbitrate`` reads: the columns the event
-    reads (``PAIR_FIELDS``), text as object columns. Every one of the row
-    engine's fifty-odd columns, text as pandas' strings, cost an event more to
-    build, take and set than its arbitration."""
-    names = [k for k in PAIR_FIELDS if k in live[0]]
-    columns: dict[str, Any] = {}
-    for name in names:
-        values = [r[name] for r in live]
-        text = any(isinstance(v, str) for v in values)
-        columns[name] = pd.Series(values, dtype=object) if text else values
-    return pd.DataFrame(columns)
-
-
-@cache
-def _row_type(fields: tuple[str, ...]) -> Any:
-    return namedtuple("Row", fields)  # type: ignore[misc]
-
-
-def _rows(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[Any]:
-    """The frame's rows as named tuples of ``fields`` (None for a column it
-    lacks): read column by column, not through ``itertuples``, which takes
-    each of a wide frame's columns apart for every call."""
-    Row = _row_type(fields)
-    columns = [frame[f].tolist() if f in frame else [None] * len(frame) for f in fields]
-    return [Row(*values) for values in zip(*columns, strict=True)]
+#: what an event reads of a task the arbitration made (None where the pair has none)
+TASK_READS = ("customer_id", *TASK_FIELDS)
 
 
 def _product(t: Any) -> dict[str, Any] | None:
