@@ -487,7 +487,16 @@ class _Run:
             wins = {slot(w): self._window(w, op.parent, parent) for w in windows}
             for e in envs:
                 e[_WIN] = wins
-            return [{name: f(e) for name, f in funcs} for e in envs]
+            computed = _computed(op)
+            if computed is None:
+                return [{name: f(e) for name, f in funcs} for e in envs]
+            out = []
+            for r, e in zip(parent, envs, strict=True):
+                row = dict(r)
+                for name, f in computed:
+                    row[name] = f(e)
+                out.append(row)
+            return out
         if isinstance(op, ops.Filter):
             parent = self.relation(op.parent)
             at = slot(op.parent)
@@ -640,6 +649,30 @@ def _projection(op: ops.Project) -> tuple[list[tuple[str, Fn]], list[ops.WindowF
         for value in op.values.values():
             windows |= dict.fromkeys(_windows(value))
         found = _PROJECTIONS[op] = ([(name, scalar(v)) for name, v in op.values.items()], list(windows))
+    return found
+
+
+_COMPUTED: dict[ops.Node, list[tuple[str, Fn]] | None] = {}
+
+
+def _computed(op: ops.Project) -> list[tuple[str, Fn]] | None:
+    """When a projection keeps its parent's columns in their order (each as it
+    is, or computed anew in its place) and adds its own after them, as a
+    ``mutate`` does: the values it computes. Each row is then a copy of its
+    parent's row with those set (a row holds its relation's columns in their
+    order), not every column read through a function: the rules' mutates add
+    one or two columns to fifty. None for any other projection."""
+    if op in _COMPUTED:
+        return _COMPUTED[op]
+    parent = list(op.parent.schema.names)
+    found: list[tuple[str, Fn]] | None = None
+    if list(op.values)[: len(parent)] == parent:
+        found = [
+            (name, scalar(v))
+            for name, v in op.values.items()
+            if not (isinstance(v, ops.Field) and v.rel == op.parent and v.name == name)
+        ]
+    _COMPUTED[op] = found
     return found
 
 
