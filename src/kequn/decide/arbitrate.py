@@ -103,9 +103,8 @@ class Verdicts:
 def judge(
     columns: Mapping[str, Any], propensity: np.ndarray, room: Room, pb: LoadedPlaybook, day: date
 ) -> Verdicts:
-    """The last two stages on the pairs' columns (``READS`` but the scorer's:
-    customer_id, action, trigger if any, manager_id, channels_left, value,
-    urgency, occupation; each a sequence, one value a pair) and their
+    """The last two stages on the pairs' columns (those ``ARBITRATED`` names,
+    the trigger optional; each a sequence, one value a pair) and their
     ``propensity``: which of each customer's pairs are worth their day, and
     which of those fit their manager's capacity by channel. The one
     arbitration: the night's frames and an event's rows are both judged here.
@@ -233,14 +232,16 @@ def arbitrate_rows(
     live: Sequence[Mapping[str, Any]], room: Room, pb: LoadedPlaybook, score: Scorer, day: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``arbitrate`` on a few pairs as rows (an event's, a lead's): the tasks
-    and the dropped pairs, each a copy of its pair's row with the same columns
-    added. No frame is built unless a model scores the pairs: for an event's
+    and the dropped pairs, each a copy of its pair's row with the columns
+    ``arbitrate`` sets on its frames. No frame is built unless a model scores the pairs: for an event's
     four pairs, building, taking and setting frames cost more than judging."""
     if not live:
         return [], []
-    columns = {name: [r.get(name) for r in live] for name in ARBITRATED if name in live[0]}
+    columns: dict[str, list[Any]] = {
+        name: [r.get(name) for r in live] for name in ARBITRATED if name in live[0]
+    }
     if score.by_action is not None:
-        propensity = score.by_action([str(a) for a in columns["action"]])
+        propensity = score.by_action(columns["action"])
     else:
         propensity = np.asarray(score(_frame(live)), dtype=np.float64)
     v = judge(columns, propensity, room, pb, day)
