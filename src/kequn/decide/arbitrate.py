@@ -146,7 +146,7 @@ def judge(
     at, window = schedule_columns(
         managers[made],
         channel,
-        _objects(columns["occupation"])[made],
+        _taken(columns["occupation"], made),
         priority[made],
         day,
         pb.playbook.contact,
@@ -177,6 +177,13 @@ def _floats(values: Any) -> np.ndarray:
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype=np.float64)
     return np.asarray(values, dtype=np.float64)
+
+
+def _taken(values: Any, at: np.ndarray) -> np.ndarray:
+    """The values at positions ``at`` (of a night's column, only those converted)."""
+    if isinstance(values, pd.Series):
+        return values.take(at).to_numpy()
+    return _objects(values)[at]
 
 
 def _objects(values: Any) -> np.ndarray:
