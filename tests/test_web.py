@@ -793,6 +793,20 @@ def test_every_label_in_the_templates_has_an_english_translation() -> None:
     assert not missing, sorted(missing)
 
 
+def test_every_contact_outcome_and_channel_has_a_label_in_both_languages() -> None:
+    """A past contact's outcome and channel are shown on a task (what moved its
+    chance: "上次接触结果=未回应") and on the customer's page: each code of the
+    contract's vocabularies reads in words, never as the code ("=ignored" was
+    shown)."""
+    from kequn.contract.tables import CONTACT_CHANNELS, CONTACT_OUTCOMES
+    from kequn.web.i18n import catalog
+
+    for language in ("zh_CN", "en"):
+        words = catalog(language)
+        missing = [c for c in (*CONTACT_OUTCOMES, *CONTACT_CHANNELS) if not words.get(c)]
+        assert not missing, (language, missing)
+
+
 def test_every_refusal_the_workbench_gives_is_said_in_chinese() -> None:
     """What a route refuses with (its HTTP detail) is shown in the page's language:
     each has its Chinese in the catalogue."""
