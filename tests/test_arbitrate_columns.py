@@ -123,6 +123,27 @@ def test_an_events_rows_are_arbitrated_as_the_nights_frame(
     )
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(pair, min_size=1, max_size=12), capacities)
+def test_a_models_reasons_are_read_with_the_channel_each_task_was_given(
+    pairs: list[dict], capacity: dict
+) -> None:
+    """Where a model explains the chances, it is asked about each task as the
+    task is, with the channel the arbitration gave it (a channel is one of a
+    model's inputs): on an event's rows as on the night's frame."""
+    score = Scorer(
+        lambda p: np.full(len(p), 0.5),
+        explain=lambda p: [[{"name": "channel", "value": c}] for c in p["channel"]],
+        model_actions=frozenset(["a_call", "b_visit", "c_note"]),
+    )
+    room = Room(capacity, {})
+    frame_tasks, _ = arbitrate(pd.DataFrame(pairs), room, PB, score, DAY)
+    row_tasks, _ = arbitrate_rows(pairs, room, PB, score, DAY)
+    assert [t["propensity_reasons"] for t in row_tasks] == frame_tasks["propensity_reasons"].tolist()
+    for t in row_tasks:
+        assert t["propensity_reasons"] == [{"name": "channel", "value": t["channel"]}]
+
+
 def test_the_priors_of_actions_the_playbook_does_not_know_are_its_default() -> None:
     known = {a.name: a.prior for a in PB.playbook.actions}
     some = next(iter(known))

@@ -252,20 +252,22 @@ def arbitrate_rows(
     else:
         propensity = np.asarray(score(_frame(live)), dtype=np.float64)
     v = judge(columns, propensity, room, pb, day)
-    made = [live[i] for i in v.made]
-    reasons = score.reasons(_frame(made)) if score.explain is not None else [[] for _ in made]
     tasks = [
         {
-            **row,
+            **live[i],
             "channel": v.channel[k],
             "propensity": float(v.propensity[i]),
             "priority": float(v.priority[i]),
             "scheduled_at": v.scheduled_at[k],
             "window": v.window[k],
-            "propensity_reasons": reasons[k],
         }
-        for k, (i, row) in enumerate(zip(v.made, made, strict=True))
+        for k, i in enumerate(v.made)
     ]
+    # what moved each task's chance most, read with the channel it was given (as
+    # the night's tasks are)
+    reasons = score.reasons(_frame(tasks)) if score.explain is not None else [[] for _ in tasks]
+    for task, why in zip(tasks, reasons, strict=True):
+        task["propensity_reasons"] = why
     channels = v.outranked_channel + [None] * len(v.over)
     dropped = [
         {
@@ -295,11 +297,12 @@ ARBITRATED = (
 
 
 def _frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows as the frame a scorer reads: the columns of ``READS`` they have,
-    text as object columns (pandas would infer its strings, slower to build
-    for a few rows and unlike what the scorer is given at night)."""
+    """Rows as the frame a scorer reads: the columns of ``READS`` they have and
+    a task's channel, text as object columns (pandas would infer its strings,
+    slower to build for a few rows and unlike what the scorer is given at
+    night)."""
     columns: dict[str, Any] = {}
-    for name in READS:
+    for name in (*READS, "channel"):
         if rows and name in rows[0]:
             values = [r.get(name) for r in rows]
             text = any(isinstance(v, str) for v in values)
