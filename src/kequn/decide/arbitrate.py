@@ -96,6 +96,12 @@ class Verdicts:
         return np.concatenate([self.outranked, self.over])
 
     @property
+    def gone_channel(self) -> list[str | None]:
+        """Each dropped pair's channel, in ``gone``'s order: an outranked pair's
+        first allowed, none for one over capacity."""
+        return self.outranked_channel + [None] * len(self.over)
+
+    @property
     def why(self) -> list[str]:
         return ["outranked"] * len(self.outranked) + ["over_capacity"] * len(self.over)
 
@@ -225,7 +231,7 @@ def arbitrate(
         live.take(gone),
         {
             # object columns, as the pairs' own text columns are (pandas would infer strings)
-            "channel": pd.Series(v.outranked_channel + [None] * len(v.over), dtype=object),
+            "channel": pd.Series(v.gone_channel, dtype=object),
             "propensity": v.propensity[gone],
             "priority": v.priority[gone],
             "stage": pd.Series([rule(r).stage for r in v.why], dtype=object),
@@ -268,7 +274,7 @@ def arbitrate_rows(
     reasons = score.reasons(_frame(tasks)) if score.explain is not None else [[] for _ in tasks]
     for task, why in zip(tasks, reasons, strict=True):
         task["propensity_reasons"] = why
-    channels = v.outranked_channel + [None] * len(v.over)
+    channels = v.gone_channel
     dropped = [
         {
             **live[i],
