@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from kequn.pipeline.inputs import Inputs, Materialize, fround, fx_rate, units_to_money
-from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int
+from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, joined
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.rules import suitability as suit
@@ -234,17 +234,21 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         "风险测评未完成或已过期，仅推荐非风险产品",
     )
     popularity_pct = fmt_int(recs.popularity * 100)
-    # one clause per REASON_CLAUSES entry, joined by "；"
-    reasons = (
-        "补足"
-        + class_zh
-        + "配置缺口约"
-        + fmt_1(recs.gap / 10_000)
-        + "万元；"
-        # "0% of similar customers hold it" is no reason to offer a product: said only when some do
-        + ibis.ifelse(popularity_pct == "0", "", "同类客户中" + popularity_pct + "%持有；")
-        + risk_note
-        + ibis.ifelse(dual, "；需在网点双录办理", "")
+    # one clause per REASON_CLAUSES entry, joined by "；" (none is NULL: each
+    # class has its name, each pick a gap, a rated product and, where its
+    # assessment is valid, the customer's risk level)
+    reasons = joined(
+        [
+            ibis.literal("补足"),
+            class_zh,
+            ibis.literal("配置缺口约"),
+            fmt_1(recs.gap / 10_000),
+            ibis.literal("万元；"),
+            # "0% of similar customers hold it" is no reason to offer a product: said only when some do
+            ibis.ifelse(popularity_pct == "0", "", "同类客户中" + popularity_pct + "%持有；"),
+            risk_note,
+            ibis.ifelse(dual, "；需在网点双录办理", ""),
+        ]
     )
     rules = (
         "on_sale;"
