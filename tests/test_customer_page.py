@@ -3,14 +3,19 @@ is the page read from every column, in each language, as a report and over the A
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from kequn import warehouse
+from kequn.core.clock import now
 from kequn.store.cards import Cards
+from kequn.store.models import OwnershipChange, Staff
 from kequn.web.services import customer as customer_service
 from tests.conftest import Workbench
-from tests.test_web import app, book, signed_in  # noqa: F401  (app: a fixture)
+from tests.test_web import app, book, ops_session, signed_in  # noqa: F401  (app: a fixture)
 
 pytestmark = pytest.mark.xdist_group("web")
 
@@ -59,3 +64,32 @@ def test_customer_page_reads_what_it_shows(  # type: ignore[no-untyped-def]
     # test_learn.py, whose bank declares some)
     text = " ".join(whole.values())
     assert '"behaviour_zh":' in text and '"recommendations":[{' in text
+
+
+def test_a_change_of_owner_names_the_managers(  # type: ignore[no-untyped-def]
+    app,  # noqa: F811  (test_web's fixture)
+    workbench: Workbench,
+) -> None:
+    """The timeline reads a change of owner as a banker does: each manager by
+    name and number; one no longer on the staff list by number (a change
+    showed 'M000075' alone)."""
+    cid = book(workbench, "manager")[0]
+    mine = workbench.people["manager"]
+    assert mine is not None
+    for s in ops_session(workbench):
+        name = s.get(Staff, mine).name  # type: ignore[union-attr]
+        s.add(
+            OwnershipChange(
+                customer_id=cid, from_manager_id="M9999990", to_manager_id=mine, reason="assigned", at=now()
+            )
+        )
+        s.commit()
+    try:
+        c = signed_in(app, "manager")
+        for lang in ("zh_CN", "en"):
+            page = html.unescape(c.get(f"/customers/{cid}?lang={lang}").text)
+            assert f"M9999990 → {name} ({mine})" in page, lang
+    finally:
+        for s in ops_session(workbench):
+            s.execute(delete(OwnershipChange).where(OwnershipChange.from_manager_id == "M9999990"))
+            s.commit()

@@ -4,6 +4,7 @@ contact history and carbon ledger. Personal data masked by default."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -243,16 +244,18 @@ def customer_360(
         }
         for c in recorded
     ]
+    changes = list(s.scalars(select(OwnershipChange).where(OwnershipChange.customer_id == customer_id)))
+    named = _managers_named(s, {i for o in changes for i in (o.from_manager_id, o.to_manager_id)})
     timeline += [
         {
             "at": o.at,
             "kind": f"owner:{o.reason}",
             "labels": ["owner", o.reason],
             "amount": None,
-            "note": f"{o.from_manager_id or '—'} → {o.to_manager_id or '—'}",
+            "note": f"{named(o.from_manager_id)} → {named(o.to_manager_id)}",
             "source": "ownership",
         }
-        for o in s.scalars(select(OwnershipChange).where(OwnershipChange.customer_id == customer_id))
+        for o in changes
     ]
     timeline.sort(key=lambda e: e["at"] or datetime.min, reverse=True)
     owner = None
@@ -311,3 +314,18 @@ def view_customer(
     if c is not None:
         trail_read(s, viewer, action, customer_id, {})
     return c
+
+
+def _managers_named(s: Session, ids: set[str | None]) -> Callable[[str | None], str]:
+    """A manager as a banker reads them in a change of owner: name and number
+    (the number alone where the manager is no longer on the staff list)."""
+    wanted = sorted(i for i in ids if i)
+    found = select(Staff.manager_id, Staff.name).where(Staff.manager_id.in_(wanted))
+    names = dict(s.execute(found).tuples().all()) if wanted else {}
+
+    def named(manager_id: str | None) -> str:
+        if not manager_id:
+            return "—"
+        return f"{names[manager_id]} ({manager_id})" if names.get(manager_id) else manager_id
+
+    return named
