@@ -401,6 +401,27 @@ def test_a_talk_track_reads_only_the_facts_it_names() -> None:
     assert read == set(TALK_FACTS)
 
 
+def test_a_talk_track_says_an_assessment_has_lapsed_when_the_profile_holds_it_invalid(
+    run_store: Path,
+) -> None:
+    """A manager is told an assessment lapsed exactly where the profile holds it
+    invalid (a customer whose assessment had lapsed that day was told it
+    would lapse 'in 0 days')."""
+    con = warehouse.reader(run_store)
+    try:
+        rows = con.execute(
+            "SELECT risk_valid, risk_expires_in_days FROM main.profiles WHERE risk_level IS NOT NULL"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {v for v, _ in rows} == {True, False}
+    for days in sorted({d for _, d in rows} | {-1, 0, 1}):
+        said = values({"risk_expires_in_days": days}, "王芳", "F", "李经理", None, PB)["expires_in"]
+        valid = [v for v, d in rows if d == days] or [days >= 1]
+        assert all(v == valid[0] for v in valid), days
+        assert (said == "已过期") == (not valid[0]), (days, said)
+
+
 def test_a_customers_second_event_in_a_batch_is_decided_after_the_first(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     ops = open_store(url)
