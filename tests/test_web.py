@@ -1360,7 +1360,10 @@ def test_the_explanations_and_reasons_read_in_english_are_english(app, workbench
     read = in_language(
         "补足固收类配置缺口约0.2万元；同类客户中2%持有", "en", gettext_for("en"), templates_of(pb)
     )
-    assert read == "Fills a fixed income gap of about 2,000 CNY; 2% of similar customers hold it"
+    assert read == "Fills the fixed income gap of about 2,000 CNY; 2% of similar customers hold it"
+    # an article a class name beginning with a vowel would not take ("a equity gap")
+    equity = in_language("补足权益类配置缺口约0.8万元", "en", gettext_for("en"), templates_of(pb))
+    assert equity == "Fills the equity gap of about 8,000 CNY"
 
 
 def test_every_action_the_trail_records_is_named_in_both_languages(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
