@@ -422,6 +422,14 @@ def test_a_talk_track_says_an_assessment_has_lapsed_when_the_profile_holds_it_in
         assert (said == "已过期") == (not valid[0]), (days, said)
 
 
+def test_a_talk_track_counts_the_days_to_a_maturity_today_as_none_left() -> None:
+    said = [
+        values({"next_maturity_days": d}, "王芳", "F", "李经理", None, PB)["maturity_days"]
+        for d in (0, 3, None)
+    ]
+    assert said == ["0", "3", "—"]
+
+
 def test_a_customers_second_event_in_a_batch_is_decided_after_the_first(bank) -> None:  # type: ignore[no-untyped-def]
     store, url, _ = bank
     ops = open_store(url)

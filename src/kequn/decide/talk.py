@@ -99,7 +99,8 @@ def values(
         "maturing_amount": _amount(facts.get("maturing_7d_amount")),
         "aum_amount": _amount(facts.get("aum_month_end")),
         "next_tier_gap_amount": _amount(facts.get("next_tier_gap")),
-        "maturity_days": str(facts.get("next_maturity_days") or "—"),
+        # a holding maturing today has 0 days left, not an unknown number
+        "maturity_days": "—" if facts.get("next_maturity_days") is None else str(facts["next_maturity_days"]),
         "outflow_wan": _wan(outflow),
         "outflow_amount": _amount(outflow),
         "product_name": product.get("product_name") or "适合您的产品",
