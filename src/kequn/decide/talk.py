@@ -113,8 +113,8 @@ def values(
             facts.get("days_to_payday") if facts.get("days_to_payday") is not None else "—"
         ),
         "fund_return_pct": "—" if fund_return is None else f"{float(fund_return) * 100:.1f}",
-        # an assessment holds while a day or more is left of it (the profile's
-        # risk_valid): on its last day's morrow, 0 days left, it has lapsed
+        # an assessment holds while a day or more of it is left (the profile's
+        # risk_valid): with 0 days left it has lapsed
         "expires_in": ("已过期" if expires is None or expires <= 0 else f"将于{expires}天后到期"),
         "health_drop": "—" if health_change is None else f"{abs(float(health_change)):.1f}",
         "health_score": f"{float(facts.get('health_score') or 0):.1f}",
