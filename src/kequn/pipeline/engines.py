@@ -215,6 +215,9 @@ def spark_session() -> Any:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "Asia/Shanghai")
+            # tables Spark keeps go beside its temporary files, never into the
+            # folder Kequn was started from
+            .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "kequn-spark-warehouse"))
             .config("spark.sql.shuffle.partitions", os.environ.get("KEQUN_SPARK_PARTITIONS", "8"))
             .config("spark.driver.memory", "4g")
             .getOrCreate()

@@ -321,7 +321,7 @@ def _managers_named(s: Session, ids: set[str | None]) -> Callable[[str | None], 
     (the number alone where the manager is no longer on the staff list)."""
     wanted = sorted(i for i in ids if i)
     found = select(Staff.manager_id, Staff.name).where(Staff.manager_id.in_(wanted))
-    names = dict(s.execute(found).tuples().all()) if wanted else {}
+    names: dict[str, str] = {m: n for m, n in s.execute(found)} if wanted else {}
 
     def named(manager_id: str | None) -> str:
         if not manager_id:
