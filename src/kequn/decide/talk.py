@@ -35,6 +35,11 @@ def _wan(x: Any) -> str:
     return "—" if x is None else f"{float(x) / 10_000:.1f}"
 
 
+def _days(x: Any) -> str:
+    """A count of days as said (0 is today); "—" where it is not known."""
+    return "—" if x is None else str(x)
+
+
 def _amount(x: Any) -> str:
     """An amount as a manager says it: 3,200元 below a 万, 5.6万元 above."""
     if x is None:
@@ -100,7 +105,7 @@ def values(
         "aum_amount": _amount(facts.get("aum_month_end")),
         "next_tier_gap_amount": _amount(facts.get("next_tier_gap")),
         # a holding maturing today has 0 days left, not an unknown number
-        "maturity_days": "—" if facts.get("next_maturity_days") is None else str(facts["next_maturity_days"]),
+        "maturity_days": _days(facts.get("next_maturity_days")),
         "outflow_wan": _wan(outflow),
         "outflow_amount": _amount(outflow),
         "product_name": product.get("product_name") or "适合您的产品",
@@ -109,9 +114,7 @@ def values(
         "product_term": _term(product.get("term_days")),
         "gap_class": CLASS_ZH.get(facts.get("gap_class") or "", "—"),
         "payday_when": _when(facts.get("days_to_payday")),
-        "days_to_payday": str(
-            facts.get("days_to_payday") if facts.get("days_to_payday") is not None else "—"
-        ),
+        "days_to_payday": _days(facts.get("days_to_payday")),
         "fund_return_pct": "—" if fund_return is None else f"{float(fund_return) * 100:.1f}",
         # an assessment holds while a day or more of it is left (the profile's
         # risk_valid): with 0 days left it has lapsed

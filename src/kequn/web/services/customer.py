@@ -260,7 +260,7 @@ def customer_360(
     timeline.sort(key=lambda e: e["at"] or datetime.min, reverse=True)
     owner = None
     if card.owner_manager_id:
-        owner = f"{manager} ({card.owner_manager_id})" if manager is not None else card.owner_manager_id
+        owner = _manager_label(card.owner_manager_id, manager)
     root = s.get(Branch, unit.path.strip("/").split("/")[0]) if unit and unit.path else None
     open_tasks = list(
         s.scalars(
@@ -323,9 +323,9 @@ def _managers_named(s: Session, ids: set[str | None]) -> Callable[[str | None], 
     found = select(Staff.manager_id, Staff.name).where(Staff.manager_id.in_(wanted))
     names: dict[str, str] = {m: n for m, n in s.execute(found)} if wanted else {}
 
-    def named(manager_id: str | None) -> str:
-        if not manager_id:
-            return "—"
-        return f"{names[manager_id]} ({manager_id})" if names.get(manager_id) else manager_id
+    return lambda manager_id: _manager_label(manager_id, names.get(manager_id)) if manager_id else "—"
 
-    return named
+
+def _manager_label(manager_id: str, name: str | None) -> str:
+    """A manager by name and number; by number alone where no name is known."""
+    return f"{name} ({manager_id})" if name else manager_id
