@@ -34,23 +34,64 @@ def test_every_customer_has_a_health_score_with_every_component_explained(run_st
     def bands(component: str) -> tuple[str, ...]:
         return (*BANDS, UNKNOWN_BAND) if component in MAY_BE_UNKNOWN else BANDS
 
+    # a component without a score is one that could not be judged, and says so
     checks = " OR ".join(
-        f"health_{c} IS NULL OR health_{c} NOT BETWEEN 0 AND 100 OR coalesce(finding_{c}, '') = "
-        f"'' OR coalesce(action_{c}, '') = '' OR band_{c} NOT IN {bands(c)} "
+        f"(health_{c} IS NULL) <> (band_{c} = '{UNKNOWN_BAND}') OR health_{c} NOT BETWEEN 0 AND 100 "
+        f"OR coalesce(finding_{c}, '') = '' OR coalesce(action_{c}, '') = '' OR band_{c} NOT IN {bands(c)} "
         f"OR finding_{c} LIKE '%{{%'"
         for c in HEALTH_COMPONENTS
     )
     assert read(run_store, f"SELECT count(*) FROM profiles WHERE health_score IS NULL OR {checks}") == [(0,)]
-    # the score is the weighted sum of its components
-    pb = load_playbook()
-    weighted = " + ".join(f"{w} * health_{c}" for c, w in pb.playbook.health.weights.items())
-    assert read(run_store, f"SELECT max(abs(health_score - ({weighted}))) FROM profiles")[0][0] <= 0.05 + 1e-9
+    # the score is the weighted mean of the components judged, worked out again
+    # in Decimal from the published sub-scores
+    weights = load_playbook().playbook.health.weights
+    rows = read(run_store, f"SELECT health_score, {', '.join(f'health_{c}' for c in weights)} FROM profiles")
+    unjudged = 0
+    for score, *subs in rows:
+        judged = [
+            (Decimal(str(w)), Decimal(str(v)))
+            for w, v in zip(weights.values(), subs, strict=True)
+            if v is not None
+        ]
+        unjudged += len(judged) < len(weights)
+        expected = sum(w * v for w, v in judged) / sum(w for w, _ in judged)
+        assert abs(Decimal(str(score)) - expected) <= Decimal("0.05"), (score, subs)
+    assert unjudged, "the small bank has customers with a component that cannot be judged"
+
+
+def test_a_component_that_cannot_be_judged_counts_neither_way(run_store: Path) -> None:
+    """15 points of a customer's score once came from a liquidity "100" beside
+    "no spending to count a reserve in". A component that cannot be judged now
+    counts neither as full nor as nothing: the score lies strictly between the
+    two (unless the judged ones are all but 0 or all but 100); and the shares the
+    customer's page shows (``counted_weights``) add the judged components'
+    points up to the score."""
+    from kequn.pipeline.health import counted_weights
+
+    weights = load_playbook().playbook.health.weights
+    rows = read(run_store, f"SELECT health_score, {', '.join(f'health_{c}' for c in weights)} FROM profiles")
+    seen = 0
+    for score, *subs in rows:
+        scores = dict(zip(weights, subs, strict=True))
+        if all(v is not None for v in subs):
+            continue
+        shares = counted_weights(weights, scores)
+        assert {c for c, w in shares.items() if w is None} == {c for c, v in scores.items() if v is None}
+        assert abs(sum(w for w in shares.values() if w is not None) - 1) < 1e-9
+        assert abs(sum(v * shares[c] for c, v in scores.items() if v is not None) - score) <= 0.05 + 1e-9
+        as_nothing = sum(weights[c] * (v if v is not None else 0.0) for c, v in scores.items())
+        as_full = sum(weights[c] * (v if v is not None else 100.0) for c, v in scores.items())
+        if not 1 <= score <= 99:
+            continue  # all but nothing, or all but full, either way
+        assert as_nothing + 0.05 < score < as_full - 0.05, (score, scores)
+        seen += 1
+    assert seen > 100
 
 
 def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store: Path) -> None:
     """A customer with no assets before the period has no growth to judge: the
-    finding says so (not "moved —%, a steady pace"), the score stays neutral,
-    and a customer whose growth is known is judged on it."""
+    finding says so (not "moved —%, a steady pace"), there is no score, and a
+    customer whose growth is known is judged on it."""
     pb = load_playbook()
     unknown = pb.playbook.health.texts["growth"][UNKNOWN_BAND]
     rows = read(
@@ -62,7 +103,7 @@ def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store
     judged = [r for r in rows if not r[0]]
     assert unjudged and judged, "the small bank has customers of both kinds"
     assert {(r[1], r[2], r[3], r[4]) for r in unjudged} == {
-        (UNKNOWN_BAND, unknown.finding, unknown.action, 50.0)
+        (UNKNOWN_BAND, unknown.finding, unknown.action, None)
     }
     assert {r[1] for r in judged} <= set(BANDS)
     assert not [r for r in rows if "—" in r[2]]
@@ -86,14 +127,15 @@ def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: 
     assessed = [r for r in rows if r[0]]
     assert assessed and [r for r in unassessed if r[1] == 0] and [r for r in unassessed if r[1] > 0]
     for _valid, pct, band, finding, action, score in unassessed:
-        if score >= h.good_from:
+        if score is None:
             assert (band, finding, action) == (
                 UNKNOWN_BAND,
                 unknown.finding.replace("{above_risk_pct}", str(pct)),
                 unknown.action,
             )
         else:
-            assert band in ("poor", "fair")
+            # money held above the level without an assessment: judged on it
+            assert band in ("poor", "fair") and score < h.good_from
     assert {r[2] for r in assessed} <= set(BANDS)
     assert {r[3] for r in assessed if r[2] == "good"} == {h.texts["risk_match"]["good"].finding}
 
@@ -116,7 +158,7 @@ def test_a_maturity_ladder_that_is_not_there_is_not_called_well_spread(run_store
     ladders = [r for r in rows if r[0] is False]
     assert few and ladders, "the small bank has customers of both kinds"
     assert {r[1:5] for r in few} == {
-        (UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action, 100.0)
+        (UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action, None)
     }
     assert {r[1] for r in ladders} <= set(BANDS)
 
@@ -132,13 +174,14 @@ def test_protection_is_not_weighed_against_family_needs_past_the_age_cover_is_bo
     rows = read(
         run_store,
         f"SELECT age >= {h.protection_until_age}, band_protection, finding_protection, action_protection, "
-        "protection_amount, count(*) FROM profiles GROUP BY ALL",
+        "protection_amount, health_protection, count(*) FROM profiles GROUP BY ALL",
     )
     old = [r for r in rows if r[0]]
     young = [r for r in rows if not r[0]]
     assert old and young, "the small bank has customers of both kinds"
-    for _, band, finding, action, amount, _n in old:
-        assert band == UNKNOWN_BAND and action == texts[UNKNOWN_BAND].action
+    assert all(r[5] is not None for r in young)
+    for _, band, finding, action, amount, score, _n in old:
+        assert band == UNKNOWN_BAND and action == texts[UNKNOWN_BAND].action and score is None
         assert finding == texts[UNKNOWN_BAND].finding.replace(
             "{protection_wan}",
             str((Decimal(str(amount)) / 10_000).quantize(Decimal("0.1"), ROUND_HALF_UP)),
@@ -168,9 +211,10 @@ def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> N
     texts = load_playbook().playbook.health.texts["liquidity"]
     rows = read(
         run_store,
-        "SELECT spend_monthly > 0, band_liquidity, finding_liquidity, action_liquidity, count(*) "
-        "FROM profiles GROUP BY ALL",
+        "SELECT spend_monthly > 0, band_liquidity, finding_liquidity, action_liquidity, health_liquidity, "
+        "count(*) FROM profiles GROUP BY ALL",
     )
+    assert all(r[4] is None for r in rows if not r[0]) and all(r[4] is not None for r in rows if r[0])
     idle = {r[1:4] for r in rows if not r[0]}
     spent = [r for r in rows if r[0]]
     assert idle == {(UNKNOWN_BAND, texts[UNKNOWN_BAND].finding, texts[UNKNOWN_BAND].action)}

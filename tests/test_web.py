@@ -4,7 +4,9 @@ reports. Runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import gc
+import html as html_lib
 import io
+import json
 import re
 import subprocess
 import threading
@@ -560,12 +562,46 @@ def test_customer_360_masks_and_explains(app, workbench: Workbench) -> None:  # 
     data = c.get(f"/api/customers/{cid}").json()
     assert {h["component"] for h in data["health"]} >= {"allocation", "liquidity", "protection"}
     assert abs(sum(a["actual"] for a in data["allocation"]) - 1) < 1e-6 or data["profile"]["aum"] == 0
-    # how the health score adds up: each component's score times its weight
-    points = [h["points"] for h in data["health"]]
-    assert all(p is not None for p in points)
+    # how the health score adds up: each judged component's score times its
+    # share of the weight; one that could not be judged has neither
+    judged = [h for h in data["health"] if h["score"] is not None]
+    assert all((h["points"] is None) == (h["weight"] is None) == (h["score"] is None) for h in data["health"])
+    points = [h["points"] for h in judged]
     assert abs(sum(points) - float(data["profile"]["health_score"])) <= 0.05 * len(points) + 0.05
-    assert abs(sum(h["weight"] for h in data["health"]) - 1) < 1e-9
+    assert abs(sum(h["weight"] for h in judged) - 1) < 1e-9
     assert 'id="health-total"' in html
+
+
+def test_a_component_that_cannot_be_judged_reads_as_not_counted(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """The 360 showed 流动性 "100.0", 15% and 15.0 points beside "近期没有消费支出，
+    应急储备暂不能按月支出衡量": a component that cannot be judged reads "—" and
+    不计入, the others' shares of the weight add up to the whole, and the
+    radar draws only the components judged."""
+    c = signed_in(app, "manager")
+    cid = next(
+        cid
+        for cid in book(workbench, "manager")
+        if any(h["band"] == "unknown" for h in c.get(f"/api/customers/{cid}").json()["health"])
+    )
+    health = c.get(f"/api/customers/{cid}").json()["health"]
+    html = c.get(f"/customers/{cid}?lang=zh_CN").text
+    for h in health:
+        row = html.split(f'data-component="{h["component"]}">', 1)[1].split("</tr>", 1)[0]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        if h["band"] == "unknown":
+            assert cells[1:4] == ["—", "不计入", "—"], cells
+        else:
+            assert cells[1] == str(h["score"]) and cells[3] == str(h["points"]), cells
+            assert cells[2] == f"{h['weight'] * 100:.0f}%", cells
+    assert "无法评估的维度不计入" in html
+    chart = json.loads(
+        html_lib.unescape(html.split('id="health-chart" data-chart=\'', 1)[1].split("'", 1)[0])
+    )
+    judged = [h for h in health if h["score"] is not None]
+    assert chart["series"][0]["data"][0]["value"] == [h["score"] for h in judged]
+    assert len(chart["radar"]["indicator"]) == len(judged) < len(health)
+    english = c.get(f"/customers/{cid}?lang=en").text
+    assert "Not counted" in english and "cannot be judged does not count" in english
 
 
 def test_products_filling_one_gap_show_its_amount_once(app, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]

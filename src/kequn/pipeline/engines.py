@@ -23,6 +23,7 @@ from kequn import warehouse
 from kequn.ingest.store import SnapshotInfo
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.compiled import CompiledRun
+from kequn.pipeline.health import HEALTH_FORMULA
 from kequn.pipeline.inputs import Inputs
 from kequn.pipeline.today import Today, set_variables
 
@@ -58,6 +59,16 @@ class Engine(Protocol):
 RUN_MEMORY = "2.2GB"
 
 
+def previous_profiles(previous: RunInfo) -> str:
+    """The previous run's profiles as tonight's run reads them: its health scores
+    only if they were worked out as tonight's are (``HEALTH_FORMULA``), for a
+    change measured against another formula's score would be the formula's, not
+    the customer's, and would fire the health-drop trigger across the bank."""
+    comparable = previous.summary.get("health_formula") == HEALTH_FORMULA
+    unscored = "" if comparable else " REPLACE (CAST(NULL AS DOUBLE) AS health_score)"
+    return f"SELECT *{unscored} FROM {previous.schema}.profiles"
+
+
 class DuckDBEngine:
     """Runs inside the store's own DuckDB connection.
 
@@ -90,7 +101,7 @@ class DuckDBEngine:
         prev = None
         if previous:
             self.raw.execute(
-                f"CREATE OR REPLACE TEMP VIEW kequn_prev_profiles AS SELECT * FROM {previous.schema}.profiles"
+                f"CREATE OR REPLACE TEMP VIEW kequn_prev_profiles AS {previous_profiles(previous)}"
             )
             prev = self.con.table("kequn_prev_profiles")
         self.raw.register("_kequn_rows", pd.DataFrame(portfolios))
@@ -155,9 +166,9 @@ class SparkEngine:
         self.workdir = workdir
         self.con = ibis.pyspark.connect(session)
 
-    def _export(self, schema: str, table: str) -> str:
+    def _export(self, schema: str, table: str, sql: str | None = None) -> str:
         path = self.workdir / f"{schema}.{table}.parquet"
-        self.raw.execute(f"COPY (SELECT * FROM {schema}.{table}) TO '{path}' (FORMAT parquet)")
+        self.raw.execute(f"COPY ({sql or f'SELECT * FROM {schema}.{table}'}) TO '{path}' (FORMAT parquet)")
         return str(path)
 
     def inputs(
@@ -174,7 +185,8 @@ class SparkEngine:
         prev = None
         if previous:
             prev = self.con.read_parquet(
-                self._export(previous.schema, "profiles"), table_name="kequn_prev_profiles"
+                self._export(previous.schema, "profiles", previous_profiles(previous)),
+                table_name="kequn_prev_profiles",
             )
         path = self.workdir / "portfolios.parquet"
         pd.DataFrame(portfolios).to_parquet(path)

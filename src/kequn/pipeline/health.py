@@ -3,6 +3,8 @@ sub-score, a plain finding and the action that would raise it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import ibis
 import ibis.expr.types as ir
 
@@ -16,12 +18,28 @@ WEIGHT_SCALE = 10_000
 FEN_PER_YUAN = 100
 
 
+#: how the score is worked out, raised whenever its arithmetic changes: a run
+#: records it, and a change in score is measured only against a previous run
+#: of the same (2: a component that cannot be judged does not count)
+HEALTH_FORMULA = 2
+
+
 def portfolio_rows(pb: LoadedPlaybook) -> list[dict[str, object]]:
     return [
         {"pf_risk": risk, "pf_stage": stage, **{f"target_{c}": float(w[c]) for c in ASSET_CLASSES}}
         for risk, by_stage in pb.playbook.portfolios.targets.items()
         for stage, w in by_stage.items()
     ]
+
+
+def counted_weights(
+    weights: Mapping[str, float], scores: Mapping[str, float | None]
+) -> dict[str, float | None]:
+    """Each component's share of one customer's total, as ``scores`` adds it up:
+    its weight among the components judged (a score that is not None), None
+    for one that could not be judged."""
+    judged = sum(w for c, w in weights.items() if scores.get(c) is not None)
+    return {c: (w / judged if judged and scores.get(c) is not None else None) for c, w in weights.items()}
 
 
 def _clip(x: ir.NumericValue) -> ir.FloatingValue:
@@ -105,9 +123,48 @@ def scores(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         ),
     }
     p = p.mutate(**{f"health_{k}": fround(v, 1) for k, v in sub.items()})
-    total = sum((p[f"health_{k}"] * h.weights[k] for k in HEALTH_COMPONENTS), ibis.literal(0.0))
+    # a component that cannot be judged for the customer has no score, and the
+    # total is the others' weighted mean: 流动性 "100" beside "no spending to
+    # measure the reserve by" once gave a customer 15 points for nothing known
+    unjudged = cannot_judge(p, pb)
+    p = p.mutate(
+        **{f"health_{k}": ibis.ifelse(unjudged[k], ibis.null("float64"), p[f"health_{k}"]) for k in unjudged}
+    )
+    counted = {k: p[f"health_{k}"].notnull() for k in HEALTH_COMPONENTS}
+    points = sum(
+        (ibis.ifelse(counted[k], p[f"health_{k}"] * h.weights[k], 0.0) for k in HEALTH_COMPONENTS),
+        ibis.literal(0.0),
+    )
+    weight = sum((ibis.ifelse(counted[k], h.weights[k], 0.0) for k in HEALTH_COMPONENTS), ibis.literal(0.0))
+    total = ibis.ifelse(weight > 0, points / weight, ibis.null("float64"))
     p = p.mutate(health_score=fround(total, 1))
     return p.mutate(health_change=fround(p.health_score - p.prev_health_score, 1))
+
+
+def cannot_judge(p: ir.Table, pb: LoadedPlaybook) -> dict[str, ir.BooleanValue]:
+    """Where a component cannot be judged for a customer (its ``unknown`` band),
+    for each component the playbook gives that band's texts; read on the
+    sub-scores as the scores above gave them. A playbook without those texts,
+    written before a component could be unknown, judges it in the three bands."""
+    h = pb.playbook.health
+    unknown = {
+        # no assets before the period: nothing to grow from
+        "growth": p.aum_growth.isnull(),
+        # no spending over the window: a reserve in months of spending means
+        # nothing ("covers 99.0 months" was shown)
+        "liquidity": p.spend_monthly.fill_null(0.0) <= 0,
+        # no valid assessment and little or nothing held that needs one: the
+        # score would be high, but "matched, re-assess before it expires" would
+        # speak of an assessment the customer does not have
+        "risk_match": ~p.risk_valid & (p.health_risk_match >= h.good_from),
+        # fewer than two fixed-term holdings: no ladder to judge
+        "maturity": p.term_positions.fill_null(0) < 2,
+        # past the age cover is bought: no longer weighed against the family's
+        # needs ("保障偏低，补充重疾" was told to customers of 71)
+        "protection": p.age.fill_null(0) >= h.protection_until_age,
+    }
+    assert set(unknown) == set(MAY_BE_UNKNOWN)
+    return {k: v.fill_null(False) for k, v in unknown.items() if UNKNOWN_BAND in h.texts[k]}
 
 
 def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
@@ -128,33 +185,14 @@ def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
         "protection_wan": fmt_1(p.protection_amount / 10_000),
         "maturity_peak_pct": fmt_int(p.maturity_peak_share.fill_null(0.0) * 100),
     }
-    # a component that cannot be judged for a customer has a band of its own,
-    # whose texts say so (its score is what the scores above gave it: neutral
-    # for growth, full for risk match and the maturity ladder)
-    unknown = {
-        "growth": p.aum_growth.isnull(),
-        # no spending over the window: a reserve in months of spending means
-        # nothing ("covers 99.0 months" was shown), whatever the score says
-        "liquidity": p.spend_monthly.fill_null(0.0) <= 0,
-        # no valid assessment and little or nothing held that needs one: the
-        # score stays high, but "matched, re-assess before it expires" would
-        # speak of an assessment the customer does not have
-        "risk_match": ~p.risk_valid & (p.health_risk_match >= h.good_from),
-        # fewer than two fixed-term holdings: nothing can bunch up (the score
-        # is full), but "maturities well spread" would describe a ladder that is not there
-        "maturity": p.term_positions.fill_null(0) < 2,
-        # past the age cover is bought (no protection is offered or asked of
-        # them): "保障偏低，补充重疾" was told to customers of 71
-        "protection": p.age.fill_null(0) >= h.protection_until_age,
-    }
-    assert set(unknown) == set(MAY_BE_UNKNOWN)
     out = {}
     for comp in HEALTH_COMPONENTS:
         score = p[f"health_{comp}"]
         band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"), else_="good")
         bands: tuple[str, ...] = BANDS
-        if comp in unknown and UNKNOWN_BAND in h.texts[comp]:
-            band = ibis.ifelse(unknown[comp], UNKNOWN_BAND, band)
+        if UNKNOWN_BAND in h.texts[comp]:
+            # no score: the component could not be judged (``cannot_judge``)
+            band = ibis.ifelse(score.isnull(), UNKNOWN_BAND, band)
             bands = (UNKNOWN_BAND, *BANDS)
         vals = {**values, "score": fmt_int(score)}
         texts = h.texts[comp]

@@ -33,7 +33,7 @@ from kequn.pipeline.cards import (
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
 from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
-from kequn.pipeline.health import portfolio_rows
+from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
 from kequn.pipeline.profile import build
 from kequn.playbook import LoadedPlaybook, load_playbook
 
@@ -189,6 +189,7 @@ def run_pipeline(
             def summary(tables: dict[str, str]) -> dict[str, Any]:
                 out = summarise(con, tables, pb)
                 out["previous_run"] = previous.run_id if previous else None
+                out["health_formula"] = HEALTH_FORMULA
                 out["attributes"] = attributes  # the bank's own, beside the profile's columns
                 return out
 

@@ -117,14 +117,18 @@ CLASSIFICATIONS: dict[str, ColumnDoc] = {
 #: in the finished profile, for customer groups and analysts
 PROFILE: dict[str, ColumnDoc] = {
     "segments": ColumnDoc("list", "segments the customer belongs to", "客群分类"),
-    "health_score": ColumnDoc("float", "wealth-health score 0-100", "财富健康度"),
+    "health_score": ColumnDoc(
+        "float", "wealth-health score 0-100: the weighted mean of the components judged", "财富健康度"
+    ),
     "health_allocation": ColumnDoc("float", "allocation-fit sub-score", "配置契合得分"),
-    "health_growth": ColumnDoc("float", "growth sub-score", "资产增速得分"),
-    "health_liquidity": ColumnDoc("float", "liquidity sub-score", "流动性得分"),
-    "health_risk_match": ColumnDoc("float", "risk-match sub-score", "风险匹配得分"),
+    "health_growth": ColumnDoc("float", "growth sub-score (NULL: cannot be judged)", "资产增速得分"),
+    "health_liquidity": ColumnDoc("float", "liquidity sub-score (NULL: cannot be judged)", "流动性得分"),
+    "health_risk_match": ColumnDoc("float", "risk-match sub-score (NULL: cannot be judged)", "风险匹配得分"),
     "health_diversification": ColumnDoc("float", "diversification sub-score", "分散度得分"),
-    "health_protection": ColumnDoc("float", "protection sub-score", "保障得分"),
-    "health_maturity": ColumnDoc("float", "maturity-ladder sub-score", "期限阶梯得分"),
+    "health_protection": ColumnDoc("float", "protection sub-score (NULL: cannot be judged)", "保障得分"),
+    "health_maturity": ColumnDoc(
+        "float", "maturity-ladder sub-score (NULL: cannot be judged)", "期限阶梯得分"
+    ),
     "home_branch_id": ColumnDoc("str", "the customer's unit", "所属机构"),
 }
 

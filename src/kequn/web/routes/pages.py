@@ -204,13 +204,15 @@ def customers_page(
 
 def _charts(c: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
     _ = gettext_for(lang)
+    # the components judged (one that could not be judged has no score to draw)
+    judged = [h for h in c.health if h["score"] is not None]
     health = {
         "tooltip": {},
-        "radar": {"indicator": [{"name": _(h["component_zh"]), "max": 100} for h in c.health]},
+        "radar": {"indicator": [{"name": _(h["component_zh"]), "max": 100} for h in judged]},
         "series": [
             {
                 "type": "radar",
-                "data": [{"value": [h["score"] or 0 for h in c.health], "name": _("财富健康度")}],
+                "data": [{"value": [h["score"] for h in judged], "name": _("财富健康度")}],
             }
         ],
     }

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
+from kequn.pipeline.health import counted_weights
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
@@ -150,7 +151,11 @@ def customer_360(
         }
         for c in CLASS_ZH
     ]
-    weights = dict(pb.playbook.health.weights) if pb is not None else {}
+    # how the score adds up: each judged component's score times its share of
+    # the weight (a component that could not be judged has none)
+    shares = counted_weights(
+        pb.playbook.health.weights if pb is not None else {}, {c: f.get(f"health_{c}") for c in COMPONENTS}
+    )
     health = [
         {
             "component": c,
@@ -159,13 +164,11 @@ def customer_360(
             "band": f.get(f"band_{c}"),
             "finding": f.get(f"finding_{c}"),
             "action": f.get(f"action_{c}"),
-            # how the score adds up: each component's score times its weight
-            "weight": weights.get(c),
-            "points": None
-            if weights.get(c) is None or f.get(f"health_{c}") is None
-            else round(float(f[f"health_{c}"]) * weights[c], 1),
+            "weight": share,
+            "points": None if share is None else round(float(f[f"health_{c}"]) * share, 1),
         }
         for c in COMPONENTS
+        for share in (shares.get(c),)
     ]
     recs = []
     gaps_shown: set[Any] = set()
