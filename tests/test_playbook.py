@@ -101,6 +101,15 @@ def test_health_weights_must_sum_to_one(tmp_path: Path) -> None:
     assert f"playbook.toml:{_line_of(text, 'allocation = 0.35')}: health weights sum to 1.1" in message
 
 
+def test_a_health_target_for_every_quarter_within_the_score(tmp_path: Path) -> None:
+    line = "quarter_targets = { 1 = 48, 2 = 50, 3 = 52, 4 = 54 }"
+    message, text = _refused(tmp_path, line, "quarter_targets = { 1 = 48, 2 = 50, 3 = 52 }")
+    at = _line_of(text, "quarter_targets = { 1 = 48, 2 = 50, 3 = 52 }")
+    assert f"playbook.toml:{at}: quarter_targets: one target for each quarter, 1 to 4" in message
+    message, _ = _refused(tmp_path, line, "quarter_targets = { 1 = 48, 2 = 50, 3 = 52, 4 = 140 }")
+    assert "quarter_targets.4 = 140.0: a score is 0-100" in message
+
+
 def test_model_portfolio_weights_must_sum_to_one(tmp_path: Path) -> None:
     old = "young_single = { cash = 0.1, fixed_income = 0.7, equity = 0.04"
     message, text = _refused(tmp_path, old, old.replace("0.7", "0.6"))

@@ -716,6 +716,41 @@ def test_dashboard_figures_add_up_and_export(app, workbench: Workbench) -> None:
     assert league and all(row[0] for row in league)
 
 
+def test_the_dashboards_health_target_is_the_playbooks_for_the_quarter(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    """The 阶段目标 beside the average health score was a constant of the web
+    code (61 in the fourth quarter, set against a score that counted what it
+    could not judge): it is the playbook's target for the quarter of the day."""
+    from kequn.playbook import load_playbook
+
+    default = load_playbook().playbook.health.quarter_targets
+    quarter = (DAY.month - 1) // 3 + 1
+    text = (Path(__file__).parents[1] / "src/kequn/playbook/default.toml").read_text(encoding="utf-8")
+    line = "quarter_targets = { 1 = 48, 2 = 50, 3 = 52, 4 = 54 }"
+    assert line in text and default == {1: 48.0, 2: 50.0, 3: 52.0, 4: 54.0}
+    own = tmp_path / "playbook.toml"
+    own.write_text(
+        text.replace(line, "quarter_targets = { 1 = 41, 2 = 42.5, 3 = 43, 4 = 44.5 }"), encoding="utf-8"
+    )
+    for playbook, target in ((None, default[quarter]), (str(own), {1: 41, 2: 42.5, 3: 43, 4: 44.5}[quarter])):
+        application = create_app(
+            Settings(
+                store_url=workbench.url,
+                analytics=str(workbench.store),
+                secret_key="k" * 32,
+                day=DAY.isoformat(),
+                playbook=playbook,
+            )
+        )
+        try:
+            html = signed_in(application, "head").get("/dashboard").text
+            kpi = html.split("阶段目标", 1)[1].split("</small>", 1)[0]
+            assert kpi.strip() == f"{float(target)}", kpi
+        finally:
+            application.state.store.dispose()
+
+
 def test_english_on_request(app) -> None:  # type: ignore[no-untyped-def]
     c = signed_in(app, "manager")
     assert "我的一天" in c.get("/my-day").text

@@ -68,6 +68,7 @@ def _band(aum: Decimal) -> str:
 def masked_summary(card: Customer, pb: LoadedPlaybook, day: date) -> dict[str, Any]:
     """What floor staff may see: no number, no full name, bands instead of amounts."""
     tiers = {t.name: t.zh for t in pb.playbook.tiers.ladder}
+    h = pb.playbook.health
     age = None
     if card.birth_date:
         years = (
@@ -82,9 +83,10 @@ def masked_summary(card: Customer, pb: LoadedPlaybook, day: date) -> dict[str, A
         "age_band": age,
         "tier": tiers.get(card.tier, card.tier),
         "aum_band": _band(card.aum or Decimal(0)),
+        # the score banded by the playbook's lines, as each component is
         "health_band": "良好"
-        if card.health_score >= 70
-        else ("一般" if card.health_score >= 50 else "待改善"),
+        if card.health_score >= h.good_from
+        else ("一般" if card.health_score >= h.poor_below else "待改善"),
         "owned": card.owner_manager_id is not None,
     }
 

@@ -201,6 +201,15 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str, digest
     sums_to_one(health.weights, ("health", "weights"), "health weights")
     if health.poor_below >= health.good_from:
         problems.append((("health", "poor_below"), "poor_below must be below good_from"))
+    if set(health.quarter_targets) != {1, 2, 3, 4}:
+        problems.append(
+            (("health", "quarter_targets"), "quarter_targets: one target for each quarter, 1 to 4")
+        )
+    for quarter, target in health.quarter_targets.items():
+        if not 0 <= target <= 100:
+            problems.append(
+                (("health", "quarter_targets"), f"quarter_targets.{quarter} = {target}: a score is 0-100")
+            )
     for comp in HEALTH_COMPONENTS:
         bands = (*BANDS, UNKNOWN_BAND) if comp in MAY_BE_UNKNOWN else BANDS
         for band in sorted(set(health.texts.get(comp, {})) - set(bands)):

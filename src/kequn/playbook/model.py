@@ -110,6 +110,9 @@ class Health(Frozen):
     #: from this age cover is not bought: missing protection is no longer held
     #: against the score, nor is protection recommended
     protection_until_age: int = Field(default=65, ge=18)
+    #: the staged target for a book's average score, by quarter of the year
+    #: (1-4): Ping An's 财富健康度 targets rise stage by stage
+    quarter_targets: dict[int, float] = Field(default={1: 48.0, 2: 50.0, 3: 52.0, 4: 54.0})
     texts: dict[str, dict[str, Texts]]
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now, today
+from kequn.playbook import LoadedPlaybook
 from kequn.store import Store
 from kequn.web.security import SESSION_COOKIE, Viewer, viewer_for
 from kequn.web.services.periods import PERIOD_PATTERN
@@ -35,6 +36,11 @@ def store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
+def playbook(request: Request) -> LoadedPlaybook:
+    """The playbook in force (``db`` looks it up for the request)."""
+    return request.app.state.playbook  # type: ignore[no-any-return]
+
+
 def settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -57,6 +63,8 @@ def db(request: Request) -> Iterator[Session]:
 #: when the handler returns, before the response leaves: a browser following the
 #: sign-in redirect must find its session already stored
 DB = Annotated[Session, Depends(db, scope="function")]
+#: the playbook in force, read after ``DB`` has looked it up
+Playbook = Annotated[LoadedPlaybook, Depends(playbook)]
 
 
 def viewer(request: Request, s: DB) -> Viewer | None:

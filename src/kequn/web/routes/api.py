@@ -15,7 +15,7 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model_in
 from kequn.decide.realtime import MAX_BATCH, decide_events
-from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, viewer
+from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, Playbook, TaskId, Unit, viewer
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
@@ -214,11 +214,11 @@ def api_outcome(request: Request, task_id: TaskId, body: OutcomeIn, s: DB, v: Vi
 
 @router.get("/dashboard")
 def api_dashboard(
-    s: DB, v: ViewerDep, day: Day, unit: Unit = None, period: PeriodName = "month"
+    s: DB, v: ViewerDep, pb: Playbook, day: Day, unit: Unit = None, period: PeriodName = "month"
 ) -> dict[str, Any]:
     u = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, u, unit, day, period)
+        b = dashboard(s, u, unit, day, period, pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     return {

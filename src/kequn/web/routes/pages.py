@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kequn.core.clock import now
 from kequn.store.models import Branch
-from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, TaskId, Unit, settings, viewer
+from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, Playbook, TaskId, Unit, settings, viewer
 from kequn.web.i18n import LANGUAGES, gettext_for, language_of
 from kequn.web.render import page, render_text
 from kequn.web.security import (
@@ -322,6 +322,7 @@ def _dashboard_charts(b: Any, lang: str) -> tuple[dict[str, Any], dict[str, Any]
 def dashboard_page(
     request: Request,
     s: DB,
+    pb: Playbook,
     v: ViewerDep,
     day: Day,
     unit: Unit = None,
@@ -331,7 +332,7 @@ def dashboard_page(
         return RedirectResponse("/login", status_code=303)
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day, period)
+        b = dashboard(s, me, unit, day, period, pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     tier_chart, manager_chart = _dashboard_charts(b, language_of(request))
@@ -360,11 +361,11 @@ def dashboard_page(
 
 @router.get("/dashboard.xlsx")
 def dashboard_excel(
-    s: DB, v: ViewerDep, day: Day, unit: Unit = None, period: PeriodName = "month"
+    s: DB, v: ViewerDep, pb: Playbook, day: Day, unit: Unit = None, period: PeriodName = "month"
 ) -> Response:
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day, period)
+        b = dashboard(s, me, unit, day, period, pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     trail_read(

@@ -3,6 +3,7 @@ live contact figures of its managers, a league table, and an Excel export."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,9 +22,6 @@ from kequn.web.security import RM_ROLES, Viewer
 from kequn.web.services.periods import Period, period_of
 from kequn.web.services.scope import managers_in_scope
 
-#: staged growth targets for a book's average health score (Ping An's
-#: 财富健康度 targets rise stage by stage): from the start of each quarter
-HEALTH_TARGETS = {1: 55.0, 2: 57.0, 3: 59.0, 4: 61.0}
 #: the end of a period still running: everything logged so far
 OPEN_END = datetime(9999, 12, 31, tzinfo=SHANGHAI)
 
@@ -73,6 +71,8 @@ class Dashboard:
     floor: FloorFigures | None = None
     #: what the contact, sales and floor figures cover (the nightly ones are as of its end)
     period: Period | None = None
+    #: the playbook's staged targets for the average health score, by quarter
+    health_targets: Mapping[int, float] = field(default_factory=dict)
 
     @property
     def reach(self) -> float:
@@ -85,8 +85,8 @@ class Dashboard:
         return sum(m.sales for m in self.managers) / contacts if contacts else 0.0
 
     @property
-    def health_target(self) -> float:
-        return HEALTH_TARGETS[(self.day.month - 1) // 3 + 1]
+    def health_target(self) -> float | None:
+        return self.health_targets.get((self.day.month - 1) // 3 + 1)
 
 
 def figures_for(s: Session, branch_id: str, day: date) -> dict[str, Any]:
@@ -108,9 +108,17 @@ def _day_end(s: Session, day: Any) -> Any:
     return func.datetime(day, "+16 hours")
 
 
-def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period: str = "month") -> Dashboard:
+def dashboard(
+    s: Session,
+    viewer: Viewer,
+    unit_id: str | None,
+    day: date,
+    period: str = "month",
+    health_targets: Mapping[int, float] | None = None,
+) -> Dashboard:
     """The unit's dashboard over ``period`` as seen on ``day`` (see ``periods``);
-    HQ may pick any unit, a branch head sees their own."""
+    HQ may pick any unit, a branch head sees their own. ``health_targets``: the
+    playbook's staged targets for the average health score, by quarter."""
     p = period_of(period, day)
     if viewer.sees_all:
         unit = (
@@ -262,6 +270,7 @@ def dashboard(s: Session, viewer: Viewer, unit_id: str | None, day: date, period
     )
     board.floor = floor_figures(s, _subtree(s, unit), start, end)
     board.period = p
+    board.health_targets = dict(health_targets or {})
     if viewer.sees_all or viewer.role == "branch_head":
         board.league = league(s, p, unit)
     return board
