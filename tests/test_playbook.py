@@ -101,6 +101,23 @@ def test_health_weights_must_sum_to_one(tmp_path: Path) -> None:
     assert f"playbook.toml:{_line_of(text, 'allocation = 0.35')}: health weights sum to 1.1" in message
 
 
+def test_a_component_judged_for_every_customer_must_weigh_something(tmp_path: Path) -> None:
+    """Components that cannot be judged do not count: with allocation and
+    diversification weighing nothing, a customer could be left with no score."""
+    old = (
+        "weights = { allocation = 0.25, growth = 0.10, liquidity = 0.15, risk_match = 0.20, "
+        "diversification = 0.10,"
+    )
+    new = (
+        "weights = { allocation = 0, growth = 0.25, liquidity = 0.25, risk_match = 0.25, diversification = 0,"
+    )
+    message, text = _refused(tmp_path, old, new)
+    assert (
+        f"playbook.toml:{_line_of(text, new)}: health weights: allocation or diversification must weigh"
+        in message
+    )
+
+
 def test_a_health_target_for_every_quarter_within_the_score(tmp_path: Path) -> None:
     line = "quarter_targets = { 1 = 48, 2 = 50, 3 = 52, 4 = 54 }"
     message, text = _refused(tmp_path, line, "quarter_targets = { 1 = 48, 2 = 50, 3 = 52 }")

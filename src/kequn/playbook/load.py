@@ -201,6 +201,13 @@ def check_playbook(data: dict[str, object], lines: KeyLines, source: str, digest
     sums_to_one(health.weights, ("health", "weights"), "health weights")
     if health.poor_below >= health.good_from:
         problems.append((("health", "poor_below"), "poor_below must be below good_from"))
+    always = [c for c in HEALTH_COMPONENTS if c not in MAY_BE_UNKNOWN]
+    if set(health.weights) == set(HEALTH_COMPONENTS) and not sum(health.weights[c] for c in always):
+        # a component that cannot be judged does not count: one of these is
+        # judged for every customer, or a customer could be left with no score
+        problems.append(
+            (("health", "weights"), f"health weights: {' or '.join(always)} must weigh something")
+        )
     if set(health.quarter_targets) != {1, 2, 3, 4}:
         problems.append(
             (("health", "quarter_targets"), "quarter_targets: one target for each quarter, 1 to 4")
