@@ -2,7 +2,7 @@
 
 Prints, side by side from one run: Kequn's wall time and peak memory on the
 whole store; the floor (DuckDB alone scanning and aggregating the same input
-columns); and pandas computing the same profile on a 100,000-customer slice,
+columns, the fastest of three processes); and pandas computing the same profile on a 100,000-customer slice,
 scaled to the whole bank. Each is measured in its own process.
 
     .venv/bin/python benchmarks/bench_synth_ingest.py --customers 1000000 --workdir /tmp/b
@@ -29,6 +29,10 @@ from kequn.pipeline.today import window_start
 from kequn.playbook import load_playbook
 
 HERE = Path(__file__).resolve().parent
+#: Kequn's aims for the run (issue 17)
+AIM_FLOOR_RATIO = 25
+AIM_PER_MILLION_S = 20
+AIM_PEAK_MIB = 3072
 
 
 def measure(script: str, *args: str) -> dict[str, float]:
@@ -66,7 +70,12 @@ def main() -> None:
     con.close()
     kequn = measure("_measure.py", "run", "--snapshot", str(args.store))
     start = window_start(snap.as_of, load_playbook().playbook.window_months)
-    floor = measure("_floor.py", str(args.store), snap.schema, start.isoformat())
+    # the fastest of three processes: a floor is what the machine does at best, and
+    # one process moved by nearly three times on a busy machine (1.0 and 2.8 s)
+    floor = min(
+        (measure("_floor.py", str(args.store), snap.schema, start.isoformat()) for _ in range(3)),
+        key=lambda m: m["seconds"],
+    )
     work = Path(tempfile.mkdtemp(prefix="kequn-pandas-"))
     try:
         slice_for_pandas(args.store, snap.schema, args.pandas_customers, work)
@@ -87,12 +96,19 @@ def main() -> None:
     for name, seconds, peak, n in rows:
         peak_text = f"{peak:,}" if peak is not None else "-"
         print(f"{name:<34}{seconds:>10.1f}{peak_text:>10}{1e6 * seconds / n:>13.1f}")
-    print(f"kequn / floor: {kequn['seconds'] / floor['seconds']:.2f}x (target <= 3x)")
+    ratio = kequn["seconds"] / floor["seconds"]
+    # Kequn's aims (issue 17): at most 25 times the floor, 20 s a million
+    # customers, 3 GB; and well ahead of the same work in pandas
+    print(f"kequn / floor: {ratio:.2f}x (aim <= {AIM_FLOOR_RATIO}x: {ratio <= AIM_FLOOR_RATIO})")
     per_kequn = kequn["seconds"] / customers
     per_pandas = pandas["seconds"] / pandas["customers"]
-    print(f"pandas / kequn per customer: {per_pandas / per_kequn:.1f}x (target >= 10x)")
+    ahead = per_pandas / per_kequn
+    print(f"pandas / kequn per customer: {ahead:.1f}x (aim >= 10x: {ahead >= 10})")
+    per_million = kequn["seconds"] * 1_000_000 / customers
     print(
-        f"kequn: {kequn['seconds']:.1f} s (target <= 60 s), {kequn['peak_mib']:,} MiB (target <= 6,144 MiB)"
+        f"kequn: {per_million:.1f} s a million customers (aim <= {AIM_PER_MILLION_S} s: "
+        f"{per_million <= AIM_PER_MILLION_S}), {kequn['peak_mib']:,} MiB (aim <= {AIM_PEAK_MIB:,} MiB: "
+        f"{kequn['peak_mib'] <= AIM_PEAK_MIB})"
     )
 
 

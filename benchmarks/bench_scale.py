@@ -225,7 +225,10 @@ def main() -> None:
             made.unlink()
         step["run"] = measure("_measure.py", "run", "--snapshot", str(store))
         schema, start = store_schema(store)
-        step["run floor"] = measure("_floor.py", str(store), schema, start)
+        # the fastest of three processes, as in bench_run.py
+        step["run floor"] = min(
+            (measure("_floor.py", str(store), schema, start) for _ in range(3)), key=lambda m: m["seconds"]
+        )
         rows[n] = step
         if n == args.workbench_size:
             bench = workbench(store, n, args.users, args.seconds)
