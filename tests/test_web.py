@@ -36,17 +36,23 @@ from tests.conftest import DAY, PASSWORD, Workbench
 pytestmark = pytest.mark.xdist_group("web")
 
 
-@pytest.fixture(scope="module")
-def app(workbench: Workbench):  # type: ignore[no-untyped-def]
-    application = create_app(
+def app_on(workbench: Workbench, playbook: str | None = None):  # type: ignore[no-untyped-def]
+    """The workbench's app on its stores (``playbook``: a fixed playbook file)."""
+    return create_app(
         Settings(
             store_url=workbench.url,
             analytics=str(workbench.store),
             secret_key="k" * 32,
             day=DAY.isoformat(),
             lockout_attempts=3,
+            playbook=playbook,
         )
     )
+
+
+@pytest.fixture(scope="module")
+def app(workbench: Workbench):  # type: ignore[no-untyped-def]
+    application = app_on(workbench)
     yield application
     application.state.store.dispose()
 
@@ -734,15 +740,7 @@ def test_the_dashboards_health_target_is_the_playbooks_for_the_quarter(
         text.replace(line, "quarter_targets = { 1 = 41, 2 = 42.5, 3 = 43, 4 = 44.5 }"), encoding="utf-8"
     )
     for playbook, target in ((None, default[quarter]), (str(own), {1: 41, 2: 42.5, 3: 43, 4: 44.5}[quarter])):
-        application = create_app(
-            Settings(
-                store_url=workbench.url,
-                analytics=str(workbench.store),
-                secret_key="k" * 32,
-                day=DAY.isoformat(),
-                playbook=playbook,
-            )
-        )
+        application = app_on(workbench, playbook)
         try:
             html = signed_in(application, "head").get("/dashboard").text
             kpi = html.split("阶段目标", 1)[1].split("</small>", 1)[0]
