@@ -36,11 +36,6 @@ def store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def playbook(request: Request) -> LoadedPlaybook:
-    """The playbook in force (``db`` looks it up for the request)."""
-    return request.app.state.playbook  # type: ignore[no-any-return]
-
-
 def settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -63,7 +58,14 @@ def db(request: Request) -> Iterator[Session]:
 #: when the handler returns, before the response leaves: a browser following the
 #: sign-in redirect must find its session already stored
 DB = Annotated[Session, Depends(db, scope="function")]
-#: the playbook in force, read after ``DB`` has looked it up
+
+
+def playbook(request: Request, s: DB) -> LoadedPlaybook:
+    """The playbook in force, as ``db`` looked it up for the request (whose
+    session it takes, so that it is read only after the lookup)."""
+    return request.app.state.playbook  # type: ignore[no-any-return]
+
+
 Playbook = Annotated[LoadedPlaybook, Depends(playbook)]
 
 
