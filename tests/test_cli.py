@@ -169,6 +169,9 @@ def test_the_run_and_decision_reports_name_what_they_count(run_store: Path) -> N
     out = " ".join(decision.get().split())
     assert f"suitable: {RULES['no_suitable_product'].en}" in out and "no_suitable_product" in out
     assert trigger.en and f"{trigger.en} │ 2" in out
+    # a stage's row counts the pairs reaching it (5), its drops are below (3),
+    # and the tasks made of the rest close the funnel (2)
+    assert "pairs entering each stage" in out and "tasks made │ 2" in out
 
 
 def test_an_ingest_names_each_quarantine_reason_beside_its_code(tmp_path: Path) -> None:

@@ -44,11 +44,14 @@ def print_decision(r: DecisionReport, names: Names) -> None:
         f"decision {r.run_id} for {r.day} on snapshot {r.snapshot_id} (run "
         f"{r.pipeline_run}); propensity: {r.model_version or 'playbook priors'}"
     )
-    funnel = Table(title="funnel: customer-action pairs")
+    # each stage's row counts the pairs that reach it (its drops are listed
+    # below); the last row, the tasks made of the pairs that passed them all
+    funnel = Table(title="funnel: customer-action pairs entering each stage")
     funnel.add_column("stage")
     funnel.add_column("pairs", justify="right")
     for stage, n in r.funnel.items():
         funnel.add_row(names.reason(stage), f"{n:,}")
+    funnel.add_row("tasks made", f"{sum(r.tasks_by_trigger.values()):,}")
     console.print(funnel)
     dropped = Table(title="dropped, by stage and reason")
     for col in ("stage: reason", "code", "pairs"):
