@@ -13,7 +13,7 @@ from kequn import warehouse
 from kequn.pipeline import run_pipeline, runs
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
-from kequn.pipeline.health import portfolio_rows
+from kequn.pipeline.health import counted_weights, portfolio_rows
 from kequn.pipeline.profile import build
 from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
@@ -66,8 +66,6 @@ def test_a_component_that_cannot_be_judged_counts_neither_way(run_store: Path) -
     two (unless the judged ones are all but 0 or all but 100); and the shares the
     customer's page shows (``counted_weights``) add the judged components'
     points up to the score."""
-    from kequn.pipeline.health import counted_weights
-
     weights = load_playbook().playbook.health.weights
     rows = read(run_store, f"SELECT health_score, {', '.join(f'health_{c}' for c in weights)} FROM profiles")
     seen = 0
