@@ -13,10 +13,9 @@ and its audit entry — and the pairs with their verdicts are listed for
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time as clock
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -37,20 +36,22 @@ from kequn.decide import funnel
 from kequn.decide.arbitrate import Room, arbitrate, capacity_of
 from kequn.decide.beside import Beside
 from kequn.decide.campaign_hits import load_campaign_proposals, record_verdicts
+from kequn.decide.decisions_kept import day_lock, latest_run, list_orphans, next_decision_id, published_for
 from kequn.decide.inputs import batch_tables, load_ops_state
-from kequn.decide.ownership import RM_ROLES, assign_owners
+from kequn.decide.owners_step import Owners, owners_tonight, write_owners
+from kequn.decide.ownership import RM_ROLES
 from kequn.decide.propensity import active_model, batch_scorer
 from kequn.decide.sync import SyncPlan, apply_sync, plan_sync
 from kequn.decide.tasks import frame_of, load_tasks, talk_tracks
 from kequn.pipeline import compiled
-from kequn.pipeline.catalog import RunInfo, list_runs
+from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.run import pick_snapshot
 from kequn.playbook import LoadedPlaybook, load_playbook
 from kequn.privacy.audit import Event, digest, record
 from kequn.rules import STAGE_NAMES
 from kequn.rules import consent as consent_rules
 from kequn.store import default_url, open_store
-from kequn.store.bulk import copy_from_duckdb, update_column
+from kequn.store.bulk import update_column
 
 Progress = Callable[[str, int, int], None]
 #: what the decision's DuckDB may hold before it spills beside the store (the
@@ -102,36 +103,6 @@ class DecisionReport:
     engine: str = "duckdb"
 
 
-def latest_run(duck: duckdb.DuckDBPyConnection, snapshot_id: str) -> RunInfo:
-    found = [r for r in list_runs(duck) if r.snapshot_id == snapshot_id]
-    if not found:
-        raise KequnError(f"no pipeline run on snapshot {snapshot_id}: run `kequn run` first")
-    return found[-1]
-
-
-@contextlib.contextmanager
-def day_lock(store: Path) -> Iterator[None]:
-    """One decide at a time per store: a second one waits for the first."""
-    path = Path(str(store) + ".decide.lock")
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def published_for(con: Connection, day: date) -> list[str]:
-    return list(
-        con.execute(
-            text(
-                "SELECT run_id FROM decision_runs WHERE as_of = :d AND status = 'published' ORDER BY run_id"
-            ),
-            {"d": day},
-        ).scalars()
-    )
-
-
 def decide(
     store: Path,
     ops_url: str | None = None,
@@ -162,7 +133,7 @@ def decide(
         with day_lock(store):
             with ops.engine.connect() as con:
                 done = published_for(con, day)
-                _list_orphans(store, con)
+                list_orphans(store, con)
             if done and not replace:
                 raise KequnError(
                     f"{day} is already decided (decision {done[-1]}): its tasks are in managers' hands. "
@@ -247,7 +218,7 @@ def _read_night(
         point("decide.sync")
         plan = plan_sync(duck, con, snapshot_schema, run, pb, stamp)
         step("owners")
-        owners = _ownership(duck, con, run, snapshot_schema, pb)
+        owners = owners_tonight(duck, con, run, snapshot_schema, pb)
         step("funnel")
         point("decide.funnel")
         counts = load_ops_state(con, duck, now, pb, "batch")
@@ -261,7 +232,7 @@ def _read_night(
         open_tasks = frame_of(
             con, "SELECT task_id, customer_id, action, kind, channel, source FROM tasks WHERE status = 'open'"
         )
-        decision_id = _next_decision_id(con, duck, day)
+        decision_id = next_decision_id(con, duck, day)
         model = active_model(ops)
         score = batch_scorer(duck, con, pb, model, run.schema, now)
     return Night(stamp, plan, owners, counts, taken, open_tasks, decision_id, model, score)
@@ -274,7 +245,7 @@ def _cards_and_owners(
     synced = apply_sync(duck, con, night.plan, pb)
     # a new card came with its owner (``apply_sync``): the known cards are updated
     new_cards = {r[0] for r in duck.execute("SELECT customer_id FROM k_cards_changed WHERE new").fetchall()}
-    _write_owners(duck, con, night.owners, night.stamp, night.decision_id, new_cards)
+    write_owners(duck, con, night.owners, night.stamp, night.decision_id, new_cards)
     return synced
 
 
@@ -563,154 +534,12 @@ def _withdrawals(
     return [r[0] for r in rows]
 
 
-@dataclass
-class Owners:
-    changes: pd.DataFrame
-    refused_claims: pd.DataFrame
-    applied_claims: list[int]
-    unowned: int
-
-
-def _ownership(
-    duck: duckdb.DuckDBPyConnection, con: Connection, run: RunInfo, snapshot_schema: str, pb: LoadedPlaybook
-) -> Owners:
-    """Every customer's owner after tonight (``k_owner``), and the customers whose
-    tier move takes them to another manager (``k_handover``). The store's owners
-    are read from ``k_ops_cards`` (``plan_sync``)."""
-    duck.execute(
-        "CREATE OR REPLACE TEMP VIEW k_ops_owner AS SELECT customer_id, owner_manager_id FROM k_ops_cards"
-    )
-    cards = duck.execute(f"""
-        SELECT p.customer_id, p.home_branch_id, p.tier, p.tier_move,
-               CASE WHEN o.customer_id IS NULL THEN c.owner_manager_id ELSE o.owner_manager_id END
-                   AS owner_manager_id
-        FROM {run.schema}.profiles p JOIN {snapshot_schema}.customers c USING (customer_id)
-        LEFT JOIN k_ops_owner o USING (customer_id)""").df()
-    staff = duck.execute(f"""
-        SELECT manager_id, branch_id, role, coalesce(active, TRUE) AS active
-        FROM {snapshot_schema}.managers""").df()
-    successors = frame_of(con, "SELECT manager_id, successor_id FROM staff")
-    staff = staff.merge(successors, on="manager_id", how="left")
-    branches = duck.execute(f"SELECT branch_id, parent_id FROM {snapshot_schema}.branches").df()
-    claims = frame_of(
-        con,
-        "SELECT claim_id, customer_id, manager_id FROM claims WHERE status = 'pending' ORDER BY "
-        "claimed_at, claim_id",
-    )
-    roles = {t.name: t.owner_role for t in pb.playbook.tiers.ladder}
-    result = assign_owners(cards, staff, branches, claims, roles)
-    owner = cards.set_index("customer_id")["owner_manager_id"].copy()
-    if len(result.changes):
-        owner.loc[result.changes.customer_id.to_numpy()] = result.changes.to_manager_id.to_numpy()
-    frame = owner.rename("manager_id").reset_index()
-    duck.register("k_owner_df", frame)
-    duck.execute(
-        f"CREATE OR REPLACE TABLE {warehouse.SHARED}.k_owner AS SELECT customer_id, "
-        "CAST(manager_id AS VARCHAR) AS manager_id FROM k_owner_df"
-    )
-    duck.unregister("k_owner_df")
-    handover = result.changes[result.changes.reason == "tier_move"][["customer_id"]].reset_index(drop=True)
-    duck.register("k_handover_df", handover)
-    duck.execute(
-        "CREATE OR REPLACE TEMP TABLE k_handover AS SELECT CAST(customer_id AS VARCHAR) AS "
-        "customer_id FROM k_handover_df"
-    )
-    duck.unregister("k_handover_df")
-    refused = set(result.refused_claims.claim_id)
-    applied = [int(c) for c in claims.claim_id if c not in refused]
-    return Owners(result.changes, result.refused_claims, applied, result.unowned)
-
-
-def _write_owners(
-    duck: duckdb.DuckDBPyConnection,
-    con: Connection,
-    owners: Owners,
-    stamp: datetime,
-    decision_id: str,
-    written: set[str],
-) -> None:
-    """Tonight's owner changes, logged; the cards not ``written`` with their owner are updated."""
-    changes = owners.changes
-    update_column(
-        con,
-        "customers",
-        "customer_id",
-        "owner_manager_id",
-        [(c, m) for c, m in zip(changes.customer_id, changes.to_manager_id, strict=True) if c not in written],
-    )
-    if len(changes):
-        # streamed from DuckDB: a first night logs an owner for most of the bank
-        duck.register("k_owner_changes", changes.astype(object).where(changes.notna(), None))
-        copy_from_duckdb(
-            duck,
-            f"""SELECT CAST(customer_id AS VARCHAR), CAST(from_manager_id AS VARCHAR),
-                       CAST(to_manager_id AS VARCHAR), CAST(reason AS VARCHAR),
-                       TIMESTAMPTZ '{stamp.isoformat()}', '{decision_id}'
-                FROM k_owner_changes""",
-            con,
-            "ownership_log",
-            ["customer_id", "from_manager_id", "to_manager_id", "reason", "at", "decision_run_id"],
-        )
-        duck.unregister("k_owner_changes")
-    for claim_id in owners.applied_claims:
-        con.execute(text("UPDATE claims SET status = 'applied' WHERE claim_id = :c"), {"c": claim_id})
-    for r in owners.refused_claims.itertuples():
-        con.execute(
-            text("UPDATE claims SET status = 'refused', note = :n WHERE claim_id = :c"),
-            {"c": int(r.claim_id), "n": r.reason},
-        )
-
-
 def _drop_connection(con: Any) -> None:
     """For the fault test: the database ends this session mid-transaction, as a
     failover or a network cut would (PostgreSQL only; SQLite has no server)."""
     if con.dialect.name == "postgresql":
         with contextlib.suppress(Exception):
             con.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
-
-
-def _next_decision_id(con: Connection, duck: duckdb.DuckDBPyConnection, day: date) -> str:
-    """The next free id of the day in both stores (either may have been reset)."""
-    taken = set(con.execute(text("SELECT run_id FROM decision_runs WHERE as_of = :d"), {"d": day}).scalars())
-    taken |= {
-        a.name.removeprefix("decision_")
-        for a in warehouse.artifacts(duck)
-        if a.kind == "decision" and a.name.startswith(f"decision_{day:%Y%m%d}_")
-    }
-    n = 1
-    while f"{day:%Y%m%d}_{n:02d}" in taken:
-        n += 1
-    return f"{day:%Y%m%d}_{n:02d}"
-
-
-def _list_orphans(store: Path, con: Connection) -> None:
-    """A decision committed to the operational store whose pairs file was not yet
-    listed (the process stopped in between) is listed now."""
-    rows = con.execute(
-        text(
-            "SELECT run_id, as_of, pairs_file FROM decision_runs WHERE pairs_file IS NOT NULL "
-            "ORDER BY as_of DESC LIMIT 5"
-        )
-    ).all()
-    if not rows or not Path(store).exists():
-        return
-    cat = warehouse.reader(store, [])
-    try:
-        listed = {a.name for a in warehouse.artifacts(cat)}
-    finally:
-        cat.close()
-    for run_id, as_of, file in rows:
-        name = f"decision_{run_id}"
-        path = warehouse.folder(store) / file
-        if name not in listed and path.exists():
-            made = warehouse.NewFile(
-                name,
-                "decision",
-                as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)),
-                file,
-                path,
-            )
-            warehouse.publish(store, made, lambda cat: None)
 
 
 __all__ = ["RM_ROLES", "DecisionReport", "decide", "latest_run"]
