@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 
 from kequn.core.clock import SHANGHAI
-from kequn.synth.nightly import Damage, NightResult, damage
+from kequn.synth.night_defects import Damage, damage
+from kequn.synth.nightly import NightResult
 from tests.cycle.warm import Warm
 
 PASSWORD = "month-of-nights-1"
