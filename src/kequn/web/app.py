@@ -22,7 +22,7 @@ from kequn.web.i18n import gettext_for, language_of
 from kequn.web.middleware import Guard
 from kequn.web.playbooks import Follower
 from kequn.web.render import TEMPLATES, page
-from kequn.web.routes import api, campaigns, pages, playbooks, privacy
+from kequn.web.routes import api, campaigns, floor, groups, pages, playbooks, privacy
 from kequn.web.security import hasher
 from kequn.web.settings import Settings
 
@@ -77,7 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(privacy.router)
     app.include_router(campaigns.router)
-    app.include_router(campaigns.api)
+    app.include_router(groups.router)
+    app.include_router(groups.api)
+    app.include_router(floor.router)
     app.include_router(playbooks.router)
 
     app.add_middleware(Guard)

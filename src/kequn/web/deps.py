@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -71,6 +72,18 @@ Playbook = Annotated[LoadedPlaybook, Depends(playbook)]
 
 def viewer(request: Request, s: DB) -> Viewer | None:
     return viewer_for(s, request.cookies.get(SESSION_COOKIE), now())
+
+
+#: the signed-in viewer, or None (a page redirects to sign-in, the API refuses)
+ViewerDep = Annotated[Viewer | None, Depends(viewer)]
+
+
+def analytics_store(request: Request) -> FilePath:
+    """The analytical store groups and campaigns are counted on."""
+    path = settings(request).analytics
+    if not path:
+        raise HTTPException(status_code=503, detail="no analytical store configured (KEQUN_ANALYTICS)")
+    return FilePath(path)
 
 
 #: the days a page may be asked about: the bank's years, not the calendar's ends

@@ -32,6 +32,10 @@ SESSION_COOKIE = "kequn_session"
 PRE_COOKIE = "kequn_pre"  # double-submit token for the sign-in form, before any session
 RM_ROLES = frozenset({"private_banker", "wealth_manager", "remote_manager", "service_manager"})
 ROLES = RM_ROLES | {"branch_head", "hq", "compliance", "lobby_manager", "teller"}
+#: who plans customer groups and campaigns
+PLANNERS = ("branch_head", "hq")
+#: who works the branch floor (check-ins and referrals)
+FLOOR_STAFF = ("lobby_manager", "teller")
 #: argon2id costs a bank may choose: RFC 9106's second recommendation (64 MiB,
 #: three passes, four lanes; the default) or OWASP's minimum (19 MiB, two passes,
 #: one lane), a tenth of the work, for machines that must sign many people in

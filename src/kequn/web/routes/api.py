@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -15,7 +15,18 @@ from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.decide.propensity import active_model_in
 from kequn.decide.realtime import MAX_BATCH, decide_events
-from kequn.web.deps import CODE, DB, TEXT, CustomerId, Day, PeriodName, Playbook, TaskId, Unit, viewer
+from kequn.web.deps import (
+    CODE,
+    DB,
+    TEXT,
+    CustomerId,
+    Day,
+    PeriodName,
+    Playbook,
+    TaskId,
+    Unit,
+    ViewerDep,
+)
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import view_customer
 from kequn.web.services.dashboard import dashboard
@@ -24,7 +35,6 @@ from kequn.web.services.outcomes import KEY_LENGTH, OutcomeError, log_outcome
 from kequn.web.services.scope import all_within_reach
 
 router = APIRouter(prefix="/api", tags=["api"])
-ViewerDep = Annotated[Viewer | None, Depends(viewer)]
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -5,20 +5,30 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from kequn.core.clock import now
 from kequn.store.models import Branch
-from kequn.web.deps import DB, TEXT, CustomerId, Day, PeriodName, Playbook, TaskId, Unit, settings, viewer
+from kequn.web.deps import (
+    DB,
+    TEXT,
+    CustomerId,
+    Day,
+    PeriodName,
+    Playbook,
+    TaskId,
+    Unit,
+    ViewerDep,
+    settings,
+)
 from kequn.web.i18n import LANGUAGES, gettext_for, language_of
 from kequn.web.render import page, render_text
 from kequn.web.security import (
     PRE_COOKIE,
     SESSION_COOKIE,
     SignInError,
-    Viewer,
     check_csrf,
     require,
     sign_in,
@@ -34,7 +44,6 @@ from kequn.web.services.privacy import trail_read
 from kequn.web.services.views import TIER_ZH
 
 router = APIRouter(include_in_schema=False)
-ViewerDep = Annotated[Viewer | None, Depends(viewer)]
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -21,13 +21,12 @@ from kequn.release.sheets import reason_zh, workbook_of
 from kequn.release.simulate import from_dict, simulate
 from kequn.rules import RULES, STAGES
 from kequn.store.models import PlaybookVersion
-from kequn.web.deps import DB, viewer
+from kequn.web.deps import DB, ViewerDep
 from kequn.web.i18n import gettext_for, language_of
 from kequn.web.render import page
-from kequn.web.security import Viewer, check_csrf, require
+from kequn.web.security import check_csrf, require
 
 router = APIRouter(include_in_schema=False)
-ViewerDep = Annotated[Viewer | None, Depends(viewer)]
 STATUS = {"draft": "草稿", "active": "现行", "retired": "已退役"}
 STAGE_EN = {st.name: st.en for st in STAGES}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -15,14 +15,13 @@ from kequn.core.clock import now
 from kequn.privacy.audit import ACTIONS as AUDIT_ACTIONS
 from kequn.privacy.consent import change_consent, refuse_personalisation
 from kequn.privacy.requests import requests as subject_requests
-from kequn.web.deps import CODE, CUSTOMER_CODE, DB, CustomerId, Day, viewer
+from kequn.web.deps import CODE, CUSTOMER_CODE, DB, CustomerId, Day, ViewerDep
 from kequn.web.render import page
 from kequn.web.security import Viewer, check_csrf, require
 from kequn.web.services.customer import find_customer
 from kequn.web.services.privacy import TrailQuery, UnmaskRefused, alerts, search, trail_read, unmask
 
 router = APIRouter()
-ViewerDep = Annotated[Viewer | None, Depends(viewer)]
 Field_ = Literal["name", "id_number", "phone"]
 PURPOSES = (
     "marketing_phone",
