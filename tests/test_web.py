@@ -781,10 +781,12 @@ def test_what_moved_a_tasks_chance_reads_in_words_not_codes(app, workbench: Work
     try:
         c = signed_in(app, "manager")
         chinese = c.get("/my-day?lang=zh_CN").text
-        assert "星期六 提高" in chinese and "每月5日 提高" in chinese and "渠道=手机银行 降低" in chinese
+        assert "星期六 提高" in chinese and "每月5日 提高" in chinese and "渠道：手机银行 降低" in chinese
         assert "星期=6" not in chinese and "当月日期=5" not in chinese
         english = c.get("/my-day?lang=en").text
         assert "Saturday" in english and "day 5 of the month" in english
+        # a feature and its value read as "label: value", not as a code's "label=value"
+        assert "Channels: Mobile app" in english and "=Mobile app" not in english
     finally:
         for s in ops_session(workbench):
             s.get(Task, task.task_id).explanation = kept  # type: ignore[union-attr]

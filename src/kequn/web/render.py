@@ -109,7 +109,7 @@ def helpers(request: Request) -> dict[str, Any]:
             return f"{text}({label('是')})"
         if value is False:
             return f"{text}({label('否')})"
-        return text if value is None else f"{text}={label(str(value))}"
+        return text if value is None else f"{text}{label('：')}{label(str(value))}"
 
     def read_text(text: str) -> str:
         """A saved condition in words (its text when it no longer parses)."""
