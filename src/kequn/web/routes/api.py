@@ -228,7 +228,7 @@ def api_dashboard(
 ) -> dict[str, Any]:
     u = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, u, unit, day, period, pb.playbook.health.quarter_targets)
+        b = dashboard(s, u, unit, day, period, health_targets=pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     return {

@@ -341,7 +341,7 @@ def dashboard_page(
         return RedirectResponse("/login", status_code=303)
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day, period, pb.playbook.health.quarter_targets)
+        b = dashboard(s, me, unit, day, period, health_targets=pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     tier_chart, manager_chart = _dashboard_charts(b, language_of(request))
@@ -374,7 +374,7 @@ def dashboard_excel(
 ) -> Response:
     me = require(v, "branch_head", "hq", "compliance")
     try:
-        b = dashboard(s, me, unit, day, period, pb.playbook.health.quarter_targets)
+        b = dashboard(s, me, unit, day, period, health_targets=pb.playbook.health.quarter_targets)
     except LookupError:
         raise HTTPException(status_code=404, detail="unit not found") from None
     trail_read(

@@ -114,7 +114,8 @@ def dashboard(
     unit_id: str | None,
     day: date,
     period: str = "month",
-    health_targets: Mapping[int, float] | None = None,
+    *,
+    health_targets: Mapping[int, float],
 ) -> Dashboard:
     """The unit's dashboard over ``period`` as seen on ``day`` (see ``periods``);
     HQ may pick any unit, a branch head sees their own. ``health_targets``: the
@@ -270,7 +271,7 @@ def dashboard(
     )
     board.floor = floor_figures(s, _subtree(s, unit), start, end)
     board.period = p
-    board.health_targets = dict(health_targets or {})
+    board.health_targets = dict(health_targets)
     if viewer.sees_all or viewer.role == "branch_head":
         board.league = league(s, p, unit)
     return board
