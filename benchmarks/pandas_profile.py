@@ -283,8 +283,8 @@ def profile(
     f["health_score"] = sum(sub[k] * v for k, v in weights.items()).round(1)
     for k in weights:
         f[f"health_{k}"] = sub[k]
-        band = np.select([sub[k] < 40, sub[k] < 70], ["poor", "fair"], "good")
-        f[f"finding_{k}"] = pd.Series(band, index=f.index) + ":" + sub[k].astype(int).astype(str)
+        # the band, as the run keeps it (its sentences are worded when a page shows them)
+        f[f"band_{k}"] = np.select([sub[k] < 40, sub[k] < 70], ["poor", "fair"], "good")
     return f, recommend(f, tables, p)
 
 

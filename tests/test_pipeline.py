@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import ibis
+import pyarrow as pa
 import pytest
 
 from kequn import warehouse
@@ -14,6 +15,7 @@ from kequn.pipeline import run_pipeline, runs
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import counted_weights, portfolio_rows
+from kequn.pipeline.health_texts import diagnosis
 from kequn.pipeline.profile import build
 from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
@@ -24,6 +26,29 @@ from kequn.warehouse import copy_store
 from tests.law import needs_dual_recording, violations
 
 from .conftest import SMALL, read
+
+
+def read_worded(store: Path, sql: str) -> list[tuple[object, ...]]:
+    """``sql`` over the store, its ``profiles`` with each component's finding and
+    advice (``finding_*``, ``action_*``) as the customer's page words them."""
+    pb = load_playbook()
+    con = warehouse.reader(store, "all")
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    try:
+        cur = con.execute("SELECT * FROM profiles")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        for row in rows:
+            for c in HEALTH_COMPONENTS:
+                said = diagnosis(row, pb, c)
+                row[f"finding_{c}"], row[f"action_{c}"] = (
+                    (str(said[0]), str(said[1])) if said else (None, None)
+                )
+        worded = pa.Table.from_pylist(rows)
+        con.register("worded_profiles", worded)
+        return con.execute(re.sub(r"\bprofiles\b", "worded_profiles", sql)).fetchall()
+    finally:
+        con.close()
 
 
 def test_every_customer_has_one_profile(run_store: Path) -> None:
@@ -41,7 +66,9 @@ def test_every_customer_has_a_health_score_with_every_component_explained(run_st
         f"OR finding_{c} LIKE '%{{%'"
         for c in HEALTH_COMPONENTS
     )
-    assert read(run_store, f"SELECT count(*) FROM profiles WHERE health_score IS NULL OR {checks}") == [(0,)]
+    assert read_worded(
+        run_store, f"SELECT count(*) FROM profiles WHERE health_score IS NULL OR {checks}"
+    ) == [(0,)]
     # the score is the weighted mean of the components judged, worked out again
     # in Decimal from the published sub-scores
     weights = load_playbook().playbook.health.weights
@@ -92,7 +119,7 @@ def test_growth_that_cannot_be_judged_says_so_and_is_not_called_steady(run_store
     customer whose growth is known is judged on it."""
     pb = load_playbook()
     unknown = pb.playbook.health.texts["growth"][UNKNOWN_BAND]
-    rows = read(
+    rows = read_worded(
         run_store,
         "SELECT aum_growth IS NULL, band_growth, finding_growth, action_growth, health_growth, count(*) "
         "FROM profiles GROUP BY ALL",
@@ -116,7 +143,7 @@ def test_risk_match_without_a_valid_assessment_is_not_called_matched(run_store: 
     pb = load_playbook()
     h = pb.playbook.health
     unknown = h.texts["risk_match"][UNKNOWN_BAND]
-    rows = read(
+    rows = read_worded(
         run_store,
         "SELECT risk_valid, round(above_risk_share * 100)::INT, band_risk_match, finding_risk_match, "
         "action_risk_match, health_risk_match FROM profiles",
@@ -145,7 +172,7 @@ def test_a_maturity_ladder_that_is_not_there_is_not_called_well_spread(run_store
     pb = load_playbook().playbook
     texts = pb.health.texts["maturity"]
     assets = ", ".join(f"'{t}'" for t in pb.aum_product_types)
-    rows = read(
+    rows = read_worded(
         run_store,
         "SELECT h.n < 2, p.band_maturity, p.finding_maturity, p.action_maturity, p.health_maturity, count(*) "
         "FROM profiles p LEFT JOIN (SELECT customer_id, count(*) AS n FROM holdings JOIN products "
@@ -169,7 +196,7 @@ def test_protection_is_not_weighed_against_family_needs_past_the_age_cover_is_bo
     the family's needs, and younger customers are judged as ever."""
     h = load_playbook().playbook.health
     texts = h.texts["protection"]
-    rows = read(
+    rows = read_worded(
         run_store,
         f"SELECT age >= {h.protection_until_age}, band_protection, finding_protection, action_protection, "
         "protection_amount, health_protection, count(*) FROM profiles GROUP BY ALL",
@@ -207,7 +234,7 @@ def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> N
     "流动资产可覆盖99.0个月支出") is told the reserve cannot be counted in months;
     one who spent is judged in months of their own spending."""
     texts = load_playbook().playbook.health.texts["liquidity"]
-    rows = read(
+    rows = read_worded(
         run_store,
         "SELECT spend_monthly > 0, band_liquidity, finding_liquidity, action_liquidity, health_liquidity, "
         "count(*) FROM profiles GROUP BY ALL",
@@ -219,7 +246,7 @@ def test_a_reserve_is_not_counted_in_months_of_no_spending(run_store: Path) -> N
     assert spent and {r[1] for r in spent} <= set(BANDS)
     assert all("个月支出" in r[2] for r in spent)
     assert not any("99.0个月" in r[2] for r in rows)
-    many = read(
+    many = read_worded(
         run_store,
         "SELECT count(*) FILTER (WHERE finding_liquidity LIKE '%99+个月%'), "
         "count(*) FILTER (WHERE liquid_reserve_months >= 99 AND spend_monthly > 0) FROM profiles",
@@ -393,7 +420,7 @@ def test_the_allocation_asks_no_cover_from_the_age_it_is_no_longer_bought(run_st
     pb = load_playbook().playbook
     until = pb.health.protection_until_age
     targets = " + ".join(f"target_{c}" for c in ASSET_CLASSES)
-    rows = read(
+    rows = read_worded(
         run_store,
         f"SELECT age >= {until}, count(*), "
         "count(*) FILTER (WHERE gap_class = 'protection'), "

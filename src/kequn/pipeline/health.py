@@ -9,9 +9,8 @@ import ibis
 import ibis.expr.types as ir
 
 from kequn.pipeline.inputs import UNITS, fround, units_to_fen
-from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, render
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.model import ASSET_CLASSES, BANDS, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
+from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS, MAY_BE_UNKNOWN, UNKNOWN_BAND
 
 #: model-portfolio weights are kept to four decimals in the money arithmetic
 WEIGHT_SCALE = 10_000
@@ -167,40 +166,17 @@ def cannot_judge(p: ir.Table, pb: LoadedPlaybook) -> dict[str, ir.BooleanValue]:
     return {k: v.fill_null(False) for k, v in unknown.items() if UNKNOWN_BAND in h.texts[k]}
 
 
-def findings(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
+def bands(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
+    """Each component's band (poor, fair, good, or unknown where it could not be
+    judged): what the finding and advice are chosen by when a page shows them
+    (``health_texts``), and what the page colours the component by."""
     h = pb.playbook.health
-    stage_zh = {r.name: r.zh for r in pb.playbook.life_stages.rules}
-    stage_zh[pb.playbook.life_stages.default] = pb.playbook.life_stages.default_zh
-    values = {
-        "stage": ibis.cases(*((p.life_stage == k, v) for k, v in stage_zh.items()), else_=p.life_stage),
-        "risk_level": p.risk_level.fill_null("未测评"),
-        "gap_class": ibis.cases(*((p.gap_class == k, v) for k, v in CLASS_ZH.items()), else_="—"),
-        "gap_pct": fmt_int(p.allocation_distance * 100),
-        "growth_pct": ibis.ifelse(p.aum_growth.isnull(), "—", fmt_1(p.aum_growth * 100)),
-        # a reserve of a hundred months or more is "99+" (a few yuan of spending
-        # against a deposit would otherwise read as thousands of months)
-        "reserve_months": ibis.ifelse(p.liquid_reserve_months >= 99.0, "99+", fmt_1(p.liquid_reserve_months)),
-        "above_risk_pct": fmt_int(p.above_risk_share * 100),
-        "n_products": p.n_products.cast("string"),
-        "protection_wan": fmt_1(p.protection_amount / 10_000),
-        "maturity_peak_pct": fmt_int(p.maturity_peak_share.fill_null(0.0) * 100),
-    }
     out = {}
     for comp in HEALTH_COMPONENTS:
         score = p[f"health_{comp}"]
         band = ibis.cases((score < h.poor_below, "poor"), (score < h.good_from, "fair"), else_="good")
-        bands: tuple[str, ...] = BANDS
         if UNKNOWN_BAND in h.texts[comp]:
             # no score: the component could not be judged (``cannot_judge``)
             band = ibis.ifelse(score.isnull(), UNKNOWN_BAND, band)
-            bands = (UNKNOWN_BAND, *BANDS)
-        vals = {**values, "score": fmt_int(score)}
-        texts = h.texts[comp]
-        *first, last = bands
-        for part in ("finding", "action"):
-            out[f"{part}_{comp}"] = ibis.cases(
-                *((band == b, render(getattr(texts[b], part), vals)) for b in first),
-                else_=render(getattr(texts[last], part), vals),
-            )
         out[f"band_{comp}"] = band
     return p.mutate(**out)

@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 
 from kequn.pipeline.classify import classify
 from kequn.pipeline.features import features
-from kequn.pipeline.health import findings, scores, with_targets
+from kequn.pipeline.health import bands, scores, with_targets
 from kequn.pipeline.inputs import Inputs, Materialize, fround, units_to_money
 from kequn.pipeline.predicates import compile_predicate
 from kequn.pipeline.recommend import recommendations
@@ -43,7 +43,8 @@ MONEY = (
 def profile_columns(pb: LoadedPlaybook) -> list[str]:
     seg = [f"seg_{s.name}" for s in pb.playbook.segments]
     comps = [f"health_{c}" for c in HEALTH_COMPONENTS]
-    texts = [f"{kind}_{c}" for c in HEALTH_COMPONENTS for kind in ("band", "finding", "action")]
+    # the findings and advice are worded when a page shows them (``health_texts``)
+    banded = [f"band_{c}" for c in HEALTH_COMPONENTS]
     return [
         "customer_id",
         "home_branch_id",
@@ -100,6 +101,7 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
         "liquid_reserve_months",
         "above_risk_share",
         "n_products",
+        "maturity_peak_share",
         "fund_return",
         "value_return",
         "green_points",
@@ -119,7 +121,7 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
         "health_change",
         "health_score",
         *comps,
-        *texts,
+        *banded,
         "gap_class",
         "allocation_distance",
         *(f"target_{c}" for c in ASSET_CLASSES),
@@ -152,6 +154,7 @@ def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
             "fund_return",
             "value_return",
             "allocation_distance",
+            "maturity_peak_share",
         )
     }
     p = p.mutate(**rounded, **ratios, carbon_grams=fround(p.carbon_grams, 1))
@@ -189,7 +192,7 @@ def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir
     p = keep("scored", scores(p, pb))
     recs = recommendations(p, inputs, pb, keep)
     return {
-        "profiles": finish(findings(p, pb), pb),
+        "profiles": finish(bands(p, pb), pb),
         "recommendations": recs,
         "triggers": trigger_hits(p, pb),
     }

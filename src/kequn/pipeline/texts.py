@@ -1,10 +1,9 @@
-"""Plain-language findings: playbook templates filled from the profile, as Ibis
-string expressions (the same text on every engine)."""
+"""Plain-language texts the run writes (a recommendation's reasons), as Ibis
+string expressions: the same text on every engine."""
 
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -54,14 +53,3 @@ def joined(parts: list[ir.StringValue]) -> ir.StringValue:
     if len(parts) == 1:
         return parts[0]
     return _concat(len(parts) + 1)(ibis.literal(""), *parts)
-
-
-def render(template: str, values: dict[str, ir.StringValue]) -> ir.StringValue:
-    parts: list[ir.StringValue] = []
-    for i, piece in enumerate(re.split(r"\{([^}]*)\}", template)):
-        if i % 2 == 0:
-            if piece:
-                parts.append(ibis.literal(piece))
-        else:
-            parts.append(values[piece].fill_null("—"))
-    return joined(parts) if parts else ibis.literal("")

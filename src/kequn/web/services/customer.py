@@ -13,9 +13,11 @@ from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
 from kequn.pipeline.health import counted_weights
+from kequn.pipeline.health_texts import FACTS as HEALTH_FACTS
+from kequn.pipeline.health_texts import diagnosis
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
-from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
+from kequn.playbook.model import ASSET_CLASSES
 from kequn.privacy.consent import consents_of
 from kequn.privacy.explain import explain_recommendation, explain_task
 from kequn.privacy.masking import mask
@@ -69,7 +71,7 @@ PAGE_FACTS = frozenset(
         "tier",
         "tier_move",
         "value_return",
-        *(f"{kind}_{c}" for kind in ("health", "band", "finding", "action") for c in HEALTH_COMPONENTS),
+        *HEALTH_FACTS,
         *(f"target_{c}" for c in ASSET_CLASSES),
         *(f"{c}_amount" for c in ASSET_CLASSES),
     }
@@ -156,14 +158,15 @@ def customer_360(
     shares = counted_weights(
         pb.playbook.health.weights if pb is not None else {}, {c: f.get(f"health_{c}") for c in COMPONENTS}
     )
+    said = {c: diagnosis(f, pb, c) if pb is not None else None for c in COMPONENTS}
     health = [
         {
             "component": c,
             "component_zh": COMPONENT_ZH[c],
             "score": f.get(f"health_{c}"),
             "band": f.get(f"band_{c}"),
-            "finding": f.get(f"finding_{c}"),
-            "action": f.get(f"action_{c}"),
+            "finding": said[c] and said[c][0],
+            "action": said[c] and said[c][1],
             "weight": share,
             "points": None if share is None else round(float(f[f"health_{c}"]) * share, 1),
         }

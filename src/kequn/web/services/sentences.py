@@ -1,12 +1,15 @@
 """Kequn's own sentences read in the page's language.
 
-Findings and advice of the wealth diagnosis, and the reasons of a
-recommendation, are written in Chinese when the run computes them, each from a
-template (the playbook's health texts, ``recommend.REASON_CLAUSES``). Read in
-English, a sentence is matched back to its template, the template's English
-comes from the catalogue, and the values found in the Chinese are carried over
-(translated too where they are names, such as an asset class). A sentence that
-matches no template, or whose template has no English, is shown as it is.
+The findings and advice of the wealth diagnosis are worded on the page
+(``health_texts.Sentence``: a template and its figures): read in English, the
+template's English comes from the catalogue and is filled with the same
+figures, translated where they are names (an asset class, a life stage).
+
+The reasons of a recommendation are written in Chinese by the run, each clause
+from a template (``recommend.REASON_CLAUSES``), as were the findings of runs
+made before they were worded on the page. Read in English, such a sentence is
+matched back to its template and its values carried over alike. A sentence
+that matches no template, or whose template has no English, is shown as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+from kequn.pipeline.health_texts import Sentence
 from kequn.pipeline.recommend import REASON_CLAUSES
 from kequn.playbook.load import LoadedPlaybook
 
@@ -48,9 +52,14 @@ def _patterns(templates: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], 
 
 
 def in_language(
-    text: str | None, language: str, translate: Callable[[str], str], templates: Iterable[str]
+    text: str | Sentence | None, language: str, translate: Callable[[str], str], templates: Iterable[str]
 ) -> str:
-    """``text`` (Chinese, as the run wrote it) in ``language``."""
+    """``text`` (a sentence to word, or Chinese as the run wrote it) in ``language``."""
+    if isinstance(text, Sentence):
+        english = translate(text.template) if language != "zh_CN" else text.template
+        if english == text.template:
+            return text.filled()
+        return text.filled(english, lambda slot, value: _value(slot, value, translate))
     if not text or language == "zh_CN":
         return text or ""
     patterns = _patterns(tuple(templates))
