@@ -12,6 +12,7 @@ import pytest
 
 from kequn import warehouse
 from kequn.pipeline import run_pipeline, runs
+from kequn.pipeline.catalog import run_file
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import counted_weights, portfolio_rows
@@ -267,17 +268,18 @@ def test_the_pipeline_computes_every_column_a_rule_may_name(bank_store: Path) ->
         return expr
 
     build(inputs, pb, keep)
-    # the features are computed inside the scoring step, which carries them on
-    assert set(kept) == {"scored", "picks"}
-    assert set(FEATURES) <= set(kept["scored"].columns)
-    assert set(CLASSIFICATIONS) <= set(kept["scored"].columns)
+    # the features are computed inside the profiles' step, which publishes them
+    assert set(kept) == {"profiles", "picks"}
+    assert set(FEATURES) <= set(kept["profiles"].columns)
+    assert set(CLASSIFICATIONS) <= set(kept["profiles"].columns)
     con.close()
 
 
-def test_the_run_holds_only_the_kept_steps_a_later_step_reads(bank_store: Path) -> None:
-    """The run keeps the scored profiles (they carry every feature read after)
-    and the recommendations' picks, and nothing else, on the first run and on a
-    replay of its SQL."""
+def test_the_run_holds_only_the_kept_steps_a_later_step_reads(bank_store: Path, tmp_path: Path) -> None:
+    """The run keeps the profiles (they carry every figure read after) and the
+    recommendations' picks, and nothing else, on the first run and on a replay
+    of its SQL; a run being published keeps its profiles in its own file, and
+    its memory holds the picks alone."""
     pb = load_playbook()
     snapshot = pick_snapshot(bank_store, None)
 
@@ -289,18 +291,26 @@ def test_the_run_holds_only_the_kept_steps_a_later_step_reads(bank_store: Path) 
     eng = DuckDBEngine(con)
     inputs = eng.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
     outputs = eng.outputs(build(inputs, pb, eng.keep))
-    assert held(con) == {"_kequn_scored", "_kequn_picks"}
+    assert held(con) == {"_kequn_profiles", "_kequn_picks"}
     first = {name: con.execute(f"SELECT count(*) FROM {sql}").fetchone() for name, sql in outputs.items()}
     con.close()
 
-    con = warehouse.reader(bank_store, "all")
+    store = copy_store(bank_store, tmp_path / "bank.duckdb")
+    con = warehouse.reader(store, "all")
     again = DuckDBEngine(con)
     again.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
-    replayed = again.replay(eng.compiled(), lambda name: None)
-    assert held(con) == {"_kequn_scored", "_kequn_picks"}
-    assert {
-        name: con.execute(f"SELECT count(*) FROM {sql}").fetchone() for name, sql in replayed.items()
-    } == first
+    with run_file(con, store, "20990101_01", snapshot.as_of) as made:
+        again.publish_into(made.name)
+        replayed = again.replay(eng.compiled(), lambda name: None)
+        assert held(con) == {"_kequn_picks"}
+        assert again.written == {"profiles"}
+        in_file = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [made.name]
+        ).fetchall()
+        assert in_file == [("profiles",)]
+        assert {
+            name: con.execute(f"SELECT count(*) FROM {sql}").fetchone() for name, sql in replayed.items()
+        } == first
     con.close()
 
 
@@ -518,6 +528,25 @@ def test_every_advised_amount_is_the_customers_own_gap_in_money(run_store: Path)
         assert said is not None, reasons
         assert said.group(1) == CLASS_ZH[str(cls)]
         assert abs(Decimal(said.group(2)) - expected / 10_000) <= Decimal("0.05"), (reasons, expected)
+
+
+def test_a_recommendation_fills_the_gap_its_customer_is_shown(run_store: Path) -> None:
+    """Recommendations are chosen from the profiles as published: the amount a
+    recommendation fills is, to the fen, the gap the customer's profile shows
+    for its class, and that gap reaches the playbook's line on the AUM shown
+    (a gap compared unrounded once offered products for a gap the page showed
+    below the line)."""
+    r = load_playbook().playbook.recommendations
+    shown = "CASE r.asset_class " + " ".join(f"WHEN '{c}' THEN p.gap_{c}" for c in ASSET_CLASSES) + " END"
+    rows = read(
+        run_store,
+        f"SELECT r.gap_amount, {shown}, p.aum_month_end "
+        "FROM recommendations r JOIN profiles p USING (customer_id)",
+    )
+    assert len(rows) > 500
+    for gap, gap_shown, aum in rows:
+        assert gap == gap_shown
+        assert float(gap) >= max(r.min_gap_amount, float(aum) * r.min_gap_share)
 
 
 def test_a_run_lists_no_view_of_an_output_runs_no_longer_write(run_store: Path, tmp_path: Path) -> None:

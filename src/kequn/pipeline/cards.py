@@ -81,17 +81,6 @@ def attribute_columns(con: duckdb.DuckDBPyConnection, snapshot_schema: str, take
     return [c for c in cols if c not in contract and c not in taken]
 
 
-def with_attributes(profiles: str, snapshot_schema: str, attributes: list[str]) -> str:
-    """The profiles with the customers' own attributes beside them (a relation)."""
-    if not attributes:
-        return profiles
-    picked = ", ".join(f'c."{a}"' for a in attributes)
-    return (
-        f"(SELECT p.*, {picked} FROM {profiles} p "
-        f"LEFT JOIN {snapshot_schema}.customers c USING (customer_id))"
-    )
-
-
 ATTRIBUTES = "attributes"
 
 

@@ -6,7 +6,8 @@ snapshot in ``kequn_runs``; the ``main`` views show the latest run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -113,7 +114,7 @@ class RunWritten:
 
 def write_run(
     con: duckdb.DuckDBPyConnection,
-    store: Path,
+    made: warehouse.NewFile,
     run_id: str,
     sources: dict[str, str],
     snapshot_id: str,
@@ -125,23 +126,26 @@ def write_run(
     derived: dict[str, Callable[[str], str]] | None = None,
     order: Mapping[str, str] | None = None,
     indexed: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    kept: Collection[str] = (),
 ) -> RunWritten:
     """Writes each output (``sources``: output name -> relation or query to read,
-    in ``con``) into the run's own file and summarises it there. ``derived``:
-    further tables of the run, each built from the SQL its function gives for
-    the run's schema (lookups that readers would otherwise rebuild each time);
-    ``order``: the order to write an output in; ``indexed``: indexes the run's
-    tables once they are written."""
-    schema = f"run_{run_id}"
-    with warehouse.new_artifact(con, store, schema, "run", as_of) as made:
-        for name in OUTPUTS:
-            ordered = f" ORDER BY {order[name]}" if order and name in order else ""
-            con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}{ordered}")
-        for name, sql in (derived or {}).items():
-            con.execute(f"CREATE TABLE {schema}.{name} AS {sql(schema)}")
-        if indexed is not None:
-            indexed(con, schema)
-        summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
+    in ``con``) into the run's own file ``made`` (``run_file``), but those the
+    run already ``kept`` there, and summarises it there. ``derived``: further
+    tables of the run, each built from the SQL its function gives for the run's
+    schema (lookups that readers would otherwise rebuild each time); ``order``:
+    the order to write an output in; ``indexed``: indexes the run's tables once
+    they are written."""
+    schema = made.name
+    for name in OUTPUTS:
+        if name in kept:
+            continue
+        ordered = f" ORDER BY {order[name]}" if order and name in order else ""
+        con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}{ordered}")
+    for name, sql in (derived or {}).items():
+        con.execute(f"CREATE TABLE {schema}.{name} AS {sql(schema)}")
+    if indexed is not None:
+        indexed(con, schema)
+    summary = summarise({name: f"{schema}.{name}" for name in OUTPUTS})
     info = RunInfo(
         run_id,
         schema,
@@ -155,6 +159,14 @@ def write_run(
         summary,
     )
     return RunWritten(made, info, playbook)
+
+
+def run_file(
+    con: duckdb.DuckDBPyConnection, store: Path, run_id: str, as_of: date
+) -> AbstractContextManager[warehouse.NewFile]:
+    """The run's own file, attached as its schema while it is written (nothing
+    of it is read by others until ``list_run``; a failed run leaves nothing)."""
+    return warehouse.new_artifact(con, store, f"run_{run_id}", "run", as_of)
 
 
 def list_run(store: Path, written: RunWritten) -> RunInfo:

@@ -21,7 +21,7 @@ from ibis.backends.sql.datatypes import DuckDBType
 
 from kequn import warehouse
 from kequn.ingest.store import SnapshotInfo
-from kequn.pipeline.catalog import RunInfo
+from kequn.pipeline.catalog import OUTPUTS, RunInfo
 from kequn.pipeline.compiled import CompiledRun
 from kequn.pipeline.health import HEALTH_FORMULA
 from kequn.pipeline.inputs import Inputs
@@ -87,6 +87,16 @@ class DuckDBEngine:
         con.execute("SET preserve_insertion_order = false")
         self.steps: list[tuple[str, str, tuple[str, ...]]] = []
         self.results: dict[str, str] = {}
+        #: the run's file being written, and the outputs kept straight into it
+        self.run_schema: str | None = None
+        self.written: set[str] = set()
+
+    def publish_into(self, run_schema: str) -> None:
+        """Keeps a step named as an output of the run (``catalog.OUTPUTS``)
+        straight in the run's file ``run_schema``, as it is published: the
+        profiles are written once, compressed, and the later steps read from
+        them only the columns they need."""
+        self.run_schema = run_schema
 
     def inputs(
         self,
@@ -134,12 +144,22 @@ class DuckDBEngine:
         return self.con.table(f"_kequn_{name}")
 
     def _materialise(self, name: str, sql: str, frees: tuple[str, ...]) -> None:
-        self.raw.execute(f"CREATE OR REPLACE TEMP TABLE _kequn_{name} AS {sql}")
+        if self.run_schema is not None and name in OUTPUTS:
+            # read by later steps through a view of a fixed name, so that the
+            # SQL they run is the same whatever the run (``compiled``)
+            self.raw.execute(f"CREATE TABLE {self.run_schema}.{name} AS {sql}")
+            self.raw.execute(
+                f"CREATE OR REPLACE TEMP VIEW _kequn_{name} AS SELECT * FROM {self.run_schema}.{name}"
+            )
+            self.written.add(name)
+        else:
+            self.raw.execute(f"CREATE OR REPLACE TEMP TABLE _kequn_{name} AS {sql}")
         for done in frees:
             self.raw.execute(f"DROP TABLE IF EXISTS _kequn_{done}")
 
     def outputs(self, results: dict[str, ir.Table]) -> dict[str, str]:
-        # computed straight into the run's tables when it is published
+        # computed straight into the run's tables when it is published (those
+        # not already kept there)
         self.results = {name: str(self.con.compile(expr)) for name, expr in results.items()}
         return {name: f"({sql})" for name, sql in self.results.items()}
 

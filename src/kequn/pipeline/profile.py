@@ -5,6 +5,8 @@ intermediate results are kept."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ibis
 import ibis.expr.types as ir
 
@@ -182,17 +184,32 @@ def trigger_hits(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     return ibis.union(*parts)
 
 
-def build(inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> dict[str, ir.Table]:
+def with_bank_attributes(p: ir.Table, customers: ir.Table, attributes: Sequence[str]) -> ir.Table:
+    """The profiles with the bank's own customer attributes beside them (group
+    conditions, the customer's page and the model read them there)."""
+    if not attributes:
+        return p
+    own = customers.select("customer_id", *attributes)
+    return p.left_join(own, "customer_id").drop("customer_id_right")
+
+
+def build(
+    inputs: Inputs, pb: LoadedPlaybook, keep: Materialize, attributes: Sequence[str] = ()
+) -> dict[str, ir.Table]:
     # the features are read by the scoring alone: computed inside its step, not
     # kept on their own (a table of 1,000,000 rows written and read once)
     p = classify(features(inputs, pb), pb)
     assert inputs.portfolio_targets is not None
     p = with_targets(p, inputs.portfolio_targets, pb.playbook.health.protection_until_age)
-    # the scored profiles carry every feature the later steps read
-    p = keep("scored", scores(p, pb))
-    recs = recommendations(p, inputs, pb, keep)
+    # kept as they are published, and the recommendations and triggers chosen
+    # from them: from the figures a card shows and an event is decided on. (A
+    # wider table of every working column, kept and then published, was written
+    # twice and spilled at 1,000,000 customers.)
+    profiles = keep(
+        "profiles", with_bank_attributes(finish(bands(scores(p, pb), pb), pb), inputs.customers, attributes)
+    )
     return {
-        "profiles": finish(bands(p, pb), pb),
-        "recommendations": recs,
-        "triggers": trigger_hits(p, pb),
+        "profiles": profiles,
+        "recommendations": recommendations(profiles, inputs, pb, keep),
+        "triggers": trigger_hits(profiles, pb),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from kequn.pipeline.inputs import Inputs, Materialize, fround, fx_rate, units_to_money
+from kequn.pipeline.inputs import Inputs, Materialize, as_float, fround, fx_rate
 from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, joined
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
@@ -123,12 +123,14 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
         "risk_level",
     ]
     classes = sorted(ASSET_CLASSES)
-    qualifies = {c: (p[f"gap_{c}"] >= need).fill_null(False) for c in classes}
+    # the gaps as the profile publishes them (money, to the fen), compared as floats
+    gaps = {c: as_float(p[f"gap_{c}"]) for c in classes}
+    qualifies = {c: (gaps[c] >= need).fill_null(False) for c in classes}
 
     def before(d: str, c: str) -> ir.BooleanValue:
-        ahead = p[f"gap_{d}"] > p[f"gap_{c}"]
+        ahead = gaps[d] > gaps[c]
         if d < c:
-            ahead = ahead | (p[f"gap_{d}"] == p[f"gap_{c}"])
+            ahead = ahead | (gaps[d] == gaps[c])
         return qualifies[d] & ahead.fill_null(False)
 
     rank = {
@@ -139,8 +141,8 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
             p.filter(qualifies[c] & (rank[c] < 2)).select(
                 *keep,
                 asset_class=ibis.literal(c),
-                gap=p[f"gap_{c}"],
-                gap_x=units_to_money(p[f"gap_{c}_x"]),
+                gap=gaps[c],
+                gap_x=p[f"gap_{c}"],
                 gap_rank=rank[c].cast("int64"),
             )
             for c in classes
@@ -149,7 +151,8 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
 
 
 def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> ir.Table:
-    """Each customer's best few suitable products; ``keep`` holds the ranked picks
+    """Each customer's best few suitable products, chosen from the published
+    profiles (their gaps in money to the fen); ``keep`` holds the ranked picks
     (the engine's materialisation, as for the profile's steps)."""
     r = pb.playbook.recommendations
     s = pb.playbook.suitability
@@ -162,7 +165,7 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         paying_in=suit.pension_paying_in(profiles.age, s),
         low_carbon=profiles.seg_low_carbon if "seg_low_carbon" in profiles.columns else ibis.literal(False),
     )
-    need = ibis.greatest(ibis.literal(r.min_gap_amount), p.aum_month_end * r.min_gap_share)
+    need = ibis.greatest(ibis.literal(r.min_gap_amount), as_float(p.aum_month_end) * r.min_gap_share)
     gaps = _largest_gaps(p, need)
     gaps = gaps.mutate(
         gap_fit=ibis.ifelse(gaps.gap_rank == 0, 1.0, 0.5),

@@ -28,13 +28,12 @@ from kequn.pipeline.cards import (
     contact_history_sql,
     index_run,
     shelf_sql,
-    with_attributes,
 )
-from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, write_run
+from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, run_file, write_run
 from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
-from kequn.pipeline.profile import build
+from kequn.pipeline.profile import build, profile_columns
 from kequn.playbook import LoadedPlaybook, load_playbook
 
 Progress = Callable[[str, int, int], None]
@@ -149,9 +148,15 @@ def run_pipeline(
         previous = previous_run(con, snapshot.as_of)
         if previous:
             warehouse.attach(con, store, [previous.schema])
-        steps = ["scored", "picks", "outputs", "publish"]
+        steps = ["profiles", "picks", "outputs", "publish"]
+        run_id = next_run_id(con, snapshot.as_of)
+        # the bank's own attributes ride with the profiles (group conditions, the
+        # customer's page and the model read them there)
+        attributes = attribute_columns(con, snapshot.schema, set(profile_columns(pb)))
+        reported = (snapshot.report or {}).get("attributes")
+        declared = dict(reported.get("customers") or {}) if isinstance(reported, dict) else {}
         context = spark_engine(con) if engine == "spark" else nullcontext(DuckDBEngine(con, memory_limit))
-        with context as eng:
+        with context as eng, run_file(con, store, run_id, snapshot.as_of) as made:
 
             def keep(name: str, expr: Any, frees: tuple[str, ...] = ()) -> Any:
                 report(name, steps.index(name), len(steps))
@@ -160,30 +165,20 @@ def run_pipeline(
             inputs = eng.inputs(snapshot, previous, portfolio_rows(pb), pb.playbook.window_months)
             sources = None
             if isinstance(eng, DuckDBEngine):
+                eng.publish_into(made.name)
                 key = compiled.run_key(con, eng.input_names(previous is not None), pb.digest)
                 kept = compiled.load(key)
                 if kept is not None:
                     sources = eng.replay(kept, lambda name: report(name, steps.index(name), len(steps)))
                     report("outputs", steps.index("outputs"), len(steps))
             if sources is None:
-                results = build(inputs, pb, keep)
+                results = build(inputs, pb, keep, attributes)
                 report("outputs", steps.index("outputs"), len(steps))
                 sources = eng.outputs(results)
                 if isinstance(eng, DuckDBEngine):
                     compiled.save(key, eng.compiled())
             point("run.compute")
             report("publish", steps.index("publish"), len(steps))
-
-            # the bank's own attributes ride with the profiles (group conditions, the
-            # customer's page and the model read them there)
-            taken = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {sources['profiles']}").fetchall()}
-            attributes = attribute_columns(con, snapshot.schema, taken)
-            reported = (snapshot.report or {}).get("attributes")
-            declared = dict(reported.get("customers") or {}) if isinstance(reported, dict) else {}
-            sources = {
-                **sources,
-                "profiles": with_attributes(sources["profiles"], snapshot.schema, attributes),
-            }
             history = contact_history_sql(con, snapshot.schema, snapshot.as_of)
 
             def summary(tables: dict[str, str]) -> dict[str, Any]:
@@ -195,8 +190,8 @@ def run_pipeline(
 
             written = write_run(
                 con,
-                store,
-                next_run_id(con, snapshot.as_of),
+                made,
+                run_id,
                 sources,
                 snapshot.snapshot_id,
                 snapshot.as_of,
@@ -218,6 +213,7 @@ def run_pipeline(
                 },
                 order=IN_CUSTOMER_ORDER,
                 indexed=index_run,
+                kept=eng.written if isinstance(eng, DuckDBEngine) else (),
             )
     finally:
         con.close()

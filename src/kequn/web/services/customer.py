@@ -165,13 +165,13 @@ def customer_360(
             "component_zh": COMPONENT_ZH[c],
             "score": f.get(f"health_{c}"),
             "band": f.get(f"band_{c}"),
-            "finding": said[c] and said[c][0],
-            "action": said[c] and said[c][1],
+            "finding": worded[0] if worded else None,
+            "action": worded[1] if worded else None,
             "weight": share,
             "points": None if share is None else round(float(f[f"health_{c}"]) * share, 1),
         }
         for c in COMPONENTS
-        for share in (shares.get(c),)
+        for share, worded in ((shares.get(c), said[c]),)
     ]
     recs = []
     gaps_shown: set[Any] = set()
