@@ -70,7 +70,6 @@ def profile_columns(pb: LoadedPlaybook) -> list[str]:
         *seg,
         "lifecycle",
         "life_stage",
-        "kyc_tags",
         "age",
         "gender",
         "occupation",
@@ -137,14 +136,6 @@ def finish(p: ir.Table, pb: LoadedPlaybook) -> ir.Table:
     p = p.mutate(
         risk_expiring=(p.risk_valid & (p.risk_expires_in_days <= s.expiring_within_days)).fill_null(False),
         dual_recording_r3=p.age >= s.dual_recording_age,
-        kyc_tags=ibis.array(
-            [
-                "tier:" + p.tier,
-                "stage:" + p.life_stage,
-                "lifecycle:" + p.lifecycle,
-                "risk:" + p.risk_level.fill_null("none"),
-            ]
-        ).concat(p.segments),
     )
     rounded = {c: units_to_money(p[f"{c}_x"]) for c in MONEY}
     ratios = {

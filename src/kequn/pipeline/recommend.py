@@ -35,6 +35,11 @@ BUCKET = [
 #: affordable to every customer in it
 GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
 
+#: a pick's score is kept to four places (ten-thousandths, as ``fround`` rounds)
+SCORE_SCALE = 10_000
+#: room for each product's place in the order of codes beside the score
+PRODUCT_SLOTS = 1 << 20
+
 #: the clauses of a recommendation's reasons, as templates: what the workbench
 #: reads them back by in another language
 REASON_CLAUSES = (
@@ -71,7 +76,11 @@ def _products(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     # return factor: rank of the expected return within the asset class (0..1)
     w = ibis.window(group_by=p.asset_class, order_by=p.expected_return)
     rank = ibis.ifelse(p.expected_return.isnull(), 0.5, p.expected_return.percent_rank().over(w))
-    return p.mutate(return_factor=rank.cast("float64"))
+    return p.mutate(
+        return_factor=rank.cast("float64"),
+        # each product's place in the order of codes (ranking ties between picks)
+        product_no=(ibis.row_number().over(order_by=p.product_id)).cast("int64"),
+    )
 
 
 def _side(t: ir.Table) -> suit.ProductSide:
@@ -208,26 +217,33 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
     # sieving millions of rows that carried every column took most of the
     # recommendations' time, and one query doing both ran a 2,000,000-customer
     # run out of its 3 GB (the ranking's sort and the join back held at once)
-    offers = cand.select(*BUCKET, "product_id", "base_score", "min_amount", "popularity")
+    offers = cand.select(*BUCKET, "product_id", "product_no", "base_score", "min_amount", "popularity")
     customer = ["customer_id", "gap", "gap_x", "risk_level", "age", "first_time_investor"]
     picks = gaps.select(*customer, *BUCKET, "gap_fit").join(offers, BUCKET)
     picks = picks.filter(picks.min_amount <= picks.gap)
-    picks = picks.anti_join(held, ["customer_id", "product_id"])
+    # not offered what they hold (the holdings as they are: a product held in
+    # two accounts is no more held, and nothing need be made distinct for it)
+    holdings = inputs.holdings.select("customer_id", "product_id")
+    picks = picks.anti_join(holdings, ["customer_id", "product_id"])
+    # the score in ten-thousandths (as ``fround`` rounds it), and the order
+    # (score down, then product up) as one integer: sorting millions of picks
+    # by a number and a product's code took most of the ranking's time
+    score_units = (wt["gap_fit"] * picks.gap_fit + picks.base_score) * SCORE_SCALE + 0.5
+    score_units = score_units.floor().cast("int64")
     picks = picks.select(
         *customer,
         "eff_risk",
         "asset_class",
         "product_id",
         "popularity",
-        score=fround(wt["gap_fit"] * picks.gap_fit + picks.base_score, 4),
+        score=(score_units / SCORE_SCALE).cast("float64"),
+        order=score_units * PRODUCT_SLOTS + (PRODUCT_SLOTS - 1 - picks.product_no),
     )
     picks = picks.mutate(
-        rank=ibis.row_number().over(
-            group_by=picks.customer_id, order_by=[ibis.desc(picks.score), picks.product_id]
-        )
+        rank=ibis.row_number().over(group_by=picks.customer_id, order_by=ibis.desc(picks.order))
     )
-    picks = keep("picks", picks.filter(picks.rank < r.per_customer))
-    recs = picks.join(products.drop("asset_class", "min_amount", "return_factor"), "product_id")
+    picks = keep("picks", picks.filter(picks.rank < r.per_customer).drop("order"))
+    recs = picks.join(products.drop("asset_class", "min_amount", "return_factor", "product_no"), "product_id")
 
     dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
     class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
