@@ -310,3 +310,13 @@ def one_event_per_manager(s: object, n: int) -> list[dict[str, object]]:
             event |= {"event_product_id": "FD0001", "event_views_7d": 3}
         events.append(event)
     return events
+
+
+@pytest.fixture(scope="module")
+def app(workbench: Workbench):  # type: ignore[no-untyped-def]
+    """The workbench's app on its stores, one for each module that drives it."""
+    from tests.web_client import app_on
+
+    application = app_on(workbench)
+    yield application
+    application.state.store.dispose()

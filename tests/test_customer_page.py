@@ -15,7 +15,7 @@ from kequn.store.cards import Cards
 from kequn.store.models import OwnershipChange, Staff
 from kequn.web.services import customer as customer_service
 from tests.conftest import Workbench
-from tests.test_web import app, book, ops_session, signed_in  # noqa: F401  (app: a fixture)
+from tests.web_client import book, ops_session, signed_in
 
 pytestmark = pytest.mark.xdist_group("web")
 
@@ -44,7 +44,7 @@ def _pages(c: TestClient, ids: list[str]) -> dict[str, str]:
 
 
 def test_customer_page_reads_what_it_shows(  # type: ignore[no-untyped-def]
-    app,  # noqa: F811  (test_web's fixture)
+    app,
     workbench: Workbench,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -67,7 +67,7 @@ def test_customer_page_reads_what_it_shows(  # type: ignore[no-untyped-def]
 
 
 def test_a_change_of_owner_names_the_managers(  # type: ignore[no-untyped-def]
-    app,  # noqa: F811  (test_web's fixture)
+    app,
     workbench: Workbench,
 ) -> None:
     """The timeline reads a change of owner as a banker does: each manager by
