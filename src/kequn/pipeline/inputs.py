@@ -34,9 +34,9 @@ class Inputs:
 
 class Materialize(Protocol):
     """How the engine keeps an intermediate result (``name``) that later steps
-    read, and lets go of kept results no later step reads (``frees``): the kept
-    tables live in the run's memory, and a bank's features held beside its
-    scored profiles filled it."""
+    read, and lets go of kept results no later step reads (``frees``): kept
+    tables live in the run's memory (but an output of the run, which DuckDB
+    keeps in the run's own file: ``DuckDBEngine.publish_into``)."""
 
     def __call__(self, name: str, expr: ir.Table, frees: tuple[str, ...] = ()) -> ir.Table: ...
 
