@@ -16,7 +16,7 @@ from kequn.pipeline.catalog import run_file
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import counted_weights, portfolio_rows
-from kequn.pipeline.health_texts import diagnosis
+from kequn.pipeline.health_texts import diagnoses
 from kequn.pipeline.profile import build
 from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
@@ -40,8 +40,9 @@ def read_worded(store: Path, sql: str) -> list[tuple[object, ...]]:
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         for row in rows:
+            worded = diagnoses(row, pb)
             for c in HEALTH_COMPONENTS:
-                said = diagnosis(row, pb, c)
+                said = worded[c]
                 row[f"finding_{c}"], row[f"action_{c}"] = (
                     (str(said[0]), str(said[1])) if said else (None, None)
                 )

@@ -129,16 +129,26 @@ def stage_names(pb: LoadedPlaybook) -> dict[str, str]:
     return stages
 
 
+def diagnoses(facts: Mapping[str, Any], pb: LoadedPlaybook) -> dict[str, tuple[Sentence, Sentence] | None]:
+    """Each component's finding and advice for the customer of ``facts``, from
+    the band the run judged (None where the playbook has no texts for it); the
+    customer's figures are read once for all of them."""
+    stages = stage_names(pb)
+    figures = {name: figure(facts, stages) for name, figure in SLOTS.items()}
+    said: dict[str, tuple[Sentence, Sentence] | None] = {}
+    for component in HEALTH_COMPONENTS:
+        band = facts.get(f"band_{component}")
+        texts = pb.playbook.health.texts.get(component, {}).get(band or "")
+        if texts is None:
+            said[component] = None
+            continue
+        values = {**figures, "score": whole(facts.get(f"health_{component}"))}
+        said[component] = (Sentence(texts.finding, values), Sentence(texts.action, values))
+    return said
+
+
 def diagnosis(
     facts: Mapping[str, Any], pb: LoadedPlaybook, component: str
 ) -> tuple[Sentence, Sentence] | None:
-    """The component's finding and advice for the customer of ``facts``, from
-    the band the run judged; None where the playbook has no texts for it."""
-    band = facts.get(f"band_{component}")
-    texts = pb.playbook.health.texts.get(component, {}).get(band or "")
-    if texts is None:
-        return None
-    stages = stage_names(pb)
-    values = {name: figure(facts, stages) for name, figure in SLOTS.items()}
-    values["score"] = whole(facts.get(f"health_{component}"))
-    return Sentence(texts.finding, values), Sentence(texts.action, values)
+    """One component's finding and advice (``diagnoses``)."""
+    return diagnoses(facts, pb)[component]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from kequn.pipeline.health import counted_weights
 from kequn.pipeline.health_texts import FACTS as HEALTH_FACTS
-from kequn.pipeline.health_texts import diagnosis
+from kequn.pipeline.health_texts import diagnoses
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
@@ -158,7 +158,7 @@ def customer_360(
     shares = counted_weights(
         pb.playbook.health.weights if pb is not None else {}, {c: f.get(f"health_{c}") for c in COMPONENTS}
     )
-    said = {c: diagnosis(f, pb, c) if pb is not None else None for c in COMPONENTS}
+    said = diagnoses(f, pb) if pb is not None else dict.fromkeys(COMPONENTS)
     health = [
         {
             "component": c,
