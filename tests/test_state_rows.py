@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import event
+
 from kequn.core.clock import SHANGHAI
 from kequn.decide.one import state_rows
 from kequn.decide.realtime import room_today
@@ -165,3 +167,51 @@ def test_the_room_left_in_the_day_counts_the_days_tasks_of_each_manager_and_cust
     assert room.capacity[("M1", "phone")] == 1 and room.capacity[("M1", "visit")] == 0
     assert room.capacity[("M2", "phone")] == 3
     assert room.not_before == NOW
+
+
+def test_an_events_reads_are_one_statement_whatever_the_number_of_customers(store_url: str) -> None:
+    """The state and room reads are built once: the SQL a database receives is
+    the same text for one customer and for fifty (on PostgreSQL the keys are one
+    array, so the server prepares and plans it once), and a manager's booked
+    slots are counted on ``ix_tasks_manager_day`` alone once a decide has
+    refreshed the store (no task row read)."""
+    ops = open_store(store_url)
+    with ops.session() as s:
+        s.add_all(
+            [_task(f"t{i}", f"C{i}", "call", NOW.date(), "open", f"M{i % 3}", "phone") for i in range(60)]
+        )
+    ops.refresh_statistics()
+    sent: list[str] = []
+    event.listen(ops.engine, "before_cursor_execute", lambda c, cur, sql, *a: sent.append(sql))
+    staff = {
+        m: Staff(manager_id=m, name=m, branch_id="B1", role="wealth_manager", capacity_phone=30)
+        for m in ("M0", "M1", "M2")
+    }
+    with ops.session() as s:
+        few = [Customer(customer_id="C1", home_branch_id="B1", tier="mass", consent=None)]
+        many = [
+            Customer(customer_id=f"C{i}", home_branch_id="B1", tier="mass", consent=None) for i in range(50)
+        ]
+        state_rows(s, few, NOW, PB)
+        state_rows(s, many, NOW, PB)
+        one = room_today(s, {"M1": staff["M1"]}, ["C1"], NOW)
+        three = room_today(s, staff, [f"C{i}" for i in range(50)], NOW)
+    assert one.booked == {("M1", "phone"): 20} and three.per_customer["C49"] == 1
+    if ops.is_sqlite:
+        ops.dispose()
+        return
+    assert len(sent) == 4 and sent[0] == sent[1] and sent[2] == sent[3]
+    with ops.engine.connect() as con:
+        # a table of sixty rows is read whole; a bank's day is not
+        con.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in con.exec_driver_sql(
+                "EXPLAIN (ANALYZE, COSTS OFF) SELECT manager_id, channel, count(*) FROM tasks "
+                "WHERE manager_id = ANY(ARRAY['M1']) AND as_of = %(day)s AND status IN ('open', 'done') "
+                "GROUP BY manager_id, channel",
+                {"day": NOW.date()},
+            )
+        )
+    ops.dispose()
+    assert "Index Only Scan using ix_tasks_manager_day" in plan and "Heap Fetches: 0" in plan, plan

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, cast, func, null, select, union_all
+from sqlalchemy import CompoundSelect, Select, String, bindparam, cast, func, null, select, union_all
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now as clock_now
@@ -29,6 +29,7 @@ from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
 from kequn.store.cards import Cards, Facts
+from kequn.store.keyed import among, built
 from kequn.store.models import Customer, Erasure, Staff, Task
 
 EVENT_FIELDS = ("event_type", "event_product_id", "event_views_7d", "event_amount")
@@ -61,28 +62,46 @@ def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[st
     capacity = {
         (m.manager_id, ch): int(getattr(m, f"capacity_{ch}") or 0) for m in staff.values() for ch in CHANNELS
     }
-    made = (Task.as_of == day) & Task.status.in_(["open", "done"])
-    # the managers' slots booked and the customers' tasks made, as one query of
-    # rows of one shape (manager or NULL, channel or customer, count): its two
-    # round trips were a tenth of a server worker's time under batches of events
-    by_manager = (
-        select(Task.manager_id, Task.channel, func.count())
-        .where(Task.manager_id.in_(managers), made)
-        .group_by(Task.manager_id, Task.channel)
-    )
-    by_customer = (
-        select(cast(null(), String()), Task.customer_id, func.count())
-        .where(Task.customer_id.in_(ids), made)
-        .group_by(Task.customer_id)
-    )
     booked: dict[tuple[str, str], int] = {}
     mine = dict.fromkeys(ids, 0)
-    for manager, key, n in s.execute(union_all(by_manager, by_customer) if managers else by_customer):
+    for manager, key, n in s.execute(_room_read(s), {"managers": managers, "ids": ids, "day": day}):
         if manager is None:
             mine[key] = int(n)
         else:
             booked[(manager, key)] = int(n)
     return Room(remaining(capacity, booked), mine, booked, now)
+
+
+@built
+def _customers_read(dialect: str) -> Select[Customer, Staff, str]:
+    """The customers' cards, their owners' rows and whether they were erased."""
+    return (
+        select(Customer, Staff, Erasure.customer_id)
+        .outerjoin(Staff, Staff.manager_id == Customer.owner_manager_id)
+        .outerjoin(Erasure, Erasure.customer_id == Customer.customer_id)
+        .where(among(Customer.customer_id, "ids", dialect))
+    )
+
+
+@built
+def _room_read(dialect: str) -> CompoundSelect[Any]:
+    """The managers' slots booked on the day and the customers' tasks made, as
+    rows of one shape (manager or NULL, channel or customer, count): its two
+    round trips were a tenth of a server worker's time under batches of events.
+    Both are counted on an index alone (``ix_tasks_manager_day`` holds each
+    task's channel)."""
+    made = (Task.as_of == bindparam("day", type_=Task.as_of.type)) & Task.status.in_(["open", "done"])
+    by_manager = (
+        select(Task.manager_id, Task.channel, func.count())
+        .where(among(Task.manager_id, "managers", dialect), made)
+        .group_by(Task.manager_id, Task.channel)
+    )
+    by_customer = (
+        select(cast(null(), String()), Task.customer_id, func.count())
+        .where(among(Task.customer_id, "ids", dialect), made)
+        .group_by(Task.customer_id)
+    )
+    return union_all(by_manager, by_customer)
 
 
 #: the most events one call decides (a batch from the bank's event stream)
@@ -136,12 +155,7 @@ def decide_events(
     results = [EventResult(cid) for cid in ids]
     # the customers' cards, their owners' rows and whether they were erased, in
     # one query (three, one after another, were a tenth of an event)
-    found = s.execute(
-        select(Customer, Staff, Erasure.customer_id)
-        .outerjoin(Staff, Staff.manager_id == Customer.owner_manager_id)
-        .outerjoin(Erasure, Erasure.customer_id == Customer.customer_id)
-        .where(Customer.customer_id.in_(sorted(set(ids))))
-    ).all()
+    found = s.execute(_customers_read(s), {"ids": sorted(set(ids))}).all()
     known = {card.customer_id: card for card, _, _ in found}
     unknown = sorted({cid for cid in ids if cid not in known})
     if unknown:

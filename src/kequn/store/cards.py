@@ -47,13 +47,18 @@ def decided(s: Session) -> Decided | None:
     return found
 
 
+#: the latest published decision's run and snapshot (built once: every event
+#: and every page reads it)
+_LATEST_DECIDED = (
+    select(DecisionRun.pipeline_run_id, DecisionRun.snapshot_id)
+    .where(DecisionRun.status == "published")
+    .order_by(DecisionRun.as_of.desc(), DecisionRun.run_id.desc())
+    .limit(1)
+)
+
+
 def _decided(s: Session) -> Decided | None:
-    row = s.execute(
-        select(DecisionRun.pipeline_run_id, DecisionRun.snapshot_id)
-        .where(DecisionRun.status == "published")
-        .order_by(DecisionRun.as_of.desc(), DecisionRun.run_id.desc())
-        .limit(1)
-    ).first()
+    row = s.execute(_LATEST_DECIDED).first()
     if row is None:
         return None
     return Decided(f"run_{row[0]}", schema_for(date.fromisoformat(str(row[1])[:10])))

@@ -94,6 +94,12 @@ class Store:
                 con.exec_driver_sql("PRAGMA analysis_limit = 1000")
             con.exec_driver_sql("ANALYZE")
             con.commit()
+        if not self.is_sqlite:
+            # the day's tasks marked all-visible, so that counting a manager's
+            # booked slots (every event does) reads ``ix_tasks_manager_day``
+            # alone rather than a task row for each of them (2 ms, not 0.2 ms)
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+                con.exec_driver_sql("VACUUM tasks")
 
     def dispose(self) -> None:
         self.engine.dispose()

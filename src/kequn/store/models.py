@@ -246,7 +246,9 @@ class DecisionRun(Base):
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
-        Index("ix_tasks_manager_day", "manager_id", "as_of", "status"),
+        # the channel too: the slots a manager has booked on a day (every event
+        # counts them) are counted on the index alone, no task row read
+        Index("ix_tasks_manager_day", "manager_id", "as_of", "status", "channel"),
         Index("ix_tasks_customer", "customer_id", "as_of"),
         # a campaign's tasks: untasked members each night, withdrawal on pause
         Index("ix_tasks_campaign", "campaign_id", "customer_id"),

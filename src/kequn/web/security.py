@@ -20,7 +20,7 @@ from functools import cache
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from fastapi import HTTPException, Request
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from kequn.core.clock import now
@@ -141,16 +141,20 @@ def sign_out(s: Session, session_id: str) -> None:
     s.execute(delete(WebSession).where(WebSession.session_id == session_id))
 
 
+#: the session, its user and the user's branch in one round trip: every request
+#: asks, so the statement is built once
+_SIGNED_IN = (
+    select(WebSession, User, Branch.path)
+    .join(User, User.user_id == WebSession.user_id)
+    .outerjoin(Branch, Branch.branch_id == User.branch_id)
+    .where(WebSession.session_id == bindparam("session_id"))
+)
+
+
 def viewer_for(s: Session, session_id: str | None, moment: datetime) -> Viewer | None:
     if not session_id:
         return None
-    # the session, its user and the user's branch in one round trip: every request asks
-    row = s.execute(
-        select(WebSession, User, Branch.path)
-        .join(User, User.user_id == WebSession.user_id)
-        .outerjoin(Branch, Branch.branch_id == User.branch_id)
-        .where(WebSession.session_id == session_id)
-    ).first()
+    row = s.execute(_SIGNED_IN, {"session_id": session_id}).first()
     if row is None:
         return None
     ws, user, path = row
