@@ -28,7 +28,7 @@ from kequn.pipeline.cards import HISTORY_DAYS
 from kequn.playbook import LoadedPlaybook
 from kequn.rules import passed_before
 from kequn.store import Store
-from kequn.store.cards import Cards, Facts
+from kequn.store.cards import Cards, Facts, decided_columns, remember_decided
 from kequn.store.keyed import among, built
 from kequn.store.models import Customer, Erasure, Staff, Task
 
@@ -73,10 +73,11 @@ def room_today(s: Session, staff: Mapping[str, Staff], customer_ids: Iterable[st
 
 
 @built
-def _customers_read(dialect: str) -> Select[Customer, Staff, str]:
-    """The customers' cards, their owners' rows and whether they were erased."""
+def _customers_read(dialect: str) -> Select[Customer, Staff, str, str, str]:
+    """The customers' cards, their owners' rows, whether they were erased, and
+    the run and snapshot of the decision behind the cards."""
     return (
-        select(Customer, Staff, Erasure.customer_id)
+        select(Customer, Staff, Erasure.customer_id, *decided_columns())
         .outerjoin(Staff, Staff.manager_id == Customer.owner_manager_id)
         .outerjoin(Erasure, Erasure.customer_id == Customer.customer_id)
         .where(among(Customer.customer_id, "ids", dialect))
@@ -153,16 +154,19 @@ def decide_events(
         raise KequnError(f"{len(events)} events in one batch: at most {MAX_BATCH}")
     ids = [str(e.get("customer_id") or "") for e in events]
     results = [EventResult(cid) for cid in ids]
-    # the customers' cards, their owners' rows and whether they were erased, in
-    # one query (three, one after another, were a tenth of an event)
+    # the customers' cards, their owners' rows, whether they were erased and the
+    # decision behind the cards, in one query (four, one after another, were a
+    # tenth of an event)
     found = s.execute(_customers_read(s), {"ids": sorted(set(ids))}).all()
-    known = {card.customer_id: card for card, _, _ in found}
+    if found:
+        remember_decided(s, found[0][3], found[0][4])
+    known = {card.customer_id: card for card, *_ in found}
     unknown = sorted({cid for cid in ids if cid not in known})
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
         raise KequnError(f"unknown customer {unknown[0]!r}{more}")
-    owners = {m.manager_id: m for _, m, _ in found if m is not None}
-    erased = {cid for _, _, cid in found if cid is not None}
+    owners = {m.manager_id: m for _, m, *_ in found if m is not None}
+    erased = {cid for _, _, cid, *_ in found if cid is not None}
     facts = cards.many(s, known, read_by_decision(model), erased=erased)
     for turn in _turns(ids):
         cards_of = [(i, events[i], known[ids[i]]) for i in turn]

@@ -59,9 +59,29 @@ _LATEST_DECIDED = (
 
 def _decided(s: Session) -> Decided | None:
     row = s.execute(_LATEST_DECIDED).first()
-    if row is None:
+    return None if row is None else _as_decided(row[0], row[1])
+
+
+def _as_decided(run_id: Any, snapshot_id: Any) -> Decided | None:
+    if run_id is None:
         return None
-    return Decided(f"run_{row[0]}", schema_for(date.fromisoformat(str(row[1])[:10])))
+    return Decided(f"run_{run_id}", schema_for(date.fromisoformat(str(snapshot_id)[:10])))
+
+
+def decided_columns() -> tuple[Any, Any]:
+    """The latest published decision's run and snapshot as two columns another
+    read carries beside its rows (an event reads them with its customers: a
+    round trip less); ``remember_decided`` keeps what they held."""
+    return (
+        _LATEST_DECIDED.with_only_columns(DecisionRun.pipeline_run_id).scalar_subquery(),
+        _LATEST_DECIDED.with_only_columns(DecisionRun.snapshot_id).scalar_subquery(),
+    )
+
+
+def remember_decided(s: Session, run_id: Any, snapshot_id: Any) -> None:
+    """What ``decided_columns`` read, kept as ``decided`` keeps its own read:
+    for the rest of the session's transaction."""
+    s.info["kequn_decided"] = (s.get_transaction(), _as_decided(run_id, snapshot_id))
 
 
 class Cards:
