@@ -346,12 +346,12 @@ def test_an_event_reads_only_the_profile_columns_it_decides_on(bank, monkeypatch
             for v, r in zip(_verdicts(results), results, strict=True)
         ]
 
-    read = realtime.read_by_decision(None)
+    read = realtime.read_to_judge(PB) | realtime.read_for_task(PB, None)  # type: ignore[operator]
     with ops.sessions() as s:
         events = one_event_per_manager(s, 40)
         some = seen(decide_events(s, cards, events, PB, None, EVENT_TIME))
         s.rollback()
-        monkeypatch.setattr(realtime, "read_by_decision", lambda model: None)
+        monkeypatch.setattr(realtime, "read_to_judge", lambda pb: None)
         whole = seen(decide_events(s, cards, events, PB, None, EVENT_TIME))
         s.rollback()
         ids = [e["customer_id"] for e in events]

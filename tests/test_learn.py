@@ -221,7 +221,7 @@ def _batch_scores_as_alone(store: Path, ops) -> None:  # type: ignore[no-untyped
             s.rollback()
             # an event reads the profile's columns it decides on: the model's
             # inputs among them, or its chances would differ from the whole card's
-            with patch.object(realtime, "read_by_decision", lambda model: None):
+            with patch.object(realtime, "read_to_judge", lambda pb: None):
                 whole = seen(decide_events(s, cards, events, PB, model, NOW))
             s.rollback()
     finally:

@@ -139,6 +139,24 @@ PAIR_BASE = (
 )
 
 
+def facts_judged(pb: LoadedPlaybook) -> frozenset[str]:
+    """The customer's facts the funnel reads under ``pb``: what its triggers and
+    its actions' worth name, and what the stages after read of a pair
+    (``PAIR_BASE``; ``pairs`` keeps nothing else of the facts). A path that reads
+    one customer's profile for a decision reads these for the rules; what a
+    task is written from (its talk track, the model's inputs) only for the
+    customers left with a live pair."""
+    found = _JUDGED.get(pb.digest)
+    if found is None:
+        named = {c for tr in pb.playbook.triggers for c in pb.expression("triggers", tr.name).columns}
+        named |= {c for a in pb.playbook.actions for c in pb.expression("actions", a.name).columns}
+        found = _JUDGED[pb.digest] = frozenset((named | set(PAIR_BASE)) & set(fact_schema()))
+    return found
+
+
+_JUDGED: dict[str, frozenset[str]] = {}
+
+
 def action_rows(pb: LoadedPlaybook) -> list[dict[str, object]]:
     return [
         {

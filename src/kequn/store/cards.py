@@ -98,19 +98,21 @@ class Cards:
         columns: frozenset[str] | None = None,
         erased: Collection[str] | None = None,
         ledger: bool = False,
+        recs: bool = True,
     ) -> dict[str, Facts]:
         """Each customer's facts; a customer the run does not know (one who has
         left, say) has none. ``columns``: only these of the profile, and the
         recommendations (what a decision reads), with the green ledger if
-        ``ledger``; ``erased``: which of the customers were erased, when the
-        caller read it with their cards."""
+        ``ledger`` (``recs`` False: the profile's columns alone); ``erased``:
+        which of the customers were erased, when the caller read it with their
+        cards."""
         ids = sorted(set(customer_ids))
         if self.reader is None or not ids:
             return {}
         where = decided(s)
         if where is None:
             return {}
-        found = self.reader.facts(ids, where.run_schema, columns, ledger)
+        found = self.reader.facts(ids, where.run_schema, columns, ledger, recs)
         # an erased customer's age goes with their birth date, in every copy
         if erased is None:
             erased = set(s.scalars(select(Erasure.customer_id).where(Erasure.customer_id.in_(list(found)))))
