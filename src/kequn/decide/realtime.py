@@ -186,8 +186,9 @@ def decide_events(
 
 
 def read_to_judge(pb: LoadedPlaybook) -> frozenset[str] | None:
-    """The profile's columns an event's rules read (``funnel.facts_judged``;
-    None: all of them)."""
+    """The profile's columns an event's rules read (``funnel.facts_judged``).
+    A seam: ``None`` reads all of them, as the tests that hold the few columns
+    to the whole profile do."""
     return facts_judged(pb)
 
 

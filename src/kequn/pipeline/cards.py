@@ -255,11 +255,11 @@ class _RunFile:
         recs: bool = True,
     ) -> dict[str, dict[str, Any]]:
         """Each customer's facts; ``columns``: only these of the profile, with the
-        recommendations unless not ``recs``, and the green ledger only if
-        ``ledger`` (a decision reads
-        a few dozen of a profile's hundred and more columns, a page a few more,
-        and each column of a row found through the index costs alike: 1.9 ms for
-        all 146 at 1,000,000 customers, 0.2 ms for one)."""
+        recommendations (``recs`` False: the profile's columns alone), and the
+        green ledger only if ``ledger`` (a decision reads a few dozen of a
+        profile's hundred and more columns, a page a few more, and each column
+        of a row found through the index costs alike: 1.9 ms for all 146 at
+        1,000,000 customers, 0.2 ms for one)."""
         if not customer_ids:
             return {}
         if columns is None:
@@ -276,7 +276,7 @@ class _RunFile:
         where, arg = _of_customers(customer_ids)
         for cid, text in cur.execute(f"{profile_sql} {where}", arg).fetchall():
             out[cid] = json.loads(text)
-        if columns is not None and not recs:
+        if not recs:
             return out
         for f in out.values():
             f |= {"recs": [], "carbon": []} if ledger else {"recs": []}
