@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
 import socket
@@ -84,3 +85,21 @@ def processes() -> list[tuple[int, int, int, float]]:
         fields = stat[stat.rindex(")") + 2 :].split()
         out.append((int(entry.name), int(fields[1]), uid, (int(fields[11]) + int(fields[12])) / TICK))
     return out
+
+
+def cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU of ``root`` and its descendants, and of PostgreSQL's processes."""
+    procs = processes()
+    children: dict[int, list[int]] = {}
+    for pid, parent, _, _ in procs:
+        children.setdefault(parent, []).append(pid)
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += children.get(pid, [])
+    postgres = pwd.getpwnam("postgres").pw_uid
+    return (
+        sum(cpu for pid, _, _, cpu in procs if pid in tree),
+        sum(cpu for _, _, uid, cpu in procs if uid == postgres),
+    )

@@ -17,7 +17,8 @@ working folder that keeps the banks between runs:
 It prints each size's cost per customer, and the spread of that cost between
 the sizes. Then, on the last size, events: the workbench served on PostgreSQL,
 four client processes posting `/api/events` as fast as they are answered; the
-events per second and the p50 and p99 of their latency, beside the floor: the
+events per second, the p50 and p99 of their latency and the CPU each cost the
+server and PostgreSQL, beside the floor: the
 same four clients asking the same server for `/api/me`, a signed-in request
 that decides nothing (the session, the framework and the clients' own cost);
 then the same events in batches (``--batch``, 4 by default) posted to
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _serve import serving, sign_in
+from _serve import cpu_seconds, serving, sign_in
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -274,7 +275,7 @@ def events(url: str, store: str, n: int, clients: int = 4, batch: int = 1) -> di
             )
         )
     ops.dispose()
-    with serving(url, str(store), 2) as (_, base):
+    with serving(url, str(store), 2) as (server, base):
         with httpx.Client(base_url=base, follow_redirects=False) as c:
             sign_in(c, "bench_hq", PASSWORD)
             name, cookie = next(iter(c.cookies.items()))
@@ -283,23 +284,27 @@ def events(url: str, store: str, n: int, clients: int = 4, batch: int = 1) -> di
         measured = {}
         with mp.get_context("spawn").Pool(clients) as pool:
             for mode in ("floor", "events", *(("batch",) if batch > 1 else ())):
-                started = time.perf_counter()
+                (server0, pg0), started = cpu_seconds(server.pid), time.perf_counter()
                 parts = pool.map(
                     _client, [(base, name, cookie, per[i], i, mode, batch) for i in range(clients)]
                 )
                 wall = time.perf_counter() - started
+                server1, pg1 = cpu_seconds(server.pid)
                 lat = np.concatenate([np.array(p) for p in parts]) * 1000
                 # decisions: a batch request decides ``batch`` events
                 decisions = n // clients * clients if mode != "floor" else len(lat)
-                measured[mode] = (decisions, wall, lat)
+                measured[mode] = (decisions, wall, lat, server1 - server0, pg1 - pg0)
     out: dict[str, float] = {}
-    for mode, (count, wall, lat) in measured.items():
+    for mode, (count, wall, lat, server_cpu, pg_cpu) in measured.items():
         key = "" if mode == "events" else f"{mode}_"
         out |= {
             f"{key}count": count,
             f"{key}per_second": round(count / wall, 1),
             f"{key}p50_ms": round(float(np.percentile(lat, 50)), 1),
             f"{key}p99_ms": round(float(np.percentile(lat, 99)), 1),
+            # the CPU each decision (each request of the floor) cost the server and PostgreSQL
+            f"{key}server_cpu_ms": round(server_cpu / count * 1000, 2),
+            f"{key}postgres_cpu_ms": round(pg_cpu / count * 1000, 2),
         }
     return out
 
@@ -369,15 +374,18 @@ def show_events(e: dict[str, float], batch: int) -> None:
     print(
         f"events over HTTP from 4 clients, one a request: {e['count']:,.0f} at {e['per_second']:,.0f}/s; "
         f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms ({_against_aim(e['per_second'], e['p99_ms'])}); "
+        f"server CPU {e['server_cpu_ms']} ms and PostgreSQL's {e['postgres_cpu_ms']} ms a decision; "
         f"floor (GET /api/me, same clients and server): "
-        f"{e['floor_per_second']:,.0f}/s, p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms"
+        f"{e['floor_per_second']:,.0f}/s, p50 {e['floor_p50_ms']} ms, p99 {e['floor_p99_ms']} ms, "
+        f"server CPU {e['floor_server_cpu_ms']} ms and PostgreSQL's {e['floor_postgres_cpu_ms']} ms a request"
     )
     if batch > 1:
         print(
             f"events in batches of {batch} (POST /api/events/batch): {e['batch_count']:,.0f} decisions "
             f"at {e['batch_per_second']:,.0f}/s; a request (its decisions' latency) "
             f"p50 {e['batch_p50_ms']} ms, p99 {e['batch_p99_ms']} ms "
-            f"({_against_aim(e['batch_per_second'], e['batch_p99_ms'])})"
+            f"({_against_aim(e['batch_per_second'], e['batch_p99_ms'])}); server CPU "
+            f"{e['batch_server_cpu_ms']} ms and PostgreSQL's {e['batch_postgres_cpu_ms']} ms a decision"
         )
 
 

@@ -15,13 +15,12 @@ using the server.
 from __future__ import annotations
 
 import argparse
-import pwd
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from _serve import processes, serving, sign_in
+from _serve import cpu_seconds, serving, sign_in
 from sqlalchemy import delete, func, select
 
 HERE = Path(__file__).resolve().parent
@@ -60,24 +59,6 @@ def prepare(url: str) -> tuple[str, list[str]]:
         return str(day), book
     finally:
         ops.dispose()
-
-
-def cpu_seconds(root: int) -> tuple[float, float]:
-    """CPU of ``root`` and its descendants, and of PostgreSQL's processes."""
-    procs = processes()
-    children: dict[int, list[int]] = {}
-    for pid, parent, _, _ in procs:
-        children.setdefault(parent, []).append(pid)
-    tree, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        tree.add(pid)
-        todo += children.get(pid, [])
-    postgres = pwd.getpwnam("postgres").pw_uid
-    return (
-        sum(cpu for pid, _, _, cpu in procs if pid in tree),
-        sum(cpu for _, _, uid, cpu in procs if uid == postgres),
-    )
 
 
 def main() -> None:
