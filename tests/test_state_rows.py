@@ -215,3 +215,18 @@ def test_an_events_reads_are_one_statement_whatever_the_number_of_customers(stor
         )
     ops.dispose()
     assert "Index Only Scan using ix_tasks_manager_day" in plan and "Heap Fetches: 0" in plan, plan
+
+
+def test_a_key_longer_than_its_column_matches_nothing(store_url: str) -> None:
+    """The keys are compared as the text they are: a key longer than the
+    column (32 characters) is not cut to a customer who has its first 32."""
+    stored = "C" * 32
+    ops = open_store(store_url)
+    with ops.session() as s:
+        s.add(Consent(customer_id=stored, purpose="marketing_phone", granted=False, ts=NOW))
+    longer = Customer(customer_id=stored + "X", home_branch_id="B1", tier="mass", consent=None)
+    same = Customer(customer_id=stored, home_branch_id="B1", tier="mass", consent=None)
+    with ops.session() as s:
+        assert state_rows(s, [longer], NOW, PB)["k_consent_events"] == []
+        assert len(state_rows(s, [same], NOW, PB)["k_consent_events"]) == 1
+    ops.dispose()

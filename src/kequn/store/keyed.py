@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,10 @@ def among(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
     PostgreSQL ``= ANY`` of one array (one statement text whatever the number
     of keys), elsewhere an IN list expanded when the statement is executed."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        # an array of text of any length: a cast to the column's own VARCHAR(n)
+        # would cut a longer key to n characters, and it might then match
+        item = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(name, type_=ARRAY(item)))  # type: ignore[no-any-return]
     return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
 
 
