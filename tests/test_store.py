@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -221,3 +223,42 @@ def test_a_copy_stopped_early_leaves_no_writer_and_no_pipe_behind(tmp_path, monk
         assert duck.execute("SELECT 42").fetchone() == (42,)
     finally:
         duck.close()
+
+
+def test_rows_written_between_an_empty_read_and_the_end_are_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The reader of DuckDB's pipe may find it empty before DuckDB opens it, then
+    be paused while DuckDB writes every row and finishes: the rows are still
+    read, not left in the pipe with the copy ended as if whole. The pause is
+    made here by holding the first empty read until the writer is gone."""
+    import threading
+    import time
+
+    import duckdb
+
+    from kequn.store import bulk
+
+    real_read = os.read
+    held = []
+
+    def writing() -> bool:
+        return bool([t for t in threading.enumerate() if t.name == "kequn-copy"])
+
+    def read(fd: int, n: int) -> bytes:
+        if not held and writing():
+            # the first read, DuckDB not done (nor yet at the pipe, a few
+            # microseconds after its thread began): it finds nothing, and the
+            # reader is paused until DuckDB has written every row and gone
+            held.append(True)
+            while writing():
+                time.sleep(0.001)
+            return b""
+        return real_read(fd, n)
+
+    monkeypatch.setattr(bulk.os, "read", read)
+    duck = duckdb.connect()
+    try:
+        got = b"".join(bulk._csv_stream(duck, "SELECT i FROM range(299) t(i)"))
+    finally:
+        duck.close()
+    assert held, "the empty read was held"
+    assert got.decode().split() == [str(i) for i in range(299)]

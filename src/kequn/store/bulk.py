@@ -184,6 +184,12 @@ def _csv_stream(duck: Any, query: str) -> Iterator[bytes]:
     writer.start()
     try:
         while True:
+            # whether DuckDB had finished is asked before the read: asked after
+            # it, a writer that came, wrote every row and went between an empty
+            # read (no writer yet) and the question left its rows unread in the
+            # pipe, and the copy ended as if whole with none of them (a busy
+            # machine's decide once synced no products that way)
+            finished = done.is_set()
             try:
                 chunk = os.read(fd, 1 << 22)
             except BlockingIOError:  # DuckDB is writing: wait for its next rows
@@ -191,7 +197,7 @@ def _csv_stream(duck: Any, query: str) -> Iterator[bytes]:
                 continue
             if chunk:
                 yield chunk
-            elif done.is_set():  # no writer any more and nothing left in the pipe
+            elif finished:  # no writer since before this read, and nothing left in the pipe
                 break
             else:  # DuckDB has not opened the pipe yet, or is between files
                 done.wait(0.005)
