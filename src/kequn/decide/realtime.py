@@ -179,9 +179,7 @@ def decide_events(
             for _, _, c in cards_of
             if c.owner_manager_id in owners
         }
-        _decide_turn(
-            s, cards, pb, model, now, cards_of, facts, rule_columns is not None, erased, staff, results
-        )
+        _decide_turn(s, cards, pb, model, now, cards_of, facts, erased, staff, results)
     return results
 
 
@@ -220,15 +218,14 @@ def _decide_turn(
     now: datetime,
     turn: Sequence[tuple[int, Mapping[str, Any], Customer]],
     facts: dict[str, Facts],
-    narrow: bool,
     erased: set[str],
     staff: Mapping[str, Staff],
     results: list[EventResult],
 ) -> None:
     """One turn of distinct customers' events (``staff``: their owners' rows;
-    ``facts``: what the rules read of their profiles (``narrow``: not all of
-    them), with what a task is written from added for those left with a live
-    pair; ``erased``: which of them were erased):
+    ``facts``: what the rules read of their profiles, with what a task is
+    written from added for those left with a live pair; ``erased``: which of
+    them were erased):
     the rules, then the arbitration of every live pair, then a task per event
     (its best) stored."""
     subjects = [
@@ -251,10 +248,11 @@ def _decide_turn(
     deciding = {r["customer_id"] for r in live}
     cards_of = {card.customer_id: card for _, _, card in turn}
     more = read_for_task(pb, model)
-    if narrow and more:
-        for cid, found in cards.many(
-            s, [cid for cid in deciding if cid in facts], more, erased, recs=False
-        ).items():
+    # read for the customers whose facts lack them (not for a whole profile, nor
+    # again for a customer's second event)
+    lacking = [cid for cid in deciding if cid in facts and not more <= facts[cid].keys()]
+    if lacking:
+        for cid, found in cards.many(s, lacking, more, erased, recs=False).items():
             facts[cid] = {**facts[cid], **found}
     score = with_model(
         pb,
