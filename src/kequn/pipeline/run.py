@@ -8,8 +8,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
-
 from kequn import warehouse
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
@@ -34,7 +32,8 @@ from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
 from kequn.pipeline.profile import build, profile_columns
-from kequn.playbook import LoadedPlaybook, load_playbook
+from kequn.pipeline.summary import summarise
+from kequn.playbook import load_playbook
 
 Progress = Callable[[str, int, int], None]
 EngineName = Literal["duckdb", "spark"]
@@ -52,81 +51,6 @@ def pick_snapshot(store: Path, as_of: date | None) -> SnapshotInfo:
     raise KequnError(
         f"{store}: no snapshot as of {as_of}; there are {', '.join(s.snapshot_id for s in found)}"
     )
-
-
-def summarise(con: duckdb.DuckDBPyConnection, source: dict[str, str], pb: LoadedPlaybook) -> dict[str, Any]:
-    prof = source["profiles"]
-
-    def rows(sql: str) -> list[tuple[Any, ...]]:
-        return con.execute(sql).fetchall()
-
-    total = rows(f"SELECT count(*) FROM {prof}")[0][0]
-    tiers = dict(rows(f"SELECT tier, count(*) FROM {prof} GROUP BY 1"))
-    ladder = [t.name for t in pb.playbook.tiers.ladder]
-    segments = {
-        s.name: rows(f"SELECT count(*) FROM {prof} WHERE seg_{s.name}")[0][0] for s in pb.playbook.segments
-    }
-    health = rows(f"""
-        SELECT round(avg(health_score), 1), round(quantile_cont(health_score, 0.1), 1),
-               round(median(health_score), 1), round(quantile_cont(health_score, 0.9), 1)
-        FROM {prof}""")[0]
-    bands = dict(
-        rows(f"SELECT (floor(health_score / 10) * 10)::INT, count(*) FROM {prof} GROUP BY 1 ORDER BY 1")
-    )
-    comps = rows(
-        "SELECT "
-        + ", ".join(
-            f"round(avg(health_{c}), 1)"
-            for c in (
-                "allocation",
-                "growth",
-                "liquidity",
-                "risk_match",
-                "diversification",
-                "protection",
-                "maturity",
-            )
-        )
-        + f" FROM {prof}"
-    )[0]
-    return {
-        "customers": total,
-        "tiers": {t: tiers.get(t, 0) for t in ladder},
-        "tier_moves": dict(rows(f"SELECT tier_move, count(*) FROM {prof} GROUP BY 1 ORDER BY 1")),
-        "segments": segments,
-        "lifecycle": dict(rows(f"SELECT lifecycle, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
-        "life_stages": dict(rows(f"SELECT life_stage, count(*) FROM {prof} GROUP BY 1 ORDER BY 2 DESC")),
-        "health": {
-            "mean": health[0],
-            "p10": health[1],
-            "median": health[2],
-            "p90": health[3],
-            "by_decile": {str(k): v for k, v in bands.items()},
-            "components": dict(
-                zip(
-                    (
-                        "allocation",
-                        "growth",
-                        "liquidity",
-                        "risk_match",
-                        "diversification",
-                        "protection",
-                        "maturity",
-                    ),
-                    comps,
-                    strict=True,
-                )
-            ),
-        },
-        "recommendations": rows(f"SELECT count(*) FROM {source['recommendations']}")[0][0],
-        "customers_with_recommendations": rows(
-            f"SELECT count(DISTINCT customer_id) FROM {source['recommendations']}"
-        )[0][0],
-        "carbon_points": rows(f"SELECT coalesce(sum(green_points), 0) FROM {prof}")[0][0],
-        "triggers": dict(
-            rows(f"SELECT trigger, count(*) FROM {source['triggers']} GROUP BY 1 ORDER BY 2 DESC")
-        ),
-    }
 
 
 def run_pipeline(
