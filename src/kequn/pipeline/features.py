@@ -225,11 +225,11 @@ def _sum_where(value: ir.IntegerValue, cond: ir.BooleanValue) -> ir.IntegerScala
     """The sum of ``value`` over the rows where ``cond`` holds, 0 where none does
     (a NULL ``cond`` does not hold, a NULL ``value`` is not counted).
 
-    Each value is multiplied by its condition as 0 or 1, not chosen by CASE: over
-    28 million transactions a tenth less of the aggregation's time than two
-    dozen CASEs. (A sum over no rows is 0 here and NULL by CASE; the features
-    read both as 0.)"""
-    return (value * cond.cast("int64")).sum().fill_null(0)
+    Each value is chosen by CASE, not multiplied by its condition as 0 or 1: on
+    DuckDB 1.5, fourteen sums over 28 million transactions took 0.75 of the
+    time by CASE (2.7-2.9 s against 3.2-3.8 s, in turn), where an older
+    DuckDB had found the product a tenth faster."""
+    return _where(value, cond).sum().fill_null(0)
 
 
 def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
