@@ -248,8 +248,9 @@ def _decide_turn(
     deciding = {r["customer_id"] for r in live}
     cards_of = {card.customer_id: card for _, _, card in turn}
     more = read_for_task(pb, model)
-    # read for the customers whose facts lack them (not for a whole profile, nor
-    # again for a customer's second event)
+    # read for the customers whose facts lack them, not for a whole profile; a
+    # second event finds them already read (but for a column the profile has
+    # not, or an erased customer's age: read again, and found missing again)
     lacking = [cid for cid in deciding if cid in facts and not more <= facts[cid].keys()]
     if lacking:
         for cid, found in cards.many(s, lacking, more, erased, recs=False).items():
