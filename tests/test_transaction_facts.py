@@ -91,6 +91,22 @@ def _made_rows(customer: str, as_of_midnight: datetime, window_since: datetime) 
     return [base | r | {"txn_id": f"T-made-{customer}-{i}"} for i, r in enumerate(rows)]
 
 
+def _month_edge_rows(as_of_midnight: datetime) -> list[dict[str, Any]]:
+    """Credits of a customer with no others, about a month's first instant in
+    Beijing: the first half hour of a month there is the month before in UTC,
+    and two credits in one month count it once."""
+    last_day = as_of_midnight - timedelta(days=1)
+    month_start = (last_day if last_day.day > 2 else last_day - timedelta(days=5)).replace(day=1)
+    base = {c: None for c in COLUMNS} | {"customer_id": "C-month-edge", "account_id": "A-edge"}
+    rows = [
+        {"type": "salary", "amount": Decimal("8100.00"), "ts": month_start + timedelta(minutes=30)},
+        {"type": "salary", "amount": Decimal("8200.00"), "ts": month_start + timedelta(days=1)},
+        {"type": "pension", "amount": Decimal("3100.00"), "ts": month_start - timedelta(minutes=30)},
+        {"type": "pension", "amount": Decimal("3200.00"), "ts": month_start + timedelta(minutes=10)},
+    ]
+    return [base | r | {"txn_id": f"T-edge-{i}"} for i, r in enumerate(rows)]
+
+
 def _oracle(
     table: ibis.Table, rows: list[dict[str, Any]], pb: Any, since: datetime, week: datetime
 ) -> dict[str, dict[str, Any]]:
@@ -154,13 +170,10 @@ def _oracle(
                 else None
             ),
             **{f"carbon_{b.name}": sum(f[f"carbon_{b.name}"]) for b in behaviours},
-            # a customer with no credit in the window has no row to count months in
-            "salary_months": len(set(f["salary_months"]))
-            if f["salary_months"] or f["pension_months"]
-            else None,
-            "pension_months": (
-                len(set(f["pension_months"])) if f["salary_months"] or f["pension_months"] else None
-            ),
+            # calendar months in Beijing time: a credit at 23:30 on the last of a
+            # month in Shanghai is that month's, whatever UTC says
+            "salary_months": len(set(f["salary_months"])),
+            "pension_months": len(set(f["pension_months"])),
         }
     return out
 
@@ -170,7 +183,6 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
     snapshot = pick_snapshot(run_store, None)
     con = warehouse.reader(run_store, [snapshot.schema])
     try:
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
         previous = previous_run(con, snapshot.as_of)
         engine = DuckDBEngine(con)
         inputs = engine.inputs(snapshot, previous, portfolio_rows(pb), pb.playbook.window_months)
@@ -183,7 +195,7 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
                 f"SELECT customer_id FROM {snapshot.schema}.customers ORDER BY customer_id LIMIT 3"
             ).fetchall()
         ]
-        made = [row for c in customers for row in _made_rows(c, midnight, since)]
+        made = [row for c in customers for row in _made_rows(c, midnight, since)] + _month_edge_rows(midnight)
         con.execute(f"CREATE TEMP TABLE made_rows AS SELECT * FROM {snapshot.schema}.transactions LIMIT 0")
         con.executemany(
             f"INSERT INTO made_rows VALUES ({', '.join('?' * len(COLUMNS))})",
@@ -198,6 +210,11 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
         rows_cursor = con.execute(f"SELECT {', '.join(COLUMNS)} FROM kequn_transactions")
         rows = [dict(zip(COLUMNS, r, strict=True)) for r in rows_cursor.fetchall()]
         table = engine.con.table("kequn_transactions")
+        edge = table.filter(table.customer_id == "C-month-edge")
+        # the run's day of a moment is Beijing's (what days_since_last_txn counts from)
+        days_seen = sorted(
+            r[0] for r in con.execute(str(engine.con.compile(edge.select(d=edge.ts.date())))).fetchall()
+        )
     finally:
         con.close()
     got = {r[0]: dict(zip(names[1:], r[1:], strict=True)) for r in got_frame}
@@ -206,6 +223,11 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
     assert len(got) > 100
     for customer, facts in want.items():
         assert got[customer] == facts, customer
+    assert (want["C-month-edge"]["salary_months"], want["C-month-edge"]["pension_months"]) == (1, 2)
+    edge_days = sorted(
+        r["ts"].astimezone(SHANGHAI).date() for r in rows if r["customer_id"] == "C-month-edge"
+    )
+    assert days_seen == edge_days
     # the bank's rows and the made ones reach every column with something to count
     for column in next(iter(want.values())):
         assert any(f[column] for f in want.values()), column

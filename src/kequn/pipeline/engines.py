@@ -20,6 +20,7 @@ import pandas as pd
 from ibis.backends.sql.datatypes import DuckDBType
 
 from kequn import warehouse
+from kequn.core.clock import SHANGHAI
 from kequn.ingest.store import SnapshotInfo
 from kequn.pipeline.catalog import OUTPUTS, RunInfo
 from kequn.pipeline.compiled import CompiledRun
@@ -82,6 +83,9 @@ class DuckDBEngine:
     def __init__(self, con: duckdb.DuckDBPyConnection, memory_limit: str = RUN_MEMORY) -> None:
         self.raw = con
         self.con = ibis.duckdb.from_connection(con)
+        # Ibis sets the session's zone to UTC; a transaction's day and month are
+        # Beijing's (a salary at 00:30 on the 1st is that month's), as on Spark
+        con.execute(f"SET TimeZone = '{SHANGHAI.key}'")
         warehouse.limit_memory(con, memory_limit)
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
@@ -185,6 +189,8 @@ class SparkEngine:
         self.session = session
         self.workdir = workdir
         self.con = ibis.pyspark.connect(session)
+        # as on DuckDB: Ibis sets the session's zone to UTC, the days are Beijing's
+        session.conf.set("spark.sql.session.timeZone", SHANGHAI.key)
 
     def _export(self, schema: str, table: str, sql: str | None = None) -> str:
         path = self.workdir / f"{schema}.{table}.parquet"

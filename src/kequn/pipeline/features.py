@@ -25,6 +25,20 @@ INTERNAL_TYPES = ("purchase", "redemption")
 #: maturity buckets of 91 days over two years, then one for later
 MATURITY_BUCKET_DAYS = 91
 MATURITY_BUCKETS = 8
+#: a month's bit is its number (year × 12 + month) modulo this: the window's
+#: months (at most 25 in a row, ``Playbook.window_months`` ≤ 24) never share one
+MONTH_BITS = 60
+
+
+@ibis.udf.scalar.builtin(name="bit_count")
+def bit_count(bits: int) -> int:  # type: ignore[empty-body]
+    """The number of bits set (DuckDB's and Spark's ``bit_count``)."""
+
+
+@ibis.udf.agg.builtin(name="bit_or")
+def bits_or(bits: int) -> int:  # type: ignore[empty-body]
+    """The bits set in any row (DuckDB's and Spark's ``bit_or``; Ibis compiles
+    its own for DuckDB alone)."""
 
 
 def today_of(inputs: Inputs, pb: LoadedPlaybook) -> Today:
@@ -247,8 +261,8 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     Timestamps are compared as timestamps: turning 30 million of them into
     Beijing dates would cost more than the whole aggregation."""
     today = today_of(inputs, pb)
-    raw = inputs.transactions
-    t = raw.filter(raw.ts >= today.window_since)
+    t = inputs.transactions
+    t = t.filter(t.ts >= today.window_since)
     amount = money_units(t.amount, t.currency, pb)
     initiated = ~t.type.isin(list(PASSIVE_TYPES)) & (t.channel.fill_null("") != "auto")
     t = t.mutate(amt=amount, initiated=initiated)
@@ -269,17 +283,20 @@ def transaction_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
     }
     for b in pb.playbook.carbon.behaviours:
         aggs[f"carbon_{b.name}"] = _count(compile_condition(pb.expression("carbon", b.name), t))
+    # the calendar months with a payroll or a pension credit, as one bit a month:
+    # the Beijing date is worked out for those few credits alone (a CASE's value
+    # is computed only where its condition holds), in the same pass as the flows.
+    # Read apart, with a distinct count, they took 0.2-0.6 s more of these facts'
+    # 5.0-5.4 s over 28.6 million transactions (each way in turn)
+    day = t.ts.date()
+    month_bit = ibis.literal(1, type="int64") << ((day.year() * 12 + day.month()) % MONTH_BITS)
+    aggs["salary_month_bits"] = bits_or(_where(month_bit, t.type == "salary"))
+    aggs["pension_month_bits"] = bits_or(_where(month_bit, t.type == "pension"))
     flows = t.group_by("customer_id").aggregate(**aggs)
-    # months with a payroll or pension credit: a few rows, so dates are cheap here.
-    # Read apart from the flows: one filtered table read by both was materialised
-    # whole by DuckDB (30 million rows) and scanned twice
-    credits = raw.filter((raw.ts >= today.window_since) & raw.type.isin(["salary", "pension"]))
-    credits = credits.mutate(month=credits.ts.date().year() * 100 + credits.ts.date().month())
-    months = credits.group_by("customer_id").aggregate(
-        salary_months=credits.month.nunique(where=credits.type == "salary"),
-        pension_months=credits.month.nunique(where=credits.type == "pension"),
-    )
-    return flows.left_join(months, "customer_id").drop("customer_id_right")
+    return flows.mutate(
+        salary_months=bit_count(flows.salary_month_bits.fill_null(0)).cast("int64"),
+        pension_months=bit_count(flows.pension_month_bits.fill_null(0)).cast("int64"),
+    ).drop("salary_month_bits", "pension_month_bits")
 
 
 def features(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
