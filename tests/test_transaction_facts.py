@@ -170,8 +170,8 @@ def _oracle(
                 else None
             ),
             **{f"carbon_{b.name}": sum(f[f"carbon_{b.name}"]) for b in behaviours},
-            # calendar months in Beijing time: a credit at 23:30 on the last of a
-            # month in Shanghai is that month's, whatever UTC says
+            # calendar months in Beijing time: a credit at 00:30 on the 1st there
+            # is that month's, though UTC still has it in the month before
             "salary_months": len(set(f["salary_months"])),
             "pension_months": len(set(f["pension_months"])),
         }

@@ -37,8 +37,8 @@ def bit_count(bits: int) -> int:  # type: ignore[empty-body]
 
 @ibis.udf.agg.builtin(name="bit_or")
 def bits_or(bits: int) -> int:  # type: ignore[empty-body]
-    """The bits set in any row (DuckDB's and Spark's ``bit_or``; Ibis compiles
-    its own for DuckDB alone)."""
+    """The bits set in any row (DuckDB's and Spark's ``bit_or``: Ibis's own
+    ``bit_or`` has no rule for Spark)."""
 
 
 def today_of(inputs: Inputs, pb: LoadedPlaybook) -> Today:
