@@ -10,6 +10,7 @@ import re
 import subprocess
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -391,3 +392,55 @@ def test_every_code_with_a_chinese_name_has_an_english_one() -> None:
     assert not [c for c in codes if c not in english and c not in named]
     # and every name in the playbook has its English
     assert set(playbook_names(pb, "zh_CN")) - {"up", "down", "same", "new"} <= set(named)
+
+
+def _empty_side(name: str) -> Any:
+    from kequn.release.simulate import Side
+
+    return Side(
+        playbook=name, digest="d", run_id="r", decision_id="d", customers=0, tiers={}, tier_aum={},
+        segments={}, tasks=0, tasks_by_action={}, tasks_by_channel={}, tasks_by_branch={}, funnel={},
+        dropped={}, nothing={}, expected_value=0.0, managers=[], waiting={}, groups={},
+    )  # fmt: skip
+
+
+def test_a_rehearsal_ending_while_its_page_is_drawn_leaves_its_figures_or_its_progress(
+    app, workbench: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The rehearsal records its figures, then lets go of "running": a page drawn
+    while it ends shows the one or the other (and with "running", looks again),
+    never a draft with neither that no longer looks."""
+    from kequn.playbook import default_playbook_path
+    from kequn.release import simulate as sims
+    from kequn.release import versions
+    from kequn.store import open_store
+    from kequn.web.routes import playbooks
+
+    draft = tmp_path / "lower-wealth.toml"
+    text = default_playbook_path().read_text(encoding="utf-8")
+    draft.write_text(text.replace("min_aum = 1_000_000\n", "min_aum = 800_000\n"), encoding="utf-8")
+    ops = open_store(workbench.url)
+    try:
+        with ops.session() as s:
+            version_id = versions.submit(s, draft, "hq").version_id
+        c = signed_in(app, "hq")
+        jobs = app.state.rehearsals = playbooks.Rehearsals()
+        jobs.state[version_id] = "running"
+        figures = sims.Simulation("2026-11-20", DAY, _empty_side("active"), _empty_side("candidate"))
+        real = playbooks._version
+
+        def read_as_the_rehearsal_ends(s: Any, wanted: int) -> Any:
+            version = real(s, wanted)
+            with ops.session() as other:  # the rehearsal's thread, just after this read
+                versions.mark_simulated(other, version_id, "hq", figures)
+            jobs.state.pop(version_id)
+            return version
+
+        monkeypatch.setattr(playbooks, "_version", read_as_the_rehearsal_ends)
+        drawn = c.get(f"/playbooks/{version_id}").text
+        assert 'id="rehearsing"' in drawn or 'id="comparison"' in drawn
+        monkeypatch.setattr(playbooks, "_version", real)
+        # the next look finds the figures
+        assert 'id="comparison"' in c.get(f"/playbooks/{version_id}").text
+    finally:
+        ops.dispose()

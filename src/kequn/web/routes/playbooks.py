@@ -88,6 +88,11 @@ def _version(s: DB, version_id: int) -> PlaybookVersion:
 @router.get("/playbooks/{version_id}", response_class=HTMLResponse)
 def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTMLResponse:
     me = require(v, "hq")
+    # whether a rehearsal runs is read before the version: a rehearsal records
+    # its figures and only then lets go of "running", so the page shows one or
+    # the other. Read the other way round, one that ended in between left the
+    # page with neither, and no longer looking again (seen under load)
+    rehearsing = rehearsals(request).state.get(version_id)
     version = _version(s, version_id)
     lang = language_of(request, request.app.state.settings.default_language)
     sim = from_dict(version.simulation) if version.simulation else None
@@ -147,7 +152,7 @@ def playbook_page(request: Request, s: DB, v: ViewerDep, version_id: int) -> HTM
         names=names,
         reason=reason,
         status=STATUS,
-        rehearsing=rehearsals(request).state.get(version_id),
+        rehearsing=rehearsing,
         may_approve=version.status == "draft"
         and version.simulated_at is not None
         and version.author != me.login,
