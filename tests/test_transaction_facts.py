@@ -18,7 +18,13 @@ from kequn import warehouse
 from kequn.core.clock import SHANGHAI
 from kequn.pipeline.catalog import previous_run
 from kequn.pipeline.engines import DuckDBEngine
-from kequn.pipeline.features import INTERNAL_TYPES, PASSIVE_TYPES, SPENDING_TYPES, transaction_facts
+from kequn.pipeline.features import (
+    INTERNAL_TYPES,
+    PASSIVE_TYPES,
+    SPENDING_TYPES,
+    features,
+    transaction_facts,
+)
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.predicates import compile_predicate
 from kequn.pipeline.run import pick_snapshot
@@ -210,6 +216,8 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
         rows_cursor = con.execute(f"SELECT {', '.join(COLUMNS)} FROM kequn_transactions")
         rows = [dict(zip(COLUMNS, r, strict=True)) for r in rows_cursor.fetchall()]
         table = engine.con.table("kequn_transactions")
+        profiled = features(inputs, pb).select("customer_id", "days_since_last_txn")
+        days_since = dict(con.execute(str(engine.con.compile(profiled))).fetchall())
         edge = table.filter(table.customer_id == "C-month-edge")
         # the run's day of a moment is Beijing's (what days_since_last_txn counts from)
         days_seen = sorted(
@@ -228,6 +236,17 @@ def test_transaction_facts_are_the_rows_counted_one_by_one(run_store: Path) -> N
         r["ts"].astimezone(SHANGHAI).date() for r in rows if r["customer_id"] == "C-month-edge"
     )
     assert days_seen == edge_days
+    # each customer's days since their last transaction they made themselves,
+    # counted from its Beijing date (the window's length and a day where none)
+    assert len(days_since) > 100
+    for customer, days in days_since.items():
+        last = want[customer]["last_txn_at"] if customer in want else None
+        expected = (
+            (snapshot.as_of - last.astimezone(SHANGHAI).date()).days
+            if last is not None
+            else calendar["window_days"] + 1
+        )
+        assert days == expected, customer
     # the bank's rows and the made ones reach every column with something to count
     for column in next(iter(want.values())):
         assert any(f[column] for f in want.values()), column
