@@ -11,8 +11,10 @@ import pyarrow as pa
 import pytest
 
 from kequn import warehouse
-from kequn.pipeline import run_pipeline, runs
-from kequn.pipeline.catalog import run_file
+from kequn.ingest.derived import HELD_LISTS
+from kequn.ingest.store import schema_for
+from kequn.pipeline import groups, run_pipeline, runs
+from kequn.pipeline.catalog import list_runs, run_file
 from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import counted_weights, portfolio_rows
@@ -573,8 +575,10 @@ def test_each_customers_holdings_lists_are_their_products_and_types_once_each_in
     run_store: Path,
 ) -> None:
     """The lists a group condition reads (``products_held``, ``product_types``),
-    held to the snapshot's holdings gathered in Python."""
-    run = runs(run_store)[-1].schema
+    kept with the snapshot when it is ingested, held to the snapshot's holdings
+    gathered in Python; the run makes them no more."""
+    run = runs(run_store)[-1]
+    snapshot = schema_for(run.as_of)
     want: dict[str, tuple[set[str], set[str]]] = {}
     for customer, product, kind in read(
         run_store,
@@ -586,7 +590,7 @@ def test_each_customers_holdings_lists_are_their_products_and_types_once_each_in
     got = {
         str(c): (list(p), list(t))  # type: ignore[call-overload]
         for c, p, t in read(
-            run_store, f"SELECT customer_id, products_held, product_types FROM {run}.held_lists"
+            run_store, f"SELECT customer_id, products_held, product_types FROM {snapshot}.{HELD_LISTS}"
         )
     }
     # some customer holds a product twice (in two accounts) and two of one type
@@ -595,3 +599,40 @@ def test_each_customers_holdings_lists_are_their_products_and_types_once_each_in
         for n, p in read(run_store, "SELECT count(*), list(product_id) FROM holdings GROUP BY customer_id")
     )
     assert got == {c: (sorted(p), sorted(t)) for c, (p, t) in want.items()}
+    assert not read(
+        run_store,
+        f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{run.schema}' "
+        f"AND table_name = '{HELD_LISTS}'",
+    )
+
+
+def test_a_snapshot_ingested_before_the_lists_were_kept_has_them_kept_by_its_run_or_made(
+    bank_store: Path, run_store: Path, tmp_path: Path
+) -> None:
+    """A snapshot without the lists (ingested before they were kept with it):
+    its run keeps them, and a group naming them counts the same customers; a
+    run without them either is given them made from the snapshot's holdings."""
+    condition = groups.parse_group(
+        "list_contains(product_types, 'fund') AND NOT list_contains(products_held, 'FD0001')"
+    )
+
+    def counted(store: Path) -> int:
+        duck = warehouse.reader(store, "all")
+        try:
+            return groups.count(duck, list_runs(duck)[-1], condition)
+        finally:
+            duck.close()
+
+    want = counted(run_store)
+    assert want > 0
+    store = tmp_path / "bank.duckdb"
+    copy_store(bank_store, store)
+    snapshot = pick_snapshot(store, None).schema
+    warehouse.rewrite(store, snapshot, lambda c: c.execute(f"DROP TABLE {snapshot}.{HELD_LISTS}"))
+    run = run_pipeline(store)
+    assert read(store, f"SELECT count(*) FROM {run.schema}.{HELD_LISTS}") == read(
+        run_store, f"SELECT count(*) FROM {schema_for(run.as_of)}.{HELD_LISTS}"
+    )
+    assert counted(store) == want
+    warehouse.rewrite(store, run.schema, lambda c: c.execute(f"DROP TABLE {run.schema}.{HELD_LISTS}"))
+    assert counted(store) == want

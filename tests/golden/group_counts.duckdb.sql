@@ -328,7 +328,7 @@ FROM (
             ON "t4"."customer_id" = "t6"."customer_id"
         ) AS "t7"
       ) AS "t9"
-      LEFT OUTER JOIN "run_20261120_01"."held_lists" AS "t3"
+      LEFT OUTER JOIN "snap_20261120"."held_lists" AS "t3"
         ON "t9"."customer_id" = "t3"."customer_id"
     ) AS "t10"
   ) AS "t11"

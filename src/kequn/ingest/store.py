@@ -1,8 +1,9 @@
 """Snapshots in the analytical store (see ``kequn.warehouse``): each dated
-snapshot is a file of its own (``snap_20261120``: the contract's tables and
-its quarantine), listed in ``kequn_snapshots`` with its report; the ``main``
-views show the latest. A killed ingest leaves no trace; re-ingesting the same
-as-of date replaces that snapshot."""
+snapshot is a file of its own (``snap_20261120``: the contract's tables, its
+quarantine and the tables derived from them, see ``derived``), listed in
+``kequn_snapshots`` with its report; the ``main`` views show the latest. A
+killed ingest leaves no trace; re-ingesting the same as-of date replaces that
+snapshot."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kequn.contract import CONTRACT_VERSION, TABLES, Table
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
+from kequn.ingest.derived import write_derived
 from kequn.ingest.sql import ident
 from kequn.ingest.stage import HELPER_COLUMNS
 
@@ -78,8 +80,8 @@ def seal(
     """Makes the snapshot being written as ``schema`` in the stage connection
     whole: each table's checked rows (written there as the files were read, see
     ``stage.checked_table``) lose their rejected rows and helper columns in
-    place, the ``quarantine`` is written beside them, and customers erased
-    before keep their personal fields erased. Returns the customers erased
+    place, the ``quarantine`` and the derived tables (``derived``) are written
+    beside them, and customers erased before keep their personal fields erased. Returns the customers erased
     (``tables``: the contract's, with the bank's attributes)."""
     erased = _erased(store)
     for name, table in (tables or TABLES).items():
@@ -95,6 +97,7 @@ def seal(
         SELECT * FROM memory.main.quarantine ORDER BY table_name, file, line""")
     if erased:
         _erase(stage, schema, erased)
+    write_derived(stage, schema)
     return erased
 
 

@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from kequn import warehouse
-from kequn.contract.tables import PRODUCT_TYPES
+from kequn.ingest.derived import HELD_LISTS, has_table, held_lists_sql
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.predicates import compile_predicate
@@ -73,36 +73,6 @@ class GroupStats:
     branches: int = 0
 
 
-#: kept with each run: the products each customer holds, for groups that name them
-HELD_LISTS = "held_lists"
-
-
-def held_lists_sql(snapshot_schema: str) -> str:
-    # each customer's products gathered whole, then their duplicates removed and
-    # sorted: the same lists as DISTINCT ... ORDER BY inside the aggregate (neither
-    # column is ever NULL), in three quarters of its time over a 1,000,000-customer
-    # bank. A customer's product types are few of the contract's few: gathered as
-    # one bit each, and each set of bits that occurs turned into its sorted list
-    # once, not a list sorted for every customer
-    assert len(PRODUCT_TYPES) <= 64, "one bit a product type in a UBIGINT"
-    return f"""
-        WITH kinds AS (
-            SELECT type, (row_number() OVER (ORDER BY type) - 1)::UTINYINT AS bit
-            FROM (SELECT DISTINCT type FROM {snapshot_schema}.products)),
-        typed AS (SELECT product_id, bit FROM {snapshot_schema}.products JOIN kinds USING (type)),
-        held AS (
-            SELECT h.customer_id, list_sort(list_distinct(list(h.product_id))) AS products_held,
-                   bit_or(1::UBIGINT << p.bit) AS kinds_held
-            FROM {snapshot_schema}.holdings h JOIN typed p USING (product_id)
-            GROUP BY h.customer_id),
-        lists AS (
-            SELECT m.kinds_held, list(k.type ORDER BY k.type) AS product_types
-            FROM (SELECT DISTINCT kinds_held FROM held) m JOIN kinds k ON (m.kinds_held >> k.bit) & 1 = 1
-            GROUP BY m.kinds_held)
-        SELECT held.customer_id, held.products_held, lists.product_types
-        FROM held JOIN lists USING (kinds_held)"""
-
-
 def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
     p = con.table("profiles", database=run.schema)
     if "triggers" in used:
@@ -110,18 +80,21 @@ def _source(con: Any, run: RunInfo, used: frozenset[str]) -> ir.Table:
         lists = t.group_by("customer_id").aggregate(triggers=t.trigger.collect())
         p = p.left_join(lists, "customer_id").drop("customer_id_right")
     if used & {"products_held", "product_types"}:
-        kept = con.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [run.schema, HELD_LISTS],
-        ).fetchone()
-        if kept and kept[0]:
-            lists = con.table(HELD_LISTS, database=run.schema)
-        else:  # a run published before the lists were kept with it
-            snapshot = schema_for(date.fromisoformat(run.snapshot_id))
-            warehouse.attach(con.con, None, [snapshot])
-            lists = con.sql(held_lists_sql(snapshot))
-        p = p.left_join(lists, "customer_id").drop("customer_id_right")
+        p = p.left_join(_held_lists(con, run), "customer_id").drop("customer_id_right")
     return p
+
+
+def _held_lists(con: Any, run: RunInfo) -> ir.Table:
+    """The lists of products held, as the run's snapshot keeps them; a run on a
+    snapshot ingested before they were kept with it kept them itself, and one
+    published before either is given them made from the snapshot's holdings."""
+    if has_table(con.con, run.schema, HELD_LISTS):
+        return con.table(HELD_LISTS, database=run.schema)
+    snapshot = schema_for(date.fromisoformat(run.snapshot_id))
+    warehouse.attach(con.con, None, [snapshot])
+    if has_table(con.con, snapshot, HELD_LISTS):
+        return con.table(HELD_LISTS, database=snapshot)
+    return con.sql(held_lists_sql(snapshot))
 
 
 def group_table(

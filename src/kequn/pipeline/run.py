@@ -12,6 +12,7 @@ from kequn import warehouse
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
+from kequn.ingest.derived import HELD_LISTS, has_table, held_lists_sql
 from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
 from kequn.pipeline.cards import (
@@ -29,7 +30,6 @@ from kequn.pipeline.cards import (
 )
 from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run, run_file, write_run
 from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
-from kequn.pipeline.groups import HELD_LISTS, held_lists_sql
 from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
 from kequn.pipeline.profile import build, profile_columns
 from kequn.pipeline.summary import summarise
@@ -104,6 +104,13 @@ def run_pipeline(
             point("run.compute")
             report("publish", steps.index("publish"), len(steps))
             history = contact_history_sql(con, snapshot.schema, snapshot.as_of)
+            # kept with the snapshot when it was ingested; one ingested before has
+            # them kept with its runs (what a group condition naming them reads)
+            held_lists = (
+                {}
+                if has_table(con, snapshot.schema, HELD_LISTS)
+                else {HELD_LISTS: lambda _: held_lists_sql(snapshot.schema)}
+            )
 
             def summary(tables: dict[str, str]) -> dict[str, Any]:
                 out = summarise(con, tables, pb)
@@ -129,7 +136,7 @@ def run_pipeline(
                 started,
                 summary,
                 derived={
-                    HELD_LISTS: lambda _: held_lists_sql(snapshot.schema),
+                    **held_lists,
                     SHELF: lambda _: shelf_sql(snapshot.schema),
                     CONTACT_HISTORY: lambda _: history,
                     ATTRIBUTES: lambda _: attributes_sql(attributes, declared),
