@@ -89,6 +89,12 @@ class DuckDBEngine:
         warehouse.limit_memory(con, memory_limit)
         con.execute(f"SET threads = {os.cpu_count() or 2}")
         con.execute("SET preserve_insertion_order = false")
+        # each join builds its hash table on the side the expressions put on the
+        # right: the smaller or the narrower one (the holdings' two codes, not the
+        # picks' dozen columns, whose row count DuckDB underestimated and so built
+        # on). At 1,000,000 customers the run took 0.967 of the wall time and
+        # 0.954 of the CPU (farm-bench, four pairs), every output the same
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         self.steps: list[tuple[str, str, tuple[str, ...]]] = []
         self.results: dict[str, str] = {}
         #: the run's file being written, and the outputs kept straight into it
