@@ -81,8 +81,9 @@ def seal(
     whole: each table's checked rows (written there as the files were read, see
     ``stage.checked_table``) lose their rejected rows and helper columns in
     place, the ``quarantine`` and the derived tables (``derived``) are written
-    beside them, and customers erased before keep their personal fields erased. Returns the customers erased
-    (``tables``: the contract's, with the bank's attributes)."""
+    beside them, and customers erased before keep their personal fields
+    erased. Returns the customers erased (``tables``: the contract's, with the
+    bank's attributes)."""
     erased = _erased(store)
     for name, table in (tables or TABLES).items():
         # a checked row's _row is its rowid (see stage)
