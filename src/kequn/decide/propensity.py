@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from kequn import warehouse
 from kequn.learn.model import Model
 from kequn.learn.persuasion import active_uplifts, profiles_on
 from kequn.learn.registry import active as active_model
@@ -168,13 +169,9 @@ def batch_scorer(
         {"customer_id": "VARCHAR", "ts": "TIMESTAMPTZ", "campaign": "VARCHAR", "outcome": "VARCHAR"},
         {"since": now - timedelta(days=HISTORY_DAYS)},
     )
-    has = duck.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-        [run_schema, CONTACT_HISTORY],
-    ).fetchone()
     bank = (
         f"SELECT customer_id, ts, campaign, outcome FROM {run_schema}.{CONTACT_HISTORY}"
-        if has and has[0]
+        if warehouse.has_table(duck, run_schema, CONTACT_HISTORY)
         else "SELECT customer_id, ts, campaign, outcome FROM k_model_kequn LIMIT 0"
     )
     duck.execute(

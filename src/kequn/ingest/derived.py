@@ -43,12 +43,3 @@ def write_derived(con: duckdb.DuckDBPyConnection, snapshot_schema: str) -> None:
     """Writes the snapshot's derived tables beside its own (in ``con``, where
     the snapshot ``snapshot_schema`` is being sealed)."""
     con.execute(f"CREATE TABLE {snapshot_schema}.{HELD_LISTS} AS {held_lists_sql(snapshot_schema)}")
-
-
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Whether the attached ``schema`` holds ``table`` (a snapshot ingested
-    before a derived table was kept with it does not)."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [schema, table]
-    ).fetchone()
-    return bool(found and found[0])

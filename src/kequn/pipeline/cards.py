@@ -139,11 +139,7 @@ def green_ledger(profile: dict[str, Any], behaviours: Behaviours) -> list[dict[s
 def contact_history_sql(con: duckdb.DuckDBPyConnection, snapshot_schema: str, as_of: object) -> str:
     """The bank's own past contacts of the last year (the run's copy, in customer
     order: what a one-customer decision reads of a customer's history)."""
-    has = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'contacts'",
-        [snapshot_schema],
-    ).fetchone()
-    if not has or not has[0]:
+    if not warehouse.has_table(con, snapshot_schema, "contacts"):
         return (
             "SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS ts, NULL::VARCHAR AS campaign, "
             "NULL::VARCHAR AS outcome LIMIT 0"

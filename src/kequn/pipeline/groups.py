@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from kequn import warehouse
-from kequn.ingest.derived import HELD_LISTS, has_table, held_lists_sql
+from kequn.ingest.derived import HELD_LISTS, held_lists_sql
 from kequn.ingest.store import schema_for
 from kequn.pipeline.catalog import RunInfo
 from kequn.pipeline.predicates import compile_predicate
@@ -50,11 +50,7 @@ _ATTRIBUTE_TYPES = {"str": "str", "int": "int", "number": "float", "bool": "bool
 
 def run_attributes(con: duckdb.DuckDBPyConnection, run: RunInfo) -> dict[str, ColumnDoc]:
     """The bank's own attributes a run's profiles carry, as a condition may name them."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'attributes'",
-        [run.schema],
-    ).fetchone()
-    if not found or not found[0]:
+    if not warehouse.has_table(con, run.schema, "attributes"):
         return {}
     return {
         name: ColumnDoc(_ATTRIBUTE_TYPES.get(kind, "str"), f"the bank's own attribute ({kind})", label)  # type: ignore[arg-type]
@@ -88,11 +84,11 @@ def _held_lists(con: Any, run: RunInfo) -> ir.Table:
     """The lists of products held, as the run's snapshot keeps them; a run on a
     snapshot ingested before they were kept with it kept them itself, and one
     published before either is given them made from the snapshot's holdings."""
-    if has_table(con.con, run.schema, HELD_LISTS):
+    if warehouse.has_table(con.con, run.schema, HELD_LISTS):
         return con.table(HELD_LISTS, database=run.schema)
     snapshot = schema_for(date.fromisoformat(run.snapshot_id))
     warehouse.attach(con.con, None, [snapshot])
-    if has_table(con.con, snapshot, HELD_LISTS):
+    if warehouse.has_table(con.con, snapshot, HELD_LISTS):
         return con.table(HELD_LISTS, database=snapshot)
     return con.sql(held_lists_sql(snapshot))
 

@@ -12,7 +12,7 @@ from kequn import warehouse
 from kequn.core.clock import now
 from kequn.core.errors import KequnError
 from kequn.core.faults import point
-from kequn.ingest.derived import HELD_LISTS, has_table, held_lists_sql
+from kequn.ingest.derived import HELD_LISTS, held_lists_sql
 from kequn.ingest.store import SnapshotInfo, snapshots
 from kequn.pipeline import compiled
 from kequn.pipeline.cards import (
@@ -108,7 +108,7 @@ def run_pipeline(
             # them kept with its runs (what a group condition naming them reads)
             held_lists = (
                 {}
-                if has_table(con, snapshot.schema, HELD_LISTS)
+                if warehouse.has_table(con, snapshot.schema, HELD_LISTS)
                 else {HELD_LISTS: lambda _: held_lists_sql(snapshot.schema)}
             )
 

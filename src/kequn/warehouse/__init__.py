@@ -109,6 +109,15 @@ def attached(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
 
 
+def has_table(con: duckdb.DuckDBPyConnection, database: str, table: str) -> bool:
+    """Whether the attached ``database`` holds ``table`` (an artifact written
+    before a table was kept in it does not)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [database, table]
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def store_of(con: duckdb.DuckDBPyConnection) -> Path:
     """The catalog file a connection was opened on."""
     row = con.execute(
