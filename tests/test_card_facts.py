@@ -4,6 +4,7 @@ go by."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from kequn import warehouse
 from kequn.pipeline import run_pipeline
 from kequn.pipeline.cards import CardFacts
 from kequn.pipeline.inputs import fround, fround_value
+from kequn.pipeline.texts import fmt_1, fmt_1_value, fmt_int, fmt_int_value
 from kequn.playbook import load_playbook
 from kequn.warehouse import copy_store
 
@@ -75,7 +77,7 @@ def test_a_hundred_customers_are_read_through_the_customer_index(run_store: Path
 
         found = file.facts(Recording(), ids)  # type: ignore[arg-type]
         assert len(found) == 100 and any(f["recs"] for f in found.values())
-        read = [(sql, args) for sql, args in asked if ".profiles" in sql or ".recommendations" in sql]
+        read = [(sql, args) for sql, args in asked if ".profiles" in sql or ".recommendation_picks" in sql]
         assert len(read) == 2
         for sql, args in read:
             plan = cur.execute(f"EXPLAIN ANALYZE {sql}", args).fetchall()[0][1]
@@ -283,14 +285,17 @@ def test_a_cards_recommendations_are_the_runs_rows_with_the_shelf_beside(run_sto
     """Each recommendation a card holds is the run's row, in rank order, with the
     product's shelf facts (closed, on sale, term) the run kept, the product's risk
     as a number and amounts as JSON gives them (floats), worked out here by a
-    join in SQL."""
+    join in SQL. The card words its picks in Python, the run's view in SQL: for
+    every customer of the bank, the same words."""
     run = _runs(run_store)[-1]
     con = warehouse.reader(run_store, [])
     try:
         warehouse.attach(con, run_store, [run])
         rows = con.execute(
-            f"""SELECT r.customer_id, r.product_id, r.rank, r.product_risk, r.gap_amount::DOUBLE,
-                       r.is_pension, s.closed, s.on_sale, s.term_days, r.reasons
+            f"""SELECT r.customer_id, r.product_id, r.rank, r.product_name, r.product_type,
+                       r.asset_class, r.product_risk, r.gap_amount::DOUBLE, r.expected_return,
+                       r.is_pension, r.dual_recording, s.closed, s.on_sale, s.term_days,
+                       r.reasons, r.rules_passed
                 FROM {run}.recommendations r LEFT JOIN {run}.shelf s USING (product_id)
                 ORDER BY r.customer_id, r.rank"""
         ).fetchall()
@@ -299,8 +304,13 @@ def test_a_cards_recommendations_are_the_runs_rows_with_the_shelf_beside(run_sto
     want: dict[str, list[tuple[object, ...]]] = {}
     for cid, *rest in rows:
         want.setdefault(cid, []).append(tuple(rest))
-    ids = sorted(want)[:200]
-    assert len(ids) == 200 and any(len(want[c]) > 1 for c in ids)
+    ids = sorted(want)
+    assert len(ids) >= 200 and any(len(want[c]) > 1 for c in ids)
+    # the words' every branch is met: unassessed, dual recording, some holding it, none
+    reasons = [r[-2] for r in rows]
+    assert any("风险测评未完成" in r for r in reasons) and any("双录" in r for r in reasons)
+    assert any("同类客户中" in r for r in reasons) and any("同类客户中" not in r for r in reasons)
+    assert any("reserve_before_lockup" in r[-1] for r in rows) and any("pension_rules" in r[-1] for r in rows)
     cards = CardFacts(run_store)
     try:
         facts = cards.facts(ids, run)
@@ -311,22 +321,51 @@ def test_a_cards_recommendations_are_the_runs_rows_with_the_shelf_beside(run_sto
             (
                 r["product_id"],
                 r["rank"],
+                r["product_name"],
+                r["product_type"],
+                r["asset_class"],
                 f"R{r['product_risk']}",
                 r["gap_amount"],
+                r["expected_return"],
                 r["is_pension"],
+                r["dual_recording"],
                 r["closed"],
                 r["on_sale"],
                 r["term_days"],
                 r["reasons"],
+                r["rules_passed"],
             )
             for r in facts[cid]["recs"]
         ]
         expected = [
-            (p, k, risk, gap, bool(pension), *shelf, why)
-            for p, k, risk, gap, pension, *shelf, why in want[cid]
+            (*head, bool(pension), dual, *shelf, why, rules)
+            for *head, pension, dual, c, o, t, why, rules in want[cid]
+            for shelf in [(c, o, t)]
         ]
         assert got == expected, cid
         assert all(
             isinstance(r["gap_amount"], float) and isinstance(r["product_risk"], int)
             for r in facts[cid]["recs"]
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(-1e7, 1e7, allow_nan=False),
+            # the halves and their neighbours, where rounding is decided
+            st.integers(-2000, 2000).map(lambda n: n / 20),
+            st.integers(-2000, 2000).map(lambda n: math.nextafter(n / 20, math.inf)),
+            st.integers(-2000, 2000).map(lambda n: math.nextafter(n / 20, -math.inf)),
+        ),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_a_number_worded_in_python_reads_as_the_run_words_it(values: list[float]) -> None:
+    con = ibis.duckdb.connect()
+    t = ibis.memtable({"x": values})
+    run = con.execute(t.select(one=fmt_1(t.x), whole=fmt_int(t.x)))
+    assert [fmt_1_value(v) for v in values] == run["one"].tolist()
+    assert [fmt_int_value(v) for v in values] == run["whole"].tolist()

@@ -41,13 +41,15 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def _published(store: Path, schema: str) -> dict[str, pa.Table]:
-    """A run's tables, each sorted on all its columns."""
+    """A run's tables and views, each sorted on all its columns."""
     con = warehouse.reader(store, "all")
     try:
         names = [
             r[0]
             for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [schema]
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = ?",
+                [schema, schema],
             ).fetchall()
         ]
         return {n: con.sql(f"SELECT * FROM {schema}.{n} ORDER BY ALL").to_arrow_table() for n in names}

@@ -14,6 +14,7 @@ import pytest
 
 from kequn import warehouse
 from kequn.pipeline.predicates import compile_predicate
+from kequn.pipeline.recommend import recommendations_view
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import SCOPES
 
@@ -81,6 +82,18 @@ def test_group_counts_compile_to_the_reviewed_sql(run_store: Path) -> None:
     finally:
         duck.close()
     path = GOLDEN / "group_counts.duckdb.sql"
+    if os.environ.get("KEQUN_UPDATE_GOLDEN"):
+        path.write_text(got, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == got, (
+        f"{path.name} differs; review and regenerate with KEQUN_UPDATE_GOLDEN=1"
+    )
+
+
+def test_the_recommendations_view_is_the_reviewed_sql() -> None:
+    """The view every run file keeps over its picks (``recommend.worded``): its
+    SQL is stored in the file, so a change in the words shows here first."""
+    path = GOLDEN / "recommendations_view.duckdb.sql"
+    got = recommendations_view() + "\n"
     if os.environ.get("KEQUN_UPDATE_GOLDEN"):
         path.write_text(got, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == got, (

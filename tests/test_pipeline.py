@@ -443,6 +443,41 @@ def test_recommendations_keep_every_suitability_rule(run_store: Path) -> None:
     assert held == [(0,)]
 
 
+def test_each_recommendation_shows_its_products_own_facts_and_its_customers_own_gap(
+    run_store: Path,
+) -> None:
+    """The run keeps its picks narrow and words them in a view: each row read
+    through it names the product's own name, type, class and risk from the
+    snapshot, the customer's own gap in that class from the profile (to the
+    fen, and in the reasons in 万元), and the customer's risk level only where
+    their assessment is valid; a customer's ranks run 1, 2, 3 without a gap."""
+    rows = read(
+        run_store,
+        """
+        SELECT r.customer_id, r.rank, r.product_name = d.name, r.product_type = d.type,
+               r.asset_class = d.asset_class, r.product_risk = d.risk_level,
+               r.is_pension = coalesce(d.is_pension, FALSE),
+               r.expected_return IS NOT DISTINCT FROM
+                   CASE WHEN coalesce(d.is_pension, FALSE) THEN NULL ELSE d.expected_return::DOUBLE END,
+               r.gap_amount, CASE r.asset_class WHEN 'cash' THEN p.gap_cash
+                   WHEN 'fixed_income' THEN p.gap_fixed_income WHEN 'equity' THEN p.gap_equity
+                   WHEN 'alternative' THEN p.gap_alternative WHEN 'protection' THEN p.gap_protection END,
+               p.risk_valid, p.risk_level, r.reasons
+        FROM recommendations r JOIN profiles p USING (customer_id) JOIN products d USING (product_id)
+        ORDER BY r.customer_id, r.rank""",
+    )
+    assert len(rows) > 500
+    ranks: dict[str, list[int]] = {}
+    for cid, rank, *same, gap, own_gap, valid, level, reasons in rows:
+        assert all(same), (cid, rank, same)
+        assert gap == own_gap and gap > 0
+        tenths = (gap / 10_000 * 10).quantize(Decimal(1), ROUND_HALF_UP)
+        assert f"配置缺口约{tenths // 10}.{tenths % 10}万元" in reasons, (gap, reasons)
+        assert (f"不高于客户风险等级{level}" in reasons) == bool(valid), (valid, level, reasons)
+        ranks.setdefault(cid, []).append(rank)
+    assert all(r == list(range(1, len(r) + 1)) for r in ranks.values())
+
+
 def test_recommendations_read_as_a_banker_would_give_them(run_store: Path) -> None:
     """No cover is offered from the age it is no longer bought (the demo offered
     term life insurance to an 87-year-old), while younger customers are offered

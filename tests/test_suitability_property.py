@@ -16,7 +16,7 @@ from kequn.contract import TABLES
 from kequn.core.clock import SHANGHAI
 from kequn.pipeline.health import portfolio_rows
 from kequn.pipeline.inputs import Inputs
-from kequn.pipeline.profile import build
+from kequn.pipeline.profile import build, published
 from kequn.playbook import load_playbook
 from tests.law import needs_dual_recording, violations
 
@@ -93,7 +93,7 @@ class Bank:
         }
         targets = self.con.create_table("targets", pd.DataFrame(portfolio_rows(PB)))
         inputs = Inputs(as_of=AS_OF, portfolio_targets=targets, **tables)
-        out = build(inputs, PB, lambda name, expr, frees=(): expr)
+        out = published(build(inputs, PB, lambda name, expr, frees=(): expr))
         self.sql = {k: str(self.con.compile(out[k])) for k in ("profiles", "recommendations")}
 
     def run(self, data: dict[str, list[dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -33,12 +33,13 @@ from kequn import warehouse
 from kequn.core.errors import KequnError
 from kequn.ingest.sql import literal
 from kequn.pipeline.inputs import fround_value
+from kequn.pipeline.recommend import PICKS, PRODUCTS, reasons_value, rules_value
 from kequn.playbook import LoadedPlaybook
 
 SHELF = "shelf"
-#: the run's outputs with several rows per customer, written in customer order
-#: so that one customer's rows are found by the zone maps without an index
-IN_CUSTOMER_ORDER = {"recommendations": "customer_id, rank"}
+#: the run's tables with several rows per customer, written in customer order
+#: so that one customer's rows lie together
+IN_CUSTOMER_ORDER = {PICKS: "customer_id, rank"}
 
 
 def shelf_sql(snapshot_schema: str) -> str:
@@ -64,6 +65,27 @@ RECOMMENDATION_FIELDS = (
     "reasons",
     "rules_passed",
     "gap_amount",
+)
+
+#: what a card reads of each pick, and of each product a pick names (the
+#: run's tables ``recommend.PICKS`` and ``recommend.PRODUCTS``)
+PICK_FIELDS = (
+    "product_id",
+    "rank",
+    "gap_amount",
+    "popularity_share",
+    "assessed_risk_level",
+    "dual_recording",
+)
+PRODUCT_FIELDS = (
+    "product_id",
+    "product_name",
+    "product_type",
+    "asset_class",
+    "product_risk",
+    "expected_return",
+    "is_pension",
+    "closed",
 )
 
 CONTACT_HISTORY = "contact_history"
@@ -157,7 +179,8 @@ def index_run(con: duckdb.DuckDBPyConnection, run_schema: str) -> None:
     found without reading the others' (the customer's page and every event read
     them; at 250,000 customers the index halves each lookup)."""
     con.execute(f"CREATE INDEX ix_profiles_customer ON {run_schema}.profiles (customer_id)")
-    con.execute(f"CREATE INDEX ix_recommendations_customer ON {run_schema}.recommendations (customer_id)")
+    # the recommendations view reads its picks through this index
+    con.execute(f"CREATE INDEX ix_recommendations_customer ON {run_schema}.{PICKS} (customer_id)")
 
 
 def _profile_columns(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
@@ -216,7 +239,17 @@ class _RunFile:
                     f"SELECT product_id, closed, on_sale, term_days FROM {a}.shelf"
                 ).fetchall()
             }
-        self.recs_sql = f"SELECT customer_id, {', '.join(RECOMMENDATION_FIELDS)} FROM {a}.recommendations"
+        # a run keeps its picks and the products they name, which its view
+        # ``recommendations`` words; a card reads its customer's picks by the
+        # index and words them itself (the view's words cost milliseconds to plan
+        # on every read). A run written before kept the worded rows
+        self.products: dict[str, tuple[Any, ...]] | None = None
+        if PICKS in tables:
+            read = f"SELECT {', '.join(PRODUCT_FIELDS)} FROM {a}.{PRODUCTS}"
+            self.products = {pid: tuple(rest) for pid, *rest in con.execute(read).fetchall()}
+            self.recs_sql = f"SELECT customer_id, {', '.join(PICK_FIELDS)} FROM {a}.{PICKS}"
+        else:
+            self.recs_sql = f"SELECT customer_id, {', '.join(RECOMMENDATION_FIELDS)} FROM {a}.recommendations"
         self.history_sql = (
             f"SELECT customer_id, ts, campaign, outcome FROM {a}.{CONTACT_HISTORY}"
             if CONTACT_HISTORY in tables
@@ -277,8 +310,9 @@ class _RunFile:
         for f in out.values():
             f |= {"recs": [], "carbon": []} if ledger else {"recs": []}
         for cid, *values in cur.execute(f"{self.recs_sql} {where}", arg).fetchall():
-            if cid in out:
-                out[cid]["recs"].append(self._recommendation(values))
+            rec = self._recommendation(values)
+            if cid in out and rec is not None:
+                out[cid]["recs"].append(rec)
         for f in out.values():
             f["recs"].sort(key=lambda r: r.get("rank") or 0)
         if not ledger:
@@ -294,13 +328,38 @@ class _RunFile:
                 f["carbon"].sort(key=lambda c: -(c.get("points") or 0))
         return out
 
-    def _recommendation(self, values: Sequence[Any]) -> dict[str, Any]:
+    def _recommendation(self, values: Sequence[Any]) -> dict[str, Any] | None:
         """One recommendation as a card holds it: numbers as JSON would give them
-        (an amount a float), the product's risk a number, its shelf facts beside."""
-        rec: dict[str, Any] = {
-            name: float(v) if isinstance(v, Decimal) else v
-            for name, v in zip(RECOMMENDATION_FIELDS, values, strict=True)
-        }
+        (an amount a float), the product's risk a number, its shelf facts beside
+        (None for a pick of a product the run did not keep, which its view
+        leaves out too)."""
+        if self.products is None:
+            rec: dict[str, Any] = dict(zip(RECOMMENDATION_FIELDS, values, strict=True))
+        else:
+            pick = dict(zip(PICK_FIELDS, values, strict=True))
+            product = self.products.get(pick["product_id"])
+            if product is None:
+                return None
+            name, kind, asset_class, risk, expected, pension, closed = product
+            gap = float(pick["gap_amount"]) if pick["gap_amount"] is not None else None
+            assessed = pick["assessed_risk_level"]
+            rec = {
+                "product_id": pick["product_id"],
+                "product_name": name,
+                "asset_class": asset_class,
+                "rank": pick["rank"],
+                "expected_return": expected,
+                "product_type": kind,
+                "product_risk": risk,
+                "is_pension": pension,
+                "dual_recording": pick["dual_recording"],
+                "reasons": reasons_value(
+                    asset_class, gap or 0.0, pick["popularity_share"], risk, assessed, pick["dual_recording"]
+                ),
+                "rules_passed": rules_value(assessed is not None, closed, pension),
+                "gap_amount": gap,
+            }
+        rec = {name: float(v) if isinstance(v, Decimal) else v for name, v in rec.items()}
         risk = rec["product_risk"]
         rec["product_risk"] = int(risk[1:]) if isinstance(risk, str) and risk[1:].isdigit() else None
         rec["is_pension"] = bool(rec["is_pension"])

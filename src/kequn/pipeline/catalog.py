@@ -127,20 +127,25 @@ def write_run(
     order: Mapping[str, str] | None = None,
     indexed: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
     kept: Collection[str] = (),
+    views: Mapping[str, str] | None = None,
 ) -> RunWritten:
-    """Writes each output (``sources``: output name -> relation or query to read,
-    in ``con``) into the run's own file ``made`` (``run_file``), but those the
-    run already ``kept`` there, and summarises it there. ``derived``: further
+    """Writes each table of the run (``sources``: table name -> relation or
+    query to read, in ``con``) into the run's own file ``made`` (``run_file``),
+    but those the run already ``kept`` there, and summarises its ``OUTPUTS``
+    there. ``views``: outputs read through a view over those tables (its SQL
+    names them unqualified, bound in the run's file); ``derived``: further
     tables of the run, each built from the SQL its function gives for the run's
     schema (lookups that readers would otherwise rebuild each time); ``order``:
-    the order to write an output in; ``indexed``: indexes the run's tables once
+    the order to write a table in; ``indexed``: indexes the run's tables once
     they are written."""
     schema = made.name
-    for name in OUTPUTS:
+    for name, source in sources.items():
         if name in kept:
             continue
         ordered = f" ORDER BY {order[name]}" if order and name in order else ""
-        con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {sources[name]}{ordered}")
+        con.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM {source}{ordered}")
+    for name, view in (views or {}).items():
+        con.execute(f"CREATE VIEW {schema}.{name} AS {view}")
     for name, sql in (derived or {}).items():
         con.execute(f"CREATE TABLE {schema}.{name} AS {sql(schema)}")
     if indexed is not None:

@@ -15,7 +15,7 @@ from kequn.pipeline.features import features
 from kequn.pipeline.health import bands, scores, with_targets
 from kequn.pipeline.inputs import Inputs, Materialize, fround, units_to_money
 from kequn.pipeline.predicates import compile_predicate
-from kequn.pipeline.recommend import recommendations
+from kequn.pipeline.recommend import PICKS, PRODUCTS, recommended, worded
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 
@@ -199,8 +199,17 @@ def build(
     profiles = keep(
         "profiles", with_bank_attributes(finish(bands(scores(p, pb), pb), pb), inputs.customers, attributes)
     )
+    picks, products = recommended(profiles, inputs, pb, keep)
+    # the tables the run writes; its recommendations are a view over the picks
+    # and their products (``recommend.worded``)
+    return {"profiles": profiles, PICKS: picks, PRODUCTS: products, "triggers": trigger_hits(profiles, pb)}
+
+
+def published(results: dict[str, ir.Table]) -> dict[str, ir.Table]:
+    """The run's outputs as its readers read them (``catalog.OUTPUTS``) from the
+    tables ``build`` gives: the recommendations worded over the picks."""
     return {
-        "profiles": profiles,
-        "recommendations": recommendations(profiles, inputs, pb, keep),
-        "triggers": trigger_hits(profiles, pb),
+        "profiles": results["profiles"],
+        "recommendations": worded(results[PICKS], results[PRODUCTS]),
+        "triggers": results["triggers"],
     }

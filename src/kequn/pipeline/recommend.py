@@ -10,11 +10,13 @@ products row by row.
 
 from __future__ import annotations
 
+from functools import cache
+
 import ibis
 import ibis.expr.types as ir
 
 from kequn.pipeline.inputs import Inputs, Materialize, as_float, fround, fx_rate
-from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_int, joined
+from kequn.pipeline.texts import CLASS_ZH, fmt_1, fmt_1_value, fmt_int, fmt_int_value, joined
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES
 from kequn.rules import suitability as suit
@@ -39,6 +41,37 @@ GAP_FLOORS = (0, 10_000, 50_000, 200_000, 1_000_000, 5_000_000)
 SCORE_SCALE = 10_000
 #: room for each product's place in the order of codes beside the score
 PRODUCT_SLOTS = 1 << 20
+
+#: the run's table of each customer's picks, and of the products they name: the
+#: run file's view ``recommendations`` words them (``worded``)
+PICKS = "recommendation_picks"
+PRODUCTS = "recommendation_products"
+PICKS_SCHEMA = ibis.schema(
+    {
+        "customer_id": "string",
+        "rank": "int64",
+        "product_id": "string",
+        "gap_amount": "decimal(18, 2)",
+        "score": "float64",
+        "popularity_share": "float64",
+        "assessed_risk_level": "string",
+        "dual_recording": "boolean",
+    }
+)
+PRODUCTS_SCHEMA = ibis.schema(
+    {
+        "product_id": "string",
+        "product_name": "string",
+        "product_type": "string",
+        "asset_class": "string",
+        "product_risk": "string",
+        "expected_return": "float64",
+        "is_pension": "boolean",
+        "closed": "boolean",
+    }
+)
+#: what suitability reads of a product beside its risk and type (``_side``)
+_SIDE = ("closed", "is_pension", "term_days", "on_sale")
 
 #: the clauses of a recommendation's reasons, as templates: what the workbench
 #: reads them back by in another language
@@ -159,10 +192,14 @@ def _largest_gaps(p: ir.Table, need: ir.FloatingValue) -> ir.Table:
     )
 
 
-def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep: Materialize) -> ir.Table:
+def recommended(
+    profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep: Materialize
+) -> tuple[ir.Table, ir.Table]:
     """Each customer's best few suitable products, chosen from the published
-    profiles (their gaps in money to the fen); ``keep`` holds the ranked picks
-    (the engine's materialisation, as for the profile's steps)."""
+    profiles (their gaps in money to the fen), and the products they may name:
+    the run's tables ``PICKS`` and ``PRODUCTS``, which ``worded`` turns into
+    the published recommendations. ``keep`` holds the ranked picks (the
+    engine's materialisation, as for the profile's steps)."""
     r = pb.playbook.recommendations
     s = pb.playbook.suitability
     wt = r.weights
@@ -243,16 +280,34 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
         rank=ibis.row_number().over(group_by=picks.customer_id, order_by=ibis.desc(picks.order))
     )
     picks = keep("picks", picks.filter(picks.rank < r.per_customer).drop("order"))
-    recs = picks.join(products.drop("asset_class", "min_amount", "return_factor", "product_no"), "product_id")
-
-    dual = suit.dual_recording(recs.age, recs.first_time_investor, _side(recs), s)
-    class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
-    risk_note = ibis.ifelse(
-        recs.eff_risk >= 1,
-        "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.risk_level,
-        "风险测评未完成或已过期，仅推荐非风险产品",
+    chosen = picks.join(products.select("product_id", "p_risk", "product_type", *_SIDE), "product_id")
+    dual = suit.dual_recording(chosen.age, chosen.first_time_investor, _side(chosen), s)
+    kept = chosen.select(
+        "customer_id",
+        rank=(chosen.rank + 1).cast("int64"),
+        product_id=chosen.product_id,
+        gap_amount=chosen.gap_x,
+        score=chosen.score,
+        popularity_share=chosen.popularity,
+        # the level the product was matched to; none where the assessment is
+        # missing or expired (only non-risk products were then offered)
+        assessed_risk_level=ibis.ifelse(chosen.eff_risk >= 1, chosen.risk_level, ibis.null("string")),
+        dual_recording=dual,
     )
-    popularity_pct = fmt_int(recs.popularity * 100)
+    return kept.cast(PICKS_SCHEMA), products.select(*PRODUCTS_SCHEMA.names).cast(PRODUCTS_SCHEMA)
+
+
+def worded(picks: ir.Table, products: ir.Table) -> ir.Table:
+    """The published recommendations: each pick (``recommended``) with its
+    product's facts and its reasons in words. The run keeps the picks and the
+    products, narrow, and this is the view over them that SQL readers read
+    (``recommendations_view``): the words are made for the rows read, not
+    written for every pick of every customer each night. A card words its
+    own picks in Python (``reasons_value``, ``rules_value``): the same text."""
+    recs = picks.join(products, "product_id")
+    assessed = recs.assessed_risk_level.notnull()
+    class_zh = ibis.cases(*((recs.asset_class == k, v) for k, v in CLASS_ZH.items()))
+    popularity_pct = fmt_int(recs.popularity_share * 100)
     # one clause per REASON_CLAUSES entry, joined by "；" (none is NULL: each
     # class has its name, each pick a gap, a rated product and, where its
     # assessment is valid, the customer's risk level)
@@ -261,36 +316,105 @@ def recommendations(profiles: ir.Table, inputs: Inputs, pb: LoadedPlaybook, keep
             ibis.literal("补足"),
             class_zh,
             ibis.literal("配置缺口约"),
-            fmt_1(recs.gap / 10_000),
+            fmt_1(as_float(recs.gap_amount) / 10_000),
             ibis.literal("万元；"),
             # "0% of similar customers hold it" is no reason to offer a product: said only when some do
             ibis.ifelse(popularity_pct == "0", "", "同类客户中" + popularity_pct + "%持有；"),
-            risk_note,
-            ibis.ifelse(dual, "；需在网点双录办理", ""),
+            ibis.ifelse(
+                assessed,
+                "产品风险" + recs.product_risk + "不高于客户风险等级" + recs.assessed_risk_level,
+                _UNASSESSED,
+            ),
+            ibis.ifelse(recs.dual_recording, _DUAL, ""),
         ]
     )
     rules = (
-        "on_sale;"
-        + ibis.ifelse(recs.eff_risk >= 1, "risk_within_tolerance;", "no_risk_product;")
-        + ibis.ifelse(recs.closed, "reserve_before_lockup;", "")
-        + ibis.ifelse(recs.is_pension, "pension_rules;", "")
-        + "not_held;min_amount_within_gap"
+        _RULES[0]
+        + ibis.ifelse(assessed, _RULES[1], _RULES[2])
+        + ibis.ifelse(recs.closed, _RULES[3], "")
+        + ibis.ifelse(recs.is_pension, _RULES[4], "")
+        + _RULES[5]
     )
     return recs.select(
         "customer_id",
-        rank=(recs.rank + 1).cast("int64"),
-        product_id=recs.product_id,
-        product_name=recs.product_name,
-        product_type=recs.product_type,
-        asset_class=recs.asset_class,
-        product_risk=recs.product_risk,
-        gap_amount=recs.gap_x,
-        score=recs.score,
-        popularity=fround(recs.popularity, 4),
+        "rank",
+        "product_id",
+        "product_name",
+        "product_type",
+        "asset_class",
+        "product_risk",
+        "gap_amount",
+        "score",
+        popularity=fround(recs.popularity_share, 4),
         expected_return=recs.expected_return,
         is_pension=recs.is_pension,
-        dual_recording=dual,
-        channel=ibis.ifelse(dual, "branch", "any"),
+        dual_recording=recs.dual_recording,
+        channel=ibis.ifelse(recs.dual_recording, "branch", "any"),
         reasons=reasons,
         rules_passed=rules,
     )
+
+
+_UNASSESSED = "风险测评未完成或已过期，仅推荐非风险产品"
+_DUAL = "；需在网点双录办理"
+#: the rules a pick passed, as codes (each page names them in its language)
+_RULES = (
+    "on_sale;",
+    "risk_within_tolerance;",
+    "no_risk_product;",
+    "reserve_before_lockup;",
+    "pension_rules;",
+    "not_held;min_amount_within_gap",
+)
+
+
+def reasons_value(
+    asset_class: str | None,
+    gap_amount: float,
+    popularity_share: float,
+    product_risk: str | None,
+    assessed_risk_level: str | None,
+    dual_recording: bool,
+) -> str:
+    """The reasons ``worded`` gives one pick, in Python (a card's few picks)."""
+    pct = fmt_int_value(popularity_share * 100)
+    risk = (
+        f"产品风险{product_risk}不高于客户风险等级{assessed_risk_level}"
+        if assessed_risk_level is not None
+        else _UNASSESSED
+    )
+    return "".join(
+        (
+            "补足",
+            CLASS_ZH.get(asset_class or "", ""),
+            "配置缺口约",
+            fmt_1_value(gap_amount / 10_000),
+            "万元；",
+            "" if pct == "0" else f"同类客户中{pct}%持有；",
+            risk,
+            _DUAL if dual_recording else "",
+        )
+    )
+
+
+def rules_value(assessed: bool, closed: bool | None, is_pension: bool | None) -> str:
+    """The rules ``worded`` says one pick passed, in Python."""
+    return "".join(
+        (
+            _RULES[0],
+            _RULES[1] if assessed else _RULES[2],
+            _RULES[3] if closed else "",
+            _RULES[4] if is_pension else "",
+            _RULES[5],
+        )
+    )
+
+
+@cache
+def recommendations_view() -> str:
+    """The SQL of the run file's ``recommendations`` view (``worded``), naming
+    the run's two tables unqualified: it is bound in the file it lives in,
+    whatever name the file is attached under. (A temporary table of the same
+    name in the reader's session would be read instead: none is ever made.)"""
+    view = worded(ibis.table(PICKS_SCHEMA, name=PICKS), ibis.table(PRODUCTS_SCHEMA, name=PRODUCTS))
+    return str(ibis.to_sql(view, dialect="duckdb"))

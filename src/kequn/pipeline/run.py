@@ -32,6 +32,7 @@ from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run,
 from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
 from kequn.pipeline.profile import build, profile_columns
+from kequn.pipeline.recommend import recommendations_view
 from kequn.pipeline.summary import summarise
 from kequn.playbook import load_playbook
 
@@ -144,6 +145,7 @@ def run_pipeline(
                 },
                 order=IN_CUSTOMER_ORDER,
                 indexed=index_run,
+                views={"recommendations": recommendations_view()},
                 kept=eng.written if isinstance(eng, DuckDBEngine) else (),
             )
     finally:

@@ -4,6 +4,7 @@ string expressions: the same text on every engine."""
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -27,6 +28,27 @@ def fmt_1(x: ir.NumericValue) -> ir.StringValue:
     tenths = (x.abs() * 10).round(0).cast("int64")
     sign = ibis.ifelse(x < 0, "-", "")
     return sign + (tenths // 10).cast("string") + "." + (tenths % 10).cast("string")
+
+
+def rounded(x: float) -> int:
+    """``ROUND(x, 0)`` of a double as the engines round it: half away from zero,
+    exactly (a float's whole and fractional parts are split without error, where
+    ``floor(x + 0.5)`` would round 0.49999999999999994 up)."""
+    whole = math.trunc(x)
+    if abs(x - whole) >= 0.5:
+        whole += 1 if x > 0 else -1
+    return int(whole)
+
+
+def fmt_int_value(x: float) -> str:
+    """``fmt_int`` of one value in Python: the same text."""
+    return str(rounded(x))
+
+
+def fmt_1_value(x: float) -> str:
+    """``fmt_1`` of one value in Python: the same text."""
+    tenths = rounded(abs(x) * 10)
+    return f"{'-' if x < 0 else ''}{tenths // 10}.{tenths % 10}"
 
 
 @cache
