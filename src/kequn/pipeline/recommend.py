@@ -267,12 +267,17 @@ def recommended(
     # by a number and a product's code took most of the ranking's time
     score_units = (wt["gap_fit"] * picks.gap_fit + picks.base_score) * SCORE_SCALE + 0.5
     score_units = score_units.floor().cast("int64")
+    # only what the kept picks need is carried through the ranking
     picks = picks.select(
-        *customer,
-        "eff_risk",
-        "asset_class",
-        "product_id",
-        "popularity",
+        "customer_id",
+        "gap_x",
+        "age",
+        "first_time_investor",
+        # the level the product was matched to; none where the assessment is
+        # missing or expired (only non-risk products were then offered)
+        assessed_risk_level=ibis.ifelse(picks.eff_risk >= 1, picks.risk_level, ibis.null("string")),
+        product_id=picks.product_id,
+        popularity=picks.popularity,
         score=(score_units / SCORE_SCALE).cast("float64"),
         order=score_units * PRODUCT_SLOTS + (PRODUCT_SLOTS - 1 - picks.product_no),
     )
@@ -289,9 +294,7 @@ def recommended(
         gap_amount=chosen.gap_x,
         score=chosen.score,
         popularity_share=chosen.popularity,
-        # the level the product was matched to; none where the assessment is
-        # missing or expired (only non-risk products were then offered)
-        assessed_risk_level=ibis.ifelse(chosen.eff_risk >= 1, chosen.risk_level, ibis.null("string")),
+        assessed_risk_level=chosen.assessed_risk_level,
         dual_recording=dual,
     )
     return kept.cast(PICKS_SCHEMA), products.select(*PRODUCTS_SCHEMA.names).cast(PRODUCTS_SCHEMA)
