@@ -6,10 +6,10 @@ The facts stay where the run wrote them. The operational store keeps a slim
 card per customer (who, tier, AUM, owner, the bank's consents); what a night
 computes about every customer is a few kilobytes each, and writing it all
 again into the operational store every night cost more than the decisions
-themselves. The run indexes its profiles on ``customer_id`` and writes its
-recommendations in customer order, with the few product fields suitability
-reads beside them (``shelf``), so that one customer is found in the run's
-file alone without reading the others.
+themselves. The run indexes its profiles and its recommendations' picks on
+``customer_id`` (the picks in customer order), with the products they name and
+the few product fields suitability reads beside them (``shelf``), so that one
+customer is found in the run's file alone without reading the others.
 
 ``CardFacts`` attaches each run file it reads once per process, read-only, and
 gives each thread a cursor of its own. Run files are written once and never changed after they are published
