@@ -369,3 +369,42 @@ def test_a_number_worded_in_python_reads_as_the_run_words_it(values: list[float]
     run = con.execute(t.select(one=fmt_1(t.x), whole=fmt_int(t.x)))
     assert [fmt_1_value(v) for v in values] == run["one"].tolist()
     assert [fmt_int_value(v) for v in values] == run["whole"].tolist()
+
+
+def test_a_run_written_before_its_picks_were_kept_is_read_as_it_was(run_store: Path, tmp_path: Path) -> None:
+    """A run file of the older layout holds its recommendations as a table of
+    worded rows (no picks, no products, no view): a card reads that table, and
+    reads the same as from the new layout."""
+    import duckdb
+
+    run = _runs(run_store)[-1]
+    ids = _customers(run_store, run)[:150]
+    new = CardFacts(run_store)
+    try:
+        expected = new.facts(ids, run)
+    finally:
+        new.close()
+    store = tmp_path / "bank.duckdb"
+    copy_store(run_store, store)
+    con = warehouse.reader(store, [])
+    try:
+        file = next(a.file for a in warehouse.artifacts(con) if a.name == run)
+    finally:
+        con.close()
+    old = duckdb.connect(str(warehouse.folder(store) / file))
+    try:
+        old.execute("CREATE TABLE worded AS SELECT * FROM recommendations ORDER BY customer_id, rank")
+        old.execute("DROP VIEW recommendations")
+        old.execute("DROP TABLE recommendation_picks")
+        old.execute("DROP TABLE recommendation_products")
+        old.execute("ALTER TABLE worded RENAME TO recommendations")
+        old.execute("CREATE INDEX ix_recommendations_customer ON recommendations (customer_id)")
+    finally:
+        old.close()
+    cards = CardFacts(store)
+    try:
+        got = cards.facts(ids, run)
+    finally:
+        cards.close()
+    assert any(f["recs"] for f in expected.values())
+    assert got == expected

@@ -300,6 +300,19 @@ def recommended(
     return kept.cast(PICKS_SCHEMA), products.select(*PRODUCTS_SCHEMA.names).cast(PRODUCTS_SCHEMA)
 
 
+_UNASSESSED = "风险测评未完成或已过期，仅推荐非风险产品"
+_DUAL = "；需在网点双录办理"
+#: the rules a pick passed, as codes (each page names them in its language)
+_RULES = (
+    "on_sale;",
+    "risk_within_tolerance;",
+    "no_risk_product;",
+    "reserve_before_lockup;",
+    "pension_rules;",
+    "not_held;min_amount_within_gap",
+)
+
+
 def worded(picks: ir.Table, products: ir.Table) -> ir.Table:
     """The published recommendations: each pick (``recommended``) with its
     product's facts and its reasons in words. The run keeps the picks and the
@@ -356,19 +369,6 @@ def worded(picks: ir.Table, products: ir.Table) -> ir.Table:
         reasons=reasons,
         rules_passed=rules,
     )
-
-
-_UNASSESSED = "风险测评未完成或已过期，仅推荐非风险产品"
-_DUAL = "；需在网点双录办理"
-#: the rules a pick passed, as codes (each page names them in its language)
-_RULES = (
-    "on_sale;",
-    "risk_within_tolerance;",
-    "no_risk_product;",
-    "reserve_before_lockup;",
-    "pension_rules;",
-    "not_held;min_amount_within_gap",
-)
 
 
 def reasons_value(
