@@ -121,23 +121,35 @@ def customer_facts(inputs: Inputs, pb: LoadedPlaybook) -> ir.Table:
 
 def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir.Table:
     """AUM and its make-up, risk fit, concentration and maturities per customer."""
-    p = inputs.products.select(
+    products = inputs.products
+    kind, cls = products.type, products.asset_class
+    is_asset = kind.isin(list(pb.playbook.aum_product_types))
+    # what each sum below asks of a product, asked once of each product: the
+    # holdings' rows, read three times (the sums, the products, the maturities),
+    # are then kept as numbers and flags rather than with the products' texts
+    flags = {
+        "is_asset": is_asset,
+        "is_deposit": kind.isin(list(DEPOSIT_TYPES)),
+        "is_liability": kind.isin(list(LIABILITY_TYPES)),
+        "is_liquid": is_asset & products.liquidity.isin(["T0", "T1"]) & (cls != "protection"),
+        "is_fund": kind == "fund",
+        "is_wealth": kind == "wealth_product",
+        "is_pension": kind.isin(["pension", "individual_pension"]),
+        "is_investment": kind.isin(list(INVESTMENT_TYPES)),
+        "is_invested": kind.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]),
+        **{f"is_{c}": is_asset & (cls == c) for c in ASSET_CLASSES},
+    }
+    p = products.select(
         "product_id",
         "type",
-        "asset_class",
         "liquidity",
-        "issuer",
-        p_risk=ibis.cases(*((inputs.products.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5),
+        p_risk=ibis.cases(*((products.risk_level == f"R{i}", i) for i in range(1, 6)), else_=5),
+        **flags,
     )
     h = inputs.holdings.join(p, "product_id")
     cu = customers.select("customer_id", "risk_level_num", "risk_valid")
     h = h.join(cu, "customer_id")
     asof = today_of(inputs, pb).as_of
-    bal = money_units(h.balance, h.currency, pb)
-    adb = money_units(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb)
-    cost = money_units(h.cost.fill_null(h.balance), h.currency, pb)
-    aum_types = list(pb.playbook.aum_product_types)
-    is_asset = h.type.isin(aum_types)
     held = suit.ProductSide(
         risk_num=h.p_risk,
         type=h.type,
@@ -153,14 +165,16 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
         pension_age_ok=ibis.literal(True),
         pension_paying_in=ibis.literal(True),
     )
-    above = is_asset & suit.above_tolerance(holder, held, pb.playbook.suitability)
     days_left = days_between(h.maturity_date, asof)
-    h = h.mutate(
-        bal=bal,
-        adb=adb,
-        cost_cny=cost,
-        is_asset=is_asset,
-        above=above,
+    h = h.select(
+        "customer_id",
+        "product_id",
+        "maturity_date",
+        *flags,
+        bal=money_units(h.balance, h.currency, pb),
+        adb=money_units(h.avg_daily_balance_month.fill_null(h.balance), h.currency, pb),
+        cost_cny=money_units(h.cost.fill_null(h.balance), h.currency, pb),
+        above=h.is_asset & suit.above_tolerance(holder, held, pb.playbook.suitability),
         days_left=days_left,
         bucket=ibis.least((days_left / MATURITY_BUCKET_DAYS).floor().cast("int64"), MATURITY_BUCKETS),
     )
@@ -176,25 +190,20 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
     aggs = {
         "aum_month_end_x": exact(h.is_asset),
         "aum_avg_daily_x": _sum_where(h.adb, h.is_asset),
-        "deposits_x": exact(h.type.isin(list(DEPOSIT_TYPES))),
-        "liabilities_x": exact(h.type.isin(list(LIABILITY_TYPES))),
-        "liquid_assets_x": exact(
-            h.is_asset & h.liquidity.isin(["T0", "T1"]) & (h.asset_class != "protection")
-        ),
-        "fund_balance_x": exact(h.type == "fund"),
-        "fund_cost": as_float(_sum_where(h.cost_cny, h.type == "fund")) / UNITS,
-        "wealth_balance_x": exact(h.type == "wealth_product"),
-        "pension_balance_x": exact(h.type.isin(["pension", "individual_pension"])),
+        "deposits_x": exact(h.is_deposit),
+        "liabilities_x": exact(h.is_liability),
+        "liquid_assets_x": exact(h.is_liquid),
+        "fund_balance_x": exact(h.is_fund),
+        "fund_cost": as_float(_sum_where(h.cost_cny, h.is_fund)) / UNITS,
+        "wealth_balance_x": exact(h.is_wealth),
+        "pension_balance_x": exact(h.is_pension),
         "above_risk_amount": amount(h.above),
-        "investment_balance": amount(h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"])),
-        "investment_cost": as_float(
-            _sum_where(h.cost_cny, h.type.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]))
-        )
-        / UNITS,
-        "investments_held": h.type.isin(list(INVESTMENT_TYPES)).sum().fill_null(0),
+        "investment_balance": amount(h.is_invested),
+        "investment_cost": as_float(_sum_where(h.cost_cny, h.is_invested)) / UNITS,
+        "investments_held": h.is_investment.sum().fill_null(0),
     }
-    for cls in ASSET_CLASSES:
-        aggs[f"{cls}_amount_x"] = exact(h.is_asset & (h.asset_class == cls))
+    for c in ASSET_CLASSES:
+        aggs[f"{c}_amount_x"] = exact(h[f"is_{c}"])
     soon = h.is_asset & h.maturity_date.notnull() & (h.days_left >= 0)
     aggs["maturing_7d_amount_x"] = exact(soon & (h.days_left <= 7))
     aggs["next_maturity_days"] = h.days_left.min(where=soon)
