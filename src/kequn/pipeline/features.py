@@ -134,9 +134,10 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
         "is_liquid": is_asset & products.liquidity.isin(["T0", "T1"]) & (cls != "protection"),
         "is_fund": kind == "fund",
         "is_wealth": kind == "wealth_product",
-        "is_pension": kind.isin(["pension", "individual_pension"]),
+        "is_pension_account": kind.isin(["pension", "individual_pension"]),
         "is_investment": kind.isin(list(INVESTMENT_TYPES)),
-        "is_invested": kind.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]),
+        # what is worth more or less than it cost (the value return)
+        "is_market_valued": kind.isin([*INVESTMENT_TYPES, "pension", "precious_metal"]),
         **{f"is_{c}": is_asset & (cls == c) for c in ASSET_CLASSES},
     }
     p = products.select(
@@ -196,10 +197,10 @@ def holding_facts(inputs: Inputs, pb: LoadedPlaybook, customers: ir.Table) -> ir
         "fund_balance_x": exact(h.is_fund),
         "fund_cost": as_float(_sum_where(h.cost_cny, h.is_fund)) / UNITS,
         "wealth_balance_x": exact(h.is_wealth),
-        "pension_balance_x": exact(h.is_pension),
+        "pension_balance_x": exact(h.is_pension_account),
         "above_risk_amount": amount(h.above),
-        "investment_balance": amount(h.is_invested),
-        "investment_cost": as_float(_sum_where(h.cost_cny, h.is_invested)) / UNITS,
+        "investment_balance": amount(h.is_market_valued),
+        "investment_cost": as_float(_sum_where(h.cost_cny, h.is_market_valued)) / UNITS,
         "investments_held": h.is_investment.sum().fill_null(0),
     }
     for c in ASSET_CLASSES:
