@@ -14,7 +14,7 @@ import pytest
 
 from kequn import warehouse
 from kequn.pipeline.predicates import compile_predicate
-from kequn.pipeline.recommend import recommendations_view
+from kequn.pipeline.reasons import recommendations_view
 from kequn.playbook import load_playbook
 from kequn.playbook.columns import SCOPES
 

@@ -33,7 +33,7 @@ from kequn import warehouse
 from kequn.core.errors import KequnError
 from kequn.ingest.sql import literal
 from kequn.pipeline.inputs import fround_value
-from kequn.pipeline.recommend import PICKS, PRODUCTS, reasons_value, rules_value
+from kequn.pipeline.reasons import PICKS, PRODUCTS, reasons_value, rules_value
 from kequn.playbook import LoadedPlaybook
 
 SHELF = "shelf"
@@ -68,7 +68,7 @@ RECOMMENDATION_FIELDS = (
 )
 
 #: what a card reads of each pick, and of each product a pick names (the
-#: run's tables ``recommend.PICKS`` and ``recommend.PRODUCTS``)
+#: run's tables ``reasons.PICKS`` and ``reasons.PRODUCTS``)
 PICK_FIELDS = (
     "product_id",
     "rank",

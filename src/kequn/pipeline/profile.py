@@ -15,7 +15,8 @@ from kequn.pipeline.features import features
 from kequn.pipeline.health import bands, scores, with_targets
 from kequn.pipeline.inputs import Inputs, Materialize, fround, units_to_money
 from kequn.pipeline.predicates import compile_predicate
-from kequn.pipeline.recommend import PICKS, PRODUCTS, recommended, worded
+from kequn.pipeline.reasons import PICKS, PRODUCTS, worded
+from kequn.pipeline.recommend import recommended
 from kequn.playbook import LoadedPlaybook
 from kequn.playbook.model import ASSET_CLASSES, HEALTH_COMPONENTS
 

@@ -32,7 +32,7 @@ from kequn.pipeline.catalog import RunInfo, list_run, next_run_id, previous_run,
 from kequn.pipeline.engines import RUN_MEMORY, DuckDBEngine, spark_engine
 from kequn.pipeline.health import HEALTH_FORMULA, portfolio_rows
 from kequn.pipeline.profile import build, profile_columns
-from kequn.pipeline.recommend import recommendations_view
+from kequn.pipeline.reasons import recommendations_view
 from kequn.pipeline.summary import summarise
 from kequn.playbook import load_playbook
 

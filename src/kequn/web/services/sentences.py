@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from kequn.pipeline.health_texts import Sentence
-from kequn.pipeline.recommend import REASON_CLAUSES
+from kequn.pipeline.reasons import REASON_CLAUSES
 from kequn.playbook.load import LoadedPlaybook
 
 _SLOT = re.compile(r"\{([a-z_]+)\}")
