@@ -22,7 +22,7 @@ from kequn.pipeline.classify import tiers
 from kequn.pipeline.engines import DuckDBEngine
 from kequn.pipeline.health import counted_weights, portfolio_rows
 from kequn.pipeline.health_texts import diagnoses
-from kequn.pipeline.profile import build
+from kequn.pipeline.profile import build, published
 from kequn.pipeline.run import pick_snapshot
 from kequn.pipeline.texts import CLASS_ZH
 from kequn.playbook import load_playbook
@@ -441,6 +441,42 @@ def test_recommendations_keep_every_suitability_rule(run_store: Path) -> None:
         run_store, "SELECT count(*) FROM recommendations r JOIN holdings h USING (customer_id, product_id)"
     )
     assert held == [(0,)]
+
+
+def test_the_recommendations_read_through_the_view_are_those_worded_in_one_statement(
+    run_store: Path,
+) -> None:
+    """The run keeps its picks and their products and words them in a view; the
+    recommendations computed in one statement from the snapshot, nothing kept
+    on the way (the form the run wrote before), are the same rows, column for
+    column and type for type."""
+    pb = load_playbook()
+    run = runs(run_store)[0]
+    assert run.summary.get("previous_run") is None
+    snapshot = pick_snapshot(run_store, run.as_of)
+    con = warehouse.reader(run_store, "all")
+    try:
+        eng = DuckDBEngine(con)
+        inputs = eng.inputs(snapshot, None, portfolio_rows(pb), pb.playbook.window_months)
+        whole = published(build(inputs, pb, lambda name, expr, frees=(): expr))["recommendations"]
+        con.execute(f"CREATE TEMP TABLE one_statement AS {eng.con.compile(whole)}")
+
+        def shape(table: str) -> list[tuple[object, ...]]:
+            return con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+
+        assert shape("one_statement") == shape(f"{run.schema}.recommendations")
+        counts = [
+            con.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})").fetchone()
+            for a, b in (
+                ("one_statement", f"{run.schema}.recommendations"),
+                (f"{run.schema}.recommendations", "one_statement"),
+            )
+        ]
+        total = con.execute("SELECT count(*) FROM one_statement").fetchone()
+    finally:
+        con.close()
+    assert total is not None and total[0] > 500
+    assert counts == [(0,), (0,)]
 
 
 def test_each_recommendation_shows_its_products_own_facts_and_its_customers_own_gap(
