@@ -5,6 +5,7 @@ used by the next run, and rolled back; each step on the audit trail."""
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -67,8 +68,12 @@ def test_a_change_is_released_by_a_second_hq_user_and_rolled_back(
     code, _ = kequn("run")
     assert code == 0 and latest_digest(store) == default
 
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("kequn-versions-*"))
     code, out = kequn("playbook", "simulate", "--version", "1", "--as", "hq_wang")
     assert code == 0, out
+    # the draft's file was written for the rehearsal alone, and is gone after it
+    assert set(scratch.glob("kequn-versions-*")) == before
     code, out = kequn("playbook", "approve", "1", "--as", "hq_wang")
     assert code == 0 and "in force from the next run" in out, out
     code, _ = kequn("run")

@@ -237,28 +237,29 @@ def playbook_simulate_command(
     Nothing is published and neither store is written (but for the note that a
     draft was rehearsed)."""
     url = store or default_url(snapshot)
-    scratch = Path(tempfile.mkdtemp(prefix="kequn-versions-"))
-    if active is None:
-        active = versions.in_force(url, snapshot)
-    if version is not None:
-        if not login:
-            raise KequnError("--as LOGIN: the rehearsal of a draft is recorded under an HQ user's name")
-        with _ops(snapshot, store) as ops, ops.session() as s:
-            candidate = versions.file_of(versions.get(s, version), scratch)
-    if candidate is None:
-        raise KequnError("name the candidate: a playbook file, or --version N")
-    sim = simulate(snapshot, url, candidate, active, threshold)
-    if version is not None and login:
-        with _ops(snapshot, store) as ops, ops.session() as s:
-            versions.mark_simulated(s, version, _signed(s, login), sim)
-    if excel is not None:
-        from kequn.release.sheets import workbook_of
+    # the drafts' files are written here for the rehearsal and gone after it
+    with tempfile.TemporaryDirectory(prefix="kequn-versions-") as scratch:
+        if active is None:
+            active = versions.in_force(url, snapshot)
+        if version is not None:
+            if not login:
+                raise KequnError("--as LOGIN: the rehearsal of a draft is recorded under an HQ user's name")
+            with _ops(snapshot, store) as ops, ops.session() as s:
+                candidate = versions.file_of(versions.get(s, version), Path(scratch))
+        if candidate is None:
+            raise KequnError("name the candidate: a playbook file, or --version N")
+        sim = simulate(snapshot, url, candidate, active, threshold)
+        if version is not None and login:
+            with _ops(snapshot, store) as ops, ops.session() as s:
+                versions.mark_simulated(s, version, _signed(s, login), sim)
+        if excel is not None:
+            from kequn.release.sheets import workbook_of
 
-        excel.write_bytes(workbook_of(sim, load_playbook(candidate)))
-    if as_json:
-        typer.echo(json.dumps(as_dict(sim), ensure_ascii=False, indent=1))
-        return
-    print_simulation(sim, candidate)
+            excel.write_bytes(workbook_of(sim, load_playbook(candidate)))
+        if as_json:
+            typer.echo(json.dumps(as_dict(sim), ensure_ascii=False, indent=1))
+            return
+        print_simulation(sim, candidate)
 
 
 @friendly_errors
