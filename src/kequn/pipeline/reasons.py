@@ -53,8 +53,9 @@ REASON_CLAUSES = (
 )
 
 
-_UNASSESSED = "风险测评未完成或已过期，仅推荐非风险产品"
-_DUAL = "；需在网点双录办理"
+#: the two clauses said whole, as REASON_CLAUSES words them
+_UNASSESSED = REASON_CLAUSES[3]
+_DUAL = "；" + REASON_CLAUSES[4]
 #: the rules a pick passed, as codes (each page names them in its language)
 _RULES = (
     "on_sale;",

@@ -6,7 +6,7 @@ template's English comes from the catalogue and is filled with the same
 figures, translated where they are names (an asset class, a life stage).
 
 The reasons of a recommendation are written in Chinese by the run, each clause
-from a template (``recommend.REASON_CLAUSES``), as were the findings of runs
+from a template (``reasons.REASON_CLAUSES``), as were the findings of runs
 made before they were worded on the page. Read in English, such a sentence is
 matched back to its template and its values carried over alike. A sentence
 that matches no template, or whose template has no English, is shown as it is.
